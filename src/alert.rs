@@ -1,0 +1,1 @@
+//! Alerts (SNS, in-memory) and CloudWatch EMF metric lines.

@@ -1,0 +1,245 @@
+//! Non-secret settings, read from the environment (the Lambda's configuration, or the shell for
+//! the CLI). Every endpoint is a setting, so tests point the product at stand-ins by
+//! configuration alone.
+
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+use url::Url;
+
+/// One of the four Microsoft clouds Entra ID runs in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum Cloud {
+    /// Commercial (and GCC).
+    #[default]
+    Global,
+    /// US Government L4 (GCC High).
+    Usgov,
+    /// US Government L5 (DoD).
+    UsgovDod,
+    /// Microsoft Azure operated by 21Vianet.
+    China,
+}
+
+impl Cloud {
+    /// The cloud's login (token endpoint) host.
+    pub fn login_url(self) -> &'static str {
+        match self {
+            Cloud::Global => "https://login.microsoftonline.com",
+            Cloud::Usgov | Cloud::UsgovDod => "https://login.microsoftonline.us",
+            Cloud::China => "https://login.chinacloudapi.cn",
+        }
+    }
+    /// The cloud's Microsoft Graph host.
+    pub fn graph_url(self) -> &'static str {
+        match self {
+            Cloud::Global => "https://graph.microsoft.com",
+            Cloud::Usgov => "https://graph.microsoft.us",
+            Cloud::UsgovDod => "https://dod-graph.microsoft.us",
+            Cloud::China => "https://microsoftgraph.chinacloudapi.cn",
+        }
+    }
+    /// The `.default` scope for Microsoft Graph in this cloud (an identifier, not an address:
+    /// it stays the same when `GRAPH_URL` points elsewhere).
+    pub fn graph_scope(self) -> String {
+        format!("{}/.default", self.graph_url())
+    }
+    /// The `.default` scope of the Intune API that Jamf Pro's Conditional Access integration uses.
+    pub fn intune_scope(self) -> &'static str {
+        match self {
+            Cloud::Global => "https://api.manage.microsoft.com/.default",
+            Cloud::Usgov | Cloud::UsgovDod => "https://api.manage.microsoft.us/.default",
+            Cloud::China => "https://api.manage.microsoftonline.cn/.default",
+        }
+    }
+    /// The name used in documents and settings.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Cloud::Global => "global",
+            Cloud::Usgov => "usgov",
+            Cloud::UsgovDod => "usgov-dod",
+            Cloud::China => "china",
+        }
+    }
+}
+
+impl std::str::FromStr for Cloud {
+    type Err = ConfigError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "global" => Ok(Cloud::Global),
+            "usgov" => Ok(Cloud::Usgov),
+            "usgov-dod" => Ok(Cloud::UsgovDod),
+            "china" => Ok(Cloud::China),
+            other => Err(ConfigError::Invalid {
+                name: "cloud".into(),
+                problem: format!("'{other}' is not one of global, usgov, usgov-dod, china"),
+            }),
+        }
+    }
+}
+
+/// A setting that is missing or malformed.
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum ConfigError {
+    /// Occurs when a setting's value cannot be used.
+    #[error("setting {name} is invalid: {problem}")]
+    Invalid {
+        /// The setting's name (environment variable).
+        name: String,
+        /// What is wrong with it.
+        problem: String,
+    },
+    /// Occurs when a required setting is absent.
+    #[error("setting {name} is required: {why}")]
+    Missing {
+        /// The setting's name (environment variable).
+        name: String,
+        /// What needs it.
+        why: String,
+    },
+}
+
+/// Everything non-secret the product needs. Defaults are the product's sane defaults.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// `ENTRA_LOGIN_URL`: overrides the cloud's login host (tests, proxies).
+    pub entra_login_url: Option<Url>,
+    /// `GRAPH_URL`: overrides the cloud's Graph host.
+    pub graph_url: Option<Url>,
+    /// `ROTATOR_CLIENT_ID`: the rotator's own app registration (application id).
+    pub rotator_client_id: Option<String>,
+    /// `ROTATOR_CREDENTIALS_SECRET_ID`: Secrets Manager secret holding the rotator's client secret.
+    pub rotator_credentials_secret_id: Option<String>,
+    /// `ROTATION_THRESHOLD_DAYS` (30): rotate when the secret expires within this many days.
+    pub threshold_days: i64,
+    /// `SECRET_LIFETIME_DAYS` (180): lifetime of a new secret, capped by the tenant's policy.
+    pub secret_lifetime_days: i64,
+    /// `PROPAGATION_TIMEOUT_SECS` (300): how long to wait for Entra to accept a new secret.
+    pub propagation_timeout: Duration,
+    /// `PROPAGATION_SUCCESSES` (2): consecutive acceptances required before switching Jamf.
+    pub propagation_successes: u32,
+    /// `HTTP_TIMEOUT_SECS` (30): timeout of every outbound HTTP call.
+    pub http_timeout: Duration,
+    /// `ALERT_TOPIC_ARN`: SNS topic for alerts; unset, alerts go to the log only.
+    pub alert_topic_arn: Option<String>,
+    /// `ALERT_ON_SUCCESS` (false): also send a summary when a rotation succeeds.
+    pub alert_on_success: bool,
+    /// `SMTP_TEST_RECIPIENT`: default recipient of the `smtp-graph` target's test mail.
+    pub smtp_test_recipient: Option<String>,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            entra_login_url: None,
+            graph_url: None,
+            rotator_client_id: None,
+            rotator_credentials_secret_id: None,
+            threshold_days: 30,
+            secret_lifetime_days: 180,
+            propagation_timeout: Duration::from_secs(300),
+            propagation_successes: 2,
+            http_timeout: Duration::from_secs(30),
+            alert_topic_arn: None,
+            alert_on_success: false,
+            smtp_test_recipient: None,
+        }
+    }
+}
+
+impl Settings {
+    /// Reads the settings from the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|k| std::env::var(k).ok())
+    }
+
+    /// Reads the settings through `get` (tests pass a map).
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let d = Settings::default();
+        let get = |k: &str| get(k).filter(|v| !v.trim().is_empty());
+        Ok(Self {
+            entra_login_url: get("ENTRA_LOGIN_URL").map(|v| parse_url("ENTRA_LOGIN_URL", &v)).transpose()?,
+            graph_url: get("GRAPH_URL").map(|v| parse_url("GRAPH_URL", &v)).transpose()?,
+            rotator_client_id: get("ROTATOR_CLIENT_ID"),
+            rotator_credentials_secret_id: get("ROTATOR_CREDENTIALS_SECRET_ID"),
+            threshold_days: num(&get, "ROTATION_THRESHOLD_DAYS", d.threshold_days, 1, 730)?,
+            secret_lifetime_days: num(&get, "SECRET_LIFETIME_DAYS", d.secret_lifetime_days, 2, 730)?,
+            propagation_timeout: Duration::from_secs(num(&get, "PROPAGATION_TIMEOUT_SECS", 300, 1, 3600)? as u64),
+            propagation_successes: num(&get, "PROPAGATION_SUCCESSES", 2, 1, 10)? as u32,
+            http_timeout: Duration::from_secs(num(&get, "HTTP_TIMEOUT_SECS", 30, 1, 300)? as u64),
+            alert_topic_arn: get("ALERT_TOPIC_ARN"),
+            alert_on_success: match get("ALERT_ON_SUCCESS").as_deref() {
+                None | Some("false") | Some("0") => false,
+                Some("true") | Some("1") => true,
+                Some(other) => {
+                    return Err(ConfigError::Invalid {
+                        name: "ALERT_ON_SUCCESS".into(),
+                        problem: format!("'{other}' is not true or false"),
+                    })
+                }
+            },
+            smtp_test_recipient: get("SMTP_TEST_RECIPIENT"),
+        })
+    }
+
+    /// The login host for `cloud`, honouring `ENTRA_LOGIN_URL`.
+    pub fn login_base(&self, cloud: Cloud) -> Url {
+        self.entra_login_url.clone().unwrap_or_else(|| Url::parse(cloud.login_url()).expect("static url"))
+    }
+
+    /// The Graph host for `cloud`, honouring `GRAPH_URL`.
+    pub fn graph_base(&self, cloud: Cloud) -> Url {
+        self.graph_url.clone().unwrap_or_else(|| Url::parse(cloud.graph_url()).expect("static url"))
+    }
+}
+
+fn parse_url(name: &str, value: &str) -> Result<Url, ConfigError> {
+    let url = Url::parse(value).map_err(|e| ConfigError::Invalid { name: name.into(), problem: format!("not a URL: {e}") })?;
+    crate::http::check_url(&url).map_err(|problem| ConfigError::Invalid { name: name.into(), problem })?;
+    Ok(url)
+}
+
+fn num(get: &impl Fn(&str) -> Option<String>, name: &str, default: i64, min: i64, max: i64) -> Result<i64, ConfigError> {
+    let Some(raw) = get(name) else { return Ok(default) };
+    let v: i64 = raw.trim().parse().map_err(|_| ConfigError::Invalid {
+        name: name.into(),
+        problem: format!("'{raw}' is not a whole number"),
+    })?;
+    if !(min..=max).contains(&v) {
+        return Err(ConfigError::Invalid { name: name.into(), problem: format!("{v} is outside {min}..={max}") });
+    }
+    Ok(v)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn from(pairs: &[(&str, &str)]) -> Result<Settings, ConfigError> {
+        let m: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Settings::from_lookup(|k| m.get(k).cloned())
+    }
+
+    #[test]
+    fn defaults_are_sane() {
+        let s = from(&[]).unwrap();
+        assert_eq!(s.threshold_days, 30);
+        assert_eq!(s.propagation_timeout, Duration::from_secs(300));
+        assert_eq!(s.login_base(Cloud::China).as_str(), "https://login.chinacloudapi.cn/");
+    }
+
+    #[test]
+    fn plain_http_to_a_remote_host_is_refused() {
+        let e = from(&[("GRAPH_URL", "http://graph.example.com")]).unwrap_err();
+        assert!(e.to_string().contains("GRAPH_URL"), "{e}");
+        assert!(from(&[("GRAPH_URL", "http://127.0.0.1:8080")]).is_ok());
+    }
+
+    #[test]
+    fn bad_numbers_name_the_setting() {
+        let e = from(&[("ROTATION_THRESHOLD_DAYS", "soon")]).unwrap_err();
+        assert_eq!(e.to_string(), "setting ROTATION_THRESHOLD_DAYS is invalid: 'soon' is not a whole number");
+    }
+}

@@ -1,0 +1,292 @@
+//! The JSON document a target's Secrets Manager secret holds.
+//!
+//! `AWSCURRENT` holds the document Jamf Pro is using; `AWSPENDING` the next one during a rotation;
+//! `AWSPREVIOUS` the last one (the break-glass copy). Example:
+//!
+//! ```json
+//! {
+//!   "schema": 1,
+//!   "entra": {
+//!     "cloud": "global",
+//!     "tenant_id": "contoso.onmicrosoft.com",
+//!     "client_id": "11111111-1111-1111-1111-111111111111",
+//!     "application_object_id": "22222222-2222-2222-2222-222222222222",
+//!     "client_secret": "…",
+//!     "key_id": "33333333-3333-3333-3333-333333333333",
+//!     "expires_at": "2027-05-01T00:00:00Z"
+//!   },
+//!   "jamf": {
+//!     "url": "https://example.jamfcloud.com",
+//!     "target": "smtp-graph",
+//!     "credentials_secret_id": "jamf/rotator-api-client",
+//!     "test_recipient": "it-alerts@example.com"
+//!   }
+//! }
+//! ```
+//! A document written by a rotation also carries `rotation` (token, the key id it replaced, why,
+//! when, how the old secret is retired).
+
+use crate::config::Cloud;
+use crate::redact::{serialize_secret, REDACTED};
+use chrono::{DateTime, Utc};
+use secrecy::SecretString;
+use serde::{Deserialize, Serialize};
+use url::Url;
+
+/// Largest document accepted (Secrets Manager's own limit is 64 KiB).
+pub const MAX_DOCUMENT_BYTES: usize = 16 * 1024;
+
+/// The document of one rotation target.
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TargetDocument {
+    /// Format version; 1.
+    pub schema: u32,
+    /// The Entra side: which app, and its current secret.
+    pub entra: EntraSection,
+    /// The Jamf side: which server, which integration, where the Jamf credentials live.
+    pub jamf: JamfSection,
+    /// Set on documents a rotation wrote.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rotation: Option<RotationRecord>,
+}
+
+/// The Entra app registration Jamf Pro authenticates as, and its secret.
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EntraSection {
+    /// Which Microsoft cloud.
+    #[serde(default)]
+    pub cloud: Cloud,
+    /// Tenant id (GUID) or verified domain.
+    pub tenant_id: String,
+    /// Application (client) id, the `appId`.
+    pub client_id: String,
+    /// Application object id, the `id`; found from `client_id` when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub application_object_id: Option<String>,
+    /// The client secret Jamf Pro uses.
+    #[serde(serialize_with = "serialize_secret")]
+    pub client_secret: SecretString,
+    /// The secret's key id on the app; unknown for a secret made by hand (then `init` looks it up).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_id: Option<String>,
+    /// When the secret expires.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+/// Which Jamf integration uses the secret.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum TargetKind {
+    /// Mail through Microsoft Graph (`PUT /api/v2/smtp-server`).
+    SmtpGraph,
+    /// Microsoft Intune integration (Settings > Global > Conditional Access), a web page.
+    ConditionalAccess,
+}
+
+impl TargetKind {
+    /// The name used in documents and on the command line.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TargetKind::SmtpGraph => "smtp-graph",
+            TargetKind::ConditionalAccess => "conditional-access",
+        }
+    }
+}
+
+/// The Jamf Pro server and how to reach it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JamfSection {
+    /// Base URL of the Jamf Pro server.
+    pub url: Url,
+    /// Which integration holds the secret.
+    pub target: TargetKind,
+    /// Secrets Manager secret holding the Jamf credentials: `{"client_id","client_secret"}` (API
+    /// client, preferred) or `{"username","password"}` (user account; required for
+    /// `conditional-access`).
+    pub credentials_secret_id: String,
+    /// `smtp-graph`: recipient of the test mail Jamf Pro sends to prove the secret works.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub test_recipient: Option<String>,
+    /// `conditional-access`: path of the settings edit page (default `ConditionalAccess.html?o=u`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub page_path: Option<String>,
+    /// `conditional-access`: name of the client-secret control, when the form's password input is
+    /// not it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_field: Option<String>,
+    /// `conditional-access`: name of the application-id control, when it cannot be discovered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub application_id_field: Option<String>,
+    /// `conditional-access`: seconds to watch Jamf's notifications after the change (default 60).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observation_secs: Option<u64>,
+}
+
+/// How the old secret is retired.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum RevokeOld {
+    /// Remove the old credential once the new one is verified in Jamf Pro (the default).
+    #[default]
+    AfterVerification,
+    /// Emergency: remove the old credential as soon as the new one is in Jamf Pro and verified,
+    /// and never keep it for a grace period.
+    Immediately,
+}
+
+/// What a rotation wrote into the document it created.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RotationRecord {
+    /// The rotation's token (the Secrets Manager version id).
+    pub token: String,
+    /// The key id this rotation replaces (removed when it completes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replaces_key_id: Option<String>,
+    /// Why the rotation ran (`scheduled`, `manual: …`).
+    pub reason: String,
+    /// When it started.
+    pub started_at: DateTime<Utc>,
+    /// How the old secret is retired.
+    #[serde(default)]
+    pub revoke_old: RevokeOld,
+    /// Emergency lockdown: also remove every other credential of the app.
+    #[serde(default)]
+    pub lockdown: bool,
+}
+
+/// A document that cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum DocumentError {
+    /// Occurs when the secret's value is not a valid document.
+    #[error("the target document is invalid: {0}")]
+    Invalid(String),
+}
+
+impl TargetDocument {
+    /// Parses and validates a document. The error names the field; it never echoes a value.
+    pub fn parse(text: &str) -> Result<Self, DocumentError> {
+        if text.len() > MAX_DOCUMENT_BYTES {
+            return Err(DocumentError::Invalid(format!(
+                "{} bytes is larger than the {MAX_DOCUMENT_BYTES}-byte limit",
+                text.len()
+            )));
+        }
+        let doc: TargetDocument = serde_json::from_str(text).map_err(|e| {
+            // serde_json's messages name fields and positions, never values of string fields
+            // except in "unknown variant" errors, which hold enum names, not secrets.
+            DocumentError::Invalid(e.to_string())
+        })?;
+        doc.validate()?;
+        Ok(doc)
+    }
+
+    /// Checks what serde cannot: supported schema, non-empty ids, an allowed Jamf URL.
+    pub fn validate(&self) -> Result<(), DocumentError> {
+        let bad = |m: String| Err(DocumentError::Invalid(m));
+        if self.schema != 1 {
+            return bad(format!("schema {} is not supported (expected 1)", self.schema));
+        }
+        for (name, v) in [
+            ("entra.tenant_id", &self.entra.tenant_id),
+            ("entra.client_id", &self.entra.client_id),
+            ("jamf.credentials_secret_id", &self.jamf.credentials_secret_id),
+        ] {
+            if v.trim().is_empty() {
+                return bad(format!("{name} is empty"));
+            }
+        }
+        if !self.entra.tenant_id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.') {
+            return bad("entra.tenant_id must be a GUID or a domain name".into());
+        }
+        use secrecy::ExposeSecret;
+        if self.entra.client_secret.expose_secret().is_empty() {
+            return bad("entra.client_secret is empty".into());
+        }
+        if let Err(problem) = crate::http::check_url(&self.jamf.url) {
+            return bad(format!("jamf.url: {problem}"));
+        }
+        Ok(())
+    }
+
+    /// Serialises the document (to store it in Secrets Manager).
+    pub fn to_secret(&self) -> SecretString {
+        SecretString::from(serde_json::to_string(self).expect("document serialises"))
+    }
+
+    /// A short name for logs and alerts: Jamf host and target kind.
+    pub fn label(&self) -> String {
+        format!("{} {}", self.jamf.url.host_str().unwrap_or("?"), self.jamf.target.as_str())
+    }
+}
+
+impl std::fmt::Debug for TargetDocument {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TargetDocument")
+            .field("schema", &self.schema)
+            .field("entra", &self.entra)
+            .field("jamf", &self.jamf)
+            .field("rotation", &self.rotation)
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for EntraSection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EntraSection")
+            .field("cloud", &self.cloud)
+            .field("tenant_id", &self.tenant_id)
+            .field("client_id", &self.client_id)
+            .field("application_object_id", &self.application_object_id)
+            .field("client_secret", &REDACTED)
+            .field("key_id", &self.key_id)
+            .field("expires_at", &self.expires_at)
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DOC: &str = r#"{"schema":1,"entra":{"cloud":"global","tenant_id":"contoso.onmicrosoft.com",
+      "client_id":"11111111-1111-1111-1111-111111111111","client_secret":"Zq8~verysecretvalue",
+      "key_id":"33333333-3333-3333-3333-333333333333","expires_at":"2027-05-01T00:00:00Z"},
+      "jamf":{"url":"https://example.jamfcloud.com","target":"smtp-graph",
+      "credentials_secret_id":"jamf/creds","test_recipient":"it@example.com"}}"#;
+
+    #[test]
+    fn round_trips_and_never_debug_prints_the_secret() {
+        let doc = TargetDocument::parse(DOC).unwrap();
+        assert_eq!(doc.jamf.target, TargetKind::SmtpGraph);
+        let dbg = format!("{doc:?}");
+        assert!(!dbg.contains("verysecretvalue"), "{dbg}");
+        use secrecy::ExposeSecret;
+        let again = TargetDocument::parse(doc.to_secret().expose_secret()).unwrap();
+        assert_eq!(again.entra.client_secret.expose_secret(), "Zq8~verysecretvalue");
+    }
+
+    #[test]
+    fn unknown_fields_and_plain_http_are_named() {
+        let typo = DOC.replace("\"test_recipient\"", "\"test_recipent\"");
+        let e = TargetDocument::parse(&typo).unwrap_err().to_string();
+        assert!(e.contains("test_recipent"), "{e}");
+        let http = DOC.replace("https://example", "http://example");
+        let e = TargetDocument::parse(&http).unwrap_err().to_string();
+        assert!(e.contains("jamf.url") && e.contains("plain http"), "{e}");
+        let e = TargetDocument::parse(&DOC.replace("\"schema\":1", "\"schema\":2")).unwrap_err().to_string();
+        assert!(e.contains("schema 2"), "{e}");
+    }
+
+    #[test]
+    fn errors_never_echo_the_secret() {
+        let broken = DOC.replace("\"client_secret\":\"Zq8~verysecretvalue\"", "\"client_secret\":42");
+        let e = TargetDocument::parse(&broken).unwrap_err().to_string();
+        assert!(e.contains("client_secret") || e.contains("string"), "{e}");
+        assert!(!e.contains("verysecret"));
+    }
+}

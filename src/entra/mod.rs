@@ -1,0 +1,1 @@
+//! Entra ID token endpoint and Microsoft Graph client: a [`crate::ports::Directory`].

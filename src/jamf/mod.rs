@@ -1,0 +1,1 @@
+//! Jamf Pro API client and the Jamf targets.

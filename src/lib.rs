@@ -1,0 +1,38 @@
+//! `jamf-entra-rotator` keeps the Microsoft Entra ID client secret that Jamf Pro uses (Intune
+//! integration / Conditional Access, or mail through Microsoft Graph) from expiring: it checks the
+//! secret's expiry, creates a new secret while the old one still works, waits until Entra accepts
+//! it, puts it into Jamf Pro, proves Jamf Pro works with it, and only then retires the old one.
+//!
+//! The invariant every part protects: at every moment Jamf Pro holds a secret that Entra accepts,
+//! and Secrets Manager holds every secret that exists on the app and is ours.
+//!
+//! # Layout (in reading order)
+//!
+//! - [`document`]: the JSON document a target's Secrets Manager secret holds.
+//! - [`config`]: non-secret settings from the environment (endpoints, thresholds, limits).
+//! - [`ports`]: the four narrow traits the engine talks to (directory, Jamf target, secret store,
+//!   alerts) and their error types. The engine never sees HTTP or an AWS SDK type.
+//! - [`rotation`]: the engine: the guard, the four idempotent steps (`create`, `set`, `test`,
+//!   `finish`), rollback, the in-process driver, and the scheduled `check`.
+//! - [`entra`]: Entra ID token endpoint and Microsoft Graph applications client (a [`ports::Directory`]).
+//! - [`jamf`]: Jamf Pro API client and the Jamf targets (`smtp-graph`, `conditional-access`).
+//! - [`vault`]: Secrets Manager adapter and an in-memory store (a [`ports::SecretStore`]).
+//! - [`alert`]: SNS alerts, an in-memory recorder, and CloudWatch EMF metric lines.
+//! - [`http`]: shared HTTP plumbing: HTTPS-only URLs, timeouts, `Retry-After`.
+//! - [`clock`]: the injected clock.
+//! - [`redact`]: helpers that keep secrets out of logs and errors.
+//! - `sim` (feature `sim`): stand-ins for Entra/Graph and Jamf Pro used by tests, `demo` and `sim`.
+
+pub mod alert;
+pub mod clock;
+pub mod config;
+pub mod document;
+pub mod entra;
+pub mod http;
+pub mod jamf;
+pub mod ports;
+pub mod redact;
+pub mod rotation;
+#[cfg(feature = "sim")]
+pub mod sim;
+pub mod vault;

@@ -1,0 +1,1 @@
+//! Stand-ins for Entra/Graph and Jamf Pro.

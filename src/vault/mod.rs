@@ -1,0 +1,1 @@
+//! Secrets Manager adapter and an in-memory store: [`crate::ports::SecretStore`].
