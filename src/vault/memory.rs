@@ -1,0 +1,504 @@
+//! [`MemoryStore`]: an in-memory [`SecretStore`] with AWS's semantics (not moto's quirks), for
+//! tests and the CLI's `demo`.
+//!
+//! Versions carry staging labels; a label sits on at most one version; moving `AWSCURRENT` moves
+//! `AWSPREVIOUS` to the version it left; a `PutSecretValue` with a known token and a different
+//! value fails. Test helpers inject faults and take value-free snapshots.
+
+use super::{store_error, version_of};
+use crate::ports::{SecretInfo, SecretStore, StoreError, AWSCURRENT, AWSPENDING, AWSPREVIOUS};
+use async_trait::async_trait;
+use secrecy::{ExposeSecret, SecretString};
+use std::collections::{BTreeMap, HashMap};
+use std::hash::{Hash, Hasher};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+/// The operations of [`SecretStore`], for [`MemoryStore::fail_next`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum StoreOp {
+    /// [`SecretStore::describe`].
+    Describe,
+    /// [`SecretStore::value`].
+    Value,
+    /// [`SecretStore::value_at`].
+    ValueAt,
+    /// [`SecretStore::put_pending`].
+    PutPending,
+    /// [`SecretStore::promote`].
+    Promote,
+    /// [`SecretStore::remove_pending`].
+    RemovePending,
+    /// [`SecretStore::create`].
+    Create,
+    /// [`SecretStore::put_current`].
+    PutCurrent,
+    /// [`SecretStore::list_tagged`].
+    ListTagged,
+}
+
+/// One version as a [`Snapshot`] shows it: labels and a hash of the value, never the value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VersionSnapshot {
+    /// Staging labels, sorted.
+    pub labels: Vec<String>,
+    /// A hash of the value (`None` for an empty version); equal values hash equal.
+    pub value_hash: Option<u64>,
+}
+
+/// One secret as a [`Snapshot`] shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SecretSnapshot {
+    /// Version id → version, including versions without labels.
+    pub versions: BTreeMap<String, VersionSnapshot>,
+    /// Rotation enabled, as `describe` reports it.
+    pub rotation_enabled: Option<bool>,
+    /// Tags.
+    pub tags: BTreeMap<String, String>,
+}
+
+/// Everything a [`MemoryStore`] holds, by secret name, with values hashed: compare two snapshots
+/// to prove that nothing changed. Safe to print.
+pub type Snapshot = BTreeMap<String, SecretSnapshot>;
+
+#[derive(Default)]
+struct Version {
+    labels: Vec<String>,
+    value: Option<SecretString>,
+}
+
+struct Secret {
+    arn: String,
+    rotation_enabled: Option<bool>,
+    tags: BTreeMap<String, String>,
+    versions: BTreeMap<String, Version>,
+}
+
+impl Secret {
+    /// Attaches `label` to `version_id`, taking it off whichever version had it.
+    fn attach(&mut self, label: &str, version_id: &str) {
+        self.detach(label);
+        let v = self.versions.entry(version_id.to_string()).or_default();
+        v.labels.push(label.to_string());
+    }
+    fn detach(&mut self, label: &str) {
+        for v in self.versions.values_mut() {
+            v.labels.retain(|l| l != label);
+        }
+    }
+    fn with_label(&self, label: &str) -> Option<&str> {
+        self.versions
+            .iter()
+            .find(|(_, v)| v.labels.iter().any(|l| l == label))
+            .map(|(id, _)| id.as_str())
+    }
+    /// AWSCURRENT to `version_id`; AWSPREVIOUS to the version it left.
+    fn make_current(&mut self, version_id: &str) {
+        if let Some(old) = self.with_label(AWSCURRENT).map(str::to_string) {
+            if old != version_id {
+                self.attach(AWSPREVIOUS, &old);
+            }
+        }
+        self.attach(AWSCURRENT, version_id);
+    }
+}
+
+#[derive(Default)]
+struct State {
+    secrets: BTreeMap<String, Secret>,
+    faults: HashMap<StoreOp, (u32, String)>,
+}
+
+impl State {
+    /// The name of a secret given by name or ARN.
+    fn name_of(&self, secret_id: &str) -> Result<String, StoreError> {
+        if self.secrets.contains_key(secret_id) {
+            return Ok(secret_id.to_string());
+        }
+        self.secrets
+            .iter()
+            .find(|(_, s)| s.arn == secret_id)
+            .map(|(n, _)| n.clone())
+            .ok_or_else(|| StoreError::NotFound {
+                what: secret_id.to_string(),
+            })
+    }
+    /// Finds a secret by name or ARN.
+    fn find(&mut self, secret_id: &str) -> Result<&mut Secret, StoreError> {
+        let name = self.name_of(secret_id)?;
+        Ok(self.secrets.get_mut(&name).expect("name_of found it"))
+    }
+    /// Adds secret `name` with one version (`AWSCURRENT`) holding `value`; returns its ARN.
+    fn add(&mut self, name: &str, value: &SecretString) -> String {
+        let suffix: String = uuid::Uuid::new_v4()
+            .simple()
+            .to_string()
+            .chars()
+            .take(6)
+            .collect();
+        let arn = format!("arn:aws:secretsmanager:us-east-1:123456789012:secret:{name}-{suffix}");
+        let mut secret = Secret {
+            arn: arn.clone(),
+            rotation_enabled: None,
+            tags: BTreeMap::new(),
+            versions: BTreeMap::new(),
+        };
+        let version = uuid::Uuid::new_v4().to_string();
+        secret.versions.insert(
+            version.clone(),
+            Version {
+                labels: vec![],
+                value: Some(value.clone()),
+            },
+        );
+        secret.attach(AWSCURRENT, &version);
+        self.secrets.insert(name.to_string(), secret);
+        arn
+    }
+    /// Fails the call when a fault is armed for `op` (before anything changes).
+    fn check(&mut self, op: StoreOp, secret_id: &str) -> Result<(), StoreError> {
+        if let Some((n, code)) = self.faults.get_mut(&op) {
+            let code = code.clone();
+            *n -= 1;
+            if *n == 0 {
+                self.faults.remove(&op);
+            }
+            return Err(store_error(
+                &format!("{op:?}"),
+                secret_id,
+                secret_id,
+                &code,
+                "injected fault",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// An in-memory Secrets Manager. Cheap to clone: clones share the same secrets.
+#[derive(Clone, Default)]
+pub struct MemoryStore {
+    state: Arc<Mutex<State>>,
+}
+
+impl std::fmt::Debug for MemoryStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MemoryStore")
+            .field("secrets", &self.snapshot())
+            .finish()
+    }
+}
+
+fn hash(value: &SecretString) -> u64 {
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    value.expose_secret().hash(&mut h);
+    h.finish()
+}
+
+fn aws_error(op: &str, secret_id: &str, code: &str, message: &str) -> StoreError {
+    store_error(op, secret_id, secret_id, code, message)
+}
+
+impl MemoryStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A test that panicked while holding the lock must not hide its own failure behind ours.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Creates secret `name` whose first version (`AWSCURRENT`) is `value`; returns its ARN.
+    /// Panics when the name exists (a test bug).
+    pub fn insert(&self, name: &str, value: &str) -> String {
+        let mut st = self.lock();
+        assert!(
+            !st.secrets.contains_key(name),
+            "MemoryStore::insert: secret {name} exists"
+        );
+        st.add(name, &SecretString::from(value.to_string()))
+    }
+
+    /// What `RotateSecret` does before invoking the rotation function: an empty version `token`
+    /// carrying `AWSPENDING`, and rotation enabled. Fails like AWS when another version still
+    /// carries `AWSPENDING` ("previous rotation in progress"); repeating it for the same token is
+    /// a no-op.
+    pub fn begin_rotation(&self, secret_id: &str, token: &str) -> Result<(), StoreError> {
+        let mut st = self.lock();
+        let secret = st.find(secret_id)?;
+        match secret.with_label(AWSPENDING) {
+            Some(v) if v == token => return Ok(()),
+            Some(_) => {
+                return Err(aws_error(
+                    "RotateSecret",
+                    secret_id,
+                    "InvalidRequestException",
+                    "A previous rotation isn't complete.",
+                ))
+            }
+            None => {}
+        }
+        if secret.versions.contains_key(token) {
+            return Err(aws_error(
+                "RotateSecret",
+                secret_id,
+                "ResourceExistsException",
+                "version exists",
+            ));
+        }
+        secret
+            .versions
+            .insert(token.to_string(), Version::default());
+        secret.attach(AWSPENDING, token);
+        secret.rotation_enabled = Some(true);
+        Ok(())
+    }
+
+    /// Sets what `describe` reports as `rotation_enabled`.
+    pub fn set_rotation_enabled(&self, secret_id: &str, enabled: bool) {
+        self.lock()
+            .find(secret_id)
+            .expect("set_rotation_enabled: no such secret")
+            .rotation_enabled = Some(enabled);
+    }
+
+    /// Replaces the secret's tags.
+    pub fn set_tags(&self, secret_id: &str, tags: &[(&str, &str)]) {
+        let mut st = self.lock();
+        let secret = st.find(secret_id).expect("set_tags: no such secret");
+        secret.tags = tags
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+    }
+
+    /// Makes the next `n` calls of `op` fail with AWS error `code` (`ResourceNotFoundException`
+    /// becomes [`StoreError::NotFound`], `ThrottlingException` is transient, …). Nothing changes
+    /// in a failed call.
+    pub fn fail_next(&self, op: StoreOp, n: u32, code: &str) {
+        let mut st = self.lock();
+        if n == 0 {
+            st.faults.remove(&op);
+        } else {
+            st.faults.insert(op, (n, code.to_string()));
+        }
+    }
+
+    /// Every secret, version and label, values hashed.
+    pub fn snapshot(&self) -> Snapshot {
+        let st = self.lock();
+        st.secrets
+            .iter()
+            .map(|(name, s)| {
+                let versions = s
+                    .versions
+                    .iter()
+                    .map(|(id, v)| {
+                        let mut labels = v.labels.clone();
+                        labels.sort();
+                        (
+                            id.clone(),
+                            VersionSnapshot {
+                                labels,
+                                value_hash: v.value.as_ref().map(hash),
+                            },
+                        )
+                    })
+                    .collect();
+                (
+                    name.clone(),
+                    SecretSnapshot {
+                        versions,
+                        rotation_enabled: s.rotation_enabled,
+                        tags: s.tags.clone(),
+                    },
+                )
+            })
+            .collect()
+    }
+}
+
+#[async_trait]
+impl SecretStore for MemoryStore {
+    async fn describe(&self, secret_id: &str) -> Result<SecretInfo, StoreError> {
+        let mut st = self.lock();
+        st.check(StoreOp::Describe, secret_id)?;
+        let name = st.name_of(secret_id)?;
+        let secret = &st.secrets[&name];
+        Ok(SecretInfo {
+            arn: secret.arn.clone(),
+            name,
+            rotation_enabled: secret.rotation_enabled,
+            // Like AWS, versions without labels (deprecated) are not listed.
+            versions: secret
+                .versions
+                .iter()
+                .filter(|(_, v)| !v.labels.is_empty())
+                .map(|(id, v)| (id.clone(), v.labels.clone()))
+                .collect(),
+        })
+    }
+
+    async fn value(
+        &self,
+        secret_id: &str,
+        version_id: &str,
+    ) -> Result<Option<SecretString>, StoreError> {
+        let mut st = self.lock();
+        st.check(StoreOp::Value, secret_id)?;
+        let secret = st.find(secret_id)?;
+        let version = secret
+            .versions
+            .get(version_id)
+            .ok_or_else(|| StoreError::NotFound {
+                what: version_of(secret_id, version_id),
+            })?;
+        Ok(version.value.clone())
+    }
+
+    async fn value_at(
+        &self,
+        secret_id: &str,
+        stage: &str,
+    ) -> Result<Option<(String, SecretString)>, StoreError> {
+        let mut st = self.lock();
+        st.check(StoreOp::ValueAt, secret_id)?;
+        let secret = st.find(secret_id)?;
+        let Some(id) = secret.with_label(stage) else {
+            return Ok(None);
+        };
+        Ok(secret.versions[id]
+            .value
+            .clone()
+            .map(|v| (id.to_string(), v)))
+    }
+
+    async fn put_pending(
+        &self,
+        secret_id: &str,
+        version_id: &str,
+        value: &SecretString,
+        _rotation_token: Option<&SecretString>,
+    ) -> Result<(), StoreError> {
+        let mut st = self.lock();
+        st.check(StoreOp::PutPending, secret_id)?;
+        let secret = st.find(secret_id)?;
+        if let Some(Version {
+            value: Some(old), ..
+        }) = secret.versions.get(version_id)
+        {
+            // AWS: same token + same value does nothing; a different value is refused.
+            return if old.expose_secret() == value.expose_secret() {
+                Ok(())
+            } else {
+                Err(aws_error(
+                    "PutSecretValue",
+                    secret_id,
+                    "ResourceExistsException",
+                    "You can't modify an existing version, you can only create a new version.",
+                ))
+            };
+        }
+        secret
+            .versions
+            .entry(version_id.to_string())
+            .or_default()
+            .value = Some(value.clone());
+        secret.attach(AWSPENDING, version_id);
+        Ok(())
+    }
+
+    async fn promote(
+        &self,
+        secret_id: &str,
+        version_id: &str,
+        from_version: &str,
+    ) -> Result<(), StoreError> {
+        let mut st = self.lock();
+        st.check(StoreOp::Promote, secret_id)?;
+        let secret = st.find(secret_id)?;
+        if !secret.versions.contains_key(version_id) {
+            return Err(StoreError::NotFound {
+                what: version_of(secret_id, version_id),
+            });
+        }
+        if secret.with_label(AWSCURRENT) != Some(version_id) {
+            // AWS refuses to move a label from a version that does not carry it.
+            if secret.with_label(AWSCURRENT) != Some(from_version) {
+                return Err(aws_error(
+                    "UpdateSecretVersionStage",
+                    secret_id,
+                    "InvalidParameterException",
+                    &format!("AWSCURRENT is not attached to version {from_version}"),
+                ));
+            }
+            secret.make_current(version_id);
+        }
+        let v = secret.versions.get_mut(version_id).expect("checked above");
+        v.labels.retain(|l| l != AWSPENDING);
+        Ok(())
+    }
+
+    async fn remove_pending(&self, secret_id: &str, version_id: &str) -> Result<(), StoreError> {
+        let mut st = self.lock();
+        st.check(StoreOp::RemovePending, secret_id)?;
+        let secret = st.find(secret_id)?;
+        if let Some(v) = secret.versions.get_mut(version_id) {
+            v.labels.retain(|l| l != AWSPENDING);
+        }
+        Ok(())
+    }
+
+    async fn create(
+        &self,
+        name: &str,
+        value: &SecretString,
+        _description: &str,
+    ) -> Result<String, StoreError> {
+        let mut st = self.lock();
+        st.check(StoreOp::Create, name)?;
+        if st.secrets.contains_key(name) {
+            return Err(aws_error(
+                "CreateSecret",
+                name,
+                "ResourceExistsException",
+                "the secret already exists",
+            ));
+        }
+        Ok(st.add(name, value))
+    }
+
+    async fn put_current(&self, secret_id: &str, value: &SecretString) -> Result<(), StoreError> {
+        let mut st = self.lock();
+        st.check(StoreOp::PutCurrent, secret_id)?;
+        let secret = st.find(secret_id)?;
+        let version = uuid::Uuid::new_v4().to_string();
+        secret.versions.insert(
+            version.clone(),
+            Version {
+                labels: vec![],
+                value: Some(value.clone()),
+            },
+        );
+        secret.make_current(&version);
+        Ok(())
+    }
+
+    async fn list_tagged(&self, key: &str, value: Option<&str>) -> Result<Vec<String>, StoreError> {
+        let mut st = self.lock();
+        st.check(StoreOp::ListTagged, key)?;
+        let mut arns: Vec<String> = st
+            .secrets
+            .values()
+            .filter(|s| {
+                s.tags
+                    .get(key)
+                    .is_some_and(|v| value.is_none_or(|want| v == want))
+            })
+            .map(|s| s.arn.clone())
+            .collect();
+        arns.sort();
+        Ok(arns)
+    }
+}
