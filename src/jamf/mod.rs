@@ -1,1 +1,21 @@
 //! Jamf Pro API client and the Jamf targets.
+//!
+//! - [`credentials`]: the rotator's own Jamf credentials (API client or user account).
+//! - [`client`]: the HTTP client: connection limit, node-pinning cookies, token, retries.
+//! - [`api`]: typed API calls (SMTP server, test mail, notifications, SSO failover, version).
+//! - [`smtp`]: the `smtp-graph` target (mail through Microsoft Graph).
+//! - [`targets`]: the [`crate::ports::TargetFactory`] that opens a document's target.
+
+pub mod api;
+mod auth;
+pub mod client;
+pub mod credentials;
+mod errors;
+pub mod smtp;
+pub mod targets;
+
+pub use api::{GraphCredentials, Notification, SmtpServer, SsoFailover};
+pub use client::JamfClient;
+pub use credentials::JamfCredentials;
+pub use smtp::SmtpGraphTarget;
+pub use targets::Targets;

@@ -1,0 +1,91 @@
+//! Opening the Jamf target a document names: read the Jamf credentials from the secret store,
+//! build one client for the server, and the target on top of it.
+
+use super::client::JamfClient;
+use super::credentials::JamfCredentials;
+use super::smtp::SmtpGraphTarget;
+use crate::clock::SharedClock;
+use crate::config::Settings;
+use crate::document::{TargetDocument, TargetKind};
+use crate::ports::{JamfTarget, SecretStore, TargetError, TargetFactory, AWSCURRENT};
+use async_trait::async_trait;
+use std::sync::Arc;
+
+/// The real [`TargetFactory`]: Jamf Pro over HTTPS.
+#[derive(Clone)]
+pub struct Targets {
+    store: Arc<dyn SecretStore>,
+    settings: Settings,
+    clock: SharedClock,
+}
+
+impl Targets {
+    /// A factory reading Jamf credentials from `store`.
+    pub fn new(store: Arc<dyn SecretStore>, settings: Settings, clock: SharedClock) -> Self {
+        Self {
+            store,
+            settings,
+            clock,
+        }
+    }
+
+    /// Reads and parses the Jamf credentials `doc` points to, and builds the client.
+    pub async fn client(&self, doc: &TargetDocument) -> Result<JamfClient, TargetError> {
+        let id = &doc.jamf.credentials_secret_id;
+        let (_, value) = self
+            .store
+            .value_at(id, AWSCURRENT)
+            .await
+            .map_err(|e| {
+                TargetError::Config(format!(
+                    "the Jamf credentials secret {id} cannot be read: {e}"
+                ))
+            })?
+            .ok_or_else(|| {
+                TargetError::Config(format!(
+                    "the Jamf credentials secret {id} has no {AWSCURRENT} value"
+                ))
+            })?;
+        let credentials = JamfCredentials::parse(&value).map_err(|e| {
+            TargetError::Config(format!(
+                "{id}: {}",
+                e.to_string()
+                    .trim_start_matches("Jamf target configuration: ")
+            ))
+        })?;
+        JamfClient::new(
+            &doc.jamf.url,
+            credentials,
+            &self.settings,
+            self.clock.clone(),
+        )
+    }
+}
+
+#[async_trait]
+impl TargetFactory for Targets {
+    async fn open(&self, doc: &TargetDocument) -> Result<Box<dyn JamfTarget>, TargetError> {
+        match doc.jamf.target {
+            TargetKind::SmtpGraph => {
+                let recipient = doc
+                    .jamf
+                    .test_recipient
+                    .clone()
+                    .or_else(|| self.settings.smtp_test_recipient.clone())
+                    .filter(|r| !r.trim().is_empty())
+                    .ok_or_else(|| {
+                        TargetError::Config(
+                            "the smtp-graph target needs a test mail recipient: set jamf.test_recipient in the \
+                             document or SMTP_TEST_RECIPIENT"
+                                .into(),
+                        )
+                    })?;
+                let client = self.client(doc).await?;
+                Ok(Box::new(SmtpGraphTarget::new(client, doc, recipient)))
+            }
+            TargetKind::ConditionalAccess => Err(TargetError::Config(
+                "the conditional-access target is not available in this build yet".into(),
+            )),
+        }
+    }
+}
