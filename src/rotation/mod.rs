@@ -1,5 +1,220 @@
-//! The rotation engine.
+//! The rotation engine. It reads like AWS's rotation template: one [`guard`], one dispatch
+//! ([`Engine::run_step`]), four same-shaped idempotent steps ([`create`], [`set`], [`test`],
+//! [`finish`]), plus what a rotation needs around them: the propagation wait
+//! ([`propagation`]), [`rollback`], the in-process driver ([`driver`]) and the scheduled
+//! [`check`].
+//!
+//! Two drivers run the same steps: Secrets Manager (one Lambda invocation per step, keyed on the
+//! `ClientRequestToken`), and the in-process driver used by the scheduled check, the manual
+//! invoke and the CLI. Every step re-reads its state from the secret store, so a step can be
+//! repeated, resumed by another process, or raced, and the outcome converges.
+//!
+//! The invariant: at every moment Jamf Pro holds a secret that Entra accepts, and Secrets Manager
+//! holds every secret that exists on the app and is ours.
+
+pub mod check;
+pub mod create;
+pub mod driver;
+pub mod error;
+pub mod finish;
+pub mod guard;
+pub mod ledger;
+pub mod propagation;
+pub mod rollback;
+pub mod set;
+pub mod test;
+
+pub use error::{RotationError, Step};
+
+use crate::clock::SharedClock;
+use crate::config::Settings;
+use crate::document::{RevokeOld, TargetDocument};
+use crate::ports::{Alerts, AppRef, Directory, SecretStore, TargetFactory, AWSCURRENT};
+use error::ErrorKind;
+use secrecy::{ExposeSecret, SecretString};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 /// Display-name prefix that marks a credential as created by this product; the rotation token
-/// follows it.
+/// follows it. Only credentials with this prefix are ever removed outside a lockdown.
 pub const CREDENTIAL_PREFIX: &str = "jamf-entra-rotator ";
+
+/// The engine's knobs (from [`Settings`]).
+#[derive(Debug, Clone)]
+pub struct Policy {
+    /// Rotate when the secret expires within this many days.
+    pub threshold_days: i64,
+    /// Lifetime of a new secret, before the tenant's policy caps it.
+    pub secret_lifetime_days: i64,
+    /// Longest wait for Entra to accept a new secret.
+    pub propagation_timeout: Duration,
+    /// Consecutive acceptances required.
+    pub propagation_successes: u32,
+    /// Also alert on success.
+    pub alert_on_success: bool,
+    /// Our credentials that no secret version holds are removed once older than this (a younger
+    /// one may belong to a rotation in flight in another process).
+    pub orphan_min_age: chrono::Duration,
+}
+
+impl Policy {
+    /// The policy the settings describe.
+    pub fn from_settings(s: &Settings) -> Self {
+        Self {
+            threshold_days: s.threshold_days,
+            secret_lifetime_days: s.secret_lifetime_days,
+            propagation_timeout: s.propagation_timeout,
+            propagation_successes: s.propagation_successes,
+            alert_on_success: s.alert_on_success,
+            orphan_min_age: chrono::Duration::minutes(10),
+        }
+    }
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Self::from_settings(&Settings::default())
+    }
+}
+
+/// What a rotation was asked to do.
+#[derive(Debug, Clone, Default)]
+pub struct RotateRequest {
+    /// Why (goes into the document and the alerts): `scheduled`, `manual: leaked`, ….
+    pub reason: String,
+    /// How the old secret is retired.
+    pub revoke_old: RevokeOld,
+    /// Emergency lockdown: remove every other credential of the app once the new one works.
+    pub lockdown: bool,
+}
+
+/// Receives one line per step event, for the CLI's progress output.
+pub type ProgressFn = Arc<dyn Fn(Step, &str) + Send + Sync>;
+
+/// The rotation engine over the four adapters. Cheap to clone.
+#[derive(Clone)]
+pub struct Engine {
+    /// Entra ID + Graph.
+    pub directory: Arc<dyn Directory>,
+    /// Opens the Jamf target of a document.
+    pub targets: Arc<dyn TargetFactory>,
+    /// Secrets Manager.
+    pub store: Arc<dyn SecretStore>,
+    /// Alerts.
+    pub alerts: Arc<dyn Alerts>,
+    /// Time and waiting.
+    pub clock: SharedClock,
+    /// Knobs.
+    pub policy: Policy,
+    progress: Option<ProgressFn>,
+    locks: Arc<Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>>,
+}
+
+impl Engine {
+    /// An engine over the given adapters.
+    pub fn new(
+        directory: Arc<dyn Directory>,
+        targets: Arc<dyn TargetFactory>,
+        store: Arc<dyn SecretStore>,
+        alerts: Arc<dyn Alerts>,
+        clock: SharedClock,
+        policy: Policy,
+    ) -> Self {
+        Self { directory, targets, store, alerts, clock, policy, progress: None, locks: Default::default() }
+    }
+
+    /// Reports each step's progress to `f` (the CLI prints it).
+    pub fn with_progress(mut self, f: ProgressFn) -> Self {
+        self.progress = Some(f);
+        self
+    }
+
+    /// Logs a step event and passes it to the progress observer. Never give it a secret.
+    pub(crate) fn note(&self, step: Step, message: &str) {
+        tracing::info!(step = %step, "{step}: {message}");
+        if let Some(p) = &self.progress {
+            p(step, message);
+        }
+    }
+
+    /// The per-secret lock that keeps two rotations of one target in this process apart.
+    pub(crate) fn lock_for(&self, secret_id: &str) -> Arc<tokio::sync::Mutex<()>> {
+        let mut map = self.locks.lock().expect("lock registry");
+        map.entry(secret_id.to_string()).or_default().clone()
+    }
+
+    /// Dispatch: runs one step for `token` (what a Secrets Manager step event asks).
+    pub async fn run_step(&self, step: Step, ctx: &StepContext) -> Result<(), RotationError> {
+        match step {
+            Step::CreateSecret => self.create_secret(ctx).await,
+            Step::SetSecret => self.set_secret(ctx).await.map(|_| ()),
+            Step::TestSecret => self.test_secret(ctx).await,
+            Step::FinishSecret => self.finish_secret(ctx).await.map(|_| ()),
+            other => Err(RotationError::new(other, ErrorKind::Guard(format!("{other} is not a rotation step")))),
+        }
+    }
+
+    /// Reads and parses the document of one version.
+    pub(crate) async fn document(&self, step: Step, secret_id: &str, version: &str) -> Result<Option<TargetDocument>, RotationError> {
+        let Some(value) = self.store.value(secret_id, version).await.map_err(|e| RotationError::store(step, e))? else {
+            return Ok(None);
+        };
+        TargetDocument::parse(value.expose_secret()).map(Some).map_err(|e| RotationError::new(step, ErrorKind::Document(e.to_string())))
+    }
+
+    /// Reads the `AWSCURRENT` document and its version id.
+    pub(crate) async fn current(&self, step: Step, secret_id: &str) -> Result<(String, TargetDocument), RotationError> {
+        let (version, value) = self
+            .store
+            .value_at(secret_id, AWSCURRENT)
+            .await
+            .map_err(|e| RotationError::store(step, e))?
+            .ok_or_else(|| RotationError::new(step, ErrorKind::Document(format!("secret {secret_id} has no AWSCURRENT value"))))?;
+        let doc = TargetDocument::parse(value.expose_secret()).map_err(|e| RotationError::new(step, ErrorKind::Document(e.to_string())))?;
+        Ok((version, doc))
+    }
+}
+
+/// What every step gets: which secret, which version (token), and what the rotation was asked.
+#[derive(Clone)]
+pub struct StepContext {
+    /// The target's secret id (name or ARN).
+    pub secret_id: String,
+    /// The version being created (`ClientRequestToken`).
+    pub token: String,
+    /// Secrets Manager's `RotationToken`, passed through to `PutSecretValue`.
+    pub rotation_token: Option<SecretString>,
+    /// What the rotation was asked to do (used by createSecret when it writes the document).
+    pub request: RotateRequest,
+    /// Driven in-process: createSecret itself creates the version (Secrets Manager creates an
+    /// empty `AWSPENDING` version before a step event instead).
+    pub in_process: bool,
+}
+
+impl std::fmt::Debug for StepContext {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StepContext")
+            .field("secret_id", &self.secret_id)
+            .field("token", &self.token)
+            .field("rotation_token", &self.rotation_token.as_ref().map(|_| "[redacted]"))
+            .field("request", &self.request)
+            .field("in_process", &self.in_process)
+            .finish()
+    }
+}
+
+/// True when a credential's display name marks it as ours.
+pub fn is_ours(display_name: Option<&str>) -> bool {
+    display_name.is_some_and(|n| n.starts_with(CREDENTIAL_PREFIX))
+}
+
+/// The display name of the credential a rotation with `token` creates.
+pub fn credential_name(token: &str) -> String {
+    format!("{CREDENTIAL_PREFIX}{token}")
+}
+
+/// The app a document names, with the object id when known.
+pub(crate) fn app_of(doc: &TargetDocument) -> AppRef {
+    AppRef::of(doc)
+}

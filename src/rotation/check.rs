@@ -1,0 +1,224 @@
+//! The scheduled check: days until expiry, drift, and a rotation when one is due. With
+//! `dry_run` it is the read-only `status` report.
+
+use super::driver::{Outcome, RotationReport};
+use super::ledger::Ledger;
+use super::{app_of, is_ours, Engine, RotateRequest, RotationError, Step};
+use crate::ports::{AlertKind, AppRef, AWSPENDING};
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+/// One kind of drift between what the document says and what the app holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DriftKind {
+    /// The credential the document names is not on the app: Jamf Pro's secret no longer works.
+    ManagedMissing,
+    /// A credential on the app has expired.
+    Expired,
+    /// A credential nobody manages (not ours, not the document's).
+    Unmanaged,
+    /// A credential of ours that no secret version holds (left by an interrupted rotation).
+    Orphan,
+    /// The credential a completed rotation replaced is still on the app.
+    RetirePending,
+    /// A rotation is half done (`AWSPENDING` present).
+    StalePending,
+}
+
+/// One finding.
+#[derive(Debug, Clone, Serialize)]
+pub struct Drift {
+    /// What kind.
+    pub kind: DriftKind,
+    /// The credential concerned.
+    pub key_id: Option<String>,
+    /// A sentence for the report.
+    pub detail: String,
+}
+
+/// What the check did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Action {
+    /// Nothing was due.
+    None,
+    /// A rotation ran (see `rotation`).
+    Rotated,
+    /// A rotation ran and failed (see `rotation`).
+    RotationFailed,
+    /// A rotation was due, but this was a dry run.
+    WouldRotate,
+}
+
+/// One credential of the app, as the report shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct CredentialView {
+    /// Key id.
+    pub key_id: String,
+    /// Display name.
+    pub display_name: Option<String>,
+    /// Expiry.
+    pub expires_at: Option<DateTime<Utc>>,
+    /// The document's credential.
+    pub managed: bool,
+    /// Created by this product.
+    pub ours: bool,
+}
+
+/// The check's report for one target.
+#[derive(Debug, Clone, Serialize)]
+pub struct CheckReport {
+    /// The target's secret id.
+    pub secret_id: String,
+    /// Jamf host and target kind.
+    pub target: String,
+    /// The managed credential's key id.
+    pub key_id: Option<String>,
+    /// When it expires.
+    pub expires_at: Option<DateTime<Utc>>,
+    /// Whole days until then (negative: expired).
+    pub days_until_expiry: Option<i64>,
+    /// The threshold applied.
+    pub threshold_days: i64,
+    /// True when a rotation is due.
+    pub due: bool,
+    /// What the check did.
+    pub action: Action,
+    /// Drift found.
+    pub drift: Vec<Drift>,
+    /// The app's credentials.
+    pub credentials: Vec<CredentialView>,
+    /// The rotation it ran.
+    pub rotation: Option<RotationReport>,
+}
+
+impl Engine {
+    /// The scheduled check of one target: reads the app's credentials, reports days until expiry
+    /// and drift, finishes retirements and sweeps orphans, and rotates when the secret expires
+    /// within the threshold (or no longer works, or a rotation is half done). `dry_run` changes
+    /// nothing and sends no alert.
+    pub async fn check(&self, secret_id: &str, dry_run: bool) -> Result<CheckReport, RotationError> {
+        let step = Step::Check;
+        let info = self.store.describe(secret_id).await.map_err(|e| RotationError::store(step, e))?;
+        let (current_version, doc) = self.current(step, secret_id).await?;
+        let application = self.directory.application(&app_of(&doc)).await.map_err(|e| RotationError::directory(step, e))?;
+        let app = AppRef { object_id: Some(application.object_id.clone()), ..app_of(&doc) };
+        let now = self.clock.now();
+        let managed_key = doc.entra.key_id.as_deref().map(str::to_lowercase);
+        let managed = application.passwords.iter().find(|c| Some(c.key_id.to_lowercase()) == managed_key);
+        let expires_at = managed.and_then(|c| c.end).or(doc.entra.expires_at);
+        let days = expires_at.map(|e| (e - now).num_days());
+
+        // A secret shorter-lived than twice the threshold (a strict tenant policy) would be due
+        // the day it was made: then rotate in its last third instead.
+        let lifetime_days = managed.and_then(|c| Some((c.end? - c.start?).num_days()));
+        let threshold = lifetime_days.map_or(self.policy.threshold_days, |l| self.policy.threshold_days.min(l / 3).max(1));
+
+        let mut drift = Vec::new();
+        let pending = info.version_with(AWSPENDING).filter(|v| *v != current_version);
+        if let Some(p) = pending {
+            drift.push(Drift { kind: DriftKind::StalePending, key_id: None, detail: format!("a rotation is half done (AWSPENDING on version {p})") });
+        }
+        if managed.is_none() {
+            drift.push(Drift {
+                kind: DriftKind::ManagedMissing,
+                key_id: doc.entra.key_id.clone(),
+                detail: "the credential the document names is not on the app: Jamf Pro's secret no longer works".into(),
+            });
+        }
+        let ledger = self.ledger(step, secret_id, &info).await.unwrap_or_default();
+        let retire = doc.rotation.as_ref().and_then(|r| r.replaces_key_id.clone()).map(|k| k.to_lowercase());
+        let orphans: Vec<String> = ledger_orphans(&ledger, &application, now, self.policy.orphan_min_age);
+        for c in &application.passwords {
+            let key = c.key_id.to_lowercase();
+            if c.end.is_some_and(|e| e <= now) {
+                drift.push(Drift { kind: DriftKind::Expired, key_id: Some(c.key_id.clone()), detail: format!("credential {} expired", c.key_id) });
+            }
+            if Some(&key) == managed_key.as_ref() {
+                continue;
+            }
+            if retire.as_ref() == Some(&key) {
+                drift.push(Drift { kind: DriftKind::RetirePending, key_id: Some(c.key_id.clone()), detail: "the credential the last rotation replaced is still on the app".into() });
+            } else if orphans.contains(&c.key_id) {
+                drift.push(Drift { kind: DriftKind::Orphan, key_id: Some(c.key_id.clone()), detail: "a credential of ours that no secret version holds".into() });
+            } else if !is_ours(c.display_name.as_deref()) {
+                drift.push(Drift { kind: DriftKind::Unmanaged, key_id: Some(c.key_id.clone()), detail: format!("credential {:?} is not managed by the rotator", c.display_name.as_deref().unwrap_or("")) });
+            }
+        }
+
+        let due = pending.is_some() || managed.is_none() || days.is_none_or(|d| d <= threshold);
+        let mut report = CheckReport {
+            secret_id: secret_id.to_string(),
+            target: doc.label(),
+            key_id: doc.entra.key_id.clone(),
+            expires_at,
+            days_until_expiry: days,
+            threshold_days: threshold,
+            due,
+            action: Action::None,
+            drift,
+            credentials: application
+                .passwords
+                .iter()
+                .map(|c| CredentialView {
+                    key_id: c.key_id.clone(),
+                    display_name: c.display_name.clone(),
+                    expires_at: c.end,
+                    managed: Some(c.key_id.to_lowercase()) == managed_key,
+                    ours: is_ours(c.display_name.as_deref()),
+                })
+                .collect(),
+            rotation: None,
+        };
+        if dry_run {
+            if due {
+                report.action = Action::WouldRotate;
+            }
+            return Ok(report);
+        }
+
+        // Housekeeping first: finish a retirement a crash interrupted; sweep orphans.
+        for d in &report.drift {
+            if matches!(d.kind, DriftKind::RetirePending | DriftKind::Orphan) {
+                let key = d.key_id.as_deref().unwrap_or_default();
+                match self.directory.remove_password(&app, key).await {
+                    Ok(()) => self.note(step, &format!("removed {} credential {key}", if d.kind == DriftKind::Orphan { "orphaned" } else { "replaced" })),
+                    Err(e) => tracing::warn!(step = "check", "could not remove credential {key}: {e}"),
+                }
+            }
+        }
+        let serious: Vec<&Drift> = report.drift.iter().filter(|d| matches!(d.kind, DriftKind::ManagedMissing | DriftKind::Unmanaged) || (d.kind == DriftKind::Expired && d.key_id.as_deref().map(str::to_lowercase) == managed_key)).collect();
+        if !serious.is_empty() {
+            let lines: Vec<String> = serious.iter().map(|d| format!("- {}: {}", serde_json::to_value(d.kind).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default(), d.detail)).collect();
+            self.alert(AlertKind::Drift, secret_id, format!("Drift: {}", report.target), format!("Target: {secret_id} ({})\n{}\nWhat to do: review the app registration's client secrets; the rotator only ever removes its own.", report.target, lines.join("\n"))).await;
+        }
+
+        if due {
+            let reason = match (pending, managed, days) {
+                (Some(_), _, _) => "scheduled: resuming a half-done rotation".to_string(),
+                (_, None, _) => "scheduled: the managed credential is missing".to_string(),
+                (_, _, Some(d)) => format!("scheduled: {d} days until expiry"),
+                _ => "scheduled".to_string(),
+            };
+            let rotation = self.rotate(secret_id, RotateRequest { reason, ..Default::default() }).await?;
+            let ok = matches!(rotation.outcome, Outcome::Rotated | Outcome::Resumed | Outcome::AlreadyRotated);
+            report.action = if ok { Action::Rotated } else { Action::RotationFailed };
+            if !ok && days.is_some_and(|d| d <= threshold) {
+                self.alert(
+                    AlertKind::ExpiryClose,
+                    secret_id,
+                    format!("Secret expires in {} days: {}", days.unwrap_or_default(), report.target),
+                    format!("Target: {secret_id} ({})\nThe client secret Jamf Pro uses expires {} and rotation is failing ({}).\nWhat to do: {}", report.target, expires_at.map(|e| e.to_rfc3339()).unwrap_or_default(), rotation.error.as_deref().unwrap_or("unknown error"), rotation.advice.as_deref().unwrap_or("see the rotation alert")),
+                )
+                .await;
+            }
+            report.rotation = Some(rotation);
+        }
+        Ok(report)
+    }
+}
+
+fn ledger_orphans(ledger: &Ledger, app: &crate::ports::Application, now: DateTime<Utc>, min_age: chrono::Duration) -> Vec<String> {
+    ledger.orphans(app, None, now, min_age).into_iter().map(|c| c.key_id.clone()).collect()
+}

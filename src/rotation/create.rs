@@ -1,0 +1,80 @@
+//! createSecret: make the new credential and store it at once as `AWSPENDING`.
+
+use super::{app_of, credential_name, guard::Standing, Engine, RotationError, Step, StepContext};
+use crate::document::RotationRecord;
+use crate::ports::AppRef;
+
+/// Margin kept under a policy's maximum lifetime: Graph measures from its own clock.
+const POLICY_MARGIN: chrono::Duration = chrono::Duration::hours(1);
+
+impl Engine {
+    /// createSecret. If the pending version already holds a value, stop: the step already ran.
+    /// Otherwise remove what a crashed earlier attempt of this rotation left on the app (a
+    /// credential whose secret was never stored), `addPassword` with a display name that marks it
+    /// as ours and carries the token and an expiry the tenant's policy allows, and store the new
+    /// document as `AWSPENDING` straight away: between `addPassword` and that write, the secret
+    /// exists only in this process's memory.
+    pub async fn create_secret(&self, ctx: &StepContext) -> Result<(), RotationError> {
+        let step = Step::CreateSecret;
+        let (info, standing) = self.guard(step, ctx).await?;
+        if standing == Standing::AlreadyCurrent {
+            return Ok(());
+        }
+        if info.versions.contains_key(&ctx.token) && self.document(step, &ctx.secret_id, &ctx.token).await?.is_some() {
+            self.note(step, &format!("version {} already holds the new secret; nothing to do", ctx.token));
+            return Ok(());
+        }
+        let (_, current) = self.current(step, &ctx.secret_id).await?;
+        let application = self.directory.application(&app_of(&current)).await.map_err(|e| RotationError::directory(step, e))?;
+        let app = AppRef { object_id: Some(application.object_id.clone()), ..app_of(&current) };
+
+        // Orphans: ours, held by no version. Their secrets exist nowhere, so nobody uses them.
+        let ledger = self.ledger(step, &ctx.secret_id, &info).await?;
+        let now = self.clock.now();
+        for orphan in ledger.orphans(&application, Some(&ctx.token), now, self.policy.orphan_min_age) {
+            self.directory.remove_password(&app, &orphan.key_id).await.map_err(|e| RotationError::directory(step, e))?;
+            self.note(step, &format!("removed orphaned credential {} left by an interrupted rotation", orphan.key_id));
+        }
+
+        // Lifetime: ours, capped by the tenant's app management policy.
+        let mut lifetime = chrono::Duration::days(self.policy.secret_lifetime_days);
+        if let Some(max) = self.directory.max_password_lifetime(&app).await.map_err(|e| RotationError::directory(step, e))? {
+            if max < lifetime {
+                lifetime = (max - POLICY_MARGIN).max(chrono::Duration::hours(1));
+                self.note(step, &format!("the tenant's policy caps secret lifetime at {} days", max.num_days()));
+            }
+        }
+        let end = now + lifetime;
+        let new = self
+            .directory
+            .add_password(&app, &credential_name(&ctx.token), end)
+            .await
+            .map_err(|e| RotationError::directory(step, e))?;
+        let new_key = new.credential.key_id.clone();
+        self.note(step, &format!("created credential {new_key}, valid until {}", new.credential.end.unwrap_or(end).format("%Y-%m-%d")));
+
+        let mut doc = current.clone();
+        doc.entra.application_object_id = Some(application.object_id.clone());
+        doc.entra.client_secret = new.secret;
+        doc.entra.key_id = Some(new_key.clone());
+        doc.entra.expires_at = Some(new.credential.end.unwrap_or(end));
+        doc.rotation = Some(RotationRecord {
+            token: ctx.token.clone(),
+            replaces_key_id: current.entra.key_id.clone(),
+            reason: ctx.request.reason.clone(),
+            started_at: now,
+            revoke_old: ctx.request.revoke_old,
+            lockdown: ctx.request.lockdown,
+        });
+        if let Err(e) = self.store.put_pending(&ctx.secret_id, &ctx.token, &doc.to_secret(), ctx.rotation_token.as_ref()).await {
+            // The secret was never stored: the credential is useless, remove it now. Should that
+            // fail too, the next createSecret removes it as an orphan.
+            if let Err(re) = self.directory.remove_password(&app, &new_key).await {
+                tracing::error!(step = %step, "could not remove unstored credential {new_key}: {re}");
+            }
+            return Err(RotationError::store(step, e));
+        }
+        self.note(step, &format!("stored the new secret as AWSPENDING (version {})", ctx.token));
+        Ok(())
+    }
+}

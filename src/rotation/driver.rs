@@ -1,0 +1,241 @@
+//! The in-process driver: runs the four steps in one go (scheduled check, manual invoke, CLI),
+//! resuming a rotation found half done instead of starting another, and rolling back when one
+//! cannot complete.
+
+use super::rollback::RolledBack;
+use super::{app_of, ErrorKind, Engine, RotateRequest, RotationError, Step, StepContext};
+use crate::ports::{Alert, AlertKind, SecretInfo, AWSCURRENT, AWSPENDING};
+use serde::Serialize;
+
+/// How a rotation ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Outcome {
+    /// A new secret is in Jamf Pro and `AWSCURRENT`; the old one is retired.
+    Rotated,
+    /// A rotation found half done was completed.
+    Resumed,
+    /// Another rotation of the same target completed while this one waited; nothing more done.
+    AlreadyRotated,
+    /// The rotation failed and was undone: Jamf Pro is on the old secret.
+    RolledBack,
+    /// The rotation failed; see `error` and `rollback` for the state left.
+    Failed,
+}
+
+/// The result of one rotation, for the CLI's output, the Lambda's response and alerts.
+#[derive(Debug, Clone, Serialize)]
+pub struct RotationReport {
+    /// The target's secret id.
+    pub secret_id: String,
+    /// Jamf host and target kind.
+    pub target: String,
+    /// How it ended.
+    pub outcome: Outcome,
+    /// The rotation's token (the new version id).
+    pub token: Option<String>,
+    /// Why it ran.
+    pub reason: String,
+    /// The key id that was current before.
+    pub old_key_id: Option<String>,
+    /// The new key id (absent when none was created).
+    pub new_key_id: Option<String>,
+    /// True when the old credential is gone from the app.
+    pub old_removed: bool,
+    /// True when Jamf Pro's own test passed with the new secret.
+    pub jamf_accepts_new: bool,
+    /// Credentials left on the app afterwards.
+    pub app_credentials: Option<usize>,
+    /// Wall time.
+    pub elapsed_ms: i64,
+    /// The step that failed.
+    pub failed_step: Option<Step>,
+    /// The error (never a secret).
+    pub error: Option<String>,
+    /// Error class: `entra`, `jamf`, `secrets-manager`, `propagation`, ….
+    pub error_class: Option<String>,
+    /// The one thing the operator should do.
+    pub advice: Option<String>,
+    /// What the rollback did.
+    pub rollback: Option<RolledBack>,
+}
+
+impl Engine {
+    /// Rotates the target in `secret_id` now. Resumes a rotation found half done (a stale
+    /// `AWSPENDING`) rather than starting a second one; two rotations of one target in this
+    /// process run one after the other, and the second finds the first's result.
+    pub async fn rotate(&self, secret_id: &str, request: RotateRequest) -> Result<RotationReport, RotationError> {
+        let started = self.clock.now();
+        let step = Step::Guard;
+        let before = self.store.describe(secret_id).await.map_err(|e| RotationError::store(step, e))?;
+        let base = before.version_with(AWSCURRENT).map(str::to_string);
+
+        let lock = self.lock_for(secret_id);
+        let _held = lock.lock().await;
+        let info = self.store.describe(secret_id).await.map_err(|e| RotationError::store(step, e))?;
+        let current_version = info
+            .version_with(AWSCURRENT)
+            .ok_or_else(|| RotationError::new(step, ErrorKind::Guard(format!("secret {secret_id} has no AWSCURRENT version"))))?
+            .to_string();
+        let (_, current) = self.current(step, secret_id).await?;
+        let mut report = RotationReport {
+            secret_id: secret_id.to_string(),
+            target: current.label(),
+            outcome: Outcome::Rotated,
+            token: None,
+            reason: request.reason.clone(),
+            old_key_id: current.entra.key_id.clone(),
+            new_key_id: None,
+            old_removed: false,
+            jamf_accepts_new: false,
+            app_credentials: None,
+            elapsed_ms: 0,
+            failed_step: None,
+            error: None,
+            error_class: None,
+            advice: None,
+            rollback: None,
+        };
+        if base.as_deref() != Some(current_version.as_str()) {
+            // A rotation finished while this one waited for the lock: its result is ours.
+            self.note(step, "another rotation of this target just completed; nothing more to do");
+            report.outcome = Outcome::AlreadyRotated;
+            report.new_key_id = current.entra.key_id.clone();
+            report.old_key_id = current.rotation.as_ref().and_then(|r| r.replaces_key_id.clone());
+            report.jamf_accepts_new = true;
+            report.elapsed_ms = (self.clock.now() - started).num_milliseconds();
+            return Ok(report);
+        }
+
+        let (token, resumed) = match info.version_with(AWSPENDING).filter(|v| *v != current_version) {
+            Some(pending) => {
+                self.note(step, &format!("resuming the rotation left half done in version {pending}"));
+                (pending.to_string(), true)
+            }
+            None => (next_token(&info, &current_version), false),
+        };
+        let ctx = StepContext { secret_id: secret_id.to_string(), token: token.clone(), rotation_token: None, request, in_process: true };
+        report.token = Some(token.clone());
+
+        let result = self.run_all(&ctx, &mut report).await;
+        report.elapsed_ms = (self.clock.now() - started).num_milliseconds();
+        match result {
+            Ok(()) => {
+                report.outcome = if resumed { Outcome::Resumed } else { Outcome::Rotated };
+                if let Ok(app) = self.directory.application(&app_of(&current)).await {
+                    report.app_credentials = Some(app.passwords.len());
+                }
+                if self.policy.alert_on_success {
+                    self.alert(AlertKind::Rotated, secret_id, format!("Rotated: {}", report.target), success_message(&report)).await;
+                }
+            }
+            Err(e) => self.fail(&ctx, e, &mut report).await,
+        }
+        Ok(report)
+    }
+
+    /// createSecret → (race check) → setSecret → testSecret → finishSecret.
+    async fn run_all(&self, ctx: &StepContext, report: &mut RotationReport) -> Result<(), RotationError> {
+        self.create_secret(ctx).await?;
+        // Another process may have moved AWSPENDING to its own version meanwhile: then that
+        // rotation wins, and ours is undone before it touches Jamf Pro.
+        let info = self.store.describe(&ctx.secret_id).await.map_err(|e| RotationError::store(Step::CreateSecret, e))?;
+        if !info.has(&ctx.token, AWSPENDING) && !info.has(&ctx.token, AWSCURRENT) {
+            return Err(RotationError::new(Step::CreateSecret, ErrorKind::Concurrent("AWSPENDING moved to another version".into())));
+        }
+        if let Some(doc) = self.document(Step::CreateSecret, &ctx.secret_id, &ctx.token).await? {
+            report.new_key_id = doc.entra.key_id.clone();
+            report.old_key_id = doc.rotation.as_ref().and_then(|r| r.replaces_key_id.clone()).or(report.old_key_id.take());
+        }
+        self.set_secret(ctx).await?;
+        self.test_secret(ctx).await?;
+        report.jamf_accepts_new = true;
+        let done = self.finish_secret(ctx).await?;
+        report.old_removed = done.old_removed;
+        Ok(())
+    }
+
+    /// Records a failure: rolls back what can be rolled back, alerts, fills the report.
+    async fn fail(&self, ctx: &StepContext, e: RotationError, report: &mut RotationReport) {
+        tracing::error!(step = %e.step, class = e.class(), "rotation of {} failed: {e}", ctx.secret_id);
+        report.failed_step = Some(e.step);
+        report.error = Some(e.to_string());
+        report.error_class = Some(e.class().to_string());
+        report.advice = Some(e.advice());
+        report.outcome = Outcome::Failed;
+        let state = match e.step {
+            // finishSecret failing leaves a consistent state: Jamf Pro and AWSPENDING hold the
+            // new secret, AWSCURRENT the old one, both valid. The next run completes it.
+            Step::FinishSecret => "Jamf Pro holds the new secret (verified); the old credential is still valid. The next run completes the rotation.".to_string(),
+            Step::SetSecret | Step::TestSecret | Step::CreateSecret => {
+                let rb = self.rollback(ctx, &e).await;
+                let s = rollback_state(&rb);
+                if rb.complete {
+                    report.outcome = Outcome::RolledBack;
+                }
+                report.rollback = Some(rb);
+                s
+            }
+            _ => "Nothing was changed.".to_string(),
+        };
+        let kind = if report.outcome == Outcome::RolledBack { AlertKind::RolledBack } else { AlertKind::RotationFailed };
+        let subject = format!("Rotation failed: {}", report.target);
+        let message = format!(
+            "Target: {} ({})\nReason: {}\nFailed step: {}\nError class: {}\nError: {}\nState left: {}\nWhat to do: {}",
+            report.secret_id,
+            report.target,
+            report.reason,
+            e.step,
+            e.class(),
+            e,
+            state,
+            e.advice()
+        );
+        self.alert(kind, &ctx.secret_id, subject, message).await;
+    }
+
+    /// Sends an alert; a failure to send is logged and never hides the original error.
+    pub(crate) async fn alert(&self, kind: AlertKind, target: &str, subject: String, message: String) {
+        let alert = Alert { kind, target: target.to_string(), subject: subject.chars().take(100).collect(), message };
+        if let Err(e) = self.alerts.send(&alert).await {
+            tracing::error!("{e}; the alert was: {}", alert.subject);
+        }
+    }
+}
+
+/// The version id of the in-process driver's next rotation: derived from the current version,
+/// so that two processes starting a rotation of the same version at once use the same token
+/// (and Secrets Manager's `ClientRequestToken` idempotency makes them converge); a version
+/// already spent by a rolled-back attempt moves on to the next number.
+fn next_token(info: &SecretInfo, current_version: &str) -> String {
+    (0u32..)
+        .map(|n| uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_OID, format!("{}|{current_version}|{n}", info.arn).as_bytes()).to_string())
+        .find(|t| !info.versions.contains_key(t))
+        .expect("an unused token exists")
+}
+
+fn rollback_state(rb: &RolledBack) -> String {
+    let jamf = match rb.jamf_restored {
+        None => "Jamf Pro was not changed and keeps the old secret, which still works.",
+        Some(true) => "The old secret was put back into Jamf Pro.",
+        Some(false) => "Jamf Pro may hold the NEW secret, which was kept on the app and in AWSPENDING.",
+    };
+    if rb.problems.is_empty() {
+        format!("{jamf} The new credential was removed and AWSPENDING dropped.")
+    } else {
+        format!("{jamf} Not undone: {}.", rb.problems.join("; "))
+    }
+}
+
+fn success_message(r: &RotationReport) -> String {
+    format!(
+        "Target: {} ({})\nReason: {}\nNew key id: {}\nOld key id: {} (removed: {})\nElapsed: {} ms",
+        r.secret_id,
+        r.target,
+        r.reason,
+        r.new_key_id.as_deref().unwrap_or("-"),
+        r.old_key_id.as_deref().unwrap_or("-"),
+        r.old_removed,
+        r.elapsed_ms
+    )
+}

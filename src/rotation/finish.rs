@@ -1,0 +1,63 @@
+//! finishSecret: make the new version `AWSCURRENT`, then retire the credential it replaced.
+
+use super::{app_of, guard::Standing, Engine, RotationError, Step, StepContext};
+use crate::ports::{AppRef, AWSCURRENT};
+use serde::Serialize;
+
+/// What finishSecret retired.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Finished {
+    /// The key id the rotation replaced.
+    pub old_key_id: Option<String>,
+    /// True when that credential is gone from the app.
+    pub old_removed: bool,
+    /// Other credentials removed (lockdown, orphans of this rotation).
+    pub also_removed: Vec<String>,
+}
+
+impl Engine {
+    /// finishSecret. Moves `AWSCURRENT` to the token's version (Secrets Manager moves
+    /// `AWSPREVIOUS` to the old one) and drops `AWSPENDING`, then removes the credential the
+    /// rotation replaced, and only that one (a lockdown removes every other credential). Run again
+    /// after a crash, it finds the version already current and finishes the retirement.
+    pub async fn finish_secret(&self, ctx: &StepContext) -> Result<Finished, RotationError> {
+        let step = Step::FinishSecret;
+        let (info, standing) = self.guard(step, ctx).await?;
+        let doc = self.pending_document(step, ctx).await?;
+        if standing == Standing::Pending {
+            let current = info.version_with(AWSCURRENT).unwrap_or_default().to_string();
+            self.store.promote(&ctx.secret_id, &ctx.token, &current).await.map_err(|e| RotationError::store(step, e).touched())?;
+            self.note(step, &format!("version {} is now AWSCURRENT", ctx.token));
+        }
+        self.store.remove_pending(&ctx.secret_id, &ctx.token).await.map_err(|e| RotationError::store(step, e).touched())?;
+
+        let new_key = doc.entra.key_id.clone().unwrap_or_default().to_lowercase();
+        let record = doc.rotation.clone();
+        let mut done = Finished { old_key_id: record.as_ref().and_then(|r| r.replaces_key_id.clone()), ..Default::default() };
+        let application = self.directory.application(&app_of(&doc)).await.map_err(|e| RotationError::directory(step, e).touched())?;
+        let app = AppRef { object_id: Some(application.object_id.clone()), ..app_of(&doc) };
+        let lockdown = record.as_ref().is_some_and(|r| r.lockdown);
+        let this_rotation = super::credential_name(&ctx.token);
+        for cred in &application.passwords {
+            let key = cred.key_id.to_lowercase();
+            if key == new_key {
+                continue;
+            }
+            let replaced = done.old_key_id.as_deref().is_some_and(|k| k.eq_ignore_ascii_case(&key));
+            // A credential named for this rotation but not the stored one: a racing attempt's.
+            let sibling = cred.display_name.as_deref() == Some(this_rotation.as_str());
+            if replaced || sibling || lockdown {
+                self.directory.remove_password(&app, &cred.key_id).await.map_err(|e| RotationError::directory(step, e).touched())?;
+                if replaced {
+                    self.note(step, &format!("retired the old credential {}", cred.key_id));
+                } else {
+                    self.note(step, &format!("removed credential {}{}", cred.key_id, if lockdown { " (lockdown)" } else { "" }));
+                    done.also_removed.push(cred.key_id.clone());
+                }
+            }
+        }
+        // Gone now, or never there (removed by hand, or by an earlier run of this step).
+        done.old_removed = done.old_key_id.is_some();
+        Ok(done)
+    }
+}

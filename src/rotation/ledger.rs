@@ -1,0 +1,69 @@
+//! What Secrets Manager holds: the key ids of the credentials stored in the labelled versions.
+//! A credential of ours that no labelled version holds is an orphan (its secret was never
+//! stored, or the rotation that made it was rolled back): nobody can use it, so it is removed.
+
+use super::{is_ours, Engine, RotationError, Step};
+use crate::document::TargetDocument;
+use crate::ports::{Application, PasswordCredential, SecretInfo, AWSCURRENT, AWSPENDING, AWSPREVIOUS};
+use secrecy::ExposeSecret;
+use std::collections::BTreeSet;
+
+/// Key ids the labelled versions of a secret hold.
+#[derive(Debug, Clone, Default)]
+pub struct Ledger {
+    /// Key ids held by `AWSCURRENT`, `AWSPENDING`, `AWSPREVIOUS`.
+    pub held: BTreeSet<String>,
+    /// False when a labelled version could not be read: then nothing may be called an orphan.
+    pub complete: bool,
+}
+
+impl Ledger {
+    /// Credentials of ours that no labelled version holds. `token` names the credential an
+    /// earlier attempt of this very rotation created (always an orphan when not held); others
+    /// count only once older than `min_age`, since a younger one may belong to a rotation in
+    /// flight in another process.
+    pub fn orphans<'a>(
+        &self,
+        app: &'a Application,
+        token: Option<&str>,
+        now: chrono::DateTime<chrono::Utc>,
+        min_age: chrono::Duration,
+    ) -> Vec<&'a PasswordCredential> {
+        if !self.complete {
+            return Vec::new();
+        }
+        app.passwords
+            .iter()
+            .filter(|c| is_ours(c.display_name.as_deref()) && !self.held.contains(&c.key_id.to_lowercase()))
+            .filter(|c| {
+                let this_rotation = token.is_some_and(|t| c.display_name.as_deref() == Some(super::credential_name(t).as_str()));
+                let old = c.start.is_none_or(|s| now - s >= min_age);
+                this_rotation || old
+            })
+            .collect()
+    }
+}
+
+impl Engine {
+    /// Reads the labelled versions and collects the key ids they hold.
+    pub(crate) async fn ledger(&self, step: Step, secret_id: &str, info: &SecretInfo) -> Result<Ledger, RotationError> {
+        let mut ledger = Ledger { complete: true, ..Default::default() };
+        for stage in [AWSCURRENT, AWSPENDING, AWSPREVIOUS] {
+            let Some(version) = info.version_with(stage) else { continue };
+            let value = self.store.value(secret_id, version).await.map_err(|e| RotationError::store(step, e))?;
+            let Some(value) = value else { continue };
+            match TargetDocument::parse(value.expose_secret()) {
+                Ok(doc) => {
+                    if let Some(k) = &doc.entra.key_id {
+                        ledger.held.insert(k.to_lowercase());
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(step = %step, "version {version} ({stage}) is unreadable, so no credential counts as an orphan: {e}");
+                    ledger.complete = false;
+                }
+            }
+        }
+        Ok(ledger)
+    }
+}

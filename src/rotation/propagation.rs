@@ -1,0 +1,69 @@
+//! The propagation wait: a secret returned by `addPassword` is accepted by the token endpoint
+//! only after a lag (seconds, sometimes minutes; Microsoft gives no SLA). Before Jamf Pro gets
+//! the new secret, poll the token endpoint with it, for the scope the Jamf integration uses, with
+//! backoff, until it is accepted several times in a row. Never a fixed sleep.
+
+use super::{Engine, ErrorKind, RotationError, Step};
+use crate::ports::{AppRef, SecretCheck};
+use secrecy::SecretString;
+use std::time::Duration;
+
+/// First pause between polls; doubles up to [`MAX_PAUSE`].
+const FIRST_PAUSE: Duration = Duration::from_secs(2);
+/// Longest pause between polls.
+const MAX_PAUSE: Duration = Duration::from_secs(20);
+/// Pause between consecutive successful polls (a second node of Entra must agree too).
+const CONFIRM_PAUSE: Duration = Duration::from_secs(2);
+
+impl Engine {
+    /// Waits until Entra accepts `secret` for `scope` [`super::Policy::propagation_successes`]
+    /// times in a row, or fails after [`super::Policy::propagation_timeout`].
+    pub async fn wait_for_propagation(&self, app: &AppRef, secret: &SecretString, scope: &str) -> Result<u32, RotationError> {
+        let step = Step::SetSecret;
+        let started = self.clock.now();
+        let limit = chrono::Duration::from_std(self.policy.propagation_timeout).unwrap_or(chrono::Duration::MAX);
+        let mut pause = FIRST_PAUSE;
+        let mut streak = 0;
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            let check = match self.directory.check_secret(app, secret, scope).await {
+                Ok(c) => c,
+                // A transient failure of the token endpoint counts as "not yet".
+                Err(e) if e.is_transient() => {
+                    tracing::warn!(step = %step, "token endpoint unavailable while waiting for propagation: {e}");
+                    SecretCheck::NotAccepted
+                }
+                Err(e) => return Err(RotationError::directory(step, e)),
+            };
+            match check {
+                SecretCheck::Accepted => {
+                    streak += 1;
+                    if streak >= self.policy.propagation_successes {
+                        let waited = (self.clock.now() - started).num_milliseconds();
+                        self.note(step, &format!("Entra accepts the new secret ({attempts} attempts, {:.1}s)", waited as f64 / 1000.0));
+                        return Ok(attempts);
+                    }
+                    self.clock.sleep(CONFIRM_PAUSE).await;
+                    continue;
+                }
+                SecretCheck::Expired => return Err(RotationError::new(step, ErrorKind::Expired { which: "new" })),
+                SecretCheck::NotAccepted => streak = 0,
+            }
+            let waited = self.clock.now() - started;
+            if waited >= limit {
+                return Err(RotationError::new(
+                    step,
+                    ErrorKind::PropagationTimeout { waited: waited.to_std().unwrap_or_default(), attempts },
+                ));
+            }
+            if attempts == 1 {
+                self.note(step, "waiting for Entra to accept the new secret");
+            }
+            // Never sleep past the limit: the last poll lands on it.
+            let left = (limit - waited).to_std().unwrap_or_default();
+            self.clock.sleep(pause.min(left)).await;
+            pause = (pause * 2).min(MAX_PAUSE);
+        }
+    }
+}

@@ -1,0 +1,104 @@
+//! Rollback: when a rotation cannot complete, put the old secret back into Jamf Pro, remove the
+//! new credential, and drop `AWSPENDING`, in that order, so that the invariant holds after each
+//! call: Jamf Pro keeps a working secret, and every secret of ours on the app stays stored.
+
+use super::{app_of, Engine, RotationError, Step, StepContext};
+use crate::ports::{AppRef, AWSPENDING};
+use serde::Serialize;
+
+/// What a rollback did.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct RolledBack {
+    /// `Some(true)` when the old secret was put back into Jamf Pro, `Some(false)` when that
+    /// failed, `None` when Jamf Pro never got the new secret.
+    pub jamf_restored: Option<bool>,
+    /// True when the new credential was removed from the app.
+    pub new_removed: bool,
+    /// True when `AWSPENDING` was dropped.
+    pub pending_dropped: bool,
+    /// True when everything was undone.
+    pub complete: bool,
+    /// What could not be undone, for the alert.
+    pub problems: Vec<String>,
+}
+
+impl Engine {
+    /// Undoes the rotation `ctx` names after `failure`. If Jamf Pro may hold the new secret and
+    /// the old one cannot be put back, the new credential and `AWSPENDING` are KEPT (Jamf Pro may
+    /// depend on them); the next run resumes or the operator decides.
+    pub async fn rollback(&self, ctx: &StepContext, failure: &RotationError) -> RolledBack {
+        let step = Step::Rollback;
+        let mut out = RolledBack::default();
+        let pending = match self.pending_document(step, ctx).await {
+            Ok(doc) => doc,
+            Err(e) => {
+                // Nothing stored: createSecret cleans up after itself; only the label may remain.
+                out.problems.push(format!("pending document unreadable: {e}"));
+                out.pending_dropped = self.drop_pending(ctx).await;
+                out.complete = out.pending_dropped;
+                return out;
+            }
+        };
+        let still_ours = matches!(self.store.describe(&ctx.secret_id).await, Ok(info) if info.has(&ctx.token, AWSPENDING));
+
+        if failure.jamf_touched {
+            if !still_ours {
+                // Another rotation took over; it owns Jamf Pro now. Leave our credential for the
+                // orphan sweep rather than risk removing a secret Jamf Pro holds.
+                out.problems.push("another rotation took over; the new credential is left for the orphan sweep".into());
+                return out;
+            }
+            match self.restore_jamf(ctx).await {
+                Ok(()) => {
+                    out.jamf_restored = Some(true);
+                    self.note(step, "Jamf Pro holds the old secret again");
+                }
+                Err(e) => {
+                    out.jamf_restored = Some(false);
+                    out.problems.push(format!("could not put the old secret back into Jamf Pro: {e}"));
+                    self.note(step, "could not put the old secret back into Jamf Pro; keeping the new credential and AWSPENDING");
+                    return out;
+                }
+            }
+        }
+
+        if let Some(key) = &pending.entra.key_id {
+            let app = AppRef { object_id: pending.entra.application_object_id.clone(), ..app_of(&pending) };
+            match self.directory.remove_password(&app, key).await {
+                Ok(()) => {
+                    out.new_removed = true;
+                    self.note(step, &format!("removed the new credential {key}"));
+                }
+                Err(e) => out.problems.push(format!("could not remove the new credential {key}: {e}")),
+            }
+        }
+        if out.new_removed || pending.entra.key_id.is_none() {
+            out.pending_dropped = self.drop_pending(ctx).await;
+        } else {
+            out.problems.push("AWSPENDING kept, since it holds the credential that could not be removed".into());
+        }
+        out.complete = out.problems.is_empty();
+        out
+    }
+
+    async fn restore_jamf(&self, ctx: &StepContext) -> Result<(), RotationError> {
+        let step = Step::Rollback;
+        let (_, current) = self.current(step, &ctx.secret_id).await?;
+        let target = self.targets.open(&current).await.map_err(|e| RotationError::target(step, e))?;
+        target.install(&current.entra.client_secret).await.map_err(|e| RotationError::target(step, e))?;
+        Ok(())
+    }
+
+    async fn drop_pending(&self, ctx: &StepContext) -> bool {
+        match self.store.remove_pending(&ctx.secret_id, &ctx.token).await {
+            Ok(()) => {
+                self.note(Step::Rollback, "dropped AWSPENDING");
+                true
+            }
+            Err(e) => {
+                tracing::error!(step = "rollback", "could not drop AWSPENDING from {}: {e}", ctx.token);
+                false
+            }
+        }
+    }
+}

@@ -1,0 +1,48 @@
+//! setSecret: wait until Entra accepts the new secret, then put it into Jamf Pro.
+
+use super::{app_of, guard::Standing, Engine, ErrorKind, RotationError, Step, StepContext};
+use crate::document::TargetDocument;
+use crate::ports::TargetError;
+
+impl Engine {
+    /// setSecret. Reads the pending document, opens its Jamf target and checks that Jamf Pro is
+    /// configured for the same app (a server configured otherwise is refused before anything
+    /// changes), waits until the token endpoint accepts the new secret for the scope the
+    /// integration uses, re-checks that this rotation is still the pending one, and writes the
+    /// secret into Jamf Pro. Repeating it writes the same secret again.
+    pub async fn set_secret(&self, ctx: &StepContext) -> Result<(), RotationError> {
+        let step = Step::SetSecret;
+        let (_, standing) = self.guard(step, ctx).await?;
+        if standing == Standing::AlreadyCurrent {
+            return Ok(());
+        }
+        let pending = self.pending_document(step, ctx).await?;
+        let target = self.targets.open(&pending).await.map_err(|e| RotationError::target(step, e))?;
+        let config = target.inspect().await.map_err(|e| RotationError::target(step, e))?;
+        if let Some(configured) = &config.client_id {
+            if !configured.eq_ignore_ascii_case(&pending.entra.client_id) {
+                return Err(RotationError::target(
+                    step,
+                    TargetError::Mismatch(format!(
+                        "Jamf Pro uses application id {configured}, the document names {}",
+                        pending.entra.client_id
+                    )),
+                ));
+            }
+        }
+        self.wait_for_propagation(&app_of(&pending), &pending.entra.client_secret, &target.scope()).await?;
+
+        // The wait can be long: make sure no other rotation took over before touching Jamf Pro.
+        self.guard(step, ctx).await?;
+        target.install(&pending.entra.client_secret).await.map_err(|e| RotationError::target(step, e).touched())?;
+        self.note(step, &format!("Jamf Pro {} now holds the new secret", pending.label()));
+        Ok(())
+    }
+
+    /// The document stored in the token's version (written by createSecret).
+    pub(crate) async fn pending_document(&self, step: Step, ctx: &StepContext) -> Result<TargetDocument, RotationError> {
+        self.document(step, &ctx.secret_id, &ctx.token).await?.ok_or_else(|| {
+            RotationError::new(step, ErrorKind::Guard(format!("version {} holds no secret yet: createSecret has not run", ctx.token)))
+        })
+    }
+}
