@@ -138,7 +138,13 @@ impl SecretStore for AwsSecretStore {
             .map_err(|e| map_err("DescribeSecret", secret_id, secret_id, e))?;
         let versions: BTreeMap<String, Vec<String>> = out
             .version_ids_to_stages()
-            .map(|m| m.iter().map(|(v, s)| (v.clone(), s.clone())).collect())
+            // A version without labels is deprecated: AWS does not list it, moto does.
+            .map(|m| {
+                m.iter()
+                    .filter(|(_, s)| !s.is_empty())
+                    .map(|(v, s)| (v.clone(), s.clone()))
+                    .collect()
+            })
             .unwrap_or_default();
         Ok(SecretInfo {
             arn: out.arn().unwrap_or_default().to_string(),
