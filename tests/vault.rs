@@ -427,3 +427,137 @@ async fn list_tagged_matches_exact_tag_key_and_value(w: World) {
         .expect("list none")
         .is_empty());
 }
+
+// ---------------------------------------------------------------------------------------------
+// MemoryStore only: AWS behaviour moto gets wrong, and the test helpers.
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn memory_put_pending_with_known_token_and_other_value_fails() {
+    // moto overwrites here; AWS refuses, and so must the store the engine is tested against.
+    let store = MemoryStore::new();
+    store.insert("s", "v1");
+    let t = token();
+    store
+        .put_pending("s", &t, &secret("v2"), None)
+        .await
+        .expect("first");
+    let before = store.snapshot();
+    let err = store
+        .put_pending("s", &t, &secret("other"), None)
+        .await
+        .expect_err("different value");
+    assert_eq!(code(&err), "ResourceExistsException");
+    assert_eq!(store.snapshot(), before);
+}
+
+#[tokio::test]
+async fn memory_begin_rotation_refuses_while_pending() {
+    // AWS: AWSPENDING on a version other than AWSCURRENT means a rotation is in progress.
+    let store = MemoryStore::new();
+    store.insert("s", "v1");
+    let t = token();
+    store.begin_rotation("s", &t).expect("first");
+    store.begin_rotation("s", &t).expect("same token again");
+    let err = store
+        .begin_rotation("s", &token())
+        .expect_err("second rotation");
+    assert_eq!(code(&err), "InvalidRequestException");
+}
+
+#[tokio::test]
+async fn memory_fail_next_injects_faults_and_changes_nothing() {
+    let store = MemoryStore::new();
+    store.insert("s", "v1");
+    let before = store.snapshot();
+    store.fail_next(StoreOp::PutCurrent, 2, "ThrottlingException");
+    for _ in 0..2 {
+        let err = store
+            .put_current("s", &secret("v2"))
+            .await
+            .expect_err("injected");
+        assert!(err.is_transient(), "{err:?}");
+    }
+    assert_eq!(store.snapshot(), before);
+    store
+        .put_current("s", &secret("v2"))
+        .await
+        .expect("third call goes through");
+    assert_ne!(store.snapshot(), before);
+    store.fail_next(StoreOp::Describe, 1, "ResourceNotFoundException");
+    assert!(matches!(
+        store.describe("s").await,
+        Err(StoreError::NotFound { .. })
+    ));
+    assert!(store.describe("s").await.is_ok());
+}
+
+#[tokio::test]
+async fn memory_snapshot_and_debug_never_show_values() {
+    let store = MemoryStore::new();
+    let arn = store.insert("s", "hunter2-very-secret");
+    store.set_tags(&arn, &[("target", "prod")]);
+    store.set_rotation_enabled("s", false);
+    let snap = store.snapshot();
+    let shown = format!("{snap:?} {store:?}");
+    assert!(!shown.contains("hunter2"), "{shown}");
+    let s = &snap["s"];
+    assert_eq!(
+        (s.rotation_enabled, s.tags.get("target").map(String::as_str)),
+        (Some(false), Some("prod"))
+    );
+    assert!(s.versions.values().all(|v| v.value_hash.is_some()));
+    // Clones share state.
+    store
+        .clone()
+        .put_current("s", &secret("v2"))
+        .await
+        .expect("put_current");
+    assert_ne!(store.snapshot(), snap);
+}
+
+// ---------------------------------------------------------------------------------------------
+// AwsSecretStore only: error mapping and configuration.
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn aws_store_unreachable_endpoint_is_a_transient_error_without_the_value() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("port")
+        .port();
+    let conf = aws_sdk_secretsmanager::Config::builder()
+        .behavior_version(aws_sdk_secretsmanager::config::BehaviorVersion::latest())
+        .region(aws_sdk_secretsmanager::config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_secretsmanager::config::Credentials::new(
+            "a", "b", None, None, "test",
+        ))
+        .endpoint_url(format!("http://127.0.0.1:{port}"))
+        .retry_config(aws_sdk_secretsmanager::config::retry::RetryConfig::disabled())
+        .build();
+    let store = AwsSecretStore::new(aws_sdk_secretsmanager::Client::from_conf(conf));
+    let err = store
+        .put_pending("s", &token(), &secret("pending-value-xyz"), None)
+        .await
+        .expect_err("nothing listens");
+    assert!(err.is_transient(), "{err:?}");
+    assert!(!format!("{err} {err:?}").contains("pending-value-xyz"));
+}
+
+#[tokio::test]
+async fn load_aws_config_honours_aws_endpoint_url() {
+    // scripts/test exports AWS_ENDPOINT_URL and dummy credentials; without them there is nothing
+    // to check (the client would go to real AWS), so the test says so and passes.
+    if std::env::var("AWS_ENDPOINT_URL").is_err() {
+        eprintln!("AWS_ENDPOINT_URL unset: run scripts/test to check load_aws_config against moto");
+        return;
+    }
+    let conf = jamf_entra_rotator::vault::load_aws_config(std::time::Duration::from_secs(5)).await;
+    let store = AwsSecretStore::new(aws_sdk_secretsmanager::Client::new(&conf));
+    let name = moto::unique("env-config");
+    let arn = store
+        .create(&name, &secret("v"), "load_aws_config")
+        .await
+        .expect("create through env config");
+    assert_eq!(store.describe(&name).await.expect("describe").arn, arn);
+}
