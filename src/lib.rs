@@ -21,6 +21,8 @@
 //! - [`http`]: shared HTTP plumbing: HTTPS-only URLs, timeouts, `Retry-After`.
 //! - [`clock`]: the injected clock.
 //! - [`redact`]: helpers that keep secrets out of logs and errors.
+//! - [`wiring`]: builds the production engine from settings (CLI and Lambda share it).
+//! - [`setup`]: what the CLI's `init`, reports and `sim` need.
 //! - `sim` (feature `sim`): stand-ins for Entra/Graph and Jamf Pro used by tests, `demo` and `sim`.
 
 pub mod alert;
@@ -34,6 +36,8 @@ pub mod metrics;
 pub mod ports;
 pub mod redact;
 pub mod rotation;
+pub mod setup;
 #[cfg(feature = "sim")]
 pub mod sim;
 pub mod vault;
+pub mod wiring;

@@ -1,1 +1,318 @@
-fn main(){}
+//! The `jamf-entra-rotator` command line: parses input, builds clients, calls the library, prints
+//! (readable progress, or one JSON object with `--json`), and maps errors to exit codes
+//! (0 success, 1 a rotation or check failed, 2 bad input or configuration).
+
+use anyhow::{bail, Context, Result};
+use clap::{Parser, Subcommand, ValueEnum};
+use jamf_entra_rotator::config::{Cloud, Settings};
+use jamf_entra_rotator::document::{RevokeOld, TargetKind};
+use jamf_entra_rotator::rotation::driver::{Outcome, RotationReport};
+use jamf_entra_rotator::rotation::{ProgressFn, RotateRequest};
+use jamf_entra_rotator::{setup, wiring};
+use serde::Serialize;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+#[derive(Parser)]
+#[command(name = "jamf-entra-rotator", version, about = "Keeps Jamf Pro's Microsoft Entra ID client secrets from expiring.")]
+struct Cli {
+    /// Print one JSON object instead of readable progress.
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// A full rotation against built-in stand-ins of Entra and Jamf Pro; nothing to install.
+    Demo {
+        /// Which Jamf integration to rotate.
+        #[arg(long, value_enum, default_value_t = Target::SmtpGraph)]
+        target: Target,
+        /// Seconds the Entra stand-in takes to accept a new secret.
+        #[arg(long, default_value_t = 2)]
+        propagation_lag: u64,
+    },
+    /// Writes a target's document into Secrets Manager. The current client secret is read from
+    /// the environment variable JER_CLIENT_SECRET or, with --secret-stdin, from standard input.
+    Init(InitArgs),
+    /// Read-only report: days until expiry, credentials on the app, drift.
+    Status {
+        /// The target's secret id (name or ARN).
+        #[arg(long)]
+        secret_id: String,
+    },
+    /// The scheduled check: rotates the targets whose secret is due.
+    Check {
+        /// Target secret ids (repeatable; default: TARGET_SECRET_IDS, comma-separated).
+        #[arg(long)]
+        secret_id: Vec<String>,
+        /// Report only; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Rotates a target's secret now (emergency: a leaked secret).
+    Rotate {
+        /// The target's secret id (name or ARN).
+        #[arg(long)]
+        secret_id: String,
+        /// Why (recorded in the document and alerts).
+        #[arg(long, default_value = "manual")]
+        reason: String,
+        /// When the old secret is removed.
+        #[arg(long, value_enum, default_value_t = Revoke::AfterVerification)]
+        revoke_old: Revoke,
+        /// Also remove every other client secret of the app once the new one works.
+        #[arg(long)]
+        lockdown: bool,
+    },
+    /// Runs the stand-ins as servers and prints their URLs (for a local trial).
+    Sim {
+        /// Also write a target document (and its Jamf and rotator credentials) under this name into
+        /// Secrets Manager (AWS_ENDPOINT_URL, e.g. a moto server), so `rotate` works against it.
+        #[arg(long)]
+        seed_secret_id: Option<String>,
+    },
+}
+
+#[derive(clap::Args)]
+struct InitArgs {
+    /// Name of the Secrets Manager secret to write.
+    #[arg(long)]
+    secret_id: String,
+    /// Jamf Pro's base URL (https).
+    #[arg(long)]
+    jamf_url: url::Url,
+    /// Which Jamf integration holds the secret.
+    #[arg(long, value_enum)]
+    target: Target,
+    /// Secret id of the Jamf credentials ({"client_id","client_secret"} or {"username","password"}).
+    #[arg(long)]
+    jamf_credentials_secret_id: String,
+    /// Entra tenant id or verified domain.
+    #[arg(long)]
+    tenant_id: String,
+    /// Application (client) id Jamf Pro uses.
+    #[arg(long)]
+    client_id: String,
+    /// Application object id (looked up when absent).
+    #[arg(long)]
+    application_object_id: Option<String>,
+    /// Microsoft cloud.
+    #[arg(long, default_value = "global")]
+    cloud: Cloud,
+    /// Key id of the current secret (looked up by its hint when absent).
+    #[arg(long)]
+    key_id: Option<String>,
+    /// smtp-graph: recipient of the test mail.
+    #[arg(long)]
+    test_recipient: Option<String>,
+    /// Read the client secret from standard input instead of JER_CLIENT_SECRET.
+    #[arg(long)]
+    secret_stdin: bool,
+    /// Replace an existing document.
+    #[arg(long)]
+    overwrite: bool,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Target {
+    SmtpGraph,
+    ConditionalAccess,
+}
+
+impl From<Target> for TargetKind {
+    fn from(t: Target) -> Self {
+        match t {
+            Target::SmtpGraph => TargetKind::SmtpGraph,
+            Target::ConditionalAccess => TargetKind::ConditionalAccess,
+        }
+    }
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Revoke {
+    AfterVerification,
+    Immediately,
+}
+
+/// A failure that is the user's to fix (exit 2), as opposed to a failed rotation (exit 1).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+struct BadInput(String);
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging();
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
+    match rt.block_on(run(cli)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            if e.chain().any(|c| c.is::<BadInput>() || c.is::<jamf_entra_rotator::config::ConfigError>()) {
+                ExitCode::from(2)
+            } else {
+                ExitCode::from(1)
+            }
+        }
+    }
+}
+
+fn init_logging() {
+    // Logs go to stderr, quiet by default (progress lines say what happens); RUST_LOG=info shows more.
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into());
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+}
+
+async fn run(cli: Cli) -> Result<ExitCode> {
+    let json = cli.json;
+    let progress: Option<ProgressFn> =
+        if json { None } else { Some(Arc::new(|step, msg: &str| eprintln!("  {:<13} {msg}", step.as_str()))) };
+    match cli.command {
+        Command::Demo { target, propagation_lag } => {
+            if !json {
+                eprintln!("demo: rotating a secret that expires in 10 days, against built-in stand-ins of Entra ID and Jamf Pro");
+            }
+            let report = jamf_entra_rotator::sim::demo::run(jamf_entra_rotator::sim::demo::DemoOptions {
+                target: target.into(),
+                propagation_lag: std::time::Duration::from_secs(propagation_lag),
+                progress,
+            })
+            .await?;
+            let ok = report.rotation.outcome == Outcome::Rotated && report.jamf_secret_works;
+            if json {
+                print_json(&report)?;
+            } else {
+                print_rotation(&report.rotation);
+                println!("Jamf Pro's secret works at Entra afterwards: {}", report.jamf_secret_works);
+            }
+            Ok(if ok { ExitCode::SUCCESS } else { ExitCode::from(1) })
+        }
+        Command::Init(args) => init(args, json).await,
+        Command::Status { secret_id } => {
+            let w = wiring::from_settings(Settings::from_env()?).await?;
+            let report = w.engine.check(&secret_id, true).await?;
+            if json {
+                print_json(&report)?;
+            } else {
+                print!("{}", setup::describe_check(&report));
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Check { secret_id, dry_run } => {
+            let ids = if secret_id.is_empty() { setup::target_ids_from_env() } else { secret_id };
+            if ids.is_empty() {
+                bail!(BadInput("no targets: pass --secret-id or set TARGET_SECRET_IDS".into()));
+            }
+            let mut w = wiring::from_settings(Settings::from_env()?).await?;
+            if let Some(p) = progress {
+                w.engine = w.engine.with_progress(p);
+            }
+            let mut reports = Vec::new();
+            let mut failed = false;
+            for id in &ids {
+                match w.engine.check(id, dry_run).await {
+                    Ok(r) => {
+                        failed |= r.action == jamf_entra_rotator::rotation::check::Action::RotationFailed;
+                        if !json {
+                            print!("{}", setup::describe_check(&r));
+                        }
+                        reports.push(serde_json::to_value(&r)?);
+                    }
+                    Err(e) => {
+                        failed = true;
+                        if !json {
+                            eprintln!("{id}: check failed: {e}");
+                        }
+                        reports.push(serde_json::json!({"secret_id": id, "error": e.to_string(), "advice": e.advice()}));
+                    }
+                }
+            }
+            if json {
+                print_json(&serde_json::json!({ "targets": reports }))?;
+            }
+            Ok(if failed { ExitCode::from(1) } else { ExitCode::SUCCESS })
+        }
+        Command::Rotate { secret_id, reason, revoke_old, lockdown } => {
+            let mut w = wiring::from_settings(Settings::from_env()?).await?;
+            if let Some(p) = progress {
+                w.engine = w.engine.with_progress(p);
+            }
+            let revoke_old = match revoke_old {
+                Revoke::AfterVerification => RevokeOld::AfterVerification,
+                Revoke::Immediately => RevokeOld::Immediately,
+            };
+            let report = w.engine.rotate(&secret_id, RotateRequest { reason: format!("manual: {reason}"), revoke_old, lockdown }).await?;
+            if json {
+                print_json(&report)?;
+            } else {
+                print_rotation(&report);
+            }
+            Ok(if matches!(report.outcome, Outcome::Rotated | Outcome::Resumed | Outcome::AlreadyRotated) {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
+        }
+        Command::Sim { seed_secret_id } => {
+            setup::run_sim(seed_secret_id, json).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+async fn init(args: InitArgs, json: bool) -> Result<ExitCode> {
+    let secret = if args.secret_stdin {
+        let mut s = String::new();
+        std::io::stdin().read_line(&mut s).context("reading the client secret from standard input")?;
+        s.trim().to_string()
+    } else {
+        std::env::var("JER_CLIENT_SECRET").map_err(|_| BadInput("set JER_CLIENT_SECRET to the current client secret, or pass --secret-stdin".into()))?
+    };
+    let settings = Settings::from_env()?;
+    let request = setup::InitRequest {
+        secret_id: args.secret_id,
+        jamf_url: args.jamf_url,
+        target: args.target.into(),
+        jamf_credentials_secret_id: args.jamf_credentials_secret_id,
+        tenant_id: args.tenant_id,
+        client_id: args.client_id,
+        application_object_id: args.application_object_id,
+        cloud: args.cloud,
+        key_id: args.key_id,
+        test_recipient: args.test_recipient,
+        client_secret: secrecy::SecretString::from(secret),
+        overwrite: args.overwrite,
+    };
+    let outcome = setup::init(&settings, request).await.map_err(|e| anyhow::Error::new(BadInput(e.to_string())))?;
+    if json {
+        print_json(&outcome)?;
+    } else {
+        println!("{} document for {} (key id {}, expires {})", outcome.action, outcome.secret_id, outcome.key_id.as_deref().unwrap_or("unknown"), outcome.expires_at.map(|e| e.to_rfc3339()).unwrap_or_else(|| "unknown".into()));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_json<T: Serialize>(value: &T) -> Result<()> {
+    println!("{}", serde_json::to_string(value)?);
+    Ok(())
+}
+
+fn print_rotation(r: &RotationReport) {
+    println!("{}: {}", r.secret_id, serde_json::to_value(r.outcome).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default());
+    println!("  target           {}", r.target);
+    println!("  old key id       {}{}", r.old_key_id.as_deref().unwrap_or("-"), if r.old_removed { " (removed)" } else { "" });
+    println!("  new key id       {}", r.new_key_id.as_deref().unwrap_or("-"));
+    println!("  Jamf Pro tested  {}", if r.jamf_accepts_new { "ok" } else { "no" });
+    if let Some(n) = r.app_credentials {
+        println!("  app credentials  {n}");
+    }
+    println!("  elapsed          {:.1}s", r.elapsed_ms as f64 / 1000.0);
+    if let Some(e) = &r.error {
+        println!("  error            {e}");
+    }
+    if let Some(a) = &r.advice {
+        println!("  what to do       {a}");
+    }
+}

@@ -110,9 +110,9 @@ impl Engine {
         let expires_at = managed.and_then(|c| c.end).or(doc.entra.expires_at);
         let days = expires_at.map(|e| (e - now).num_days());
 
-        // A secret shorter-lived than twice the threshold (a strict tenant policy) would be due
-        // the day it was made: then rotate in its last third instead.
-        let lifetime_days = managed.and_then(|c| Some((c.end? - c.start?).num_days()));
+        // A secret we made shorter-lived than the threshold allows (a strict tenant policy) would
+        // be due the day it was made: then rotate in its last third instead.
+        let lifetime_days = managed.filter(|c| is_ours(c.display_name.as_deref())).and_then(|c| Some((c.end? - c.start?).num_days()));
         let threshold = lifetime_days.map_or(self.policy.threshold_days, |l| self.policy.threshold_days.min(l / 3).max(1));
 
         let mut drift = Vec::new();

@@ -66,15 +66,27 @@ impl Engine {
             revoke_old: ctx.request.revoke_old,
             lockdown: ctx.request.lockdown,
         });
-        if let Err(e) = self.store.put_pending(&ctx.secret_id, &ctx.token, &doc.to_secret(), ctx.rotation_token.as_ref()).await {
-            // The secret was never stored: the credential is useless, remove it now. Should that
-            // fail too, the next createSecret removes it as an orphan.
-            if let Err(re) = self.directory.remove_password(&app, &new_key).await {
-                tracing::error!(step = %step, "could not remove unstored credential {new_key}: {re}");
-            }
-            return Err(RotationError::store(step, e));
+        let put = self.store.put_pending(&ctx.secret_id, &ctx.token, &doc.to_secret(), ctx.rotation_token.as_ref()).await;
+        // Read back what the version holds: a racing process with the same token may have
+        // stored its credential first (AWS refuses our differing value; moto overwrites).
+        let stored = self.document(step, &ctx.secret_id, &ctx.token).await.ok().flatten();
+        let stored_key = stored.as_ref().and_then(|d| d.entra.key_id.clone());
+        if stored_key.as_deref() == Some(new_key.as_str()) {
+            self.note(step, &format!("stored the new secret as AWSPENDING (version {})", ctx.token));
+            return Ok(());
         }
-        self.note(step, &format!("stored the new secret as AWSPENDING (version {})", ctx.token));
-        Ok(())
+        // Ours is not the stored one: the credential is useless, remove it now. Should that
+        // fail too, the next createSecret or finishSecret removes it as an orphan.
+        if let Err(re) = self.directory.remove_password(&app, &new_key).await {
+            tracing::error!(step = %step, "could not remove unstored credential {new_key}: {re}");
+        }
+        match (put, stored_key) {
+            (_, Some(other)) => {
+                self.note(step, &format!("a concurrent attempt stored credential {other} for this rotation; following it"));
+                Ok(())
+            }
+            (Err(e), None) => Err(RotationError::store(step, e)),
+            (Ok(()), None) => Err(RotationError::new(step, super::ErrorKind::Guard(format!("version {} reads back empty after it was written", ctx.token)))),
+        }
     }
 }

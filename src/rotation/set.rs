@@ -30,13 +30,22 @@ impl Engine {
                 ));
             }
         }
-        self.wait_for_propagation(&app_of(&pending), &pending.entra.client_secret, &target.scope()).await?;
-
-        // The wait can be long: make sure no other rotation took over before touching Jamf Pro.
-        self.guard(step, ctx).await?;
-        target.install(&pending.entra.client_secret).await.map_err(|e| RotationError::target(step, e).touched())?;
-        self.note(step, &format!("Jamf Pro {} now holds the new secret", pending.label()));
-        Ok(())
+        let mut pending = pending;
+        for _ in 0..3 {
+            self.wait_for_propagation(&app_of(&pending), &pending.entra.client_secret, &target.scope()).await?;
+            // The wait can be long: make sure no other rotation took over, and that the version
+            // still holds the secret just waited for, before touching Jamf Pro.
+            self.guard(step, ctx).await?;
+            let latest = self.pending_document(step, ctx).await?;
+            if latest.entra.key_id != pending.entra.key_id {
+                pending = latest;
+                continue;
+            }
+            target.install(&pending.entra.client_secret).await.map_err(|e| RotationError::target(step, e).touched())?;
+            self.note(step, &format!("Jamf Pro {} now holds the new secret", pending.label()));
+            return Ok(());
+        }
+        Err(RotationError::new(step, ErrorKind::Concurrent(format!("version {} keeps changing", ctx.token))))
     }
 
     /// The document stored in the token's version (written by createSecret).

@@ -3,8 +3,10 @@
 //! error bodies, propagation lag, throttling. Each `start()` binds `127.0.0.1:0` and returns a
 //! handle that exposes state and fault switches. Tests, the CLI's `demo` and `sim` share them.
 
+pub mod demo;
 pub mod entra;
 pub mod jamf;
+pub mod world;
 
 use serde::Serialize;
 

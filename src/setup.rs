@@ -1,0 +1,246 @@
+//! What the CLI's `init`, `status`/`check` output and `sim` need from the library: writing a
+//! target's first document, describing a check report for people, and running the stand-ins.
+
+use crate::config::{Cloud, Settings};
+use crate::document::{EntraSection, JamfSection, TargetDocument, TargetKind};
+use crate::entra::GraphDirectory;
+use crate::ports::{AppRef, Directory, SecretCheck, SecretStore, StoreError};
+use crate::rotation::check::CheckReport;
+use crate::vault::{load_aws_config, AwsSecretStore};
+use chrono::{DateTime, Utc};
+use secrecy::{ExposeSecret, SecretString};
+use serde::Serialize;
+use std::sync::Arc;
+
+/// What `init` writes.
+pub struct InitRequest {
+    /// Secret to write.
+    pub secret_id: String,
+    /// Jamf Pro base URL.
+    pub jamf_url: url::Url,
+    /// Which integration.
+    pub target: TargetKind,
+    /// Where the Jamf credentials live.
+    pub jamf_credentials_secret_id: String,
+    /// Tenant.
+    pub tenant_id: String,
+    /// Application (client) id.
+    pub client_id: String,
+    /// Application object id, if known.
+    pub application_object_id: Option<String>,
+    /// Cloud.
+    pub cloud: Cloud,
+    /// Key id of the current secret, if known.
+    pub key_id: Option<String>,
+    /// smtp-graph: test mail recipient.
+    pub test_recipient: Option<String>,
+    /// The current client secret.
+    pub client_secret: SecretString,
+    /// Replace an existing document.
+    pub overwrite: bool,
+}
+
+/// What `init` did.
+#[derive(Debug, Serialize)]
+pub struct InitOutcome {
+    /// `created` or `replaced`.
+    pub action: &'static str,
+    /// The secret written.
+    pub secret_id: String,
+    /// The key id recorded.
+    pub key_id: Option<String>,
+    /// The expiry recorded.
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+/// Why `init` refused.
+#[derive(Debug, thiserror::Error)]
+pub enum SetupError {
+    /// Occurs when the document would be invalid.
+    #[error(transparent)]
+    Document(#[from] crate::document::DocumentError),
+    /// Occurs when Secrets Manager fails.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Occurs when Graph or the token endpoint fails.
+    #[error(transparent)]
+    Directory(#[from] crate::ports::DirectoryError),
+    /// Occurs when the rotator's identity cannot be loaded.
+    #[error(transparent)]
+    Wiring(#[from] crate::wiring::WiringError),
+    /// Occurs when what was given does not match the app.
+    #[error("{0}")]
+    Mismatch(String),
+}
+
+/// Writes a target's document. When the rotator's credentials are configured, it first checks
+/// against Entra that the app exists, that it accepts the given secret, and finds the secret's
+/// key id (by its hint) and expiry; nothing is written when any of that fails.
+pub async fn init(settings: &Settings, req: InitRequest) -> Result<InitOutcome, SetupError> {
+    let sdk = load_aws_config(settings.http_timeout).await;
+    let store = AwsSecretStore::new(aws_sdk_secretsmanager::Client::new(&sdk));
+    let mut doc = TargetDocument {
+        schema: 1,
+        entra: EntraSection {
+            cloud: req.cloud,
+            tenant_id: req.tenant_id,
+            client_id: req.client_id,
+            application_object_id: req.application_object_id,
+            client_secret: req.client_secret,
+            key_id: req.key_id,
+            expires_at: None,
+        },
+        jamf: JamfSection {
+            url: req.jamf_url,
+            target: req.target,
+            credentials_secret_id: req.jamf_credentials_secret_id,
+            test_recipient: req.test_recipient,
+            page_path: None,
+            secret_field: None,
+            application_id_field: None,
+            observation_secs: None,
+        },
+        rotation: None,
+    };
+    doc.validate()?;
+    if settings.rotator_credentials_secret_id.is_some() {
+        let identity = crate::wiring::rotator_identity(settings, &store).await?;
+        let graph = GraphDirectory::new(settings, identity, Arc::new(crate::clock::SystemClock));
+        resolve_credential(&graph, &mut doc).await?;
+    } else if doc.entra.key_id.is_none() {
+        return Err(SetupError::Mismatch(
+            "pass --key-id, or set ROTATOR_CREDENTIALS_SECRET_ID so init can look the key id up".into(),
+        ));
+    }
+    let action = match store.describe(&req.secret_id).await {
+        Ok(_) if !req.overwrite => {
+            return Err(SetupError::Mismatch(format!("secret {} already exists; pass --overwrite to replace its document", req.secret_id)))
+        }
+        Ok(_) => {
+            store.put_current(&req.secret_id, &doc.to_secret()).await?;
+            "replaced"
+        }
+        Err(StoreError::NotFound { .. }) => {
+            store.create(&req.secret_id, &doc.to_secret(), "Jamf Pro's Entra client secret, rotated by jamf-entra-rotator").await?;
+            "created"
+        }
+        Err(e) => return Err(e.into()),
+    };
+    Ok(InitOutcome { action, secret_id: req.secret_id, key_id: doc.entra.key_id, expires_at: doc.entra.expires_at })
+}
+
+/// Finds the app, checks that Entra accepts the secret, and fills in key id, expiry, object id.
+async fn resolve_credential(directory: &dyn Directory, doc: &mut TargetDocument) -> Result<(), SetupError> {
+    let app = directory.application(&AppRef::of(doc)).await?;
+    doc.entra.application_object_id = Some(app.object_id.clone());
+    let scope = doc.entra.cloud.graph_scope();
+    match directory.check_secret(&AppRef::of(doc), &doc.entra.client_secret, &scope).await? {
+        SecretCheck::Accepted => {}
+        SecretCheck::Expired => return Err(SetupError::Mismatch("Entra reports the given client secret has expired".into())),
+        SecretCheck::NotAccepted => return Err(SetupError::Mismatch("Entra does not accept the given client secret for this app".into())),
+    }
+    let secret = doc.entra.client_secret.expose_secret();
+    let found: Vec<_> = match &doc.entra.key_id {
+        Some(k) => app.passwords.iter().filter(|c| c.key_id.eq_ignore_ascii_case(k)).collect(),
+        None => app.passwords.iter().filter(|c| c.hint.as_deref().is_some_and(|h| !h.is_empty() && secret.starts_with(h))).collect(),
+    };
+    match found.as_slice() {
+        [one] => {
+            doc.entra.key_id = Some(one.key_id.clone());
+            doc.entra.expires_at = one.end;
+            Ok(())
+        }
+        [] => Err(SetupError::Mismatch("no client secret on the app matches (key id or hint); pass --key-id".into())),
+        _ => Err(SetupError::Mismatch("several client secrets on the app share this secret's hint; pass --key-id".into())),
+    }
+}
+
+/// Target secret ids from `TARGET_SECRET_IDS` (comma-separated).
+pub fn target_ids_from_env() -> Vec<String> {
+    std::env::var("TARGET_SECRET_IDS")
+        .unwrap_or_default()
+        .split(',')
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .collect()
+}
+
+/// A check report for people.
+pub fn describe_check(r: &CheckReport) -> String {
+    use std::fmt::Write;
+    let mut out = String::new();
+    let _ = writeln!(out, "{} ({})", r.secret_id, r.target);
+    let _ = writeln!(
+        out,
+        "  managed secret   {} expires {} ({} days; threshold {})",
+        r.key_id.as_deref().unwrap_or("unknown"),
+        r.expires_at.map(|e| e.format("%Y-%m-%d").to_string()).unwrap_or_else(|| "unknown".into()),
+        r.days_until_expiry.map(|d| d.to_string()).unwrap_or_else(|| "?".into()),
+        r.threshold_days
+    );
+    let _ = writeln!(out, "  due              {}", if r.due { "yes" } else { "no" });
+    let _ = writeln!(out, "  action           {}", serde_json::to_value(r.action).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default());
+    let _ = writeln!(out, "  app credentials  {}", r.credentials.len());
+    for c in &r.credentials {
+        let _ = writeln!(
+            out,
+            "    {} {:<40} {}{}",
+            c.key_id,
+            c.display_name.as_deref().unwrap_or(""),
+            c.expires_at.map(|e| e.format("%Y-%m-%d").to_string()).unwrap_or_default(),
+            if c.managed { "  (managed)" } else if c.ours { "  (ours)" } else { "" }
+        );
+    }
+    for d in &r.drift {
+        let _ = writeln!(out, "  drift            {}", d.detail);
+    }
+    if let Some(rot) = &r.rotation {
+        let _ = writeln!(out, "  rotation         {:?}{}", rot.outcome, rot.error.as_ref().map(|e| format!(": {e}")).unwrap_or_default());
+    }
+    out
+}
+
+/// `sim`: runs the stand-ins until Ctrl-C, printing their URLs; with `seed`, writes a target into
+/// Secrets Manager (`AWS_ENDPOINT_URL`) and prints the settings that point the CLI at it.
+#[cfg(feature = "sim")]
+pub async fn run_sim(seed: Option<String>, json: bool) -> Result<(), SetupError> {
+    use crate::sim::world::{spawn_world, WorldOptions};
+    let clock: crate::clock::SharedClock = Arc::new(crate::clock::SystemClock);
+    let store: Arc<dyn SecretStore> = match &seed {
+        Some(_) => Arc::new(AwsSecretStore::new(aws_sdk_secretsmanager::Client::new(&load_aws_config(std::time::Duration::from_secs(30)).await))),
+        None => Arc::new(crate::vault::MemoryStore::new()),
+    };
+    let name = seed.clone().unwrap_or_else(|| "jamf-entra-rotator/sim".into());
+    let world = spawn_world(WorldOptions::new(clock, store, &name)).await?;
+    let info = serde_json::json!({
+        "entra_url": world.entra.url().to_string(),
+        "jamf_url": world.jamf.url().to_string(),
+        "tenant_id": crate::sim::world::TENANT_ID,
+        "app_client_id": world.app.client_id,
+        "app_object_id": world.app.object_id,
+        "secret_id": seed,
+        "env": {
+            "ENTRA_LOGIN_URL": world.entra.url().to_string(),
+            "GRAPH_URL": world.entra.url().to_string(),
+            "ROTATOR_CLIENT_ID": world.rotator_client_id,
+            "ROTATOR_CREDENTIALS_SECRET_ID": world.rotator_credentials_id,
+            "SMTP_TEST_RECIPIENT": "it-alerts@example.com",
+        }
+    });
+    if json {
+        println!("{info}");
+    } else {
+        println!("Entra/Graph stand-in  {}", world.entra.url());
+        println!("Jamf Pro stand-in     {}", world.jamf.url());
+        if let Some(id) = &seed {
+            println!("target secret         {id} (written to Secrets Manager)");
+            println!("# point the CLI at them:");
+            for (k, v) in info["env"].as_object().into_iter().flatten() {
+                println!("export {k}={}", v.as_str().unwrap_or_default());
+            }
+        }
+        println!("Ctrl-C stops them.");
+    }
+    let _ = tokio::signal::ctrl_c().await;
+    Ok(())
+}

@@ -1,0 +1,68 @@
+//! Builds the production engine from settings: Secrets Manager and SNS through the AWS SDK
+//! (standard credential chain; `AWS_ENDPOINT_URL` honoured), Graph with the rotator's identity
+//! read from `ROTATOR_CREDENTIALS_SECRET_ID`, Jamf targets over HTTPS. The CLI and the Lambda
+//! share it.
+
+use crate::alert::{LogAlerts, SnsAlerts};
+use crate::clock::{SharedClock, SystemClock};
+use crate::config::Settings;
+use crate::entra::{GraphDirectory, RotatorIdentity};
+use crate::ports::{Alerts, SecretStore, StoreError, AWSCURRENT};
+use crate::rotation::{Engine, Policy};
+use crate::vault::{load_aws_config, AwsSecretStore};
+use std::sync::Arc;
+
+/// Why the engine could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum WiringError {
+    /// Occurs when a required setting is missing.
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+    /// Occurs when the rotator's credentials cannot be read.
+    #[error("reading the rotator's credentials: {0}")]
+    Store(#[from] StoreError),
+    /// Occurs when the rotator's credentials are unusable.
+    #[error("the rotator's credentials: {0}")]
+    Identity(#[from] crate::ports::DirectoryError),
+}
+
+/// The production adapters and the engine over them.
+pub struct Wiring {
+    /// Settings in force.
+    pub settings: Settings,
+    /// Secrets Manager.
+    pub store: Arc<dyn SecretStore>,
+    /// The engine.
+    pub engine: Engine,
+}
+
+/// Reads the rotator's identity from its secret (`ROTATOR_CREDENTIALS_SECRET_ID`).
+pub async fn rotator_identity(settings: &Settings, store: &dyn SecretStore) -> Result<RotatorIdentity, WiringError> {
+    let id = settings.rotator_credentials_secret_id.as_deref().ok_or_else(|| crate::config::ConfigError::Missing {
+        name: "ROTATOR_CREDENTIALS_SECRET_ID".into(),
+        why: "the rotator signs in to Microsoft Graph with the client secret stored there".into(),
+    })?;
+    let (_, value) = store.value_at(id, AWSCURRENT).await?.ok_or_else(|| StoreError::NotFound { what: format!("{id} (AWSCURRENT)") })?;
+    Ok(RotatorIdentity::from_secret_value(settings.rotator_client_id.as_deref(), &value)?)
+}
+
+/// Builds the engine over the real adapters.
+pub async fn from_settings(settings: Settings) -> Result<Wiring, WiringError> {
+    let sdk = load_aws_config(settings.http_timeout).await;
+    let store: Arc<dyn SecretStore> = Arc::new(AwsSecretStore::new(aws_sdk_secretsmanager::Client::new(&sdk)));
+    let clock: SharedClock = Arc::new(SystemClock);
+    let identity = rotator_identity(&settings, store.as_ref()).await?;
+    let alerts: Arc<dyn Alerts> = match &settings.alert_topic_arn {
+        Some(arn) => Arc::new(SnsAlerts::new(aws_sdk_sns::Client::new(&sdk), arn.clone())),
+        None => Arc::new(LogAlerts),
+    };
+    let engine = Engine::new(
+        Arc::new(GraphDirectory::new(&settings, identity, clock.clone())),
+        Arc::new(crate::jamf::Targets::new(store.clone(), settings.clone(), clock.clone())),
+        store.clone(),
+        alerts,
+        clock,
+        Policy::from_settings(&settings),
+    );
+    Ok(Wiring { settings, store, engine })
+}
