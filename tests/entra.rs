@@ -509,8 +509,10 @@ async fn every_cloud_uses_its_own_graph_scope_through_the_configured_hosts() {
 #[tokio::test]
 async fn default_hosts_must_be_https_and_plain_http_elsewhere_is_refused() {
     let w = spawn_world().await;
-    let mut settings = Settings::default();
-    settings.graph_url = Some("http://graph.example.com/".parse().unwrap());
+    let settings = Settings {
+        graph_url: Some("http://graph.example.com/".parse().unwrap()),
+        ..Settings::default()
+    };
     let identity = RotatorIdentity {
         client_id: w.rotator_id.clone(),
         secret: w.rotator_secret.clone(),

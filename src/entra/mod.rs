@@ -76,7 +76,7 @@ impl GraphDirectory {
         &self,
         cloud: Cloud,
         tenant: &str,
-    ) -> Result<(SecretString, (String, String)), DirectoryError> {
+    ) -> Result<(SecretString, token::CacheKey), DirectoryError> {
         let url = self.token_url(cloud, tenant)?;
         let scope = cloud.graph_scope();
         let key = (format!("{url}"), scope.clone());
@@ -103,21 +103,15 @@ impl GraphDirectory {
         Ok((issued.token, key))
     }
 
-    /// One Graph call with the rotator's token, retried as `safety` allows. Failures are logged
-    /// at warn unless their status is in `expected` (the caller treats those as an answer).
-    async fn graph(
-        &self,
-        app: &AppRef,
-        operation: &str,
-        method: Method,
-        path: &str,
-        body: Option<&Value>,
-        safety: Safety,
-        expected: &[u16],
-    ) -> Result<Raw, DirectoryError> {
-        let url = wire::endpoint(&self.settings.graph_base(app.cloud), path, "GRAPH_URL")?;
-        retry::run(&self.clock, operation, safety, || {
-            Box::pin(self.graph_attempt(app, operation, &method, &url, body, expected))
+    /// One Graph call with the rotator's token, retried as its safety allows.
+    async fn graph(&self, app: &AppRef, call: &Call<'_>) -> Result<Raw, DirectoryError> {
+        let url = wire::endpoint(
+            &self.settings.graph_base(app.cloud),
+            &call.path,
+            "GRAPH_URL",
+        )?;
+        retry::run(&self.clock, call.operation, call.safety, || {
+            Box::pin(self.graph_attempt(app, call, &url))
         })
         .await
     }
@@ -126,22 +120,20 @@ impl GraphDirectory {
     async fn graph_attempt(
         &self,
         app: &AppRef,
-        operation: &str,
-        method: &Method,
+        call: &Call<'_>,
         url: &url::Url,
-        body: Option<&Value>,
-        expected: &[u16],
     ) -> Result<Raw, Failure> {
+        let operation = call.operation;
         let (token, key) = self
             .rotator_token(app.cloud, &app.tenant_id)
             .await
             .map_err(Failure::fatal)?;
         let mut request = self
             .http
-            .request(method.clone(), url.clone())
+            .request(call.method.clone(), url.clone())
             .bearer_auth(token.expose_secret())
             .header("client-request-id", uuid::Uuid::new_v4().to_string());
-        if let Some(b) = body {
+        if let Some(b) = &call.body {
             request = request.json(b);
         }
         let raw = wire::send(request, operation).await?;
@@ -153,7 +145,7 @@ impl GraphDirectory {
             self.tokens.forget(&key);
         }
         let failure = graph::error(&raw, operation, &[&self.identity.secret]);
-        if !expected.contains(&raw.status) {
+        if !call.expected.contains(&raw.status) {
             log_failure(&failure.error);
         }
         Err(failure)
@@ -184,12 +176,7 @@ impl GraphDirectory {
         match self
             .graph(
                 app,
-                operation,
-                Method::GET,
-                path,
-                None,
-                Safety::Idempotent,
-                &[403],
+                &Call::get(operation, path.to_string()).expecting(&[403]),
             )
             .await
         {
@@ -208,6 +195,45 @@ impl GraphDirectory {
             }
             Err(e) => Err(e),
         }
+    }
+}
+
+/// One Graph request as a directory method describes it.
+struct Call<'a> {
+    operation: &'a str,
+    method: Method,
+    /// Path and query below the Graph base.
+    path: String,
+    body: Option<Value>,
+    safety: Safety,
+    /// Statuses the caller treats as an answer: not logged as failures.
+    expected: &'static [u16],
+}
+
+impl<'a> Call<'a> {
+    fn get(operation: &'a str, path: String) -> Self {
+        Call {
+            operation,
+            method: Method::GET,
+            path,
+            body: None,
+            safety: Safety::Idempotent,
+            expected: &[],
+        }
+    }
+    fn post(operation: &'a str, path: String, body: Value, safety: Safety) -> Self {
+        Call {
+            operation,
+            method: Method::POST,
+            path,
+            body: Some(body),
+            safety,
+            expected: &[],
+        }
+    }
+    fn expecting(mut self, statuses: &'static [u16]) -> Self {
+        self.expected = statuses;
+        self
     }
 }
 
@@ -270,9 +296,7 @@ impl Directory for GraphDirectory {
     async fn application(&self, app: &AppRef) -> Result<Application, DirectoryError> {
         let op = "GET application";
         let path = format!("{}?{APP_SELECT}", Self::app_path(app)?);
-        let raw = self
-            .graph(app, op, Method::GET, &path, None, Safety::Idempotent, &[])
-            .await?;
+        let raw = self.graph(app, &Call::get(op, path)).await?;
         let found = graph::application(&raw.json(op)?, op)?;
         // A document whose object id and client id name different apps must not be acted on.
         if !found.client_id.eq_ignore_ascii_case(&app.client_id) {
@@ -297,15 +321,7 @@ impl Directory for GraphDirectory {
             "endDateTime": end.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         }});
         let mut raw = self
-            .graph(
-                app,
-                op,
-                Method::POST,
-                &path,
-                Some(&body),
-                Safety::ThrottledOnly,
-                &[],
-            )
+            .graph(app, &Call::post(op, path, body, Safety::ThrottledOnly))
             .await?;
         let parsed = raw.json(op).and_then(|v| graph::new_password(v, op));
         // The body held the only copy of the secret besides the SecretString.
@@ -323,12 +339,7 @@ impl Directory for GraphDirectory {
         match self
             .graph(
                 app,
-                op,
-                Method::POST,
-                &path,
-                Some(&body),
-                Safety::Idempotent,
-                &[400, 404],
+                &Call::post(op, path, body, Safety::Idempotent).expecting(&[400, 404]),
             )
             .await
         {

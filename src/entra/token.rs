@@ -143,15 +143,18 @@ pub fn aadsts_in(text: &str) -> Option<u32> {
     digits.parse().ok()
 }
 
+/// (token endpoint URL, which names the login host and tenant; scope).
+pub type CacheKey = (String, String);
+
 /// The rotator's tokens per (login base, tenant, scope), until [`EXPIRY_MARGIN`] before expiry.
 #[derive(Default)]
 pub struct TokenCache {
-    tokens: Mutex<HashMap<(String, String), (SecretString, DateTime<Utc>)>>,
+    tokens: Mutex<HashMap<CacheKey, (SecretString, DateTime<Utc>)>>,
 }
 
 impl TokenCache {
     /// A cached token still good at `now`.
-    pub fn get(&self, key: &(String, String), now: DateTime<Utc>) -> Option<SecretString> {
+    pub fn get(&self, key: &CacheKey, now: DateTime<Utc>) -> Option<SecretString> {
         let tokens = self.tokens.lock().unwrap_or_else(|p| p.into_inner());
         tokens
             .get(key)
@@ -160,7 +163,7 @@ impl TokenCache {
     }
 
     /// Keeps a token issued at `now`.
-    pub fn put(&self, key: (String, String), issued: &Issued, now: DateTime<Utc>) {
+    pub fn put(&self, key: CacheKey, issued: &Issued, now: DateTime<Utc>) {
         let keep = issued.lifetime.saturating_sub(EXPIRY_MARGIN);
         let until = now + chrono::Duration::from_std(keep).unwrap_or(chrono::Duration::zero());
         self.tokens
@@ -170,7 +173,7 @@ impl TokenCache {
     }
 
     /// Forgets a token Graph refused (revoked, or the clock was wrong).
-    pub fn forget(&self, key: &(String, String)) {
+    pub fn forget(&self, key: &CacheKey) {
         self.tokens
             .lock()
             .unwrap_or_else(|p| p.into_inner())

@@ -999,11 +999,8 @@ impl Route {
             };
             (AppSel::AppId(id.to_string()), tail)
         } else if let Some(r) = rest.strip_prefix("applications/") {
-            let (id, tail) = r.split_once('/').map(|(a, b)| (a, b)).unwrap_or((r, ""));
-            (
-                AppSel::Object(id.to_string()),
-                if tail.is_empty() { "" } else { &r[id.len()..] },
-            )
+            let (id, tail) = r.split_once('/').unwrap_or((r, ""));
+            (AppSel::Object(id.to_string()), tail)
         } else {
             return Route::Unknown;
         };
