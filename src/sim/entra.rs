@@ -310,7 +310,10 @@ impl EntraSim {
         self.state().throttle = Some((n, retry_after_secs));
     }
 
-    /// The next `n` requests of kind `op` answer `status` in the endpoint's error shape.
+    /// The next `n` requests of kind `op` answer `status` in the endpoint's error shape. Graph:
+    /// the code that goes with the status (403 `Authorization_RequestDenied`, …; 429 and 503 add
+    /// `Retry-After: 1`). Token: 401 → `invalid_client` 7000215, other 4xx → `invalid_request`
+    /// 90014, 5xx → `temporarily_unavailable` 90033. Nothing is changed by a failed request.
     pub fn fail_next(&self, op: EntraOp, n: usize, status: u16) {
         self.state().fail.insert(op, (n, status));
     }
