@@ -26,7 +26,14 @@ impl Engine {
         let doc = self.pending_document(step, ctx).await?;
         if standing == Standing::Pending {
             let current = info.version_with(AWSCURRENT).unwrap_or_default().to_string();
-            self.store.promote(&ctx.secret_id, &ctx.token, &current).await.map_err(|e| RotationError::store(step, e).touched())?;
+            if let Err(e) = self.store.promote(&ctx.secret_id, &ctx.token, &current).await {
+                // The move is a compare-and-swap on AWSCURRENT: a racing finisher of the same
+                // rotation may have done it first. Then there is nothing to move.
+                let again = self.store.describe(&ctx.secret_id).await.map_err(|e| RotationError::store(step, e).touched())?;
+                if !again.has(&ctx.token, AWSCURRENT) {
+                    return Err(RotationError::store(step, e).touched());
+                }
+            }
             self.note(step, &format!("version {} is now AWSCURRENT", ctx.token));
         }
         self.store.remove_pending(&ctx.secret_id, &ctx.token).await.map_err(|e| RotationError::store(step, e).touched())?;

@@ -2,6 +2,7 @@
 //! (moto, over HTTP), captured logs, and the leak scan every test ends with.
 #![allow(dead_code)]
 
+pub mod crash;
 pub mod moto;
 
 use jamf_entra_rotator::clock::{ManualClock, SharedClock};

@@ -1,0 +1,292 @@
+//! End-to-end rotations against the Entra and Jamf Pro stand-ins and Secrets Manager on moto,
+//! on virtual time. Every test ends with the invariant and the leak scan.
+
+mod common;
+
+use common::crash::{CrashAt, Crashing};
+use jamf_entra_rotator::clock::Clock;
+use common::{spawn_world_on_moto, spawn_with, TestWorld};
+use jamf_entra_rotator::ports::{AlertKind, AWSCURRENT, AWSPENDING, AWSPREVIOUS};
+use jamf_entra_rotator::rotation::check::{Action, DriftKind};
+use jamf_entra_rotator::rotation::driver::Outcome;
+use jamf_entra_rotator::rotation::{Engine, RotateRequest};
+use jamf_entra_rotator::sim::entra::EntraOp;
+use jamf_entra_rotator::sim::jamf::JamfOp;
+use secrecy::ExposeSecret;
+use std::sync::Arc;
+use std::time::Duration;
+
+fn json<T: serde::Serialize>(v: &T) -> String {
+    serde_json::to_string(v).unwrap()
+}
+
+/// An engine like the world's, over another store (a crashing wrapper).
+fn engine_over(w: &TestWorld, store: Arc<dyn jamf_entra_rotator::ports::SecretStore>) -> Engine {
+    let e = &w.engine;
+    Engine::new(e.directory.clone(), e.targets.clone(), store, e.alerts.clone(), e.clock.clone(), e.policy.clone())
+}
+
+/// Runs a rotation that "crashes" at `at`, then returns once the crash point is reached.
+async fn rotate_and_crash(w: &TestWorld, at: CrashAt) {
+    let crashed = Arc::new(tokio::sync::Notify::new());
+    let store = Arc::new(Crashing { inner: w.store.clone(), at, crashed: crashed.clone() });
+    let engine = engine_over(w, store);
+    let id = w.secret_id.clone();
+    let task = tokio::spawn(async move { engine.rotate(&id, RotateRequest { reason: "manual: test".into(), ..Default::default() }).await });
+    crashed.notified().await;
+    task.abort();
+    let _ = task.await;
+}
+
+#[tokio::test]
+async fn scheduled_check_rotates_a_due_secret_end_to_end() {
+    let w = spawn_world_on_moto(10).await;
+    let old_secret = w.secrets[0].expose_secret().to_string();
+
+    let report = w.engine.check(&w.secret_id, false).await.unwrap();
+
+    assert_eq!(report.action, Action::Rotated);
+    let r = report.rotation.as_ref().unwrap();
+    assert_eq!(r.outcome, Outcome::Rotated);
+    assert_eq!(r.old_key_id.as_deref(), Some(w.initial_key_id.as_str()));
+    assert_ne!(r.new_key_id, r.old_key_id);
+    assert!(r.old_removed && r.jamf_accepts_new);
+    assert_eq!(r.app_credentials, Some(1));
+    let creds = w.entra.passwords(&w.app.object_id);
+    assert_eq!(creds.len(), 1);
+    assert_eq!(Some(creds[0].key_id.clone()), r.new_key_id);
+    // Jamf holds exactly the AWSCURRENT secret; the old one is gone at Entra; AWSPREVIOUS keeps it.
+    let doc = w.current_doc().await;
+    assert_eq!(w.jamf.smtp_secret().as_deref(), Some(doc.entra.client_secret.expose_secret()));
+    assert!(!w.entra.accepts(&w.app.client_id, &old_secret, "https://graph.microsoft.com/.default"));
+    let info = w.store.describe(&w.secret_id).await.unwrap();
+    assert!(info.version_with(AWSPENDING).is_none(), "AWSPENDING must be dropped");
+    let prev = w.store.value(&w.secret_id, info.version_with(AWSPREVIOUS).unwrap()).await.unwrap().unwrap();
+    assert!(prev.expose_secret().contains(&old_secret));
+    // Jamf settings other than the secret are unchanged.
+    assert_eq!(w.jamf.smtp_settings()["authenticationType"], "GRAPH_API");
+    assert!(w.alerts.sent().is_empty());
+    w.assert_invariant().await;
+    w.assert_no_leaks(&[&json(&report)]);
+}
+
+#[tokio::test]
+async fn a_secret_far_from_expiry_is_left_alone() {
+    let w = spawn_world_on_moto(90).await;
+    let before = w.store.describe(&w.secret_id).await.unwrap();
+
+    let report = w.engine.check(&w.secret_id, false).await.unwrap();
+
+    assert!(!report.due);
+    assert_eq!(report.action, Action::None);
+    assert_eq!(report.days_until_expiry, Some(89));
+    assert_eq!(w.store.describe(&w.secret_id).await.unwrap().versions, before.versions);
+    assert_eq!(w.entra.count(EntraOp::AddPassword), 0);
+    assert_eq!(w.jamf.count(JamfOp::PutSmtp), 0);
+    assert_eq!(w.entra.passwords(&w.app.object_id)[0].key_id, w.initial_key_id);
+    w.assert_invariant().await;
+    w.assert_no_leaks(&[&json(&report)]);
+}
+
+#[tokio::test]
+async fn rotation_waits_out_a_30_second_propagation_lag_in_virtual_time() {
+    let w = spawn_world_on_moto(10).await;
+    w.entra.set_propagation_lag(Duration::from_secs(30));
+    let started = w.clock.now();
+    let tokens_before = w.entra.count(EntraOp::Token);
+
+    let r = w.engine.rotate(&w.secret_id, RotateRequest { reason: "manual: lag".into(), ..Default::default() }).await.unwrap();
+
+    assert_eq!(r.outcome, Outcome::Rotated, "{:?}", r.error);
+    let waited = w.clock.now() - started;
+    assert!(waited >= chrono::Duration::seconds(30), "waited only {waited}");
+    assert!(waited < chrono::Duration::seconds(90), "waited too long: {waited}");
+    // Polled more than twice (refused while propagating, then two successes in a row).
+    assert!(w.entra.count(EntraOp::Token) - tokens_before >= 4);
+    w.assert_invariant().await;
+    w.assert_no_leaks(&[&json(&r)]);
+}
+
+#[tokio::test]
+async fn rotation_honours_graph_throttling() {
+    let w = spawn_world_on_moto(10).await;
+    w.entra.throttle_graph(2, 7);
+    let started = w.clock.now();
+
+    let r = w.engine.rotate(&w.secret_id, RotateRequest::default()).await.unwrap();
+
+    assert_eq!(r.outcome, Outcome::Rotated, "{:?}", r.error);
+    assert!(w.clock.now() - started >= chrono::Duration::seconds(14), "Retry-After: 7 twice must be honoured");
+    assert_eq!(w.entra.passwords(&w.app.object_id).len(), 1);
+    w.assert_invariant().await;
+    w.assert_no_leaks(&[&json(&r)]);
+}
+
+#[tokio::test]
+async fn jamf_rejecting_the_new_secret_rolls_back_and_alerts() {
+    let w = spawn_world_on_moto(10).await;
+    let old_secret = w.secrets[0].expose_secret().to_string();
+    w.jamf.fail_next(JamfOp::SmtpTest, 1, 400);
+
+    let r = w.engine.rotate(&w.secret_id, RotateRequest::default()).await.unwrap();
+
+    assert_eq!(r.outcome, Outcome::RolledBack, "{:?}", r.error);
+    assert_eq!(r.failed_step.map(|s| s.as_str()), Some("testSecret"));
+    let rb = r.rollback.as_ref().unwrap();
+    assert_eq!(rb.jamf_restored, Some(true));
+    assert!(rb.new_removed && rb.pending_dropped);
+    // Jamf is back on the old secret, which still works; the new credential is gone.
+    assert_eq!(w.jamf.smtp_secret().as_deref(), Some(old_secret.as_str()));
+    let creds = w.entra.passwords(&w.app.object_id);
+    assert_eq!(creds.len(), 1);
+    assert_eq!(creds[0].key_id, w.initial_key_id);
+    let info = w.store.describe(&w.secret_id).await.unwrap();
+    assert!(info.version_with(AWSPENDING).is_none());
+    assert_eq!(w.current_doc().await.entra.key_id.as_deref(), Some(w.initial_key_id.as_str()));
+    let alerts = w.alerts.sent();
+    assert_eq!(alerts.len(), 1);
+    assert_eq!(alerts[0].kind, AlertKind::RolledBack);
+    assert!(alerts[0].message.contains("testSecret") && alerts[0].message.contains("What to do"), "{}", alerts[0].message);
+    w.assert_invariant().await;
+    w.assert_no_leaks(&[&json(&r)]);
+}
+
+#[tokio::test]
+async fn propagation_slower_than_the_limit_rolls_back_without_touching_jamf() {
+    let w = spawn_with(10, |o| o.settings.propagation_timeout = Duration::from_secs(60)).await;
+    w.entra.set_propagation_lag(Duration::from_secs(600));
+
+    let r = w.engine.rotate(&w.secret_id, RotateRequest::default()).await.unwrap();
+
+    assert_eq!(r.outcome, Outcome::RolledBack);
+    assert_eq!(r.error_class.as_deref(), Some("propagation"));
+    assert_eq!(r.rollback.as_ref().unwrap().jamf_restored, None, "Jamf was never changed");
+    assert_eq!(w.jamf.count(JamfOp::PutSmtp), 0);
+    assert_eq!(w.entra.passwords(&w.app.object_id).len(), 1);
+    assert_eq!(w.alerts.sent()[0].kind, AlertKind::RolledBack);
+    w.assert_invariant().await;
+    w.assert_no_leaks(&[&json(&r)]);
+}
+
+#[tokio::test]
+async fn rotation_resumed_after_crash_after_add_password_removes_the_orphan() {
+    let w = spawn_world_on_moto(10).await;
+    rotate_and_crash(&w, CrashAt::BeforePutPending).await;
+    // The crash left a credential of ours whose secret exists nowhere.
+    assert_eq!(w.entra.passwords(&w.app.object_id).len(), 2);
+    assert!(w.world.jamf_secret_works());
+
+    // The next scheduled check, a day later.
+    w.clock.advance(Duration::from_secs(86_400));
+    let report = w.engine.check(&w.secret_id, false).await.unwrap();
+
+    assert!(report.drift.iter().any(|d| d.kind == DriftKind::Orphan), "{:?}", report.drift);
+    let r = report.rotation.as_ref().unwrap();
+    assert_eq!(r.outcome, Outcome::Rotated, "{:?}", r.error);
+    let creds = w.entra.passwords(&w.app.object_id);
+    assert_eq!(creds.len(), 1, "orphan and old credential are gone");
+    assert_eq!(Some(creds[0].key_id.clone()), r.new_key_id);
+    w.assert_invariant().await;
+    w.assert_no_leaks(&[&json(&report)]);
+}
+
+#[tokio::test]
+async fn rotation_found_half_done_is_resumed_not_duplicated() {
+    let w = spawn_world_on_moto(10).await;
+    rotate_and_crash(&w, CrashAt::AfterPutPending).await;
+    let info = w.store.describe(&w.secret_id).await.unwrap();
+    let pending = info.version_with(AWSPENDING).expect("pending stored before the crash").to_string();
+
+    let report = w.engine.check(&w.secret_id, false).await.unwrap();
+
+    let r = report.rotation.as_ref().unwrap();
+    assert_eq!(r.outcome, Outcome::Resumed, "{:?}", r.error);
+    assert_eq!(r.token.as_deref(), Some(pending.as_str()));
+    assert_eq!(w.entra.count(EntraOp::AddPassword), 1, "no second credential");
+    let info = w.store.describe(&w.secret_id).await.unwrap();
+    assert_eq!(info.version_with(AWSCURRENT), Some(pending.as_str()));
+    assert_eq!(w.entra.passwords(&w.app.object_id).len(), 1);
+    w.assert_invariant().await;
+    w.assert_no_leaks(&[&json(&report)]);
+}
+
+#[tokio::test]
+async fn crash_after_promote_is_finished_by_the_next_check() {
+    let w = spawn_world_on_moto(10).await;
+    rotate_and_crash(&w, CrashAt::AfterPromote).await;
+    assert_eq!(w.entra.passwords(&w.app.object_id).len(), 2, "old credential not yet retired");
+    w.assert_invariant().await;
+
+    let report = w.engine.check(&w.secret_id, false).await.unwrap();
+
+    assert!(report.drift.iter().any(|d| d.kind == DriftKind::RetirePending), "{:?}", report.drift);
+    assert!(!report.due);
+    let creds = w.entra.passwords(&w.app.object_id);
+    assert_eq!(creds.len(), 1);
+    assert_ne!(creds[0].key_id, w.initial_key_id);
+    w.assert_invariant().await;
+    w.assert_no_leaks(&[&json(&report)]);
+}
+
+#[tokio::test]
+async fn two_rotations_started_at_once_end_with_one_new_credential() {
+    let w = spawn_world_on_moto(10).await;
+    let other_process = w.world.second_engine();
+    let req = || RotateRequest { reason: "manual: race".into(), ..Default::default() };
+
+    let (a, b, c) = tokio::join!(
+        w.engine.rotate(&w.secret_id, req()),
+        other_process.rotate(&w.secret_id, req()),
+        w.engine.check(&w.secret_id, false),
+    );
+
+    let (a, b, c) = (a.unwrap(), b.unwrap(), c.unwrap());
+    for r in [&a, &b] {
+        assert!(matches!(r.outcome, Outcome::Rotated | Outcome::Resumed | Outcome::AlreadyRotated), "{:?}: {:?}", r.outcome, r.error);
+    }
+    let creds = w.entra.passwords(&w.app.object_id);
+    assert_eq!(creds.len(), 1, "exactly one credential left: {creds:?}");
+    assert_ne!(creds[0].key_id, w.initial_key_id);
+    assert_eq!(w.current_doc().await.entra.key_id.as_deref(), Some(creds[0].key_id.as_str()));
+    w.assert_invariant().await;
+    w.assert_no_leaks(&[&json(&a), &json(&b), &json(&c)]);
+}
+
+#[tokio::test]
+async fn emergency_lockdown_removes_every_other_secret() {
+    let w = spawn_world_on_moto(200).await;
+    let (_stray, _) = w.entra.seed_password(&w.app.object_id, "someone's test secret", w.clock.now() + chrono::Duration::days(300));
+    let status = w.engine.check(&w.secret_id, true).await.unwrap();
+    assert!(status.drift.iter().any(|d| d.kind == DriftKind::Unmanaged));
+    assert_eq!(w.entra.count(EntraOp::RemovePassword), 0, "status changes nothing");
+
+    let r = w
+        .engine
+        .rotate(&w.secret_id, RotateRequest { reason: "manual: leaked".into(), revoke_old: jamf_entra_rotator::document::RevokeOld::Immediately, lockdown: true })
+        .await
+        .unwrap();
+
+    assert_eq!(r.outcome, Outcome::Rotated, "{:?}", r.error);
+    let creds = w.entra.passwords(&w.app.object_id);
+    assert_eq!(creds.len(), 1);
+    assert_eq!(Some(creds[0].key_id.clone()), r.new_key_id);
+    w.assert_invariant().await;
+    w.assert_no_leaks(&[&json(&r), &json(&status)]);
+}
+
+#[tokio::test]
+async fn without_lockdown_secrets_the_rotator_does_not_manage_are_kept() {
+    let w = spawn_world_on_moto(10).await;
+    let (stray, _) = w.entra.seed_password(&w.app.object_id, "break-glass", w.clock.now() + chrono::Duration::days(300));
+
+    let report = w.engine.check(&w.secret_id, false).await.unwrap();
+
+    assert_eq!(report.rotation.as_ref().unwrap().outcome, Outcome::Rotated);
+    let keys: Vec<String> = w.entra.passwords(&w.app.object_id).into_iter().map(|c| c.key_id).collect();
+    assert!(keys.contains(&stray), "never remove a credential that is not ours");
+    assert!(!keys.contains(&w.initial_key_id));
+    // The unmanaged credential is reported as drift, with an alert.
+    assert!(w.alerts.sent().iter().any(|a| a.kind == AlertKind::Drift));
+    w.assert_invariant().await;
+    w.assert_no_leaks(&[&json(&report)]);
+}
