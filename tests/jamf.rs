@@ -3,7 +3,7 @@
 //! a `ManualClock`, so token expiry and backoff never wait.
 
 use chrono::{TimeZone, Utc};
-use jamf_entra_rotator::clock::{ManualClock, SharedClock};
+use jamf_entra_rotator::clock::{Clock, ManualClock, SharedClock};
 use jamf_entra_rotator::config::{Cloud, Settings};
 use jamf_entra_rotator::document::TargetDocument;
 use jamf_entra_rotator::jamf::{JamfClient, JamfCredentials, SmtpGraphTarget, Targets};
@@ -70,8 +70,6 @@ async fn spawn_world() -> World {
         store,
     }
 }
-
-use jamf_entra_rotator::clock::Clock;
 
 impl World {
     fn shared_clock(&self) -> SharedClock {

@@ -46,12 +46,9 @@ impl Targets {
                     "the Jamf credentials secret {id} has no {AWSCURRENT} value"
                 ))
             })?;
-        let credentials = JamfCredentials::parse(&value).map_err(|e| {
-            TargetError::Config(format!(
-                "{id}: {}",
-                e.to_string()
-                    .trim_start_matches("Jamf target configuration: ")
-            ))
+        let credentials = JamfCredentials::parse(&value).map_err(|e| match e {
+            TargetError::Config(problem) => TargetError::Config(format!("{id}: {problem}")),
+            other => other,
         })?;
         JamfClient::new(
             &doc.jamf.url,
