@@ -5,60 +5,13 @@
 //! `AWSPREVIOUS` to the version it left; a `PutSecretValue` with a known token and a different
 //! value fails. Test helpers inject faults and take value-free snapshots.
 
+use super::inspect::{hash, SecretSnapshot, Snapshot, StoreOp, VersionSnapshot};
 use super::{store_error, version_of};
 use crate::ports::{SecretInfo, SecretStore, StoreError, AWSCURRENT, AWSPENDING, AWSPREVIOUS};
 use async_trait::async_trait;
 use secrecy::{ExposeSecret, SecretString};
 use std::collections::{BTreeMap, HashMap};
-use std::hash::{Hash, Hasher};
 use std::sync::{Arc, Mutex, MutexGuard};
-
-/// The operations of [`SecretStore`], for [`MemoryStore::fail_next`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum StoreOp {
-    /// [`SecretStore::describe`].
-    Describe,
-    /// [`SecretStore::value`].
-    Value,
-    /// [`SecretStore::value_at`].
-    ValueAt,
-    /// [`SecretStore::put_pending`].
-    PutPending,
-    /// [`SecretStore::promote`].
-    Promote,
-    /// [`SecretStore::remove_pending`].
-    RemovePending,
-    /// [`SecretStore::create`].
-    Create,
-    /// [`SecretStore::put_current`].
-    PutCurrent,
-    /// [`SecretStore::list_tagged`].
-    ListTagged,
-}
-
-/// One version as a [`Snapshot`] shows it: labels and a hash of the value, never the value.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct VersionSnapshot {
-    /// Staging labels, sorted.
-    pub labels: Vec<String>,
-    /// A hash of the value (`None` for an empty version); equal values hash equal.
-    pub value_hash: Option<u64>,
-}
-
-/// One secret as a [`Snapshot`] shows it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SecretSnapshot {
-    /// Version id → version, including versions without labels.
-    pub versions: BTreeMap<String, VersionSnapshot>,
-    /// Rotation enabled, as `describe` reports it.
-    pub rotation_enabled: Option<bool>,
-    /// Tags.
-    pub tags: BTreeMap<String, String>,
-}
-
-/// Everything a [`MemoryStore`] holds, by secret name, with values hashed: compare two snapshots
-/// to prove that nothing changed. Safe to print.
-pub type Snapshot = BTreeMap<String, SecretSnapshot>;
 
 #[derive(Default)]
 struct Version {
@@ -186,12 +139,6 @@ impl std::fmt::Debug for MemoryStore {
             .field("secrets", &self.snapshot())
             .finish()
     }
-}
-
-fn hash(value: &SecretString) -> u64 {
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    value.expose_secret().hash(&mut h);
-    h.finish()
 }
 
 fn aws_error(op: &str, secret_id: &str, code: &str, message: &str) -> StoreError {

@@ -11,10 +11,12 @@
 //! says so next to the test that avoids the difference.
 
 mod aws;
+mod inspect;
 mod memory;
 
 pub use aws::AwsSecretStore;
-pub use memory::{MemoryStore, SecretSnapshot, Snapshot, StoreOp, VersionSnapshot};
+pub use inspect::{SecretSnapshot, Snapshot, StoreOp, VersionSnapshot};
+pub use memory::MemoryStore;
 
 use crate::ports::StoreError;
 use std::time::Duration;

@@ -10,11 +10,13 @@
 
 use aws_sdk_secretsmanager::config::{BehaviorVersion, Credentials, Region};
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 use tokio::sync::OnceCell;
 
 static ENDPOINT: OnceCell<String> = OnceCell::const_new();
+static MOTO: OnceLock<Mutex<Child>> = OnceLock::new();
 static ROTATION_LAMBDA: OnceCell<String> = OnceCell::const_new();
 
 /// The account id moto uses.
@@ -58,19 +60,22 @@ async fn start_moto() -> String {
         .and_then(|l| l.local_addr())
         .expect("free port")
         .port();
-    // The wrapper shell holds our end of a pipe on stdin: when this test process exits (however
-    // it exits) the pipe closes, `cat` returns, and moto is killed. No server outlives the tests.
-    let mut child = Command::new("bash")
+    let log = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("moto-{port}.log"));
+    // The wrapper shell waits for moto (so its exit tells us moto died) while a watcher holds
+    // our end of a pipe on stdin: when this test process exits, however it exits, the pipe
+    // closes, `cat` returns and moto is killed. No server outlives the tests.
+    let child = Command::new("bash")
         .arg("-c")
-        .arg(r#""$0" -H 127.0.0.1 -p "$1" >/dev/null 2>&1 & pid=$!; cat >/dev/null; kill "$pid""#)
+        .arg(r#""$0" -H 127.0.0.1 -p "$1" >"$2" 2>&1 & pid=$!; (cat >/dev/null; kill "$pid") <&0 & wait "$pid""#)
         .arg(&server)
         .arg(port.to_string())
+        .arg(&log)
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
         .spawn()
         .unwrap_or_else(|e| panic!("cannot start {}: {e}", server.display()));
-    // Leaked on purpose: the pipe must stay open for the life of the process.
-    Box::leak(Box::new(child.stdin.take()));
+    // Kept for the life of the process: dropping it would close the pipe and stop moto.
+    let child = MOTO.get_or_init(|| Mutex::new(child));
     let url = format!("http://127.0.0.1:{port}");
     for _ in 0..300 {
         if tokio::net::TcpStream::connect(("127.0.0.1", port))
@@ -79,11 +84,19 @@ async fn start_moto() -> String {
         {
             return url;
         }
+        if let Ok(Some(status)) = child.lock().expect("moto child").try_wait() {
+            let out = std::fs::read_to_string(&log).unwrap_or_default();
+            panic!(
+                "moto_server ({}) exited with {status}:\n{out}",
+                server.display()
+            );
+        }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     panic!(
-        "moto_server ({}) did not answer on {url} within 15 s",
-        server.display()
+        "moto_server ({}) did not answer on {url} within 15 s (log: {})",
+        server.display(),
+        log.display()
     );
 }
 
