@@ -178,6 +178,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                 target: target.into(),
                 propagation_lag: std::time::Duration::from_secs(propagation_lag),
                 progress,
+                settings: Settings::from_env()?,
             })
             .await?;
             let ok = report.rotation.outcome == Outcome::Rotated && report.jamf_secret_works;

@@ -3,6 +3,7 @@
 
 use super::world::{spawn_world, WorldOptions};
 use crate::clock::{SharedClock, SystemClock};
+use crate::config::Settings;
 use crate::document::TargetKind;
 use crate::rotation::driver::RotationReport;
 use crate::rotation::{ProgressFn, RotationError};
@@ -19,6 +20,8 @@ pub struct DemoOptions {
     pub propagation_lag: Duration,
     /// Receives each step as it happens.
     pub progress: Option<ProgressFn>,
+    /// Settings (from the environment); endpoints and identities are replaced by the stand-ins'.
+    pub settings: Settings,
 }
 
 /// The demo's result: the rotation report, plus what the stand-ins say afterwards.
@@ -55,6 +58,9 @@ pub async fn run(opts: DemoOptions) -> Result<DemoReport, DemoError> {
     let store = Arc::new(MemoryStore::new());
     let mut wo = WorldOptions::new(clock, store, "jamf-entra-rotator/demo");
     wo.target = opts.target;
+    // The engine's knobs (propagation successes, lifetime, …) follow the environment as in
+    // production; the endpoints are the stand-ins'.
+    wo.settings = Settings { smtp_test_recipient: wo.settings.smtp_test_recipient.clone(), ..opts.settings };
     let mut world = spawn_world(wo).await?;
     world.entra.set_propagation_lag(opts.propagation_lag);
     if let Some(p) = opts.progress {

@@ -1,0 +1,110 @@
+//! The CLI binary as a user runs it: `demo --json`, and `init` + `status` + `rotate` against
+//! servers that implement the contracts (here the stand-ins and moto), configured only through
+//! the environment.
+
+mod common;
+
+use common::{moto, spawn_world_on_moto};
+use secrecy::ExposeSecret;
+use serde_json::Value;
+use tokio::process::Command;
+
+const BIN: &str = env!("CARGO_BIN_EXE_jamf-entra-rotator");
+
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+async fn cli(args: &[&str], env: &[(&str, String)]) -> Run {
+    let mut cmd = Command::new(BIN);
+    cmd.args(args).env_clear().env("PATH", std::env::var("PATH").unwrap_or_default()).env("PROPAGATION_SUCCESSES", "1");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().await.expect("the CLI runs");
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+#[tokio::test]
+async fn demo_json_prints_one_object_describing_a_full_rotation() {
+    let run = cli(&["demo", "--json", "--propagation-lag", "0"], &[]).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let lines: Vec<&str> = run.stdout.lines().collect();
+    assert_eq!(lines.len(), 1, "exactly one JSON object: {}", run.stdout);
+    let v: Value = serde_json::from_str(lines[0]).unwrap();
+    assert_eq!(v["outcome"], "rotated");
+    assert!(v["old_key_id"].is_string() && v["new_key_id"].is_string());
+    assert_ne!(v["old_key_id"], v["new_key_id"]);
+    assert_eq!(v["old_removed"], true);
+    assert_eq!(v["jamf_accepts_new"], true);
+    assert_eq!(v["app_credentials"], 1);
+    assert!(v["elapsed_ms"].is_i64());
+    assert_eq!(v["jamf_secret_works"], true);
+}
+
+#[tokio::test]
+async fn bad_input_exits_2_with_an_error_that_names_it() {
+    let run = cli(&["rotate", "--secret-id", "x"], &[("ROTATION_THRESHOLD_DAYS", "soon".into())]).await;
+    assert_eq!(run.code, 2);
+    assert!(run.stderr.contains("ROTATION_THRESHOLD_DAYS"), "{}", run.stderr);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn init_status_and_rotate_work_from_the_environment_alone() {
+    let w = spawn_world_on_moto(10).await;
+    let endpoint = moto::endpoint().await;
+    let env: Vec<(&str, String)> = vec![
+        ("AWS_ENDPOINT_URL", endpoint),
+        ("AWS_ACCESS_KEY_ID", "testing".into()),
+        ("AWS_SECRET_ACCESS_KEY", "testing".into()),
+        ("AWS_REGION", moto::REGION.into()),
+        ("ENTRA_LOGIN_URL", w.entra.url().to_string()),
+        ("GRAPH_URL", w.entra.url().to_string()),
+        ("ROTATOR_CLIENT_ID", w.rotator_client_id.clone()),
+        ("ROTATOR_CREDENTIALS_SECRET_ID", w.rotator_credentials_id.clone()),
+        ("JER_CLIENT_SECRET", w.secrets[0].expose_secret().to_string()),
+    ];
+    let id = moto::unique("cli-target");
+    let jamf_url = w.jamf.url().to_string();
+    let init = cli(
+        &[
+            "init", "--json", "--secret-id", &id, "--jamf-url", &jamf_url, "--target", "smtp-graph",
+            "--jamf-credentials-secret-id", &w.jamf_credentials_id, "--tenant-id", jamf_entra_rotator::sim::world::TENANT_ID,
+            "--client-id", &w.app.client_id, "--test-recipient", "it@example.com",
+        ],
+        &env,
+    )
+    .await;
+    assert_eq!(init.code, 0, "{}", init.stderr);
+    let v: Value = serde_json::from_str(init.stdout.trim()).unwrap();
+    assert_eq!(v["action"], "created");
+    assert_eq!(v["key_id"], w.initial_key_id.as_str(), "init finds the key id by the secret's hint");
+
+    let again = cli(&["init", "--secret-id", &id, "--jamf-url", &jamf_url, "--target", "smtp-graph", "--jamf-credentials-secret-id", "x", "--tenant-id", "t", "--client-id", "c", "--key-id", "k"], &env).await;
+    assert_eq!(again.code, 2, "an existing document is not replaced without --overwrite: {}", again.stderr);
+
+    let status = cli(&["status", "--json", "--secret-id", &id], &env).await;
+    assert_eq!(status.code, 0, "{}", status.stderr);
+    let s: Value = serde_json::from_str(status.stdout.trim()).unwrap();
+    assert_eq!(s["due"], true);
+    assert_eq!(s["action"], "would-rotate");
+    assert_eq!(w.entra.passwords(&w.app.object_id).len(), 1, "status changes nothing");
+
+    let rotate = cli(&["rotate", "--json", "--secret-id", &id, "--reason", "cli test"], &env).await;
+    assert_eq!(rotate.code, 0, "{}", rotate.stderr);
+    let r: Value = serde_json::from_str(rotate.stdout.trim()).unwrap();
+    assert_eq!(r["outcome"], "rotated");
+    assert_eq!(r["reason"], "manual: cli test");
+    let creds = w.entra.passwords(&w.app.object_id);
+    assert_eq!(creds.len(), 1);
+    assert_eq!(r["new_key_id"], creds[0].key_id.as_str());
+    assert!(w.world.jamf_secret_works());
+
+    w.assert_no_leaks(&[&init.stdout, &init.stderr, &status.stdout, &status.stderr, &rotate.stdout, &rotate.stderr]);
+}
