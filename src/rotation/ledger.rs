@@ -67,3 +67,41 @@ impl Engine {
         Ok(ledger)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::{Duration, Utc};
+
+    fn cred(key: &str, name: &str, age_min: i64) -> PasswordCredential {
+        PasswordCredential {
+            key_id: key.into(),
+            display_name: Some(name.into()),
+            start: Some(Utc::now() - Duration::minutes(age_min)),
+            end: None,
+            hint: None,
+        }
+    }
+
+    #[test]
+    fn only_unheld_credentials_of_ours_are_orphans_and_young_ones_only_for_this_token() {
+        let app = Application {
+            object_id: "o".into(),
+            client_id: "c".into(),
+            display_name: None,
+            passwords: vec![
+                cred("held", "jamf-entra-rotator t1", 999),
+                cred("old-orphan", "jamf-entra-rotator t0", 999),
+                cred("young-other", "jamf-entra-rotator t9", 1),
+                cred("young-mine", "jamf-entra-rotator t2", 1),
+                cred("not-ours", "set by hand", 999),
+            ],
+        };
+        let ledger = Ledger { held: ["held".to_string()].into(), complete: true };
+        let keys: Vec<&str> =
+            ledger.orphans(&app, Some("t2"), Utc::now(), Duration::minutes(10)).iter().map(|c| c.key_id.as_str()).collect();
+        assert_eq!(keys, ["old-orphan", "young-mine"]);
+        let incomplete = Ledger { complete: false, ..ledger };
+        assert!(incomplete.orphans(&app, Some("t2"), Utc::now(), Duration::minutes(10)).is_empty());
+    }
+}
