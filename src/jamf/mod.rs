@@ -4,6 +4,7 @@
 //! - [`client`]: the HTTP client: connection limit, node-pinning cookies, token, retries.
 //! - [`api`]: typed API calls (SMTP server, test mail, notifications, SSO failover, version).
 //! - [`smtp`]: the `smtp-graph` target (mail through Microsoft Graph).
+//! - [`form`]: discovering the Conditional Access page's Intune form, reading the page after Save.
 //! - [`targets`]: the [`crate::ports::TargetFactory`] that opens a document's target.
 
 pub mod api;
@@ -11,6 +12,7 @@ mod auth;
 pub mod client;
 pub mod credentials;
 mod errors;
+pub mod form;
 pub mod smtp;
 pub mod targets;
 
