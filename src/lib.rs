@@ -22,6 +22,8 @@
 //! - [`clock`]: the injected clock.
 //! - [`redact`]: helpers that keep secrets out of logs and errors.
 //! - [`wiring`]: builds the production engine from settings (CLI and Lambda share it).
+//! - [`lambda`]: the Lambda function's routing: scheduled check, status, manual rotation, Secrets
+//!   Manager step events, many targets with bounded parallelism, metric lines.
 //! - [`setup`]: what the CLI's `init`, reports and `sim` need.
 //! - `sim` (feature `sim`): stand-ins for Entra/Graph and Jamf Pro used by tests, `demo` and `sim`.
 
@@ -32,6 +34,7 @@ pub mod document;
 pub mod entra;
 pub mod http;
 pub mod jamf;
+pub mod lambda;
 pub mod metrics;
 pub mod ports;
 pub mod redact;

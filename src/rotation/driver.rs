@@ -214,7 +214,8 @@ fn next_token(info: &SecretInfo, current_version: &str) -> String {
         .expect("an unused token exists")
 }
 
-fn rollback_state(rb: &RolledBack) -> String {
+/// What a rollback left, in a sentence for alerts.
+pub(crate) fn rollback_state(rb: &RolledBack) -> String {
     let jamf = match rb.jamf_restored {
         None => "Jamf Pro was not changed and keeps the old secret, which still works.",
         Some(true) => "The old secret was put back into Jamf Pro.",

@@ -1,0 +1,121 @@
+//! The function's error: what went wrong, and whether invoking again may help.
+
+use crate::ports::StoreError;
+use crate::rotation::RotationError;
+
+/// Why an invocation failed. Messages never carry a secret or token.
+#[derive(Debug, thiserror::Error)]
+pub enum LambdaError {
+    /// Occurs when the event is not one the function handles; nothing was changed.
+    #[error("unsupported event: {0}")]
+    BadEvent(String),
+    /// Occurs when the function's settings are missing or malformed (targets, thresholds).
+    #[error("configuration: {0}")]
+    Config(String),
+    /// Occurs when a rotate event names a secret that is not one of this deployment's targets,
+    /// or names none while there are several.
+    #[error("{0}")]
+    Target(String),
+    /// Occurs when the targets tagged for this deployment cannot be listed.
+    #[error("listing the target secrets tagged {key}: {source}")]
+    ListTargets {
+        /// The tag key.
+        key: String,
+        /// Secrets Manager's error.
+        source: StoreError,
+    },
+    /// Occurs when a rotation or a rotation step could not run or failed.
+    #[error("{secret_id}: {source}. What to do: {}", source.advice())]
+    Rotation {
+        /// The target.
+        secret_id: String,
+        /// The engine's error.
+        source: RotationError,
+    },
+    /// Occurs when a rotation ran and did not complete (it was rolled back, or left for the next
+    /// run to finish).
+    #[error("rotation of {secret_id} {outcome}: {error}. What to do: {advice}")]
+    RotationFailed {
+        /// The target.
+        secret_id: String,
+        /// `rolled-back` or `failed`.
+        outcome: String,
+        /// The error (step and cause).
+        error: String,
+        /// Error class (`entra`, `jamf`, `propagation`, …).
+        class: String,
+        /// The one thing the operator should do.
+        advice: String,
+    },
+}
+
+impl LambdaError {
+    /// True when invoking again, unchanged, may succeed (a throttled or unavailable service,
+    /// a slow propagation, a concurrent rotation).
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            LambdaError::BadEvent(_) | LambdaError::Config(_) | LambdaError::Target(_) => false,
+            LambdaError::ListTargets { source, .. } => source.is_transient(),
+            LambdaError::Rotation { source, .. } => rotation_retryable(source),
+            LambdaError::RotationFailed { class, .. } => {
+                matches!(class.as_str(), "propagation" | "concurrent")
+            }
+        }
+    }
+
+    /// The error type reported to Lambda: `Retryable` or `NonRetryable`.
+    pub fn error_type(&self) -> &'static str {
+        if self.is_retryable() {
+            "Retryable"
+        } else {
+            "NonRetryable"
+        }
+    }
+}
+
+fn rotation_retryable(e: &RotationError) -> bool {
+    use crate::rotation::error::ErrorKind;
+    match &e.kind {
+        ErrorKind::Directory(d) => d.is_transient(),
+        ErrorKind::Store(s) => s.is_transient(),
+        ErrorKind::PropagationTimeout { .. } | ErrorKind::Concurrent(_) => true,
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rotation::error::ErrorKind;
+    use crate::rotation::Step;
+
+    #[test]
+    fn bad_input_is_not_retryable_and_throttling_is() {
+        assert_eq!(
+            LambdaError::BadEvent("x".into()).error_type(),
+            "NonRetryable"
+        );
+        let throttled = StoreError::Aws {
+            operation: "DescribeSecret".into(),
+            secret_id: "s".into(),
+            code: "ThrottlingException".into(),
+            message: "slow down".into(),
+        };
+        let e = LambdaError::Rotation {
+            secret_id: "s".into(),
+            source: RotationError::store(Step::Guard, throttled),
+        };
+        assert_eq!(e.error_type(), "Retryable");
+        let guard = LambdaError::Rotation {
+            secret_id: "s".into(),
+            source: RotationError::new(Step::SetSecret, ErrorKind::Guard("not pending".into())),
+        };
+        assert_eq!(guard.error_type(), "NonRetryable");
+        assert!(
+            guard
+                .to_string()
+                .starts_with("s: setSecret: not pending. What to do:"),
+            "{guard}"
+        );
+    }
+}
