@@ -4,6 +4,7 @@
 
 pub mod crash;
 pub mod moto;
+pub mod tripwire;
 
 use jamf_entra_rotator::clock::{ManualClock, SharedClock};
 use jamf_entra_rotator::sim::world::{spawn_world, World, WorldOptions};

@@ -1,0 +1,164 @@
+//! Wrappers around the engine's four adapters that number every external call and can "crash the
+//! process" just before or just after the N-th one: the call never returns and the test aborts the
+//! rotation's task, which is what a killed Lambda or CLI leaves behind.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use jamf_entra_rotator::document::{TargetDocument, TargetKind};
+use jamf_entra_rotator::ports::*;
+use jamf_entra_rotator::rotation::Engine;
+use secrecy::SecretString;
+use std::future::Future;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use tokio::sync::Notify;
+
+/// Just before or just after the call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum When {
+    Before,
+    After,
+}
+
+/// Counts calls; crashes at the chosen one.
+#[derive(Default)]
+pub struct Tripwire {
+    seq: AtomicUsize,
+    at: Option<(usize, When)>,
+    pub crashed: Notify,
+    pub calls: Mutex<Vec<String>>,
+}
+
+impl Tripwire {
+    /// Crashes at call `n` (1-based), `when`.
+    pub fn at(n: usize, when: When) -> Arc<Self> {
+        Arc::new(Self { at: Some((n, when)), ..Default::default() })
+    }
+    /// Never crashes; only counts.
+    pub fn counting() -> Arc<Self> {
+        Arc::new(Self::default())
+    }
+    async fn call<T>(&self, name: &str, f: impl Future<Output = T>) -> T {
+        let n = self.seq.fetch_add(1, Ordering::SeqCst) + 1;
+        self.calls.lock().unwrap().push(name.to_string());
+        if self.at == Some((n, When::Before)) {
+            self.hang().await;
+        }
+        let out = f.await;
+        if self.at == Some((n, When::After)) {
+            self.hang().await;
+        }
+        out
+    }
+    async fn hang(&self) -> ! {
+        self.crashed.notify_one();
+        std::future::pending::<()>().await;
+        unreachable!()
+    }
+    /// The calls seen so far, in order.
+    pub fn names(&self) -> Vec<String> {
+        self.calls.lock().unwrap().clone()
+    }
+}
+
+/// An engine like `e`, with every adapter behind the tripwire.
+pub fn wired(e: &Engine, trip: Arc<Tripwire>) -> Engine {
+    Engine::new(
+        Arc::new(Dir(e.directory.clone(), trip.clone())),
+        Arc::new(Targets(e.targets.clone(), trip.clone())),
+        Arc::new(Store(e.store.clone(), trip.clone())),
+        Arc::new(Alarms(e.alerts.clone(), trip)),
+        e.clock.clone(),
+        e.policy.clone(),
+    )
+}
+
+struct Dir(Arc<dyn Directory>, Arc<Tripwire>);
+struct Store(Arc<dyn SecretStore>, Arc<Tripwire>);
+struct Targets(Arc<dyn TargetFactory>, Arc<Tripwire>);
+struct Target(Box<dyn JamfTarget>, Arc<Tripwire>);
+struct Alarms(Arc<dyn Alerts>, Arc<Tripwire>);
+
+#[async_trait]
+impl Directory for Dir {
+    async fn application(&self, app: &AppRef) -> Result<Application, DirectoryError> {
+        self.1.call("graph: read app", self.0.application(app)).await
+    }
+    async fn add_password(&self, app: &AppRef, name: &str, end: DateTime<Utc>) -> Result<NewPassword, DirectoryError> {
+        self.1.call("graph: addPassword", self.0.add_password(app, name, end)).await
+    }
+    async fn remove_password(&self, app: &AppRef, key: &str) -> Result<(), DirectoryError> {
+        self.1.call("graph: removePassword", self.0.remove_password(app, key)).await
+    }
+    async fn max_password_lifetime(&self, app: &AppRef) -> Result<Option<chrono::Duration>, DirectoryError> {
+        self.1.call("graph: read policy", self.0.max_password_lifetime(app)).await
+    }
+    async fn check_secret(&self, app: &AppRef, s: &SecretString, scope: &str) -> Result<SecretCheck, DirectoryError> {
+        self.1.call("entra: token with a secret", self.0.check_secret(app, s, scope)).await
+    }
+}
+
+#[async_trait]
+impl SecretStore for Store {
+    async fn describe(&self, id: &str) -> Result<SecretInfo, StoreError> {
+        self.1.call("sm: DescribeSecret", self.0.describe(id)).await
+    }
+    async fn value(&self, id: &str, v: &str) -> Result<Option<SecretString>, StoreError> {
+        self.1.call("sm: GetSecretValue(version)", self.0.value(id, v)).await
+    }
+    async fn value_at(&self, id: &str, stage: &str) -> Result<Option<(String, SecretString)>, StoreError> {
+        self.1.call("sm: GetSecretValue(stage)", self.0.value_at(id, stage)).await
+    }
+    async fn put_pending(&self, id: &str, v: &str, value: &SecretString, rt: Option<&SecretString>) -> Result<(), StoreError> {
+        self.1.call("sm: PutSecretValue(AWSPENDING)", self.0.put_pending(id, v, value, rt)).await
+    }
+    async fn promote(&self, id: &str, v: &str, from: &str) -> Result<(), StoreError> {
+        self.1.call("sm: UpdateSecretVersionStage(AWSCURRENT)", self.0.promote(id, v, from)).await
+    }
+    async fn remove_pending(&self, id: &str, v: &str) -> Result<(), StoreError> {
+        self.1.call("sm: UpdateSecretVersionStage(-AWSPENDING)", self.0.remove_pending(id, v)).await
+    }
+    async fn create(&self, name: &str, value: &SecretString, d: &str) -> Result<String, StoreError> {
+        self.1.call("sm: CreateSecret", self.0.create(name, value, d)).await
+    }
+    async fn put_current(&self, id: &str, value: &SecretString) -> Result<(), StoreError> {
+        self.1.call("sm: PutSecretValue(AWSCURRENT)", self.0.put_current(id, value)).await
+    }
+    async fn list_tagged(&self, k: &str, v: Option<&str>) -> Result<Vec<String>, StoreError> {
+        self.1.call("sm: ListSecrets", self.0.list_tagged(k, v)).await
+    }
+}
+
+#[async_trait]
+impl TargetFactory for Targets {
+    async fn open(&self, doc: &TargetDocument) -> Result<Box<dyn JamfTarget>, TargetError> {
+        let t = self.1.call("jamf: read credentials + open", self.0.open(doc)).await?;
+        Ok(Box::new(Target(t, self.1.clone())))
+    }
+}
+
+#[async_trait]
+impl JamfTarget for Target {
+    fn kind(&self) -> TargetKind {
+        self.0.kind()
+    }
+    fn scope(&self) -> String {
+        self.0.scope()
+    }
+    async fn inspect(&self) -> Result<TargetConfig, TargetError> {
+        self.1.call("jamf: read settings", self.0.inspect()).await
+    }
+    async fn install(&self, s: &SecretString) -> Result<(), TargetError> {
+        self.1.call("jamf: write secret", self.0.install(s)).await
+    }
+    async fn verify(&self) -> Result<(), TargetError> {
+        self.1.call("jamf: test", self.0.verify()).await
+    }
+}
+
+#[async_trait]
+impl Alerts for Alarms {
+    async fn send(&self, a: &Alert) -> Result<(), AlertError> {
+        self.1.call("sns: Publish", self.0.send(a)).await
+    }
+}
