@@ -2,6 +2,7 @@
 //! build one client for the server, and the target on top of it.
 
 use super::client::JamfClient;
+use super::conditional_access::ConditionalAccessTarget;
 use super::credentials::JamfCredentials;
 use super::smtp::SmtpGraphTarget;
 use crate::clock::SharedClock;
@@ -80,9 +81,17 @@ impl TargetFactory for Targets {
                 let client = self.client(doc).await?;
                 Ok(Box::new(SmtpGraphTarget::new(client, doc, recipient)))
             }
-            TargetKind::ConditionalAccess => Err(TargetError::Config(
-                "the conditional-access target is not available in this build yet".into(),
-            )),
+            TargetKind::ConditionalAccess => {
+                let client = self.client(doc).await?;
+                if !client.credentials().is_user() {
+                    return Err(TargetError::Config(format!(
+                        "the conditional-access target logs in to Jamf Pro's web UI: {} must hold a user account \
+                         {{\"username\",\"password\"}}, not an API client",
+                        doc.jamf.credentials_secret_id
+                    )));
+                }
+                Ok(Box::new(ConditionalAccessTarget::new(client, doc)))
+            }
         }
     }
 }
