@@ -99,6 +99,27 @@ impl Engine {
     /// within the threshold (or no longer works, or a rotation is half done). `dry_run` changes
     /// nothing and sends no alert.
     pub async fn check(&self, secret_id: &str, dry_run: bool) -> Result<CheckReport, RotationError> {
+        let result = self.check_target(secret_id, dry_run).await;
+        if let (Err(e), false) = (&result, dry_run) {
+            // A check that cannot even look at the target is a failure too: the secret may be
+            // expiring unwatched.
+            self.alert(
+                AlertKind::RotationFailed,
+                secret_id,
+                format!("Check failed: {secret_id}"),
+                format!(
+                    "Target: {secret_id}\nThe scheduled check could not run.\nFailed step: {}\nError class: {}\nError: {e}\nState left: nothing was changed.\nWhat to do: {}",
+                    e.step,
+                    e.class(),
+                    e.advice()
+                ),
+            )
+            .await;
+        }
+        result
+    }
+
+    async fn check_target(&self, secret_id: &str, dry_run: bool) -> Result<CheckReport, RotationError> {
         let step = Step::Check;
         let info = self.store.describe(secret_id).await.map_err(|e| RotationError::store(step, e))?;
         let (current_version, doc) = self.current(step, secret_id).await?;

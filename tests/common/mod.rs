@@ -71,6 +71,18 @@ pub async fn spawn_world_on_moto(expires_in_days: i64) -> TestWorld {
     spawn_with(expires_in_days, |_| {}).await
 }
 
+/// A world whose Secrets Manager is the in-memory store (for faults moto cannot inject).
+pub async fn spawn_world_on_memory(expires_in_days: i64) -> (TestWorld, jamf_entra_rotator::vault::MemoryStore) {
+    capture_logs();
+    let clock = ManualClock::new(chrono::Utc::now());
+    let shared: SharedClock = Arc::new(clock.clone());
+    let store = jamf_entra_rotator::vault::MemoryStore::new();
+    let mut opts = WorldOptions::new(shared, Arc::new(store.clone()), "jamf-prod");
+    opts.expires_in_days = expires_in_days;
+    let world = spawn_world(opts).await.expect("world seeds the store");
+    (TestWorld { world, clock }, store)
+}
+
 /// As [`spawn_world_on_moto`], with a chance to adjust the options first.
 pub async fn spawn_with(expires_in_days: i64, adjust: impl FnOnce(&mut WorldOptions)) -> TestWorld {
     capture_logs();
