@@ -122,7 +122,7 @@ async fn sns_down_never_hides_the_original_error() {
     let r = w.engine.rotate(&w.secret_id, RotateRequest::default()).await.unwrap();
     assert_eq!(r.outcome, Outcome::RolledBack);
     assert!(r.error.as_deref().unwrap().contains("testSecret"));
-    assert!(common::logs().contains("alert could not be sent"), "the lost alert is logged");
+    assert!(common::logs().contains("could not send alert"), "the lost alert is logged");
     w.assert_invariant().await;
     w.assert_no_leaks(&[&json(&r)]);
 }

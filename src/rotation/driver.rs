@@ -196,10 +196,8 @@ impl Engine {
 
     /// Sends an alert; a failure to send is logged and never hides the original error.
     pub(crate) async fn alert(&self, kind: AlertKind, target: &str, subject: String, message: String) {
-        let alert = Alert { kind, target: target.to_string(), subject: subject.chars().take(100).collect(), message };
-        if let Err(e) = self.alerts.send(&alert).await {
-            tracing::error!("{e}; the alert was: {}", alert.subject);
-        }
+        let alert = Alert { kind, target: target.to_string(), subject: crate::alert::sns_subject(&subject), message };
+        crate::alert::deliver(self.alerts.as_ref(), &alert).await;
     }
 }
 
