@@ -154,7 +154,7 @@ pub async fn route(function: &Function, event: Value) -> Result<Value, LambdaErr
 
 impl Function {
     /// The scheduled check (or, with `dry_run`, the status report) of every target, at most
-    /// `parallelism` at once. A target that fails is reported (and alerted) and the others go on.
+    /// `parallelism` at once. A target that fails is reported (the engine alerts) and the others go on.
     async fn check_all(&self, dry_run: bool) -> Result<Value, LambdaError> {
         let ids = self.targets.resolve(self.engine.store.as_ref()).await?;
         let permits = Arc::new(Semaphore::new(self.parallelism));
@@ -209,8 +209,7 @@ impl Function {
         }))
     }
 
-    /// One target's check result: metric lines, an alert when the check itself failed, and the
-    /// entry of the response.
+    /// One target's check result: its metric lines and its entry in the response.
     async fn checked(
         &self,
         secret_id: &str,
@@ -237,23 +236,8 @@ impl Function {
                 json!({"secret_id": secret_id, "ok": ok, "report": report})
             }
             Err(e) => {
+                // The engine has alerted already: a check that cannot run is a failure too.
                 tracing::error!(step = %e.step, class = e.class(), "check of {secret_id} failed: {e}");
-                if !dry_run {
-                    let message = format!(
-                        "Target: {secret_id}\nThe scheduled check could not run.\nFailed step: {}\nError class: {}\nError: {e}\nState left: nothing was changed.\nWhat to do: {}",
-                        e.step,
-                        e.class(),
-                        e.advice()
-                    );
-                    self.engine
-                        .alert(
-                            AlertKind::RotationFailed,
-                            secret_id,
-                            format!("Check failed: {secret_id}"),
-                            message,
-                        )
-                        .await;
-                }
                 json!({"secret_id": secret_id, "ok": false, "error": e.to_string(), "error_class": e.class(), "advice": e.advice()})
             }
         }

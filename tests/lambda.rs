@@ -1,0 +1,505 @@
+//! The Lambda function's entry point, `lambda::route`, invoked with the sample events in
+//! `events/` against the Entra and Jamf Pro stand-ins and Secrets Manager and SNS on moto, on
+//! virtual time. Each test reads like the invocation it checks.
+
+mod common;
+
+use common::{moto, spawn_world_on_moto, TestWorld};
+use jamf_entra_rotator::alert::SnsAlerts;
+use jamf_entra_rotator::lambda::{route, Function, LambdaError, Targets};
+use jamf_entra_rotator::ports::{AlertKind, AWSCURRENT, AWSPENDING};
+use jamf_entra_rotator::rotation::Engine;
+use jamf_entra_rotator::sim::entra::EntraOp;
+use jamf_entra_rotator::sim::jamf::JamfOp;
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::Value;
+use std::sync::{Arc, Mutex};
+
+const GRAPH_SCOPE: &str = "https://graph.microsoft.com/.default";
+/// The `RotationToken` in the sample step events: it must never show up anywhere.
+const SAMPLE_ROTATION_TOKEN: &str = "b7e2c1d0-example-rotation-token";
+
+/// A sample event from `events/`.
+fn event(name: &str) -> Value {
+    let path = format!("{}/events/{name}", env!("CARGO_MANIFEST_DIR"));
+    serde_json::from_str(&std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}")))
+        .expect("sample events are JSON")
+}
+
+/// A sample step event, aimed at `secret_id` and `token`.
+fn step_event(name: &str, secret_id: &str, token: &str) -> Value {
+    let mut e = event(name);
+    e["SecretId"] = secret_id.into();
+    e["ClientRequestToken"] = token.into();
+    e
+}
+
+/// The function over `engine` for `targets`, with its metric lines captured.
+struct Harness {
+    function: Function,
+    lines: Arc<Mutex<Vec<String>>>,
+}
+
+impl Harness {
+    fn new(engine: Engine, targets: Vec<String>) -> Self {
+        let lines: Arc<Mutex<Vec<String>>> = Arc::default();
+        let sink = lines.clone();
+        let function =
+            Function::new(engine, Targets::Ids(targets)).with_metrics(Arc::new(move |l: &str| {
+                sink.lock().unwrap().push(l.to_string())
+            }));
+        Harness { function, lines }
+    }
+    fn with_parallelism_of(mut self, n: usize) -> Self {
+        self.function = self.function.with_parallelism(n);
+        self
+    }
+    fn of(w: &TestWorld) -> Self {
+        Self::new(w.engine.clone(), vec![w.secret_id.clone()])
+    }
+    async fn invoke(&self, event: Value) -> Result<Value, LambdaError> {
+        route(&self.function, event).await
+    }
+    /// `(metric, value, target)` of every metric line emitted so far.
+    fn metrics(&self) -> Vec<(String, f64, Option<String>)> {
+        let mut out = Vec::new();
+        for line in self.lines.lock().unwrap().iter() {
+            let v: Value = serde_json::from_str(line).expect("EMF line is JSON");
+            for m in v["_aws"]["CloudWatchMetrics"][0]["Metrics"]
+                .as_array()
+                .expect("EMF metrics")
+            {
+                let name = m["Name"].as_str().unwrap().to_string();
+                out.push((
+                    name.clone(),
+                    v[&name].as_f64().unwrap(),
+                    v["Target"].as_str().map(str::to_string),
+                ));
+            }
+        }
+        out
+    }
+    fn metric(&self, name: &str, target: Option<&str>) -> Vec<f64> {
+        self.metrics()
+            .into_iter()
+            .filter(|(n, _, t)| n == name && t.as_deref() == target)
+            .map(|(_, v, _)| v)
+            .collect()
+    }
+}
+
+fn text(v: &Value) -> String {
+    serde_json::to_string(v).unwrap()
+}
+
+#[tokio::test]
+async fn scheduled_check_event_rotates_a_due_target_and_prints_its_metrics() {
+    let w = spawn_world_on_moto(10).await;
+    let h = Harness::of(&w);
+
+    let response = h.invoke(event("scheduled-check.json")).await.unwrap();
+
+    assert_eq!(
+        (
+            response["action"].as_str(),
+            response["targets"].as_u64(),
+            response["failed"].as_u64()
+        ),
+        (Some("check"), Some(1), Some(0))
+    );
+    let result = &response["results"][0];
+    assert_eq!(
+        (result["secret_id"].as_str(), result["ok"].as_bool()),
+        (Some(w.secret_id.as_str()), Some(true))
+    );
+    assert_eq!(result["report"]["action"], "rotated");
+    assert_eq!(result["report"]["rotation"]["outcome"], "rotated");
+    let creds = w.entra.passwords(&w.app.object_id);
+    assert_eq!(creds.len(), 1);
+    assert_ne!(creds[0].key_id, w.initial_key_id);
+    assert_eq!(h.metric("DaysUntilExpiry", Some(&w.secret_id)), [9.0]);
+    assert_eq!(
+        h.metric("DaysUntilExpiry", None),
+        [9.0],
+        "the fleet minimum, without a dimension"
+    );
+    assert_eq!(h.metric("RotationSucceeded", Some(&w.secret_id)), [1.0]);
+    assert!(h.metric("RotationFailed", Some(&w.secret_id)).is_empty());
+    w.assert_invariant().await;
+    w.assert_no_leaks(&[&text(&response), &h.lines.lock().unwrap().join("\n")]);
+}
+
+#[tokio::test]
+async fn classic_scheduled_event_leaves_a_target_far_from_expiry_alone_and_reports_its_days() {
+    let w = spawn_world_on_moto(90).await;
+    let h = Harness::of(&w);
+    let before = w.store.describe(&w.secret_id).await.unwrap();
+
+    let response = h
+        .invoke(event("scheduled-event-classic.json"))
+        .await
+        .unwrap();
+
+    assert_eq!(response["results"][0]["report"]["action"], "none");
+    assert_eq!(response["results"][0]["report"]["days_until_expiry"], 89);
+    assert_eq!(
+        w.store.describe(&w.secret_id).await.unwrap().versions,
+        before.versions
+    );
+    assert_eq!(w.entra.count(EntraOp::AddPassword), 0);
+    assert_eq!(w.jamf.count(JamfOp::PutSmtp), 0);
+    assert_eq!(h.metric("DaysUntilExpiry", Some(&w.secret_id)), [89.0]);
+    assert!(h.metric("RotationSucceeded", Some(&w.secret_id)).is_empty());
+    w.assert_invariant().await;
+    w.assert_no_leaks(&[&text(&response)]);
+}
+
+#[tokio::test]
+async fn status_event_reports_without_changing_anything() {
+    let w = spawn_world_on_moto(10).await;
+    let h = Harness::of(&w);
+    let before = w.store.describe(&w.secret_id).await.unwrap();
+
+    let response = h.invoke(event("status.json")).await.unwrap();
+
+    assert_eq!(response["action"], "status");
+    let report = &response["results"][0]["report"];
+    assert_eq!(
+        (report["due"].as_bool(), report["action"].as_str()),
+        (Some(true), Some("would-rotate"))
+    );
+    assert_eq!(
+        w.store.describe(&w.secret_id).await.unwrap().versions,
+        before.versions
+    );
+    assert_eq!(w.entra.count(EntraOp::AddPassword), 0);
+    assert!(
+        h.metrics().is_empty(),
+        "status is read-only: no metric lines"
+    );
+    assert!(w.alerts.sent().is_empty());
+    w.assert_no_leaks(&[&text(&response)]);
+}
+
+#[tokio::test]
+async fn manual_rotate_event_rotates_a_target_that_is_not_due() {
+    let w = spawn_world_on_moto(300).await;
+    let h = Harness::of(&w);
+
+    let response = h.invoke(event("rotate-manual.json")).await.unwrap();
+
+    let report = &response["report"];
+    assert_eq!(
+        (response["secret_id"].as_str(), report["outcome"].as_str()),
+        (Some(w.secret_id.as_str()), Some("rotated"))
+    );
+    assert_eq!(
+        report["reason"],
+        "manual: planned rotation before the audit"
+    );
+    assert_eq!(
+        report["old_key_id"].as_str(),
+        Some(w.initial_key_id.as_str())
+    );
+    let doc = w.current_doc().await;
+    assert_eq!(doc.entra.key_id.as_deref(), report["new_key_id"].as_str());
+    assert_eq!(
+        w.jamf.smtp_secret().as_deref(),
+        Some(doc.entra.client_secret.expose_secret())
+    );
+    assert_eq!(h.metric("RotationSucceeded", Some(&w.secret_id)), [1.0]);
+    w.assert_invariant().await;
+    w.assert_no_leaks(&[&text(&response)]);
+}
+
+#[tokio::test]
+async fn emergency_rotate_event_removes_the_old_secret_once_the_new_one_is_verified() {
+    let w = spawn_world_on_moto(300).await;
+    let h = Harness::of(&w);
+    let leaked = w.secrets[0].expose_secret().to_string();
+
+    let response = h.invoke(event("rotate-emergency.json")).await.unwrap();
+
+    let report = &response["report"];
+    assert_eq!(report["outcome"], "rotated");
+    assert_eq!(
+        (
+            report["old_removed"].as_bool(),
+            report["jamf_accepts_new"].as_bool()
+        ),
+        (Some(true), Some(true))
+    );
+    assert!(
+        !w.entra.accepts(&w.app.client_id, &leaked, GRAPH_SCOPE),
+        "the leaked secret must no longer work"
+    );
+    assert!(w
+        .entra
+        .passwords(&w.app.object_id)
+        .iter()
+        .all(|c| c.key_id != w.initial_key_id));
+    let record = w
+        .current_doc()
+        .await
+        .rotation
+        .expect("the rotation is recorded");
+    assert_eq!(
+        serde_json::to_value(record.revoke_old).unwrap(),
+        "immediately"
+    );
+    w.assert_invariant().await;
+    w.assert_no_leaks(&[&text(&response)]);
+}
+
+#[tokio::test]
+async fn the_four_secrets_manager_step_events_in_sequence_complete_a_rotation() {
+    let w = spawn_world_on_moto(300).await;
+    let h = Harness::of(&w);
+    let token = uuid::Uuid::new_v4().to_string();
+    // What `aws secretsmanager rotate-secret` does before the first step: an empty AWSPENDING.
+    moto::begin_rotation(&moto::secrets_client().await, &w.secret_id, &token).await;
+    let mut responses = Vec::new();
+
+    for step in ["createSecret", "setSecret", "testSecret", "finishSecret"] {
+        let r = h
+            .invoke(step_event(
+                &format!("secretsmanager-{step}.json"),
+                &w.secret_id,
+                &token,
+            ))
+            .await;
+        let r = r.unwrap_or_else(|e| panic!("{step}: {e}"));
+        assert_eq!(
+            (r["step"].as_str(), r["ok"].as_bool()),
+            (Some(step), Some(true))
+        );
+        responses.push(text(&r));
+    }
+
+    let info = w.store.describe(&w.secret_id).await.unwrap();
+    assert!(
+        info.has(&token, AWSCURRENT),
+        "the token's version is AWSCURRENT"
+    );
+    assert!(
+        info.version_with(AWSPENDING).is_none(),
+        "AWSPENDING is dropped"
+    );
+    let doc = w.current_doc().await;
+    assert_ne!(doc.entra.key_id.as_deref(), Some(w.initial_key_id.as_str()));
+    assert_eq!(
+        w.jamf.smtp_secret().as_deref(),
+        Some(doc.entra.client_secret.expose_secret())
+    );
+    assert_eq!(
+        w.entra.passwords(&w.app.object_id).len(),
+        1,
+        "the replaced credential is retired"
+    );
+    assert_eq!(h.metric("RotationSucceeded", Some(&w.secret_id)), [1.0]);
+    // A repeated finishSecret (Secrets Manager retries) is a no-op that succeeds.
+    h.invoke(step_event(
+        "secretsmanager-finishSecret.json",
+        &w.secret_id,
+        &token,
+    ))
+    .await
+    .unwrap();
+    assert_eq!(h.metric("RotationSucceeded", Some(&w.secret_id)), [1.0]);
+    assert!(
+        !common::logs().contains(SAMPLE_ROTATION_TOKEN),
+        "the RotationToken must never be logged"
+    );
+    w.assert_invariant().await;
+    let responses: Vec<&str> = responses.iter().map(String::as_str).collect();
+    w.assert_no_leaks(&responses);
+}
+
+#[tokio::test]
+async fn a_failing_test_secret_step_is_rolled_back_and_alerted() {
+    let w = spawn_world_on_moto(300).await;
+    let h = Harness::of(&w);
+    let token = uuid::Uuid::new_v4().to_string();
+    moto::begin_rotation(&moto::secrets_client().await, &w.secret_id, &token).await;
+    for step in ["createSecret", "setSecret"] {
+        h.invoke(step_event(
+            &format!("secretsmanager-{step}.json"),
+            &w.secret_id,
+            &token,
+        ))
+        .await
+        .unwrap();
+    }
+    w.jamf.fail_next(JamfOp::SmtpTest, 1, 400);
+
+    let err = h
+        .invoke(step_event(
+            "secretsmanager-testSecret.json",
+            &w.secret_id,
+            &token,
+        ))
+        .await
+        .unwrap_err();
+
+    assert!(err.to_string().contains("testSecret"), "{err}");
+    assert_eq!(err.error_type(), "NonRetryable");
+    let info = w.store.describe(&w.secret_id).await.unwrap();
+    assert!(
+        info.version_with(AWSPENDING).is_none(),
+        "rollback drops AWSPENDING"
+    );
+    let creds = w.entra.passwords(&w.app.object_id);
+    assert_eq!(creds.len(), 1);
+    assert_eq!(
+        creds[0].key_id, w.initial_key_id,
+        "the new credential is removed, the old one kept"
+    );
+    assert_eq!(
+        w.jamf.smtp_secret().as_deref(),
+        Some(w.secrets[0].expose_secret()),
+        "Jamf Pro has the old secret back"
+    );
+    let alerts = w.alerts.sent();
+    assert_eq!(alerts.len(), 1);
+    assert_eq!(alerts[0].kind, AlertKind::RolledBack);
+    assert!(
+        alerts[0].message.contains("Failed step: testSecret")
+            && alerts[0].message.contains("What to do:"),
+        "{}",
+        alerts[0].message
+    );
+    assert_eq!(h.metric("RotationFailed", Some(&w.secret_id)), [1.0]);
+    w.assert_invariant().await;
+    w.assert_no_leaks(&[&err.to_string()]);
+}
+
+#[tokio::test]
+async fn a_malformed_event_is_refused_with_a_clear_error_and_changes_nothing() {
+    let w = spawn_world_on_moto(10).await;
+    let h = Harness::of(&w);
+    let before = w.store.describe(&w.secret_id).await.unwrap();
+
+    let err = h.invoke(event("malformed.json")).await.unwrap_err();
+
+    assert!(matches!(err, LambdaError::BadEvent(_)), "{err:?}");
+    assert!(
+        err.to_string()
+            .contains("unknown action \"rotate-everything\""),
+        "{err}"
+    );
+    assert_eq!(err.error_type(), "NonRetryable");
+    // A step event for a version that is not pending is refused too.
+    let stray = step_event(
+        "secretsmanager-setSecret.json",
+        &w.secret_id,
+        &uuid::Uuid::new_v4().to_string(),
+    );
+    let err = h.invoke(stray).await.unwrap_err();
+    assert!(
+        err.to_string().contains("is not a version of secret"),
+        "{err}"
+    );
+    assert_eq!(
+        w.store.describe(&w.secret_id).await.unwrap().versions,
+        before.versions
+    );
+    assert_eq!(w.entra.count(EntraOp::AddPassword), 0);
+    assert_eq!(w.jamf.count(JamfOp::PutSmtp), 0);
+    assert!(h.metrics().is_empty() && w.alerts.sent().is_empty());
+}
+
+#[tokio::test]
+async fn a_rotate_event_for_a_secret_that_is_not_a_target_is_refused() {
+    let w = spawn_world_on_moto(10).await;
+    let h = Harness::of(&w);
+    let mut e = event("rotate-manual.json");
+    e["secret_id"] = w.jamf_credentials_id.clone().into();
+
+    let err = h.invoke(e).await.unwrap_err();
+
+    assert!(
+        err.to_string()
+            .contains("is not one of this deployment's targets"),
+        "{err}"
+    );
+    assert_eq!(w.entra.count(EntraOp::AddPassword), 0);
+    let two = Harness::new(
+        w.engine.clone(),
+        vec![w.secret_id.clone(), "another".into()],
+    );
+    let err = two.invoke(event("rotate-manual.json")).await.unwrap_err();
+    assert!(
+        err.to_string().contains("has 2 targets; name the one"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn a_failing_target_raises_an_sns_alert_without_secrets_and_the_others_are_still_checked() {
+    let w = spawn_world_on_moto(10).await;
+    let sns = moto::sns_client().await;
+    let topic = sns
+        .create_topic()
+        .name(moto::unique("rotator-alerts"))
+        .send()
+        .await
+        .unwrap()
+        .topic_arn
+        .unwrap();
+    let inbox = moto::Inbox::subscribe(&sns, &topic).await;
+    let e = &w.engine;
+    let engine = Engine::new(
+        e.directory.clone(),
+        e.targets.clone(),
+        e.store.clone(),
+        Arc::new(SnsAlerts::new(sns, topic)),
+        e.clock.clone(),
+        e.policy.clone(),
+    );
+    // A target whose secret does not hold a usable document.
+    let broken = moto::unique("jamf-broken");
+    w.store
+        .create(
+            &broken,
+            &SecretString::from(r#"{"schema":1}"#.to_string()),
+            "not a target document",
+        )
+        .await
+        .unwrap();
+    let h = Harness::new(engine, vec![broken.clone(), w.secret_id.clone()]).with_parallelism_of(1);
+
+    let response = h.invoke(event("scheduled-check.json")).await.unwrap();
+
+    assert_eq!(
+        (response["targets"].as_u64(), response["failed"].as_u64()),
+        (Some(2), Some(1))
+    );
+    let results = response["results"].as_array().unwrap();
+    assert_eq!(
+        (results[0]["secret_id"].as_str(), results[0]["ok"].as_bool()),
+        (Some(broken.as_str()), Some(false))
+    );
+    assert_eq!(results[0]["error_class"], "document");
+    assert_eq!(
+        (
+            results[1]["ok"].as_bool(),
+            results[1]["report"]["action"].as_str()
+        ),
+        (Some(true), Some("rotated"))
+    );
+    let notes = inbox.notifications().await;
+    assert_eq!(notes.len(), 1, "{notes:?}");
+    assert_eq!(
+        notes[0]["Subject"].as_str(),
+        Some(format!("Check failed: {broken}").as_str())
+    );
+    let message = notes[0]["Message"].as_str().unwrap();
+    assert!(
+        message.contains(&format!("Target: {broken}")) && message.contains("What to do:"),
+        "{message}"
+    );
+    assert_eq!(h.metric("RotationSucceeded", Some(&w.secret_id)), [1.0]);
+    assert!(h.metric("DaysUntilExpiry", Some(&broken)).is_empty());
+    w.assert_invariant().await;
+    w.assert_no_leaks(&[&text(&response), &text(&Value::Array(notes))]);
+}
