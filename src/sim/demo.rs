@@ -58,6 +58,8 @@ pub async fn run(opts: DemoOptions) -> Result<DemoReport, DemoError> {
     let store = Arc::new(MemoryStore::new());
     let mut wo = WorldOptions::new(clock, store, "jamf-entra-rotator/demo");
     wo.target = opts.target;
+    // The demo runs on the system clock: watch Jamf's notifications for seconds, not a minute.
+    wo.observation_secs = Some(2);
     // The engine's knobs (propagation successes, lifetime, …) follow the environment as in
     // production; the endpoints are the stand-ins'.
     wo.settings = Settings { smtp_test_recipient: wo.settings.smtp_test_recipient.clone(), ..opts.settings };

@@ -85,6 +85,8 @@ struct Inner {
     state: Mutex<State>,
     in_flight: AtomicUsize,
     max_in_flight: AtomicUsize,
+    /// The legacy web UI (`crate::sim::jamf_web`), served by a middleware in front of the API.
+    web: crate::sim::jamf_web::WebUi,
 }
 
 /// Everything the handlers share.
@@ -133,6 +135,7 @@ impl JamfSim {
             .timeout(Duration::from_secs(10))
             .build()
             .expect("reqwest client builds");
+        let web = crate::sim::jamf_web::WebUi::new(config.entra_login_url.clone(), clock.clone());
         let sim = JamfSim {
             inner: Arc::new(Inner {
                 addr,
@@ -142,9 +145,13 @@ impl JamfSim {
                 state: Mutex::new(state),
                 in_flight: AtomicUsize::new(0),
                 max_in_flight: AtomicUsize::new(0),
+                web,
             }),
         };
-        let app = server::router(sim.clone());
+        let app = server::router(sim.clone()).layer(axum::middleware::from_fn_with_state(
+            sim.clone(),
+            crate::sim::jamf_web::layer,
+        ));
         tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });
@@ -229,6 +236,26 @@ impl JamfSim {
     /// The highest number of requests in flight at once so far.
     pub fn max_concurrent(&self) -> usize {
         self.inner.max_in_flight.load(Ordering::SeqCst)
+    }
+
+    /// The legacy web UI: the Conditional Access page, sessions, layout and fault switches.
+    pub fn web(&self) -> &crate::sim::jamf_web::WebUi {
+        &self.inner.web
+    }
+
+    /// Whether `username`/`password` is one of the local accounts (the web UI's login).
+    pub(crate) fn user_password_ok(&self, username: &str, password: &str) -> bool {
+        self.state().users.get(username).is_some_and(|p| p == password)
+    }
+
+    /// Records a request the web UI served, in the same log as the API's.
+    pub(crate) fn record(&self, request: RecordedRequest) {
+        self.state().requests.push(request);
+    }
+
+    /// Lets the web UI add or remove the notifications its heartbeat raises.
+    pub(crate) fn update_notifications(&self, f: impl FnOnce(&mut Vec<String>)) {
+        f(&mut self.state().notifications);
     }
 
     fn state(&self) -> MutexGuard<'_, State> {

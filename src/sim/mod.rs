@@ -6,6 +6,7 @@
 pub mod demo;
 pub mod entra;
 pub mod jamf;
+pub mod jamf_web;
 pub mod world;
 
 use serde::Serialize;

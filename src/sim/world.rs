@@ -33,6 +33,8 @@ pub struct WorldOptions {
     pub expires_in_days: i64,
     /// Settings to start from; endpoints and identities are filled in.
     pub settings: Settings,
+    /// `conditional-access`: seconds to watch Jamf's notifications (`None`: the default 60 s).
+    pub observation_secs: Option<u64>,
 }
 
 impl WorldOptions {
@@ -45,6 +47,7 @@ impl WorldOptions {
             target: TargetKind::SmtpGraph,
             expires_in_days: 10,
             settings: Settings { smtp_test_recipient: Some("it-alerts@example.com".into()), ..Settings::default() },
+            observation_secs: None,
         }
     }
 }
@@ -67,6 +70,8 @@ pub struct World {
     pub rotator_client_id: String,
     /// The first secret's key id.
     pub initial_key_id: String,
+    /// Which Jamf integration holds the secret.
+    pub target: TargetKind,
     /// Every secret the world made (the leak scan checks none of them shows up).
     pub secrets: Vec<SecretString>,
     /// Settings pointing at the stand-ins.
@@ -104,13 +109,33 @@ pub async fn spawn_world(opts: WorldOptions) -> Result<World, StoreError> {
     )
     .await;
     let (jamf_client_id, jamf_client_secret) = jamf.add_api_client();
+    // conditional-access: the web UI needs a local user account; the integration holds the secret.
+    let jamf_user_password = SecretString::from(format!("Pw-{}", uuid::Uuid::new_v4().simple()));
+    if opts.target == TargetKind::ConditionalAccess {
+        jamf.add_user("svc-entra-rotator", jamf_user_password.expose_secret());
+        jamf.web().configure(crate::sim::jamf_web::CaSettings {
+            enabled: true,
+            cloud: Cloud::Global,
+            domain: "contoso.onmicrosoft.com".into(),
+            application_id: app.client_id.clone(),
+            secret: first_secret.expose_secret().to_string(),
+        });
+    }
 
     let secret_id = opts.secret_name.clone();
     let jamf_credentials_id = format!("{secret_id}/jamf-credentials");
     let rotator_credentials_id = format!("{secret_id}/rotator-credentials");
-    let jamf_creds = SecretString::from(
-        serde_json::json!({"client_id": jamf_client_id, "client_secret": jamf_client_secret.expose_secret()}).to_string(),
-    );
+    let (jamf_creds, jamf_secret) = match opts.target {
+        TargetKind::SmtpGraph => (
+            serde_json::json!({"client_id": jamf_client_id, "client_secret": jamf_client_secret.expose_secret()}),
+            jamf_client_secret,
+        ),
+        TargetKind::ConditionalAccess => (
+            serde_json::json!({"username": "svc-entra-rotator", "password": jamf_user_password.expose_secret()}),
+            jamf_user_password,
+        ),
+    };
+    let jamf_creds = SecretString::from(jamf_creds.to_string());
     let rotator_creds = SecretString::from(
         serde_json::json!({"client_id": rotator_client_id, "client_secret": rotator_secret.expose_secret()}).to_string(),
     );
@@ -133,7 +158,7 @@ pub async fn spawn_world(opts: WorldOptions) -> Result<World, StoreError> {
             page_path: None,
             secret_field: None,
             application_id_field: None,
-            observation_secs: None,
+            observation_secs: opts.observation_secs,
         },
         rotation: None,
     };
@@ -168,7 +193,8 @@ pub async fn spawn_world(opts: WorldOptions) -> Result<World, StoreError> {
         rotator_credentials_id,
         rotator_client_id,
         initial_key_id,
-        secrets: vec![first_secret, rotator_secret, jamf_client_secret],
+        target: opts.target,
+        secrets: vec![first_secret, rotator_secret, jamf_secret],
         settings,
         alerts,
         engine,
@@ -180,8 +206,12 @@ pub async fn spawn_world(opts: WorldOptions) -> Result<World, StoreError> {
 impl World {
     /// The secret Jamf Pro holds now, and whether Entra accepts it for the integration's scope.
     pub fn jamf_secret_works(&self) -> bool {
-        let Some(secret) = self.jamf.smtp_secret() else { return false };
-        self.entra.accepts(&self.app.client_id, &secret, &Cloud::Global.graph_scope())
+        let (secret, scope) = match self.target {
+            TargetKind::SmtpGraph => (self.jamf.smtp_secret(), Cloud::Global.graph_scope()),
+            TargetKind::ConditionalAccess => (self.jamf.web().secret(), Cloud::Global.intune_scope().to_string()),
+        };
+        let Some(secret) = secret else { return false };
+        self.entra.accepts(&self.app.client_id, &secret, &scope)
     }
 
     /// Wires another engine over the same stand-ins and store (a second process).
