@@ -74,6 +74,13 @@ enum Command {
         #[arg(long)]
         seed_secret_id: Option<String>,
     },
+    /// conditional-access: logs in to Jamf Pro's web UI and shows the Intune form a rotation would
+    /// submit (secrets redacted) and whether its application ID matches. Changes nothing.
+    Probe {
+        /// The target's secret id (name or ARN).
+        #[arg(long)]
+        secret_id: String,
+    },
 }
 
 #[derive(clap::Args)]
@@ -259,6 +266,16 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Sim { seed_secret_id } => {
             setup::run_sim(seed_secret_id, json).await?;
             Ok(ExitCode::SUCCESS)
+        }
+        Command::Probe { secret_id } => {
+            use jamf_entra_rotator::jamf::conditional_access::{describe_probe, probe_from_env};
+            let report = probe_from_env(&Settings::from_env()?, &secret_id).await?;
+            if json {
+                print_json(&report)?;
+            } else {
+                print!("{}", describe_probe(&report));
+            }
+            Ok(if report.application_id_matches { ExitCode::SUCCESS } else { ExitCode::from(1) })
         }
     }
 }
