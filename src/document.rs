@@ -176,10 +176,18 @@ impl TargetDocument {
                 text.len()
             )));
         }
-        let doc: TargetDocument = serde_json::from_str(text).map_err(|e| {
-            // serde_json's messages name fields and positions, never values of string fields
-            // except in "unknown variant" errors, which hold enum names, not secrets.
-            DocumentError::Invalid(e.to_string())
+        let de = &mut serde_json::Deserializer::from_str(text);
+        let doc: TargetDocument = serde_path_to_error::deserialize(de).map_err(|e| {
+            // The path names the field; serde_json's message names the problem and position.
+            // Neither holds the value of a string field, except "unknown variant" errors, which
+            // hold enum names, and URL errors, which hold the URL: never a secret.
+            let path = e.path().to_string();
+            let inner = e.into_inner();
+            if path.is_empty() || path == "." {
+                DocumentError::Invalid(inner.to_string())
+            } else {
+                DocumentError::Invalid(format!("{path}: {inner}"))
+            }
         })?;
         doc.validate()?;
         Ok(doc)

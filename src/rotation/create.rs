@@ -9,7 +9,7 @@ const POLICY_MARGIN: chrono::Duration = chrono::Duration::hours(1);
 
 impl Engine {
     /// createSecret. If the pending version already holds a value, stop: the step already ran.
-    /// Otherwise remove what a crashed earlier attempt of this rotation left on the app (a
+    /// Otherwise check that Jamf Pro is reachable and configured for the document's app, remove what a crashed earlier attempt of this rotation left on the app (a
     /// credential whose secret was never stored), `addPassword` with a display name that marks it
     /// as ours and carries the token and an expiry the tenant's policy allows, and store the new
     /// document as `AWSPENDING` straight away: between `addPassword` and that write, the secret
@@ -25,6 +25,9 @@ impl Engine {
             return Ok(());
         }
         let (_, current) = self.current(step, &ctx.secret_id).await?;
+        // Preflight: a Jamf Pro that cannot be reached, refuses the rotator's Jamf credentials, or
+        // is configured for another app is refused before anything is created.
+        self.open_checked(step, &current).await?;
         let application = self.directory.application(&app_of(&current)).await.map_err(|e| RotationError::directory(step, e))?;
         let app = AppRef { object_id: Some(application.object_id.clone()), ..app_of(&current) };
 

@@ -112,7 +112,7 @@ impl Engine {
                 self.note(step, &format!("resuming the rotation left half done in version {pending}"));
                 (pending.to_string(), true)
             }
-            None => (next_token(&info, &current_version), false),
+            None => (next_token(self, secret_id, &info, &current_version).await?, false),
         };
         let ctx = StepContext { secret_id: secret_id.to_string(), token: token.clone(), rotation_token: None, request, in_process: true };
         report.token = Some(token.clone());
@@ -203,13 +203,22 @@ impl Engine {
 
 /// The version id of the in-process driver's next rotation: derived from the current version,
 /// so that two processes starting a rotation of the same version at once use the same token
-/// (and Secrets Manager's `ClientRequestToken` idempotency makes them converge); a version
-/// already spent by a rolled-back attempt moves on to the next number.
-fn next_token(info: &SecretInfo, current_version: &str) -> String {
-    (0u32..)
-        .map(|n| uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_OID, format!("{}|{current_version}|{n}", info.arn).as_bytes()).to_string())
-        .find(|t| !info.versions.contains_key(t))
-        .expect("an unused token exists")
+/// (and Secrets Manager's `ClientRequestToken` idempotency makes them converge). A version
+/// already spent by a rolled-back attempt (unlabelled, so `DescribeSecret` no longer lists it,
+/// but still readable by id) moves on to the next number.
+async fn next_token(engine: &Engine, secret_id: &str, info: &SecretInfo, current_version: &str) -> Result<String, RotationError> {
+    for n in 0u32..100 {
+        let t = uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_OID, format!("{}|{current_version}|{n}", info.arn).as_bytes()).to_string();
+        if info.versions.contains_key(&t) {
+            continue;
+        }
+        match engine.store.value(secret_id, &t).await {
+            Err(crate::ports::StoreError::NotFound { .. }) => return Ok(t),
+            Ok(_) => continue,
+            Err(e) => return Err(RotationError::store(Step::Guard, e)),
+        }
+    }
+    Err(RotationError::new(Step::Guard, ErrorKind::Guard("100 rotation attempts of this version failed; look at the secret's versions".into())))
 }
 
 /// What a rollback left, in a sentence for alerts.

@@ -2,7 +2,7 @@
 
 use super::{app_of, guard::Standing, Engine, ErrorKind, RotationError, Step, StepContext};
 use crate::document::TargetDocument;
-use crate::ports::TargetError;
+use crate::ports::{JamfTarget, TargetError};
 
 impl Engine {
     /// setSecret. Reads the pending document, opens its Jamf target and checks that Jamf Pro is
@@ -16,21 +16,8 @@ impl Engine {
         if standing == Standing::AlreadyCurrent {
             return Ok(());
         }
-        let pending = self.pending_document(step, ctx).await?;
-        let target = self.targets.open(&pending).await.map_err(|e| RotationError::target(step, e))?;
-        let config = target.inspect().await.map_err(|e| RotationError::target(step, e))?;
-        if let Some(configured) = &config.client_id {
-            if !configured.eq_ignore_ascii_case(&pending.entra.client_id) {
-                return Err(RotationError::target(
-                    step,
-                    TargetError::Mismatch(format!(
-                        "Jamf Pro uses application id {configured}, the document names {}",
-                        pending.entra.client_id
-                    )),
-                ));
-            }
-        }
-        let mut pending = pending;
+        let mut pending = self.pending_document(step, ctx).await?;
+        let target = self.open_checked(step, &pending).await?;
         for _ in 0..3 {
             self.wait_for_propagation(&app_of(&pending), &pending.entra.client_secret, &target.scope()).await?;
             // The wait can be long: make sure no other rotation took over, and that the version
@@ -41,11 +28,34 @@ impl Engine {
                 pending = latest;
                 continue;
             }
-            target.install(&pending.entra.client_secret).await.map_err(|e| RotationError::target(step, e).touched())?;
+            target.install(&pending.entra.client_secret).await.map_err(|e| match e {
+                // The target refuses before it writes anything.
+                TargetError::Mismatch(_) => RotationError::target(step, e),
+                e => RotationError::target(step, e).touched(),
+            })?;
             self.note(step, &format!("Jamf Pro {} now holds the new secret", pending.label()));
             return Ok(());
         }
         Err(RotationError::new(step, ErrorKind::Concurrent(format!("version {} keeps changing", ctx.token))))
+    }
+
+    /// Opens the document's Jamf target and checks that Jamf Pro is configured for the
+    /// document's app: only such a Jamf Pro is ever changed. Read-only.
+    pub(crate) async fn open_checked(&self, step: Step, doc: &TargetDocument) -> Result<Box<dyn JamfTarget>, RotationError> {
+        let target = self.targets.open(doc).await.map_err(|e| RotationError::target(step, e))?;
+        let config = target.inspect().await.map_err(|e| RotationError::target(step, e))?;
+        match &config.client_id {
+            Some(configured) if configured.eq_ignore_ascii_case(&doc.entra.client_id) => Ok(target),
+            other => Err(RotationError::target(
+                step,
+                TargetError::Mismatch(format!(
+                    "Jamf Pro uses application id {}, the document names {} ({})",
+                    other.as_deref().unwrap_or("none"),
+                    doc.entra.client_id,
+                    config.detail
+                )),
+            )),
+        }
     }
 
     /// The document stored in the token's version (written by createSecret).

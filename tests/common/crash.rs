@@ -43,10 +43,20 @@ impl SecretStore for Crashing {
     async fn value(&self, id: &str, v: &str) -> Result<Option<SecretString>, StoreError> {
         self.inner.value(id, v).await
     }
-    async fn value_at(&self, id: &str, stage: &str) -> Result<Option<(String, SecretString)>, StoreError> {
+    async fn value_at(
+        &self,
+        id: &str,
+        stage: &str,
+    ) -> Result<Option<(String, SecretString)>, StoreError> {
         self.inner.value_at(id, stage).await
     }
-    async fn put_pending(&self, id: &str, v: &str, value: &SecretString, rt: Option<&SecretString>) -> Result<(), StoreError> {
+    async fn put_pending(
+        &self,
+        id: &str,
+        v: &str,
+        value: &SecretString,
+        rt: Option<&SecretString>,
+    ) -> Result<(), StoreError> {
         if self.at == CrashAt::BeforePutPending {
             self.hang().await;
         }
@@ -69,7 +79,12 @@ impl SecretStore for Crashing {
     async fn remove_pending(&self, id: &str, v: &str) -> Result<(), StoreError> {
         self.inner.remove_pending(id, v).await
     }
-    async fn create(&self, name: &str, value: &SecretString, d: &str) -> Result<String, StoreError> {
+    async fn create(
+        &self,
+        name: &str,
+        value: &SecretString,
+        d: &str,
+    ) -> Result<String, StoreError> {
         self.inner.create(name, value, d).await
     }
     async fn put_current(&self, id: &str, value: &SecretString) -> Result<(), StoreError> {

@@ -49,7 +49,9 @@ pub fn capture_logs() {
 
 /// The logs captured so far.
 pub fn logs() -> String {
-    LOGS.get().map(|b| String::from_utf8_lossy(&b.lock().unwrap()).into_owned()).unwrap_or_default()
+    LOGS.get()
+        .map(|b| String::from_utf8_lossy(&b.lock().unwrap()).into_owned())
+        .unwrap_or_default()
 }
 
 /// A test world: stand-ins, moto-backed Secrets Manager, virtual clock.
@@ -72,7 +74,9 @@ pub async fn spawn_world_on_moto(expires_in_days: i64) -> TestWorld {
 }
 
 /// A world whose Secrets Manager is the in-memory store (for faults moto cannot inject).
-pub async fn spawn_world_on_memory(expires_in_days: i64) -> (TestWorld, jamf_entra_rotator::vault::MemoryStore) {
+pub async fn spawn_world_on_memory(
+    expires_in_days: i64,
+) -> (TestWorld, jamf_entra_rotator::vault::MemoryStore) {
     capture_logs();
     let clock = ManualClock::new(chrono::Utc::now());
     let shared: SharedClock = Arc::new(clock.clone());
@@ -132,33 +136,62 @@ impl TestWorld {
         let rotator = self.world.secrets[1].expose_secret();
         let jamf_api = self.world.secrets[2].expose_secret();
         for r in self.world.jamf.requests() {
-            assert!(!r.body.contains(rotator), "the rotator's secret reached Jamf Pro");
+            assert!(
+                !r.body.contains(rotator),
+                "the rotator's secret reached Jamf Pro"
+            );
         }
         for r in self.world.entra.requests() {
-            assert!(!r.body.contains(jamf_api), "the Jamf API credentials reached Entra");
+            assert!(
+                !r.body.contains(jamf_api),
+                "the Jamf API credentials reached Entra"
+            );
         }
     }
 
     /// The invariant: Jamf Pro holds a secret Entra accepts, and every credential of ours on the
     /// app is held by a labelled version of the secret.
     pub async fn assert_invariant(&self) {
-        assert!(self.world.jamf_secret_works(), "Jamf Pro's secret must work at Entra");
+        assert!(
+            self.world.jamf_secret_works(),
+            "Jamf Pro's secret must work at Entra"
+        );
         let held = self.held_key_ids().await;
         for c in self.world.entra.passwords(&self.world.app.object_id) {
-            if c.display_name.as_deref().is_some_and(|n| n.starts_with(jamf_entra_rotator::rotation::CREDENTIAL_PREFIX)) {
-                assert!(held.contains(&c.key_id.to_lowercase()), "credential {} of ours is held by no version", c.key_id);
+            if c.display_name
+                .as_deref()
+                .is_some_and(|n| n.starts_with(jamf_entra_rotator::rotation::CREDENTIAL_PREFIX))
+            {
+                assert!(
+                    held.contains(&c.key_id.to_lowercase()),
+                    "credential {} of ours is held by no version",
+                    c.key_id
+                );
             }
         }
     }
 
     /// Key ids held by AWSCURRENT / AWSPENDING / AWSPREVIOUS.
     pub async fn held_key_ids(&self) -> Vec<String> {
-        let info = self.world.store.describe(&self.world.secret_id).await.unwrap();
+        let info = self
+            .world
+            .store
+            .describe(&self.world.secret_id)
+            .await
+            .unwrap();
         let mut held = Vec::new();
         for stage in ["AWSCURRENT", "AWSPENDING", "AWSPREVIOUS"] {
             if let Some(v) = info.version_with(stage) {
-                if let Some(val) = self.world.store.value(&self.world.secret_id, v).await.unwrap() {
-                    let doc = jamf_entra_rotator::document::TargetDocument::parse(val.expose_secret()).unwrap();
+                if let Some(val) = self
+                    .world
+                    .store
+                    .value(&self.world.secret_id, v)
+                    .await
+                    .unwrap()
+                {
+                    let doc =
+                        jamf_entra_rotator::document::TargetDocument::parse(val.expose_secret())
+                            .unwrap();
                     if let Some(k) = doc.entra.key_id {
                         held.push(k.to_lowercase());
                     }
@@ -170,7 +203,13 @@ impl TestWorld {
 
     /// The AWSCURRENT document.
     pub async fn current_doc(&self) -> jamf_entra_rotator::document::TargetDocument {
-        let (_, v) = self.world.store.value_at(&self.world.secret_id, "AWSCURRENT").await.unwrap().unwrap();
+        let (_, v) = self
+            .world
+            .store
+            .value_at(&self.world.secret_id, "AWSCURRENT")
+            .await
+            .unwrap()
+            .unwrap();
         jamf_entra_rotator::document::TargetDocument::parse(v.expose_secret()).unwrap()
     }
 }

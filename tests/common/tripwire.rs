@@ -32,7 +32,10 @@ pub struct Tripwire {
 impl Tripwire {
     /// Crashes at call `n` (1-based), `when`.
     pub fn at(n: usize, when: When) -> Arc<Self> {
-        Arc::new(Self { at: Some((n, when)), ..Default::default() })
+        Arc::new(Self {
+            at: Some((n, when)),
+            ..Default::default()
+        })
     }
     /// Never crashes; only counts.
     pub fn counting() -> Arc<Self> {
@@ -82,19 +85,45 @@ struct Alarms(Arc<dyn Alerts>, Arc<Tripwire>);
 #[async_trait]
 impl Directory for Dir {
     async fn application(&self, app: &AppRef) -> Result<Application, DirectoryError> {
-        self.1.call("graph: read app", self.0.application(app)).await
+        self.1
+            .call("graph: read app", self.0.application(app))
+            .await
     }
-    async fn add_password(&self, app: &AppRef, name: &str, end: DateTime<Utc>) -> Result<NewPassword, DirectoryError> {
-        self.1.call("graph: addPassword", self.0.add_password(app, name, end)).await
+    async fn add_password(
+        &self,
+        app: &AppRef,
+        name: &str,
+        end: DateTime<Utc>,
+    ) -> Result<NewPassword, DirectoryError> {
+        self.1
+            .call("graph: addPassword", self.0.add_password(app, name, end))
+            .await
     }
     async fn remove_password(&self, app: &AppRef, key: &str) -> Result<(), DirectoryError> {
-        self.1.call("graph: removePassword", self.0.remove_password(app, key)).await
+        self.1
+            .call("graph: removePassword", self.0.remove_password(app, key))
+            .await
     }
-    async fn max_password_lifetime(&self, app: &AppRef) -> Result<Option<chrono::Duration>, DirectoryError> {
-        self.1.call("graph: read policy", self.0.max_password_lifetime(app)).await
+    async fn max_password_lifetime(
+        &self,
+        app: &AppRef,
+    ) -> Result<Option<chrono::Duration>, DirectoryError> {
+        self.1
+            .call("graph: read policy", self.0.max_password_lifetime(app))
+            .await
     }
-    async fn check_secret(&self, app: &AppRef, s: &SecretString, scope: &str) -> Result<SecretCheck, DirectoryError> {
-        self.1.call("entra: token with a secret", self.0.check_secret(app, s, scope)).await
+    async fn check_secret(
+        &self,
+        app: &AppRef,
+        s: &SecretString,
+        scope: &str,
+    ) -> Result<SecretCheck, DirectoryError> {
+        self.1
+            .call(
+                "entra: token with a secret",
+                self.0.check_secret(app, s, scope),
+            )
+            .await
     }
 }
 
@@ -104,35 +133,81 @@ impl SecretStore for Store {
         self.1.call("sm: DescribeSecret", self.0.describe(id)).await
     }
     async fn value(&self, id: &str, v: &str) -> Result<Option<SecretString>, StoreError> {
-        self.1.call("sm: GetSecretValue(version)", self.0.value(id, v)).await
+        self.1
+            .call("sm: GetSecretValue(version)", self.0.value(id, v))
+            .await
     }
-    async fn value_at(&self, id: &str, stage: &str) -> Result<Option<(String, SecretString)>, StoreError> {
-        self.1.call("sm: GetSecretValue(stage)", self.0.value_at(id, stage)).await
+    async fn value_at(
+        &self,
+        id: &str,
+        stage: &str,
+    ) -> Result<Option<(String, SecretString)>, StoreError> {
+        self.1
+            .call("sm: GetSecretValue(stage)", self.0.value_at(id, stage))
+            .await
     }
-    async fn put_pending(&self, id: &str, v: &str, value: &SecretString, rt: Option<&SecretString>) -> Result<(), StoreError> {
-        self.1.call("sm: PutSecretValue(AWSPENDING)", self.0.put_pending(id, v, value, rt)).await
+    async fn put_pending(
+        &self,
+        id: &str,
+        v: &str,
+        value: &SecretString,
+        rt: Option<&SecretString>,
+    ) -> Result<(), StoreError> {
+        self.1
+            .call(
+                "sm: PutSecretValue(AWSPENDING)",
+                self.0.put_pending(id, v, value, rt),
+            )
+            .await
     }
     async fn promote(&self, id: &str, v: &str, from: &str) -> Result<(), StoreError> {
-        self.1.call("sm: UpdateSecretVersionStage(AWSCURRENT)", self.0.promote(id, v, from)).await
+        self.1
+            .call(
+                "sm: UpdateSecretVersionStage(AWSCURRENT)",
+                self.0.promote(id, v, from),
+            )
+            .await
     }
     async fn remove_pending(&self, id: &str, v: &str) -> Result<(), StoreError> {
-        self.1.call("sm: UpdateSecretVersionStage(-AWSPENDING)", self.0.remove_pending(id, v)).await
+        self.1
+            .call(
+                "sm: UpdateSecretVersionStage(-AWSPENDING)",
+                self.0.remove_pending(id, v),
+            )
+            .await
     }
-    async fn create(&self, name: &str, value: &SecretString, d: &str) -> Result<String, StoreError> {
-        self.1.call("sm: CreateSecret", self.0.create(name, value, d)).await
+    async fn create(
+        &self,
+        name: &str,
+        value: &SecretString,
+        d: &str,
+    ) -> Result<String, StoreError> {
+        self.1
+            .call("sm: CreateSecret", self.0.create(name, value, d))
+            .await
     }
     async fn put_current(&self, id: &str, value: &SecretString) -> Result<(), StoreError> {
-        self.1.call("sm: PutSecretValue(AWSCURRENT)", self.0.put_current(id, value)).await
+        self.1
+            .call(
+                "sm: PutSecretValue(AWSCURRENT)",
+                self.0.put_current(id, value),
+            )
+            .await
     }
     async fn list_tagged(&self, k: &str, v: Option<&str>) -> Result<Vec<String>, StoreError> {
-        self.1.call("sm: ListSecrets", self.0.list_tagged(k, v)).await
+        self.1
+            .call("sm: ListSecrets", self.0.list_tagged(k, v))
+            .await
     }
 }
 
 #[async_trait]
 impl TargetFactory for Targets {
     async fn open(&self, doc: &TargetDocument) -> Result<Box<dyn JamfTarget>, TargetError> {
-        let t = self.1.call("jamf: read credentials + open", self.0.open(doc)).await?;
+        let t = self
+            .1
+            .call("jamf: read credentials + open", self.0.open(doc))
+            .await?;
         Ok(Box::new(Target(t, self.1.clone())))
     }
 }
