@@ -290,3 +290,35 @@ async fn without_lockdown_secrets_the_rotator_does_not_manage_are_kept() {
     w.assert_invariant().await;
     w.assert_no_leaks(&[&json(&report)]);
 }
+
+#[tokio::test]
+async fn secrets_manager_steps_racing_the_in_process_driver_end_with_one_new_credential() {
+    use jamf_entra_rotator::rotation::{Step, StepContext};
+    let w = spawn_world_on_moto(10).await;
+    // `aws secretsmanager rotate-secret`: an empty AWSPENDING version, then one step event each.
+    let token = uuid::Uuid::new_v4().to_string();
+    common::moto::begin_rotation(&common::moto::secrets_client().await, &w.secret_id, &token).await;
+    let sm_driver = async {
+        let ctx = StepContext { secret_id: w.secret_id.clone(), token: token.clone(), rotation_token: None, request: RotateRequest::default(), in_process: false };
+        for step in [Step::CreateSecret, Step::SetSecret, Step::TestSecret, Step::FinishSecret] {
+            w.world.second_engine().run_step(step, &ctx).await?;
+        }
+        Ok::<_, jamf_entra_rotator::rotation::RotationError>(())
+    };
+
+    let (sm, manual, scheduled) = tokio::join!(
+        sm_driver,
+        w.engine.rotate(&w.secret_id, RotateRequest { reason: "manual: race".into(), ..Default::default() }),
+        w.engine.check(&w.secret_id, false),
+    );
+
+    sm.unwrap();
+    let (manual, scheduled) = (manual.unwrap(), scheduled.unwrap());
+    assert!(manual.error.is_none(), "{:?}", manual.error);
+    let info = w.store.describe(&w.secret_id).await.unwrap();
+    assert_eq!(info.version_with(AWSCURRENT), Some(token.as_str()), "the Secrets Manager rotation's version won");
+    let creds = w.entra.passwords(&w.app.object_id);
+    assert_eq!(creds.len(), 1, "one new credential, no orphan: {creds:?}");
+    w.assert_invariant().await;
+    w.assert_no_leaks(&[&json(&manual), &json(&scheduled)]);
+}
