@@ -456,7 +456,7 @@ async fn probe_prints_the_form_and_changes_nothing() {
     assert!(report
         .would_submit
         .iter()
-        .any(|(n, v)| n == "clientSecret" && v == "[new secret]"));
+        .any(|p| p.name == "clientSecret" && p.value == "[new secret]"));
     assert!(
         text.contains("azure_client_id")
             && text.contains("match")
@@ -533,4 +533,97 @@ async fn the_heartbeat_raises_notifications_when_the_stored_secret_stops_working
         "{kinds:?}"
     );
     assert!(!w.jamf_secret_works());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_probe_command_prints_text_and_json_from_the_environment_alone() {
+    let w = ca_world(Layout::default()).await;
+    let env: Vec<(&str, String)> = vec![
+        ("PATH", std::env::var("PATH").unwrap_or_default()),
+        ("AWS_ENDPOINT_URL", common::moto::endpoint().await),
+        ("AWS_ACCESS_KEY_ID", "testing".into()),
+        ("AWS_SECRET_ACCESS_KEY", "testing".into()),
+        ("AWS_REGION", common::moto::REGION.into()),
+    ];
+    let run = |json: bool| {
+        let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_jamf-entra-rotator"));
+        cmd.env_clear()
+            .envs(env.iter().map(|(k, v)| (k.to_string(), v.clone())));
+        cmd.args(["probe", "--secret-id", &w.secret_id]);
+        if json {
+            cmd.arg("--json");
+        }
+        cmd.output()
+    };
+    let text = run(false).await.unwrap();
+    let json_out = run(true).await.unwrap();
+    let stdout = String::from_utf8_lossy(&text.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&text.stderr).into_owned();
+    assert_eq!(text.status.code(), Some(0), "{stderr}");
+    assert!(
+        stdout.contains("clientSecret")
+            && stdout.contains("<- client-secret")
+            && stdout.contains("nothing was changed"),
+        "{stdout}"
+    );
+    let v: serde_json::Value = serde_json::from_slice(&json_out.stdout).unwrap();
+    assert_eq!(v["application_id_matches"], true);
+    assert_eq!(v["secret_field"], "clientSecret");
+    assert_eq!(w.jamf.web().counts().save_posts, 0);
+    assert_eq!(
+        w.jamf.web().secret().as_deref(),
+        Some(w.secrets[0].expose_secret())
+    );
+    let json_text = String::from_utf8_lossy(&json_out.stdout).into_owned();
+    let json_err = String::from_utf8_lossy(&json_out.stderr).into_owned();
+    w.assert_no_leaks(&[&stdout, &stderr, &json_text, &json_err]);
+}
+
+#[tokio::test]
+async fn the_stand_in_refuses_a_save_without_the_pages_session_token() {
+    let w = ca_world(Layout::default()).await;
+    let http = reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let base = w.jamf.url();
+    let page_url = base.join("ConditionalAccess.html?o=u").unwrap();
+    let login = [
+        ("username", "svc-entra-rotator"),
+        ("password", w.secrets[2].expose_secret()),
+    ];
+    assert_eq!(
+        http.post(base.clone())
+            .form(&login)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        302
+    );
+    let page = http
+        .get(page_url.clone())
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains(r#"name="session-token""#), "{page}");
+    let body = format!(
+        "session-token=forged&intuneEnabled=true&sovereignCloud=GLOBAL&domainName=contoso.onmicrosoft.com\
+         &applicationId={}&clientSecret=other&action=Save",
+        w.app.client_id
+    );
+    let post = http
+        .post(page_url)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(body);
+    assert_eq!(post.send().await.unwrap().status(), 403);
+    assert_eq!(w.jamf.web().counts().saves, 0);
+    assert_eq!(
+        w.jamf.web().secret().as_deref(),
+        Some(w.secrets[0].expose_secret())
+    );
 }

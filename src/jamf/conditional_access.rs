@@ -353,7 +353,16 @@ pub struct ProbeReport {
     /// Whether they match (a rotation refuses otherwise).
     pub application_id_matches: bool,
     /// What a rotation would submit: the same pairs, the secret as `[new secret]`.
-    pub would_submit: Vec<(String, String)>,
+    pub would_submit: Vec<ProbePair>,
+}
+
+/// One name=value pair a rotation would submit.
+#[derive(Debug, Clone, Serialize)]
+pub struct ProbePair {
+    /// The control's name.
+    pub name: String,
+    /// The value sent (`[redacted]` for rendered secrets, `[new secret]` for the client secret).
+    pub value: String,
 }
 
 /// Logs in to the web UI of the target `secret_id` names, discovers the Intune form and reports
@@ -420,15 +429,13 @@ pub async fn probe(
         .collect();
     let would_submit = controls
         .iter()
-        .map(|c| {
-            (
-                c.name.clone(),
-                if c.role == Some("client-secret") {
-                    "[new secret]".to_string()
-                } else {
-                    c.value.clone()
-                },
-            )
+        .map(|c| ProbePair {
+            name: c.name.clone(),
+            value: if c.role == Some("client-secret") {
+                "[new secret]".to_string()
+            } else {
+                c.value.clone()
+            },
         })
         .collect();
     Ok(ProbeReport {
