@@ -127,6 +127,9 @@ pub struct Settings {
     pub alert_on_success: bool,
     /// `SMTP_TEST_RECIPIENT`: default recipient of the `smtp-graph` target's test mail.
     pub smtp_test_recipient: Option<String>,
+    /// `ORPHAN_MIN_AGE_SECS` (600): a credential of ours that no secret version holds is removed
+    /// once older than this (a younger one may belong to a rotation running elsewhere).
+    pub orphan_min_age: Duration,
 }
 
 impl Default for Settings {
@@ -144,6 +147,7 @@ impl Default for Settings {
             alert_topic_arn: None,
             alert_on_success: false,
             smtp_test_recipient: None,
+            orphan_min_age: Duration::from_secs(600),
         }
     }
 }
@@ -180,6 +184,7 @@ impl Settings {
                 }
             },
             smtp_test_recipient: get("SMTP_TEST_RECIPIENT"),
+            orphan_min_age: Duration::from_secs(num(&get, "ORPHAN_MIN_AGE_SECS", 600, 0, 86_400)? as u64),
         })
     }
 

@@ -67,7 +67,7 @@ impl Policy {
             propagation_timeout: s.propagation_timeout,
             propagation_successes: s.propagation_successes,
             alert_on_success: s.alert_on_success,
-            orphan_min_age: chrono::Duration::minutes(10),
+            orphan_min_age: chrono::Duration::from_std(s.orphan_min_age).unwrap_or(chrono::Duration::minutes(10)),
         }
     }
 }

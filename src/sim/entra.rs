@@ -78,6 +78,8 @@ struct Inner {
     addr: std::net::SocketAddr,
     clock: SharedClock,
     state: Mutex<State>,
+    /// Woken after every recorded request (chaos tests wait for the n-th one without sleeping).
+    activity: tokio::sync::Notify,
 }
 
 #[derive(Default)]
@@ -162,6 +164,7 @@ impl EntraSim {
                 addr,
                 clock,
                 state: Mutex::new(State::default()),
+                activity: tokio::sync::Notify::new(),
             }),
         };
         let handle = sim.clone();
@@ -328,6 +331,19 @@ impl EntraSim {
         self.state().requests.clone()
     }
 
+    /// Waits until at least `n` requests have been recorded.
+    pub async fn wait_for_requests(&self, n: usize) {
+        loop {
+            let notified = self.inner.activity.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if self.state().requests.len() >= n {
+                return;
+            }
+            notified.await;
+        }
+    }
+
     /// How many requests of kind `op` arrived (failed and throttled ones included).
     pub fn count(&self, op: EntraOp) -> usize {
         self.state().counts.get(&op).copied().unwrap_or(0)
@@ -378,6 +394,7 @@ impl EntraSim {
             status: reply.status,
             response: reply.body.clone(),
         });
+        self.inner.activity.notify_waiters();
         let mut resp = (
             StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
             reply.body,
