@@ -627,3 +627,45 @@ async fn the_stand_in_refuses_a_save_without_the_pages_session_token() {
         Some(w.secrets[0].expose_secret())
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn demo_conditional_access_json_has_the_fields_of_the_core_demo() {
+    let demo = |target: &'static str| async move {
+        let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_jamf-entra-rotator"))
+            .args([
+                "demo",
+                "--json",
+                "--propagation-lag",
+                "0",
+                "--target",
+                target,
+            ])
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("PROPAGATION_SUCCESSES", "1")
+            .output()
+            .await
+            .unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()
+    };
+    let ca = demo("conditional-access").await;
+    let core = demo("smtp-graph").await;
+    let keys = |v: &serde_json::Value| v.as_object().unwrap().keys().cloned().collect::<Vec<_>>();
+    assert_eq!(keys(&ca), keys(&core));
+    assert_eq!(ca["outcome"], "rotated");
+    assert_eq!(ca["jamf_secret_works"], true);
+    assert_eq!(ca["old_removed"], true);
+    assert!(
+        ca["target"]
+            .as_str()
+            .unwrap()
+            .ends_with("conditional-access"),
+        "{ca}"
+    );
+}
