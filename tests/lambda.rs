@@ -503,3 +503,378 @@ async fn a_failing_target_raises_an_sns_alert_without_secrets_and_the_others_are
     w.assert_invariant().await;
     w.assert_no_leaks(&[&text(&response), &text(&Value::Array(notes))]);
 }
+
+/// The real `bootstrap` binary under cargo lambda's runtime emulator (`cargo lambda watch
+/// --only-lambda-apis`), invoked over HTTP with the files in `events/`, against the stand-ins and
+/// moto. The stand-ins run on the system clock here, since the binary does; with
+/// `PROPAGATION_SUCCESSES=1` and no injected lag, a rotation never waits.
+mod emulated {
+    use super::*;
+    use jamf_entra_rotator::clock::SystemClock;
+    use std::io::BufRead;
+    use std::process::{Child, Command, Stdio};
+
+    /// cargo-lambda from the project's .venv (`.ci/run` installs it) or PATH.
+    fn cargo_lambda() -> Option<std::path::PathBuf> {
+        let venv = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/cargo-lambda");
+        if venv.is_file() {
+            return Some(venv);
+        }
+        std::env::split_paths(&std::env::var_os("PATH")?)
+            .map(|d| d.join("cargo-lambda"))
+            .find(|p| p.is_file())
+    }
+
+    /// A running emulator and function; both are killed on drop.
+    pub struct Emulated {
+        emulator: Child,
+        function: Child,
+        port: u16,
+        /// Everything the function printed on stdout: JSON log lines and EMF metric lines.
+        pub stdout: Arc<Mutex<Vec<String>>>,
+    }
+
+    impl Drop for Emulated {
+        fn drop(&mut self) {
+            for child in [&mut self.function, &mut self.emulator] {
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+        }
+    }
+
+    /// A world on moto whose stand-ins use the system clock.
+    pub async fn world(expires_in_days: i64) -> TestWorld {
+        common::spawn_with(expires_in_days, |o| o.clock = Arc::new(SystemClock)).await
+    }
+
+    /// Starts the emulator and the real function configured for `w`'s stand-ins, with `targets`
+    /// and, when given, an alert topic. `None` when cargo-lambda is not installed outside CI.
+    pub async fn start(w: &TestWorld, targets: &[&str], topic: Option<&str>) -> Option<Emulated> {
+        let Some(cargo_lambda) = cargo_lambda() else {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "cargo-lambda is not installed (.ci/run installs it into .venv)"
+            );
+            eprintln!(
+                "skipped: cargo-lambda is not installed (pip install cargo-lambda into .venv)"
+            );
+            return None;
+        };
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("free port")
+            .port();
+        let emulator = Command::new(cargo_lambda)
+            .args([
+                "lambda",
+                "watch",
+                "--only-lambda-apis",
+                "-A",
+                "127.0.0.1",
+                "-P",
+                &port.to_string(),
+            ])
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("cargo lambda watch starts");
+        let mut tries = 0;
+        while tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_err()
+        {
+            tries += 1;
+            assert!(
+                tries < 600,
+                "cargo lambda watch did not listen on {port} within 30 s"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        let s = &w.settings;
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_bootstrap"));
+        cmd.env_remove("AWS_PROFILE")
+            .env(
+                "AWS_LAMBDA_RUNTIME_API",
+                format!("http://127.0.0.1:{port}/.rt"),
+            )
+            .env("AWS_LAMBDA_FUNCTION_NAME", "_")
+            .env("AWS_LAMBDA_FUNCTION_VERSION", "1")
+            .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256")
+            .env("AWS_ENDPOINT_URL", moto::endpoint().await)
+            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .env("AWS_REGION", moto::REGION)
+            .env("ENTRA_LOGIN_URL", w.entra.url().as_str())
+            .env("GRAPH_URL", w.entra.url().as_str())
+            .env("ROTATOR_CLIENT_ID", s.rotator_client_id.as_deref().unwrap())
+            .env(
+                "ROTATOR_CREDENTIALS_SECRET_ID",
+                s.rotator_credentials_secret_id.as_deref().unwrap(),
+            )
+            .env(
+                "SMTP_TEST_RECIPIENT",
+                s.smtp_test_recipient.as_deref().unwrap(),
+            )
+            .env("PROPAGATION_SUCCESSES", "1")
+            .env("TARGET_SECRET_IDS", targets.join(","))
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        match topic {
+            Some(t) => cmd.env("ALERT_TOPIC_ARN", t),
+            None => cmd.env_remove("ALERT_TOPIC_ARN"),
+        };
+        let mut function = cmd.spawn().expect("bootstrap starts");
+        let stdout: Arc<Mutex<Vec<String>>> = Arc::default();
+        let (pipe, sink) = (function.stdout.take().unwrap(), stdout.clone());
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(pipe).lines().map_while(Result::ok) {
+                sink.lock().unwrap().push(line);
+            }
+        });
+        Some(Emulated {
+            emulator,
+            function,
+            port,
+            stdout,
+        })
+    }
+
+    impl Emulated {
+        /// Invokes the function with `event` as `cargo lambda invoke` does; returns the response
+        /// body (a function error comes back as `{"errorType","errorMessage"}`).
+        pub async fn invoke(&self, event: &Value) -> Value {
+            let url = format!(
+                "http://127.0.0.1:{}/2015-03-31/functions/_/invocations",
+                self.port
+            );
+            let resp = reqwest::Client::new()
+                .post(url)
+                .json(event)
+                .timeout(std::time::Duration::from_secs(120))
+                .send()
+                .await
+                .expect("the emulator answers");
+            let body = resp.text().await.expect("response body");
+            serde_json::from_str(&body).unwrap_or_else(|e| panic!("not JSON ({e}): {body}"))
+        }
+
+        /// The EMF lines the function printed, as `(metric, value, target)`.
+        pub fn metrics(&self) -> Vec<(String, f64, Option<String>)> {
+            let lines = self.stdout.lock().unwrap().clone();
+            lines
+                .iter()
+                .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+                .filter(|v| v.get("_aws").is_some())
+                .flat_map(|v| {
+                    let names: Vec<String> = v["_aws"]["CloudWatchMetrics"][0]["Metrics"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .filter_map(|m| m["Name"].as_str().map(str::to_string))
+                        .collect();
+                    names.into_iter().map(move |n| {
+                        (
+                            n.clone(),
+                            v[&n].as_f64().unwrap_or(f64::NAN),
+                            v["Target"].as_str().map(str::to_string),
+                        )
+                    })
+                })
+                .collect()
+        }
+
+        /// Everything printed so far, for the leak scan.
+        pub fn output(&self) -> String {
+            self.stdout.lock().unwrap().join("\n")
+        }
+    }
+}
+
+#[tokio::test]
+async fn emulated_check_rotates_a_due_target_prints_metrics_and_refuses_a_malformed_event() {
+    let w = emulated::world(10).await;
+    let Some(f) = emulated::start(&w, &[&w.secret_id], None).await else {
+        return;
+    };
+
+    let response = f.invoke(&event("scheduled-check.json")).await;
+
+    assert_eq!(
+        response["results"][0]["report"]["action"], "rotated",
+        "{response}"
+    );
+    assert_ne!(
+        w.entra.passwords(&w.app.object_id)[0].key_id,
+        w.initial_key_id
+    );
+    let metrics = f.metrics();
+    assert!(
+        metrics.contains(&("DaysUntilExpiry".into(), 9.0, Some(w.secret_id.clone()))),
+        "{metrics:?}"
+    );
+    assert!(
+        metrics.contains(&("RotationSucceeded".into(), 1.0, Some(w.secret_id.clone()))),
+        "{metrics:?}"
+    );
+    assert!(
+        f.output().lines().any(|l| l.contains("\"request_id\"")),
+        "log lines carry the request id:\n{}",
+        f.output()
+    );
+    w.assert_invariant().await;
+
+    let after = w.store.describe(&w.secret_id).await.unwrap();
+    let refused = f.invoke(&event("malformed.json")).await;
+    assert_eq!(refused["errorType"], "NonRetryable", "{refused}");
+    assert!(
+        refused["errorMessage"]
+            .as_str()
+            .unwrap()
+            .contains("unknown action \"rotate-everything\""),
+        "{refused}"
+    );
+    assert_eq!(
+        w.store.describe(&w.secret_id).await.unwrap().versions,
+        after.versions,
+        "a malformed event changes nothing"
+    );
+    assert_eq!(w.entra.count(EntraOp::AddPassword), 1);
+    w.assert_no_leaks(&[&text(&response), &f.output()]);
+}
+
+#[tokio::test]
+async fn emulated_check_leaves_a_target_far_from_expiry_alone_and_prints_its_metric() {
+    let w = emulated::world(90).await;
+    let Some(f) = emulated::start(&w, &[&w.secret_id], None).await else {
+        return;
+    };
+
+    let response = f.invoke(&event("scheduled-event-classic.json")).await;
+
+    assert_eq!(
+        response["results"][0]["report"]["action"], "none",
+        "{response}"
+    );
+    assert_eq!(w.entra.count(EntraOp::AddPassword), 0);
+    assert_eq!(w.jamf.count(JamfOp::PutSmtp), 0);
+    assert!(
+        f.metrics()
+            .contains(&("DaysUntilExpiry".into(), 89.0, Some(w.secret_id.clone()))),
+        "{:?}",
+        f.metrics()
+    );
+    w.assert_no_leaks(&[&text(&response), &f.output()]);
+}
+
+#[tokio::test]
+async fn emulated_manual_then_emergency_rotation() {
+    let w = emulated::world(300).await;
+    let Some(f) = emulated::start(&w, &[&w.secret_id], None).await else {
+        return;
+    };
+
+    let manual = f.invoke(&event("rotate-manual.json")).await;
+    assert_eq!(manual["report"]["outcome"], "rotated", "{manual}");
+    let second = w
+        .current_doc()
+        .await
+        .entra
+        .client_secret
+        .expose_secret()
+        .to_string();
+    let emergency = f.invoke(&event("rotate-emergency.json")).await;
+
+    assert_eq!(emergency["report"]["outcome"], "rotated", "{emergency}");
+    assert_eq!(emergency["report"]["old_removed"], true);
+    assert!(
+        !w.entra.accepts(&w.app.client_id, &second, GRAPH_SCOPE),
+        "the replaced secret no longer works"
+    );
+    assert_eq!(w.entra.passwords(&w.app.object_id).len(), 1);
+    w.assert_invariant().await;
+    w.assert_no_leaks(&[&text(&manual), &text(&emergency), &f.output()]);
+}
+
+#[tokio::test]
+async fn emulated_step_events_complete_a_rotation() {
+    let w = emulated::world(300).await;
+    let Some(f) = emulated::start(&w, &[&w.secret_id], None).await else {
+        return;
+    };
+    let token = uuid::Uuid::new_v4().to_string();
+    moto::begin_rotation(&moto::secrets_client().await, &w.secret_id, &token).await;
+
+    for step in ["createSecret", "setSecret", "testSecret", "finishSecret"] {
+        let r = f
+            .invoke(&step_event(
+                &format!("secretsmanager-{step}.json"),
+                &w.secret_id,
+                &token,
+            ))
+            .await;
+        assert_eq!(r["ok"], true, "{step}: {r}");
+    }
+
+    assert!(w
+        .store
+        .describe(&w.secret_id)
+        .await
+        .unwrap()
+        .has(&token, AWSCURRENT));
+    assert_eq!(
+        w.jamf.smtp_secret().as_deref(),
+        Some(w.current_doc().await.entra.client_secret.expose_secret())
+    );
+    assert!(
+        !f.output().contains(SAMPLE_ROTATION_TOKEN),
+        "the RotationToken is never logged"
+    );
+    w.assert_invariant().await;
+    w.assert_no_leaks(&[&f.output()]);
+}
+
+#[tokio::test]
+async fn emulated_failing_target_raises_an_sns_alert_without_secrets() {
+    let w = emulated::world(90).await;
+    let sns = moto::sns_client().await;
+    let topic = sns
+        .create_topic()
+        .name(moto::unique("rotator-alerts"))
+        .send()
+        .await
+        .unwrap()
+        .topic_arn
+        .unwrap();
+    let inbox = moto::Inbox::subscribe(&sns, &topic).await;
+    let broken = moto::unique("jamf-broken");
+    w.store
+        .create(
+            &broken,
+            &SecretString::from(r#"{"schema":1}"#.to_string()),
+            "not a target document",
+        )
+        .await
+        .unwrap();
+    let Some(f) = emulated::start(&w, &[&broken, &w.secret_id], Some(&topic)).await else {
+        return;
+    };
+
+    let response = f.invoke(&event("scheduled-check.json")).await;
+
+    assert_eq!(
+        (response["targets"].as_u64(), response["failed"].as_u64()),
+        (Some(2), Some(1)),
+        "{response}"
+    );
+    assert_eq!(response["results"][1]["ok"], true);
+    let notes = inbox.notifications().await;
+    assert_eq!(notes.len(), 1, "{notes:?}");
+    assert_eq!(
+        notes[0]["Subject"].as_str(),
+        Some(format!("Check failed: {broken}").as_str())
+    );
+    w.assert_no_leaks(&[&text(&response), &text(&Value::Array(notes)), &f.output()]);
+}

@@ -27,6 +27,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
+use tracing::Instrument;
 
 /// How many targets a check works on at once: enough to finish a fleet within the function's
 /// timeout, few enough to stay under Graph's and Jamf Pro's rate limits.
@@ -162,10 +163,12 @@ impl Function {
         let mut index_of = HashMap::new();
         for (i, id) in ids.iter().enumerate() {
             let (engine, permits, id) = (self.engine.clone(), permits.clone(), id.clone());
-            let handle = tasks.spawn(async move {
+            // The task keeps the invocation's span, so its log lines carry the request id.
+            let check = async move {
                 let _permit = permits.acquire_owned().await.ok();
                 engine.check(&id, dry_run).await
-            });
+            };
+            let handle = tasks.spawn(check.instrument(tracing::Span::current()));
             index_of.insert(handle.id(), i);
         }
         let mut results: Vec<Value> = vec![Value::Null; ids.len()];
