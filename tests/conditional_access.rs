@@ -669,3 +669,32 @@ async fn demo_conditional_access_json_has_the_fields_of_the_core_demo() {
         "{ca}"
     );
 }
+
+#[tokio::test]
+async fn an_unrecognisable_answer_to_save_is_never_taken_for_success() {
+    let w = ca_world(Layout {
+        quiet_errors: true,
+        ..Layout::default()
+    })
+    .await;
+    w.jamf.web().fail_next_save_tests(1);
+
+    let r = rotate(&w).await;
+
+    assert_eq!(r.outcome, Outcome::RolledBack, "{:?}", r.error);
+    assert!(
+        r.error
+            .as_deref()
+            .unwrap_or("")
+            .contains("no recognisable error"),
+        "{:?}",
+        r.error
+    );
+    assert_eq!(
+        w.jamf.web().secret().as_deref(),
+        Some(w.secrets[0].expose_secret())
+    );
+    assert_eq!(w.entra.passwords(&w.app.object_id).len(), 1);
+    w.assert_invariant().await;
+    w.assert_no_leaks(&[&json(&r)]);
+}

@@ -374,7 +374,7 @@ fn is_guid(s: &str) -> bool {
 /// What the page after Save said.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SaveOutcome {
-    /// The settings page again, showing the integration and no error.
+    /// The settings' read view: the integration with its application ID, no error, no edit form.
     Saved,
     /// The page shows an error (its text, scrubbed of the given secrets).
     Failed(String),
@@ -391,23 +391,34 @@ pub fn save_outcome(html: &str, application_id: &str, secrets: &[&SecretString])
         return SaveOutcome::LoginPage;
     }
     let doc = Html::parse_document(html);
-    let errors: Vec<String> =
-        doc.select(&sel("[class], [role]"))
-            .filter(|e| {
-                let class = attr_lc(e, "class");
-                let flagged = class.split_whitespace().any(|c| {
-                    c.contains("error") || c == "alert-danger" || c.contains("validation")
-                }) || attr_lc(e, "role") == "alert";
-                flagged
-                    && !attr_lc(e, "style")
-                        .replace(' ', "")
-                        .contains("display:none")
-            })
-            .map(|e| collapse(&e.text().collect::<String>()))
-            .filter(|t| !t.is_empty())
-            .collect();
+    let errors: Vec<String> = doc
+        .select(&sel("[class], [role], [id]"))
+        .filter(|e| {
+            let class = attr_lc(e, "class");
+            let flagged = class.split_whitespace().any(|c| {
+                ["error", "danger", "fail", "validation"]
+                    .iter()
+                    .any(|w| c.contains(w))
+            }) || attr_lc(e, "role") == "alert"
+                || attr_lc(e, "id").contains("error");
+            flagged
+                && !attr_lc(e, "style")
+                    .replace(' ', "")
+                    .contains("display:none")
+        })
+        .map(|e| collapse(&e.text().collect::<String>()))
+        .filter(|t| !t.is_empty())
+        .collect();
     if let Some(first) = errors.first() {
         return SaveOutcome::Failed(truncate(&scrub(first, secrets), MAX_MESSAGE));
+    }
+    // Jamf Pro answers a successful Save with the read view. The edit form coming back without
+    // a recognisable error may be an error this code cannot read: never call that success.
+    if doc.select(&sel("input[type=password i]")).next().is_some() {
+        return SaveOutcome::Unrecognised(format!(
+            "{}: the edit form came back with no recognisable error",
+            truncate(&scrub(&title(&doc), secrets), 80)
+        ));
     }
     let lower = html.to_ascii_lowercase();
     if lower.contains("intune")
@@ -710,7 +721,16 @@ mod tests {
             save_outcome(err, APP, &[&secret]),
             SaveOutcome::Failed("Unable to connect: [redacted] refused".into())
         );
-        assert_eq!(save_outcome(&standard(), APP, &[]), SaveOutcome::Saved);
+        let read = format!("<html><h2>Microsoft Intune Integration</h2><dl><dt>Application ID</dt><dd>{APP}</dd></dl></html>");
+        assert_eq!(save_outcome(&read, APP, &[]), SaveOutcome::Saved);
+        assert!(
+            matches!(save_outcome(&standard(), APP, &[]), SaveOutcome::Unrecognised(t) if t.contains("no recognisable error"))
+        );
+        let quiet = read.replace("<dl>", r#"<p id="errorText">Could not save</p><dl>"#);
+        assert_eq!(
+            save_outcome(&quiet, APP, &[]),
+            SaveOutcome::Failed("Could not save".into())
+        );
         assert!(
             matches!(save_outcome("<html><title>Oops</title></html>", APP, &[]), SaveOutcome::Unrecognised(t) if t == "Oops")
         );

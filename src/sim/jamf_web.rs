@@ -110,6 +110,8 @@ pub struct Layout {
     pub no_form: bool,
     /// The save-time error text quotes the submitted secret (as a careless page might).
     pub echo_secret_in_errors: bool,
+    /// Save errors are plain text without any error markup (an unrecognisable answer).
+    pub quiet_errors: bool,
 }
 
 impl Default for Layout {
@@ -131,6 +133,7 @@ impl Default for Layout {
             second_password: false,
             no_form: false,
             echo_secret_in_errors: false,
+            quiet_errors: false,
         }
     }
 }
@@ -774,7 +777,10 @@ impl WebUi {
             sess.rendered = rendered;
         }
         let error = error
-            .map(|e| format!(r#"<div class="alert alert-danger error">{}</div>"#, esc(e)))
+            .map(|e| match layout.quiet_errors {
+                true => format!("<p>{}</p>", esc(e)),
+                false => format!(r#"<div class="alert alert-danger error">{}</div>"#, esc(e)),
+            })
             .unwrap_or_default();
         let other_form = if layout.extra_controls {
             r#"<form method="get" action="search.html"><input name="query" value=""></form>"#
