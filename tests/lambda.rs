@@ -92,6 +92,25 @@ fn text(v: &Value) -> String {
     serde_json::to_string(v).unwrap()
 }
 
+#[test]
+fn every_sample_event_is_understood_and_only_the_malformed_one_is_refused() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/events");
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    names.sort();
+    assert_eq!(names.len(), 10, "one sample per entry point: {names:?}");
+    for name in names {
+        let parsed = jamf_entra_rotator::lambda::Event::parse(&event(&name));
+        assert_eq!(
+            parsed.is_err(),
+            name == "malformed.json",
+            "{name}: {parsed:?}"
+        );
+    }
+}
+
 #[tokio::test]
 async fn scheduled_check_event_rotates_a_due_target_and_prints_its_metrics() {
     let w = spawn_world_on_moto(10).await;
