@@ -698,3 +698,15 @@ async fn an_unrecognisable_answer_to_save_is_never_taken_for_success() {
     w.assert_invariant().await;
     w.assert_no_leaks(&[&json(&r)]);
 }
+
+#[tokio::test]
+async fn a_refused_web_login_fails_clearly_before_any_change() {
+    let w = ca_world(Layout::default()).await;
+    let wrong = serde_json::json!({"username": "svc-entra-rotator", "password": "not-the-password"}).to_string();
+    w.store.put_current(&w.jamf_credentials_id, &secrecy::SecretString::from(wrong)).await.unwrap();
+
+    let r = rotate(&w).await;
+
+    assert_refused_before_any_change(&w, &r, "refused the login of 'svc-entra-rotator'").await;
+    assert!(!r.error.as_deref().unwrap_or("").contains("not-the-password"));
+}
