@@ -29,8 +29,8 @@ pub enum LambdaError {
     Rotation {
         /// The target.
         secret_id: String,
-        /// The engine's error.
-        source: RotationError,
+        /// The engine's error (boxed: it is large, and errors travel through every `?`).
+        source: Box<RotationError>,
     },
     /// Occurs when a rotation ran and did not complete (it was rolled back, or left for the next
     /// run to finish).
@@ -50,6 +50,14 @@ pub enum LambdaError {
 }
 
 impl LambdaError {
+    /// A rotation or step of `secret_id` that failed with `source`.
+    pub fn rotation(secret_id: impl Into<String>, source: RotationError) -> Self {
+        LambdaError::Rotation {
+            secret_id: secret_id.into(),
+            source: Box::new(source),
+        }
+    }
+
     /// True when invoking again, unchanged, may succeed (a throttled or unavailable service,
     /// a slow propagation, a concurrent rotation).
     pub fn is_retryable(&self) -> bool {
@@ -101,15 +109,12 @@ mod tests {
             code: "ThrottlingException".into(),
             message: "slow down".into(),
         };
-        let e = LambdaError::Rotation {
-            secret_id: "s".into(),
-            source: RotationError::store(Step::Guard, throttled),
-        };
+        let e = LambdaError::rotation("s", RotationError::store(Step::Guard, throttled));
         assert_eq!(e.error_type(), "Retryable");
-        let guard = LambdaError::Rotation {
-            secret_id: "s".into(),
-            source: RotationError::new(Step::SetSecret, ErrorKind::Guard("not pending".into())),
-        };
+        let guard = LambdaError::rotation(
+            "s",
+            RotationError::new(Step::SetSecret, ErrorKind::Guard("not pending".into())),
+        );
         assert_eq!(guard.error_type(), "NonRetryable");
         assert!(
             guard

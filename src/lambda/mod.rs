@@ -278,10 +278,7 @@ impl Function {
             .engine
             .rotate(&secret_id, request)
             .await
-            .map_err(|source| LambdaError::Rotation {
-                secret_id: secret_id.clone(),
-                source,
-            })?;
+            .map_err(|source| LambdaError::rotation(&secret_id, source))?;
         match report.outcome {
             Outcome::Rotated | Outcome::Resumed => {
                 self.metric(metrics::rotation_succeeded(&secret_id))
@@ -324,10 +321,7 @@ impl Function {
     /// the old secret back, the new credential goes) and alerted.
     async fn step(&self, s: StepEvent) -> Result<Value, LambdaError> {
         let (step, secret_id) = (s.step, s.secret_id.clone());
-        let err = |source: RotationError| LambdaError::Rotation {
-            secret_id: secret_id.clone(),
-            source,
-        };
+        let err = |source: RotationError| LambdaError::rotation(&secret_id, source);
         tracing::info!(step = %step, "{step}: step event for {secret_id}, version {}", s.token);
         let info = self
             .engine
