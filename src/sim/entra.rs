@@ -90,6 +90,8 @@ struct State {
     tokens: HashMap<String, Issued>,
     lag: Duration,
     tenant_max: Option<chrono::Duration>,
+    /// How long a sign-in takes to show in the sign-in activity report.
+    sign_in_report_lag: Duration,
     throttle: Option<(usize, u64)>,
     fail: HashMap<EntraOp, (usize, u16)>,
     corrupt: HashMap<EntraOp, (usize, Corruption)>,
@@ -342,6 +344,12 @@ impl EntraSim {
             }
             notified.await;
         }
+    }
+
+    /// Sign-ins show in the credential sign-in activity report only after `lag` (the real report
+    /// lags by minutes to hours).
+    pub fn set_sign_in_report_lag(&self, lag: Duration) {
+        self.state().sign_in_report_lag = lag;
     }
 
     /// How many requests of kind `op` arrived (failed and throttled ones included).
@@ -865,6 +873,7 @@ fn graph(
             let app_id = url::form_urlencoded::parse(query.as_bytes())
                 .find(|(k, _)| k == "$filter")
                 .and_then(|(_, v)| v.split('\'').nth(1).map(str::to_string));
+            let lag = chrono::Duration::from_std(st.sign_in_report_lag).unwrap_or_default();
             let value: Vec<Value> = st
                 .apps
                 .values()
@@ -873,7 +882,7 @@ fn graph(
                 .map(|(a, p)| json!({"id": uuid::Uuid::new_v4().to_string(), "keyId": p.key_id, "appId": a.client_id,
                     "credentialOrigin": "application", "keyType": "clientSecret", "keyUsage": "sign",
                     "expirationDateTime": iso(p.end),
-                    "signInActivity": p.last_sign_in.map(|t| json!({"lastSignInDateTime": iso(t), "lastSignInRequestId": uuid::Uuid::new_v4().to_string()}))}))
+                    "signInActivity": p.last_sign_in.filter(|t| *t + lag <= ctx.now).map(|t| json!({"lastSignInDateTime": iso(t), "lastSignInRequestId": uuid::Uuid::new_v4().to_string()}))}))
                 .collect();
             Reply::json(200, json!({"value": value}))
         }
