@@ -454,6 +454,44 @@ async fn a_rotate_event_for_a_secret_that_is_not_a_target_is_refused() {
 }
 
 #[tokio::test]
+async fn targets_found_by_tag_are_checked_and_a_manual_rotation_may_name_one_by_name() {
+    let w = spawn_world_on_moto(10).await;
+    let key = moto::unique("rotator-target");
+    let tag = aws_sdk_secretsmanager::types::Tag::builder()
+        .key(&key)
+        .value("prod")
+        .build();
+    moto::secrets_client()
+        .await
+        .tag_resource()
+        .secret_id(&w.secret_id)
+        .tags(tag)
+        .send()
+        .await
+        .expect("TagResource");
+    let arn = w.store.describe(&w.secret_id).await.unwrap().arn;
+    let targets = Targets::Tagged {
+        key,
+        value: Some("prod".into()),
+    };
+    let f = Function::new(w.engine.clone(), targets).with_metrics(Arc::new(|_: &str| {}));
+
+    let status = route(&f, event("status.json")).await.unwrap();
+
+    assert_eq!(status["targets"], 1);
+    assert_eq!(
+        status["results"][0]["secret_id"].as_str(),
+        Some(arn.as_str())
+    );
+    let mut e = event("rotate-manual.json");
+    e["secret_id"] = w.secret_id.clone().into();
+    let rotated = route(&f, e).await.unwrap();
+    assert_eq!(rotated["report"]["outcome"], "rotated");
+    w.assert_invariant().await;
+    w.assert_no_leaks(&[&text(&status), &text(&rotated)]);
+}
+
+#[tokio::test]
 async fn a_failing_target_raises_an_sns_alert_without_secrets_and_the_others_are_still_checked() {
     let w = spawn_world_on_moto(10).await;
     let sns = moto::sns_client().await;
