@@ -206,7 +206,7 @@ impl WebUi {
             if layout.echo_secret_in_errors {
                 message = format!("{message} (client secret {secret})");
             }
-            return self.edit_page(session, Some((next, vec![])), Some(&message));
+            return self.edit_page(session, Some(next), Some(&message));
         }
         let mut st = self.state();
         st.counts.saves += 1;

@@ -27,7 +27,7 @@ impl WebUi {
     pub(super) fn edit_page(
         &self,
         session: &str,
-        values: Option<(CaSettings, Vec<(String, String)>)>,
+        values: Option<CaSettings>,
         error: Option<&str>,
     ) -> Page {
         let mut st = self.state();
@@ -43,7 +43,7 @@ impl WebUi {
             );
         }
         let (s, echoed_secret) = match &values {
-            Some((v, _)) => (v.clone(), Some(v.secret.clone())),
+            Some(v) => (v.clone(), Some(v.secret.clone())),
             None => (stored, None),
         };
         let csrf = st
