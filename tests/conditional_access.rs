@@ -702,11 +702,56 @@ async fn an_unrecognisable_answer_to_save_is_never_taken_for_success() {
 #[tokio::test]
 async fn a_refused_web_login_fails_clearly_before_any_change() {
     let w = ca_world(Layout::default()).await;
-    let wrong = serde_json::json!({"username": "svc-entra-rotator", "password": "not-the-password"}).to_string();
-    w.store.put_current(&w.jamf_credentials_id, &secrecy::SecretString::from(wrong)).await.unwrap();
+    let wrong =
+        serde_json::json!({"username": "svc-entra-rotator", "password": "not-the-password"})
+            .to_string();
+    w.store
+        .put_current(&w.jamf_credentials_id, &secrecy::SecretString::from(wrong))
+        .await
+        .unwrap();
 
     let r = rotate(&w).await;
 
     assert_refused_before_any_change(&w, &r, "refused the login of 'svc-entra-rotator'").await;
-    assert!(!r.error.as_deref().unwrap_or("").contains("not-the-password"));
+    assert!(!r
+        .error
+        .as_deref()
+        .unwrap_or("")
+        .contains("not-the-password"));
+}
+
+#[tokio::test]
+async fn the_stand_in_ends_idle_web_sessions_by_the_injected_clock() {
+    let w = ca_world(Layout::default()).await;
+    let http = reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let page_url = w.jamf.url().join("ConditionalAccess.html?o=u").unwrap();
+    let login = [
+        ("username", "svc-entra-rotator"),
+        ("password", w.secrets[2].expose_secret()),
+    ];
+    http.post(w.jamf.url()).form(&login).send().await.unwrap();
+    let page = http
+        .get(page_url.clone())
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("Microsoft Intune Integration"), "{page}");
+    w.clock.advance(std::time::Duration::from_secs(31 * 60));
+    let page = http
+        .get(page_url)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("Jamf Pro Login"), "{page}");
+    assert_eq!(w.jamf.web().sessions(), 0);
 }

@@ -18,8 +18,12 @@
 //! `CONDITIONAL_ACCESS_CONNECTION_ERROR` and `MII_HEARTBEAT_FAILED_NOTIFICATION` appear.
 //! [`Layout`] varies names, ids, labels, order, extra controls and the submit control.
 //!
+//! Sessions end after [`SESSION_IDLE_MINUTES`] without a request (by the injected clock), on
+//! logout, or on demand ([`WebUi::expire_sessions`], [`WebUi::expire_sessions_before_next_saves`]).
+//!
 //! Where it departs from Jamf Pro: the markup is made up (Jamf publishes none), the test asks
-//! Entra for a token rather than talking to Intune, and one node serves everything.
+//! Entra for a token rather than talking to Intune, one node serves everything, no privileges are
+//! checked, and the API's fault switches (`fail_next`, latency) do not apply to web pages.
 
 mod handlers;
 mod layout;
@@ -71,6 +75,9 @@ impl std::fmt::Debug for CaSettings {
     }
 }
 
+/// Minutes a web session lives without a request (Jamf Pro's default web timeout).
+pub const SESSION_IDLE_MINUTES: i64 = 30;
+
 /// Counters of what the web UI was asked to do.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct WebCounts {
@@ -88,6 +95,8 @@ pub struct WebCounts {
 
 struct Session {
     csrf: String,
+    /// Last request on the session (the injected clock): idle sessions expire.
+    last_seen: chrono::DateTime<chrono::Utc>,
     /// The pairs the last rendered edit form holds (secret excluded), to check the POST.
     rendered: Vec<(String, String)>,
 }
@@ -113,7 +122,6 @@ pub struct WebUi {
     inner: Arc<Mutex<WebState>>,
     entra_login_url: url::Url,
     http: reqwest::Client,
-    #[allow(dead_code)]
     clock: SharedClock,
 }
 
@@ -172,6 +180,24 @@ impl WebUi {
             entra_login_url,
             http,
             clock,
+        }
+    }
+
+    /// True when `session` is live (known, used within [`SESSION_IDLE_MINUTES`]); renews it.
+    fn touch(&self, session: &str) -> bool {
+        let now = self.clock.now();
+        let mut st = self.state();
+        let idle = chrono::Duration::minutes(SESSION_IDLE_MINUTES);
+        match st.sessions.get_mut(session) {
+            Some(s) if now - s.last_seen < idle => {
+                s.last_seen = now;
+                true
+            }
+            Some(_) => {
+                st.sessions.remove(session);
+                false
+            }
+            None => false,
         }
     }
 

@@ -22,8 +22,7 @@ impl WebUi {
             url::form_urlencoded::parse(uri.query().unwrap_or("").as_bytes())
                 .into_owned()
                 .collect();
-        let session =
-            cookie(headers, "JSESSIONID").filter(|s| self.state().sessions.contains_key(s));
+        let session = cookie(headers, "JSESSIONID").filter(|s| self.touch(s));
         let page_path = self.state().layout.page_path.clone();
         match (method.as_str(), path) {
             ("POST", "/") => self.login(sim, headers, &query, body),
@@ -99,11 +98,13 @@ impl WebUi {
             return Page::html(login_page(Some("Invalid username or password")));
         }
         let id = random();
+        let last_seen = self.clock.now();
         let mut st = self.state();
         st.sessions.insert(
             id.clone(),
             Session {
                 csrf: random(),
+                last_seen,
                 rendered: vec![],
             },
         );
