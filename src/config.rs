@@ -79,6 +79,35 @@ impl std::str::FromStr for Cloud {
     }
 }
 
+/// `ROTATOR_AUTH`: how the rotator signs in to Entra as itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RotatorAuth {
+    /// `federated`: an AWS STS web identity token trusted through a federated identity
+    /// credential on the rotator's app; no secret stored anywhere.
+    Federated,
+    /// `certificate`: a PS256 client assertion signed with a private key kept in the
+    /// `ROTATOR_CREDENTIALS_SECRET_ID` secret (`{"private_key_pem","certificate_pem"}`).
+    Certificate,
+    /// `client-secret`: the client secret kept in the `ROTATOR_CREDENTIALS_SECRET_ID` secret.
+    #[default]
+    ClientSecret,
+}
+
+impl std::str::FromStr for RotatorAuth {
+    type Err = ConfigError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim() {
+            "federated" => Ok(RotatorAuth::Federated),
+            "certificate" => Ok(RotatorAuth::Certificate),
+            "client-secret" => Ok(RotatorAuth::ClientSecret),
+            other => Err(ConfigError::Invalid {
+                name: "ROTATOR_AUTH".into(),
+                problem: format!("'{other}' is not one of federated, certificate, client-secret"),
+            }),
+        }
+    }
+}
+
 /// A setting that is missing or malformed.
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum ConfigError {
@@ -109,8 +138,12 @@ pub struct Settings {
     pub graph_url: Option<Url>,
     /// `ROTATOR_CLIENT_ID`: the rotator's own app registration (application id).
     pub rotator_client_id: Option<String>,
-    /// `ROTATOR_CREDENTIALS_SECRET_ID`: Secrets Manager secret holding the rotator's client secret.
+    /// `ROTATOR_CREDENTIALS_SECRET_ID`: Secrets Manager secret holding the rotator's client secret
+    /// (`client-secret`) or its private key and certificate (`certificate`); unused in `federated`.
     pub rotator_credentials_secret_id: Option<String>,
+    /// `ROTATOR_AUTH` (`client-secret`; the template deploys `federated`): how the rotator signs
+    /// in to Entra as itself.
+    pub rotator_auth: RotatorAuth,
     /// `ROTATION_THRESHOLD_DAYS` (30): rotate when the secret expires within this many days.
     pub threshold_days: i64,
     /// `SECRET_LIFETIME_DAYS` (180): lifetime of a new secret, capped by the tenant's policy.
@@ -130,6 +163,15 @@ pub struct Settings {
     /// `ORPHAN_MIN_AGE_SECS` (600): a credential of ours that no secret version holds is removed
     /// once older than this (a younger one may belong to a rotation running elsewhere).
     pub orphan_min_age: Duration,
+    /// `RETIRE_GRACE_HOURS` (0): the old credential stays valid this long after a successful
+    /// switch; a later scheduled check removes it. Emergency rotations ignore it.
+    pub retire_grace: Duration,
+    /// `RETIRE_AFTER_OBSERVED_USE` (false): keep the old credential until Entra's credential
+    /// sign-in activity shows the new one in use (needs `AuditLog.Read.All`; global cloud).
+    pub retire_after_observed_use: bool,
+    /// `OBSERVED_USE_ALERT_DAYS` (3): alert when the new credential is not seen in use this long
+    /// after the switch (Jamf Pro may not be using it).
+    pub observed_use_alert_days: i64,
 }
 
 impl Default for Settings {
@@ -139,6 +181,7 @@ impl Default for Settings {
             graph_url: None,
             rotator_client_id: None,
             rotator_credentials_secret_id: None,
+            rotator_auth: RotatorAuth::ClientSecret,
             threshold_days: 30,
             secret_lifetime_days: 180,
             propagation_timeout: Duration::from_secs(300),
@@ -148,6 +191,9 @@ impl Default for Settings {
             alert_on_success: false,
             smtp_test_recipient: None,
             orphan_min_age: Duration::from_secs(600),
+            retire_grace: Duration::ZERO,
+            retire_after_observed_use: false,
+            observed_use_alert_days: 3,
         }
     }
 }
@@ -167,24 +213,19 @@ impl Settings {
             graph_url: get("GRAPH_URL").map(|v| parse_url("GRAPH_URL", &v)).transpose()?,
             rotator_client_id: get("ROTATOR_CLIENT_ID"),
             rotator_credentials_secret_id: get("ROTATOR_CREDENTIALS_SECRET_ID"),
+            rotator_auth: get("ROTATOR_AUTH").map(|v| v.parse()).transpose()?.unwrap_or_default(),
             threshold_days: num(&get, "ROTATION_THRESHOLD_DAYS", d.threshold_days, 1, 730)?,
             secret_lifetime_days: num(&get, "SECRET_LIFETIME_DAYS", d.secret_lifetime_days, 2, 730)?,
             propagation_timeout: Duration::from_secs(num(&get, "PROPAGATION_TIMEOUT_SECS", 300, 1, 3600)? as u64),
             propagation_successes: num(&get, "PROPAGATION_SUCCESSES", 2, 1, 10)? as u32,
             http_timeout: Duration::from_secs(num(&get, "HTTP_TIMEOUT_SECS", 30, 1, 300)? as u64),
             alert_topic_arn: get("ALERT_TOPIC_ARN"),
-            alert_on_success: match get("ALERT_ON_SUCCESS").as_deref() {
-                None | Some("false") | Some("0") => false,
-                Some("true") | Some("1") => true,
-                Some(other) => {
-                    return Err(ConfigError::Invalid {
-                        name: "ALERT_ON_SUCCESS".into(),
-                        problem: format!("'{other}' is not true or false"),
-                    })
-                }
-            },
+            alert_on_success: flag(&get, "ALERT_ON_SUCCESS")?,
             smtp_test_recipient: get("SMTP_TEST_RECIPIENT"),
             orphan_min_age: Duration::from_secs(num(&get, "ORPHAN_MIN_AGE_SECS", 600, 0, 86_400)? as u64),
+            retire_grace: Duration::from_secs(num(&get, "RETIRE_GRACE_HOURS", 0, 0, 24 * 90)? as u64 * 3600),
+            retire_after_observed_use: flag(&get, "RETIRE_AFTER_OBSERVED_USE")?,
+            observed_use_alert_days: num(&get, "OBSERVED_USE_ALERT_DAYS", 3, 1, 90)?,
         })
     }
 
@@ -203,6 +244,14 @@ fn parse_url(name: &str, value: &str) -> Result<Url, ConfigError> {
     let url = Url::parse(value).map_err(|e| ConfigError::Invalid { name: name.into(), problem: format!("not a URL: {e}") })?;
     crate::http::check_url(&url).map_err(|problem| ConfigError::Invalid { name: name.into(), problem })?;
     Ok(url)
+}
+
+fn flag(get: &impl Fn(&str) -> Option<String>, name: &str) -> Result<bool, ConfigError> {
+    match get(name).as_deref().map(str::trim) {
+        None | Some("false") | Some("0") => Ok(false),
+        Some("true") | Some("1") => Ok(true),
+        Some(other) => Err(ConfigError::Invalid { name: name.into(), problem: format!("'{other}' is not true or false") }),
+    }
 }
 
 fn num(get: &impl Fn(&str) -> Option<String>, name: &str, default: i64, min: i64, max: i64) -> Result<i64, ConfigError> {
@@ -240,6 +289,15 @@ mod tests {
         let e = from(&[("GRAPH_URL", "http://graph.example.com")]).unwrap_err();
         assert!(e.to_string().contains("GRAPH_URL"), "{e}");
         assert!(from(&[("GRAPH_URL", "http://127.0.0.1:8080")]).is_ok());
+    }
+
+    #[test]
+    fn rotator_auth_defaults_to_client_secret_and_names_the_choices() {
+        assert_eq!(from(&[]).unwrap().rotator_auth, RotatorAuth::ClientSecret);
+        assert_eq!(from(&[("ROTATOR_AUTH", "federated")]).unwrap().rotator_auth, RotatorAuth::Federated);
+        assert_eq!(from(&[("ROTATOR_AUTH", "certificate")]).unwrap().rotator_auth, RotatorAuth::Certificate);
+        let e = from(&[("ROTATOR_AUTH", "oidc")]).unwrap_err().to_string();
+        assert!(e.contains("ROTATOR_AUTH") && e.contains("federated, certificate, client-secret"), "{e}");
     }
 
     #[test]

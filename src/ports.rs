@@ -180,6 +180,10 @@ pub trait Directory: Send + Sync {
     /// The longest password lifetime the tenant's app management policy allows this app, or
     /// `None` when nothing restricts it or the policy cannot be read (no permission).
     async fn max_password_lifetime(&self, app: &AppRef) -> Result<Option<chrono::Duration>, DirectoryError>;
+    /// When the credential `key_id` last signed in, from Entra's credential sign-in activity
+    /// report (`/beta/reports/appCredentialSignInActivities`; needs `AuditLog.Read.All`; global
+    /// cloud only; lags by minutes to hours). `None` when the report has not seen it sign in.
+    async fn key_last_used(&self, app: &AppRef, key_id: &str) -> Result<Option<DateTime<Utc>>, DirectoryError>;
     /// Asks the token endpoint whether it accepts `secret` for the app and `scope` right now.
     /// Never retried inside: the caller polls.
     async fn check_secret(

@@ -5,18 +5,24 @@
 //! target app's password credentials through Graph v1.0. It follows
 //! `docs/contracts/entra-graph.md`.
 //!
-//! Layout: [`identity`] (the rotator's credentials), `token` (the token endpoint and cache),
+//! Layout: [`identity`] (the rotator's credentials), [`assertion`] (certificate client
+//! assertions), [`federated`] (AWS STS web identity tokens), `token` (the token endpoint and cache),
 //! `graph` (Graph's JSON and error shape), `policy` (app management policies), `retry` (what is
 //! retried and how long to wait), `wire` (URLs, sending, strict JSON fields).
 
-mod graph;
+pub mod graph;
+pub mod assertion;
+pub mod federated;
 pub mod identity;
-mod policy;
-mod retry;
-mod token;
-mod wire;
+pub mod policy;
+pub mod retry;
+mod signins;
+pub mod token;
+pub mod wire;
 
-pub use identity::RotatorIdentity;
+pub use assertion::CertificateCredential;
+pub use federated::{StsWebIdentityTokens, WebIdentityTokens};
+pub use identity::{RotatorCredential, RotatorIdentity, RotatorSignIn};
 
 use crate::clock::SharedClock;
 use crate::config::{Cloud, Settings};
@@ -35,7 +41,7 @@ const APP_SELECT: &str = "$select=id,appId,displayName,passwordCredentials";
 /// The real Entra ID / Microsoft Graph directory.
 pub struct GraphDirectory {
     settings: Settings,
-    identity: RotatorIdentity,
+    identity: RotatorSignIn,
     clock: SharedClock,
     http: reqwest::Client,
     tokens: token::TokenCache,
@@ -50,13 +56,14 @@ impl std::fmt::Debug for GraphDirectory {
 }
 
 impl GraphDirectory {
-    /// A directory client signing in as `identity`. Base URLs come from `settings` (per cloud,
-    /// or `ENTRA_LOGIN_URL`/`GRAPH_URL`) and are checked before every use.
-    pub fn new(settings: &Settings, identity: RotatorIdentity, clock: SharedClock) -> Self {
+    /// A directory client signing in as `identity` (a [`RotatorIdentity`] with its client
+    /// secret, or any [`RotatorSignIn`]). Base URLs come from `settings` (per cloud, or
+    /// `ENTRA_LOGIN_URL`/`GRAPH_URL`) and are checked before every use.
+    pub fn new(settings: &Settings, identity: impl Into<RotatorSignIn>, clock: SharedClock) -> Self {
         Self {
             http: crate::http::client(settings.http_timeout, 4, false),
             settings: settings.clone(),
-            identity,
+            identity: identity.into(),
             clock,
             tokens: token::TokenCache::default(),
         }
@@ -87,12 +94,26 @@ impl GraphDirectory {
             "the rotator's own identity (client id {})",
             self.identity.client_id
         );
+        // One assertion per token request (its retries included): each lives minutes, not hours.
+        let assertion = match &self.identity.credential {
+            RotatorCredential::Secret(_) => None,
+            RotatorCredential::Certificate(c) => Some(
+                c.assertion(&self.identity.client_id, url.as_str(), self.clock.now())
+                    .inspect_err(log_failure)?,
+            ),
+            RotatorCredential::Federated(source) => Some(source.token().await.inspect_err(log_failure)?),
+        };
+        let auth = match (&self.identity.credential, &assertion) {
+            (RotatorCredential::Secret(s), _) => token::ClientAuth::Secret(s),
+            (_, Some(jwt)) => token::ClientAuth::Assertion(jwt),
+            (_, None) => unreachable!("every assertion mode made one above"),
+        };
         let issued = retry::run(&self.clock, "token request", Safety::Idempotent, || {
             Box::pin(token::request(
                 &self.http,
                 url.clone(),
                 &self.identity.client_id,
-                &self.identity.secret,
+                auth,
                 &scope,
                 &context,
             ))
@@ -144,7 +165,11 @@ impl GraphDirectory {
             // Revoked or expired early: the next call signs in again.
             self.tokens.forget(&key);
         }
-        let failure = graph::error(&raw, operation, &[&self.identity.secret]);
+        let scrub: Vec<&SecretString> = match &self.identity.credential {
+            RotatorCredential::Secret(s) => vec![s],
+            _ => vec![],
+        };
+        let failure = graph::error(&raw, operation, &scrub);
         if !call.expected.contains(&raw.status) {
             log_failure(&failure.error);
         }
@@ -394,6 +419,17 @@ impl Directory for GraphDirectory {
         Ok([per_app, tenant].into_iter().flatten().min())
     }
 
+    async fn key_last_used(&self, app: &AppRef, key_id: &str) -> Result<Option<DateTime<Utc>>, DirectoryError> {
+        let op = "GET appCredentialSignInActivities";
+        let filter = format!("appId eq '{}'", segment("application id", &app.client_id)?);
+        let path = format!(
+            "/beta/reports/appCredentialSignInActivities?{}",
+            url::form_urlencoded::Serializer::new(String::new()).append_pair("$filter", &filter).finish()
+        );
+        let raw = self.graph(app, &Call::get(op, path)).await?;
+        signins::last_used(&raw.json(op)?, key_id, op)
+    }
+
     async fn check_secret(
         &self,
         app: &AppRef,
@@ -402,7 +438,16 @@ impl Directory for GraphDirectory {
     ) -> Result<SecretCheck, DirectoryError> {
         let url = self.token_url(app.cloud, &app.tenant_id)?;
         let context = format!("the secret being checked for app {}", app.client_id);
-        match token::request(&self.http, url, &app.client_id, secret, scope, &context).await {
+        match token::request(
+            &self.http,
+            url,
+            &app.client_id,
+            token::ClientAuth::Secret(secret),
+            scope,
+            &context,
+        )
+        .await
+        {
             Ok(_) => Ok(SecretCheck::Accepted),
             Err(f) => match f.error.aadsts() {
                 Some(7000215) => Ok(SecretCheck::NotAccepted),

@@ -3,6 +3,7 @@
 
 use super::driver::{Outcome, RotationReport};
 use super::ledger::Ledger;
+use super::retire::Retirement;
 use super::{app_of, is_ours, Engine, RotateRequest, RotationError, Step};
 use crate::ports::{AlertKind, AppRef, AWSPENDING};
 use chrono::{DateTime, Utc};
@@ -199,9 +200,30 @@ impl Engine {
             return Ok(report);
         }
 
-        // Housekeeping first: finish a retirement a crash interrupted; sweep orphans.
+        // Housekeeping first: finish a retirement that is due (or that a crash interrupted);
+        // sweep orphans.
+        let retirement = if report.drift.iter().any(|d| d.kind == DriftKind::RetirePending) {
+            // An unreadable sign-in report keeps the old credential for a later check.
+            Some(self.retirement(step, &doc, &app).await.unwrap_or_else(|e| Retirement::Wait(e.to_string())))
+        } else {
+            None
+        };
+        if let Some(Retirement::Overdue(why)) = &retirement {
+            self.alert(
+                AlertKind::Drift,
+                secret_id,
+                format!("New secret not seen in use: {}", report.target),
+                format!("Target: {secret_id} ({})\n{why}.\nThe old credential is kept, so Jamf Pro keeps working either way.\nWhat to do: check that Jamf Pro uses the new secret (the integration's status in Jamf Pro); an emergency rotation (`--revoke-old immediately`) retires the old one regardless.", report.target),
+            )
+            .await;
+        }
         for d in &report.drift {
-            if matches!(d.kind, DriftKind::RetirePending | DriftKind::Orphan) {
+            let due = match d.kind {
+                DriftKind::Orphan => true,
+                DriftKind::RetirePending => retirement == Some(Retirement::Now),
+                _ => false,
+            };
+            if due {
                 let key = d.key_id.as_deref().unwrap_or_default();
                 match self.directory.remove_password(&app, key).await {
                     Ok(()) => self.note(step, &format!("removed {} credential {key}", if d.kind == DriftKind::Orphan { "orphaned" } else { "replaced" })),

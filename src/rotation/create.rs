@@ -39,6 +39,15 @@ impl Engine {
             self.note(step, &format!("removed orphaned credential {} left by an interrupted rotation", orphan.key_id));
         }
 
+        // A retirement still pending from the last rotation (grace period, observed-use gate) is
+        // superseded: after this rotation no version holds that credential any more.
+        if let Some(old) = current.rotation.as_ref().and_then(|r| r.replaces_key_id.as_deref()) {
+            if application.passwords.iter().any(|c| c.key_id.eq_ignore_ascii_case(old)) && !current.entra.key_id.as_deref().is_some_and(|k| k.eq_ignore_ascii_case(old)) {
+                self.directory.remove_password(&app, old).await.map_err(|e| RotationError::directory(step, e))?;
+                self.note(step, &format!("retired credential {old}, still pending retirement from the last rotation"));
+            }
+        }
+
         // Lifetime: ours, capped by the tenant's app management policy.
         let mut lifetime = chrono::Duration::days(self.policy.secret_lifetime_days);
         if let Some(max) = self.directory.max_password_lifetime(&app).await.map_err(|e| RotationError::directory(step, e))? {

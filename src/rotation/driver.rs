@@ -42,6 +42,8 @@ pub struct RotationReport {
     pub new_key_id: Option<String>,
     /// True when the old credential is gone from the app.
     pub old_removed: bool,
+    /// Why the old credential is kept for now (grace period, observed-use gate).
+    pub old_retire_pending: Option<String>,
     /// True when Jamf Pro's own test passed with the new secret.
     pub jamf_accepts_new: bool,
     /// Credentials left on the app afterwards.
@@ -87,6 +89,7 @@ impl Engine {
             old_key_id: current.entra.key_id.clone(),
             new_key_id: None,
             old_removed: false,
+            old_retire_pending: None,
             jamf_accepts_new: false,
             app_credentials: None,
             elapsed_ms: 0,
@@ -152,6 +155,7 @@ impl Engine {
         report.jamf_accepts_new = true;
         let done = self.finish_secret(ctx).await?;
         report.old_removed = done.old_removed;
+        report.old_retire_pending = done.retire_pending;
         Ok(())
     }
 

@@ -13,13 +13,16 @@ pub struct Finished {
     pub old_removed: bool,
     /// Other credentials removed (lockdown, orphans of this rotation).
     pub also_removed: Vec<String>,
+    /// Why the old credential is kept for now (grace period, observed-use gate).
+    pub retire_pending: Option<String>,
 }
 
 impl Engine {
     /// finishSecret. Moves `AWSCURRENT` to the token's version (Secrets Manager moves
     /// `AWSPREVIOUS` to the old one) and drops `AWSPENDING`, then removes the credential the
-    /// rotation replaced, and only that one (a lockdown removes every other credential). Run again
-    /// after a crash, it finds the version already current and finishes the retirement.
+    /// rotation replaced, and only that one (a lockdown removes every other credential), unless a
+    /// grace period or the observed-use gate keeps it for a later check. Run again after a crash,
+    /// it finds the version already current and finishes the retirement.
     pub async fn finish_secret(&self, ctx: &StepContext) -> Result<Finished, RotationError> {
         let step = Step::FinishSecret;
         let (info, standing) = self.guard(step, ctx).await?;
@@ -44,6 +47,19 @@ impl Engine {
         let application = self.directory.application(&app_of(&doc)).await.map_err(|e| RotationError::directory(step, e).touched())?;
         let app = AppRef { object_id: Some(application.object_id.clone()), ..app_of(&doc) };
         let lockdown = record.as_ref().is_some_and(|r| r.lockdown);
+        let retire = match self.retirement(step, &doc, &app).await {
+            Ok(super::retire::Retirement::Now) => true,
+            Ok(super::retire::Retirement::Wait(why) | super::retire::Retirement::Overdue(why)) => {
+                self.note(step, &format!("keeping the old credential for now: {why}"));
+                done.retire_pending = Some(why);
+                false
+            }
+            // The sign-in report unreadable: keep the old credential, a later check decides.
+            Err(e) => {
+                done.retire_pending = Some(e.to_string());
+                false
+            }
+        };
         let this_rotation = super::credential_name(&ctx.token);
         for cred in &application.passwords {
             let key = cred.key_id.to_lowercase();
@@ -53,7 +69,7 @@ impl Engine {
             let replaced = done.old_key_id.as_deref().is_some_and(|k| k.eq_ignore_ascii_case(&key));
             // A credential named for this rotation but not the stored one: a racing attempt's.
             let sibling = cred.display_name.as_deref() == Some(this_rotation.as_str());
-            if replaced || sibling || lockdown {
+            if (replaced && retire) || sibling || lockdown {
                 self.directory.remove_password(&app, &cred.key_id).await.map_err(|e| RotationError::directory(step, e).touched())?;
                 if replaced {
                     self.note(step, &format!("retired the old credential {}", cred.key_id));
@@ -64,7 +80,7 @@ impl Engine {
             }
         }
         // Gone now, or never there (removed by hand, or by an earlier run of this step).
-        done.old_removed = done.old_key_id.is_some();
+        done.old_removed = done.old_key_id.is_some() && done.retire_pending.is_none();
         Ok(done)
     }
 }

@@ -20,6 +20,7 @@ pub mod finish;
 pub mod guard;
 pub mod ledger;
 pub mod propagation;
+pub mod retire;
 pub mod rollback;
 pub mod set;
 pub mod test;
@@ -56,6 +57,12 @@ pub struct Policy {
     /// Our credentials that no secret version holds are removed once older than this (a younger
     /// one may belong to a rotation in flight in another process).
     pub orphan_min_age: chrono::Duration,
+    /// The old credential stays valid this long after a switch (emergencies ignore it).
+    pub retire_grace: chrono::Duration,
+    /// Keep the old credential until the new one is seen signing in (emergencies ignore it).
+    pub retire_after_observed_use: bool,
+    /// Alert when the new credential is not seen in use this many days after the switch.
+    pub observed_use_alert_days: i64,
 }
 
 impl Policy {
@@ -68,6 +75,9 @@ impl Policy {
             propagation_successes: s.propagation_successes,
             alert_on_success: s.alert_on_success,
             orphan_min_age: chrono::Duration::from_std(s.orphan_min_age).unwrap_or(chrono::Duration::minutes(10)),
+            retire_grace: chrono::Duration::from_std(s.retire_grace).unwrap_or_default(),
+            retire_after_observed_use: s.retire_after_observed_use,
+            observed_use_alert_days: s.observed_use_alert_days,
         }
     }
 }

@@ -112,6 +112,18 @@ impl Directory for Dir {
             .call("graph: read policy", self.0.max_password_lifetime(app))
             .await
     }
+    async fn key_last_used(
+        &self,
+        app: &AppRef,
+        key: &str,
+    ) -> Result<Option<DateTime<Utc>>, DirectoryError> {
+        self.1
+            .call(
+                "graph: read sign-in activity",
+                self.0.key_last_used(app, key),
+            )
+            .await
+    }
     async fn check_secret(
         &self,
         app: &AppRef,
