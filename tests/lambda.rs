@@ -136,10 +136,11 @@ async fn scheduled_check_event_rotates_a_due_target_and_prints_its_metrics() {
     let creds = w.entra.passwords(&w.app.object_id);
     assert_eq!(creds.len(), 1);
     assert_ne!(creds[0].key_id, w.initial_key_id);
-    assert_eq!(h.metric("DaysUntilExpiry", Some(&w.secret_id)), [9.0]);
+    // Reported for the secret in use after the check: the new one (180-day lifetime).
+    assert_eq!(h.metric("DaysUntilExpiry", Some(&w.secret_id)), [179.0]);
     assert_eq!(
         h.metric("DaysUntilExpiry", None),
-        [9.0],
+        [179.0],
         "the fleet minimum, without a dimension"
     );
     assert_eq!(h.metric("RotationSucceeded", Some(&w.secret_id)), [1.0]);
@@ -769,7 +770,7 @@ async fn emulated_check_rotates_a_due_target_prints_metrics_and_refuses_a_malfor
     );
     let metrics = f.metrics();
     assert!(
-        metrics.contains(&("DaysUntilExpiry".into(), 9.0, Some(w.secret_id.clone()))),
+        metrics.contains(&("DaysUntilExpiry".into(), 179.0, Some(w.secret_id.clone()))),
         "{metrics:?}"
     );
     assert!(

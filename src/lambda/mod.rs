@@ -183,10 +183,9 @@ impl Function {
                     continue;
                 }
             };
-            if let Ok(report) = &outcome {
-                days.extend(report.days_until_expiry);
-            }
-            results[i] = self.checked(&ids[i], outcome, dry_run).await;
+            let (result, left) = self.checked(&ids[i], outcome, dry_run).await;
+            results[i] = result;
+            days.extend(left);
         }
         if !dry_run {
             // The fleet's minimum, without a dimension: the alarm watches this one series, and
@@ -212,38 +211,53 @@ impl Function {
         }))
     }
 
-    /// One target's check result: its metric lines and its entry in the response.
+    /// One target's check result: its metric lines, its entry in the response, and the days
+    /// until its secret expires after the check.
     async fn checked(
         &self,
         secret_id: &str,
         outcome: Result<CheckReport, RotationError>,
         dry_run: bool,
-    ) -> Value {
-        match outcome {
-            Ok(report) => {
-                if !dry_run {
-                    if let Some(d) = report.days_until_expiry {
-                        self.metric(metrics::days_until_expiry(secret_id, d));
-                    }
-                    match report.rotation.as_ref().map(|r| r.outcome) {
-                        Some(Outcome::Rotated | Outcome::Resumed) => {
-                            self.metric(metrics::rotation_succeeded(secret_id))
-                        }
-                        Some(Outcome::Failed | Outcome::RolledBack) => {
-                            self.metric(metrics::rotation_failed(secret_id))
-                        }
-                        _ => {}
-                    }
-                }
-                let ok = report.action != Action::RotationFailed;
-                json!({"secret_id": secret_id, "ok": ok, "report": report})
-            }
+    ) -> (Value, Option<i64>) {
+        let report = match outcome {
+            Ok(report) => report,
             Err(e) => {
                 // The engine has alerted already: a check that cannot run is a failure too.
                 tracing::error!(step = %e.step, class = e.class(), "check of {secret_id} failed: {e}");
-                json!({"secret_id": secret_id, "ok": false, "error": e.to_string(), "error_class": e.class(), "advice": e.advice()})
+                let entry = json!({"secret_id": secret_id, "ok": false, "error": e.to_string(), "error_class": e.class(), "advice": e.advice()});
+                return (entry, None);
+            }
+        };
+        let mut days = report.days_until_expiry;
+        if !dry_run {
+            match report.rotation.as_ref().map(|r| r.outcome) {
+                Some(outcome @ (Outcome::Rotated | Outcome::Resumed | Outcome::AlreadyRotated)) => {
+                    // The secret in use now is the new one: its expiry is what the alarm watches.
+                    days = self.days_left(secret_id).await.or(days);
+                    if outcome != Outcome::AlreadyRotated {
+                        self.metric(metrics::rotation_succeeded(secret_id));
+                    }
+                }
+                Some(Outcome::Failed | Outcome::RolledBack) => {
+                    self.metric(metrics::rotation_failed(secret_id))
+                }
+                None => {}
+            }
+            if let Some(d) = days {
+                self.metric(metrics::days_until_expiry(secret_id, d));
             }
         }
+        let ok = report.action != Action::RotationFailed;
+        (
+            json!({"secret_id": secret_id, "ok": ok, "report": report}),
+            days,
+        )
+    }
+
+    /// Whole days until the `AWSCURRENT` secret of `secret_id` expires, when the document says.
+    async fn days_left(&self, secret_id: &str) -> Option<i64> {
+        let (_, doc) = self.engine.current(Step::Check, secret_id).await.ok()?;
+        Some((doc.entra.expires_at? - self.engine.clock.now()).num_days())
     }
 
     /// A rotation by hand. The target must be one of the deployment's; with only one target,
