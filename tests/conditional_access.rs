@@ -755,3 +755,25 @@ async fn the_stand_in_ends_idle_web_sessions_by_the_injected_clock() {
     assert!(page.contains("Jamf Pro Login"), "{page}");
     assert_eq!(w.jamf.web().sessions(), 0);
 }
+
+#[tokio::test]
+async fn when_the_rollback_save_also_fails_jamf_keeps_a_working_secret() {
+    let w = ca_world(Layout::default()).await;
+    w.jamf.web().fail_next_save_tests(2);
+
+    let r = rotate(&w).await;
+
+    assert_ne!(r.outcome, Outcome::Rotated);
+    assert_eq!(
+        w.jamf.web().counts().saves,
+        0,
+        "neither save stored anything"
+    );
+    assert_eq!(
+        w.jamf.web().secret().as_deref(),
+        Some(w.secrets[0].expose_secret())
+    );
+    assert!(!w.alerts.sent().is_empty());
+    w.assert_invariant().await;
+    w.assert_no_leaks(&[&json(&r)]);
+}
