@@ -1,12 +1,13 @@
 //! Builds the production engine from settings: Secrets Manager and SNS through the AWS SDK
 //! (standard credential chain; `AWS_ENDPOINT_URL` honoured), Graph with the rotator's identity
-//! read from `ROTATOR_CREDENTIALS_SECRET_ID`, Jamf targets over HTTPS. The CLI and the Lambda
-//! share it.
+//! per `ROTATOR_AUTH` (a client secret or certificate read from `ROTATOR_CREDENTIALS_SECRET_ID`,
+//! or an AWS STS web identity token), Jamf targets over HTTPS. The CLI and the Lambda share it.
 
 use crate::alert::{LogAlerts, SnsAlerts};
 use crate::clock::{SharedClock, SystemClock};
 use crate::config::Settings;
-use crate::entra::{GraphDirectory, RotatorIdentity};
+use crate::config::RotatorAuth;
+use crate::entra::{GraphDirectory, RotatorCredential, RotatorIdentity, RotatorSignIn, StsWebIdentityTokens};
 use crate::ports::{Alerts, SecretStore, StoreError, AWSCURRENT};
 use crate::rotation::{Engine, Policy};
 use crate::vault::{load_aws_config, AwsSecretStore};
@@ -36,14 +37,33 @@ pub struct Wiring {
     pub engine: Engine,
 }
 
-/// Reads the rotator's identity from its secret (`ROTATOR_CREDENTIALS_SECRET_ID`).
-pub async fn rotator_identity(settings: &Settings, store: &dyn SecretStore) -> Result<RotatorIdentity, WiringError> {
+/// The rotator's identity per `ROTATOR_AUTH`: `client-secret` and `certificate` read their
+/// secret (`ROTATOR_CREDENTIALS_SECRET_ID`); `federated` reads nothing and asks AWS STS (the
+/// standard SDK configuration, `AWS_ENDPOINT_URL_STS` honoured) for a token at each sign-in.
+pub async fn rotator_identity(settings: &Settings, store: &dyn SecretStore) -> Result<RotatorSignIn, WiringError> {
+    if settings.rotator_auth == RotatorAuth::Federated {
+        let client_id = settings.rotator_client_id.clone().ok_or_else(|| crate::config::ConfigError::Missing {
+            name: "ROTATOR_CLIENT_ID".into(),
+            why: "ROTATOR_AUTH=federated signs in as that app registration (no secret holds its id)".into(),
+        })?;
+        let sdk = load_aws_config(settings.http_timeout).await;
+        let tokens = StsWebIdentityTokens::new(aws_sdk_sts::Client::new(&sdk));
+        return Ok(RotatorSignIn { client_id, credential: RotatorCredential::Federated(Arc::new(tokens)) });
+    }
     let id = settings.rotator_credentials_secret_id.as_deref().ok_or_else(|| crate::config::ConfigError::Missing {
         name: "ROTATOR_CREDENTIALS_SECRET_ID".into(),
-        why: "the rotator signs in to Microsoft Graph with the client secret stored there".into(),
+        why: match settings.rotator_auth {
+            RotatorAuth::Certificate => "ROTATOR_AUTH=certificate signs with the private key stored there",
+            _ => "the rotator signs in to Microsoft Graph with the client secret stored there",
+        }
+        .into(),
     })?;
     let (_, value) = store.value_at(id, AWSCURRENT).await?.ok_or_else(|| StoreError::NotFound { what: format!("{id} (AWSCURRENT)") })?;
-    Ok(RotatorIdentity::from_secret_value(settings.rotator_client_id.as_deref(), &value)?)
+    let client_id = settings.rotator_client_id.as_deref();
+    Ok(match settings.rotator_auth {
+        RotatorAuth::Certificate => RotatorSignIn::from_certificate_secret(client_id, &value)?,
+        _ => RotatorIdentity::from_secret_value(client_id, &value)?.into(),
+    })
 }
 
 /// Builds the engine over the real adapters.

@@ -1,9 +1,80 @@
-//! The rotator's own Entra identity: its client id and client secret, read from the Secrets
-//! Manager value that holds them.
+//! The rotator's own Entra identity: its client id and how it proves it ([`RotatorCredential`]:
+//! a client secret or a certificate read from Secrets Manager, or a federated token from AWS
+//! STS), per `ROTATOR_AUTH`.
 
+use super::assertion::CertificateCredential;
+use super::federated::WebIdentityTokens;
 use crate::ports::DirectoryError;
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::Value;
+use std::sync::Arc;
+
+/// How the rotator authenticates at the token endpoint. `Debug` never shows a secret or key.
+#[derive(Clone)]
+pub enum RotatorCredential {
+    /// `client-secret`: `client_secret=`.
+    Secret(SecretString),
+    /// `certificate`: a PS256 client assertion signed with the rotator's private key.
+    Certificate(CertificateCredential),
+    /// `federated`: an external token (AWS STS `GetWebIdentityToken`) as the client assertion.
+    Federated(Arc<dyn WebIdentityTokens>),
+}
+
+impl std::fmt::Debug for RotatorCredential {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RotatorCredential::Secret(_) => f.write_str("Secret([redacted])"),
+            RotatorCredential::Certificate(c) => c.fmt(f),
+            RotatorCredential::Federated(_) => f.write_str("Federated(web identity token source)"),
+        }
+    }
+}
+
+/// The rotator's app registration and its credential, whatever the mode.
+#[derive(Clone, Debug)]
+pub struct RotatorSignIn {
+    /// Application (client) id of the rotator's app registration.
+    pub client_id: String,
+    /// How it proves it.
+    pub credential: RotatorCredential,
+}
+
+impl From<RotatorIdentity> for RotatorSignIn {
+    fn from(id: RotatorIdentity) -> Self {
+        RotatorSignIn {
+            client_id: id.client_id,
+            credential: RotatorCredential::Secret(id.secret),
+        }
+    }
+}
+
+impl RotatorSignIn {
+    /// `certificate` mode from the Secrets Manager value `{"private_key_pem","certificate_pem"}`
+    /// (optionally `client_id`), with the client id from there or from `client_id`
+    /// (`ROTATOR_CLIENT_ID`); both given and different is an error.
+    pub fn from_certificate_secret(client_id: Option<&str>, value: &SecretString) -> Result<Self, DirectoryError> {
+        let (json_id, certificate) = CertificateCredential::from_secret_value(value)?;
+        Ok(RotatorSignIn {
+            client_id: agree(json_id, client_id)?,
+            credential: RotatorCredential::Certificate(certificate),
+        })
+    }
+}
+
+/// The client id from the secret's JSON and/or the setting.
+fn agree(json_id: Option<String>, setting: Option<&str>) -> Result<String, DirectoryError> {
+    let setting = setting.map(str::trim).filter(|c| !c.is_empty());
+    match (json_id, setting) {
+        (Some(j), Some(s)) if !j.eq_ignore_ascii_case(s) => Err(DirectoryError::Config(format!(
+            "ROTATOR_CLIENT_ID is {s} but the rotator's credentials secret says client_id {j}; make them agree"
+        ))),
+        (Some(j), _) => Ok(j),
+        (None, Some(s)) => Ok(s.to_string()),
+        (None, None) => Err(DirectoryError::Config(
+            "no client id for the rotator: set ROTATOR_CLIENT_ID or add 'client_id' to its credentials secret".into(),
+        )),
+    }
+}
 
 /// The rotator's own app registration and its secret. `Debug` never shows the secret.
 #[derive(Clone)]
@@ -67,21 +138,7 @@ impl RotatorIdentity {
         } else {
             (SecretString::from(raw.to_string()), None)
         };
-        let client_id = match (json_id, setting) {
-            (Some(j), Some(s)) if !j.eq_ignore_ascii_case(s) => {
-                return Err(DirectoryError::Config(format!(
-                    "ROTATOR_CLIENT_ID is {s} but the rotator's credentials secret says client_id {j}; make them agree"
-                )))
-            }
-            (Some(j), _) => j,
-            (None, Some(s)) => s.to_string(),
-            (None, None) => {
-                return Err(DirectoryError::Config(
-                    "no client id for the rotator: set ROTATOR_CLIENT_ID or add 'client_id' to its credentials secret"
-                        .into(),
-                ))
-            }
-        };
+        let client_id = agree(json_id, setting)?;
         Ok(RotatorIdentity { client_id, secret })
     }
 }

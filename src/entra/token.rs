@@ -1,5 +1,5 @@
-//! The Entra token endpoint (client credentials with a client secret): one request, its refusal
-//! parsed into an AADSTS code, and a cache of the rotator's own tokens.
+//! The Entra token endpoint (client credentials with a client secret or a client assertion): one
+//! request, its refusal parsed into an AADSTS code, and a cache of the rotator's own tokens.
 
 use super::retry::{Failure, Retry};
 use super::wire::{self, Raw};
@@ -24,24 +24,40 @@ pub struct Issued {
     pub lifetime: Duration,
 }
 
-/// Asks the token endpoint at `url` for a token for `client_id`/`secret`/`scope`.
+/// How a token request proves the client: a client secret, or a signed JWT (a certificate
+/// assertion, or an external token trusted through a federated identity credential).
+#[derive(Clone, Copy)]
+pub enum ClientAuth<'a> {
+    /// `client_secret=`.
+    Secret(&'a SecretString),
+    /// `client_assertion_type=…jwt-bearer&client_assertion=`.
+    Assertion(&'a SecretString),
+}
+
+/// Asks the token endpoint at `url` for a token for `client_id`/`auth`/`scope`.
 /// A refusal (4xx with Entra's error JSON) is a fatal [`Failure`] carrying
 /// [`DirectoryError::Token`]; 429, 5xx and transport errors are retryable.
 pub async fn request(
     http: &reqwest::Client,
     url: url::Url,
     client_id: &str,
-    secret: &SecretString,
+    auth: ClientAuth<'_>,
     scope: &str,
     context: &str,
 ) -> Result<Issued, Failure> {
     let operation = "token request";
-    let form = [
+    let mut form = vec![
         ("grant_type", "client_credentials"),
         ("client_id", client_id),
-        ("client_secret", secret.expose_secret()),
         ("scope", scope),
     ];
+    match auth {
+        ClientAuth::Secret(secret) => form.push(("client_secret", secret.expose_secret())),
+        ClientAuth::Assertion(jwt) => {
+            form.push(("client_assertion_type", super::assertion::JWT_BEARER));
+            form.push(("client_assertion", jwt.expose_secret()));
+        }
+    }
     let client_request_id = uuid::Uuid::new_v4().to_string();
     let raw = wire::send(
         http.post(url)

@@ -435,11 +435,32 @@ pub fn save_outcome(html: &str, application_id: &str, secrets: &[&SecretString])
 /// their `form` attribute), each with a second string describing submit controls.
 fn collect(doc: &Html, form: ElementRef) -> Vec<(Control, String)> {
     let form_id = form.attr("id");
+    // A form opened inside a table is left empty by the HTML parser, its controls placed after
+    // it in the table; browsers still submit them with it (the parser's form pointer). Such a
+    // form owns the controls that follow it within its parent, up to the next form.
+    let detached = form
+        .select(&sel("input, select, textarea, button"))
+        .next()
+        .is_none();
+    let parent = form.parent().map(|p| p.id());
+    let mut after_form = false;
     let mut out = Vec::new();
-    for el in doc.select(&sel("input, select, textarea, button")) {
+    for el in doc.select(&sel("form, input, select, textarea, button")) {
+        if el.value().name() == "form" {
+            after_form = el.id() == form.id();
+            continue;
+        }
         let owner_ok = match el.attr("form") {
             Some(f) => Some(f) == form_id,
-            None => el.ancestors().any(|a| a.id() == form.id()),
+            None => {
+                el.ancestors().any(|a| a.id() == form.id())
+                    || (detached
+                        && after_form
+                        && parent.is_some_and(|p| el.ancestors().any(|a| a.id() == p))
+                        && !el
+                            .ancestors()
+                            .any(|a| a.value().as_element().is_some_and(|e| e.name() == "form")))
+            }
         };
         // A nameless control submits nothing, but a nameless submit control still sends the form.
         let name = el.attr("name").unwrap_or("");
@@ -737,5 +758,24 @@ mod tests {
         let login =
             r#"<form method=post><input name=username><input type=password name=password></form>"#;
         assert_eq!(save_outcome(login, APP, &[]), SaveOutcome::LoginPage);
+    }
+
+    #[test]
+    fn a_form_opened_inside_a_table_keeps_its_controls() {
+        let html = format!(
+            r#"<html><body><table><form method="post" action="x.html"><tr><td>Microsoft Intune
+               <input name="applicationId" value="{APP}"><input type="password" name="s">
+               <input type="submit" value="Save"></td></tr></form></table>
+               <form method="post" action="y.html"><input name="other" value="1"></form></body></html>"#
+        );
+        let f = discover(&html, &url(), &FormHints::default(), "GET").unwrap();
+        assert_eq!(f.secret_field(), "s");
+        assert_eq!(
+            f.controls
+                .iter()
+                .map(|c| c.name.as_str())
+                .collect::<Vec<_>>(),
+            ["applicationId", "s"]
+        );
     }
 }

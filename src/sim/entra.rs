@@ -5,6 +5,9 @@
 //! is the base for both `ENTRA_LOGIN_URL` and `GRAPH_URL`. Time comes from the injected clock:
 //! token expiry, secret expiry and propagation lag all follow virtual time in tests.
 //!
+//! Client assertions (certificate and federated) are verified for real: see
+//! [`client_assertion`] for what is checked and which AADSTS code each refusal carries.
+//!
 //! Where it departs from the real service: tokens are opaque random strings, not JWTs; every
 //! rotator has `Application.Read.All` and `Policy.Read.All` in its own tenant, and write access
 //! only to apps it owns ([`EntraSim::make_owner`]); `$select` only trims top-level fields;
@@ -26,6 +29,8 @@ use serde_json::{json, Map, Value};
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
+
+mod client_assertion;
 
 /// The kinds of request the stand-in counts and can fail on demand.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -88,6 +93,8 @@ struct State {
     tenants: HashMap<String, Option<String>>,
     apps: HashMap<String, App>,
     tokens: HashMap<String, Issued>,
+    /// Certificates, federated identity credentials and issuer keys for client assertions.
+    assertions: client_assertion::Trust,
     lag: Duration,
     tenant_max: Option<chrono::Duration>,
     /// How long a sign-in takes to show in the sign-in activity report.
@@ -169,6 +176,7 @@ impl EntraSim {
                 activity: tokio::sync::Notify::new(),
             }),
         };
+        sim.state().assertions.base = sim.url().to_string();
         let handle = sim.clone();
         let app = axum::Router::new().fallback(
             move |method: Method, uri: Uri, headers: HeaderMap, body: Bytes| {
@@ -259,6 +267,24 @@ impl EntraSim {
             .get_mut(app_object_id)
             .expect("make_owner: unknown app object id");
         app.owners.insert(rotator_client_id.to_string());
+    }
+
+    /// Registers a certificate (PEM) on the app with `client_id`: client assertions signed with
+    /// its key (PS256 or RS256, `x5t#S256` naming it) are accepted.
+    pub fn add_certificate(&self, client_id: &str, certificate_pem: &str) {
+        self.state().assertions.add_certificate(client_id, certificate_pem);
+    }
+
+    /// Adds a federated identity credential to the app with `client_id`: external tokens with
+    /// exactly this issuer and subject, and one of these audiences, are accepted as client
+    /// assertions once signed by a key of the issuer's ([`Self::trust_issuer_key`]).
+    pub fn add_federated_credential(&self, client_id: &str, issuer: &str, subject: &str, audiences: &[&str]) {
+        self.state().assertions.add_federated_credential(client_id, issuer, subject, audiences);
+    }
+
+    /// Publishes an issuer's RSA public key (PEM) under `kid`, as its JWKS would.
+    pub fn trust_issuer_key(&self, issuer: &str, kid: &str, public_key_pem: &str) {
+        self.state().assertions.trust_issuer_key(issuer, kid, public_key_pem);
     }
 
     /// The app's password credentials as Graph lists them.
@@ -601,6 +627,16 @@ fn token_endpoint(st: &mut State, ctx: &Ctx, path: &str, body: &str) -> Reply {
         let msg = format!("The provided value for the input parameter 'scope' is not valid. The scope {scope} is not valid.");
         return token_error(ctx, 400, "invalid_scope", 70011, &msg);
     }
+    if let Some(jwt) = form.get("client_assertion") {
+        if form.get("client_assertion_type").map(String::as_str) != Some(crate::entra::assertion::JWT_BEARER) {
+            let msg = "The request body must contain the following parameter: 'client_assertion_type'.";
+            return token_error(ctx, 400, "invalid_request", 90014, msg);
+        }
+        if let Err(r) = st.assertions.check(&client_id, path, jwt, ctx.now) {
+            return token_error(ctx, r.status, r.error, r.code, &r.message);
+        }
+        return issue_token(st, ctx, client_id, tenant, scope);
+    }
     let Some(secret) = form.get("client_secret") else {
         return token_error(ctx, 401, "invalid_client", 7000216, "'client_assertion', 'client_secret' or 'request' is required for the 'client_credentials' grant type.");
     };
@@ -617,6 +653,11 @@ fn token_endpoint(st: &mut State, ctx: &Ctx, path: &str, body: &str) -> Reply {
         return token_error(ctx, 401, "invalid_client", 7000222, &msg);
     }
     pw.last_sign_in = Some(ctx.now);
+    issue_token(st, ctx, client_id, tenant, scope)
+}
+
+/// Issues an access token for `client_id` in `tenant` for `scope`.
+fn issue_token(st: &mut State, ctx: &Ctx, client_id: String, tenant: String, scope: String) -> Reply {
     let token = random_token();
     st.tokens.insert(
         token.clone(),

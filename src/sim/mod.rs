@@ -1,4 +1,5 @@
-//! Stand-ins for Entra ID/Microsoft Graph and Jamf Pro, behind the default feature `sim`. They
+//! Stand-ins for Entra ID/Microsoft Graph, Jamf Pro and AWS STS (`GetWebIdentityToken`), behind
+//! the default feature `sim`. They
 //! follow `docs/contracts` (copied from the team's shared contracts): status codes, JSON shapes,
 //! error bodies, propagation lag, throttling. Each `start()` binds `127.0.0.1:0` and returns a
 //! handle that exposes state and fault switches. Tests, the CLI's `demo` and `sim` share them.
@@ -7,6 +8,7 @@ pub mod demo;
 pub mod entra;
 pub mod jamf;
 pub mod jamf_web;
+pub mod sts;
 pub mod world;
 
 use serde::Serialize;
