@@ -7,13 +7,14 @@
 
 mod common;
 
-use common::spawn_world_on_moto;
+use common::spawn_with;
 use common::tripwire::{wired, Tripwire, When};
+use jamf_entra_rotator::document::TargetKind;
 use std::time::Duration;
 
 /// Runs the matrix row for call `n`, `when`; returns the call's name.
-async fn crash_and_resume(n: usize, when: When) -> String {
-    let w = spawn_world_on_moto(10).await;
+async fn crash_and_resume(target: TargetKind, n: usize, when: When) -> String {
+    let w = spawn_with(10, |o| o.target = target).await;
     let trip = Tripwire::at(n, when);
     let engine = wired(&w.engine, trip.clone());
     let id = w.secret_id.clone();
@@ -40,30 +41,45 @@ async fn crash_and_resume(n: usize, when: When) -> String {
     let keys: Vec<String> = w.entra.passwords(&w.app.object_id).into_iter().map(|c| c.key_id).collect();
     assert_eq!(keys, vec![current.entra.key_id.clone().unwrap()], "{name} ({when:?}): only the new credential remains");
     use secrecy::ExposeSecret;
-    assert_eq!(w.jamf.smtp_secret().as_deref(), Some(current.entra.client_secret.expose_secret()));
+    assert_eq!(w.jamf_secret().as_deref(), Some(current.entra.client_secret.expose_secret()));
     w.assert_invariant().await;
     w.assert_no_leaks(&[&serde_json::to_string(&report).unwrap()]);
     name
 }
 
-#[tokio::test]
-async fn every_call_of_a_rotation_survives_a_crash_before_and_after_it() {
-    // How many calls does an uninterrupted rotation make?
-    let w = spawn_world_on_moto(10).await;
+/// Counts the calls of an uninterrupted rotation of `target`, then crashes before and after each.
+async fn matrix(target: TargetKind) {
+    let w = spawn_with(10, |o| o.target = target).await;
     let counter = Tripwire::counting();
     let report = wired(&w.engine, counter.clone()).check(&w.secret_id, false).await.unwrap();
-    assert!(report.rotation.as_ref().is_some_and(|r| r.error.is_none()));
+    assert!(report.rotation.as_ref().is_some_and(|r| r.error.is_none()), "{:?}", report.rotation);
     let calls = counter.names();
     assert!(calls.len() > 20, "{calls:?}");
 
     let mut rows = Vec::new();
     for n in 1..=calls.len() {
         for when in [When::Before, When::After] {
-            let name = crash_and_resume(n, when).await;
+            let name = crash_and_resume(target, n, when).await;
             assert_eq!(name, calls[n - 1], "the same call sequence every time");
             rows.push(format!("{n:>3} {when:?} {name}"));
         }
     }
     // The matrix, for docs/RELIABILITY.md (`cargo test --test crash_matrix -- --nocapture`).
-    println!("crash matrix: {} calls x 2 = {} crash points, all resumed\n{}", calls.len(), rows.len(), rows.join("\n"));
+    println!(
+        "crash matrix ({}): {} calls x 2 = {} crash points, all resumed\n{}",
+        target.as_str(),
+        calls.len(),
+        rows.len(),
+        rows.join("\n")
+    );
+}
+
+#[tokio::test]
+async fn every_call_of_an_smtp_graph_rotation_survives_a_crash_before_and_after_it() {
+    matrix(TargetKind::SmtpGraph).await;
+}
+
+#[tokio::test]
+async fn every_call_of_a_conditional_access_rotation_survives_a_crash_before_and_after_it() {
+    matrix(TargetKind::ConditionalAccess).await;
 }

@@ -206,12 +206,20 @@ pub async fn spawn_world(opts: WorldOptions) -> Result<World, StoreError> {
 impl World {
     /// The secret Jamf Pro holds now, and whether Entra accepts it for the integration's scope.
     pub fn jamf_secret_works(&self) -> bool {
-        let (secret, scope) = match self.target {
-            TargetKind::SmtpGraph => (self.jamf.smtp_secret(), Cloud::Global.graph_scope()),
-            TargetKind::ConditionalAccess => (self.jamf.web().secret(), Cloud::Global.intune_scope().to_string()),
+        let scope = match self.target {
+            TargetKind::SmtpGraph => Cloud::Global.graph_scope(),
+            TargetKind::ConditionalAccess => Cloud::Global.intune_scope().to_string(),
         };
-        let Some(secret) = secret else { return false };
+        let Some(secret) = self.jamf_secret() else { return false };
         self.entra.accepts(&self.app.client_id, &secret, &scope)
+    }
+
+    /// The secret the world's Jamf integration holds now.
+    pub fn jamf_secret(&self) -> Option<String> {
+        match self.target {
+            TargetKind::SmtpGraph => self.jamf.smtp_secret(),
+            TargetKind::ConditionalAccess => self.jamf.web().secret(),
+        }
     }
 
     /// Wires another engine over the same stand-ins and store (a second process).
