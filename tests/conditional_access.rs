@@ -777,3 +777,38 @@ async fn when_the_rollback_save_also_fails_jamf_keeps_a_working_secret() {
     w.assert_invariant().await;
     w.assert_no_leaks(&[&json(&r)]);
 }
+
+#[tokio::test]
+async fn a_multipart_form_is_sent_in_its_own_encoding() {
+    let w = ca_world(Layout {
+        multipart: true,
+        ..Layout::extra_reordered_button()
+    })
+    .await;
+
+    let r = rotate(&w).await;
+
+    assert_rotated(&w, &r).await;
+    let post = w
+        .jamf
+        .requests()
+        .into_iter()
+        .find(|q| q.method == "POST" && q.path.starts_with("/ConditionalAccess"))
+        .unwrap();
+    let content_type = post
+        .headers
+        .iter()
+        .find(|(k, _)| k == "content-type")
+        .map(|(_, v)| v.clone())
+        .unwrap_or_default();
+    assert!(
+        content_type.starts_with("multipart/form-data; boundary="),
+        "{content_type}"
+    );
+    assert!(
+        post.body
+            .contains("name=\"notes\"\r\n\r\nmanaged by IT\r\n"),
+        "{}",
+        post.body
+    );
+}

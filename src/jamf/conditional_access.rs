@@ -161,7 +161,7 @@ impl ConditionalAccessTarget {
             let mut secrets: Vec<&SecretString> = rendered.iter().collect();
             secrets.push(secret);
             let page = web
-                .post_form(&form.action, form.body(secret), &secrets)
+                .post_form(&form.action, form.encode(secret), &secrets)
                 .await?;
             match save_outcome(&page.html, form.application_id(), &secrets) {
                 SaveOutcome::Saved => {

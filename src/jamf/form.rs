@@ -108,6 +108,16 @@ pub struct IntuneForm {
     pub submit: Option<usize>,
     /// How the submit control was described (`input[type=submit] value="Save"`).
     pub submit_label: String,
+    /// True when the form says `enctype="multipart/form-data"`.
+    pub multipart: bool,
+}
+
+/// A form submission ready to send: its content type and body.
+pub struct Encoded {
+    /// `application/x-www-form-urlencoded` or `multipart/form-data; boundary=…`.
+    pub content_type: String,
+    /// The body (holds the secret: never log it).
+    pub body: String,
 }
 
 impl IntuneForm {
@@ -138,6 +148,37 @@ impl IntuneForm {
             out.append_pair(&c.name, value);
         }
         out.finish()
+    }
+
+    /// The submission in the form's own encoding: every pair as rendered, the secret replaced.
+    pub fn encode(&self, secret: &SecretString) -> Encoded {
+        if !self.multipart {
+            return Encoded {
+                content_type: "application/x-www-form-urlencoded".into(),
+                body: self.body(secret),
+            };
+        }
+        let boundary = format!("----jamf-entra-rotator-{}", uuid::Uuid::new_v4().simple());
+        let mut body = String::new();
+        for (i, c) in self.controls.iter().enumerate() {
+            let value = if i == self.secret {
+                secret.expose_secret()
+            } else {
+                c.value.as_str()
+            };
+            // Names are escaped the way browsers do (quotes and line breaks percent-encoded).
+            let name = c
+                .name
+                .replace('"', "%22")
+                .replace('\r', "%0D")
+                .replace('\n', "%0A");
+            body += &format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n");
+        }
+        body += &format!("--{boundary}--\r\n");
+        Encoded {
+            content_type: format!("multipart/form-data; boundary={boundary}"),
+            body,
+        }
     }
 
     /// Values a message about this form must never show (rendered passwords and tokens).
@@ -219,7 +260,8 @@ pub fn discover(
         )));
     }
     let enctype = attr_lc(&form, "enctype");
-    if !enctype.is_empty() && enctype != "application/x-www-form-urlencoded" {
+    let multipart = enctype == "multipart/form-data";
+    if !enctype.is_empty() && enctype != "application/x-www-form-urlencoded" && !multipart {
         return Err(invalid(format!(
             "the form's encoding '{enctype}' is not supported"
         )));
@@ -280,6 +322,7 @@ pub fn discover(
         application_id,
         submit,
         submit_label,
+        multipart,
     })
 }
 

@@ -11,7 +11,7 @@
 use super::client::{JamfClient, Reply};
 use super::credentials::JamfCredentials;
 use super::errors;
-use super::form::is_login_page;
+use super::form::{is_login_page, Encoded};
 use crate::ports::TargetError;
 use crate::redact::REDACTED;
 use secrecy::{ExposeSecret, SecretString};
@@ -204,12 +204,12 @@ impl WebSession {
         self.fetch(url, None, &[]).await
     }
 
-    /// `POST`s an `application/x-www-form-urlencoded` body to `url` (same server only) and
+    /// `POST`s a form submission (in the form's own encoding) to `url` (same server only) and
     /// follows the answer's redirects. `secrets` are scrubbed from any message.
     pub async fn post_form(
         &self,
         url: &Url,
-        body: String,
+        body: Encoded,
         secrets: &[&SecretString],
     ) -> Result<Page, TargetError> {
         self.fetch(url.clone(), Some(body), secrets).await
@@ -218,7 +218,7 @@ impl WebSession {
     async fn fetch(
         &self,
         mut url: Url,
-        mut body: Option<String>,
+        mut body: Option<Encoded>,
         secrets: &[&SecretString],
     ) -> Result<Page, TargetError> {
         for _ in 0..=MAX_REDIRECTS {
@@ -233,11 +233,8 @@ impl WebSession {
                     .client
                     .http()
                     .post(url.clone())
-                    .header(
-                        reqwest::header::CONTENT_TYPE,
-                        "application/x-www-form-urlencoded",
-                    )
-                    .body(b),
+                    .header(reqwest::header::CONTENT_TYPE, b.content_type)
+                    .body(b.body),
                 None => self.client.http().get(url.clone()),
             };
             let reply = self

@@ -49,7 +49,7 @@ impl WebUi {
                     return Page::html(login_page(None));
                 };
                 if m == "POST" {
-                    self.save(&session, body).await
+                    self.save(&session, headers, body).await
                 } else if query.get("o").map(String::as_str) == Some("u") {
                     self.edit_page(&session, None, None)
                 } else {
@@ -122,10 +122,32 @@ impl WebUi {
     }
 
     /// The edit form with `values` (the stored settings, or what a failed POST submitted).
-    pub(super) async fn save(&self, session: &str, body: &str) -> Page {
-        let pairs: Vec<(String, String)> = url::form_urlencoded::parse(body.as_bytes())
-            .into_owned()
-            .collect();
+    pub(super) async fn save(&self, session: &str, headers: &HeaderMap, body: &str) -> Page {
+        let content_type = headers
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        let multipart = self.state().layout.multipart;
+        let pairs = match (
+            multipart,
+            content_type.split(';').next().unwrap_or("").trim(),
+        ) {
+            (false, "application/x-www-form-urlencoded") => Some(
+                url::form_urlencoded::parse(body.as_bytes())
+                    .into_owned()
+                    .collect(),
+            ),
+            (true, "multipart/form-data") => parse_multipart(content_type, body),
+            _ => None,
+        };
+        let Some(pairs) = pairs else {
+            return Page {
+                status: 400,
+                body: "<html><head><title>Bad Request</title></head><body><div class=\"error\">The form was sent in another encoding than it declares.</div></body></html>".into(),
+                headers: vec![],
+            };
+        };
+        let pairs: Vec<(String, String)> = pairs;
         let (layout, expected, stored) = {
             let mut st = self.state();
             st.counts.save_posts += 1;
@@ -224,4 +246,33 @@ impl WebUi {
         st.settings = Some(next);
         Page::redirect(&format!("{}?o=r", layout.page_path))
     }
+}
+
+/// The text fields of a `multipart/form-data` body, in order; `None` when it is malformed.
+fn parse_multipart(content_type: &str, body: &str) -> Option<Vec<(String, String)>> {
+    let boundary = content_type
+        .split(';')
+        .find_map(|p| p.trim().strip_prefix("boundary="))?
+        .trim_matches('"');
+    let delimiter = format!("--{boundary}");
+    let mut parts = body.split(delimiter.as_str());
+    if !parts.next()?.is_empty() {
+        return None;
+    }
+    let mut out = Vec::new();
+    for part in parts {
+        if part.starts_with("--") {
+            return Some(out);
+        }
+        let part = part.strip_prefix("\r\n")?.strip_suffix("\r\n")?;
+        let (head, value) = part.split_once("\r\n\r\n")?;
+        let name = head
+            .lines()
+            .find(|l| l.to_ascii_lowercase().starts_with("content-disposition:"))?
+            .split(';')
+            .find_map(|p| p.trim().strip_prefix("name=\""))?
+            .strip_suffix('"')?;
+        out.push((name.replace("%22", "\""), value.to_string()));
+    }
+    None
 }

@@ -48,6 +48,8 @@ pub struct Layout {
     pub echo_secret_in_errors: bool,
     /// Save errors are plain text without any error markup (an unrecognisable answer).
     pub quiet_errors: bool,
+    /// The form says `enctype="multipart/form-data"` (and Save accepts only that).
+    pub multipart: bool,
 }
 
 impl Default for Layout {
@@ -70,6 +72,7 @@ impl Default for Layout {
             no_form: false,
             echo_secret_in_errors: false,
             quiet_errors: false,
+            multipart: false,
         }
     }
 }

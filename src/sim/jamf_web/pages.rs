@@ -176,12 +176,17 @@ impl WebUi {
         Page::html(format!(
             r#"<!DOCTYPE html><html><head><title>Conditional Access - Jamf Pro</title></head><body>{other_form}
 <h1>Conditional Access</h1>{error}
-<form method="post" action="{path}?o=u" id="{prefix}form">{hidden}
+<form method="post" action="{path}?o=u" id="{prefix}form"{enctype}>{hidden}
 <h2>Microsoft Intune Integration</h2>
 {visible}
 <div class="buttons">{submit}</div></form></body></html>"#,
             path = layout.page_path,
             prefix = layout.id_prefix,
+            enctype = if layout.multipart {
+                r#" enctype="multipart/form-data""#
+            } else {
+                ""
+            },
             visible = visible.join("\n"),
         ))
     }
