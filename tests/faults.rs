@@ -50,7 +50,7 @@ async fn an_expired_rotator_secret_fails_the_check_with_an_alert_that_says_what_
     // Two years later the rotator's own secret (730 days) has expired.
     w.clock.advance(Duration::from_secs(86_400 * 760));
     let e = w.engine.check(&w.secret_id, false).await.unwrap_err();
-    assert_eq!(e.kind.to_string().contains("AADSTS7000222"), true, "{e}");
+    assert!(e.kind.to_string().contains("AADSTS7000222"), "{e}");
     let a = w.alerts.sent();
     assert_eq!(a.len(), 1);
     assert_eq!(a[0].kind, AlertKind::RotationFailed);

@@ -36,7 +36,7 @@ enum Command {
     },
     /// Writes a target's document into Secrets Manager. The current client secret is read from
     /// the environment variable JER_CLIENT_SECRET or, with --secret-stdin, from standard input.
-    Init(InitArgs),
+    Init(Box<InitArgs>),
     /// Read-only report: days until expiry, credentials on the app, drift.
     Status {
         /// The target's secret id (name or ARN).
@@ -197,7 +197,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             }
             Ok(if ok { ExitCode::SUCCESS } else { ExitCode::from(1) })
         }
-        Command::Init(args) => init(args, json).await,
+        Command::Init(args) => init(*args, json).await,
         Command::Status { secret_id } => {
             let w = wiring::from_settings(Settings::from_env()?).await?;
             let report = w.engine.check(&secret_id, true).await?;

@@ -37,7 +37,7 @@ impl Engine {
         if self.policy.retire_after_observed_use {
             let key = doc.entra.key_id.as_deref().unwrap_or_default();
             let last = self.directory.key_last_used(app, key).await.map_err(|e| RotationError::directory(step, e))?;
-            if !last.is_some_and(|t| t > record.started_at + OBSERVED_USE_GAP) {
+            if last.is_none_or(|t| t <= record.started_at + OBSERVED_USE_GAP) {
                 let waited = now - record.started_at;
                 let why = format!("the new credential {key} has not been seen signing in since the switch {} hours ago", waited.num_hours());
                 return Ok(if waited > chrono::Duration::days(self.policy.observed_use_alert_days) {
