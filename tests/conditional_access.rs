@@ -102,6 +102,13 @@ async fn rotates_the_intune_secret_through_the_settings_page() {
     let c = w.jamf.web().counts();
     assert_eq!(c.saves, 1, "one save: the new secret");
     assert_eq!(c.logins, c.logouts);
+    assert!(
+        w.jamf
+            .requests()
+            .iter()
+            .any(|q| q.path == "/api/v1/auth/invalidate-token" && q.status == 204),
+        "the API token is ended too"
+    );
     // The new secret went to Jamf Pro in the settings POST only; the password in logins only.
     let new_secret = w.jamf.web().secret().unwrap();
     let password = w.secrets[2].expose_secret();

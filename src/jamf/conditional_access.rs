@@ -221,6 +221,7 @@ impl JamfTarget for ConditionalAccessTarget {
         web.login().await?;
         let form = self.load_form(&mut web).await;
         web.logout().await;
+        self.end_api_session().await;
         let form = form?;
         let mentions = |c: &super::form::Control, words: &[&str]| {
             let text =
@@ -265,10 +266,36 @@ impl JamfTarget for ConditionalAccessTarget {
                 "could not read Jamf Pro's notifications before the change: {e}"
             ),
         }
-        self.submit(secret).await
+        let result = self.submit(secret).await;
+        self.end_api_session().await;
+        result
     }
 
     async fn verify(&self) -> Result<(), TargetError> {
+        let result = self.watch().await;
+        baselines()
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&self.baseline_key());
+        self.end_api_session().await;
+        result
+    }
+}
+
+impl ConditionalAccessTarget {
+    /// Ends the API token the notifications and SSO failover calls used (a user token would
+    /// otherwise live on for its 30 minutes). A failure only gets a log line.
+    async fn end_api_session(&self) {
+        if let Err(e) = self.client.close().await {
+            tracing::debug!(
+                server = self.client.server(),
+                "ending the Jamf Pro API session: {e}"
+            );
+        }
+    }
+
+    /// Watches the notifications for the observation window: `verify`'s work.
+    async fn watch(&self) -> Result<(), TargetError> {
         let clock: SharedClock = self.client.clock().clone();
         let known = baselines()
             .lock()
