@@ -109,6 +109,22 @@ async fn rotates_the_intune_secret_through_the_settings_page() {
             .any(|q| q.path == "/api/v1/auth/invalidate-token" && q.status == 204),
         "the API token is ended too"
     );
+    let page_get = w
+        .jamf
+        .requests()
+        .into_iter()
+        .find(|q| q.method == "GET" && q.path.starts_with("/ConditionalAccess"))
+        .unwrap();
+    let cookies = page_get
+        .headers
+        .iter()
+        .find(|(k, _)| k == "cookie")
+        .map(|(_, v)| v.clone())
+        .unwrap_or_default();
+    assert!(
+        cookies.contains("JSESSIONID=") && cookies.contains("APBALANCEID="),
+        "session and load-balancer cookies: {cookies}"
+    );
     // The new secret went to Jamf Pro in the settings POST only; the password in logins only.
     let new_secret = w.jamf.web().secret().unwrap();
     let password = w.secrets[2].expose_secret();

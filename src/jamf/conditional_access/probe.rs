@@ -102,6 +102,7 @@ pub async fn probe(
     web.login().await?;
     let form = target.load_form(&mut web).await;
     web.logout().await;
+    target.end_api_session().await;
     let form = form?;
     let role = |i: usize| {
         if i == form.secret {
