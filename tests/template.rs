@@ -6,11 +6,12 @@
 use jamf_entra_rotator::metrics::NAMESPACE;
 use serde_yaml::Value;
 
-/// Wildcards AWS requires, each named as `(statement Sid, action or resource)`. None today: the
-/// function writes metrics as EMF log lines (no `cloudwatch:PutMetricData`, which only takes
-/// `Resource: "*"`), and the template names its targets (`ListSecrets`, needed only for
-/// `TARGET_TAG_KEY`, only takes `Resource: "*"`).
-const ALLOWED_WILDCARDS: &[(&str, &str)] = &[];
+/// Wildcards AWS requires, each named as `(statement Sid, action or resource)`: only
+/// `sts:GetWebIdentityToken` (`federated` sign-in), which has no resource type; its conditions
+/// pin the audience, algorithm and lifetime instead. The function writes metrics as EMF log lines
+/// (no `cloudwatch:PutMetricData`, which only takes `Resource: "*"`), and the template names its
+/// targets (`ListSecrets`, needed only for `TARGET_TAG_KEY`, only takes `Resource: "*"`).
+const ALLOWED_WILDCARDS: &[(&str, &str)] = &[("FederatedSignIn", "*")];
 
 fn template() -> Value {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/template.yaml");
@@ -212,6 +213,27 @@ fn the_daily_check_is_scheduled_with_retries_and_a_dead_letter_queue() {
         strings(get(get(target, "DeadLetterConfig"), "Arn")),
         ["CheckDeadLetterQueue.Arn"]
     );
+}
+
+#[test]
+fn federated_sign_in_is_the_default_and_granted_for_entras_audience_only() {
+    let doc = template();
+    let auth = get(get(get(&doc, "Parameters"), "RotatorAuth"), "Default");
+    assert_eq!(auth.as_str(), Some("federated"));
+    let policy = resource(&doc, "FederatedSignInPolicy");
+    assert_eq!(get(policy, "Condition").as_str(), Some("FederatedAuth"));
+    let mut found = Vec::new();
+    statements(policy, "", &mut found);
+    let s = &found.iter().find(|(_, s)| get(s, "Sid").as_str() == Some("FederatedSignIn")).expect("the grant").1;
+    assert_eq!(strings(get(s, "Action")), ["sts:GetWebIdentityToken"]);
+    let c = get(s, "Condition");
+    assert_eq!(
+        strings(get(get(c, "ForAllValues:StringEquals"), "sts:IdentityTokenAudience")),
+        ["api://AzureADTokenExchange"]
+    );
+    assert_eq!(strings(get(get(c, "StringEquals"), "sts:SigningAlgorithm")), ["RS256"]);
+    let env = get(get(props(&doc, "RotatorFunction"), "Environment"), "Variables");
+    assert_eq!(strings(get(env, "ROTATOR_AUTH")), ["RotatorAuth"]);
 }
 
 #[test]
