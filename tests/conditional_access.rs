@@ -835,3 +835,20 @@ async fn a_multipart_form_is_sent_in_its_own_encoding() {
         post.body
     );
 }
+
+#[tokio::test]
+async fn sso_with_the_saml_post_binding_also_uses_the_failover_url() {
+    let w = ca_world(Layout::default()).await;
+    w.jamf.web().set_sso_enforced(true);
+    w.jamf.web().set_sso_post_binding(true);
+
+    let r = rotate(&w).await;
+
+    assert_rotated(&w, &r).await;
+    assert!(w.jamf.web().counts().sso_redirects >= 1);
+    assert!(w
+        .jamf
+        .requests()
+        .iter()
+        .any(|q| q.method == "POST" && q.path.starts_with("/?failover=")));
+}

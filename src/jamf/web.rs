@@ -167,7 +167,11 @@ impl WebSession {
             }
             200 => {
                 let html = String::from_utf8_lossy(&reply.body);
-                Ok(if is_login_page(&html) {
+                // SAML's POST binding: a page that posts itself to the identity provider.
+                let to_idp = html.to_ascii_lowercase().contains("name=\"samlrequest\"");
+                Ok(if to_idp {
+                    LoginAnswer::SsoEnforced
+                } else if is_login_page(&html) {
                     LoginAnswer::Refused
                 } else {
                     LoginAnswer::LoggedIn

@@ -106,6 +106,7 @@ struct WebState {
     layout: Layout,
     sessions: HashMap<String, Session>,
     sso_enforced: bool,
+    sso_post_binding: bool,
     failover_keys: HashSet<String>,
     expire_before_save: usize,
     fail_saves: usize,
@@ -167,6 +168,7 @@ impl WebUi {
             layout: Layout::default(),
             sessions: HashMap::new(),
             sso_enforced: false,
+            sso_post_binding: false,
             failover_keys: HashSet::new(),
             expire_before_save: 0,
             fail_saves: 0,
@@ -236,6 +238,12 @@ impl WebUi {
     /// Enforces SSO for the web UI: local logins only through the failover URL.
     pub fn set_sso_enforced(&self, on: bool) {
         self.state().sso_enforced = on;
+    }
+
+    /// With SSO enforced, sends logins to the identity provider with SAML's POST binding (a
+    /// self-posting page) instead of a redirect.
+    pub fn set_sso_post_binding(&self, on: bool) {
+        self.state().sso_post_binding = on;
     }
 
     /// Ends every web session now.

@@ -66,7 +66,17 @@ impl WebUi {
     }
 
     pub(super) fn to_idp(&self) -> Page {
-        self.state().counts.sso_redirects += 1;
+        let mut st = self.state();
+        st.counts.sso_redirects += 1;
+        if st.sso_post_binding {
+            // SAML's POST binding: a page whose form posts itself to the identity provider.
+            return Page::html(
+                r#"<html><head><title>Redirecting</title></head><body onload="document.forms[0].submit()">
+<form method="post" action="https://idp.example.com/saml2/sso"><input type="hidden" name="SAMLRequest" value="c3RhbmQtaW4="></form>
+</body></html>"#
+                    .into(),
+            );
+        }
         Page::redirect("https://idp.example.com/saml2/sso?SAMLRequest=stand-in")
     }
 
