@@ -470,3 +470,55 @@ async fn federated_mode_needs_the_client_id_setting_and_reads_no_secret() {
     assert!(matches!(signin.credential, RotatorCredential::Federated(_)));
     assert_eq!(signin.client_id, "cid");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_in_federated_mode_finds_sts_through_aws_endpoint_url_sts() {
+    let w = spawn_world_on_moto(10).await;
+    let sts = StsSim::start(w.world.clock.clone()).await;
+    trust_sts(&w.entra, &w.rotator_client_id, &sts);
+    let env: Vec<(&str, String)> = vec![
+        ("PATH", std::env::var("PATH").unwrap_or_default()),
+        ("PROPAGATION_SUCCESSES", "1".into()),
+        ("AWS_ENDPOINT_URL", common::moto::endpoint().await),
+        ("AWS_ENDPOINT_URL_STS", sts.url()),
+        ("AWS_ACCESS_KEY_ID", "testing".into()),
+        ("AWS_SECRET_ACCESS_KEY", "testing".into()),
+        ("AWS_REGION", common::moto::REGION.into()),
+        ("ENTRA_LOGIN_URL", w.entra.url().to_string()),
+        ("GRAPH_URL", w.entra.url().to_string()),
+        ("ROTATOR_AUTH", "federated".into()),
+        ("ROTATOR_CLIENT_ID", w.rotator_client_id.clone()),
+        ("SMTP_TEST_RECIPIENT", "it-alerts@example.com".into()),
+    ];
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_jamf-entra-rotator"))
+        .args([
+            "rotate",
+            "--json",
+            "--secret-id",
+            &w.secret_id,
+            "--reason",
+            "federated",
+        ])
+        .env_clear()
+        .envs(env)
+        .output()
+        .await
+        .expect("the CLI runs");
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let r: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
+    assert_eq!(r["outcome"], "rotated");
+    assert!(sts.requests() >= 1, "the CLI asked the STS stand-in");
+    assert!(!assertions_sent(&w.entra, &w.rotator_client_id).is_empty());
+    let issued: Vec<String> = sts
+        .issued()
+        .iter()
+        .map(|t| t.expose_secret().to_string())
+        .collect();
+    w.assert_no_leaks(&[&stdout, &stderr]);
+    assert_nothing_secret_in(&w, &issued, &[&stdout, &stderr]);
+}
