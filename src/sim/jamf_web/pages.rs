@@ -85,27 +85,28 @@ impl WebUi {
             id(&layout.cloud_name),
             layout.cloud_name
         ));
-        visible.push(format!(
-            r#"<div>{}<input type="text" id="{}" name="{}" value="{}"></div>"#,
-            label(&layout.domain_name, "Domain Name"),
-            id(&layout.domain_name),
-            layout.domain_name,
-            esc(&s.domain)
-        ));
-        visible.push(format!(
-            r#"<div>{}<input type="text" id="{}" name="{}" value="{}"></div>"#,
-            label(&layout.application_id_name, "Application ID"),
-            id(&layout.application_id_name),
-            layout.application_id_name,
-            esc(&s.application_id)
+        let input = |kind: &str, name: &str, text: &str, value: &str| {
+            format!(
+                r#"<div>{}<input type="{kind}" id="{}" name="{name}" value="{}" autocomplete="off"></div>"#,
+                label(name, text),
+                id(name),
+                esc(value)
+            )
+        };
+        visible.push(input("text", &layout.domain_name, "Domain Name", &s.domain));
+        visible.push(input(
+            "text",
+            &layout.application_id_name,
+            "Application ID",
+            &s.application_id,
         ));
         // Jamf Pro never shows the stored secret; a re-rendered failed POST shows what was sent.
-        visible.push(format!(
-            r#"<div>{}<input type="password" id="{}" name="{}" value="{}" autocomplete="off"></div>"#,
-            label(&layout.secret_name, "Client Secret"),
-            id(&layout.secret_name),
-            layout.secret_name,
-            esc(echoed_secret.as_deref().unwrap_or("********"))
+        let shown = echoed_secret.as_deref().unwrap_or("********");
+        visible.push(input(
+            "password",
+            &layout.secret_name,
+            "Client Secret",
+            shown,
         ));
         if s.enabled {
             rendered.push((layout.enabled_name.clone(), "true".into()));
