@@ -203,7 +203,7 @@ pub fn describe_check(r: &CheckReport) -> String {
 /// `sim`: runs the stand-ins until Ctrl-C, printing their URLs; with `seed`, writes a target into
 /// Secrets Manager (`AWS_ENDPOINT_URL`) and prints the settings that point the CLI at it.
 #[cfg(feature = "sim")]
-pub async fn run_sim(seed: Option<String>, json: bool) -> Result<(), SetupError> {
+pub async fn run_sim(seed: Option<String>, target: TargetKind, json: bool) -> Result<(), SetupError> {
     use crate::sim::world::{spawn_world, WorldOptions};
     let clock: crate::clock::SharedClock = Arc::new(crate::clock::SystemClock);
     let store: Arc<dyn SecretStore> = match &seed {
@@ -211,7 +211,11 @@ pub async fn run_sim(seed: Option<String>, json: bool) -> Result<(), SetupError>
         None => Arc::new(crate::vault::MemoryStore::new()),
     };
     let name = seed.clone().unwrap_or_else(|| "jamf-entra-rotator/sim".into());
-    let world = spawn_world(WorldOptions::new(clock, store, &name)).await?;
+    let mut opts = WorldOptions::new(clock, store, &name);
+    opts.target = target;
+    // A person watches in real time: a short notification window instead of a minute.
+    opts.observation_secs = Some(5);
+    let world = spawn_world(opts).await?;
     let info = serde_json::json!({
         "entra_url": world.entra.url().to_string(),
         "jamf_url": world.jamf.url().to_string(),

@@ -73,6 +73,9 @@ enum Command {
         /// Secrets Manager (AWS_ENDPOINT_URL, e.g. a moto server), so `rotate` works against it.
         #[arg(long)]
         seed_secret_id: Option<String>,
+        /// Which Jamf integration the seeded target uses.
+        #[arg(long, value_enum, default_value_t = Target::SmtpGraph)]
+        target: Target,
     },
     /// conditional-access: logs in to Jamf Pro's web UI and shows the Intune form a rotation would
     /// submit (secrets redacted) and whether its application ID matches. Changes nothing.
@@ -263,8 +266,8 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                 ExitCode::from(1)
             })
         }
-        Command::Sim { seed_secret_id } => {
-            setup::run_sim(seed_secret_id, json).await?;
+        Command::Sim { seed_secret_id, target } => {
+            setup::run_sim(seed_secret_id, target.into(), json).await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Probe { secret_id } => {
