@@ -522,3 +522,13 @@ async fn the_cli_in_federated_mode_finds_sts_through_aws_endpoint_url_sts() {
     w.assert_no_leaks(&[&stdout, &stderr]);
     assert_nothing_secret_in(&w, &issued, &[&stdout, &stderr]);
 }
+
+#[tokio::test]
+async fn an_assertion_that_is_not_a_jwt_is_refused_as_malformed() {
+    let b = bare().await;
+    b.entra.add_certificate(&b.rotator, CERT);
+    assert_eq!(
+        b.refusal(fixed(&b.rotator, "not-a-jwt".into())).await,
+        50027
+    );
+}

@@ -261,3 +261,64 @@ fn xml(status: u16, body: String) -> Response {
         .insert("content-type", "text/xml".parse().expect("static header"));
     r
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn post(sts: &StsSim, auth: Option<&str>, body: &str) -> (u16, String) {
+        let mut req = reqwest::Client::new()
+            .post(sts.url())
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body.to_string());
+        if let Some(a) = auth {
+            req = req.header("authorization", a);
+        }
+        let resp = req.send().await.unwrap();
+        (resp.status().as_u16(), resp.text().await.unwrap())
+    }
+
+    const SIGNED: &str = "AWS4-HMAC-SHA256 Credential=AKID/20260101/us-east-1/sts/aws4_request, SignedHeaders=host, Signature=x";
+    const ASK: &str = "Action=GetWebIdentityToken&Version=2011-06-15&Audience.member.1=api%3A%2F%2FAzureADTokenExchange&SigningAlgorithm=RS256&DurationSeconds=300";
+
+    #[tokio::test]
+    async fn unsigned_requests_and_other_algorithms_are_refused_in_stss_error_shape() {
+        let sts = StsSim::start(Arc::new(crate::clock::SystemClock)).await;
+        let (status, body) = post(&sts, None, ASK).await;
+        assert_eq!(status, 403);
+        assert!(
+            body.contains("<Code>MissingAuthenticationToken</Code>"),
+            "{body}"
+        );
+        let (status, body) = post(&sts, Some(SIGNED), &ASK.replace("RS256", "ES384")).await;
+        assert_eq!(status, 400);
+        assert!(body.contains("<Code>ValidationError</Code>"), "{body}");
+        assert!(sts.issued().is_empty());
+    }
+
+    #[tokio::test]
+    async fn tokens_name_the_issuer_the_role_and_the_audience() {
+        let sts = StsSim::start(Arc::new(crate::clock::SystemClock)).await;
+        sts.set_role_arn("arn:aws:iam::123456789012:role/r");
+        let (status, body) = post(&sts, Some(SIGNED), ASK).await;
+        assert_eq!(status, 200, "{body}");
+        let token = body
+            .split("<WebIdentityToken>")
+            .nth(1)
+            .unwrap()
+            .split('<')
+            .next()
+            .unwrap();
+        let key = jsonwebtoken::DecodingKey::from_rsa_pem(sts.public_key_pem().as_bytes()).unwrap();
+        let mut v = jsonwebtoken::Validation::new(Algorithm::RS256);
+        v.set_audience(&["api://AzureADTokenExchange"]);
+        v.set_issuer(&[sts.issuer()]);
+        let t = jsonwebtoken::decode::<serde_json::Value>(token, &key, &v).unwrap();
+        assert_eq!(t.header.kid.as_deref(), Some(sts.kid()));
+        assert_eq!(t.claims["sub"], "arn:aws:iam::123456789012:role/r");
+        assert_eq!(
+            t.claims["exp"].as_i64().unwrap() - t.claims["iat"].as_i64().unwrap(),
+            300
+        );
+    }
+}
