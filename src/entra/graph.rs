@@ -32,7 +32,9 @@ pub fn error(raw: &Raw, operation: &str, scrub: &[&SecretString]) -> Failure {
             format!("{} bytes of non-Graph body", raw.body.len()),
         ),
     };
-    let message = crate::redact::truncate(&crate::redact::scrub(&message, scrub), 300);
+    let clean = |s: &str, max| crate::redact::truncate(&crate::redact::scrub(s, scrub), max);
+    let (code, message) = (clean(&code, 100), clean(&message, 300));
+    let request_id = request_id.map(|r| clean(&r, 100));
     let retry = match raw.status {
         429 => Retry::Throttled(crate::http::retry_after(&raw.headers)),
         500..=599 => Retry::Transient(crate::http::retry_after(&raw.headers)),
@@ -194,5 +196,15 @@ mod tests {
             .error
             .to_string()
             .contains("hunter2"));
+        // Found by fuzzing: the code and the request id were kept as sent.
+        let body = json!({"error": {"code": "X hunter2-very-secret", "message": "m",
+            "innerError": {"request-id": "hunter2-very-secret"}}});
+        let raw = Raw {
+            status: 400,
+            headers: Default::default(),
+            body: body.to_string().into_bytes(),
+        };
+        let e = error(&raw, "op", &[&secret]).error.to_string();
+        assert!(!e.contains("hunter2"), "{e}");
     }
 }

@@ -109,7 +109,9 @@ pub fn iso8601_duration(s: &str) -> Option<chrono::Duration> {
             // Units must come in order and each at most once.
             let pos = units[unit_idx..].iter().position(|(u, _)| *u == c)? + unit_idx;
             let n: i64 = num.parse().ok()?;
-            total = total.checked_add(&chrono::Duration::seconds(n.checked_mul(units[pos].1)?))?;
+            total = total.checked_add(&chrono::Duration::try_seconds(
+                n.checked_mul(units[pos].1)?,
+            )?)?;
             num.clear();
             unit_idx = pos + 1;
             any = true;
@@ -147,7 +149,19 @@ mod tests {
             Some(chrono::Duration::minutes(24 * 60 + 150))
         );
         assert_eq!(iso8601_duration("P2W"), Some(chrono::Duration::days(14)));
-        for bad in ["", "P", "PT", "90D", "P1.5D", "PD", "P1H", "P1D2Y", "P1DT"] {
+        // "P99999999999Y" (found by fuzzing) fits an i64 of seconds but not a chrono duration.
+        for bad in [
+            "",
+            "P",
+            "PT",
+            "90D",
+            "P1.5D",
+            "PD",
+            "P1H",
+            "P1D2Y",
+            "P1DT",
+            "P99999999999Y",
+        ] {
             assert_eq!(iso8601_duration(bad), None, "{bad}");
         }
     }

@@ -72,7 +72,8 @@ pub async fn request(
     Err(refusal(&raw, operation, context))
 }
 
-fn parse_issued(raw: &Raw, operation: &str) -> Result<Issued, DirectoryError> {
+/// Reads the token endpoint's 200 answer, moving the token into a [`SecretString`] at once.
+pub fn parse_issued(raw: &Raw, operation: &str) -> Result<Issued, DirectoryError> {
     let mut v = raw.json(operation)?;
     // Take the token out of the parsed body at once; errors below never quote the body.
     let token = match v.get_mut("access_token").map(Value::take) {
@@ -98,7 +99,7 @@ fn parse_issued(raw: &Raw, operation: &str) -> Result<Issued, DirectoryError> {
 }
 
 /// Turns a non-200 answer into a failure: a refusal is fatal, throttling and 5xx are retryable.
-fn refusal(raw: &Raw, operation: &str, context: &str) -> Failure {
+pub fn refusal(raw: &Raw, operation: &str, context: &str) -> Failure {
     let body: Option<Value> = serde_json::from_slice(&raw.body).ok();
     let field = |k: &str| {
         body.as_ref()
@@ -181,7 +182,10 @@ impl TokenCache {
     /// Keeps a token issued at `now`.
     pub fn put(&self, key: CacheKey, issued: &Issued, now: DateTime<Utc>) {
         let keep = issued.lifetime.saturating_sub(EXPIRY_MARGIN);
-        let until = now + chrono::Duration::from_std(keep).unwrap_or(chrono::Duration::zero());
+        let until = chrono::Duration::from_std(keep)
+            .ok()
+            .and_then(|d| now.checked_add_signed(d))
+            .unwrap_or(now);
         self.tokens
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -314,5 +318,23 @@ mod tests {
         assert!(cache
             .get(&key, now + chrono::Duration::seconds(3300))
             .is_none());
+    }
+
+    #[test]
+    fn a_lifetime_past_the_end_of_time_does_not_panic() {
+        // Found by fuzzing (fuzz/fuzz_targets/entra_response.rs): `expires_in` of 10^15 seconds.
+        let issued = parse_issued(
+            &raw(
+                200,
+                r#"{"access_token":"a","expires_in":1000000000000000}"#,
+                &[],
+            ),
+            "t",
+        )
+        .unwrap();
+        let cache = TokenCache::default();
+        let key = ("t".to_string(), "s".to_string());
+        cache.put(key.clone(), &issued, Utc::now());
+        assert!(cache.get(&key, Utc::now()).is_none());
     }
 }

@@ -32,7 +32,7 @@ struct OAuthError {
 
 /// What an error body said: Jamf's code (or the OAuth `error`) and a readable message.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Explained {
+pub struct Explained {
     /// Jamf's error code, or the OAuth error.
     pub code: Option<String>,
     /// A one-line description, scrubbed and truncated.
@@ -41,7 +41,7 @@ pub(crate) struct Explained {
 
 /// Reads an error body. Jamf's shape and the OAuth shape are understood; an HTML page (a proxy,
 /// a maintenance page, a login redirect) and an empty body get a message saying so.
-pub(crate) fn explain(status: u16, body: &[u8], secrets: &[&SecretString]) -> Explained {
+pub fn explain(status: u16, body: &[u8], secrets: &[&SecretString]) -> Explained {
     let text = String::from_utf8_lossy(body);
     let trimmed = text.trim();
     let clean = |s: &str| truncate(&scrub(s, secrets), MAX_MESSAGE);
@@ -58,7 +58,7 @@ pub(crate) fn explain(status: u16, body: &[u8], secrets: &[&SecretString]) -> Ex
                 message = format!("{message} (and {} more)", e.errors.len() - 1);
             }
             return Explained {
-                code: first.code.clone(),
+                code: first.code.as_deref().map(clean),
                 message: clean(&message),
             };
         }
@@ -66,7 +66,7 @@ pub(crate) fn explain(status: u16, body: &[u8], secrets: &[&SecretString]) -> Ex
     if let Ok(e) = serde_json::from_str::<OAuthError>(trimmed) {
         let message = e.error_description.unwrap_or_else(|| e.error.clone());
         return Explained {
-            code: Some(e.error),
+            code: Some(clean(&e.error)),
             message: clean(&message),
         };
     }
@@ -173,5 +173,11 @@ mod tests {
         let body = br#"{"httpStatus":400,"errors":[{"code":"X","field":"","description":"bad value Zq8~echoed-secret","id":null}]}"#;
         let e = explain(400, body, &[&s]);
         assert!(!e.message.contains("echoed-secret"), "{e:?}");
+        // Found by fuzzing: the code was kept as sent, in both shapes.
+        let body = br#"{"httpStatus":400,"errors":[{"code":"X Zq8~echoed-secret","id":null}]}"#;
+        let e = explain(400, body, &[&s]);
+        assert!(!format!("{e:?}").contains("echoed-secret"), "{e:?}");
+        let e = explain(400, br#"{"error":"bad Zq8~echoed-secret"}"#, &[&s]);
+        assert!(!format!("{e:?}").contains("echoed-secret"), "{e:?}");
     }
 }

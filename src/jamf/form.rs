@@ -246,7 +246,7 @@ pub fn discover(
             return Err(invalid(format!(
                 "no form with a client-secret input ({}) on the page \"{}\": is {} the Microsoft Intune integration's edit page?",
                 hints.secret_field.as_deref().map(|n| format!("named '{n}'")).unwrap_or_else(|| "a password input".into()),
-                title(&doc),
+                truncate(&title(&doc), 80),
                 page_url.path()
             )))
         }
@@ -767,6 +767,16 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(e.contains("no form") && e.contains("Dashboard"), "{e}");
+        // Found by fuzzing: a page whose <title> never closes put the whole page in the error.
+        let e = discover(
+            &format!("<title>Dashboard {}", "<p>x</p>".repeat(200)),
+            &url(),
+            &FormHints::default(),
+            "GET /x",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("Dashboard") && e.len() < 400, "{e}");
         let html = standard().replace(
             r#"action="ConditionalAccess.html?o=u""#,
             r#"action="https://evil.example/steal""#,

@@ -14,7 +14,7 @@ mod auth;
 pub mod client;
 pub mod conditional_access;
 pub mod credentials;
-mod errors;
+pub mod errors;
 pub mod form;
 pub mod smtp;
 pub mod targets;
