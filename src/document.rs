@@ -84,6 +84,9 @@ pub enum TargetKind {
     SmtpGraph,
     /// Microsoft Intune integration (Settings > Global > Conditional Access), a web page.
     ConditionalAccess,
+    /// The rotator's own client secret (`ROTATOR_AUTH=client-secret`): the document in
+    /// `ROTATOR_CREDENTIALS_SECRET_ID`, rotated like a target; no Jamf Pro involved.
+    Rotator,
 }
 
 impl TargetKind {
@@ -92,6 +95,7 @@ impl TargetKind {
         match self {
             TargetKind::SmtpGraph => "smtp-graph",
             TargetKind::ConditionalAccess => "conditional-access",
+            TargetKind::Rotator => "rotator",
         }
     }
 }
@@ -100,13 +104,15 @@ impl TargetKind {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct JamfSection {
-    /// Base URL of the Jamf Pro server.
-    pub url: Url,
+    /// Base URL of the Jamf Pro server (not for `rotator`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<Url>,
     /// Which integration holds the secret.
     pub target: TargetKind,
     /// Secrets Manager secret holding the Jamf credentials: `{"client_id","client_secret"}` (API
     /// client, preferred) or `{"username","password"}` (user account; required for
-    /// `conditional-access`).
+    /// `conditional-access`). Not for `rotator`.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub credentials_secret_id: String,
     /// `smtp-graph`: recipient of the test mail Jamf Pro sends to prove the secret works.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -199,11 +205,15 @@ impl TargetDocument {
         if self.schema != 1 {
             return bad(format!("schema {} is not supported (expected 1)", self.schema));
         }
+        let jamf = self.jamf.target != TargetKind::Rotator;
         for (name, v) in [
             ("entra.tenant_id", &self.entra.tenant_id),
             ("entra.client_id", &self.entra.client_id),
             ("jamf.credentials_secret_id", &self.jamf.credentials_secret_id),
         ] {
+            if !jamf && name.starts_with("jamf.") {
+                continue;
+            }
             if v.trim().is_empty() {
                 return bad(format!("{name} is empty"));
             }
@@ -215,8 +225,15 @@ impl TargetDocument {
         if self.entra.client_secret.expose_secret().is_empty() {
             return bad("entra.client_secret is empty".into());
         }
-        if let Err(problem) = crate::http::check_url(&self.jamf.url) {
-            return bad(format!("jamf.url: {problem}"));
+        match (&self.jamf.url, jamf) {
+            (Some(url), true) => {
+                if let Err(problem) = crate::http::check_url(url) {
+                    return bad(format!("jamf.url: {problem}"));
+                }
+            }
+            (None, true) => return bad("jamf.url is missing".into()),
+            (Some(_), false) => return bad("jamf.url does not belong in a rotator document".into()),
+            (None, false) => {}
         }
         Ok(())
     }
@@ -226,9 +243,12 @@ impl TargetDocument {
         SecretString::from(serde_json::to_string(self).expect("document serialises"))
     }
 
-    /// A short name for logs and alerts: Jamf host and target kind.
+    /// A short name for logs and alerts: Jamf host (or the rotator's client id) and target kind.
     pub fn label(&self) -> String {
-        format!("{} {}", self.jamf.url.host_str().unwrap_or("?"), self.jamf.target.as_str())
+        match &self.jamf.url {
+            Some(url) => format!("{} {}", url.host_str().unwrap_or("?"), self.jamf.target.as_str()),
+            None => format!("{} {}", self.entra.client_id, self.jamf.target.as_str()),
+        }
     }
 }
 

@@ -91,7 +91,7 @@ pub async fn init(settings: &Settings, req: InitRequest) -> Result<InitOutcome, 
             expires_at: None,
         },
         jamf: JamfSection {
-            url: req.jamf_url,
+            url: Some(req.jamf_url),
             target: req.target,
             credentials_secret_id: req.jamf_credentials_secret_id,
             test_recipient: req.test_recipient,

@@ -112,6 +112,19 @@ impl RotatorIdentity {
                     "the rotator's credentials secret looks like JSON but does not parse".into(),
                 )
             })?;
+            // The rotator's own target document (`ROTATOR_AUTH=client-secret` with self-rotation):
+            // the secret and client id are its `entra` section.
+            if v.get("entra").is_some() {
+                let doc = crate::document::TargetDocument::parse(raw)
+                    .map_err(|e| DirectoryError::Config(format!("the rotator's credentials document: {e}")))?;
+                if let Some(s) = setting.filter(|s| !s.eq_ignore_ascii_case(&doc.entra.client_id)) {
+                    return Err(DirectoryError::Config(format!(
+                        "ROTATOR_CLIENT_ID {s} differs from the rotator document's entra.client_id {}",
+                        doc.entra.client_id
+                    )));
+                }
+                return Ok(Self { client_id: doc.entra.client_id.clone(), secret: doc.entra.client_secret.clone() });
+            }
             let secret = match v.get("client_secret") {
                 Some(Value::String(s)) if !s.trim().is_empty() => SecretString::from(s.trim().to_string()),
                 _ => {

@@ -14,6 +14,7 @@ pub mod graph;
 pub mod assertion;
 pub mod federated;
 pub mod identity;
+mod own_secret;
 pub mod policy;
 pub mod retry;
 mod signins;
@@ -23,6 +24,7 @@ pub mod wire;
 pub use assertion::CertificateCredential;
 pub use federated::{StsWebIdentityTokens, WebIdentityTokens};
 pub use identity::{RotatorCredential, RotatorIdentity, RotatorSignIn};
+pub use own_secret::OwnSecret;
 
 use crate::clock::SharedClock;
 use crate::config::{Cloud, Settings};

@@ -51,8 +51,9 @@ impl Targets {
             TargetError::Config(problem) => TargetError::Config(format!("{id}: {problem}")),
             other => other,
         })?;
+        let url = doc.jamf.url.as_ref().ok_or_else(|| TargetError::Config("jamf.url is missing".into()))?;
         JamfClient::new(
-            &doc.jamf.url,
+            url,
             credentials,
             &self.settings,
             self.clock.clone(),
@@ -92,6 +93,7 @@ impl TargetFactory for Targets {
                 }
                 Ok(Box::new(ConditionalAccessTarget::new(client, doc)))
             }
+            TargetKind::Rotator => Ok(Box::new(crate::entra::OwnSecret::new(doc))),
         }
     }
 }

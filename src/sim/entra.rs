@@ -104,6 +104,8 @@ struct State {
     corrupt: HashMap<EntraOp, (usize, Corruption)>,
     requests: Vec<RecordedRequest>,
     counts: HashMap<EntraOp, usize>,
+    /// Held before every answer (network and server latency; scripts/bench).
+    latency: Duration,
 }
 
 struct App {
@@ -181,7 +183,13 @@ impl EntraSim {
         let app = axum::Router::new().fallback(
             move |method: Method, uri: Uri, headers: HeaderMap, body: Bytes| {
                 let sim = handle.clone();
-                async move { sim.handle(method, uri, headers, body) }
+                async move {
+                    let latency = sim.state().latency;
+                    if !latency.is_zero() {
+                        tokio::time::sleep(latency).await;
+                    }
+                    sim.handle(method, uri, headers, body)
+                }
             },
         );
         tokio::spawn(async move {
@@ -258,6 +266,11 @@ impl EntraSim {
         (app.client_id, secret)
     }
 
+    /// The object id of the app with this client id (e.g. the rotator's own app).
+    pub fn object_id_of(&self, client_id: &str) -> Option<String> {
+        self.state().apps.iter().find(|(_, a)| a.client_id == client_id).map(|(id, _)| id.clone())
+    }
+
     /// Makes the rotator an owner of the app: with `Application.ReadWrite.OwnedBy` it may now
     /// add and remove the app's passwords.
     pub fn make_owner(&self, rotator_client_id: &str, app_object_id: &str) {
@@ -311,6 +324,11 @@ impl EntraSim {
                         .iter()
                         .any(|p| p.secret == secret && p.end >= now && p.propagated(now, lag))
                 })
+    }
+
+    /// Holds every request this long (real time) before answering: network and server latency.
+    pub fn set_latency(&self, latency: Duration) {
+        self.state().latency = latency;
     }
 
     /// New passwords answer AADSTS7000215 until `created + lag` (by the clock).

@@ -126,7 +126,7 @@ pub async fn spawn_world(opts: WorldOptions) -> Result<World, StoreError> {
     let jamf_credentials_id = format!("{secret_id}/jamf-credentials");
     let rotator_credentials_id = format!("{secret_id}/rotator-credentials");
     let (jamf_creds, jamf_secret) = match opts.target {
-        TargetKind::SmtpGraph => (
+        TargetKind::SmtpGraph | TargetKind::Rotator => (
             serde_json::json!({"client_id": jamf_client_id, "client_secret": jamf_client_secret.expose_secret()}),
             jamf_client_secret,
         ),
@@ -151,7 +151,7 @@ pub async fn spawn_world(opts: WorldOptions) -> Result<World, StoreError> {
             expires_at: Some(expires),
         },
         jamf: JamfSection {
-            url: jamf.url(),
+            url: Some(jamf.url()),
             target: opts.target,
             credentials_secret_id: jamf_credentials_id.clone(),
             test_recipient: None,
@@ -209,6 +209,7 @@ impl World {
         let scope = match self.target {
             TargetKind::SmtpGraph => Cloud::Global.graph_scope(),
             TargetKind::ConditionalAccess => Cloud::Global.intune_scope().to_string(),
+            TargetKind::Rotator => return false,
         };
         let Some(secret) = self.jamf_secret() else { return false };
         self.entra.accepts(&self.app.client_id, &secret, &scope)
@@ -219,6 +220,7 @@ impl World {
         match self.target {
             TargetKind::SmtpGraph => self.jamf.smtp_secret(),
             TargetKind::ConditionalAccess => self.jamf.web().secret(),
+            TargetKind::Rotator => None,
         }
     }
 

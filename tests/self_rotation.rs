@@ -1,0 +1,73 @@
+//! `ROTATOR_AUTH=client-secret`: the rotator rotates its own client secret with the same steps,
+//! from its own document in `ROTATOR_CREDENTIALS_SECRET_ID`, and the next start signs in with the
+//! new one.
+
+mod common;
+
+use common::spawn_world_on_moto;
+use jamf_entra_rotator::clock::Clock;
+use jamf_entra_rotator::config::{Cloud, Settings};
+use jamf_entra_rotator::document::{EntraSection, JamfSection, TargetDocument, TargetKind};
+use jamf_entra_rotator::entra::GraphDirectory;
+use jamf_entra_rotator::ports::{AppRef, Directory};
+use jamf_entra_rotator::rotation::check::Action;
+use jamf_entra_rotator::sim::world::TENANT_ID;
+use secrecy::ExposeSecret;
+use std::sync::Arc;
+
+#[tokio::test]
+async fn the_rotator_rotates_its_own_secret_and_signs_in_with_the_new_one() {
+    let w = spawn_world_on_moto(200).await;
+    let rotator_app = w.entra.object_id_of(&w.rotator_client_id).unwrap();
+    // Application.ReadWrite.OwnedBy on itself: the rotator owns its own app registration.
+    w.entra.make_owner(&w.rotator_client_id, &rotator_app);
+    // Its current secret expires in 10 days; its document replaces the plain credentials secret.
+    let (key, secret) = w.entra.seed_password(&rotator_app, "rotator, set by setup-azure", w.clock.now() + chrono::Duration::days(10));
+    let doc = TargetDocument {
+        schema: 1,
+        entra: EntraSection {
+            cloud: Cloud::Global,
+            tenant_id: TENANT_ID.into(),
+            client_id: w.rotator_client_id.clone(),
+            application_object_id: Some(rotator_app.clone()),
+            client_secret: secret.clone(),
+            key_id: Some(key.clone()),
+            expires_at: None,
+        },
+        jamf: JamfSection {
+            url: None,
+            target: TargetKind::Rotator,
+            credentials_secret_id: String::new(),
+            test_recipient: None,
+            page_path: None,
+            secret_field: None,
+            application_id_field: None,
+            observation_secs: None,
+        },
+        rotation: None,
+    };
+    w.store.put_current(&w.rotator_credentials_id, &doc.to_secret()).await.unwrap();
+
+    let report = w.engine.check(&w.rotator_credentials_id, false).await.unwrap();
+
+    assert_eq!(report.action, Action::Rotated, "{:?}", report.rotation.as_ref().and_then(|r| r.error.clone()));
+    let r = report.rotation.as_ref().unwrap();
+    assert!(r.old_removed);
+    let keys: Vec<String> = w.entra.passwords(&rotator_app).into_iter().map(|c| c.key_id).collect();
+    assert!(!keys.contains(&key), "the old secret is retired");
+    assert!(keys.contains(r.new_key_id.as_ref().unwrap()));
+    assert!(!w.entra.accepts(&w.rotator_client_id, secret.expose_secret(), &Cloud::Global.graph_scope()));
+
+    // The next start reads the new secret from AWSCURRENT and Graph works with it.
+    let settings = Settings { rotator_client_id: Some(w.rotator_client_id.clone()), ..w.settings.clone() };
+    let identity = jamf_entra_rotator::wiring::rotator_identity(&settings, w.store.as_ref()).await.unwrap();
+    let graph = GraphDirectory::new(&settings, identity, Arc::new(jamf_entra_rotator::clock::SystemClock));
+    let app = graph
+        .application(&AppRef { cloud: Cloud::Global, tenant_id: TENANT_ID.into(), client_id: w.app.client_id.clone(), object_id: None })
+        .await
+        .unwrap();
+    assert_eq!(app.object_id, w.app.object_id);
+    // The Jamf target is untouched.
+    assert!(w.world.jamf_secret_works());
+    w.assert_no_leaks(&[&serde_json::to_string(&report).unwrap()]);
+}
