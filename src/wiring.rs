@@ -86,3 +86,16 @@ pub async fn from_settings(settings: Settings) -> Result<Wiring, WiringError> {
     );
     Ok(Wiring { settings, store, engine })
 }
+
+/// The rotator's own document, when it rotates its own secret: with `ROTATOR_AUTH=client-secret`
+/// and a `rotator` document (not a plain secret) in `ROTATOR_CREDENTIALS_SECRET_ID`, that secret id.
+pub async fn own_secret_target(settings: &Settings, store: &dyn SecretStore) -> Option<String> {
+    if settings.rotator_auth != RotatorAuth::ClientSecret {
+        return None;
+    }
+    let id = settings.rotator_credentials_secret_id.as_deref()?;
+    let (_, value) = store.value_at(id, AWSCURRENT).await.ok()??;
+    use secrecy::ExposeSecret;
+    let doc = crate::document::TargetDocument::parse(value.expose_secret()).ok()?;
+    (doc.jamf.target == crate::document::TargetKind::Rotator).then(|| id.to_string())
+}

@@ -47,6 +47,11 @@ async fn the_rotator_rotates_its_own_secret_and_signs_in_with_the_new_one() {
         rotation: None,
     };
     w.store.put_current(&w.rotator_credentials_id, &doc.to_secret()).await.unwrap();
+    // The Lambda and the CLI's check add it to the targets by themselves.
+    assert_eq!(
+        jamf_entra_rotator::wiring::own_secret_target(&w.settings, w.store.as_ref()).await.as_deref(),
+        Some(w.rotator_credentials_id.as_str())
+    );
 
     let report = w.engine.check(&w.rotator_credentials_id, false).await.unwrap();
 

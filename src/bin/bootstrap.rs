@@ -33,8 +33,9 @@ async fn init() -> anyhow::Result<Function> {
     let wiring = wiring::from_settings(settings)
         .await
         .context("building the clients")?;
-    tracing::info!(?targets, "ready");
-    Ok(Function::new(wiring.engine, targets))
+    let own = wiring::own_secret_target(&wiring.settings, wiring.store.as_ref()).await;
+    tracing::info!(?targets, own_secret = ?own, "ready");
+    Ok(Function::new(wiring.engine, targets).with_own_secret(own))
 }
 
 /// One invocation: route it, map an error to Lambda's error shape (`Retryable` /

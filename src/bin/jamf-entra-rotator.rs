@@ -220,6 +220,10 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             if let Some(p) = progress {
                 w.engine = w.engine.with_progress(p);
             }
+            let mut ids = ids;
+            if let Some(own) = wiring::own_secret_target(&w.settings, w.store.as_ref()).await.filter(|o| !ids.contains(o)) {
+                ids.push(own);
+            }
             let mut reports = Vec::new();
             let mut failed = false;
             for id in &ids {

@@ -112,6 +112,8 @@ pub struct Function {
     pub targets: Targets,
     metrics: MetricSink,
     parallelism: usize,
+    /// The rotator's own document (`ROTATOR_AUTH=client-secret`), checked with the targets.
+    own_secret: Option<String>,
 }
 
 impl Function {
@@ -122,7 +124,15 @@ impl Function {
             targets,
             metrics: Arc::new(metrics::emit),
             parallelism: DEFAULT_PARALLELISM,
+            own_secret: None,
         }
+    }
+
+    /// Also checks (and rotates when due) the rotator's own client secret, whose document is
+    /// the secret `id`.
+    pub fn with_own_secret(mut self, id: Option<String>) -> Self {
+        self.own_secret = id;
+        self
     }
 
     /// Sends metric lines to `sink` instead of stdout.
@@ -157,7 +167,10 @@ impl Function {
     /// The scheduled check (or, with `dry_run`, the status report) of every target, at most
     /// `parallelism` at once. A target that fails is reported (the engine alerts) and the others go on.
     async fn check_all(&self, dry_run: bool) -> Result<Value, LambdaError> {
-        let ids = self.targets.resolve(self.engine.store.as_ref()).await?;
+        let mut ids = self.targets.resolve(self.engine.store.as_ref()).await?;
+        if let Some(own) = self.own_secret.as_ref().filter(|o| !ids.contains(o)) {
+            ids.push(own.clone());
+        }
         let permits = Arc::new(Semaphore::new(self.parallelism));
         let mut tasks = JoinSet::new();
         let mut index_of = HashMap::new();
