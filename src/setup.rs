@@ -103,13 +103,13 @@ pub async fn init(settings: &Settings, req: InitRequest) -> Result<InitOutcome, 
         rotation: None,
     };
     doc.validate()?;
-    if settings.rotator_credentials_secret_id.is_some() {
+    if settings.rotator_credentials_secret_id.is_some() || settings.rotator_auth == crate::config::RotatorAuth::Federated {
         let identity = crate::wiring::rotator_identity(settings, &store).await?;
         let graph = GraphDirectory::new(settings, identity, Arc::new(crate::clock::SystemClock));
         resolve_credential(&graph, &mut doc).await?;
     } else if doc.entra.key_id.is_none() {
         return Err(SetupError::Mismatch(
-            "pass --key-id, or set ROTATOR_CREDENTIALS_SECRET_ID so init can look the key id up".into(),
+            "pass --key-id, or configure the rotator's sign-in (ROTATOR_CREDENTIALS_SECRET_ID or ROTATOR_AUTH=federated) so init can look the key id up".into(),
         ));
     }
     let action = match store.describe(&req.secret_id).await {
