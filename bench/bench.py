@@ -1,0 +1,250 @@
+#!/usr/bin/env python3
+"""scripts/bench's helper: a local Lambda runtime-API stub that records timestamps, and the
+measurements that need it (cold init, peak RSS through a rotation), plus package size and the
+figures tests/bench_requests.rs prints. Writes target/bench.json and prints a table.
+
+Run through scripts/bench (it builds the binaries and sets the environment).
+"""
+import json
+import os
+import platform
+import signal
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+NEXT = "/2018-06-01/runtime/invocation/next"
+
+
+class Stub:
+    """The runtime API: GET next, POST response/error, POST init/error. In `init` mode the first
+    GET next is only recorded (the caller then kills the process); in `serve` mode it hands out
+    the queued events one by one and records the responses."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.reset()
+        stub = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *a):
+                pass
+
+            def do_GET(self):
+                now = time.perf_counter_ns()
+                if self.path != NEXT:
+                    self.send_error(404)
+                    return
+                with stub.lock:
+                    if stub.first_next is None:
+                        stub.first_next = now
+                    stub.got_next.set()
+                    event = stub.events.pop(0) if stub.events else None
+                if event is None:
+                    # Hold the long poll until the process is killed.
+                    stub.done.set()
+                    time.sleep(30)
+                    return
+                body = json.dumps(event).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.send_header("Lambda-Runtime-Aws-Request-Id", f"bench-{len(stub.responses)}")
+                self.send_header("Lambda-Runtime-Deadline-Ms", str(int(time.time() * 1000) + 900_000))
+                self.send_header("Lambda-Runtime-Invoked-Function-Arn",
+                                 "arn:aws:lambda:us-east-1:123456789012:function:jamf-entra-rotator")
+                self.send_header("Lambda-Runtime-Trace-Id", "Root=1-00000000-000000000000000000000000")
+                self.end_headers()
+                self.wfile.write(body)
+
+            def do_POST(self):
+                n = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(n) if n else b""
+                with stub.lock:
+                    stub.responses.append((self.path, body.decode("utf-8", "replace")))
+                self.send_response(202)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def reset(self, events=None):
+        self.first_next = None
+        self.got_next = threading.Event()
+        self.done = threading.Event()
+        self.events = list(events or [])
+        self.responses = []
+
+
+def lambda_env(stub, extra):
+    env = dict(os.environ)
+    env.update({
+        "AWS_LAMBDA_RUNTIME_API": f"127.0.0.1:{stub.port}",
+        "AWS_LAMBDA_FUNCTION_NAME": "jamf-entra-rotator",
+        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "128",
+        "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+        "AWS_LAMBDA_LOG_STREAM_NAME": "bench",
+        "AWS_LAMBDA_LOG_GROUP_NAME": "/aws/lambda/bench",
+        # What Lambda sets; boto3 reads the second.
+        "AWS_REGION": os.environ.get("AWS_REGION", "us-east-1"),
+        "AWS_DEFAULT_REGION": os.environ.get("AWS_REGION", "us-east-1"),
+    })
+    env.update(extra)
+    return env
+
+
+def pct(xs, p):
+    xs = sorted(xs)
+    k = (len(xs) - 1) * p / 100
+    lo, hi = int(k), min(int(k) + 1, len(xs) - 1)
+    return xs[lo] + (xs[hi] - xs[lo]) * (k - lo)
+
+
+def cold_init(stub, argv, env, runs):
+    """Milliseconds from spawn to the first GET next, `runs` times."""
+    times = []
+    for _ in range(runs):
+        stub.reset()
+        t0 = time.perf_counter_ns()
+        p = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        if not stub.got_next.wait(30):
+            p.kill()
+            err = p.communicate()[1].decode(errors="replace")
+            raise SystemExit(f"bench: {argv[0]} never asked for an invocation:\n{err[-2000:]}")
+        times.append((stub.first_next - t0) / 1e6)
+        p.kill()
+        p.wait()
+    return {"runs": runs, "median_ms": round(statistics.median(times), 2), "p90_ms": round(pct(times, 90), 2),
+            "min_ms": round(min(times), 2), "max_ms": round(max(times), 2)}
+
+
+def peak_rss(stub, argv, env, events):
+    """Runs the function over `events`, returns (VmHWM kB, responses)."""
+    stub.reset(events)
+    p = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    out = []
+    threading.Thread(target=lambda: out.extend(p.stdout), daemon=True).start()
+    if not stub.done.wait(600):
+        p.kill()
+        raise SystemExit("bench: the function did not finish the rotation in 600 s:\n"
+                         + b"".join(out[-40:]).decode(errors="replace"))
+    hwm = None
+    with open(f"/proc/{p.pid}/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                hwm = int(line.split()[1])
+    p.kill()
+    p.wait()
+    return hwm, list(stub.responses), b"".join(out).decode(errors="replace")
+
+
+def machine():
+    cpu = ""
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {"nproc": os.cpu_count(), "cpu": cpu, "loadavg": open("/proc/loadavg").read().split()[:3],
+            "kernel": platform.release(), "python": platform.python_version()}
+
+
+def main():
+    cfg = json.loads(sys.argv[1])
+    runs = int(cfg.get("runs", 30))
+    stub = Stub()
+    res = {"machine_before": machine(), "runs": runs}
+
+    # The function's environment: the stand-ins' settings and the target seeded into moto.
+    fenv = dict(cfg["function_env"])
+    boot = lambda_env(stub, fenv)
+    hello = lambda_env(stub, {})
+    py = lambda_env(stub, {"AWS_ENDPOINT_URL": fenv.get("AWS_ENDPOINT_URL", "")})
+
+    print(f"bench: cold init, {runs} starts each (bootstrap, hello, python+boto3)", file=sys.stderr)
+    # Interleaved by round, so the shared machine's load hits all three alike.
+    per = {"bootstrap": [], "hello": [], "python": []}
+    argvs = {"bootstrap": ([cfg["bootstrap"]], boot), "hello": ([cfg["hello"]], hello),
+             "python": ([cfg["python"], os.path.join(REPO, "bench", "python_init.py")], py)}
+    samples = {k: [] for k in per}
+    for _ in range(runs):
+        for k, (argv, env) in argvs.items():
+            r = cold_init(stub, argv, env, 1)
+            samples[k].append(r["median_ms"])
+    for k, xs in samples.items():
+        res[f"init_{k}"] = {"runs": runs, "median_ms": round(statistics.median(xs), 2),
+                            "p90_ms": round(pct(xs, 90), 2), "min_ms": round(min(xs), 2),
+                            "max_ms": round(max(xs), 2)}
+    b, h, p = (res[f"init_{k}"]["median_ms"] for k in ("bootstrap", "hello", "python"))
+    res["init_bootstrap_over_hello"] = round(b / h, 2)
+    res["init_python_over_bootstrap"] = round(p / b, 2)
+
+    print("bench: peak RSS through a rotation (scheduled check of a due target)", file=sys.stderr)
+    event = json.load(open(os.path.join(REPO, "events", "scheduled-check.json")))
+    hwm, responses, log = peak_rss(stub, [cfg["bootstrap"]], boot, [event])
+    ok = bool(responses) and responses[0][0].endswith("/response") and '"rotated"' in responses[0][1]
+    res["rss_rotation"] = {"vmhwm_kb": hwm, "vmhwm_mb": round(hwm / 1024, 1) if hwm else None,
+                           "rotated": ok, "response": responses[0][1][:300] if responses else None}
+    if not ok:
+        print(f"bench: the rotation under the stub did not rotate: {responses}\n{log[-3000:]}", file=sys.stderr)
+    hwm_h, _, _ = peak_rss(stub, [cfg["hello"]], hello, [{"hello": "world"}])
+    res["rss_hello"] = {"vmhwm_kb": hwm_h, "vmhwm_mb": round(hwm_h / 1024, 1) if hwm_h else None}
+
+    zip_path = cfg.get("zip")
+    res["zip"] = {"path": zip_path, "label": cfg.get("zip_label"),
+                  "bytes": os.path.getsize(zip_path) if zip_path and os.path.exists(zip_path) else None}
+    res["binaries"] = {k: os.path.getsize(cfg[k]) for k in ("bootstrap", "hello")}
+
+    if cfg.get("requests_json") and os.path.exists(cfg["requests_json"]):
+        res["engine"] = json.load(open(cfg["requests_json"]))
+    res["machine_after"] = machine()
+    os.makedirs(os.path.join(REPO, "target"), exist_ok=True)
+    with open(os.path.join(REPO, "target", "bench.json"), "w") as f:
+        json.dump(res, f, indent=2)
+    table(res)
+
+
+def table(res):
+    rows = []
+    mb = lambda b: f"{b / 1048576:.2f} MB" if b else "n/a"
+    for k, label in (("bootstrap", "cold init, bootstrap"), ("hello", "cold init, hello-world lambda_runtime"),
+                     ("python", "cold init, Python 3 + boto3 client")):
+        r = res[f"init_{k}"]
+        rows.append((label, f"{r['median_ms']:.1f} ms", f"{r['p90_ms']:.1f} ms", ""))
+    rows.append(("init ratio bootstrap / hello (median)", f"{res['init_bootstrap_over_hello']:.2f}x", "", "<= 1.5x"))
+    rows.append(("init ratio Python / bootstrap (median)", f"{res['init_python_over_bootstrap']:.2f}x", "", ">= 5x"))
+    r = res["rss_rotation"]
+    rows.append(("peak RSS, bootstrap through a rotation", f"{r['vmhwm_mb']} MB", "rotated" if r["rotated"] else "DID NOT ROTATE", "<= 32 MB"))
+    rows.append(("peak RSS, hello-world, one invocation", f"{res['rss_hello']['vmhwm_mb']} MB", "", ""))
+    z = res["zip"]
+    rows.append((f"zip ({z['label']})", mb(z["bytes"]), "", "<= 6 MB"))
+    rows.append(("binary bootstrap (x86_64, stripped)", mb(res["binaries"]["bootstrap"]), "", ""))
+    e = res.get("engine") or {}
+    for line in e.get("table", []):
+        rows.append(tuple(line))
+    w = [max(len(str(r[i])) for r in rows) for i in range(4)]
+    hdr = ("measure", "value", "p90 / note", "target")
+    w = [max(w[i], len(hdr[i])) for i in range(4)]
+    fmt = " | ".join("{:<%d}" % x for x in w)
+    print(fmt.format(*hdr))
+    print("-+-".join("-" * x for x in w))
+    for r in rows:
+        print(fmt.format(*[str(c) for c in r]))
+    m = res["machine_after"]
+    print(f"\nmachine: {m['nproc']} x {m['cpu']}, load {' '.join(res['machine_before']['loadavg'])} -> {' '.join(m['loadavg'])}")
+    print("JSON: target/bench.json")
+
+
+if __name__ == "__main__":
+    main()
