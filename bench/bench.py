@@ -174,10 +174,13 @@ def main():
 
     print(f"bench: cold init, {runs} starts each (bootstrap, hello, python+boto3)", file=sys.stderr)
     # Interleaved by round, so the shared machine's load hits all three alike.
-    per = {"bootstrap": [], "hello": [], "python": []}
+    # bootstrap_nofetch: the same binary with ROTATOR_AUTH=federated, whose init reads no secret
+    # (it only builds an STS client): what the init costs without its one network round trip.
+    nofetch = lambda_env(stub, dict(fenv, ROTATOR_AUTH="federated"))
     argvs = {"bootstrap": ([cfg["bootstrap"]], boot), "hello": ([cfg["hello"]], hello),
-             "python": ([cfg["python"], os.path.join(REPO, "bench", "python_init.py")], py)}
-    samples = {k: [] for k in per}
+             "python": ([cfg["python"], os.path.join(REPO, "bench", "python_init.py")], py),
+             "bootstrap_nofetch": ([cfg["bootstrap"]], nofetch)}
+    samples = {k: [] for k in argvs}
     for _ in range(runs):
         for k, (argv, env) in argvs.items():
             r = cold_init(stub, argv, env, 1)
@@ -215,11 +218,44 @@ def main():
     table(res)
 
 
+# The fewest requests a rotation can make, per service (docs/PERFORMANCE.md explains each).
+MINIMUM = {
+    "smtp-graph": {"entra_token": 2, "graph": 3, "jamf": 4, "secrets_manager": 5, "sns": 0},
+    "conditional-access": {"entra_token": 2, "graph": 3, "jamf": 6, "secrets_manager": 5, "sns": 0},
+}
+
+
+def engine_rows(e):
+    rows = []
+    for kind, r in (e.get("requests") or {}).items():
+        req = r["requests"]
+        for svc in ("entra_token", "graph", "jamf", "secrets_manager", "sns"):
+            m = MINIMUM.get(kind, {}).get(svc)
+            rows.append((f"requests/rotation {kind}: {svc}", req[svc], f"minimum {m}", f"<= {m + 2}" if m is not None else ""))
+    o = e.get("overhead") or {}
+    for k, label in (("virtual_0ms", "rotation wall time, 0 ms latency, engine pauses virtual"),
+                     ("virtual_50ms", "rotation wall time, 50 ms/call, engine pauses virtual"),
+                     ("system_0ms", "rotation wall time, 0 ms latency, real clock"),
+                     ("system_50ms", "rotation wall time, 50 ms/call, real clock")):
+        if k in o:
+            n = sum(o[k]["requests"][x] for x in ("entra_token", "graph", "jamf", "secrets_manager", "sns"))
+            rows.append((label, f"{o[k]['wall_ms']:.0f} ms", f"{n} requests", ""))
+    for k, label in (("none_due", "check 200 targets, 50 ms/call, none due"),
+                     ("five_due", "check 200 targets, 50 ms/call, 5 due")):
+        sc = (e.get("scale") or {}).get(k)
+        if sc:
+            n = sum(sc["requests"][x] for x in ("entra_token", "graph", "jamf", "secrets_manager"))
+            rows.append((label, f"{sc['wall_ms'] / 1000:.2f} s",
+                         f"{n} requests, max {sc['max_concurrent_per_jamf_host']} conn/Jamf host", "< 10 s, <= 5 conn"))
+    return rows
+
+
 def table(res):
     rows = []
     mb = lambda b: f"{b / 1048576:.2f} MB" if b else "n/a"
     for k, label in (("bootstrap", "cold init, bootstrap"), ("hello", "cold init, hello-world lambda_runtime"),
-                     ("python", "cold init, Python 3 + boto3 client")):
+                     ("python", "cold init, Python 3 + boto3 client"),
+                     ("bootstrap_nofetch", "cold init, bootstrap without the init-time secret read")):
         r = res[f"init_{k}"]
         rows.append((label, f"{r['median_ms']:.1f} ms", f"{r['p90_ms']:.1f} ms", ""))
     rows.append(("init ratio bootstrap / hello (median)", f"{res['init_bootstrap_over_hello']:.2f}x", "", "<= 1.5x"))
@@ -230,9 +266,7 @@ def table(res):
     z = res["zip"]
     rows.append((f"zip ({z['label']})", mb(z["bytes"]), "", "<= 6 MB"))
     rows.append(("binary bootstrap (x86_64, stripped)", mb(res["binaries"]["bootstrap"]), "", ""))
-    e = res.get("engine") or {}
-    for line in e.get("table", []):
-        rows.append(tuple(line))
+    rows.extend(engine_rows(res.get("engine") or {}))
     w = [max(len(str(r[i])) for r in rows) for i in range(4)]
     hdr = ("measure", "value", "p90 / note", "target")
     w = [max(w[i], len(hdr[i])) for i in range(4)]
