@@ -148,11 +148,20 @@ async fn oauth(
         }
         if reply.status == 200 {
             let t: OAuthToken = reply.json(&operation)?;
-            let expires = client.clock().now() + chrono::Duration::seconds(t.expires_in.max(1));
+            let expires = oauth_expiry(client.clock().now(), t.expires_in);
             return Ok((t.access_token, expires));
         }
         return Err(refused(client, &operation, reply.status, &reply.body));
     }
+}
+
+/// When an OAuth token of `expires_in` seconds issued at `now` expires: at least a second, and a
+/// lifetime too large for a date (a broken server) lasts until the end of time instead of
+/// panicking.
+fn oauth_expiry(now: DateTime<Utc>, expires_in: i64) -> DateTime<Utc> {
+    chrono::Duration::try_seconds(expires_in.max(1))
+        .and_then(|d| now.checked_add_signed(d))
+        .unwrap_or(DateTime::<Utc>::MAX_UTC)
 }
 
 /// `POST /api/v1/auth/token` with HTTP Basic.
@@ -220,5 +229,20 @@ pub(crate) async fn invalidate(client: &JamfClient, token: &Token) -> Result<(),
     match reply.status {
         200..=299 | 401 => Ok(()),
         status => Err(errors::api_error(&operation, status, &reply.body, &[])),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn oauth_lifetimes_too_large_for_a_date_do_not_panic() {
+        // Found while writing the fuzz targets: `chrono::Duration::seconds` panicked on these.
+        let now = Utc::now();
+        assert_eq!(oauth_expiry(now, 60), now + chrono::Duration::seconds(60));
+        assert_eq!(oauth_expiry(now, -5), now + chrono::Duration::seconds(1));
+        assert_eq!(oauth_expiry(now, i64::MAX), DateTime::<Utc>::MAX_UTC);
+        assert_eq!(oauth_expiry(now, 10_i64.pow(15)), DateTime::<Utc>::MAX_UTC);
     }
 }
