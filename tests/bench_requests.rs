@@ -152,7 +152,9 @@ fn entra_counts(reqs: &[RecordedRequest], rotator_client_id: &str) -> BTreeMap<S
                 ("POST", "addPassword") => "addPassword",
                 ("POST", "removePassword") => "removePassword",
                 ("GET", _) if path.contains("signIns") || path.contains("auditLogs") => "GET sign-ins",
-                ("GET", _) => "GET application",
+                ("GET", _) if path.contains("olic") => "GET policy",
+                ("GET", _) if path.contains("/applications") => "GET application",
+                ("GET", _) => "GET other",
                 (m, _) => m,
             };
             format!("graph: {op}")
@@ -189,6 +191,12 @@ fn write(name: &str, v: &Value) {
 /// One scheduled check that rotates a due target of `kind`, through the Lambda's entry point,
 /// with `latency` on every Entra, Jamf and Secrets Manager call. Returns the figures.
 async fn one_rotation(kind: TargetKind, latency: Duration, manual_clock: bool) -> Value {
+    one_rotation_traced(kind, latency, manual_clock, false).await
+}
+
+/// As [`one_rotation`]; with `trace`, the engine's adapters are wrapped (tests/common/tripwire.rs)
+/// and the figures include the order of its calls.
+async fn one_rotation_traced(kind: TargetKind, latency: Duration, manual_clock: bool, trace: bool) -> Value {
     common::capture_logs();
     let counter = HttpCounter::default();
     let moto_store = counted_moto(&counter).await;
@@ -211,6 +219,8 @@ async fn one_rotation(kind: TargetKind, latency: Duration, manual_clock: bool) -
         let slow: Arc<dyn SecretStore> = Arc::new(Slow { inner: w.store.clone(), latency, calls: calls.clone() });
         Engine::new(w.engine.directory.clone(), Arc::new(jamf_entra_rotator::jamf::Targets::new(slow.clone(), w.settings.clone(), w.clock.clone())), slow, w.engine.alerts.clone(), w.clock.clone(), w.engine.policy.clone())
     };
+    let trip = common::tripwire::Tripwire::counting();
+    let engine = if trace { common::tripwire::wired(&engine, trip.clone()) } else { engine };
     calls.lock().unwrap().clear();
     let entra_before = w.entra.requests().len();
     let jamf_before = w.jamf.requests().len();
@@ -244,6 +254,10 @@ async fn one_rotation(kind: TargetKind, latency: Duration, manual_clock: bool) -
         },
         "detail": {"entra": entra, "jamf": jamf, "secrets_manager_http": sm_http, "secrets_manager_port_calls": *calls.lock().unwrap()},
     });
+    let mut figures = figures;
+    if trace {
+        figures["sequence"] = json!(trip.names());
+    }
     assert!(sm_total > 0 && total(&jamf, "jamf: ") > 0 && total(&entra, "graph: ") > 0);
     println!("{}", serde_json::to_string_pretty(&figures).unwrap());
     figures
@@ -252,8 +266,8 @@ async fn one_rotation(kind: TargetKind, latency: Duration, manual_clock: bool) -
 /// Requests per rotation, per service and target kind (CI runs it: no real sleeping).
 #[tokio::test]
 async fn requests_per_rotation() {
-    let smtp = one_rotation(TargetKind::SmtpGraph, Duration::ZERO, true).await;
-    let ca = one_rotation(TargetKind::ConditionalAccess, Duration::ZERO, true).await;
+    let smtp = one_rotation_traced(TargetKind::SmtpGraph, Duration::ZERO, true, true).await;
+    let ca = one_rotation_traced(TargetKind::ConditionalAccess, Duration::ZERO, true, true).await;
     write("requests", &json!({"smtp-graph": smtp, "conditional-access": ca}));
 }
 
@@ -333,7 +347,9 @@ async fn scale(n: usize, due: usize) -> Value {
         j.set_latency(LATENCY);
     }
     let entra_before = entra.requests().len();
-    let function = Function::new(engine, Targets::Ids(ids)).with_metrics(Arc::new(|_: &str| {}));
+    // BENCH_PARALLELISM overrides the function's default (to measure before/after a change).
+    let parallelism = std::env::var("BENCH_PARALLELISM").ok().and_then(|v| v.parse().ok()).unwrap_or(jamf_entra_rotator::lambda::DEFAULT_PARALLELISM);
+    let function = Function::new(engine, Targets::Ids(ids)).with_metrics(Arc::new(|_: &str| {})).with_parallelism(parallelism);
 
     let started = Instant::now();
     let response = route(&function, json!({"action": "check"})).await.expect("the check runs");
@@ -355,7 +371,7 @@ async fn scale(n: usize, due: usize) -> Value {
         "due": due,
         "rotated": rotated,
         "latency_ms": LATENCY.as_millis() as u64,
-        "parallelism": jamf_entra_rotator::lambda::DEFAULT_PARALLELISM,
+        "parallelism": parallelism,
         "wall_ms": wall.as_secs_f64() * 1000.0,
         "requests": {
             "entra_token": total(&entra_reqs, "entra token: "),
