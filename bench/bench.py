@@ -249,7 +249,8 @@ def engine_rows(e):
             n = sum(o[k]["requests"][x] for x in ("entra_token", "graph", "jamf", "secrets_manager", "sns"))
             rows.append((label, f"{o[k]['wall_ms']:.0f} ms", f"{n} requests", ""))
     for k, label in (("none_due", "check 200 targets, 50 ms/call, none due"),
-                     ("five_due", "check 200 targets, 50 ms/call, 5 due")):
+                     ("five_due", "check 200 targets, 50 ms/call, 5 due"),
+                     ("all_due_one_jamf_server", "check 20 due targets on ONE Jamf server, 50 ms/call")):
         sc = (e.get("scale") or {}).get(k)
         if sc:
             n = sum(sc["requests"][x] for x in ("entra_token", "graph", "jamf", "secrets_manager"))

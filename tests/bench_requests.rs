@@ -285,7 +285,7 @@ async fn engine_overhead() {
 
 /// 200 targets, one Entra tenant, each target on its own Jamf Pro server (the due ones) or a
 /// shared one (the rest, which a check never contacts); 50 ms on every call.
-async fn scale(n: usize, due: usize) -> Value {
+async fn scale(n: usize, due: usize, one_host: bool) -> Value {
     common::capture_logs();
     let clock: SharedClock = Arc::new(SystemClock);
     let entra = EntraSim::start(clock.clone()).await;
@@ -305,7 +305,7 @@ async fn scale(n: usize, due: usize) -> Value {
         let expires = Utc::now() + chrono::Duration::days(days);
         let (key_id, secret) = entra.seed_password(&app.object_id, "set by hand", expires);
         let config = JamfSimConfig { entra_login_url: entra.url(), tenant_id: TENANT_ID.into(), client_id: app.client_id.clone(), secret: secret.clone(), cloud: Cloud::Global };
-        let jamf = if i < due {
+        let jamf = if i < due && !one_host {
             jamfs.push(JamfSim::start(config, clock.clone()).await);
             jamfs.last().unwrap().clone()
         } else {
@@ -355,9 +355,11 @@ async fn scale(n: usize, due: usize) -> Value {
     let response = route(&function, json!({"action": "check"})).await.expect("the check runs");
     let wall = started.elapsed();
 
-    assert_eq!(response["failed"], 0, "{}", serde_json::to_string(&response["results"]).unwrap().chars().take(3000).collect::<String>());
     let rotated = response["results"].as_array().unwrap().iter().filter(|r| r["report"]["action"] == "rotated").count();
-    assert_eq!(rotated, due);
+    if !one_host {
+        assert_eq!(response["failed"], 0, "{}", serde_json::to_string(&response["results"]).unwrap().chars().take(3000).collect::<String>());
+        assert_eq!(rotated, due);
+    }
     let entra_reqs = entra_counts(&entra.requests()[entra_before..], &rotator_client_id);
     let mut jamf_total = 0;
     let mut max_per_host = 0;
@@ -369,7 +371,9 @@ async fn scale(n: usize, due: usize) -> Value {
     let figures = json!({
         "targets": n,
         "due": due,
+        "one_jamf_server": one_host,
         "rotated": rotated,
+        "failed": response["failed"],
         "latency_ms": LATENCY.as_millis() as u64,
         "parallelism": parallelism,
         "wall_ms": wall.as_secs_f64() * 1000.0,
@@ -389,11 +393,15 @@ async fn scale(n: usize, due: usize) -> Value {
 }
 
 /// The scheduled check across 200 targets with 50 ms on every call: none due (a normal day),
-/// then 5 due (a day when several come due).
+/// then 5 due (a day when several come due); then 20 due targets on one Jamf Pro server.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "slow: 200 targets, sleeps for real (scripts/bench runs it)"]
 async fn check_200_targets() {
-    let none_due = scale(200, 0).await;
-    let five_due = scale(200, 5).await;
-    write("scale", &json!({"none_due": none_due, "five_due": five_due}));
+    let none_due = scale(200, 0, false).await;
+    let five_due = scale(200, 5, false).await;
+    // The worst case for Jamf's connection limit: every target due and on one Jamf Pro server.
+    // (One server holds one SMTP configuration, so these rotations race each other and most roll
+    // back; only the concurrency that reaches the server is of interest here.)
+    let one_server = scale(20, 20, true).await;
+    write("scale", &json!({"none_due": none_due, "five_due": five_due, "all_due_one_jamf_server": one_server}));
 }
