@@ -188,9 +188,11 @@ impl TargetDocument {
             // Neither holds the value of a string field, except "unknown variant" errors, which
             // hold enum names, and URL errors, which hold the URL: never a secret.
             let path = e.path().to_string();
-            let inner = e.into_inner();
+            // serde_json quotes a wrongly typed string value ("invalid type: string \"…\""); at
+            // the top level, or in place of a section, that value may be a secret: drop it.
+            let inner = redact_quoted(&e.into_inner().to_string());
             if path.is_empty() || path == "." {
-                DocumentError::Invalid(inner.to_string())
+                DocumentError::Invalid(inner)
             } else {
                 DocumentError::Invalid(format!("{path}: {inner}"))
             }
@@ -221,6 +223,9 @@ impl TargetDocument {
         if !self.entra.tenant_id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.') {
             return bad("entra.tenant_id must be a GUID or a domain name".into());
         }
+        if self.jamf.observation_secs.is_some_and(|s| s > 3600) {
+            return bad("jamf.observation_secs must be at most 3600".into());
+        }
         use secrecy::ExposeSecret;
         if self.entra.client_secret.expose_secret().is_empty() {
             return bad("entra.client_secret is empty".into());
@@ -250,6 +255,26 @@ impl TargetDocument {
             None => format!("{} {}", self.entra.client_id, self.jamf.target.as_str()),
         }
     }
+}
+
+/// Replaces every double-quoted part of a parser message (string values; field and variant names
+/// are in backticks) with `"…"`.
+fn redact_quoted(message: &str) -> String {
+    let mut out = String::with_capacity(message.len());
+    let mut quoted = false;
+    for c in message.chars() {
+        if c == '"' {
+            if !quoted {
+                out.push_str("\"…");
+            } else {
+                out.push('"');
+            }
+            quoted = !quoted;
+        } else if !quoted {
+            out.push(c);
+        }
+    }
+    out
 }
 
 impl std::fmt::Debug for TargetDocument {
@@ -308,6 +333,15 @@ mod tests {
         assert!(e.contains("jamf.url") && e.contains("plain http"), "{e}");
         let e = TargetDocument::parse(&DOC.replace("\"schema\":1", "\"schema\":2")).unwrap_err().to_string();
         assert!(e.contains("schema 2"), "{e}");
+    }
+
+    #[test]
+    fn a_document_that_is_only_a_string_is_not_echoed() {
+        let e = TargetDocument::parse("\"Zq8~verysecretvalue\"").unwrap_err().to_string();
+        assert!(e.contains("invalid type: string"), "{e}");
+        assert!(!e.contains("verysecret"), "{e}");
+        let e = TargetDocument::parse(&DOC.replace("\"jamf\":{", "\"jamf\":\"Zq8~verysecretvalue\",\"x\":{")).unwrap_err().to_string();
+        assert!(!e.contains("verysecret"), "{e}");
     }
 
     #[test]

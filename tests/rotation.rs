@@ -322,3 +322,36 @@ async fn secrets_manager_steps_racing_the_in_process_driver_end_with_one_new_cre
     w.assert_invariant().await;
     w.assert_no_leaks(&[&json(&manual), &json(&scheduled)]);
 }
+
+#[tokio::test]
+async fn a_resumed_rotation_that_fails_puts_the_old_secret_back_before_removing_the_new_one() {
+    use common::tripwire::{wired, Tripwire, When};
+    let w = spawn_world_on_moto(10).await;
+    // Crash right after Jamf Pro got the new secret.
+    let counter = Tripwire::counting();
+    let probe = spawn_world_on_moto(10).await;
+    wired(&probe.engine, counter.clone()).check(&probe.secret_id, false).await.unwrap();
+    let n = counter.names().iter().position(|c| c == "jamf: write secret").unwrap() + 1;
+    let trip = Tripwire::at(n, When::After);
+    let engine = wired(&w.engine, trip.clone());
+    let id = w.secret_id.clone();
+    let task = tokio::spawn(async move { engine.check(&id, false).await });
+    trip.crashed.notified().await;
+    task.abort();
+    let _ = task.await;
+    let old = w.secrets[0].expose_secret().to_string();
+    assert_ne!(w.jamf.smtp_secret().as_deref(), Some(old.as_str()), "Jamf holds the new secret");
+
+    // The resume cannot read Jamf's settings (three 503s): the rotation fails before its own write.
+    w.jamf.fail_next(JamfOp::GetSmtp, 3, 503);
+    let report = w.engine.check(&w.secret_id, false).await.unwrap();
+
+    let r = report.rotation.as_ref().unwrap();
+    assert!(r.error.is_some());
+    // Whatever was undone, Jamf's secret works and every credential of ours is held.
+    w.assert_invariant().await;
+    if r.rollback.as_ref().is_some_and(|rb| rb.new_removed) {
+        assert_eq!(w.jamf.smtp_secret().as_deref(), Some(old.as_str()), "the old secret went back first");
+    }
+    w.assert_no_leaks(&[&json(&report)]);
+}

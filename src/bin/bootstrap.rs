@@ -62,7 +62,15 @@ fn init_logs() {
     let level = std::env::var("AWS_LAMBDA_LOG_LEVEL")
         .or_else(|_| std::env::var("RUST_LOG"))
         .unwrap_or_else(|_| "info".into());
-    let filter = tracing_subscriber::EnvFilter::try_new(level.to_lowercase())
+    // A bare level applies to this crate only: at TRACE, lambda_runtime logs raw events, which
+    // carry Secrets Manager's RotationToken. A full directive (`a=b,…`) is taken as given.
+    let level = level.to_lowercase();
+    let directive = if level.contains('=') {
+        level
+    } else {
+        format!("warn,jamf_entra_rotator={level},bootstrap={level},lambda_runtime=info")
+    };
+    let filter = tracing_subscriber::EnvFilter::try_new(directive)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     tracing_subscriber::fmt()
         .json()

@@ -25,7 +25,7 @@ pub const MAX_CONNECTIONS: usize = 5;
 /// Attempts of an idempotent call (the first and two retries).
 pub const MAX_ATTEMPTS: usize = 3;
 /// Statuses after which an idempotent call is repeated.
-const RETRY_STATUSES: [u16; 5] = [408, 500, 502, 503, 504];
+const RETRY_STATUSES: [u16; 6] = [408, 429, 500, 502, 503, 504];
 
 /// A Jamf Pro API client. Cheap to clone; clones share the token, jar and connection limit.
 #[derive(Clone)]

@@ -56,12 +56,15 @@ pub struct Control {
     /// Its label text (`<label for>`, an enclosing label, `aria-label`, `placeholder`, `title`).
     pub label: Option<String>,
     value: String,
+    /// The client-secret control (whatever its type, e.g. a text input named by
+    /// `jamf.secret_field`): its value is a secret.
+    secret: bool,
 }
 
 impl Control {
     /// True for values that must never be shown: passwords, and tokens (the CSRF `session-token`).
     pub fn is_sensitive(&self) -> bool {
-        self.kind == ControlKind::Password || self.name.to_ascii_lowercase().contains("token")
+        self.secret || self.kind == ControlKind::Password || self.name.to_ascii_lowercase().contains("token")
     }
 
     /// The value for reports: the rendered value, or [`REDACTED`] for sensitive controls.
@@ -314,6 +317,8 @@ pub fn discover(
     let submit = controls.iter().position(|c| c.kind == ControlKind::Submit);
 
     let secret = find_secret(&controls, hints).map_err(|m| TargetError::Config(m.to_string()))?;
+    let mut controls = controls;
+    controls[secret].secret = true;
     let application_id = find_application_id(&controls, hints).map_err(TargetError::Config)?;
     Ok(IntuneForm {
         action,
@@ -524,6 +529,7 @@ fn collect(doc: &Html, form: ElementRef) -> Vec<(Control, String)> {
                     id: el.attr("id").map(str::to_string),
                     label: label.clone(),
                     value,
+                    secret: false,
                 },
                 describe,
             ))

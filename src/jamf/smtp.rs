@@ -86,7 +86,8 @@ impl JamfTarget for SmtpGraphTarget {
         };
         Ok(TargetConfig {
             enabled: s.enabled && s.uses_graph(),
-            client_id: s.graph.as_ref().map(|g| g.client_id.clone()),
+            // Only a server that sends through Graph uses the app at all.
+            client_id: s.graph.as_ref().filter(|_| s.uses_graph()).map(|g| g.client_id.clone()),
             tenant_id: s.graph.as_ref().map(|g| g.tenant_id.clone()),
             detail,
         })

@@ -204,7 +204,7 @@ impl Engine {
         // sweep orphans.
         let retirement = if report.drift.iter().any(|d| d.kind == DriftKind::RetirePending) {
             // An unreadable sign-in report keeps the old credential for a later check.
-            Some(self.retirement(step, &doc, &app).await.unwrap_or_else(|e| Retirement::Wait(e.to_string())))
+            Some(self.retirement(step, &doc, &app, false).await.unwrap_or_else(|e| Retirement::Wait(e.to_string())))
         } else {
             None
         };

@@ -41,8 +41,19 @@ impl Engine {
 
         // A retirement still pending from the last rotation (grace period, observed-use gate) is
         // superseded: after this rotation no version holds that credential any more.
+        // Unless the gate still doubts that Jamf Pro uses the current secret: then the old one is
+        // Jamf's fallback, and only an emergency may go ahead.
         if let Some(old) = current.rotation.as_ref().and_then(|r| r.replaces_key_id.as_deref()) {
             if application.passwords.iter().any(|c| c.key_id.eq_ignore_ascii_case(old)) && !current.entra.key_id.as_deref().is_some_and(|k| k.eq_ignore_ascii_case(old)) {
+                let emergency = ctx.request.revoke_old == crate::document::RevokeOld::Immediately || ctx.request.lockdown;
+                if let super::retire::Retirement::Overdue(why) | super::retire::Retirement::Wait(why) = self.retirement(step, &current, &app, emergency).await? {
+                    if self.policy.retire_after_observed_use && !emergency {
+                        return Err(RotationError::new(
+                            step,
+                            super::ErrorKind::Guard(format!("the last rotation's old credential {old} is still pending retirement ({why}); an emergency rotation (--revoke-old immediately) overrides")),
+                        ));
+                    }
+                }
                 self.directory.remove_password(&app, old).await.map_err(|e| RotationError::directory(step, e))?;
                 self.note(step, &format!("retired credential {old}, still pending retirement from the last rotation"));
             }

@@ -106,6 +106,15 @@ impl Engine {
             report.new_key_id = current.entra.key_id.clone();
             report.old_key_id = current.rotation.as_ref().and_then(|r| r.replaces_key_id.clone());
             report.jamf_accepts_new = true;
+            if request.revoke_old == crate::document::RevokeOld::Immediately || request.lockdown {
+                // An emergency that joined a completed rotation still retires now what that
+                // rotation may have kept (grace period, observed-use gate), and locks down.
+                let ctx = StepContext { secret_id: secret_id.to_string(), token: current_version.clone(), rotation_token: None, request, in_process: true };
+                match self.finish_secret(&ctx).await {
+                    Ok(done) => report.old_removed = done.old_removed,
+                    Err(e) => self.fail(&ctx, e, &mut report).await,
+                }
+            }
             report.elapsed_ms = (self.clock.now() - started).num_milliseconds();
             return Ok(report);
         }
@@ -132,7 +141,13 @@ impl Engine {
                     self.alert(AlertKind::Rotated, secret_id, format!("Rotated: {}", report.target), success_message(&report)).await;
                 }
             }
-            Err(e) => self.fail(&ctx, e, &mut report).await,
+            Err(mut e) => {
+                // A resumed rotation may have written Jamf Pro before it was interrupted.
+                if resumed && matches!(e.step, Step::SetSecret | Step::TestSecret) {
+                    e.jamf_touched = true;
+                }
+                self.fail(&ctx, e, &mut report).await
+            }
         }
         Ok(report)
     }

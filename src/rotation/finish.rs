@@ -46,8 +46,11 @@ impl Engine {
         let mut done = Finished { old_key_id: record.as_ref().and_then(|r| r.replaces_key_id.clone()), ..Default::default() };
         let application = self.directory.application(&app_of(&doc)).await.map_err(|e| RotationError::directory(step, e).touched())?;
         let app = AppRef { object_id: Some(application.object_id.clone()), ..app_of(&doc) };
-        let lockdown = record.as_ref().is_some_and(|r| r.lockdown);
-        let retire = match self.retirement(step, &doc, &app).await {
+        // The request at hand may be an emergency that resumed or joined an earlier rotation:
+        // its flags count as much as the document's.
+        let emergency = ctx.request.revoke_old == crate::document::RevokeOld::Immediately || ctx.request.lockdown;
+        let lockdown = record.as_ref().is_some_and(|r| r.lockdown) || ctx.request.lockdown;
+        let retire = match self.retirement(step, &doc, &app, emergency).await {
             Ok(super::retire::Retirement::Now) => true,
             Ok(super::retire::Retirement::Wait(why) | super::retire::Retirement::Overdue(why)) => {
                 self.note(step, &format!("keeping the old credential for now: {why}"));

@@ -24,9 +24,10 @@ pub enum Retirement {
 
 impl Engine {
     /// Decides whether the credential that `doc`'s rotation replaced may be removed now.
-    pub async fn retirement(&self, step: Step, doc: &TargetDocument, app: &AppRef) -> Result<Retirement, RotationError> {
+    /// `emergency` (the request at hand is one) retires at once, whatever the document says.
+    pub async fn retirement(&self, step: Step, doc: &TargetDocument, app: &AppRef, emergency: bool) -> Result<Retirement, RotationError> {
         let Some(record) = &doc.rotation else { return Ok(Retirement::Now) };
-        if record.revoke_old == RevokeOld::Immediately || record.lockdown {
+        if emergency || record.revoke_old == RevokeOld::Immediately || record.lockdown {
             return Ok(Retirement::Now);
         }
         let now = self.clock.now();

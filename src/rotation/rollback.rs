@@ -41,7 +41,12 @@ impl Engine {
         };
         let still_ours = matches!(self.store.describe(&ctx.secret_id).await, Ok(info) if info.has(&ctx.token, AWSPENDING));
 
-        if failure.jamf_touched {
+        // Jamf Pro may hold the new secret when this run wrote it, and also when an earlier run
+        // of this rotation may have (a resumed rotation, a step event Secrets Manager retries):
+        // then the old secret is put back before anything is removed.
+        let may_hold_new = failure.jamf_touched
+            || (!ctx.in_process && matches!(failure.step, Step::SetSecret | Step::TestSecret));
+        if may_hold_new {
             if !still_ours {
                 // Another rotation took over; it owns Jamf Pro now. Leave our credential for the
                 // orphan sweep rather than risk removing a secret Jamf Pro holds.
