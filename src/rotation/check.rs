@@ -234,7 +234,7 @@ impl Engine {
         let serious: Vec<&Drift> = report.drift.iter().filter(|d| matches!(d.kind, DriftKind::ManagedMissing | DriftKind::Unmanaged) || (d.kind == DriftKind::Expired && d.key_id.as_deref().map(str::to_lowercase) == managed_key)).collect();
         if !serious.is_empty() {
             let lines: Vec<String> = serious.iter().map(|d| format!("- {}: {}", serde_json::to_value(d.kind).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default(), d.detail)).collect();
-            self.alert(AlertKind::Drift, secret_id, format!("Drift: {}", report.target), format!("Target: {secret_id} ({})\n{}\nWhat to do: review the app registration's client secrets; the rotator only ever removes its own.", report.target, lines.join("\n"))).await;
+            self.alert(AlertKind::Drift, secret_id, format!("Drift: {}", report.target), format!("Target: {secret_id} ({})\n{}\nWhat to do: review the app registration's client secrets; outside a lockdown the rotator removes only the secret a rotation replaced and its own leftovers.", report.target, lines.join("\n"))).await;
         }
 
         if due {
