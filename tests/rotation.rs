@@ -355,3 +355,20 @@ async fn a_resumed_rotation_that_fails_puts_the_old_secret_back_before_removing_
     }
     w.assert_no_leaks(&[&json(&report)]);
 }
+
+#[tokio::test]
+async fn credentials_the_rotator_made_for_another_target_on_the_same_app_are_left_alone() {
+    let w = spawn_world_on_moto(10).await;
+    // Another target (say, the Intune integration) shares this app registration.
+    let (other, _) = w.entra.seed_password(&w.app.object_id, "jamf-entra-rotator ffff0000 4b1f0c2e-0000-5000-8000-000000000000", w.clock.now() + chrono::Duration::days(300));
+    w.clock.advance(Duration::from_secs(86_400));
+
+    let report = w.engine.check(&w.secret_id, false).await.unwrap();
+
+    assert!(report.drift.iter().any(|d| d.kind == DriftKind::OtherTarget && d.key_id.as_deref() == Some(other.as_str())), "{:?}", report.drift);
+    assert_eq!(report.rotation.as_ref().unwrap().outcome, Outcome::Rotated);
+    let keys: Vec<String> = w.entra.passwords(&w.app.object_id).into_iter().map(|c| c.key_id).collect();
+    assert!(keys.contains(&other), "never an orphan of this target");
+    assert!(w.alerts.sent().is_empty(), "not drift worth an alert: {:?}", w.alerts.sent());
+    w.assert_no_leaks(&[&json(&report)]);
+}

@@ -25,6 +25,8 @@ pub enum DriftKind {
     RetirePending,
     /// A rotation is half done (`AWSPENDING` present).
     StalePending,
+    /// A credential the rotator made for another target that shares this app registration.
+    OtherTarget,
 }
 
 /// One finding.
@@ -149,7 +151,7 @@ impl Engine {
                 detail: "the credential the document names is not on the app: Jamf Pro's secret no longer works".into(),
             });
         }
-        let ledger = self.ledger(step, secret_id, &info).await.unwrap_or_default();
+        let ledger = self.ledger(step, secret_id, &info).await.unwrap_or_else(|_| Ledger { tag: super::target_tag(&info.arn), ..Default::default() });
         let retire = doc.rotation.as_ref().and_then(|r| r.replaces_key_id.clone()).map(|k| k.to_lowercase());
         let orphans: Vec<String> = ledger_orphans(&ledger, &application, now, self.policy.orphan_min_age);
         for c in &application.passwords {
@@ -164,6 +166,8 @@ impl Engine {
                 drift.push(Drift { kind: DriftKind::RetirePending, key_id: Some(c.key_id.clone()), detail: "the credential the last rotation replaced is still on the app".into() });
             } else if orphans.contains(&c.key_id) {
                 drift.push(Drift { kind: DriftKind::Orphan, key_id: Some(c.key_id.clone()), detail: "a credential of ours that no secret version holds".into() });
+            } else if is_ours(c.display_name.as_deref()) && !super::is_ours_for(c.display_name.as_deref(), &ledger.tag) {
+                drift.push(Drift { kind: DriftKind::OtherTarget, key_id: Some(c.key_id.clone()), detail: "a credential the rotator made for another target on the same app".into() });
             } else if !is_ours(c.display_name.as_deref()) {
                 drift.push(Drift { kind: DriftKind::Unmanaged, key_id: Some(c.key_id.clone()), detail: format!("credential {:?} is not managed by the rotator", c.display_name.as_deref().unwrap_or("")) });
             }

@@ -70,7 +70,7 @@ impl Engine {
         let end = now + lifetime;
         let new = self
             .directory
-            .add_password(&app, &credential_name(&ctx.token), end)
+            .add_password(&app, &credential_name(&super::target_tag(&info.arn), &ctx.token), end)
             .await
             .map_err(|e| RotationError::directory(step, e))?;
         let new_key = new.credential.key_id.clone();

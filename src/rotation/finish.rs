@@ -63,7 +63,7 @@ impl Engine {
                 false
             }
         };
-        let this_rotation = super::credential_name(&ctx.token);
+        let this_rotation = super::credential_name(&super::target_tag(&info.arn), &ctx.token);
         for cred in &application.passwords {
             let key = cred.key_id.to_lowercase();
             if key == new_key {

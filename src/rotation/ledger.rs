@@ -2,7 +2,7 @@
 //! A credential of ours that no labelled version holds is an orphan (its secret was never
 //! stored, or the rotation that made it was rolled back): nobody can use it, so it is removed.
 
-use super::{is_ours, Engine, RotationError, Step};
+use super::{is_ours_for, Engine, RotationError, Step};
 use crate::document::TargetDocument;
 use crate::ports::{Application, PasswordCredential, SecretInfo, AWSCURRENT, AWSPENDING, AWSPREVIOUS};
 use secrecy::ExposeSecret;
@@ -15,6 +15,8 @@ pub struct Ledger {
     pub held: BTreeSet<String>,
     /// False when a labelled version could not be read: then nothing may be called an orphan.
     pub complete: bool,
+    /// The target's tag: only credentials made for this target can be its orphans.
+    pub tag: String,
 }
 
 impl Ledger {
@@ -34,9 +36,9 @@ impl Ledger {
         }
         app.passwords
             .iter()
-            .filter(|c| is_ours(c.display_name.as_deref()) && !self.held.contains(&c.key_id.to_lowercase()))
+            .filter(|c| is_ours_for(c.display_name.as_deref(), &self.tag) && !self.held.contains(&c.key_id.to_lowercase()))
             .filter(|c| {
-                let this_rotation = token.is_some_and(|t| c.display_name.as_deref() == Some(super::credential_name(t).as_str()));
+                let this_rotation = token.is_some_and(|t| c.display_name.as_deref() == Some(super::credential_name(&self.tag, t).as_str()));
                 let old = c.start.is_none_or(|s| now - s >= min_age);
                 this_rotation || old
             })
@@ -47,7 +49,7 @@ impl Ledger {
 impl Engine {
     /// Reads the labelled versions and collects the key ids they hold.
     pub(crate) async fn ledger(&self, step: Step, secret_id: &str, info: &SecretInfo) -> Result<Ledger, RotationError> {
-        let mut ledger = Ledger { complete: true, ..Default::default() };
+        let mut ledger = Ledger { complete: true, tag: super::target_tag(&info.arn), ..Default::default() };
         for stage in [AWSCURRENT, AWSPENDING, AWSPREVIOUS] {
             let Some(version) = info.version_with(stage) else { continue };
             let value = self.store.value(secret_id, version).await.map_err(|e| RotationError::store(step, e))?;
@@ -84,20 +86,21 @@ mod tests {
     }
 
     #[test]
-    fn only_unheld_credentials_of_ours_are_orphans_and_young_ones_only_for_this_token() {
+    fn only_unheld_credentials_of_this_target_are_orphans_and_young_ones_only_for_this_token() {
         let app = Application {
             object_id: "o".into(),
             client_id: "c".into(),
             display_name: None,
             passwords: vec![
-                cred("held", "jamf-entra-rotator t1", 999),
-                cred("old-orphan", "jamf-entra-rotator t0", 999),
-                cred("young-other", "jamf-entra-rotator t9", 1),
-                cred("young-mine", "jamf-entra-rotator t2", 1),
+                cred("held", "jamf-entra-rotator abcd1234 t1", 999),
+                cred("old-orphan", "jamf-entra-rotator abcd1234 t0", 999),
+                cred("young-other", "jamf-entra-rotator abcd1234 t9", 1),
+                cred("young-mine", "jamf-entra-rotator abcd1234 t2", 1),
+                cred("other-target", "jamf-entra-rotator ffff0000 t3", 999),
                 cred("not-ours", "set by hand", 999),
             ],
         };
-        let ledger = Ledger { held: ["held".to_string()].into(), complete: true };
+        let ledger = Ledger { held: ["held".to_string()].into(), complete: true, tag: "abcd1234".into() };
         let keys: Vec<&str> =
             ledger.orphans(&app, Some("t2"), Utc::now(), Duration::minutes(10)).iter().map(|c| c.key_id.as_str()).collect();
         assert_eq!(keys, ["old-orphan", "young-mine"]);

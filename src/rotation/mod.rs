@@ -219,9 +219,21 @@ pub fn is_ours(display_name: Option<&str>) -> bool {
     display_name.is_some_and(|n| n.starts_with(CREDENTIAL_PREFIX))
 }
 
-/// The display name of the credential a rotation with `token` creates.
-pub fn credential_name(token: &str) -> String {
-    format!("{CREDENTIAL_PREFIX}{token}")
+/// A short tag naming the target (derived from its secret's ARN). Credentials carry it, so that
+/// targets sharing one app registration (mail and Intune on one app; an MSP reusing an app) never
+/// take each other's credentials for orphans.
+pub fn target_tag(secret_arn: &str) -> String {
+    uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_URL, secret_arn.as_bytes()).simple().to_string()[..8].to_string()
+}
+
+/// The display name of the credential a rotation of the target tagged `tag` with `token` creates.
+pub fn credential_name(tag: &str, token: &str) -> String {
+    format!("{CREDENTIAL_PREFIX}{tag} {token}")
+}
+
+/// True when a credential's display name marks it as ours and made for the target tagged `tag`.
+pub fn is_ours_for(display_name: Option<&str>, tag: &str) -> bool {
+    display_name.and_then(|n| n.strip_prefix(CREDENTIAL_PREFIX)).is_some_and(|rest| rest.starts_with(&format!("{tag} ")))
 }
 
 /// The app a document names, with the object id when known.
