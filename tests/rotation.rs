@@ -3,37 +3,30 @@
 
 mod common;
 
-use common::crash::{CrashAt, Crashing};
+use common::tripwire::{wired, Tripwire, When};
 use jamf_entra_rotator::clock::Clock;
 use common::{spawn_world_on_moto, spawn_with, TestWorld};
 use jamf_entra_rotator::ports::{AlertKind, AWSCURRENT, AWSPENDING, AWSPREVIOUS};
 use jamf_entra_rotator::rotation::check::{Action, DriftKind};
 use jamf_entra_rotator::rotation::driver::Outcome;
-use jamf_entra_rotator::rotation::{Engine, RotateRequest};
+use jamf_entra_rotator::rotation::RotateRequest;
 use jamf_entra_rotator::sim::entra::EntraOp;
 use jamf_entra_rotator::sim::jamf::JamfOp;
 use secrecy::ExposeSecret;
-use std::sync::Arc;
 use std::time::Duration;
 
 fn json<T: serde::Serialize>(v: &T) -> String {
     serde_json::to_string(v).unwrap()
 }
 
-/// An engine like the world's, over another store (a crashing wrapper).
-fn engine_over(w: &TestWorld, store: Arc<dyn jamf_entra_rotator::ports::SecretStore>) -> Engine {
-    let e = &w.engine;
-    Engine::new(e.directory.clone(), e.targets.clone(), store, e.alerts.clone(), e.clock.clone(), e.policy.clone())
-}
-
-/// Runs a rotation that "crashes" at `at`, then returns once the crash point is reached.
-async fn rotate_and_crash(w: &TestWorld, at: CrashAt) {
-    let crashed = Arc::new(tokio::sync::Notify::new());
-    let store = Arc::new(Crashing { inner: w.store.clone(), at, crashed: crashed.clone() });
-    let engine = engine_over(w, store);
+/// Runs a rotation that "crashes" (the call never returns; the task is aborted) at the first
+/// call named `call`, `when`.
+async fn rotate_and_crash(w: &TestWorld, call: &'static str, when: When) {
+    let trip = Tripwire::at_call(call, when);
+    let engine = wired(&w.engine, trip.clone());
     let id = w.secret_id.clone();
     let task = tokio::spawn(async move { engine.rotate(&id, RotateRequest { reason: "manual: test".into(), ..Default::default() }).await });
-    crashed.notified().await;
+    trip.crashed.notified().await;
     task.abort();
     let _ = task.await;
 }
@@ -171,7 +164,7 @@ async fn propagation_slower_than_the_limit_rolls_back_without_touching_jamf() {
 #[tokio::test]
 async fn rotation_resumed_after_crash_after_add_password_removes_the_orphan() {
     let w = spawn_world_on_moto(10).await;
-    rotate_and_crash(&w, CrashAt::BeforePutPending).await;
+    rotate_and_crash(&w, "sm: PutSecretValue(AWSPENDING)", When::Before).await;
     // The crash left a credential of ours whose secret exists nowhere.
     assert_eq!(w.entra.passwords(&w.app.object_id).len(), 2);
     assert!(w.world.jamf_secret_works());
@@ -193,7 +186,7 @@ async fn rotation_resumed_after_crash_after_add_password_removes_the_orphan() {
 #[tokio::test]
 async fn rotation_found_half_done_is_resumed_not_duplicated() {
     let w = spawn_world_on_moto(10).await;
-    rotate_and_crash(&w, CrashAt::AfterPutPending).await;
+    rotate_and_crash(&w, "sm: PutSecretValue(AWSPENDING)", When::After).await;
     let info = w.store.describe(&w.secret_id).await.unwrap();
     let pending = info.version_with(AWSPENDING).expect("pending stored before the crash").to_string();
 
@@ -213,7 +206,7 @@ async fn rotation_found_half_done_is_resumed_not_duplicated() {
 #[tokio::test]
 async fn crash_after_promote_is_finished_by_the_next_check() {
     let w = spawn_world_on_moto(10).await;
-    rotate_and_crash(&w, CrashAt::AfterPromote).await;
+    rotate_and_crash(&w, "sm: UpdateSecretVersionStage(AWSCURRENT)", When::After).await;
     assert_eq!(w.entra.passwords(&w.app.object_id).len(), 2, "old credential not yet retired");
     w.assert_invariant().await;
 
@@ -325,7 +318,6 @@ async fn secrets_manager_steps_racing_the_in_process_driver_end_with_one_new_cre
 
 #[tokio::test]
 async fn a_resumed_rotation_that_fails_puts_the_old_secret_back_before_removing_the_new_one() {
-    use common::tripwire::{wired, Tripwire, When};
     let w = spawn_world_on_moto(10).await;
     // Crash right after Jamf Pro got the new secret.
     let counter = Tripwire::counting();

@@ -2,7 +2,6 @@
 //! (moto, over HTTP), captured logs, and the leak scan every test ends with.
 #![allow(dead_code)]
 
-pub mod crash;
 pub mod moto;
 pub mod tripwire;
 

@@ -25,6 +25,7 @@ pub enum When {
 pub struct Tripwire {
     seq: AtomicUsize,
     at: Option<(usize, When)>,
+    at_name: Option<(&'static str, When)>,
     pub crashed: Notify,
     pub calls: Mutex<Vec<String>>,
 }
@@ -37,18 +38,28 @@ impl Tripwire {
             ..Default::default()
         })
     }
+    /// Crashes at the first call named `name` (see the wrappers below), `when`.
+    pub fn at_call(name: &'static str, when: When) -> Arc<Self> {
+        Arc::new(Self { at_name: Some((name, when)), ..Default::default() })
+    }
     /// Never crashes; only counts.
     pub fn counting() -> Arc<Self> {
         Arc::new(Self::default())
     }
     async fn call<T>(&self, name: &str, f: impl Future<Output = T>) -> T {
         let n = self.seq.fetch_add(1, Ordering::SeqCst) + 1;
-        self.calls.lock().unwrap().push(name.to_string());
-        if self.at == Some((n, When::Before)) {
+        let first_of_name = {
+            let mut calls = self.calls.lock().unwrap();
+            let first = !calls.iter().any(|c| c == name);
+            calls.push(name.to_string());
+            first
+        };
+        let here = |when| self.at == Some((n, when)) || (first_of_name && self.at_name.is_some_and(|(m, w)| m == name && w == when));
+        if here(When::Before) {
             self.hang().await;
         }
         let out = f.await;
-        if self.at == Some((n, When::After)) {
+        if here(When::After) {
             self.hang().await;
         }
         out
