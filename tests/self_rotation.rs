@@ -76,3 +76,40 @@ async fn the_rotator_rotates_its_own_secret_and_signs_in_with_the_new_one() {
     assert!(w.world.jamf_secret_works());
     w.assert_no_leaks(&[&serde_json::to_string(&report).unwrap()]);
 }
+
+#[tokio::test]
+async fn a_warm_function_signs_in_with_its_new_secret_after_rotating_its_own() {
+    use jamf_entra_rotator::lambda::{route, Function, Targets};
+    let w = spawn_world_on_moto(200).await;
+    let rotator_app = w.entra.object_id_of(&w.rotator_client_id).unwrap();
+    w.entra.make_owner(&w.rotator_client_id, &rotator_app);
+    let (key, secret) = w.entra.seed_password(&rotator_app, "rotator", w.clock.now() + chrono::Duration::days(10));
+    let mut doc = TargetDocument::parse(
+        &serde_json::json!({"schema": 1, "entra": {"tenant_id": TENANT_ID, "client_id": w.rotator_client_id,
+            "application_object_id": rotator_app, "client_secret": secret.expose_secret(), "key_id": key},
+            "jamf": {"target": "rotator"}})
+        .to_string(),
+    )
+    .unwrap();
+    doc.entra.cloud = Cloud::Global;
+    w.store.put_current(&w.rotator_credentials_id, &doc.to_secret()).await.unwrap();
+    // Its only other credential goes: the function signs in with what its document holds.
+    let others: Vec<String> = w.entra.passwords(&rotator_app).into_iter().map(|c| c.key_id).filter(|k| *k != key).collect();
+    for k in others {
+        w.engine.directory.remove_password(&AppRef { cloud: Cloud::Global, tenant_id: TENANT_ID.into(), client_id: w.rotator_client_id.clone(), object_id: Some(rotator_app.clone()) }, &k).await.unwrap();
+    }
+    let settings = w.settings.clone();
+    let function = Function::new(w.engine.clone(), Targets::Ids(vec![w.secret_id.clone()]))
+        .with_own_secret(jamf_entra_rotator::wiring::own_secret_target(&settings, w.store.as_ref()).await, &settings)
+        .with_metrics(Arc::new(|_: &str| {}));
+
+    let first = route(&function, serde_json::json!({"action": "check"})).await.unwrap();
+    assert!(first.to_string().contains("rotated"), "{first}");
+    assert!(!w.entra.passwords(&rotator_app).iter().any(|c| c.key_id == key), "its old secret is retired");
+
+    // Two hours later the warm container's cached Graph token has expired.
+    w.clock.advance(std::time::Duration::from_secs(7200));
+    let second = route(&function, serde_json::json!({"action": "status"})).await.unwrap();
+    assert!(!second.to_string().contains("7000215"), "signed in with the retired secret: {second}");
+    w.assert_no_leaks(&[&first.to_string(), &second.to_string()]);
+}

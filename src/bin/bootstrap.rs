@@ -35,7 +35,7 @@ async fn init() -> anyhow::Result<Function> {
         .context("building the clients")?;
     let own = wiring::own_secret_target(&wiring.settings, wiring.store.as_ref()).await;
     tracing::info!(?targets, own_secret = ?own, "ready");
-    Ok(Function::new(wiring.engine, targets).with_own_secret(own))
+    Ok(Function::new(wiring.engine, targets).with_own_secret(own, &wiring.settings))
 }
 
 /// One invocation: route it, map an error to Lambda's error shape (`Retryable` /

@@ -115,8 +115,10 @@ pub struct Function {
     pub targets: Targets,
     metrics: MetricSink,
     parallelism: usize,
-    /// The rotator's own document (`ROTATOR_AUTH=client-secret`), checked with the targets.
-    own_secret: Option<String>,
+    /// The rotator's own document (`ROTATOR_AUTH=client-secret`), checked with the targets; with
+    /// it, the settings to re-read the rotator's secret at each invocation (a warm container must
+    /// not keep signing in with a secret it has itself retired).
+    own_secret: Option<(String, crate::config::Settings)>,
 }
 
 impl Function {
@@ -133,9 +135,22 @@ impl Function {
 
     /// Also checks (and rotates when due) the rotator's own client secret, whose document is
     /// the secret `id`.
-    pub fn with_own_secret(mut self, id: Option<String>) -> Self {
-        self.own_secret = id;
+    pub fn with_own_secret(mut self, id: Option<String>, settings: &crate::config::Settings) -> Self {
+        self.own_secret = id.map(|id| (id, settings.clone()));
         self
+    }
+
+    /// With self-rotation, this function with the rotator's identity read afresh from
+    /// `AWSCURRENT` (one `GetSecretValue`): after the rotator rotated its own secret, the old one
+    /// is gone.
+    async fn refreshed(&self) -> Result<Option<Function>, LambdaError> {
+        let Some((_, settings)) = &self.own_secret else { return Ok(None) };
+        let identity = crate::wiring::rotator_identity(settings, self.engine.store.as_ref())
+            .await
+            .map_err(|e| LambdaError::Config(e.to_string()))?;
+        let mut f = self.clone();
+        f.engine.directory = Arc::new(crate::entra::GraphDirectory::new(settings, identity, self.engine.clock.clone()));
+        Ok(Some(f))
     }
 
     /// Sends metric lines to `sink` instead of stdout.
@@ -158,7 +173,10 @@ impl Function {
 /// Handles one invocation: parses the event, runs what it asks, returns the response. An event
 /// that is not understood is refused before anything runs.
 pub async fn route(function: &Function, event: Value) -> Result<Value, LambdaError> {
-    match Event::parse(&event)? {
+    let event = Event::parse(&event)?;
+    let refreshed = function.refreshed().await?;
+    let function = refreshed.as_ref().unwrap_or(function);
+    match event {
         Event::Check => function.check_all(false).await,
         Event::Status => function.check_all(true).await,
         Event::Rotate(r) => function.rotate(r).await,
@@ -171,7 +189,7 @@ impl Function {
     /// `parallelism` at once. A target that fails is reported (the engine alerts) and the others go on.
     async fn check_all(&self, dry_run: bool) -> Result<Value, LambdaError> {
         let mut ids = self.targets.resolve(self.engine.store.as_ref()).await?;
-        if let Some(own) = self.own_secret.as_ref().filter(|o| !ids.contains(o)) {
+        if let Some((own, _)) = self.own_secret.as_ref().filter(|(o, _)| !ids.contains(o)) {
             ids.push(own.clone());
         }
         let permits = Arc::new(Semaphore::new(self.parallelism));
