@@ -13,11 +13,15 @@
 //! - [`ports`]: the four narrow traits the engine talks to (directory, Jamf target, secret store,
 //!   alerts) and their error types. The engine never sees HTTP or an AWS SDK type.
 //! - [`rotation`]: the engine: the guard, the four idempotent steps (`create`, `set`, `test`,
-//!   `finish`), rollback, the in-process driver, and the scheduled `check`.
-//! - [`entra`]: Entra ID token endpoint and Microsoft Graph applications client (a [`ports::Directory`]).
-//! - [`jamf`]: Jamf Pro API client and the Jamf targets (`smtp-graph`, `conditional-access`).
+//!   `finish`), the propagation wait, retirement (grace period, observed-use gate), rollback, the
+//!   in-process driver, and the scheduled `check`.
+//! - [`entra`]: Entra ID token endpoint (client secret, certificate or federated assertion) and
+//!   the Microsoft Graph applications client (a [`ports::Directory`]); the rotator's own secret
+//!   as a target.
+//! - [`jamf`]: Jamf Pro API client and web session, and the Jamf targets (`smtp-graph`,
+//!   `conditional-access` with its form discovery and `probe`).
 //! - [`vault`]: Secrets Manager adapter and an in-memory store (a [`ports::SecretStore`]).
-//! - [`alert`]: SNS alerts, an in-memory recorder, and CloudWatch EMF metric lines.
+//! - [`alert`]: SNS alerts and an in-memory recorder; [`metrics`]: CloudWatch EMF metric lines.
 //! - [`http`]: shared HTTP plumbing: HTTPS-only URLs, timeouts, `Retry-After`.
 //! - [`clock`]: the injected clock.
 //! - [`redact`]: helpers that keep secrets out of logs and errors.
