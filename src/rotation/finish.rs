@@ -49,7 +49,8 @@ impl Engine {
         // The request at hand may be an emergency that resumed or joined an earlier rotation:
         // its flags count as much as the document's.
         let emergency = ctx.request.revoke_old == crate::document::RevokeOld::Immediately || ctx.request.lockdown;
-        let lockdown = record.as_ref().is_some_and(|r| r.lockdown) || ctx.request.lockdown;
+        // A lockdown needs to know which credential to keep: never without the new key id.
+        let lockdown = (record.as_ref().is_some_and(|r| r.lockdown) || ctx.request.lockdown) && !new_key.is_empty();
         let retire = match self.retirement(step, &doc, &app, emergency).await {
             Ok(super::retire::Retirement::Now) => true,
             Ok(super::retire::Retirement::Wait(why) | super::retire::Retirement::Overdue(why)) => {
