@@ -155,16 +155,6 @@ async fn resolve_credential(directory: &dyn Directory, doc: &mut TargetDocument)
     }
 }
 
-/// Target secret ids from `TARGET_SECRET_IDS` (comma-separated).
-pub fn target_ids_from_env() -> Vec<String> {
-    std::env::var("TARGET_SECRET_IDS")
-        .unwrap_or_default()
-        .split(',')
-        .map(|s| s.trim().to_string())
-        .filter(|s| !s.is_empty())
-        .collect()
-}
-
 /// A check report for people.
 pub fn describe_check(r: &CheckReport) -> String {
     use std::fmt::Write;

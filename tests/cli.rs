@@ -108,3 +108,10 @@ async fn init_status_and_rotate_work_from_the_environment_alone() {
 
     w.assert_no_leaks(&[&init.stdout, &init.stderr, &status.stdout, &status.stderr, &rotate.stdout, &rotate.stderr]);
 }
+
+#[tokio::test]
+async fn check_without_targets_exits_2_and_says_how_to_name_them() {
+    let run = cli(&["check"], &[]).await;
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(run.stderr.contains("TARGET_SECRET_IDS") && run.stderr.contains("TARGET_TAG_KEY"), "{}", run.stderr);
+}

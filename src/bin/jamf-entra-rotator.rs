@@ -2,7 +2,7 @@
 //! (readable progress, or one JSON object with `--json`), and maps errors to exit codes
 //! (0 success, 1 a rotation or check failed, 2 bad input or configuration).
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
 use jamf_entra_rotator::config::{Cloud, Settings};
 use jamf_entra_rotator::document::{RevokeOld, TargetKind};
@@ -212,15 +212,18 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Check { secret_id, dry_run } => {
-            let ids = if secret_id.is_empty() { setup::target_ids_from_env() } else { secret_id };
-            if ids.is_empty() {
-                bail!(BadInput("no targets: pass --secret-id or set TARGET_SECRET_IDS".into()));
-            }
+            // The same target settings as the Lambda (TARGET_SECRET_IDS or the target tag).
+            let targets = if secret_id.is_empty() {
+                jamf_entra_rotator::lambda::Targets::from_env()
+                    .map_err(|e| BadInput(format!("{e}; or pass --secret-id")))?
+            } else {
+                jamf_entra_rotator::lambda::Targets::Ids(secret_id)
+            };
             let mut w = wiring::from_settings(Settings::from_env()?).await?;
             if let Some(p) = progress {
                 w.engine = w.engine.with_progress(p);
             }
-            let mut ids = ids;
+            let mut ids = targets.resolve(w.store.as_ref()).await?;
             if let Some(own) = wiring::own_secret_target(&w.settings, w.store.as_ref()).await.filter(|o| !ids.contains(o)) {
                 ids.push(own);
             }
