@@ -431,21 +431,15 @@ impl EntraSim {
         if let Some(c) = &client_request_id {
             reply.headers.push(("client-request-id", c.clone()));
         }
-        let recorded_headers = ["content-type", "client-request-id"]
-            .iter()
-            .filter_map(|h| header(&headers, h).map(|v| (h.to_string(), v)))
-            .collect();
-        self.state().requests.push(RecordedRequest {
-            method: method.to_string(),
-            path: uri
-                .path_and_query()
-                .map(|p| p.to_string())
-                .unwrap_or_default(),
-            headers: recorded_headers,
-            body: body_text,
-            status: reply.status,
-            response: reply.body.clone(),
-        });
+        self.state().requests.push(RecordedRequest::new(
+            &method,
+            &uri,
+            &headers,
+            &["content-type", "client-request-id"],
+            body_text,
+            reply.status,
+            reply.body.clone(),
+        ));
         self.inner.activity.notify_waiters();
         let mut resp = (
             StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),

@@ -373,28 +373,15 @@ pub async fn layer(State(sim): State<JamfSim>, req: Request, next: Next) -> Resp
     let page = web
         .route(&sim, &parts.method, &parts.uri, &parts.headers, &body_text)
         .await;
-    let cookie = parts
-        .headers
-        .get("cookie")
-        .and_then(|v| v.to_str().ok())
-        .map(|c| ("cookie".to_string(), c.to_string()));
-    let content_type = parts
-        .headers
-        .get("content-type")
-        .and_then(|v| v.to_str().ok())
-        .map(|c| ("content-type".to_string(), c.to_string()));
-    sim.record(RecordedRequest {
-        method: parts.method.to_string(),
-        path: parts
-            .uri
-            .path_and_query()
-            .map(|p| p.to_string())
-            .unwrap_or_default(),
-        headers: content_type.into_iter().chain(cookie).collect(),
-        body: body_text,
-        status: page.status,
-        response: page.body.clone(),
-    });
+    sim.record(RecordedRequest::new(
+        &parts.method,
+        &parts.uri,
+        &parts.headers,
+        &["content-type", "cookie"],
+        body_text,
+        page.status,
+        page.body.clone(),
+    ));
     let mut response = (
         StatusCode::from_u16(page.status).expect("valid status"),
         page.body,

@@ -30,3 +30,25 @@ pub struct RecordedRequest {
     /// Response body as text.
     pub response: String,
 }
+
+impl RecordedRequest {
+    /// A record of one exchange that keeps only the request headers named in `keep` (never
+    /// `authorization`).
+    pub fn new(
+        method: &axum::http::Method,
+        uri: &axum::http::Uri,
+        headers: &axum::http::HeaderMap,
+        keep: &[&str],
+        body: String,
+        status: u16,
+        response: String,
+    ) -> Self {
+        let headers = keep
+            .iter()
+            .filter(|h| !h.eq_ignore_ascii_case("authorization"))
+            .filter_map(|h| headers.get(*h).and_then(|v| v.to_str().ok()).map(|v| (h.to_string(), v.to_string())))
+            .collect();
+        let path = uri.path_and_query().map(|p| p.to_string()).unwrap_or_default();
+        Self { method: method.to_string(), path, headers, body, status, response }
+    }
+}

@@ -141,21 +141,15 @@ impl JamfSim {
             None => self.route(&method, &path, &headers, &body_text).await,
         };
         self.inner.in_flight.fetch_sub(1, Ordering::SeqCst);
-        let recorded = ["content-type", "cookie"]
-            .iter()
-            .filter_map(|h| header(&headers, h).map(|v| (h.to_string(), v)))
-            .collect();
-        self.state().requests.push(RecordedRequest {
-            method: method.to_string(),
-            path: uri
-                .path_and_query()
-                .map(|p| p.to_string())
-                .unwrap_or_default(),
-            headers: recorded,
-            body: body_text,
-            status: reply.status,
-            response: reply.body.clone(),
-        });
+        self.state().requests.push(RecordedRequest::new(
+            &method,
+            &uri,
+            &headers,
+            &["content-type", "cookie"],
+            body_text,
+            reply.status,
+            reply.body.clone(),
+        ));
         let mut response = (
             StatusCode::from_u16(reply.status).expect("valid status"),
             reply.body,
