@@ -1,6 +1,7 @@
-//! The Jamf Pro HTTP client: one per server. It owns the connection limit (Jamf asks for at most
-//! five concurrent connections), the cookie jar that pins requests to one node, the API token,
-//! and the retry rules. Typed API calls live in [`super::api`].
+//! The Jamf Pro HTTP client: one per target and credential. It holds the cookie jar that pins
+//! requests to one node, the API token and the retry rules; the connection limit (Jamf asks for
+//! at most five concurrent connections per server) is the server's, shared by every client of
+//! this process that talks to it ([`server_permits`]). Typed API calls live in [`super::api`].
 //!
 //! [`JamfClient::send_once`] is the single gate every request passes (permit, timeout, cookies),
 //! so a web-UI session for the `conditional-access` target can be built beside the API calls on
@@ -15,19 +16,50 @@ use crate::ports::TargetError;
 use backon::{BackoffBuilder, ExponentialBuilder};
 use secrecy::{ExposeSecret, SecretString};
 use serde::de::DeserializeOwned;
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 use tokio::sync::Semaphore;
 use url::Url;
 
-/// Jamf's published limit of concurrent connections per client.
+/// Jamf's published limit of concurrent connections per server: requests in flight to one
+/// server from this process, whatever the number of clients ([`server_permits`]).
 pub const MAX_CONNECTIONS: usize = 5;
 /// Attempts of an idempotent call (the first and two retries).
 pub const MAX_ATTEMPTS: usize = 3;
 /// Statuses after which an idempotent call is repeated.
 const RETRY_STATUSES: [u16; 6] = [408, 429, 500, 502, 503, 504];
 
-/// A Jamf Pro API client. Cheap to clone; clones share the token, jar and connection limit.
+/// The permits of every Jamf Pro server this process talks to, by [`server_key`]. Entries are
+/// never removed: a deployment talks to a handful of servers.
+static SERVERS: OnceLock<Mutex<HashMap<String, Arc<Semaphore>>>> = OnceLock::new();
+
+/// The server a URL names, for the connection limit: scheme, host and port (a context path such
+/// as `/jamf` does not make another server).
+fn server_key(url: &Url) -> String {
+    format!(
+        "{}://{}:{}",
+        url.scheme(),
+        url.host_str().unwrap_or_default().to_ascii_lowercase(),
+        url.port_or_known_default().unwrap_or_default()
+    )
+}
+
+/// The [`MAX_CONNECTIONS`] permits of the Jamf Pro server at `url`, shared process-wide: every
+/// [`JamfClient`] of that server (any target, any credential, API or web UI) sends through them,
+/// so a check working on many targets of one server at once still has at most five requests in
+/// flight to it.
+pub fn server_permits(url: &Url) -> Arc<Semaphore> {
+    let servers = SERVERS.get_or_init(Mutex::default);
+    let mut servers = servers.lock().unwrap_or_else(|p| p.into_inner());
+    servers
+        .entry(server_key(url))
+        .or_insert_with(|| Arc::new(Semaphore::new(MAX_CONNECTIONS)))
+        .clone()
+}
+
+/// A Jamf Pro API client. Cheap to clone; clones share the token and jar; every client of the
+/// same server shares its connection limit.
 #[derive(Clone)]
 pub struct JamfClient {
     inner: Arc<Inner>,
@@ -37,7 +69,8 @@ struct Inner {
     base: Url,
     server: String,
     http: reqwest::Client,
-    permits: Semaphore,
+    /// The server's permits ([`server_permits`]), shared with every other client of the server.
+    permits: Arc<Semaphore>,
     clock: SharedClock,
     credentials: JamfCredentials,
     tokens: TokenCache,
@@ -146,7 +179,7 @@ impl JamfClient {
         Ok(Self {
             inner: Arc::new(Inner {
                 http: crate::http::client(settings.http_timeout, MAX_CONNECTIONS, true),
-                permits: Semaphore::new(MAX_CONNECTIONS),
+                permits: server_permits(&base),
                 base,
                 server,
                 clock,
@@ -194,8 +227,9 @@ impl JamfClient {
             .expect("relative API path joins")
     }
 
-    /// Sends one request and reads the whole response while holding one of the five connection
-    /// permits. No retry, no authentication: the gate every request passes.
+    /// Sends one request and reads the whole response while holding one of the server's five
+    /// permits (released once the body is read). No retry, no authentication: the gate every
+    /// request passes, API and web UI alike.
     pub(crate) async fn send_once(
         &self,
         request: reqwest::RequestBuilder,
@@ -306,5 +340,49 @@ impl JamfClient {
                 retry_after: crate::http::retry_after(&reply.headers),
             });
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn url(s: &str) -> Url {
+        Url::parse(s).unwrap()
+    }
+
+    #[test]
+    fn one_server_is_scheme_host_and_port() {
+        let same = [
+            "https://acme.jamfcloud.com/",
+            "https://ACME.jamfcloud.com:443/jamf/",
+            "https://acme.jamfcloud.com/api/v2/smtp-server?x=1",
+        ];
+        for u in same {
+            assert_eq!(server_key(&url(u)), "https://acme.jamfcloud.com:443", "{u}");
+        }
+        let others = [
+            "https://acme.jamfcloud.com:8443/",
+            "http://acme.jamfcloud.com/",
+            "https://other.jamfcloud.com/",
+        ];
+        for u in others {
+            assert_ne!(server_key(&url(u)), server_key(&url(same[0])), "{u}");
+        }
+    }
+
+    #[test]
+    fn clients_of_one_server_share_its_permits_and_other_servers_do_not() {
+        let a = server_permits(&url("https://limit-test-a.example.com/"));
+        let a_again = server_permits(&url("https://limit-test-a.example.com:443/jamf/"));
+        let b = server_permits(&url("https://limit-test-b.example.com/"));
+        assert!(Arc::ptr_eq(&a, &a_again));
+        assert!(!Arc::ptr_eq(&a, &b));
+        assert_eq!(a.available_permits(), MAX_CONNECTIONS);
+        let held: Vec<_> = (0..MAX_CONNECTIONS).map(|_| a.try_acquire().unwrap()).collect();
+        assert!(a_again.try_acquire().is_err(), "the sixth request to the server waits");
+        assert!(b.try_acquire().is_ok(), "another server has its own five");
+        drop(held);
+        assert_eq!(a_again.available_permits(), MAX_CONNECTIONS);
     }
 }

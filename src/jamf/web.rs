@@ -2,8 +2,10 @@
 //! target). It logs in the way the login page does (the form fields `username` and `password`
 //! POSTed to the server's base URL; where SSO is enforced, to the failover URL from
 //! `GET /api/v1/sso/failover`), keeps the session and load-balancer cookies in the
-//! [`JamfClient`]'s jar, and passes every request through the client's gate (the five-connection
-//! limit and its timeouts). Redirects are followed by hand, within the server only.
+//! [`JamfClient`]'s jar, and passes every request through the client's gate,
+//! [`JamfClient::send_once`] (the server's five-connection limit, shared with the API calls and
+//! every other client of that server, and the timeouts). Redirects are followed by hand, within
+//! the server only.
 //!
 //! Re-login after a session expired mid-flow is the caller's decision ([`WebSession::relogin`]
 //! allows it once), because only the caller knows which request must be repeated.
@@ -329,4 +331,55 @@ fn location(base: &Url, reply: &Reply) -> Option<Url> {
         .to_str()
         .ok()?;
     base.join(value).ok()
+}
+
+#[cfg(all(test, feature = "sim"))]
+mod tests {
+    use super::*;
+    use crate::clock::{ManualClock, SharedClock};
+    use crate::config::{Cloud, Settings};
+    use crate::jamf::client::{server_permits, MAX_CONNECTIONS};
+    use crate::sim::jamf::{JamfSim, JamfSimConfig};
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    /// The web UI's requests count against the same per-server limit as the API's: while
+    /// another client of the server holds all five permits, the login does not reach the server.
+    #[tokio::test(start_paused = true)]
+    async fn web_requests_wait_for_the_servers_permits() {
+        let clock: SharedClock = Arc::new(ManualClock::new(chrono::Utc::now()));
+        let jamf = JamfSim::start(
+            JamfSimConfig {
+                entra_login_url: Url::parse("http://127.0.0.1:9/").unwrap(),
+                tenant_id: "tenant".into(),
+                client_id: "client".into(),
+                secret: SecretString::from("graph-secret".to_string()),
+                cloud: Cloud::Global,
+            },
+            clock.clone(),
+        )
+        .await;
+        jamf.add_user("svc-rotator", "web-pw-1");
+        let creds = JamfCredentials::parse(&SecretString::from(
+            serde_json::json!({"username": "svc-rotator", "password": "web-pw-1"}).to_string(),
+        ))
+        .unwrap();
+        let client = JamfClient::new(&jamf.url(), creds, &Settings::default(), clock).unwrap();
+        let held = server_permits(&jamf.url())
+            .acquire_many_owned(MAX_CONNECTIONS as u32)
+            .await
+            .unwrap();
+        let mut session = WebSession::new(client);
+        let login = tokio::spawn(async move { session.login().await.map(|()| session) });
+        // A virtual second: time enough for an ungated login to reach the loopback server.
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        assert!(!login.is_finished(), "the login waits for a permit");
+        assert!(jamf.requests().is_empty(), "nothing reached the server");
+        drop(held);
+        let mut session = login.await.unwrap().expect("logs in once a permit is free");
+        assert!(session.logged_in);
+        assert!(!jamf.requests().is_empty());
+        session.logout().await;
+        assert_eq!(server_permits(&jamf.url()).available_permits(), MAX_CONNECTIONS, "every permit came back");
+    }
 }
