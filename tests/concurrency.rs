@@ -1,12 +1,16 @@
 //! Limits that hold across clients: at most five requests in flight to one Jamf Pro server
-//! however many clients (targets) talk to it, each server with its own five. Real HTTP on
-//! loopback; tokio's clock is paused, so the stand-ins' latency costs no real time.
+//! however many clients (targets) talk to it, each server with its own five; and one sign-in of
+//! the rotator for many Graph calls that start together. Real HTTP on loopback; tokio's clock is
+//! paused, so the stand-ins' latency costs no real time.
 
 use chrono::{TimeZone, Utc};
 use jamf_entra_rotator::clock::{ManualClock, SharedClock};
 use jamf_entra_rotator::config::{Cloud, Settings};
+use jamf_entra_rotator::entra::{GraphDirectory, RotatorIdentity};
 use jamf_entra_rotator::jamf::client::{server_permits, MAX_CONNECTIONS};
 use jamf_entra_rotator::jamf::{JamfClient, JamfCredentials};
+use jamf_entra_rotator::ports::{AppRef, Directory, DirectoryError};
+use jamf_entra_rotator::sim::entra::{EntraOp, EntraSim};
 use jamf_entra_rotator::sim::jamf::{JamfOp, JamfSim, JamfSimConfig};
 use secrecy::{ExposeSecret, SecretString};
 use std::sync::Arc;
@@ -115,5 +119,82 @@ async fn two_jamf_servers_do_not_share_a_limit() {
     drop(held);
     waiting.await.unwrap().expect("runs once a permit is free");
     assert!(busy.count(JamfOp::Any) >= 2);
+    tick.abort();
+}
+
+struct Graph {
+    sim: EntraSim,
+    dir: Arc<GraphDirectory>,
+    apps: Vec<AppRef>,
+}
+
+async fn graph(apps: usize) -> Graph {
+    let clock = clock();
+    let sim = EntraSim::start(clock.clone()).await;
+    sim.add_tenant(TENANT, None);
+    let (rotator_id, rotator_secret) = sim.add_rotator(TENANT);
+    let apps = (0..apps)
+        .map(|i| {
+            let app = sim.add_app(TENANT, &format!("Jamf Pro {i}"));
+            sim.make_owner(&rotator_id, &app.object_id);
+            AppRef {
+                cloud: Cloud::Global,
+                tenant_id: TENANT.into(),
+                client_id: app.client_id.clone(),
+                object_id: Some(app.object_id.clone()),
+            }
+        })
+        .collect();
+    let settings = Settings {
+        entra_login_url: Some(sim.url()),
+        graph_url: Some(sim.url()),
+        ..Settings::default()
+    };
+    let identity = RotatorIdentity { client_id: rotator_id, secret: rotator_secret };
+    let dir = Arc::new(GraphDirectory::new(&settings, identity, clock));
+    sim.set_latency(LATENCY);
+    Graph { sim, dir, apps }
+}
+
+#[tokio::test(start_paused = true)]
+async fn graph_calls_that_start_together_share_one_sign_in() {
+    let g = graph(16).await;
+    let tick = ticker();
+    let mut calls = tokio::task::JoinSet::new();
+    for app in g.apps.clone() {
+        let dir = g.dir.clone();
+        calls.spawn(async move { dir.application(&app).await.map(|a| a.client_id) });
+    }
+    let mut read = 0;
+    while let Some(r) = calls.join_next().await {
+        r.unwrap().expect("every read succeeds");
+        read += 1;
+    }
+    tick.abort();
+    assert_eq!(read, 16);
+    assert_eq!(g.sim.count(EntraOp::GetApplication), 16);
+    assert_eq!(g.sim.count(EntraOp::Token), 1, "one sign-in for sixteen calls");
+}
+
+#[tokio::test(start_paused = true)]
+async fn callers_waiting_on_a_refused_sign_in_get_its_error_and_later_ones_try_again() {
+    let g = graph(8).await;
+    let tick = ticker();
+    // 401 invalid_client: a refusal, not retried.
+    g.sim.fail_next(EntraOp::Token, 1, 401);
+    let mut calls = tokio::task::JoinSet::new();
+    for app in g.apps.clone() {
+        let dir = g.dir.clone();
+        calls.spawn(async move { dir.application(&app).await.map(|_| ()) });
+    }
+    while let Some(r) = calls.join_next().await {
+        let e = r.unwrap().unwrap_err();
+        assert!(matches!(e, DirectoryError::Token { status: 401, .. }), "{e:?}");
+    }
+    assert_eq!(g.sim.count(EntraOp::Token), 1, "the waiters shared the refusal");
+    assert_eq!(g.sim.count(EntraOp::GetApplication), 0);
+    // A call that starts afterwards signs in again (the refusal is not cached).
+    g.dir.application(&g.apps[0]).await.expect("signs in again");
+    assert_eq!(g.sim.count(EntraOp::Token), 2);
     tick.abort();
 }

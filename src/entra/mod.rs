@@ -80,7 +80,8 @@ impl GraphDirectory {
         )
     }
 
-    /// The rotator's Graph token for `tenant`, from the cache when still good.
+    /// The rotator's Graph token for `tenant`, from the cache when still good; concurrent callers
+    /// without one share one sign-in ([`token::TokenCache::get_or_sign_in`]).
     async fn rotator_token(
         &self,
         cloud: Cloud,
@@ -89,9 +90,15 @@ impl GraphDirectory {
         let url = self.token_url(cloud, tenant)?;
         let scope = cloud.graph_scope();
         let key = (format!("{url}"), scope.clone());
-        if let Some(t) = self.tokens.get(&key, self.clock.now()) {
-            return Ok((t, key));
-        }
+        let token = self
+            .tokens
+            .get_or_sign_in(&key, || self.clock.now(), || self.sign_in(url, &scope))
+            .await?;
+        Ok((token, key))
+    }
+
+    /// One sign-in of the rotator at the token endpoint `url` for `scope` (its retries included).
+    async fn sign_in(&self, url: url::Url, scope: &str) -> Result<token::Issued, DirectoryError> {
         let context = format!(
             "the rotator's own identity (client id {})",
             self.identity.client_id
@@ -110,20 +117,18 @@ impl GraphDirectory {
             (_, Some(jwt)) => token::ClientAuth::Assertion(jwt),
             (_, None) => unreachable!("every assertion mode made one above"),
         };
-        let issued = retry::run(&self.clock, "token request", Safety::Idempotent, || {
+        retry::run(&self.clock, "token request", Safety::Idempotent, || {
             Box::pin(token::request(
                 &self.http,
                 url.clone(),
                 &self.identity.client_id,
                 auth,
-                &scope,
+                scope,
                 &context,
             ))
         })
         .await
-        .inspect_err(log_failure)?;
-        self.tokens.put(key.clone(), &issued, self.clock.now());
-        Ok((issued.token, key))
+        .inspect_err(log_failure)
     }
 
     /// One Graph call with the rotator's token, retried as its safety allows.

@@ -1,5 +1,6 @@
 //! The Entra token endpoint (client credentials with a client secret or a client assertion): one
-//! request, its refusal parsed into an AADSTS code, and a cache of the rotator's own tokens.
+//! request, its refusal parsed into an AADSTS code, and a cache of the rotator's own tokens that
+//! signs in once for all the callers that want a token at the same time.
 
 use super::retry::{Failure, Retry};
 use super::wire::{self, Raw};
@@ -8,7 +9,9 @@ use chrono::{DateTime, Utc};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::Value;
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// Cached tokens are dropped this long before Entra says they expire, so a call that starts
@@ -160,16 +163,108 @@ pub fn aadsts_in(text: &str) -> Option<u32> {
     digits.parse().ok()
 }
 
+/// A copy of `e` for the callers that shared the sign-in that failed (the error carries no
+/// secret: it is what every caller logs).
+fn duplicate(e: &DirectoryError) -> DirectoryError {
+    use DirectoryError::*;
+    match e {
+        Token { context, status, code, error, request_id } => Token {
+            context: context.clone(),
+            status: *status,
+            code: *code,
+            error: error.clone(),
+            request_id: request_id.clone(),
+        },
+        Graph { operation, status, code, message, request_id } => Graph {
+            operation: operation.clone(),
+            status: *status,
+            code: code.clone(),
+            message: message.clone(),
+            request_id: request_id.clone(),
+        },
+        Unavailable { operation, message } => Unavailable {
+            operation: operation.clone(),
+            message: message.clone(),
+        },
+        InvalidResponse { operation, message } => InvalidResponse {
+            operation: operation.clone(),
+            message: message.clone(),
+        },
+        Config(m) => Config(m.clone()),
+    }
+}
+
 /// (token endpoint URL, which names the login host and tenant; scope).
 pub type CacheKey = (String, String);
 
 /// The rotator's tokens per (login base, tenant, scope), until [`EXPIRY_MARGIN`] before expiry.
+/// [`Self::get_or_sign_in`] is single-flight: callers that find no token wait for one sign-in.
 #[derive(Default)]
 pub struct TokenCache {
     tokens: Mutex<HashMap<CacheKey, (SecretString, DateTime<Utc>)>>,
+    flights: Mutex<HashMap<CacheKey, Arc<Flight>>>,
+}
+
+/// The sign-ins of one key, one at a time.
+#[derive(Default)]
+struct Flight {
+    /// Sign-ins ended so far (read before waiting, to know whether one ended meanwhile).
+    ended: AtomicU64,
+    /// Held while signing in; the number and error of the last sign-in when it failed.
+    lock: tokio::sync::Mutex<Option<(u64, DirectoryError)>>,
 }
 
 impl TokenCache {
+    /// A cached token still good at `now()`, or else the token of one sign-in (`sign_in`) shared
+    /// by every caller waiting for the same key: a caller that finds no token waits for the
+    /// sign-in under way and then looks again, and signs in itself only if there is still none.
+    /// When the sign-in it waited for failed, it gets that error without asking again (a wrong
+    /// secret or an outage is not made worse by many workers asking at once); a caller that
+    /// arrives later tries again.
+    pub async fn get_or_sign_in<F, Fut>(
+        &self,
+        key: &CacheKey,
+        now: impl Fn() -> DateTime<Utc>,
+        sign_in: F,
+    ) -> Result<SecretString, DirectoryError>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<Issued, DirectoryError>>,
+    {
+        if let Some(t) = self.get(key, now()) {
+            return Ok(t);
+        }
+        let flight = self
+            .flights
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(key.clone())
+            .or_default()
+            .clone();
+        let seen = flight.ended.load(Ordering::SeqCst);
+        let mut last = flight.lock.lock().await;
+        if let Some(t) = self.get(key, now()) {
+            return Ok(t);
+        }
+        if let Some((n, e)) = last.as_ref().filter(|(n, _)| *n > seen) {
+            tracing::debug!(sign_in = n, "sharing the failure of the rotator sign-in just made");
+            return Err(duplicate(e));
+        }
+        let outcome = sign_in().await;
+        let n = flight.ended.fetch_add(1, Ordering::SeqCst) + 1;
+        match outcome {
+            Ok(issued) => {
+                self.put(key.clone(), &issued, now());
+                *last = None;
+                Ok(issued.token)
+            }
+            Err(e) => {
+                *last = Some((n, duplicate(&e)));
+                Err(e)
+            }
+        }
+    }
+
     /// A cached token still good at `now`.
     pub fn get(&self, key: &CacheKey, now: DateTime<Utc>) -> Option<SecretString> {
         let tokens = self.tokens.lock().unwrap_or_else(|p| p.into_inner());
