@@ -35,35 +35,72 @@ pub struct Wiring {
     pub store: Arc<dyn SecretStore>,
     /// The engine.
     pub engine: Engine,
+    /// The rotator's own document's secret id when it rotates its own secret (what
+    /// [`own_secret_target`] says), found in the same read as its identity.
+    pub own_secret: Option<String>,
 }
 
-/// The rotator's identity per `ROTATOR_AUTH`: `client-secret` and `certificate` read their
-/// secret (`ROTATOR_CREDENTIALS_SECRET_ID`); `federated` reads nothing and asks AWS STS (the
-/// standard SDK configuration, `AWS_ENDPOINT_URL_STS` honoured) for a token at each sign-in.
-pub async fn rotator_identity(settings: &Settings, store: &dyn SecretStore) -> Result<RotatorSignIn, WiringError> {
-    if settings.rotator_auth == RotatorAuth::Federated {
-        let client_id = settings.rotator_client_id.clone().ok_or_else(|| crate::config::ConfigError::Missing {
-            name: "ROTATOR_CLIENT_ID".into(),
-            why: "ROTATOR_AUTH=federated signs in as that app registration (no secret holds its id)".into(),
-        })?;
-        let sdk = load_aws_config(settings.http_timeout).await;
-        let tokens = StsWebIdentityTokens::new(aws_sdk_sts::Client::new(&sdk));
-        return Ok(RotatorSignIn { client_id, credential: RotatorCredential::Federated(Arc::new(tokens)) });
+/// Checks, without reading anything, the settings `ROTATOR_AUTH` needs: `ROTATOR_CLIENT_ID` for
+/// `federated`, `ROTATOR_CREDENTIALS_SECRET_ID` for `client-secret` and `certificate`. The Lambda
+/// calls it at init, so a missing setting still fails the init with a clear error although the
+/// secret itself is only read at the first invocation.
+pub fn check_rotator_settings(settings: &Settings) -> Result<(), crate::config::ConfigError> {
+    match settings.rotator_auth {
+        RotatorAuth::Federated => federated_client_id(settings).map(drop),
+        _ => credentials_secret_id(settings).map(drop),
     }
-    let id = settings.rotator_credentials_secret_id.as_deref().ok_or_else(|| crate::config::ConfigError::Missing {
+}
+
+fn federated_client_id(settings: &Settings) -> Result<String, crate::config::ConfigError> {
+    settings.rotator_client_id.clone().ok_or_else(|| crate::config::ConfigError::Missing {
+        name: "ROTATOR_CLIENT_ID".into(),
+        why: "ROTATOR_AUTH=federated signs in as that app registration (no secret holds its id)".into(),
+    })
+}
+
+fn credentials_secret_id(settings: &Settings) -> Result<&str, crate::config::ConfigError> {
+    settings.rotator_credentials_secret_id.as_deref().ok_or_else(|| crate::config::ConfigError::Missing {
         name: "ROTATOR_CREDENTIALS_SECRET_ID".into(),
         why: match settings.rotator_auth {
             RotatorAuth::Certificate => "ROTATOR_AUTH=certificate signs with the private key stored there",
             _ => "the rotator signs in to Microsoft Graph with the client secret stored there",
         }
         .into(),
-    })?;
+    })
+}
+
+/// The rotator's identity per `ROTATOR_AUTH`: `client-secret` and `certificate` read their
+/// secret (`ROTATOR_CREDENTIALS_SECRET_ID`); `federated` reads nothing and asks AWS STS (the
+/// standard SDK configuration, `AWS_ENDPOINT_URL_STS` honoured) for a token at each sign-in.
+pub async fn rotator_identity(settings: &Settings, store: &dyn SecretStore) -> Result<RotatorSignIn, WiringError> {
+    Ok(read_rotator(settings, store, None).await?.0)
+}
+
+/// The rotator's identity and, when its secret is its own target document (self-rotation, see
+/// [`own_secret_target`]), that secret's id: one `GetSecretValue` for both. `sdk`: the AWS
+/// configuration already loaded, if any (`federated` builds its STS client from it).
+async fn read_rotator(
+    settings: &Settings,
+    store: &dyn SecretStore,
+    sdk: Option<&aws_config::SdkConfig>,
+) -> Result<(RotatorSignIn, Option<String>), WiringError> {
+    if settings.rotator_auth == RotatorAuth::Federated {
+        let client_id = federated_client_id(settings)?;
+        let sts = match sdk {
+            Some(sdk) => aws_sdk_sts::Client::new(sdk),
+            None => aws_sdk_sts::Client::new(&load_aws_config(settings.http_timeout).await),
+        };
+        let tokens = StsWebIdentityTokens::new(sts);
+        return Ok((RotatorSignIn { client_id, credential: RotatorCredential::Federated(Arc::new(tokens)) }, None));
+    }
+    let id = credentials_secret_id(settings)?;
     let (_, value) = store.value_at(id, AWSCURRENT).await?.ok_or_else(|| StoreError::NotFound { what: format!("{id} (AWSCURRENT)") })?;
     let client_id = settings.rotator_client_id.as_deref();
-    Ok(match settings.rotator_auth {
+    let signin = match settings.rotator_auth {
         RotatorAuth::Certificate => RotatorSignIn::from_certificate_secret(client_id, &value)?,
         _ => RotatorIdentity::from_secret_value(client_id, &value)?.into(),
-    })
+    };
+    Ok((signin, own_document(settings, id, &value)))
 }
 
 /// Builds the engine over the real adapters.
@@ -71,7 +108,7 @@ pub async fn from_settings(settings: Settings) -> Result<Wiring, WiringError> {
     let sdk = load_aws_config(settings.http_timeout).await;
     let store: Arc<dyn SecretStore> = Arc::new(AwsSecretStore::new(aws_sdk_secretsmanager::Client::new(&sdk)));
     let clock: SharedClock = Arc::new(SystemClock);
-    let identity = rotator_identity(&settings, store.as_ref()).await?;
+    let (identity, own_secret) = read_rotator(&settings, store.as_ref(), Some(&sdk)).await?;
     let alerts: Arc<dyn Alerts> = match &settings.alert_topic_arn {
         Some(arn) => Arc::new(SnsAlerts::new(aws_sdk_sns::Client::new(&sdk), arn.clone())),
         None => Arc::new(LogAlerts),
@@ -84,7 +121,7 @@ pub async fn from_settings(settings: Settings) -> Result<Wiring, WiringError> {
         clock,
         Policy::from_settings(&settings),
     );
-    Ok(Wiring { settings, store, engine })
+    Ok(Wiring { settings, store, engine, own_secret })
 }
 
 /// The rotator's own document, when it rotates its own secret: with `ROTATOR_AUTH=client-secret`
@@ -95,6 +132,15 @@ pub async fn own_secret_target(settings: &Settings, store: &dyn SecretStore) -> 
     }
     let id = settings.rotator_credentials_secret_id.as_deref()?;
     let (_, value) = store.value_at(id, AWSCURRENT).await.ok()??;
+    own_document(settings, id, &value)
+}
+
+/// `id` when its value `value` is the rotator's own target document and the rotator signs in with
+/// a client secret.
+fn own_document(settings: &Settings, id: &str, value: &secrecy::SecretString) -> Option<String> {
+    if settings.rotator_auth != RotatorAuth::ClientSecret {
+        return None;
+    }
     use secrecy::ExposeSecret;
     let doc = crate::document::TargetDocument::parse(value.expose_secret()).ok()?;
     (doc.jamf.target == crate::document::TargetKind::Rotator).then(|| id.to_string())

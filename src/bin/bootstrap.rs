@@ -1,50 +1,74 @@
-//! The Lambda function (`provided.al2023`). At init it reads the settings, builds the AWS and
-//! Graph clients once (`wiring::from_settings`) and the target list; each invocation goes to
-//! `lambda::route`. Logs are JSON lines carrying the invocation's request id; metric lines (EMF)
-//! go to stdout beside them.
+//! The Lambda function (`provided.al2023`). Its init only reads the settings and the target list
+//! (bad configuration fails the init); the AWS and Graph clients and the rotator's identity are
+//! built at the first invocation (`wiring::from_settings`, through `lambda::Deferred`) and kept
+//! for the execution environment. Each invocation goes to `lambda::route`. Logs are JSON lines
+//! carrying the invocation's request id; metric lines (EMF) go to stdout beside them.
 
 use anyhow::Context as _;
 use jamf_entra_rotator::config::Settings;
-use jamf_entra_rotator::lambda::{self, Function, Targets};
+use jamf_entra_rotator::lambda::{Deferred, Function, LambdaError, Targets};
 use jamf_entra_rotator::wiring;
 use lambda_runtime::{service_fn, Diagnostic, LambdaEvent};
 use serde_json::Value;
+use std::future::Future;
 use std::sync::Arc;
 use tracing::Instrument;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     init_logs();
-    let function = match init().await {
-        Ok(f) => Arc::new(f),
+    let setup = match init() {
+        Ok(s) => Arc::new(s),
         Err(e) => {
             // Lambda reports the init failure; the log says why.
             tracing::error!("init failed: {e:#}");
             return Err(format!("{e:#}").into());
         }
     };
+    let function = Arc::new(Deferred::new(move || build(setup.clone())));
     lambda_runtime::run(service_fn(move |event| handle(function.clone(), event))).await
 }
 
-/// Settings, clients and targets, once per execution environment.
-async fn init() -> anyhow::Result<Function> {
+/// What init reads: the settings and the targets. Cheap and local: no network, no certificates.
+struct Setup {
+    settings: Settings,
+    targets: Targets,
+}
+
+/// Settings and targets, once per execution environment; a missing or malformed setting fails
+/// the init here.
+fn init() -> anyhow::Result<Setup> {
     let settings = Settings::from_env().context("reading the function's settings")?;
+    wiring::check_rotator_settings(&settings).context("reading the function's settings")?;
     let targets = Targets::from_env()?;
-    let wiring = wiring::from_settings(settings)
-        .await
-        .context("building the clients")?;
-    let own = wiring::own_secret_target(&wiring.settings, wiring.store.as_ref()).await;
-    tracing::info!(?targets, own_secret = ?own, "ready");
-    Ok(Function::new(wiring.engine, targets).with_own_secret(own, &wiring.settings))
+    tracing::info!(?targets, auth = ?settings.rotator_auth, "ready");
+    Ok(Setup { settings, targets })
+}
+
+/// The clients and the rotator's identity (one read of its secret, which also tells whether it
+/// rotates its own), at the first invocation.
+async fn build(setup: Arc<Setup>) -> Result<Function, LambdaError> {
+    // `handle` logs the error; the cell stays empty, so the next invocation builds again.
+    let wiring = wiring::from_settings(setup.settings.clone()).await.map_err(|e| {
+        LambdaError::Config(format!(
+            "building the function's clients (AWS configuration, the rotator's credentials) failed; the next invocation tries again: {e}"
+        ))
+    })?;
+    tracing::info!(own_secret = ?wiring.own_secret, "clients built");
+    Ok(Function::new(wiring.engine, setup.targets.clone()).with_own_secret(wiring.own_secret, &wiring.settings))
 }
 
 /// One invocation: route it, map an error to Lambda's error shape (`Retryable` /
 /// `NonRetryable`).
-async fn handle(function: Arc<Function>, event: LambdaEvent<Value>) -> Result<Value, Diagnostic> {
+async fn handle<B, F>(function: Arc<Deferred<B>>, event: LambdaEvent<Value>) -> Result<Value, Diagnostic>
+where
+    B: Fn() -> F,
+    F: Future<Output = Result<Function, LambdaError>>,
+{
     let (payload, context) = event.into_parts();
     let span = tracing::info_span!("invocation", request_id = %context.request_id);
     async move {
-        lambda::route(&function, payload).await.map_err(|e| {
+        function.route(payload).await.map_err(|e| {
             tracing::error!(error_type = e.error_type(), "{e}");
             Diagnostic {
                 error_type: e.error_type().to_string(),

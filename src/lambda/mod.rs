@@ -7,8 +7,9 @@
 //! - `{"action":"rotate", ...}`: a rotation by hand (emergency: `"revoke_old":"immediately"`).
 //! - Secrets Manager step events: one step of a rotation that `rotate-secret` drives.
 //!
-//! The binary (`src/bin/bootstrap.rs`) only builds the clients once and calls [`route`]; tests
-//! call it directly with the files in `events/`.
+//! The binary (`src/bin/bootstrap.rs`) reads its settings at init and builds the clients at the
+//! first invocation ([`Deferred`]), then calls [`route`]; tests call it directly with the files in
+//! `events/`.
 
 pub mod error;
 pub mod event;
@@ -106,7 +107,8 @@ impl Targets {
 /// Receives each EMF metric line (stdout in Lambda; tests capture them).
 pub type MetricSink = Arc<dyn Fn(&str) + Send + Sync>;
 
-/// The function: the engine, the targets, where metric lines go. Built once at init.
+/// The function: the engine, the targets, where metric lines go. Built once per execution
+/// environment, at its first invocation ([`Deferred`]).
 #[derive(Clone)]
 pub struct Function {
     /// The rotation engine.
@@ -175,12 +177,64 @@ impl Function {
 pub async fn route(function: &Function, event: Value) -> Result<Value, LambdaError> {
     let event = Event::parse(&event)?;
     let refreshed = function.refreshed().await?;
-    let function = refreshed.as_ref().unwrap_or(function);
-    match event {
-        Event::Check => function.check_all(false).await,
-        Event::Status => function.check_all(true).await,
-        Event::Rotate(r) => function.rotate(r).await,
-        Event::Step(s) => function.step(s).await,
+    refreshed.as_ref().unwrap_or(function).dispatch(event).await
+}
+
+/// A [`Function`] built at its first invocation rather than at init: building it loads the AWS
+/// configuration and the platform's root certificates and reads the rotator's secret, none of
+/// which a cold start should wait for before it asks for its first event. Built once and kept;
+/// when the build fails, that invocation fails with the build's error and the next one tries again
+/// (a failure is not kept).
+pub struct Deferred<B> {
+    build: B,
+    function: tokio::sync::OnceCell<Function>,
+}
+
+impl<B, F> Deferred<B>
+where
+    B: Fn() -> F,
+    F: std::future::Future<Output = Result<Function, LambdaError>>,
+{
+    /// A function that `build` makes at the first invocation (again at the next one if it fails).
+    pub fn new(build: B) -> Self {
+        Self { build, function: tokio::sync::OnceCell::new() }
+    }
+
+    /// The function, once built.
+    pub fn get(&self) -> Option<&Function> {
+        self.function.get()
+    }
+
+    /// [`route`], building the function first if need be. An event that is not understood is
+    /// refused before anything is built. The invocation that builds the function does not read
+    /// the rotator's secret again (self-rotation): the build has just read it.
+    pub async fn route(&self, event: Value) -> Result<Value, LambdaError> {
+        let event = Event::parse(&event)?;
+        let mut built_now = false;
+        let function = self
+            .function
+            .get_or_try_init(|| {
+                built_now = true;
+                (self.build)()
+            })
+            .await?;
+        if built_now {
+            return function.dispatch(event).await;
+        }
+        let refreshed = function.refreshed().await?;
+        refreshed.as_ref().unwrap_or(function).dispatch(event).await
+    }
+}
+
+impl Function {
+    /// Runs what `event` asks.
+    async fn dispatch(&self, event: Event) -> Result<Value, LambdaError> {
+        match event {
+            Event::Check => self.check_all(false).await,
+            Event::Status => self.check_all(true).await,
+            Event::Rotate(r) => self.rotate(r).await,
+            Event::Step(s) => self.step(s).await,
+        }
     }
 }
 
