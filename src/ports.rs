@@ -277,6 +277,10 @@ pub trait JamfTarget: Send + Sync {
     async fn install(&self, secret: &SecretString) -> Result<(), TargetError>;
     /// Proves that Jamf Pro works with the secret it holds.
     async fn verify(&self) -> Result<(), TargetError>;
+    /// Ends what the target keeps open between calls (a web-UI session, a user's API token). The
+    /// engine calls it when it is done with the target (after one step, or after a whole
+    /// in-process rotation); the default has nothing to end.
+    async fn close(&self) {}
 }
 
 /// Opens the Jamf target a document names (reading the Jamf credentials it points to).
@@ -362,6 +366,16 @@ pub trait SecretStore: Send + Sync {
     /// The value of one version; `Ok(None)` when the version exists but holds no value yet (the
     /// empty `AWSPENDING` version Secrets Manager makes before `createSecret`).
     async fn value(&self, secret_id: &str, version_id: &str) -> Result<Option<SecretString>, StoreError>;
+    /// True when version `version_id` of a secret known to exist was ever written: one read
+    /// (the in-process driver's check that a rotation token is unspent). Unlike [`Self::value`]
+    /// it need not tell a missing secret from a missing version.
+    async fn version_exists(&self, secret_id: &str, version_id: &str) -> Result<bool, StoreError> {
+        match self.value(secret_id, version_id).await {
+            Ok(_) => Ok(true),
+            Err(StoreError::NotFound { .. }) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
     /// The value of the version carrying `stage`, with its version id.
     async fn value_at(&self, secret_id: &str, stage: &str) -> Result<Option<(String, SecretString)>, StoreError>;
     /// `PutSecretValue(ClientRequestToken=version_id, VersionStages=[AWSPENDING], RotationToken)`.

@@ -101,6 +101,10 @@ impl SecretStore for Slow {
         self.hold("GetSecretValue").await;
         self.inner.value(id, v).await
     }
+    async fn version_exists(&self, id: &str, v: &str) -> Result<bool, StoreError> {
+        self.hold("GetSecretValue").await;
+        self.inner.version_exists(id, v).await
+    }
     async fn value_at(&self, id: &str, stage: &str) -> Result<Option<(String, SecretString)>, StoreError> {
         self.hold("GetSecretValue").await;
         self.inner.value_at(id, stage).await

@@ -158,6 +158,7 @@ async fn bad_step(token: impl FnOnce(&TestWorld) -> String, step: Step, expect: 
         rotation_token: None,
         request: RotateRequest::default(),
         in_process: false,
+        run: None,
     };
     let e = w.engine.run_step(step, &ctx).await.unwrap_err().to_string();
     assert!(e.contains(expect), "{e}");
@@ -176,7 +177,7 @@ async fn step_with_a_token_that_is_not_pending() {
     let info = store.describe(&w.secret_id).await.unwrap();
     let previous = info.version_with("AWSPREVIOUS").unwrap().to_string();
     let before = state(&w, &store).await;
-    let ctx = StepContext { secret_id: w.secret_id.clone(), token: previous, rotation_token: None, request: RotateRequest::default(), in_process: false };
+    let ctx = StepContext { secret_id: w.secret_id.clone(), token: previous, rotation_token: None, request: RotateRequest::default(), in_process: false, run: None };
     let e = w.engine.run_step(Step::SetSecret, &ctx).await.unwrap_err().to_string();
     assert!(e.contains("not AWSPENDING"), "{e}");
     assert_eq!(state(&w, &store).await, before);
@@ -191,7 +192,7 @@ async fn a_step_that_is_not_a_rotation_step() {
 async fn step_for_a_secret_that_does_not_exist() {
     let (w, store) = spawn_world_on_memory(10).await;
     let before = state(&w, &store).await;
-    let ctx = StepContext { secret_id: "no-such-secret".into(), token: "t".into(), rotation_token: None, request: RotateRequest::default(), in_process: false };
+    let ctx = StepContext { secret_id: "no-such-secret".into(), token: "t".into(), rotation_token: None, request: RotateRequest::default(), in_process: false, run: None };
     let e = w.engine.run_step(Step::CreateSecret, &ctx).await.unwrap_err().to_string();
     assert!(e.contains("not found"), "{e}");
     assert_eq!(state(&w, &store).await, before);

@@ -719,6 +719,22 @@ mod emulated {
             serde_json::from_str(&body).unwrap_or_else(|e| panic!("not JSON ({e}): {body}"))
         }
 
+        /// Waits (up to 10 s) until the function's stdout, read by another thread, shows the
+        /// metric `name` = `value` for `target`; returns every metric seen by then. The HTTP
+        /// response can arrive before the reader thread has taken the line the function
+        /// printed just before it answered.
+        pub async fn await_metric(&self, name: &str, value: f64, target: &str) -> Vec<(String, f64, Option<String>)> {
+            let want = (name.to_string(), value, Some(target.to_string()));
+            for _ in 0..500 {
+                let seen = self.metrics();
+                if seen.contains(&want) {
+                    return seen;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            }
+            self.metrics()
+        }
+
         /// The EMF lines the function printed, as `(metric, value, target)`.
         pub fn metrics(&self) -> Vec<(String, f64, Option<String>)> {
             let lines = self.stdout.lock().unwrap().clone();
@@ -768,7 +784,12 @@ async fn emulated_check_rotates_a_due_target_prints_metrics_and_refuses_a_malfor
         w.entra.passwords(&w.app.object_id)[0].key_id,
         w.initial_key_id
     );
-    let metrics = f.metrics();
+    let metrics = f.await_metric("DaysUntilExpiry", 179.0, &w.secret_id).await;
+    let metrics = if metrics.contains(&("RotationSucceeded".into(), 1.0, Some(w.secret_id.clone()))) {
+        metrics
+    } else {
+        f.await_metric("RotationSucceeded", 1.0, &w.secret_id).await
+    };
     assert!(
         metrics.contains(&("DaysUntilExpiry".into(), 179.0, Some(w.secret_id.clone()))),
         "{metrics:?}"
@@ -818,11 +839,10 @@ async fn emulated_check_leaves_a_target_far_from_expiry_alone_and_prints_its_met
     );
     assert_eq!(w.entra.count(EntraOp::AddPassword), 0);
     assert_eq!(w.jamf.count(JamfOp::PutSmtp), 0);
+    let metrics = f.await_metric("DaysUntilExpiry", 89.0, &w.secret_id).await;
     assert!(
-        f.metrics()
-            .contains(&("DaysUntilExpiry".into(), 89.0, Some(w.secret_id.clone()))),
-        "{:?}",
-        f.metrics()
+        metrics.contains(&("DaysUntilExpiry".into(), 89.0, Some(w.secret_id.clone()))),
+        "{metrics:?}"
     );
     w.assert_no_leaks(&[&text(&response), &f.output()]);
 }

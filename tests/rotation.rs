@@ -292,7 +292,7 @@ async fn secrets_manager_steps_racing_the_in_process_driver_end_with_one_new_cre
     let token = uuid::Uuid::new_v4().to_string();
     common::moto::begin_rotation(&common::moto::secrets_client().await, &w.secret_id, &token).await;
     let sm_driver = async {
-        let ctx = StepContext { secret_id: w.secret_id.clone(), token: token.clone(), rotation_token: None, request: RotateRequest::default(), in_process: false };
+        let ctx = StepContext { secret_id: w.secret_id.clone(), token: token.clone(), rotation_token: None, request: RotateRequest::default(), in_process: false, run: None };
         for step in [Step::CreateSecret, Step::SetSecret, Step::TestSecret, Step::FinishSecret] {
             w.world.second_engine().run_step(step, &ctx).await?;
         }

@@ -147,4 +147,11 @@ impl JamfTarget for SmtpGraphTarget {
             Err(other) => Err(other),
         }
     }
+
+    /// Ends a user's API token (an API client's expires on its own).
+    async fn close(&self) {
+        if let Err(e) = self.client.close().await {
+            tracing::debug!(server = self.client.server(), "ending the Jamf Pro API session: {e}");
+        }
+    }
 }

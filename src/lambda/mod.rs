@@ -321,7 +321,12 @@ impl Function {
             match report.rotation.as_ref().map(|r| r.outcome) {
                 Some(outcome @ (Outcome::Rotated | Outcome::Resumed | Outcome::AlreadyRotated)) => {
                     // The secret in use now is the new one: its expiry is what the alarm watches.
-                    days = self.days_left(secret_id).await.or(days);
+                    let new_expiry = report.rotation.as_ref().and_then(|r| r.new_expires_at);
+                    days = match new_expiry {
+                        Some(at) => Some((at - self.engine.clock.now()).num_days()),
+                        None => self.days_left(secret_id).await,
+                    }
+                    .or(days);
                     if outcome != Outcome::AlreadyRotated {
                         self.metric(metrics::rotation_succeeded(secret_id));
                     }
@@ -441,6 +446,7 @@ impl Function {
                 ..Default::default()
             },
             in_process: false,
+            run: None,
         };
         match self.engine.run_step(step, &ctx).await {
             Ok(()) => {

@@ -4,6 +4,7 @@
 use super::driver::{Outcome, RotationReport};
 use super::ledger::Ledger;
 use super::retire::Retirement;
+use super::run::Seen;
 use super::{app_of, is_ours, Engine, RotateRequest, RotationError, Step};
 use crate::ports::{AlertKind, AppRef, AWSPENDING};
 use chrono::{DateTime, Utc};
@@ -151,7 +152,7 @@ impl Engine {
                 detail: "the credential the document names is not on the app: Jamf Pro's secret no longer works".into(),
             });
         }
-        let ledger = self.ledger(step, secret_id, &info).await.unwrap_or_else(|_| Ledger { tag: super::target_tag(&info.arn), ..Default::default() });
+        let ledger = self.ledger(step, secret_id, &info, &[(&current_version, &doc)], &application).await.unwrap_or_else(|_| Ledger { tag: super::target_tag(&info.arn), ..Default::default() });
         let retire = doc.rotation.as_ref().and_then(|r| r.replaces_key_id.clone()).map(|k| k.to_lowercase());
         let orphans: Vec<String> = ledger_orphans(&ledger, &application, now, self.policy.orphan_min_age);
         for c in &application.passwords {
@@ -221,6 +222,7 @@ impl Engine {
             )
             .await;
         }
+        let mut removed = Vec::new();
         for d in &report.drift {
             let due = match d.kind {
                 DriftKind::Orphan => true,
@@ -230,7 +232,10 @@ impl Engine {
             if due {
                 let key = d.key_id.as_deref().unwrap_or_default();
                 match self.directory.remove_password(&app, key).await {
-                    Ok(()) => self.note(step, &format!("removed {} credential {key}", if d.kind == DriftKind::Orphan { "orphaned" } else { "replaced" })),
+                    Ok(()) => {
+                        removed.push(key.to_string());
+                        self.note(step, &format!("removed {} credential {key}", if d.kind == DriftKind::Orphan { "orphaned" } else { "replaced" }))
+                    }
                     Err(e) => tracing::warn!(step = "check", "could not remove credential {key}: {e}"),
                 }
             }
@@ -248,7 +253,12 @@ impl Engine {
                 (_, _, Some(d)) => format!("scheduled: {d} days until expiry"),
                 _ => "scheduled".to_string(),
             };
-            let rotation = self.rotate(secret_id, RotateRequest { reason, ..Default::default() }).await?;
+            // The rotation starts from what this check just read (the stages, the document, the
+            // app, less what the housekeeping above removed) instead of reading it all again.
+            let mut application = application.clone();
+            application.passwords.retain(|c| !removed.contains(&c.key_id));
+            let seen = Seen { info: info.clone(), current: (current_version.clone(), doc.clone()), application };
+            let rotation = self.rotate_seen(secret_id, RotateRequest { reason, ..Default::default() }, Some(seen)).await?;
             let ok = matches!(rotation.outcome, Outcome::Rotated | Outcome::Resumed | Outcome::AlreadyRotated);
             report.action = if ok { Action::Rotated } else { Action::RotationFailed };
             if !ok && days.is_some_and(|d| d <= threshold) {

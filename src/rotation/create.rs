@@ -24,18 +24,19 @@ impl Engine {
             self.note(step, &format!("version {} already holds the new secret; nothing to do", ctx.token));
             return Ok(());
         }
-        let (_, current) = self.current(step, &ctx.secret_id).await?;
+        let (current_version, current) = self.current_of(step, ctx).await?;
         // Preflight: a Jamf Pro that cannot be reached, refuses the rotator's Jamf credentials, or
         // is configured for another app is refused before anything is created.
-        self.open_checked(step, &current).await?;
-        let application = self.directory.application(&app_of(&current)).await.map_err(|e| RotationError::directory(step, e))?;
+        let target = self.open_target(step, ctx, &current, true).await?;
+        self.release_target(ctx, &target).await;
+        let application = self.application_of(step, ctx, &current).await?;
         let app = AppRef { object_id: Some(application.object_id.clone()), ..app_of(&current) };
 
         // Orphans: ours, held by no version. Their secrets exist nowhere, so nobody uses them.
-        let ledger = self.ledger(step, &ctx.secret_id, &info).await?;
+        let ledger = self.ledger(step, &ctx.secret_id, &info, &[(&current_version, &current)], &application).await?;
         let now = self.clock.now();
         for orphan in ledger.orphans(&application, Some(&ctx.token), now, self.policy.orphan_min_age) {
-            self.directory.remove_password(&app, &orphan.key_id).await.map_err(|e| RotationError::directory(step, e))?;
+            self.remove_credential(ctx, &app, &orphan.key_id).await.map_err(|e| RotationError::directory(step, e))?;
             self.note(step, &format!("removed orphaned credential {} left by an interrupted rotation", orphan.key_id));
         }
 
@@ -54,7 +55,7 @@ impl Engine {
                         ));
                     }
                 }
-                self.directory.remove_password(&app, old).await.map_err(|e| RotationError::directory(step, e))?;
+                self.remove_credential(ctx, &app, old).await.map_err(|e| RotationError::directory(step, e))?;
                 self.note(step, &format!("retired credential {old}, still pending retirement from the last rotation"));
             }
         }
@@ -90,6 +91,15 @@ impl Engine {
             lockdown: ctx.request.lockdown,
         });
         let put = self.store.put_pending(&ctx.secret_id, &ctx.token, &doc.to_secret(), ctx.rotation_token.as_ref()).await;
+        if let (Ok(()), Some(run)) = (&put, &ctx.run) {
+            // Secrets Manager refuses a differing value under a token that already holds one, so
+            // a write that succeeded stored ours. (An emulator that overwrites instead is caught
+            // by setSecret, which re-reads AWSPENDING before it writes Jamf Pro.)
+            run.added(new.credential.clone());
+            run.set_pending(doc);
+            self.note(step, &format!("stored the new secret as AWSPENDING (version {})", ctx.token));
+            return Ok(());
+        }
         // Read back what the version holds: a racing process with the same token may have
         // stored its credential first (AWS refuses our differing value; moto overwrites).
         let stored = self.document(step, &ctx.secret_id, &ctx.token).await.ok().flatten();

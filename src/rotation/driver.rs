@@ -3,6 +3,7 @@
 //! cannot complete.
 
 use super::rollback::RolledBack;
+use super::run::{Run, Seen};
 use super::{app_of, ErrorKind, Engine, RotateRequest, RotationError, Step, StepContext};
 use crate::ports::{Alert, AlertKind, SecretInfo, AWSCURRENT, AWSPENDING};
 use serde::Serialize;
@@ -40,6 +41,8 @@ pub struct RotationReport {
     pub old_key_id: Option<String>,
     /// The new key id (absent when none was created).
     pub new_key_id: Option<String>,
+    /// When the new secret expires.
+    pub new_expires_at: Option<chrono::DateTime<chrono::Utc>>,
     /// True when the old credential is gone from the app.
     pub old_removed: bool,
     /// Why the old credential is kept for now (grace period, observed-use gate).
@@ -67,19 +70,43 @@ impl Engine {
     /// `AWSPENDING`) rather than starting a second one; two rotations of one target in this
     /// process run one after the other, and the second finds the first's result.
     pub async fn rotate(&self, secret_id: &str, request: RotateRequest) -> Result<RotationReport, RotationError> {
+        self.rotate_seen(secret_id, request, None).await
+    }
+
+    /// [`Self::rotate`], starting from what a check has just read (`seen`) when there is that.
+    pub(crate) async fn rotate_seen(&self, secret_id: &str, request: RotateRequest, seen: Option<Seen>) -> Result<RotationReport, RotationError> {
         let started = self.clock.now();
         let step = Step::Guard;
-        let before = self.store.describe(secret_id).await.map_err(|e| RotationError::store(step, e))?;
+        let before = match &seen {
+            Some(seen) => seen.info.clone(),
+            None => self.store.describe(secret_id).await.map_err(|e| RotationError::store(step, e))?,
+        };
         let base = before.version_with(AWSCURRENT).map(str::to_string);
 
         let lock = self.lock_for(secret_id);
-        let _held = lock.lock().await;
-        let info = self.store.describe(secret_id).await.map_err(|e| RotationError::store(step, e))?;
+        // Another rotation of this target in this process may have changed everything while
+        // this one waited: then look again. Otherwise what was just read still stands.
+        let (_held, waited) = match lock.try_lock() {
+            Ok(held) => (held, false),
+            Err(_) => (lock.lock().await, true),
+        };
+        let info = if waited { self.store.describe(secret_id).await.map_err(|e| RotationError::store(step, e))? } else { before };
         let current_version = info
             .version_with(AWSCURRENT)
             .ok_or_else(|| RotationError::new(step, ErrorKind::Guard(format!("secret {secret_id} has no AWSCURRENT version"))))?
             .to_string();
-        let (_, current) = self.current(step, secret_id).await?;
+        let seen = seen.filter(|s| !waited && s.current.0 == current_version);
+        let run = match seen {
+            Some(seen) => Run::from_seen(seen),
+            None => {
+                let (version, doc) = self.current(step, secret_id).await?;
+                let run = Run::default();
+                run.set_current(version, doc);
+                run
+            }
+        };
+        run.set_info(info.clone());
+        let (_, current) = run.current().expect("set above");
         let mut report = RotationReport {
             secret_id: secret_id.to_string(),
             target: current.label(),
@@ -88,6 +115,7 @@ impl Engine {
             reason: request.reason.clone(),
             old_key_id: current.entra.key_id.clone(),
             new_key_id: None,
+            new_expires_at: None,
             old_removed: false,
             old_retire_pending: None,
             jamf_accepts_new: false,
@@ -104,12 +132,13 @@ impl Engine {
             self.note(step, "another rotation of this target just completed; nothing more to do");
             report.outcome = Outcome::AlreadyRotated;
             report.new_key_id = current.entra.key_id.clone();
+            report.new_expires_at = current.entra.expires_at;
             report.old_key_id = current.rotation.as_ref().and_then(|r| r.replaces_key_id.clone());
             report.jamf_accepts_new = true;
             if request.revoke_old == crate::document::RevokeOld::Immediately || request.lockdown {
                 // An emergency that joined a completed rotation still retires now what that
                 // rotation may have kept (grace period, observed-use gate), and locks down.
-                let ctx = StepContext { secret_id: secret_id.to_string(), token: current_version.clone(), rotation_token: None, request, in_process: true };
+                let ctx = StepContext { secret_id: secret_id.to_string(), token: current_version.clone(), rotation_token: None, request, in_process: true, run: None };
                 match self.finish_secret(&ctx).await {
                     Ok(done) => report.old_removed = done.old_removed,
                     Err(e) => self.fail(&ctx, e, &mut report).await,
@@ -126,7 +155,7 @@ impl Engine {
             }
             None => (next_token(self, secret_id, &info, &current_version).await?, false),
         };
-        let ctx = StepContext { secret_id: secret_id.to_string(), token: token.clone(), rotation_token: None, request, in_process: true };
+        let ctx = StepContext { secret_id: secret_id.to_string(), token: token.clone(), rotation_token: None, request, in_process: true, run: Some(run.clone()) };
         report.token = Some(token.clone());
 
         let result = self.run_all(&ctx, &mut report).await;
@@ -134,9 +163,10 @@ impl Engine {
         match result {
             Ok(()) => {
                 report.outcome = if resumed { Outcome::Resumed } else { Outcome::Rotated };
-                if let Ok(app) = self.directory.application(&app_of(&current)).await {
-                    report.app_credentials = Some(app.passwords.len());
-                }
+                report.app_credentials = match run.application() {
+                    Some(app) => Some(app.passwords.len()),
+                    None => self.directory.application(&app_of(&current)).await.ok().map(|app| app.passwords.len()),
+                };
                 if self.policy.alert_on_success {
                     self.alert(AlertKind::Rotated, secret_id, format!("Rotated: {}", report.target), success_message(&report)).await;
                 }
@@ -149,20 +179,30 @@ impl Engine {
                 self.fail(&ctx, e, &mut report).await
             }
         }
+        run.close().await;
         Ok(report)
     }
 
     /// createSecret → (race check) → setSecret → testSecret → finishSecret.
     async fn run_all(&self, ctx: &StepContext, report: &mut RotationReport) -> Result<(), RotationError> {
         self.create_secret(ctx).await?;
-        // Another process may have moved AWSPENDING to its own version meanwhile: then that
-        // rotation wins, and ours is undone before it touches Jamf Pro.
-        let info = self.store.describe(&ctx.secret_id).await.map_err(|e| RotationError::store(Step::CreateSecret, e))?;
-        if !info.has(&ctx.token, AWSPENDING) && !info.has(&ctx.token, AWSCURRENT) {
-            return Err(RotationError::new(Step::CreateSecret, ErrorKind::Concurrent("AWSPENDING moved to another version".into())));
-        }
-        if let Some(doc) = self.document(Step::CreateSecret, &ctx.secret_id, &ctx.token).await? {
+        let stored = match ctx.run.as_ref().and_then(Run::pending) {
+            // This run stored it: setSecret re-checks that it is still the pending version
+            // before it writes Jamf Pro (after the propagation wait, when it matters most).
+            Some(doc) => Some(doc),
+            None => {
+                // Another process may have moved AWSPENDING to its own version meanwhile: then
+                // that rotation wins, and ours is undone before it touches Jamf Pro.
+                let info = self.store.describe(&ctx.secret_id).await.map_err(|e| RotationError::store(Step::CreateSecret, e))?;
+                if !info.has(&ctx.token, AWSPENDING) && !info.has(&ctx.token, AWSCURRENT) {
+                    return Err(RotationError::new(Step::CreateSecret, ErrorKind::Concurrent("AWSPENDING moved to another version".into())));
+                }
+                self.document(Step::CreateSecret, &ctx.secret_id, &ctx.token).await?
+            }
+        };
+        if let Some(doc) = stored {
             report.new_key_id = doc.entra.key_id.clone();
+            report.new_expires_at = doc.entra.expires_at;
             report.old_key_id = doc.rotation.as_ref().and_then(|r| r.replaces_key_id.clone()).or(report.old_key_id.take());
         }
         self.set_secret(ctx).await?;
@@ -171,6 +211,11 @@ impl Engine {
         let done = self.finish_secret(ctx).await?;
         report.old_removed = done.old_removed;
         report.old_retire_pending = done.retire_pending;
+        // setSecret may have followed a concurrent attempt's credential.
+        if let Some(doc) = ctx.run.as_ref().and_then(Run::pending) {
+            report.new_key_id = doc.entra.key_id.clone();
+            report.new_expires_at = doc.entra.expires_at;
+        }
         Ok(())
     }
 
@@ -231,10 +276,8 @@ async fn next_token(engine: &Engine, secret_id: &str, info: &SecretInfo, current
         if info.versions.contains_key(&t) {
             continue;
         }
-        match engine.store.value(secret_id, &t).await {
-            Err(crate::ports::StoreError::NotFound { .. }) => return Ok(t),
-            Ok(_) => continue,
-            Err(e) => return Err(RotationError::store(Step::Guard, e)),
+        if !engine.store.version_exists(secret_id, &t).await.map_err(|e| RotationError::store(Step::Guard, e))? {
+            return Ok(t);
         }
     }
     Err(RotationError::new(Step::Guard, ErrorKind::Guard("100 rotation attempts of this version failed; look at the secret's versions".into())))

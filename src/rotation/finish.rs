@@ -1,7 +1,7 @@
 //! finishSecret: make the new version `AWSCURRENT`, then retire the credential it replaced.
 
 use super::{app_of, guard::Standing, Engine, RotationError, Step, StepContext};
-use crate::ports::{AppRef, AWSCURRENT};
+use crate::ports::{AppRef, AWSCURRENT, AWSPENDING};
 use serde::Serialize;
 
 /// What finishSecret retired.
@@ -25,8 +25,22 @@ impl Engine {
     /// it finds the version already current and finishes the retirement.
     pub async fn finish_secret(&self, ctx: &StepContext) -> Result<Finished, RotationError> {
         let step = Step::FinishSecret;
-        let (info, standing) = self.guard(step, ctx).await?;
-        let doc = self.pending_document(step, ctx).await?;
+        // In a run whose createSecret stored the document, where things stand is known (the
+        // stages read before createSecret; setSecret re-checked AWSPENDING before Jamf Pro was
+        // written). The move below is a compare-and-swap either way.
+        let known = match (ctx.run.as_ref().and_then(super::run::Run::pending), ctx.run.as_ref().and_then(super::run::Run::info)) {
+            (Some(doc), Some(info)) => Some((info, doc)),
+            _ => None,
+        };
+        let (info, standing, doc) = match known {
+            Some((info, doc)) => (info, Standing::Pending, doc),
+            None => {
+                let (info, standing) = self.guard(step, ctx).await?;
+                (info, standing, self.pending_document(step, ctx).await?)
+            }
+        };
+        // promote also drops AWSPENDING; otherwise it is dropped here.
+        let mut drop_pending = standing == Standing::AlreadyCurrent;
         if standing == Standing::Pending {
             let current = info.version_with(AWSCURRENT).unwrap_or_default().to_string();
             if let Err(e) = self.store.promote(&ctx.secret_id, &ctx.token, &current).await {
@@ -36,21 +50,28 @@ impl Engine {
                 if !again.has(&ctx.token, AWSCURRENT) {
                     return Err(RotationError::store(step, e).touched());
                 }
+                drop_pending = again.has(&ctx.token, AWSPENDING);
             }
             self.note(step, &format!("version {} is now AWSCURRENT", ctx.token));
         }
-        self.store.remove_pending(&ctx.secret_id, &ctx.token).await.map_err(|e| RotationError::store(step, e).touched())?;
+        if drop_pending {
+            self.store.remove_pending(&ctx.secret_id, &ctx.token).await.map_err(|e| RotationError::store(step, e).touched())?;
+        }
 
         let new_key = doc.entra.key_id.clone().unwrap_or_default().to_lowercase();
         let record = doc.rotation.clone();
         let mut done = Finished { old_key_id: record.as_ref().and_then(|r| r.replaces_key_id.clone()), ..Default::default() };
-        let application = self.directory.application(&app_of(&doc)).await.map_err(|e| RotationError::directory(step, e).touched())?;
+        // A lockdown lists the app afresh: it removes every other credential, whenever made.
+        let lockdown = (record.as_ref().is_some_and(|r| r.lockdown) || ctx.request.lockdown) && !new_key.is_empty();
+        let application = match ctx.run.as_ref().and_then(super::run::Run::application).filter(|_| !lockdown) {
+            Some(app) => app,
+            None => self.directory.application(&app_of(&doc)).await.map_err(|e| RotationError::directory(step, e).touched())?,
+        };
         let app = AppRef { object_id: Some(application.object_id.clone()), ..app_of(&doc) };
         // The request at hand may be an emergency that resumed or joined an earlier rotation:
         // its flags count as much as the document's.
         let emergency = ctx.request.revoke_old == crate::document::RevokeOld::Immediately || ctx.request.lockdown;
-        // A lockdown needs to know which credential to keep: never without the new key id.
-        let lockdown = (record.as_ref().is_some_and(|r| r.lockdown) || ctx.request.lockdown) && !new_key.is_empty();
+        // (A lockdown needs to know which credential to keep: never without the new key id.)
         let retire = match self.retirement(step, &doc, &app, emergency).await {
             Ok(super::retire::Retirement::Now) => true,
             Ok(super::retire::Retirement::Wait(why) | super::retire::Retirement::Overdue(why)) => {
@@ -74,7 +95,7 @@ impl Engine {
             // A credential named for this rotation but not the stored one: a racing attempt's.
             let sibling = cred.display_name.as_deref() == Some(this_rotation.as_str());
             if (replaced && retire) || sibling || lockdown {
-                self.directory.remove_password(&app, &cred.key_id).await.map_err(|e| RotationError::directory(step, e).touched())?;
+                self.remove_credential(ctx, &app, &cred.key_id).await.map_err(|e| RotationError::directory(step, e).touched())?;
                 if replaced {
                     self.note(step, &format!("retired the old credential {}", cred.key_id));
                 } else {

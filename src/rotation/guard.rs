@@ -36,7 +36,12 @@ pub fn standing(info: &SecretInfo, token: &str, step: Step, require_rotation_ena
 impl Engine {
     /// Describes the secret and checks where the context's token stands.
     pub(crate) async fn guard(&self, step: Step, ctx: &StepContext) -> Result<(SecretInfo, Standing), RotationError> {
-        let info = self.store.describe(&ctx.secret_id).await.map_err(|e| RotationError::store(step, e))?;
+        // The in-process driver described the secret under its lock just before createSecret.
+        let known = if step == Step::CreateSecret { ctx.run.as_ref().and_then(super::run::Run::info) } else { None };
+        let info = match known {
+            Some(info) => info,
+            None => self.store.describe(&ctx.secret_id).await.map_err(|e| RotationError::store(step, e))?,
+        };
         if ctx.in_process && step == Step::CreateSecret && !info.versions.contains_key(&ctx.token) {
             // The in-process driver's createSecret makes the version itself.
             return Ok((info, Standing::Pending));

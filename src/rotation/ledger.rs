@@ -47,11 +47,36 @@ impl Ledger {
 }
 
 impl Engine {
-    /// Reads the labelled versions and collects the key ids they hold.
-    pub(crate) async fn ledger(&self, step: Step, secret_id: &str, info: &SecretInfo) -> Result<Ledger, RotationError> {
+    /// The ledger of `secret_id`: the key ids its labelled versions hold. `known` are versions
+    /// already read (their documents); the others are read only when the app holds a credential
+    /// of this target that the known ones do not account for (no such credential, no orphan:
+    /// nothing more to read).
+    pub(crate) async fn ledger(
+        &self,
+        step: Step,
+        secret_id: &str,
+        info: &SecretInfo,
+        known: &[(&str, &TargetDocument)],
+        app: &Application,
+    ) -> Result<Ledger, RotationError> {
         let mut ledger = Ledger { complete: true, tag: super::target_tag(&info.arn), ..Default::default() };
+        for (_, doc) in known {
+            if let Some(k) = &doc.entra.key_id {
+                ledger.held.insert(k.to_lowercase());
+            }
+        }
+        let unaccounted = app
+            .passwords
+            .iter()
+            .any(|c| is_ours_for(c.display_name.as_deref(), &ledger.tag) && !ledger.held.contains(&c.key_id.to_lowercase()));
+        if !unaccounted {
+            return Ok(ledger);
+        }
         for stage in [AWSCURRENT, AWSPENDING, AWSPREVIOUS] {
             let Some(version) = info.version_with(stage) else { continue };
+            if known.iter().any(|(v, _)| *v == version) {
+                continue;
+            }
             let value = self.store.value(secret_id, version).await.map_err(|e| RotationError::store(step, e))?;
             let Some(value) = value else { continue };
             match TargetDocument::parse(value.expose_secret()) {

@@ -22,6 +22,7 @@ pub mod ledger;
 pub mod propagation;
 pub mod retire;
 pub mod rollback;
+pub mod run;
 pub mod set;
 pub mod test;
 
@@ -30,7 +31,7 @@ pub use error::{RotationError, Step};
 use crate::clock::SharedClock;
 use crate::config::Settings;
 use crate::document::{RevokeOld, TargetDocument};
-use crate::ports::{Alerts, AppRef, Directory, SecretStore, TargetFactory, AWSCURRENT};
+use crate::ports::{Alerts, AppRef, Application, Directory, JamfTarget, SecretStore, TargetFactory, AWSCURRENT};
 use error::ErrorKind;
 use secrecy::{ExposeSecret, SecretString};
 use std::collections::HashMap;
@@ -173,6 +174,62 @@ impl Engine {
         TargetDocument::parse(value.expose_secret()).map(Some).map_err(|e| RotationError::new(step, ErrorKind::Document(e.to_string())))
     }
 
+    /// The `AWSCURRENT` version and document: what the run knows, or read.
+    pub(crate) async fn current_of(&self, step: Step, ctx: &StepContext) -> Result<(String, TargetDocument), RotationError> {
+        if let Some(known) = ctx.run.as_ref().and_then(run::Run::current) {
+            return Ok(known);
+        }
+        self.current(step, &ctx.secret_id).await
+    }
+
+    /// The app's listing: what the run knows, or read (and then known to the run).
+    pub(crate) async fn application_of(&self, step: Step, ctx: &StepContext, doc: &TargetDocument) -> Result<Application, RotationError> {
+        if let Some(app) = ctx.run.as_ref().and_then(run::Run::application) {
+            return Ok(app);
+        }
+        let app = self.directory.application(&app_of(doc)).await.map_err(|e| RotationError::directory(step, e))?;
+        if let Some(run) = &ctx.run {
+            run.set_application(app.clone());
+        }
+        Ok(app)
+    }
+
+    /// Removes a credential from the app, keeping the run's listing up to date.
+    pub(crate) async fn remove_credential(&self, ctx: &StepContext, app: &AppRef, key_id: &str) -> Result<(), crate::ports::DirectoryError> {
+        self.directory.remove_password(app, key_id).await?;
+        if let Some(run) = &ctx.run {
+            run.removed(key_id);
+        }
+        Ok(())
+    }
+
+    /// The document's Jamf target: the one the run already opened and checked, or a new one
+    /// (checked against the document's app when `checked`). A target opened here for a step
+    /// without a run must be given back with [`Self::release_target`].
+    pub(crate) async fn open_target(&self, step: Step, ctx: &StepContext, doc: &TargetDocument, checked: bool) -> Result<Arc<dyn JamfTarget>, RotationError> {
+        if let Some(run) = &ctx.run {
+            if let Some(t) = run.target().await {
+                return Ok(t);
+            }
+        }
+        let target: Arc<dyn JamfTarget> = if checked {
+            Arc::from(self.open_checked(step, doc).await?)
+        } else {
+            Arc::from(self.targets.open(doc).await.map_err(|e| RotationError::target(step, e))?)
+        };
+        if let Some(run) = &ctx.run {
+            run.keep_target(target.clone()).await;
+        }
+        Ok(target)
+    }
+
+    /// Ends a step's target session, unless the run keeps it for its later steps.
+    pub(crate) async fn release_target(&self, ctx: &StepContext, target: &Arc<dyn JamfTarget>) {
+        if ctx.run.is_none() {
+            target.close().await;
+        }
+    }
+
     /// Reads the `AWSCURRENT` document and its version id.
     pub(crate) async fn current(&self, step: Step, secret_id: &str) -> Result<(String, TargetDocument), RotationError> {
         let (version, value) = self
@@ -200,6 +257,8 @@ pub struct StepContext {
     /// Driven in-process: createSecret itself creates the version (Secrets Manager creates an
     /// empty `AWSPENDING` version before a step event instead).
     pub in_process: bool,
+    /// What the in-process driver carries between its steps (`None`: every step re-reads).
+    pub run: Option<run::Run>,
 }
 
 impl std::fmt::Debug for StepContext {
@@ -210,6 +269,7 @@ impl std::fmt::Debug for StepContext {
             .field("rotation_token", &self.rotation_token.as_ref().map(|_| "[redacted]"))
             .field("request", &self.request)
             .field("in_process", &self.in_process)
+            .field("run", &self.run)
             .finish()
     }
 }

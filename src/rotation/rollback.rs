@@ -29,7 +29,11 @@ impl Engine {
     pub async fn rollback(&self, ctx: &StepContext, failure: &RotationError) -> RolledBack {
         let step = Step::Rollback;
         let mut out = RolledBack::default();
-        let pending = match self.pending_document(step, ctx).await {
+        let pending = match ctx.run.as_ref().and_then(super::run::Run::pending) {
+            Some(doc) => Ok(doc),
+            None => self.pending_document(step, ctx).await,
+        };
+        let pending = match pending {
             Ok(doc) => doc,
             Err(e) => {
                 // Nothing stored: createSecret cleans up after itself; only the label may remain.
@@ -69,7 +73,7 @@ impl Engine {
 
         if let Some(key) = &pending.entra.key_id {
             let app = AppRef { object_id: pending.entra.application_object_id.clone(), ..app_of(&pending) };
-            match self.directory.remove_password(&app, key).await {
+            match self.remove_credential(ctx, &app, key).await {
                 Ok(()) => {
                     out.new_removed = true;
                     self.note(step, &format!("removed the new credential {key}"));
@@ -88,10 +92,13 @@ impl Engine {
 
     async fn restore_jamf(&self, ctx: &StepContext) -> Result<(), RotationError> {
         let step = Step::Rollback;
+        // Read afresh, not from the run: another rotation may have completed meanwhile, and only
+        // the secret AWSCURRENT holds now is sure to be valid.
         let (_, current) = self.current(step, &ctx.secret_id).await?;
-        let target = self.targets.open(&current).await.map_err(|e| RotationError::target(step, e))?;
-        target.install(&current.entra.client_secret).await.map_err(|e| RotationError::target(step, e))?;
-        Ok(())
+        let target = self.open_target(step, ctx, &current, false).await?;
+        let restored = target.install(&current.entra.client_secret).await;
+        self.release_target(ctx, &target).await;
+        restored.map_err(|e| RotationError::target(step, e))
     }
 
     async fn drop_pending(&self, ctx: &StepContext) -> bool {

@@ -2,7 +2,8 @@
 
 use super::{app_of, guard::Standing, Engine, ErrorKind, RotationError, Step, StepContext};
 use crate::document::TargetDocument;
-use crate::ports::{JamfTarget, TargetError};
+use crate::ports::{JamfTarget, TargetError, AWSPENDING};
+use secrecy::ExposeSecret;
 
 impl Engine {
     /// setSecret. Reads the pending document, opens its Jamf target and checks that Jamf Pro is
@@ -12,29 +13,80 @@ impl Engine {
     /// secret into Jamf Pro. Repeating it writes the same secret again.
     pub async fn set_secret(&self, ctx: &StepContext) -> Result<(), RotationError> {
         let step = Step::SetSecret;
+        let Some(mut pending) = self.pending_of(step, ctx).await? else {
+            return Ok(());
+        };
+        let target = self.open_target(step, ctx, &pending, true).await?;
+        let result = async {
+            for _ in 0..3 {
+                if let Err(e) = self.wait_for_propagation(&app_of(&pending), &pending.entra.client_secret, &target.scope()).await {
+                    // In a run, createSecret trusted its write; a store that overwrites a
+                    // same-token write instead of refusing it (moto does) lets a concurrent
+                    // attempt replace the secret, and that attempt may remove ours. Follow the
+                    // stored one rather than fail.
+                    if let (Some(run), Ok(latest)) = (&ctx.run, self.still_pending(step, ctx).await) {
+                        if latest.entra.key_id != pending.entra.key_id {
+                            pending = latest;
+                            run.set_pending(pending.clone());
+                            continue;
+                        }
+                    }
+                    return Err(e);
+                }
+                // The wait can be long: make sure no other rotation took over, and that the
+                // version still holds the secret just waited for, before touching Jamf Pro.
+                let latest = self.still_pending(step, ctx).await?;
+                if latest.entra.key_id != pending.entra.key_id {
+                    pending = latest;
+                    if let Some(run) = &ctx.run {
+                        run.set_pending(pending.clone());
+                    }
+                    continue;
+                }
+                // Any failure here may come after the write (a check after the PUT, a timeout
+                // on the answer): Jamf Pro may hold the new secret.
+                target.install(&pending.entra.client_secret).await.map_err(|e| RotationError::target(step, e).touched())?;
+                self.note(step, &format!("Jamf Pro {} now holds the new secret", pending.label()));
+                return Ok(());
+            }
+            Err(RotationError::new(step, ErrorKind::Concurrent(format!("version {} keeps changing", ctx.token))))
+        }
+        .await;
+        self.release_target(ctx, &target).await;
+        result
+    }
+
+    /// The pending document a step works on, after the guard; `None` when the rotation is
+    /// already complete. In a run whose createSecret stored it, the run knows it and where the
+    /// token stands (setSecret re-checks before it writes Jamf Pro); otherwise both are read.
+    pub(crate) async fn pending_of(&self, step: Step, ctx: &StepContext) -> Result<Option<TargetDocument>, RotationError> {
+        if let Some(doc) = ctx.run.as_ref().and_then(super::run::Run::pending) {
+            return Ok(Some(doc));
+        }
         let (_, standing) = self.guard(step, ctx).await?;
         if standing == Standing::AlreadyCurrent {
-            return Ok(());
+            return Ok(None);
         }
-        let mut pending = self.pending_document(step, ctx).await?;
-        let target = self.open_checked(step, &pending).await?;
-        for _ in 0..3 {
-            self.wait_for_propagation(&app_of(&pending), &pending.entra.client_secret, &target.scope()).await?;
-            // The wait can be long: make sure no other rotation took over, and that the version
-            // still holds the secret just waited for, before touching Jamf Pro.
-            self.guard(step, ctx).await?;
-            let latest = self.pending_document(step, ctx).await?;
-            if latest.entra.key_id != pending.entra.key_id {
-                pending = latest;
-                continue;
+        let doc = self.pending_document(step, ctx).await?;
+        if let Some(run) = &ctx.run {
+            run.set_pending(doc.clone());
+        }
+        Ok(Some(doc))
+    }
+
+    /// Re-checks, just before Jamf Pro is written, that the token is still the pending version,
+    /// and returns what it holds now. In a run, one read of `AWSPENDING` answers both; when that
+    /// shows anything unexpected (or outside a run), the full guard decides.
+    async fn still_pending(&self, step: Step, ctx: &StepContext) -> Result<TargetDocument, RotationError> {
+        if ctx.run.is_some() {
+            if let Some((version, value)) = self.store.value_at(&ctx.secret_id, AWSPENDING).await.map_err(|e| RotationError::store(step, e))? {
+                if version == ctx.token {
+                    return TargetDocument::parse(value.expose_secret()).map_err(|e| RotationError::new(step, ErrorKind::Document(e.to_string())));
+                }
             }
-            // Any failure here may come after the write (a check after the PUT, a timeout on
-            // the answer): Jamf Pro may hold the new secret.
-            target.install(&pending.entra.client_secret).await.map_err(|e| RotationError::target(step, e).touched())?;
-            self.note(step, &format!("Jamf Pro {} now holds the new secret", pending.label()));
-            return Ok(());
         }
-        Err(RotationError::new(step, ErrorKind::Concurrent(format!("version {} keeps changing", ctx.token))))
+        self.guard(step, ctx).await?;
+        self.pending_document(step, ctx).await
     }
 
     /// Opens the document's Jamf target and checks that Jamf Pro is configured for the

@@ -1,6 +1,6 @@
 //! testSecret: prove that Jamf Pro works with the new secret, and that Entra still accepts it.
 
-use super::{app_of, guard::Standing, Engine, ErrorKind, RotationError, Step, StepContext};
+use super::{app_of, Engine, ErrorKind, RotationError, Step, StepContext};
 use crate::ports::SecretCheck;
 
 impl Engine {
@@ -9,13 +9,13 @@ impl Engine {
     /// scope. Both must pass before the old secret may be retired. Changes nothing.
     pub async fn test_secret(&self, ctx: &StepContext) -> Result<(), RotationError> {
         let step = Step::TestSecret;
-        let (_, standing) = self.guard(step, ctx).await?;
-        if standing == Standing::AlreadyCurrent {
+        let Some(pending) = self.pending_of(step, ctx).await? else {
             return Ok(());
-        }
-        let pending = self.pending_document(step, ctx).await?;
-        let target = self.targets.open(&pending).await.map_err(|e| RotationError::target(step, e).touched())?;
-        target.verify().await.map_err(|e| RotationError::target(step, e).touched())?;
+        };
+        let target = self.open_target(step, ctx, &pending, false).await.map_err(RotationError::touched)?;
+        let verified = target.verify().await;
+        self.release_target(ctx, &target).await;
+        verified.map_err(|e| RotationError::target(step, e).touched())?;
         self.note(step, "Jamf Pro works with the new secret");
         match self
             .directory

@@ -175,6 +175,11 @@ impl SecretStore for AwsSecretStore {
         }
     }
 
+    async fn version_exists(&self, secret_id: &str, version_id: &str) -> Result<bool, StoreError> {
+        // Not found is "free" either way: `value` would ask DescribeSecret which of the two.
+        Ok(self.get(secret_id, Some(version_id), None).await?.is_some())
+    }
+
     async fn value_at(
         &self,
         secret_id: &str,
@@ -231,45 +236,42 @@ impl SecretStore for AwsSecretStore {
         version_id: &str,
         from_version: &str,
     ) -> Result<(), StoreError> {
-        let info = self.describe(secret_id).await?;
-        if !info.versions.contains_key(version_id) {
-            return Err(StoreError::NotFound {
-                what: version_of(secret_id, version_id),
-            });
-        }
-        // Re-entrant: a finishSecret that crashed after the move only has AWSPENDING left to drop.
-        if !info.has(version_id, AWSCURRENT) {
-            tracing::debug!(secret_id, version_id, from_version, "moving AWSCURRENT");
-            self.client
-                .update_secret_version_stage()
-                .secret_id(secret_id)
-                .version_stage(AWSCURRENT)
-                .move_to_version_id(version_id)
-                .remove_from_version_id(from_version)
-                .send()
-                .await
-                .map_err(|e| {
-                    map_err(
-                        "UpdateSecretVersionStage",
-                        secret_id,
-                        &version_of(secret_id, version_id),
-                        e,
-                    )
-                })?;
+        // Moved first, looked at only when refused: a rotation's finish costs two requests.
+        tracing::debug!(secret_id, version_id, from_version, "moving AWSCURRENT");
+        let moved = self
+            .client
+            .update_secret_version_stage()
+            .secret_id(secret_id)
+            .version_stage(AWSCURRENT)
+            .move_to_version_id(version_id)
+            .remove_from_version_id(from_version)
+            .send()
+            .await;
+        if let Err(e) = moved {
+            let refused = map_err("UpdateSecretVersionStage", secret_id, &version_of(secret_id, version_id), e);
+            // Re-entrant: a finishSecret that crashed after the move finds the version current.
+            let info = self.describe(secret_id).await?;
+            if !info.versions.contains_key(version_id) {
+                return Err(StoreError::NotFound { what: version_of(secret_id, version_id) });
+            }
+            if !info.has(version_id, AWSCURRENT) {
+                return Err(refused);
+            }
         }
         // A leftover AWSPENDING blocks the next rotation ("previous rotation in progress").
-        if info.has(version_id, AWSPENDING) {
-            self.remove_stage(secret_id, AWSPENDING, version_id).await?;
-        }
-        Ok(())
+        self.remove_pending(secret_id, version_id).await
     }
 
     async fn remove_pending(&self, secret_id: &str, version_id: &str) -> Result<(), StoreError> {
-        // AWS refuses to remove a label from a version that does not carry it: look first.
-        if self.describe(secret_id).await?.has(version_id, AWSPENDING) {
-            self.remove_stage(secret_id, AWSPENDING, version_id).await?;
+        match self.remove_stage(secret_id, AWSPENDING, version_id).await {
+            Ok(()) => Ok(()),
+            // AWS refuses to remove a label from a version that does not carry it: then there
+            // was nothing to remove.
+            Err(e) => match self.describe(secret_id).await?.has(version_id, AWSPENDING) {
+                true => Err(e),
+                false => Ok(()),
+            },
         }
-        Ok(())
     }
 
     async fn create(

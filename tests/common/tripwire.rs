@@ -160,6 +160,11 @@ impl SecretStore for Store {
             .call("sm: GetSecretValue(version)", self.0.value(id, v))
             .await
     }
+    async fn version_exists(&self, id: &str, v: &str) -> Result<bool, StoreError> {
+        self.1
+            .call("sm: GetSecretValue(version)", self.0.version_exists(id, v))
+            .await
+    }
     async fn value_at(
         &self,
         id: &str,
@@ -251,6 +256,10 @@ impl JamfTarget for Target {
     }
     async fn verify(&self) -> Result<(), TargetError> {
         self.1.call("jamf: test", self.0.verify()).await
+    }
+    async fn close(&self) {
+        // Best effort (a logout); not a crash point of its own.
+        self.0.close().await
     }
 }
 

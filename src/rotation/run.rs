@@ -1,0 +1,143 @@
+//! What the in-process driver carries from one step to the next. Secrets Manager drives a
+//! rotation one invocation per step, so each step there re-reads its state; the in-process
+//! driver (scheduled check, manual rotate, CLI) runs all four steps in one process and already
+//! holds most of it: the stages and document it just read, the app it just listed, the document
+//! it just stored, the Jamf target it just opened and checked. Carrying them saves about two
+//! thirds of a rotation's requests (docs/PERFORMANCE.md).
+//!
+//! What is never taken from here: the re-check that this rotation is still the pending one
+//! after the propagation wait and before Jamf Pro is written (setSecret reads `AWSPENDING`
+//! again), and the compare-and-swap that makes the new version `AWSCURRENT` (Secrets Manager
+//! refuses it when `AWSCURRENT` moved meanwhile). Every failure path re-reads as before.
+
+use crate::document::TargetDocument;
+use crate::ports::{Application, JamfTarget, SecretInfo};
+use std::sync::{Arc, Mutex};
+
+/// The state of one in-process rotation. Cheap to clone (shared).
+#[derive(Clone, Default)]
+pub struct Run {
+    inner: Arc<Mutex<Known>>,
+    target: Arc<tokio::sync::Mutex<Option<Arc<dyn JamfTarget>>>>,
+}
+
+/// What a check read just before deciding to rotate, handed to the rotation.
+#[derive(Clone)]
+pub struct Seen {
+    /// The secret's stages.
+    pub info: SecretInfo,
+    /// The `AWSCURRENT` version and its document.
+    pub current: (String, TargetDocument),
+    /// The app as the check listed it.
+    pub application: Application,
+}
+
+#[derive(Default)]
+struct Known {
+    info: Option<SecretInfo>,
+    current: Option<(String, TargetDocument)>,
+    application: Option<Application>,
+    pending: Option<TargetDocument>,
+}
+
+impl std::fmt::Debug for Run {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Documents hold secrets: only say what is known.
+        let k = self.known();
+        f.debug_struct("Run")
+            .field("info", &k.info.is_some())
+            .field("current", &k.current.as_ref().map(|(v, _)| v.clone()))
+            .field("application", &k.application.is_some())
+            .field("pending", &k.pending.is_some())
+            .finish()
+    }
+}
+
+impl Run {
+    /// A run that starts from what a check saw.
+    pub fn from_seen(seen: Seen) -> Self {
+        let run = Self::default();
+        {
+            let mut k = run.known();
+            k.info = Some(seen.info);
+            k.current = Some(seen.current);
+            k.application = Some(seen.application);
+        }
+        run
+    }
+
+    fn known(&self) -> std::sync::MutexGuard<'_, Known> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The stages as last seen.
+    pub fn info(&self) -> Option<SecretInfo> {
+        self.known().info.clone()
+    }
+
+    /// Records the stages.
+    pub fn set_info(&self, info: SecretInfo) {
+        self.known().info = Some(info);
+    }
+
+    /// The `AWSCURRENT` version and document, when they belong to `version`.
+    pub fn current(&self) -> Option<(String, TargetDocument)> {
+        self.known().current.clone()
+    }
+
+    /// Records the `AWSCURRENT` version and document.
+    pub fn set_current(&self, version: String, doc: TargetDocument) {
+        self.known().current = Some((version, doc));
+    }
+
+    /// The app as last listed (kept up to date with this run's own additions and removals).
+    pub fn application(&self) -> Option<Application> {
+        self.known().application.clone()
+    }
+
+    /// Records the app's listing.
+    pub fn set_application(&self, app: Application) {
+        self.known().application = Some(app);
+    }
+
+    /// Notes that this run removed credential `key_id` from the app.
+    pub fn removed(&self, key_id: &str) {
+        if let Some(app) = self.known().application.as_mut() {
+            app.passwords.retain(|c| !c.key_id.eq_ignore_ascii_case(key_id));
+        }
+    }
+
+    /// Notes that this run added `credential` to the app.
+    pub fn added(&self, credential: crate::ports::PasswordCredential) {
+        if let Some(app) = self.known().application.as_mut() {
+            app.passwords.push(credential);
+        }
+    }
+
+    /// The document this run stored in the token's version.
+    pub fn pending(&self) -> Option<TargetDocument> {
+        self.known().pending.clone()
+    }
+
+    /// Records the document stored in the token's version.
+    pub fn set_pending(&self, doc: TargetDocument) {
+        self.known().pending = Some(doc);
+    }
+
+    /// The Jamf target this run opened and checked, if any.
+    pub async fn target(&self) -> Option<Arc<dyn JamfTarget>> {
+        self.target.lock().await.clone()
+    }
+
+    /// Keeps the opened target for the run's later steps.
+    pub async fn keep_target(&self, target: Arc<dyn JamfTarget>) {
+        *self.target.lock().await = Some(target);
+    }
+
+    /// Ends the kept target's session (logout, token): the run is over.
+    pub async fn close(&self) {
+        if let Some(t) = self.target.lock().await.take() {
+            t.close().await;
+        }
+    }
+}
