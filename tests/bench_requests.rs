@@ -393,6 +393,9 @@ async fn scale(n: usize, due: usize, one_host: bool) -> Value {
     });
     println!("{}", serde_json::to_string_pretty(&figures).unwrap());
     assert!(sm > 0 && total(&entra_reqs, "graph: ") > 0);
+    // Jamf Pro's limit holds whatever the check's parallelism: the per-server permits.
+    let limit = jamf_entra_rotator::jamf::client::MAX_CONNECTIONS;
+    assert!(max_per_host <= limit, "{max_per_host} requests in flight to one Jamf Pro server (limit {limit}) at parallelism {parallelism}");
     figures
 }
 
