@@ -21,9 +21,10 @@ NEXT = "/2018-06-01/runtime/invocation/next"
 
 
 class Stub:
-    """The runtime API: GET next, POST response/error, POST init/error. In `init` mode the first
-    GET next is only recorded (the caller then kills the process); in `serve` mode it hands out
-    the queued events one by one and records the responses."""
+    """The runtime API: GET next, POST response/error, POST init/error. It hands out the queued
+    events one by one (none queued: the first GET next is only recorded and held, the caller then
+    kills the process), records the responses, and when the first GET next and the first result
+    (`/response` or `/error`) arrived."""
 
     def __init__(self):
         self.lock = threading.Lock()
@@ -64,22 +65,34 @@ class Stub:
                 self.wfile.write(body)
 
             def do_POST(self):
+                now = time.perf_counter_ns()
                 n = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(n) if n else b""
                 with stub.lock:
+                    if stub.first_result is None and self.path.startswith("/2018-06-01/runtime/invocation/"):
+                        stub.first_result = now
+                        stub.got_result.set()
                     stub.responses.append((self.path, body.decode("utf-8", "replace")))
                 self.send_response(202)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        class Server(ThreadingHTTPServer):
+            def handle_error(self, request, client_address):
+                # A process killed in the middle of a request (the cold starts end that way).
+                if not isinstance(sys.exc_info()[1], (ConnectionResetError, BrokenPipeError)):
+                    super().handle_error(request, client_address)
+
+        self.server = Server(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
         self.port = self.server.server_address[1]
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
     def reset(self, events=None):
         self.first_next = None
+        self.first_result = None
         self.got_next = threading.Event()
+        self.got_result = threading.Event()
         self.done = threading.Event()
         self.events = list(events or [])
         self.responses = []
@@ -114,22 +127,64 @@ def pct(xs, p):
     return xs[lo] + (xs[hi] - xs[lo]) * (k - lo)
 
 
-def cold_init(stub, argv, env, runs):
-    """Milliseconds from spawn to the first GET next, `runs` times."""
-    times = []
-    for _ in range(runs):
-        stub.reset()
-        t0 = time.perf_counter_ns()
-        p = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+def cold_start(argv, env, event=None):
+    """One cold start: milliseconds from spawn to the first GET next (init), and, when `event` is
+    given, to the POST of its result (init + first invocation), with the result's path and body.
+    Each start gets a stub of its own: a process killed after answering may already have sent
+    its next GET, which must not take the next start's event."""
+    stub = Stub()
+    env = dict(env, AWS_LAMBDA_RUNTIME_API=f"127.0.0.1:{stub.port}")
+    stub.reset([event] if event is not None else [])
+    t0 = time.perf_counter_ns()
+    p = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
         if not stub.got_next.wait(30):
             p.kill()
             err = p.communicate()[1].decode(errors="replace")
             raise SystemExit(f"bench: {argv[0]} never asked for an invocation:\n{err[-2000:]}")
-        times.append((stub.first_next - t0) / 1e6)
-        p.kill()
+        init_ms = (stub.first_next - t0) / 1e6
+        if event is None:
+            return init_ms, None, None
+        if not stub.got_result.wait(60):
+            p.kill()
+            err = p.communicate()[1].decode(errors="replace")
+            raise SystemExit(f"bench: {argv[0]} never answered its first invocation:\n{err[-2000:]}")
+        with stub.lock:
+            result = stub.responses[0]
+        return init_ms, (stub.first_result - t0) / 1e6, result
+    finally:
+        if p.poll() is None:
+            p.kill()
         p.wait()
-    return {"runs": runs, "median_ms": round(statistics.median(times), 2), "p90_ms": round(pct(times, 90), 2),
-            "min_ms": round(min(times), 2), "max_ms": round(max(times), 2)}
+        # shutdown() waits for the serve loop's next poll: off the measuring thread.
+        threading.Thread(target=lambda: (stub.server.shutdown(), stub.server.server_close()), daemon=True).start()
+
+
+def summary(xs):
+    return {"runs": len(xs), "median_ms": round(statistics.median(xs), 2), "p90_ms": round(pct(xs, 90), 2),
+            "min_ms": round(min(xs), 2), "max_ms": round(max(xs), 2)}
+
+
+# The Python subject's cold start: the init of python_init.py (import boto3, create the Secrets
+# Manager client, GET next), then a first invocation like the first thing AWS's Python rotation
+# template does with an event: DescribeSecret and GetSecretValue (AWSCURRENT) of the target, then
+# the response. It talks to Secrets Manager only (no Graph): a lower bound for a Python rotator.
+PYTHON_FIRST = r"""
+import json, os, http.client
+import boto3
+service_client = boto3.client("secretsmanager", endpoint_url=os.environ.get("AWS_ENDPOINT_URL") or None)
+conn = http.client.HTTPConnection(os.environ["AWS_LAMBDA_RUNTIME_API"])
+conn.request("GET", "/2018-06-01/runtime/invocation/next")
+r = conn.getresponse()
+event = json.loads(r.read())
+request_id = r.getheader("Lambda-Runtime-Aws-Request-Id")
+secret_id = os.environ["TARGET_SECRET_IDS"].split(",")[0]
+meta = service_client.describe_secret(SecretId=secret_id)
+service_client.get_secret_value(SecretId=secret_id, VersionStage="AWSCURRENT")
+body = json.dumps({"secret_id": secret_id, "rotation_enabled": bool(meta.get("RotationEnabled"))})
+conn.request("POST", f"/2018-06-01/runtime/invocation/{request_id}/response", body=body.encode())
+conn.getresponse().read()
+"""
 
 
 def peak_rss(stub, argv, env, events):
@@ -175,28 +230,53 @@ def main():
     fenv = dict(cfg["function_env"])
     boot = lambda_env(stub, fenv)
     hello = lambda_env(stub, {})
-    py = lambda_env(stub, {"AWS_ENDPOINT_URL": fenv.get("AWS_ENDPOINT_URL", "")})
+    py = lambda_env(stub, {"AWS_ENDPOINT_URL": fenv.get("AWS_ENDPOINT_URL", ""),
+                           "TARGET_SECRET_IDS": fenv.get("TARGET_SECRET_IDS", "")})
 
-    print(f"bench: cold init, {runs} starts each (bootstrap, hello, python+boto3)", file=sys.stderr)
-    # Interleaved by round, so the shared machine's load hits all three alike.
-    # bootstrap_nofetch: the same binary with ROTATOR_AUTH=federated, whose init reads no secret
-    # (it only builds an STS client): what the init costs without its one network round trip.
+    # bootstrap_nofetch: the same binary with ROTATOR_AUTH=federated, which reads no secret (its
+    # sign-in asks STS for a token instead). Its first invocation is not measured: the stand-ins
+    # have no STS with federation, so a status event could only fail.
     nofetch = lambda_env(stub, dict(fenv, ROTATOR_AUTH="federated"))
-    argvs = {"bootstrap": ([cfg["bootstrap"]], boot), "hello": ([cfg["hello"]], hello),
-             "python": ([cfg["python"], os.path.join(REPO, "bench", "python_init.py")], py),
-             "bootstrap_nofetch": ([cfg["bootstrap"]], nofetch)}
-    samples = {k: [] for k in argvs}
+    status = {"action": "status"}
+    # name: (argv, env, first event or None for init only)
+    subjects = {"bootstrap": ([cfg["bootstrap"]], boot, status),
+                "hello": ([cfg["hello"]], hello, {"hello": "world"}),
+                "python": ([cfg["python"], "-c", PYTHON_FIRST], py, {"hello": "world"}),
+                "bootstrap_nofetch": ([cfg["bootstrap"]], nofetch, None)}
+    # The same two subjects from an earlier build (scripts/bench --before PATH), for before/after
+    # figures from one run.
+    if cfg.get("bootstrap_before"):
+        subjects["bootstrap_before"] = ([cfg["bootstrap_before"]], boot, status)
+        subjects["bootstrap_before_nofetch"] = ([cfg["bootstrap_before"]], nofetch, None)
+    print(f"bench: cold starts, {runs} each ({', '.join(subjects)}): init, and init + first invocation",
+          file=sys.stderr)
+    # Interleaved by round, so the shared machine's load hits every subject alike. Each start
+    # gives both figures: the first GET next (init), then the result of the first event.
+    init = {k: [] for k in subjects}
+    first = {k: [] for k in subjects}
+    results = {}
     for _ in range(runs):
-        for k, (argv, env) in argvs.items():
-            r = cold_init(stub, argv, env, 1)
-            samples[k].append(r["median_ms"])
-    for k, xs in samples.items():
-        res[f"init_{k}"] = {"runs": runs, "median_ms": round(statistics.median(xs), 2),
-                            "p90_ms": round(pct(xs, 90), 2), "min_ms": round(min(xs), 2),
-                            "max_ms": round(max(xs), 2)}
+        for k, (argv, env, event) in subjects.items():
+            i, f, result = cold_start(argv, env, event)
+            init[k].append(i)
+            if f is not None:
+                first[k].append(f)
+                results.setdefault(k, {}).setdefault(result[0].rsplit("/", 1)[-1], result[1][:300])
+    for k in subjects:
+        res[f"init_{k}"] = summary(init[k])
+        if first[k]:
+            res[f"first_{k}"] = dict(summary(first[k]), results=results.get(k))
     b, h, p = (res[f"init_{k}"]["median_ms"] for k in ("bootstrap", "hello", "python"))
     res["init_bootstrap_over_hello"] = round(b / h, 2)
     res["init_python_over_bootstrap"] = round(p / b, 2)
+    res["init_nofetch_over_hello"] = round(res["init_bootstrap_nofetch"]["median_ms"] / h, 2)
+    fb, fh, fp = (res[f"first_{k}"]["median_ms"] for k in ("bootstrap", "hello", "python"))
+    res["first_bootstrap_over_hello"] = round(fb / fh, 2)
+    res["first_python_over_bootstrap"] = round(fp / fb, 2)
+    for k in ("bootstrap", "bootstrap_before"):
+        r = (res.get(f"first_{k}") or {}).get("results") or {}
+        if "response" not in r:
+            print(f"bench: {k}'s first invocation did not succeed: {r}", file=sys.stderr)
 
     print("bench: peak RSS through a rotation (scheduled check of a due target)", file=sys.stderr)
     event = json.load(open(os.path.join(REPO, "events", "scheduled-check.json")))
@@ -209,7 +289,7 @@ def main():
     hwm_h, _, _ = peak_rss(stub, [cfg["hello"]], hello, [{"hello": "world"}])
     res["rss_hello"] = {"vmhwm_kb": hwm_h, "vmhwm_mb": round(hwm_h / 1024, 1) if hwm_h else None}
     # Python after its init (boto3 imported, client created), waiting for its first event.
-    hwm_p, _, _ = peak_rss(stub, argvs["python"][0], py, [])
+    hwm_p, _, _ = peak_rss(stub, [cfg["python"], os.path.join(REPO, "bench", "python_init.py")], py, [])
     res["rss_python_init"] = {"vmhwm_kb": hwm_p, "vmhwm_mb": round(hwm_p / 1024, 1) if hwm_p else None}
 
     zip_path = cfg.get("zip")
@@ -262,13 +342,28 @@ def engine_rows(e):
 def table(res):
     rows = []
     mb = lambda b: f"{b / 1048576:.2f} MB" if b else "n/a"
-    for k, label in (("bootstrap", "cold init, bootstrap"), ("hello", "cold init, hello-world lambda_runtime"),
-                     ("python", "cold init, Python 3 + boto3 client"),
-                     ("bootstrap_nofetch", "cold init, bootstrap without the init-time secret read")):
+    labels = (("bootstrap", "bootstrap (ROTATOR_AUTH=client-secret)"), ("hello", "hello-world lambda_runtime"),
+              ("python", "Python 3 + boto3 client"), ("bootstrap_nofetch", "bootstrap (ROTATOR_AUTH=federated)"),
+              ("bootstrap_before", "bootstrap BEFORE (--before), client-secret"),
+              ("bootstrap_before_nofetch", "bootstrap BEFORE (--before), federated"))
+    for k, label in labels:
+        if f"init_{k}" not in res:
+            continue
         r = res[f"init_{k}"]
-        rows.append((label, f"{r['median_ms']:.1f} ms", f"{r['p90_ms']:.1f} ms", ""))
-    rows.append(("init ratio bootstrap / hello (median)", f"{res['init_bootstrap_over_hello']:.2f}x", "", "<= 1.5x"))
+        rows.append((f"cold init, {label}", f"{r['median_ms']:.1f} ms", f"p90 {r['p90_ms']:.1f} ms", ""))
+    first_event = {"hello": "echo", "python": "DescribeSecret + GetSecretValue"}
+    for k, label in labels:
+        r = res.get(f"first_{k}")
+        if not r:
+            continue
+        outcome = ",".join(sorted(r.get("results") or {}))
+        rows.append((f"init + first invocation, {label}", f"{r['median_ms']:.1f} ms",
+                     f"p90 {r['p90_ms']:.1f} ms; {first_event.get(k, 'status')} -> {outcome}", ""))
+    rows.append(("init ratio bootstrap / hello (median)", f"{res['init_bootstrap_over_hello']:.2f}x",
+                 f"federated: {res['init_nofetch_over_hello']:.2f}x", "<= 1.5x"))
     rows.append(("init ratio Python / bootstrap (median)", f"{res['init_python_over_bootstrap']:.2f}x", "", ">= 5x"))
+    rows.append(("init + first invocation ratio bootstrap / hello", f"{res['first_bootstrap_over_hello']:.2f}x",
+                 f"Python / bootstrap {res['first_python_over_bootstrap']:.2f}x", ""))
     r = res["rss_rotation"]
     rows.append(("peak RSS, bootstrap through a rotation", f"{r['vmhwm_mb']} MB", "rotated" if r["rotated"] else "DID NOT ROTATE", "<= 32 MB"))
     rows.append(("peak RSS, hello-world, one invocation", f"{res['rss_hello']['vmhwm_mb']} MB", "", ""))
