@@ -224,7 +224,8 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                 w.engine = w.engine.with_progress(p);
             }
             let mut ids = targets.resolve(w.store.as_ref()).await?;
-            if let Some(own) = wiring::own_secret_target(&w.settings, w.store.as_ref()).await.filter(|o| !ids.contains(o)) {
+            // from_settings read the rotator's own secret once already: no second read here.
+            if let Some(own) = w.own_secret.clone().filter(|o| !ids.contains(o)) {
                 ids.push(own);
             }
             let mut reports = Vec::new();
