@@ -308,8 +308,8 @@ def main():
 
 # The fewest requests a rotation can make, per service (docs/PERFORMANCE.md explains each).
 MINIMUM = {
-    "smtp-graph": {"entra_token": 2, "graph": 3, "jamf": 4, "secrets_manager": 5, "sns": 0},
-    "conditional-access": {"entra_token": 2, "graph": 3, "jamf": 8, "secrets_manager": 5, "sns": 0},
+    "smtp-graph": {"entra_token": 2, "graph": 3, "jamf": 4, "secrets_manager": 6, "sns": 0},
+    "conditional-access": {"entra_token": 2, "graph": 3, "jamf": 8, "secrets_manager": 6, "sns": 0},
 }
 
 

@@ -5,7 +5,7 @@ mod common;
 
 use common::tripwire::{wired, Tripwire, When};
 use jamf_entra_rotator::clock::Clock;
-use common::{spawn_world_on_moto, spawn_with, TestWorld};
+use common::{spawn_world_on_memory, spawn_world_on_moto, spawn_with, TestWorld};
 use jamf_entra_rotator::ports::{AlertKind, AWSCURRENT, AWSPENDING, AWSPREVIOUS};
 use jamf_entra_rotator::rotation::check::{Action, DriftKind};
 use jamf_entra_rotator::rotation::driver::Outcome;
@@ -142,6 +142,42 @@ async fn jamf_rejecting_the_new_secret_rolls_back_and_alerts() {
     assert!(alerts[0].message.contains("testSecret") && alerts[0].message.contains("What to do"), "{}", alerts[0].message);
     w.assert_invariant().await;
     w.assert_no_leaks(&[&json(&r)]);
+}
+
+/// A rotation rolled back spends its token (the version keeps the value, unlabelled). The next
+/// rotation of the same version tries that token first without asking: Secrets Manager (here the
+/// in-memory store, which refuses a differing same-token write as AWS does) refuses it, and the
+/// driver moves on to the next token. On moto, which overwrites, the first token simply works.
+async fn rotate_again_after_a_rollback(w: &TestWorld) -> (String, String) {
+    w.jamf.fail_next(JamfOp::SmtpTest, 1, 400);
+    let first = w.engine.rotate(&w.secret_id, RotateRequest::default()).await.unwrap();
+    assert_eq!(first.outcome, Outcome::RolledBack, "{:?}", first.error);
+
+    let second = w.engine.rotate(&w.secret_id, RotateRequest::default()).await.unwrap();
+
+    assert_eq!(second.outcome, Outcome::Rotated, "{:?}", second.error);
+    let creds = w.entra.passwords(&w.app.object_id);
+    assert_eq!(creds.len(), 1, "only the new credential: {creds:?}");
+    assert_eq!(second.new_key_id.as_deref(), Some(creds[0].key_id.as_str()));
+    assert_eq!(w.current_doc().await.entra.key_id.as_deref(), Some(creds[0].key_id.as_str()));
+    assert_eq!(w.jamf.smtp_secret().as_deref(), Some(w.current_doc().await.entra.client_secret.expose_secret()));
+    w.assert_invariant().await;
+    w.assert_no_leaks(&[&json(&first), &json(&second)]);
+    (first.token.unwrap(), second.token.unwrap())
+}
+
+#[tokio::test]
+async fn a_rotation_after_a_rollback_moves_past_the_spent_token_where_secrets_manager_refuses_it() {
+    let (w, _store) = spawn_world_on_memory(10).await;
+    let (spent, used) = rotate_again_after_a_rollback(&w).await;
+    assert_ne!(spent, used, "the spent token is not reused");
+    assert_eq!(w.entra.count(EntraOp::AddPassword), 3, "the rolled-back one, the refused one, the one that worked");
+}
+
+#[tokio::test]
+async fn a_rotation_after_a_rollback_works_where_the_store_overwrites_the_spent_token() {
+    let w = spawn_world_on_moto(10).await;
+    rotate_again_after_a_rollback(&w).await;
 }
 
 #[tokio::test]

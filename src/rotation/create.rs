@@ -115,6 +115,13 @@ impl Engine {
         }
         match (put, stored_key) {
             (_, Some(other)) => {
+                // A version that no longer carries AWSPENDING is not a concurrent attempt's but
+                // an earlier one's, rolled back (the in-process driver tries its first token
+                // without asking whether it was spent): nothing to follow there.
+                let info = self.store.describe(&ctx.secret_id).await.map_err(|e| RotationError::store(step, e))?;
+                if !info.has(&ctx.token, crate::ports::AWSPENDING) {
+                    return Err(RotationError::new(step, super::ErrorKind::TokenSpent(ctx.token.clone())));
+                }
                 self.note(step, &format!("a concurrent attempt stored credential {other} for this rotation; following it"));
                 Ok(())
             }

@@ -153,12 +153,21 @@ impl Engine {
                 self.note(step, &format!("resuming the rotation left half done in version {pending}"));
                 (pending.to_string(), true)
             }
-            None => (next_token(self, secret_id, &info, &current_version).await?, false),
+            // The first token is tried without asking whether an earlier attempt spent it:
+            // createSecret finds out if it did (Secrets Manager refuses the write), and then the
+            // next one is looked for.
+            None => (first_token(&info, &current_version), false),
         };
-        let ctx = StepContext { secret_id: secret_id.to_string(), token: token.clone(), rotation_token: None, request, in_process: true, run: Some(run.clone()) };
-        report.token = Some(token.clone());
+        let mut ctx = StepContext { secret_id: secret_id.to_string(), token, rotation_token: None, request, in_process: true, run: Some(run.clone()) };
+        report.token = Some(ctx.token.clone());
 
-        let result = self.run_all(&ctx, &mut report).await;
+        let mut result = self.run_all(&ctx, &mut report).await;
+        if let Err(RotationError { kind: ErrorKind::TokenSpent(spent), .. }) = &result {
+            self.note(step, &format!("version {spent} was spent by an attempt that was rolled back; using the next one"));
+            ctx.token = next_token(self, secret_id, &info, &current_version).await?;
+            report.token = Some(ctx.token.clone());
+            result = self.run_all(&ctx, &mut report).await;
+        }
         report.elapsed_ms = (self.clock.now() - started).num_milliseconds();
         match result {
             Ok(()) => {
@@ -272,7 +281,7 @@ impl Engine {
 /// but still readable by id) moves on to the next number.
 async fn next_token(engine: &Engine, secret_id: &str, info: &SecretInfo, current_version: &str) -> Result<String, RotationError> {
     for n in 0u32..100 {
-        let t = uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_OID, format!("{}|{current_version}|{n}", info.arn).as_bytes()).to_string();
+        let t = token_for(info, current_version, n);
         if info.versions.contains_key(&t) {
             continue;
         }
@@ -281,6 +290,16 @@ async fn next_token(engine: &Engine, secret_id: &str, info: &SecretInfo, current
         }
     }
     Err(RotationError::new(Step::Guard, ErrorKind::Guard("100 rotation attempts of this version failed; look at the secret's versions".into())))
+}
+
+/// The first token not labelled on the secret: spent or not is not asked (see [`next_token`]).
+fn first_token(info: &SecretInfo, current_version: &str) -> String {
+    (0u32..100).map(|n| token_for(info, current_version, n)).find(|t| !info.versions.contains_key(t)).unwrap_or_else(|| token_for(info, current_version, 100))
+}
+
+/// The `n`-th token of a rotation of `current_version` (see [`next_token`]).
+fn token_for(info: &SecretInfo, current_version: &str, n: u32) -> String {
+    uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_OID, format!("{}|{current_version}|{n}", info.arn).as_bytes()).to_string()
 }
 
 /// What a rollback left, in a sentence for alerts.

@@ -96,6 +96,10 @@ pub enum ErrorKind {
     /// Occurs when another rotation of the same target took over.
     #[error("another rotation of this target is in progress: {0}")]
     Concurrent(String),
+    /// Occurs when the in-process driver's token is the version of an earlier attempt of the
+    /// same rotation that was rolled back (the driver then moves on to the next token).
+    #[error("version {0} belongs to an earlier attempt of this rotation that was rolled back")]
+    TokenSpent(String),
 }
 
 /// A failed step.
@@ -146,6 +150,7 @@ impl RotationError {
             ErrorKind::Expired { .. } => "expired",
             ErrorKind::Guard(_) => "guard",
             ErrorKind::Concurrent(_) => "concurrent",
+            ErrorKind::TokenSpent(_) => "guard",
         }
     }
 
@@ -168,6 +173,7 @@ impl RotationError {
             ErrorKind::Expired { .. } => "Entra reports the new secret expired: check the tenant's app management policy and SECRET_LIFETIME_DAYS.".into(),
             ErrorKind::Guard(_) => "Look at the secret's versions (describe-secret); a stale AWSPENDING may need removing.".into(),
             ErrorKind::Concurrent(_) => "Another rotation of this target is running; wait for it to finish.".into(),
+            ErrorKind::TokenSpent(_) => "Nothing: the next rotation uses the next version id.".into(),
         }
     }
 }
