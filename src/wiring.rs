@@ -27,6 +27,18 @@ pub enum WiringError {
     Identity(#[from] crate::ports::DirectoryError),
 }
 
+impl WiringError {
+    /// True when trying again may succeed (throttling, a timeout, a service error): not a
+    /// missing setting, a missing secret or an unusable credential.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            WiringError::Config(_) => false,
+            WiringError::Store(e) => e.is_transient(),
+            WiringError::Identity(e) => e.is_transient(),
+        }
+    }
+}
+
 /// The production adapters and the engine over them.
 pub struct Wiring {
     /// Settings in force.

@@ -49,11 +49,9 @@ fn init() -> anyhow::Result<Setup> {
 /// rotates its own), at the first invocation.
 async fn build(setup: Arc<Setup>) -> Result<Function, LambdaError> {
     // `handle` logs the error; the cell stays empty, so the next invocation builds again.
-    let wiring = wiring::from_settings(setup.settings.clone()).await.map_err(|e| {
-        LambdaError::Config(format!(
-            "building the function's clients (AWS configuration, the rotator's credentials) failed; the next invocation tries again: {e}"
-        ))
-    })?;
+    let wiring = wiring::from_settings(setup.settings.clone())
+        .await
+        .map_err(|e| LambdaError::Build { transient: e.is_transient(), message: e.to_string() })?;
     tracing::info!(own_secret = ?wiring.own_secret, "clients built");
     Ok(Function::new(wiring.engine, setup.targets.clone()).with_own_secret(wiring.own_secret, &wiring.settings))
 }

@@ -12,6 +12,15 @@ pub enum LambdaError {
     /// Occurs when the function's settings are missing or malformed (targets, thresholds).
     #[error("configuration: {0}")]
     Config(String),
+    /// Occurs when the clients or the rotator's identity cannot be built at the first
+    /// invocation (the next invocation tries again).
+    #[error("building the function's clients (AWS configuration, the rotator's credentials) failed; the next invocation tries again: {message}")]
+    Build {
+        /// What failed (never a secret).
+        message: String,
+        /// True when trying again may succeed by itself (throttling, a timeout).
+        transient: bool,
+    },
     /// Occurs when a rotate event names a secret that is not one of this deployment's targets,
     /// or names none while there are several.
     #[error("{0}")]
@@ -63,6 +72,7 @@ impl LambdaError {
     pub fn is_retryable(&self) -> bool {
         match self {
             LambdaError::BadEvent(_) | LambdaError::Config(_) | LambdaError::Target(_) => false,
+            LambdaError::Build { transient, .. } => *transient,
             LambdaError::ListTargets { source, .. } => source.is_transient(),
             LambdaError::Rotation { source, .. } => rotation_retryable(source),
             LambdaError::RotationFailed { class, .. } => {
@@ -116,6 +126,9 @@ mod tests {
             RotationError::new(Step::SetSecret, ErrorKind::Guard("not pending".into())),
         );
         assert_eq!(guard.error_type(), "NonRetryable");
+        let build = |transient| LambdaError::Build { message: "m".into(), transient };
+        assert_eq!(build(true).error_type(), "Retryable", "a throttled first build may be retried");
+        assert_eq!(build(false).error_type(), "NonRetryable", "a missing credential will not appear by itself");
         assert!(
             guard
                 .to_string()
