@@ -208,6 +208,13 @@ impl Settings {
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let d = Settings::default();
         let get = |k: &str| get(k).filter(|v| !v.trim().is_empty());
+        // The AWS SDK reads its endpoint overrides itself; they get the same rule as ours:
+        // HTTPS, or plain HTTP to loopback only (moto, LocalStack on this machine).
+        for name in AWS_ENDPOINT_SETTINGS {
+            if let Some(v) = get(name) {
+                parse_url(name, v.trim())?;
+            }
+        }
         Ok(Self {
             entra_login_url: get("ENTRA_LOGIN_URL").map(|v| parse_url("ENTRA_LOGIN_URL", &v)).transpose()?,
             graph_url: get("GRAPH_URL").map(|v| parse_url("GRAPH_URL", &v)).transpose()?,
@@ -239,6 +246,10 @@ impl Settings {
         self.graph_url.clone().unwrap_or_else(|| Url::parse(cloud.graph_url()).expect("static url"))
     }
 }
+
+/// The AWS SDK's endpoint overrides for the services the product calls.
+const AWS_ENDPOINT_SETTINGS: [&str; 4] =
+    ["AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_SECRETS_MANAGER", "AWS_ENDPOINT_URL_SNS", "AWS_ENDPOINT_URL_STS"];
 
 fn parse_url(name: &str, value: &str) -> Result<Url, ConfigError> {
     let url = Url::parse(value).map_err(|e| ConfigError::Invalid { name: name.into(), problem: format!("not a URL: {e}") })?;
@@ -289,6 +300,10 @@ mod tests {
         let e = from(&[("GRAPH_URL", "http://graph.example.com")]).unwrap_err();
         assert!(e.to_string().contains("GRAPH_URL"), "{e}");
         assert!(from(&[("GRAPH_URL", "http://127.0.0.1:8080")]).is_ok());
+        let e = from(&[("AWS_ENDPOINT_URL_SECRETS_MANAGER", "http://sm.example.com")]).unwrap_err().to_string();
+        assert!(e.contains("AWS_ENDPOINT_URL_SECRETS_MANAGER") && e.contains("plain http"), "{e}");
+        assert!(from(&[("AWS_ENDPOINT_URL", "http://127.0.0.1:5599")]).is_ok(), "moto on loopback");
+        assert!(from(&[("AWS_ENDPOINT_URL", "https://vpce-1.secretsmanager.us-east-1.vpce.amazonaws.com")]).is_ok());
     }
 
     #[test]
