@@ -1,0 +1,146 @@
+//! The sample events through the real `bootstrap` binary under cargo lambda's emulator
+//! (`emulator.rs`): a check, a manual then an emergency rotation, the four steps, and an SNS
+//! alert for a failing target, each against the stand-ins and moto.
+
+use crate::emulator;
+use crate::harness::{
+    alert_topic, assert_first_action, assert_jamf_holds, assert_one_check_failed, begin_rotation,
+    broken_target, event, step_event, text, GRAPH_SCOPE, SAMPLE_ROTATION_TOKEN, STEPS,
+};
+use jamf_entra_rotator::ports::AWSCURRENT;
+use jamf_entra_rotator::sim::entra::EntraOp;
+use jamf_entra_rotator::sim::jamf::JamfOp;
+use secrecy::ExposeSecret;
+use serde_json::Value;
+
+#[tokio::test]
+async fn emulated_check_rotates_a_due_target_prints_metrics_and_refuses_a_malformed_event() {
+    let Some((w, f)) = emulator::for_one_target(10).await else {
+        return;
+    };
+
+    let response = f.invoke(&event("scheduled-check.json")).await;
+
+    assert_first_action(&response, "rotated");
+    assert_ne!(
+        w.entra.passwords(&w.app.object_id)[0].key_id,
+        w.initial_key_id
+    );
+    f.assert_printed(
+        &[("DaysUntilExpiry", 179.0), ("RotationSucceeded", 1.0)],
+        &w.secret_id,
+    )
+    .await;
+    assert!(
+        f.output().lines().any(|l| l.contains("\"request_id\"")),
+        "log lines carry the request id:\n{}",
+        f.output()
+    );
+    w.assert_invariant().await;
+
+    let after = w.store.describe(&w.secret_id).await.unwrap();
+    let refused = f.invoke(&event("malformed.json")).await;
+    assert_eq!(refused["errorType"], "NonRetryable", "{refused}");
+    assert!(
+        refused["errorMessage"]
+            .as_str()
+            .unwrap()
+            .contains("unknown action \"rotate-everything\""),
+        "{refused}"
+    );
+    assert_eq!(
+        w.store.describe(&w.secret_id).await.unwrap().versions,
+        after.versions,
+        "a malformed event changes nothing"
+    );
+    assert_eq!(w.entra.count(EntraOp::AddPassword), 1);
+    f.assert_no_leaks(&w, &[&text(&response)]);
+}
+
+#[tokio::test]
+async fn emulated_step_events_complete_a_rotation() {
+    let Some((w, f)) = emulator::for_one_target(300).await else {
+        return;
+    };
+    let token = begin_rotation(&w).await;
+
+    for step in STEPS {
+        let r = f.invoke(&step_event(step, &w, &token)).await;
+        assert_eq!(r["ok"], true, "{step}: {r}");
+    }
+
+    assert!(w
+        .store
+        .describe(&w.secret_id)
+        .await
+        .unwrap()
+        .has(&token, AWSCURRENT));
+    assert_jamf_holds(&w, &w.current_doc().await);
+    assert!(
+        !f.output().contains(SAMPLE_ROTATION_TOKEN),
+        "the RotationToken is never logged"
+    );
+    w.assert_invariant().await;
+    f.assert_no_leaks(&w, &[]);
+}
+
+#[tokio::test]
+async fn emulated_check_leaves_a_target_far_from_expiry_alone_and_prints_its_metric() {
+    let Some((w, f)) = emulator::for_one_target(90).await else {
+        return;
+    };
+
+    let response = f.invoke(&event("scheduled-event-classic.json")).await;
+
+    assert_eq!(w.entra.count(EntraOp::AddPassword), 0);
+    assert_eq!(w.jamf.count(JamfOp::PutSmtp), 0);
+    assert_first_action(&response, "none");
+    f.assert_printed(&[("DaysUntilExpiry", 89.0)], &w.secret_id)
+        .await;
+    f.assert_no_leaks(&w, &[&text(&response)]);
+}
+
+#[tokio::test]
+async fn emulated_failing_target_raises_an_sns_alert_without_secrets() {
+    let w = emulator::world(90).await;
+    let (_, topic, inbox) = alert_topic().await;
+    let broken = broken_target(&w).await;
+    let Some(f) = emulator::start(&w, &[&broken, &w.secret_id], Some(&topic)).await else {
+        return;
+    };
+
+    let response = f.invoke(&event("scheduled-check.json")).await;
+
+    let notes = inbox.notifications().await;
+    assert_one_check_failed(&response, &notes, &broken);
+    assert_eq!(response["results"][1]["ok"], true);
+    f.assert_no_leaks(&w, &[&text(&response), &text(&Value::Array(notes))]);
+}
+
+#[tokio::test]
+async fn emulated_manual_then_emergency_rotation() {
+    let Some((w, f)) = emulator::for_one_target(300).await else {
+        return;
+    };
+
+    let manual = f.invoke(&event("rotate-manual.json")).await;
+    assert_eq!(manual["report"]["outcome"], "rotated", "{manual}");
+    let second = w
+        .current_doc()
+        .await
+        .entra
+        .client_secret
+        .expose_secret()
+        .to_string();
+    let emergency = f.invoke(&event("rotate-emergency.json")).await;
+
+    assert_eq!(emergency["report"]["outcome"], "rotated", "{emergency}");
+    assert_eq!(emergency["report"]["old_removed"], true);
+    assert!(
+        !w.entra.accepts(&w.app.client_id, &second, GRAPH_SCOPE),
+        "the replaced secret no longer works"
+    );
+    assert_eq!(w.entra.passwords(&w.app.object_id).len(), 1);
+    w.assert_invariant().await;
+    f.assert_no_leaks(&w, &[&text(&manual), &text(&emergency)]);
+}
