@@ -125,6 +125,9 @@ impl Engine {
 
     async fn check_target(&self, secret_id: &str, dry_run: bool) -> Result<CheckReport, RotationError> {
         let step = Step::Check;
+        // Taken before the read: a rotation of this target in this process after it makes what
+        // was read stale for the rotation below.
+        let generation = self.lock_for(secret_id).rotations();
         let info = self.store.describe(secret_id).await.map_err(|e| RotationError::store(step, e))?;
         let (current_version, doc) = self.current(step, secret_id).await?;
         let application = self.directory.application(&app_of(&doc)).await.map_err(|e| RotationError::directory(step, e))?;
@@ -257,7 +260,7 @@ impl Engine {
             // app, less what the housekeeping above removed) instead of reading it all again.
             let mut application = application.clone();
             application.passwords.retain(|c| !removed.contains(&c.key_id));
-            let seen = Seen { info: info.clone(), current: (current_version.clone(), doc.clone()), application };
+            let seen = Seen { info: info.clone(), current: (current_version.clone(), doc.clone()), application, generation };
             let rotation = self.rotate_seen(secret_id, RotateRequest { reason, ..Default::default() }, Some(seen)).await?;
             let ok = matches!(rotation.outcome, Outcome::Rotated | Outcome::Resumed | Outcome::AlreadyRotated);
             report.action = if ok { Action::Rotated } else { Action::RotationFailed };

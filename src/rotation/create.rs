@@ -118,9 +118,14 @@ impl Engine {
                 // A version that no longer carries AWSPENDING is not a concurrent attempt's but
                 // an earlier one's, rolled back (the in-process driver tries its first token
                 // without asking whether it was spent): nothing to follow there.
+                // (A version already AWSCURRENT is a concurrent attempt that completed: the later
+                // steps find it done.)
                 let info = self.store.describe(&ctx.secret_id).await.map_err(|e| RotationError::store(step, e))?;
-                if !info.has(&ctx.token, crate::ports::AWSPENDING) {
+                if !info.has(&ctx.token, crate::ports::AWSPENDING) && !info.has(&ctx.token, crate::ports::AWSCURRENT) {
                     return Err(RotationError::new(step, super::ErrorKind::TokenSpent(ctx.token.clone())));
+                }
+                if let Some(run) = &ctx.run {
+                    run.set_followed();
                 }
                 self.note(step, &format!("a concurrent attempt stored credential {other} for this rotation; following it"));
                 Ok(())

@@ -85,11 +85,15 @@ impl Engine {
 
         let lock = self.lock_for(secret_id);
         // Another rotation of this target in this process may have changed everything while
-        // this one waited: then look again. Otherwise what was just read still stands.
-        let (_held, waited) = match lock.try_lock() {
+        // this one waited, or since the check read it: then look again. Otherwise what was just
+        // read still stands.
+        let (_held, waited) = match lock.mutex.try_lock() {
             Ok(held) => (held, false),
-            Err(_) => (lock.lock().await, true),
+            Err(_) => (lock.mutex.lock().await, true),
         };
+        let waited = waited || seen.as_ref().is_some_and(|s| s.generation != lock.rotations());
+        // Counted now, while held: a check that read the target before this point is stale.
+        lock.rotations.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         let info = if waited { self.store.describe(secret_id).await.map_err(|e| RotationError::store(step, e))? } else { before };
         let current_version = info
             .version_with(AWSCURRENT)
@@ -164,9 +168,16 @@ impl Engine {
         let mut result = self.run_all(&ctx, &mut report).await;
         if let Err(RotationError { kind: ErrorKind::TokenSpent(spent), .. }) = &result {
             self.note(step, &format!("version {spent} was spent by an attempt that was rolled back; using the next one"));
-            ctx.token = next_token(self, secret_id, &info, &current_version).await?;
-            report.token = Some(ctx.token.clone());
-            result = self.run_all(&ctx, &mut report).await;
+            match self.next_attempt(secret_id, &current_version, &run).await {
+                Ok(Some(token)) => {
+                    ctx.token = token;
+                    report.token = Some(ctx.token.clone());
+                    result = self.run_all(&ctx, &mut report).await;
+                }
+                // AWSCURRENT moved meanwhile: another rotation completed; the next check sees it.
+                Ok(None) => {}
+                Err(e) => result = Err(e),
+            }
         }
         report.elapsed_ms = (self.clock.now() - started).num_milliseconds();
         match result {
@@ -240,6 +251,8 @@ impl Engine {
             // finishSecret failing leaves a consistent state: Jamf Pro and AWSPENDING hold the
             // new secret, AWSCURRENT the old one, both valid. The next run completes it.
             Step::FinishSecret => "Jamf Pro holds the new secret (verified); the old credential is still valid. The next run completes the rotation.".to_string(),
+            // A spent token: createSecret removed the credential it made; nothing else changed.
+            Step::CreateSecret if matches!(e.kind, ErrorKind::TokenSpent(_)) => "Nothing was changed.".to_string(),
             Step::SetSecret | Step::TestSecret | Step::CreateSecret => {
                 let rb = self.rollback(ctx, &e).await;
                 let s = rollback_state(&rb);
@@ -271,6 +284,20 @@ impl Engine {
     pub(crate) async fn alert(&self, kind: AlertKind, target: &str, subject: String, message: String) {
         let alert = Alert { kind, target: target.to_string(), subject: crate::alert::sns_subject(&subject), message };
         crate::alert::deliver(self.alerts.as_ref(), &alert).await;
+    }
+}
+
+impl Engine {
+    /// The token to use after the first one turned out spent: from a fresh look at the stages
+    /// (kept in the run), unless `AWSCURRENT` is no longer `current_version` (`None`).
+    async fn next_attempt(&self, secret_id: &str, current_version: &str, run: &Run) -> Result<Option<String>, RotationError> {
+        let info = self.store.describe(secret_id).await.map_err(|e| RotationError::store(Step::Guard, e))?;
+        if info.version_with(AWSCURRENT) != Some(current_version) {
+            return Ok(None);
+        }
+        let token = next_token(self, secret_id, &info, current_version).await?;
+        run.set_info(info);
+        Ok(Some(token))
     }
 }
 

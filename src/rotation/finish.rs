@@ -25,19 +25,13 @@ impl Engine {
     /// it finds the version already current and finishes the retirement.
     pub async fn finish_secret(&self, ctx: &StepContext) -> Result<Finished, RotationError> {
         let step = Step::FinishSecret;
-        // In a run whose createSecret stored the document, where things stand is known (the
-        // stages read before createSecret; setSecret re-checked AWSPENDING before Jamf Pro was
-        // written). The move below is a compare-and-swap either way.
-        let known = match (ctx.run.as_ref().and_then(super::run::Run::pending), ctx.run.as_ref().and_then(super::run::Run::info)) {
-            (Some(doc), Some(info)) => Some((info, doc)),
-            _ => None,
-        };
-        let (info, standing, doc) = match known {
-            Some((info, doc)) => (info, Standing::Pending, doc),
-            None => {
-                let (info, standing) = self.guard(step, ctx).await?;
-                (info, standing, self.pending_document(step, ctx).await?)
-            }
+        // Always a fresh look at the stages, even in a run: since setSecret looked, another
+        // attempt of this rotation may have rolled back (AWSPENDING gone) or completed it, and
+        // the compare-and-swap below only guards AWSCURRENT. The document the run knows.
+        let (info, standing) = self.guard(step, ctx).await?;
+        let doc = match ctx.run.as_ref().and_then(super::run::Run::pending) {
+            Some(doc) => doc,
+            None => self.pending_document(step, ctx).await?,
         };
         // promote also drops AWSPENDING; otherwise it is dropped here.
         let mut drop_pending = standing == Standing::AlreadyCurrent;

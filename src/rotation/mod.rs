@@ -119,7 +119,7 @@ pub struct Engine {
     /// Knobs.
     pub policy: Policy,
     progress: Option<ProgressFn>,
-    locks: Arc<Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>>,
+    locks: Arc<Mutex<HashMap<String, Arc<TargetLock>>>>,
 }
 
 impl Engine {
@@ -150,7 +150,7 @@ impl Engine {
     }
 
     /// The per-secret lock that keeps two rotations of one target in this process apart.
-    pub(crate) fn lock_for(&self, secret_id: &str) -> Arc<tokio::sync::Mutex<()>> {
+    pub(crate) fn lock_for(&self, secret_id: &str) -> Arc<TargetLock> {
         let mut map = self.locks.lock().expect("lock registry");
         map.entry(secret_id.to_string()).or_default().clone()
     }
@@ -240,6 +240,23 @@ impl Engine {
             .ok_or_else(|| RotationError::new(step, ErrorKind::Document(format!("secret {secret_id} has no AWSCURRENT value"))))?;
         let doc = TargetDocument::parse(value.expose_secret()).map_err(|e| RotationError::new(step, ErrorKind::Document(e.to_string())))?;
         Ok((version, doc))
+    }
+}
+
+/// The per-target lock of one process, and how many rotations of the target it has let through:
+/// a check that read the target before a rotation in this process changed it can tell.
+#[derive(Default)]
+pub(crate) struct TargetLock {
+    /// Held for the whole of a rotation.
+    pub(crate) mutex: tokio::sync::Mutex<()>,
+    /// Rotations (attempted) so far.
+    pub(crate) rotations: std::sync::atomic::AtomicU64,
+}
+
+impl TargetLock {
+    /// Rotations attempted so far.
+    pub(crate) fn rotations(&self) -> u64 {
+        self.rotations.load(std::sync::atomic::Ordering::SeqCst)
     }
 }
 

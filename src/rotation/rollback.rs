@@ -43,6 +43,14 @@ impl Engine {
                 return out;
             }
         };
+        if ctx.run.as_ref().is_some_and(super::run::Run::followed) {
+            // The pending credential is a concurrent attempt's, which this run followed: that
+            // attempt may have put it into Jamf Pro and may still complete. Undoing it here could
+            // leave Jamf Pro on a secret that attempt then retires; leave all to it (or, if it
+            // died, to the next check, which resumes the half-done rotation).
+            out.problems.push("the new credential belongs to a concurrent attempt of this rotation, which this run followed; it is left to that attempt or to the next check".into());
+            return out;
+        }
         let still_ours = matches!(self.store.describe(&ctx.secret_id).await, Ok(info) if info.has(&ctx.token, AWSPENDING));
 
         // Jamf Pro may hold the new secret when this run wrote it, and also when an earlier run
@@ -95,9 +103,10 @@ impl Engine {
         // Read afresh, not from the run: another rotation may have completed meanwhile, and only
         // the secret AWSCURRENT holds now is sure to be valid.
         let (_, current) = self.current(step, &ctx.secret_id).await?;
-        let target = self.open_target(step, ctx, &current, false).await?;
+        // A target of its own, not the run's: the run's session may have used up its re-login.
+        let target = self.targets.open(&current).await.map_err(|e| RotationError::target(step, e))?;
         let restored = target.install(&current.entra.client_secret).await;
-        self.release_target(ctx, &target).await;
+        target.close().await;
         restored.map_err(|e| RotationError::target(step, e))
     }
 

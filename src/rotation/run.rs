@@ -30,6 +30,8 @@ pub struct Seen {
     pub current: (String, TargetDocument),
     /// The app as the check listed it.
     pub application: Application,
+    /// Rotations this process had let through the target's lock when the check read it.
+    pub generation: u64,
 }
 
 #[derive(Default)]
@@ -38,6 +40,7 @@ struct Known {
     current: Option<(String, TargetDocument)>,
     application: Option<Application>,
     pending: Option<TargetDocument>,
+    followed: bool,
 }
 
 impl std::fmt::Debug for Run {
@@ -122,6 +125,17 @@ impl Run {
     /// Records the document stored in the token's version.
     pub fn set_pending(&self, doc: TargetDocument) {
         self.known().pending = Some(doc);
+    }
+
+    /// True when the pending credential is a concurrent attempt's that this run follows, not
+    /// its own: then a failure of this run leaves it (and Jamf Pro) to that attempt.
+    pub fn followed(&self) -> bool {
+        self.known().followed
+    }
+
+    /// Records that this run follows a concurrent attempt's credential.
+    pub fn set_followed(&self) {
+        self.known().followed = true;
     }
 
     /// The Jamf target this run opened and checked, if any.

@@ -28,6 +28,7 @@ impl Engine {
                         if latest.entra.key_id != pending.entra.key_id {
                             pending = latest;
                             run.set_pending(pending.clone());
+                            run.set_followed();
                             continue;
                         }
                     }
@@ -40,6 +41,7 @@ impl Engine {
                     pending = latest;
                     if let Some(run) = &ctx.run {
                         run.set_pending(pending.clone());
+                        run.set_followed();
                     }
                     continue;
                 }
@@ -93,19 +95,28 @@ impl Engine {
     /// document's app: only such a Jamf Pro is ever changed. Read-only.
     pub(crate) async fn open_checked(&self, step: Step, doc: &TargetDocument) -> Result<Box<dyn JamfTarget>, RotationError> {
         let target = self.targets.open(doc).await.map_err(|e| RotationError::target(step, e))?;
-        let config = target.inspect().await.map_err(|e| RotationError::target(step, e))?;
-        match &config.client_id {
-            Some(configured) if configured.eq_ignore_ascii_case(&doc.entra.client_id) => Ok(target),
-            other => Err(RotationError::target(
-                step,
-                TargetError::Mismatch(format!(
-                    "Jamf Pro uses application id {}, the document names {} ({})",
-                    other.as_deref().unwrap_or("none"),
-                    doc.entra.client_id,
-                    config.detail
-                )),
-            )),
+        let config = match target.inspect().await {
+            Ok(config) => config,
+            Err(e) => {
+                target.close().await;
+                return Err(RotationError::target(step, e));
+            }
+        };
+        if let Some(configured) = &config.client_id {
+            if configured.eq_ignore_ascii_case(&doc.entra.client_id) {
+                return Ok(target);
+            }
         }
+        target.close().await;
+        Err(RotationError::target(
+            step,
+            TargetError::Mismatch(format!(
+                "Jamf Pro uses application id {}, the document names {} ({})",
+                config.client_id.as_deref().unwrap_or("none"),
+                doc.entra.client_id,
+                config.detail
+            )),
+        ))
     }
 
     /// The document stored in the token's version (written by createSecret).

@@ -250,7 +250,8 @@ impl SecretStore for AwsSecretStore {
         if let Err(e) = moved {
             let refused = map_err("UpdateSecretVersionStage", secret_id, &version_of(secret_id, version_id), e);
             // Re-entrant: a finishSecret that crashed after the move finds the version current.
-            let info = self.describe(secret_id).await?;
+            // (If even the look fails, the refusal is the error worth reporting.)
+            let Ok(info) = self.describe(secret_id).await else { return Err(refused) };
             if !info.versions.contains_key(version_id) {
                 return Err(StoreError::NotFound { what: version_of(secret_id, version_id) });
             }
@@ -267,9 +268,9 @@ impl SecretStore for AwsSecretStore {
             Ok(()) => Ok(()),
             // AWS refuses to remove a label from a version that does not carry it: then there
             // was nothing to remove.
-            Err(e) => match self.describe(secret_id).await?.has(version_id, AWSPENDING) {
-                true => Err(e),
-                false => Ok(()),
+            Err(e) => match self.describe(secret_id).await {
+                Ok(info) if !info.has(version_id, AWSPENDING) => Ok(()),
+                _ => Err(e),
             },
         }
     }
