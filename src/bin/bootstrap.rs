@@ -14,7 +14,10 @@ use std::future::Future;
 use std::sync::Arc;
 use tracing::Instrument;
 
-#[tokio::main]
+// One thread: the function's concurrency (a check of many targets) is waiting on the network,
+// and Lambda gives a function below 1,769 MB less than one vCPU anyway; worker threads would only
+// cost their start at every cold start.
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
     init_logs();
     let setup = match init() {
