@@ -8,6 +8,11 @@ use super::{header, iso, Ctx, EntraOp, Reply, State};
 use axum::http::{HeaderMap, Method};
 use serde_json::{json, Map, Value};
 
+/// Graph's answer when the caller does not own the app it wants to change.
+fn not_owner(ctx: &Ctx) -> Reply {
+    graph_error(ctx, 403, "Authorization_RequestDenied", "Insufficient privileges to complete the operation.")
+}
+
 pub(super) fn graph_error(ctx: &Ctx, status: u16, code: &str, message: &str) -> Reply {
     Reply::json(
         status,
@@ -105,12 +110,7 @@ pub(super) fn graph(
             let tenant_max = st.tenant_max;
             let app = st.apps.get_mut(&oid).expect("found");
             if !app.owners.contains(&caller.0) {
-                return graph_error(
-                    ctx,
-                    403,
-                    "Authorization_RequestDenied",
-                    "Insufficient privileges to complete the operation.",
-                );
+                return not_owner(ctx);
             }
             add_password(app, ctx, tenant_max, body)
         }
@@ -120,12 +120,7 @@ pub(super) fn graph(
             };
             let app = st.apps.get_mut(&oid).expect("found");
             if !app.owners.contains(&caller.0) {
-                return graph_error(
-                    ctx,
-                    403,
-                    "Authorization_RequestDenied",
-                    "Insufficient privileges to complete the operation.",
-                );
+                return not_owner(ctx);
             }
             let key = serde_json::from_str::<Value>(body)
                 .ok()
