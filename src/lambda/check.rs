@@ -1,0 +1,130 @@
+//! The scheduled check and the status report of every target, at most `parallelism` at once,
+//! and the metric lines each target's result gives.
+
+use super::{Function, LambdaError};
+use crate::metrics;
+use crate::rotation::check::{Action, CheckReport};
+use crate::rotation::driver::Outcome;
+use crate::rotation::{RotationError, Step};
+use serde_json::{json, Value};
+use std::collections::HashMap;
+use std::sync::Arc;
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+use tracing::Instrument;
+
+impl Function {
+    /// The scheduled check (or, with `dry_run`, the status report) of every target, at most
+    /// `parallelism` at once. A target that fails is reported (the engine alerts) and the others go on.
+    pub(super) async fn check_all(&self, dry_run: bool) -> Result<Value, LambdaError> {
+        let mut ids = self.targets.resolve(self.engine.store.as_ref()).await?;
+        if let Some((own, _)) = self.own_secret.as_ref().filter(|(o, _)| !ids.contains(o)) {
+            ids.push(own.clone());
+        }
+        let permits = Arc::new(Semaphore::new(self.parallelism));
+        let mut tasks = JoinSet::new();
+        let mut index_of = HashMap::new();
+        for (i, id) in ids.iter().enumerate() {
+            let (engine, permits, id) = (self.engine.clone(), permits.clone(), id.clone());
+            // The task keeps the invocation's span, so its log lines carry the request id.
+            let check = async move {
+                let _permit = permits.acquire_owned().await.ok();
+                engine.check(&id, dry_run).await
+            };
+            let handle = tasks.spawn(check.instrument(tracing::Span::current()));
+            index_of.insert(handle.id(), i);
+        }
+        let mut results: Vec<Value> = vec![Value::Null; ids.len()];
+        let mut days: Vec<i64> = Vec::new();
+        while let Some(joined) = tasks.join_next_with_id().await {
+            let (i, outcome) = match joined {
+                Ok((task, outcome)) => (index_of[&task], outcome),
+                Err(e) => {
+                    let i = index_of[&e.id()];
+                    tracing::error!(step = "check", "check of {} crashed: {e}", ids[i]);
+                    results[i] = json!({"secret_id": ids[i], "ok": false, "error": "the check of this target crashed; see the function's log"});
+                    continue;
+                }
+            };
+            let (result, left) = self.checked(&ids[i], outcome, dry_run).await;
+            results[i] = result;
+            days.extend(left);
+        }
+        if !dry_run {
+            // The fleet's minimum, without a dimension: the alarm watches this one series, and
+            // its absence (no check ran, or every target failed) is the dead man's switch.
+            if let Some(min) = days.iter().min() {
+                self.metric(metrics::emf_line(
+                    metrics::NAMESPACE,
+                    &[],
+                    &[("DaysUntilExpiry", *min as f64, "None")],
+                    chrono::Utc::now().timestamp_millis(),
+                ));
+            }
+        }
+        let failed = results
+            .iter()
+            .filter(|r| r["ok"] != Value::Bool(true))
+            .count();
+        Ok(json!({
+            "action": if dry_run { "status" } else { "check" },
+            "targets": ids.len(),
+            "failed": failed,
+            "results": results,
+        }))
+    }
+
+    /// One target's check result: its metric lines, its entry in the response, and the days
+    /// until its secret expires after the check.
+    async fn checked(
+        &self,
+        secret_id: &str,
+        outcome: Result<CheckReport, RotationError>,
+        dry_run: bool,
+    ) -> (Value, Option<i64>) {
+        let report = match outcome {
+            Ok(report) => report,
+            Err(e) => {
+                // The engine has alerted already: a check that cannot run is a failure too.
+                tracing::error!(step = %e.step, class = e.class(), "check of {secret_id} failed: {e}");
+                let entry = json!({"secret_id": secret_id, "ok": false, "error": e.to_string(), "error_class": e.class(), "advice": e.advice()});
+                return (entry, None);
+            }
+        };
+        let mut days = report.days_until_expiry;
+        if !dry_run {
+            match report.rotation.as_ref().map(|r| r.outcome) {
+                Some(outcome @ (Outcome::Rotated | Outcome::Resumed | Outcome::AlreadyRotated)) => {
+                    // The secret in use now is the new one: its expiry is what the alarm watches.
+                    let new_expiry = report.rotation.as_ref().and_then(|r| r.new_expires_at);
+                    days = match new_expiry {
+                        Some(at) => Some((at - self.engine.clock.now()).num_days()),
+                        None => self.days_left(secret_id).await,
+                    }
+                    .or(days);
+                    if outcome != Outcome::AlreadyRotated {
+                        self.metric(metrics::rotation_succeeded(secret_id));
+                    }
+                }
+                Some(Outcome::Failed | Outcome::RolledBack) => {
+                    self.metric(metrics::rotation_failed(secret_id))
+                }
+                None => {}
+            }
+            if let Some(d) = days {
+                self.metric(metrics::days_until_expiry(secret_id, d));
+            }
+        }
+        let ok = report.action != Action::RotationFailed;
+        (
+            json!({"secret_id": secret_id, "ok": ok, "report": report}),
+            days,
+        )
+    }
+
+    /// Whole days until the `AWSCURRENT` secret of `secret_id` expires, when the document says.
+    async fn days_left(&self, secret_id: &str) -> Option<i64> {
+        let (_, doc) = self.engine.current(Step::Check, secret_id).await.ok()?;
+        Some((doc.entra.expires_at? - self.engine.clock.now()).num_days())
+    }
+}

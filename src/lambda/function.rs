@@ -1,0 +1,99 @@
+//! The [`Function`]: the engine, the targets and where metric lines go, and the dispatch of an
+//! event to what it asks.
+
+use super::{Event, LambdaError, Targets};
+use crate::metrics;
+use crate::rotation::Engine;
+use serde_json::Value;
+use std::sync::Arc;
+
+/// How many targets a check works on at once: enough to finish a fleet well within the
+/// function's timeout, few enough to stay far under Graph's per-app throttling and Secrets
+/// Manager's quotas. Jamf Pro's limit (at most five concurrent connections per server) does not
+/// depend on this number: every Jamf request waits for one of its server's five permits, shared
+/// process-wide ([`crate::jamf::client::server_permits`]), so a fleet whose targets all live on
+/// one server still has at most five requests in flight to it. Measured (docs/PERFORMANCE.md,
+/// 200 targets, 50 ms per call): 16 at once checks them in about 2 s, 3.3 s when 5 rotate (5 at
+/// once: 6.4 s and 9.4 s); more than 16 saves little, since a check that rotates lasts at least
+/// as long as one rotation.
+pub const DEFAULT_PARALLELISM: usize = 16;
+
+/// Receives each EMF metric line (stdout in Lambda; tests capture them).
+pub type MetricSink = Arc<dyn Fn(&str) + Send + Sync>;
+
+/// The function: the engine, the targets, where metric lines go. Built once per execution
+/// environment, at its first invocation ([`Deferred`](super::Deferred)).
+#[derive(Clone)]
+pub struct Function {
+    /// The rotation engine.
+    pub engine: Engine,
+    /// The deployment's targets.
+    pub targets: Targets,
+    metrics: MetricSink,
+    pub(super) parallelism: usize,
+    /// The rotator's own document (`ROTATOR_AUTH=client-secret`), checked with the targets; with
+    /// it, the settings to re-read the rotator's secret at each invocation (a warm container must
+    /// not keep signing in with a secret it has itself retired).
+    pub(super) own_secret: Option<(String, crate::config::Settings)>,
+}
+
+impl Function {
+    /// A function over `engine` for `targets`, writing metric lines to stdout.
+    pub fn new(engine: Engine, targets: Targets) -> Self {
+        Self {
+            engine,
+            targets,
+            metrics: Arc::new(metrics::emit),
+            parallelism: DEFAULT_PARALLELISM,
+            own_secret: None,
+        }
+    }
+
+    /// Also checks (and rotates when due) the rotator's own client secret, whose document is
+    /// the secret `id`.
+    pub fn with_own_secret(mut self, id: Option<String>, settings: &crate::config::Settings) -> Self {
+        self.own_secret = id.map(|id| (id, settings.clone()));
+        self
+    }
+
+    /// With self-rotation, this function with the rotator's identity read afresh from
+    /// `AWSCURRENT` (one `GetSecretValue`): after the rotator rotated its own secret, the old one
+    /// is gone.
+    pub(super) async fn refreshed(&self) -> Result<Option<Function>, LambdaError> {
+        let Some((_, settings)) = &self.own_secret else { return Ok(None) };
+        let identity = crate::wiring::rotator_identity(settings, self.engine.store.as_ref())
+            .await
+            .map_err(|e| LambdaError::Config(e.to_string()))?;
+        let mut f = self.clone();
+        f.engine.directory = Arc::new(crate::entra::GraphDirectory::new(settings, identity, self.engine.clock.clone()));
+        Ok(Some(f))
+    }
+
+    /// Sends metric lines to `sink` instead of stdout.
+    pub fn with_metrics(mut self, sink: MetricSink) -> Self {
+        self.metrics = sink;
+        self
+    }
+
+    /// Checks at most `n` targets at once (Jamf Pro's five per server hold for any `n`).
+    pub fn with_parallelism(mut self, n: usize) -> Self {
+        self.parallelism = n.max(1);
+        self
+    }
+
+    pub(super) fn metric(&self, line: String) {
+        (self.metrics)(&line);
+    }
+}
+
+impl Function {
+    /// Runs what `event` asks.
+    pub(super) async fn dispatch(&self, event: Event) -> Result<Value, LambdaError> {
+        match event {
+            Event::Check => self.check_all(false).await,
+            Event::Status => self.check_all(true).await,
+            Event::Rotate(r) => self.rotate(r).await,
+            Event::Step(s) => self.step(s).await,
+        }
+    }
+}

@@ -1,0 +1,79 @@
+//! A rotation by hand (`{"action":"rotate", ...}`), of one of the deployment's targets.
+
+use super::{Function, LambdaError, RotateEvent};
+use crate::metrics;
+use crate::rotation::driver::Outcome;
+use crate::rotation::RotateRequest;
+use serde_json::{json, Value};
+
+impl Function {
+    /// A rotation by hand. The target must be one of the deployment's; with only one target,
+    /// `secret_id` may be left out.
+    pub(super) async fn rotate(&self, r: RotateEvent) -> Result<Value, LambdaError> {
+        let ids = self.targets.resolve(self.engine.store.as_ref()).await?;
+        let secret_id = match r.secret_id {
+            Some(id) => self.ensure_target(&ids, id).await?,
+            None => match ids.as_slice() {
+                [one] => one.clone(),
+                many => {
+                    return Err(LambdaError::Target(format!(
+                        "this deployment has {} targets; name the one to rotate with \"secret_id\"",
+                        many.len()
+                    )))
+                }
+            },
+        };
+        let request = RotateRequest {
+            reason: format!("manual: {}", r.reason),
+            revoke_old: r.revoke_old,
+            lockdown: r.lockdown,
+        };
+        tracing::info!(
+            step = "rotate",
+            "manual rotation of {secret_id} ({}, revoke_old {:?}, lockdown {})",
+            request.reason,
+            request.revoke_old,
+            request.lockdown
+        );
+        let report = self
+            .engine
+            .rotate(&secret_id, request)
+            .await
+            .map_err(|source| LambdaError::rotation(&secret_id, source))?;
+        match report.outcome {
+            Outcome::Rotated | Outcome::Resumed => {
+                self.metric(metrics::rotation_succeeded(&secret_id))
+            }
+            Outcome::AlreadyRotated => {}
+            Outcome::Failed | Outcome::RolledBack => {
+                self.metric(metrics::rotation_failed(&secret_id));
+                let outcome = serde_json::to_value(report.outcome)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_string))
+                    .unwrap_or_default();
+                return Err(LambdaError::RotationFailed {
+                    secret_id,
+                    outcome,
+                    error: report.error.unwrap_or_default(),
+                    class: report.error_class.unwrap_or_default(),
+                    advice: report.advice.unwrap_or_default(),
+                });
+            }
+        }
+        Ok(json!({"action": "rotate", "secret_id": secret_id, "report": report}))
+    }
+
+    /// `id` if it is one of `ids` (by id, or by the ARN Secrets Manager reports for it).
+    async fn ensure_target(&self, ids: &[String], id: String) -> Result<String, LambdaError> {
+        if ids.contains(&id) {
+            return Ok(id);
+        }
+        let not_ours = || {
+            LambdaError::Target(format!("secret {id} is not one of this deployment's targets (TARGET_SECRET_IDS or the target tag)"))
+        };
+        match self.engine.store.describe(&id).await {
+            Ok(info) if ids.iter().any(|t| *t == info.arn || *t == info.name) => Ok(id),
+            _ => Err(not_ours()),
+        }
+    }
+}

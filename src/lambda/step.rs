@@ -1,0 +1,84 @@
+//! One step of a rotation that Secrets Manager drives (`rotate-secret`), and what a failed step
+//! leaves behind.
+
+use super::{Function, LambdaError, StepEvent};
+use crate::metrics;
+use crate::ports::AlertKind;
+use crate::rotation::guard::{standing, Standing};
+use crate::rotation::{RotateRequest, RotationError, Step, StepContext};
+use serde_json::{json, Value};
+
+impl Function {
+    /// One step of a rotation Secrets Manager drives. The guard runs first (rotation enabled,
+    /// token a pending version); a failing setSecret or testSecret is rolled back (Jamf Pro gets
+    /// the old secret back, the new credential goes) and alerted.
+    pub(super) async fn step(&self, s: StepEvent) -> Result<Value, LambdaError> {
+        let (step, secret_id) = (s.step, s.secret_id.clone());
+        let err = |source: RotationError| LambdaError::rotation(&secret_id, source);
+        tracing::info!(step = %step, "{step}: step event for {secret_id}, version {}", s.token);
+        let info = self
+            .engine
+            .store
+            .describe(&secret_id)
+            .await
+            .map_err(|e| err(RotationError::store(step, e)))?;
+        let was = standing(&info, &s.token, step, true).map_err(err)?;
+        let ctx = StepContext {
+            secret_id: secret_id.clone(),
+            token: s.token.clone(),
+            rotation_token: s.rotation_token,
+            request: RotateRequest {
+                reason: "secretsmanager: rotate-secret".into(),
+                ..Default::default()
+            },
+            in_process: false,
+            run: None,
+        };
+        match self.engine.run_step(step, &ctx).await {
+            Ok(()) => {
+                if step == Step::FinishSecret && was == Standing::Pending {
+                    self.metric(metrics::rotation_succeeded(&secret_id));
+                }
+                Ok(json!({"step": step, "secret_id": secret_id, "token": s.token, "ok": true}))
+            }
+            Err(e) => {
+                self.step_failed(&ctx, &e).await;
+                Err(err(e))
+            }
+        }
+    }
+
+    /// What a failed step leaves behind: rollback where it helps, a metric, an alert.
+    async fn step_failed(&self, ctx: &StepContext, e: &RotationError) {
+        tracing::error!(step = %e.step, class = e.class(), "{}: rotation of {} failed: {e}", e.step, ctx.secret_id);
+        self.metric(metrics::rotation_failed(&ctx.secret_id));
+        let (kind, state) = match e.step {
+            Step::SetSecret | Step::TestSecret => {
+                let rb = self.engine.rollback(ctx, e).await;
+                let kind = if rb.complete { AlertKind::RolledBack } else { AlertKind::RotationFailed };
+                (kind, crate::rotation::driver::rollback_state(&rb))
+            }
+            Step::FinishSecret => (
+                AlertKind::RotationFailed,
+                "Jamf Pro holds the new secret (verified); the old credential is still valid. Secrets Manager's retry, or the next check, completes the rotation.".to_string(),
+            ),
+            _ => (AlertKind::RotationFailed, "Jamf Pro was not changed and keeps the old secret, which still works.".to_string()),
+        };
+        let message = format!(
+            "Target: {}\nDriver: Secrets Manager rotation, version {}\nFailed step: {}\nError class: {}\nError: {e}\nState left: {state}\nWhat to do: {}",
+            ctx.secret_id,
+            ctx.token,
+            e.step,
+            e.class(),
+            e.advice()
+        );
+        self.engine
+            .alert(
+                kind,
+                &ctx.secret_id,
+                format!("Rotation failed: {}", ctx.secret_id),
+                message,
+            )
+            .await;
+    }
+}
