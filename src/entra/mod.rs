@@ -21,7 +21,7 @@ pub mod identity;
 mod own_secret;
 pub mod policy;
 pub mod retry;
-mod signins;
+pub mod signins;
 pub mod token;
 pub mod wire;
 
