@@ -25,6 +25,10 @@ enum At {
     /// rotation (it had written Jamf Pro, so it puts the old secret back, removes the new
     /// credential and drops AWSPENDING).
     Finish,
+    /// Inside this process's move of AWSCURRENT (after its look at the stages): the same
+    /// rollback by the other process. Secrets Manager cannot make the move conditional on
+    /// AWSPENDING, so only the look at the app before anything is retired can see it.
+    Promote,
     /// Just before this process stores its new secret: the other runs a whole rotation of the
     /// same version (same token) first.
     Put,
@@ -42,7 +46,7 @@ impl Racing {
     async fn other_acts(&self, at: At, secret_id: &str, token: &str) {
         let Some(other) = (self.at == at).then(|| self.other.lock().unwrap().take()).flatten() else { return };
         match at {
-            At::Finish => {
+            At::Finish | At::Promote => {
                 let ctx = StepContext { secret_id: secret_id.into(), token: token.into(), rotation_token: None, request: RotateRequest::default(), in_process: true, run: None };
                 let failure = RotationError::new(Step::TestSecret, ErrorKind::Concurrent("the other process's Jamf test failed".into())).touched();
                 let rb = other.rollback(&ctx, &failure).await;
@@ -81,6 +85,7 @@ impl SecretStore for Racing {
         self.inner.put_pending(s, v, value, t).await
     }
     async fn promote(&self, s: &str, v: &str, from: &str) -> Result<(), StoreError> {
+        self.other_acts(At::Promote, s, v).await;
         self.inner.promote(s, v, from).await
     }
     async fn remove_pending(&self, s: &str, v: &str) -> Result<(), StoreError> {
@@ -116,13 +121,31 @@ async fn finish_never_promotes_a_version_another_process_rolled_back() {
 
     let r = w.engine.rotate(&w.secret_id, RotateRequest::default()).await.unwrap();
 
-    assert_eq!(r.outcome, Outcome::Failed, "{:?}", r.error);
+    // Undone elsewhere after this one wrote Jamf Pro: its rollback puts AWSCURRENT's secret back.
+    assert_eq!(r.outcome, Outcome::RolledBack, "{:?}", r.error);
+    assert_eq!(r.rollback.as_ref().and_then(|rb| rb.jamf_restored), Some(true));
     assert_eq!(r.failed_step, Some(Step::FinishSecret));
     assert!(!r.old_removed, "the old credential, back in Jamf Pro, stays");
     let creds = w.entra.passwords(&w.app.object_id);
     assert_eq!(creds.len(), 1, "{creds:?}");
     assert_eq!(creds[0].key_id, w.initial_key_id);
     assert_eq!(w.current_doc().await.entra.key_id.as_deref(), Some(w.initial_key_id.as_str()));
+    w.assert_invariant().await;
+}
+
+#[tokio::test]
+async fn a_rollback_inside_the_move_of_awscurrent_is_undone_not_retired_over() {
+    let w = racing_world(At::Promote).await;
+
+    let r = w.engine.rotate(&w.secret_id, RotateRequest::default()).await.unwrap();
+
+    assert!(matches!(r.outcome, Outcome::Failed | Outcome::RolledBack), "{:?}: {:?}", r.outcome, r.error);
+    assert_eq!(r.failed_step, Some(Step::FinishSecret));
+    assert!(!r.old_removed, "nothing is retired over a vanished new credential");
+    let creds = w.entra.passwords(&w.app.object_id);
+    assert_eq!(creds.len(), 1, "{creds:?}");
+    assert_eq!(creds[0].key_id, w.initial_key_id);
+    assert_eq!(w.current_doc().await.entra.key_id.as_deref(), Some(w.initial_key_id.as_str()), "AWSCURRENT is moved back");
     w.assert_invariant().await;
 }
 

@@ -181,6 +181,24 @@ async fn a_rotation_after_a_rollback_works_where_the_store_overwrites_the_spent_
 }
 
 #[tokio::test]
+async fn a_tenant_policy_shorter_than_the_lifetime_caps_the_new_secret_after_graph_refuses_the_first() {
+    let w = spawn_world_on_moto(10).await;
+    w.entra.set_max_password_lifetime(Some(chrono::Duration::days(90)));
+
+    let r = w.engine.rotate(&w.secret_id, RotateRequest::default()).await.unwrap();
+
+    assert_eq!(r.outcome, Outcome::Rotated, "{:?}", r.error);
+    let creds = w.entra.passwords(&w.app.object_id);
+    assert_eq!(creds.len(), 1, "the refused attempt created nothing: {creds:?}");
+    let end = creds[0].end.expect("an expiry");
+    assert!(end <= w.clock.now() + chrono::Duration::days(90), "{end} is within the policy");
+    assert!(end >= w.clock.now() + chrono::Duration::days(89), "{end} uses what the policy allows");
+    assert_eq!(w.entra.count(EntraOp::AddPassword), 2, "ours refused, then the capped one");
+    w.assert_invariant().await;
+    w.assert_no_leaks(&[&json(&r)]);
+}
+
+#[tokio::test]
 async fn propagation_slower_than_the_limit_rolls_back_without_touching_jamf() {
     let w = spawn_with(10, |o| o.settings.propagation_timeout = Duration::from_secs(60)).await;
     w.entra.set_propagation_lag(Duration::from_secs(600));

@@ -7,6 +7,9 @@ use crate::ports::AppRef;
 /// Margin kept under a policy's maximum lifetime: Graph measures from its own clock.
 const POLICY_MARGIN: chrono::Duration = chrono::Duration::hours(1);
 
+/// Graph's error code for a password whose lifetime an app management policy does not allow.
+const LIFETIME_REFUSED: &str = "CredentialInvalidLifetimeAsPerAppPolicy";
+
 impl Engine {
     /// createSecret. If the pending version already holds a value, stop: the step already ran.
     /// Otherwise check that Jamf Pro is reachable and configured for the document's app, remove what a crashed earlier attempt of this rotation left on the app (a
@@ -60,20 +63,27 @@ impl Engine {
             }
         }
 
-        // Lifetime: ours, capped by the tenant's app management policy.
-        let mut lifetime = chrono::Duration::days(self.policy.secret_lifetime_days);
-        if let Some(max) = self.directory.max_password_lifetime(&app).await.map_err(|e| RotationError::directory(step, e))? {
-            if max < lifetime {
-                lifetime = (max - POLICY_MARGIN).max(chrono::Duration::hours(1));
+        // Lifetime: ours, unless the tenant's app management policy allows less. Asked first,
+        // the policy costs two Graph reads in every rotation; Graph refuses a password beyond it
+        // (CredentialInvalidLifetimeAsPerAppPolicy, nothing created), so it is read only then.
+        let name = credential_name(&super::target_tag(&info.arn), &ctx.token);
+        let mut end = now + chrono::Duration::days(self.policy.secret_lifetime_days);
+        let new = match self.directory.add_password(&app, &name, end).await {
+            Err(crate::ports::DirectoryError::Graph { code, .. }) if code == LIFETIME_REFUSED => {
+                let max = self.directory.max_password_lifetime(&app).await.map_err(|e| RotationError::directory(step, e))?;
+                let Some(max) = max else {
+                    return Err(RotationError::new(
+                        step,
+                        super::ErrorKind::Guard(format!("Graph refused the secret's lifetime ({LIFETIME_REFUSED}) but no app management policy limits it")),
+                    ));
+                };
+                end = now + (max - POLICY_MARGIN).max(chrono::Duration::hours(1));
                 self.note(step, &format!("the tenant's policy caps secret lifetime at {} days", max.num_days()));
+                self.directory.add_password(&app, &name, end).await
             }
+            other => other,
         }
-        let end = now + lifetime;
-        let new = self
-            .directory
-            .add_password(&app, &credential_name(&super::target_tag(&info.arn), &ctx.token), end)
-            .await
-            .map_err(|e| RotationError::directory(step, e))?;
+        .map_err(|e| RotationError::directory(step, e))?;
         let new_key = new.credential.key_id.clone();
         self.note(step, &format!("created credential {new_key}, valid until {}", new.credential.end.unwrap_or(end).format("%Y-%m-%d")));
 

@@ -91,9 +91,10 @@ impl Engine {
             Ok(held) => (held, false),
             Err(_) => (lock.mutex.lock().await, true),
         };
-        let waited = waited || seen.as_ref().is_some_and(|s| s.generation != lock.rotations());
-        // Counted now, while held: a check that read the target before this point is stale.
-        lock.rotations.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let waited = waited || seen.as_ref().is_some_and(|s| s.generation != lock.rotations.load(std::sync::atomic::Ordering::SeqCst));
+        // Counted when this rotation lets go of the lock, however it ends: a check that read the
+        // target before then is stale.
+        let _counted = super::CountOnRelease(&lock);
         let info = if waited { self.store.describe(secret_id).await.map_err(|e| RotationError::store(step, e))? } else { before };
         let current_version = info
             .version_with(AWSCURRENT)
@@ -166,6 +167,7 @@ impl Engine {
         report.token = Some(ctx.token.clone());
 
         let mut result = self.run_all(&ctx, &mut report).await;
+        let mut superseded = false;
         if let Err(RotationError { kind: ErrorKind::TokenSpent(spent), .. }) = &result {
             self.note(step, &format!("version {spent} was spent by an attempt that was rolled back; using the next one"));
             match self.next_attempt(secret_id, &current_version, &run).await {
@@ -174,12 +176,18 @@ impl Engine {
                     report.token = Some(ctx.token.clone());
                     result = self.run_all(&ctx, &mut report).await;
                 }
-                // AWSCURRENT moved meanwhile: another rotation completed; the next check sees it.
-                Ok(None) => {}
+                // AWSCURRENT moved meanwhile: another rotation completed; its result is ours.
+                Ok(None) => superseded = true,
                 Err(e) => result = Err(e),
             }
         }
         report.elapsed_ms = (self.clock.now() - started).num_milliseconds();
+        if superseded {
+            self.note(step, "another rotation of this target completed meanwhile; nothing more to do");
+            report.outcome = Outcome::AlreadyRotated;
+            run.close().await;
+            return Ok(report);
+        }
         match result {
             Ok(()) => {
                 report.outcome = if resumed { Outcome::Resumed } else { Outcome::Rotated };
@@ -247,14 +255,23 @@ impl Engine {
         report.error_class = Some(e.class().to_string());
         report.advice = Some(e.advice());
         report.outcome = Outcome::Failed;
+        // finishSecret refused by the stages (no longer AWSPENDING) or by a vanished new
+        // credential: another attempt undid this rotation after Jamf Pro got the new secret, so
+        // the rollback looks at where things stand and puts AWSCURRENT's secret back if needed.
+        let undone = e.step == Step::FinishSecret && matches!(e.kind, ErrorKind::Guard(_) | ErrorKind::Concurrent(_));
         let state = match e.step {
-            // finishSecret failing leaves a consistent state: Jamf Pro and AWSPENDING hold the
-            // new secret, AWSCURRENT the old one, both valid. The next run completes it.
-            Step::FinishSecret => "Jamf Pro holds the new secret (verified); the old credential is still valid. The next run completes the rotation.".to_string(),
+            // Otherwise finishSecret failing leaves a consistent state: Jamf Pro and AWSPENDING
+            // hold the new secret, AWSCURRENT the old one, both valid. The next run completes it.
+            Step::FinishSecret if !undone => "Jamf Pro holds the new secret (verified); the old credential is still valid. The next run completes the rotation.".to_string(),
             // A spent token: createSecret removed the credential it made; nothing else changed.
-            Step::CreateSecret if matches!(e.kind, ErrorKind::TokenSpent(_)) => "Nothing was changed.".to_string(),
-            Step::SetSecret | Step::TestSecret | Step::CreateSecret => {
-                let rb = self.rollback(ctx, &e).await;
+            Step::CreateSecret if matches!(e.kind, ErrorKind::TokenSpent(_)) => "Secrets Manager and Jamf Pro were not changed.".to_string(),
+            Step::SetSecret | Step::TestSecret | Step::CreateSecret | Step::FinishSecret => {
+                let rb = if undone {
+                    // Jamf Pro was written in setSecret.
+                    self.rollback(ctx, &RotationError::new(e.step, ErrorKind::Guard(e.to_string())).touched()).await
+                } else {
+                    self.rollback(ctx, &e).await
+                };
                 let s = rollback_state(&rb);
                 if rb.complete {
                     report.outcome = Outcome::RolledBack;

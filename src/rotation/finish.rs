@@ -35,8 +35,9 @@ impl Engine {
         };
         // promote also drops AWSPENDING; otherwise it is dropped here.
         let mut drop_pending = standing == Standing::AlreadyCurrent;
+        let current = info.version_with(AWSCURRENT).unwrap_or_default().to_string();
+        let mut moved = false;
         if standing == Standing::Pending {
-            let current = info.version_with(AWSCURRENT).unwrap_or_default().to_string();
             if let Err(e) = self.store.promote(&ctx.secret_id, &ctx.token, &current).await {
                 // The move is a compare-and-swap on AWSCURRENT: a racing finisher of the same
                 // rotation may have done it first. Then there is nothing to move.
@@ -45,6 +46,8 @@ impl Engine {
                     return Err(RotationError::store(step, e).touched());
                 }
                 drop_pending = again.has(&ctx.token, AWSPENDING);
+            } else {
+                moved = true;
             }
             self.note(step, &format!("version {} is now AWSCURRENT", ctx.token));
         }
@@ -55,13 +58,26 @@ impl Engine {
         let new_key = doc.entra.key_id.clone().unwrap_or_default().to_lowercase();
         let record = doc.rotation.clone();
         let mut done = Finished { old_key_id: record.as_ref().and_then(|r| r.replaces_key_id.clone()), ..Default::default() };
-        // A lockdown lists the app afresh: it removes every other credential, whenever made.
         let lockdown = (record.as_ref().is_some_and(|r| r.lockdown) || ctx.request.lockdown) && !new_key.is_empty();
-        let application = match ctx.run.as_ref().and_then(super::run::Run::application).filter(|_| !lockdown) {
-            Some(app) => app,
-            None => self.directory.application(&app_of(&doc)).await.map_err(|e| RotationError::directory(step, e).touched())?,
-        };
+        // Listed afresh, never from a run: this is the last look before something is removed.
+        let application = self.directory.application(&app_of(&doc)).await.map_err(|e| RotationError::directory(step, e).touched())?;
         let app = AppRef { object_id: Some(application.object_id.clone()), ..app_of(&doc) };
+        if !new_key.is_empty() && !application.passwords.iter().any(|c| c.key_id.eq_ignore_ascii_case(&new_key)) {
+            // The new credential is gone: another attempt of this rotation rolled it back after
+            // this one looked at the stages (Secrets Manager cannot make the move conditional on
+            // AWSPENDING). Nothing is retired; AWSCURRENT goes back to the version whose secret
+            // still works, and the rollback puts that secret into Jamf Pro.
+            if moved {
+                if let Err(e) = self.store.promote(&ctx.secret_id, &current, &ctx.token).await {
+                    tracing::error!(step = %step, "could not move AWSCURRENT back to {current}: {e}");
+                }
+            }
+            return Err(RotationError::new(
+                step,
+                super::ErrorKind::Concurrent(format!("the new credential {new_key} was removed by another attempt of this rotation; nothing retired")),
+            )
+            .touched());
+        }
         // The request at hand may be an emergency that resumed or joined an earlier rotation:
         // its flags count as much as the document's.
         let emergency = ctx.request.revoke_old == crate::document::RevokeOld::Immediately || ctx.request.lockdown;

@@ -254,9 +254,23 @@ pub(crate) struct TargetLock {
 }
 
 impl TargetLock {
-    /// Rotations attempted so far.
+    /// Rotations attempted so far; `u64::MAX` while one holds the lock (whatever is read now may
+    /// change before it ends).
     pub(crate) fn rotations(&self) -> u64 {
-        self.rotations.load(std::sync::atomic::Ordering::SeqCst)
+        match self.mutex.try_lock() {
+            Ok(_) => self.rotations.load(std::sync::atomic::Ordering::SeqCst),
+            Err(_) => u64::MAX,
+        }
+    }
+}
+
+/// Counts a rotation on the target's lock when dropped (at the end of the rotation, however it
+/// ends).
+pub(crate) struct CountOnRelease<'a>(pub(crate) &'a TargetLock);
+
+impl Drop for CountOnRelease<'_> {
+    fn drop(&mut self) {
+        self.0.rotations.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
     }
 }
 

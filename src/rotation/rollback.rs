@@ -3,7 +3,7 @@
 //! call: Jamf Pro keeps a working secret, and every secret of ours on the app stays stored.
 
 use super::{app_of, Engine, RotationError, Step, StepContext};
-use crate::ports::{AppRef, AWSPENDING};
+use crate::ports::{AppRef, AWSCURRENT, AWSPENDING};
 use serde::Serialize;
 
 /// What a rollback did.
@@ -43,7 +43,13 @@ impl Engine {
                 return out;
             }
         };
-        if ctx.run.as_ref().is_some_and(super::run::Run::followed) {
+        let info = self.store.describe(&ctx.secret_id).await.ok();
+        let still_ours = info.as_ref().is_some_and(|i| i.has(&ctx.token, AWSPENDING));
+        // Undone by another attempt of this same rotation (its rollback, or a finisher that found
+        // the new credential gone and moved AWSCURRENT back): nothing is pending any more and the
+        // token never became current. Jamf Pro may hold the removed secret if this run wrote it.
+        let undone_elsewhere = info.as_ref().is_some_and(|i| i.version_with(AWSPENDING).is_none() && !i.has(&ctx.token, AWSCURRENT));
+        if ctx.run.as_ref().is_some_and(super::run::Run::followed) && !undone_elsewhere {
             // The pending credential is a concurrent attempt's, which this run followed: that
             // attempt may have put it into Jamf Pro and may still complete. Undoing it here could
             // leave Jamf Pro on a secret that attempt then retires; leave all to it (or, if it
@@ -51,7 +57,6 @@ impl Engine {
             out.problems.push("the new credential belongs to a concurrent attempt of this rotation, which this run followed; it is left to that attempt or to the next check".into());
             return out;
         }
-        let still_ours = matches!(self.store.describe(&ctx.secret_id).await, Ok(info) if info.has(&ctx.token, AWSPENDING));
 
         // Jamf Pro may hold the new secret when this run wrote it, and also when an earlier run
         // of this rotation may have (a resumed rotation, a step event Secrets Manager retries):
@@ -59,7 +64,7 @@ impl Engine {
         let may_hold_new = failure.jamf_touched
             || (!ctx.in_process && matches!(failure.step, Step::SetSecret | Step::TestSecret));
         if may_hold_new {
-            if !still_ours {
+            if !still_ours && !undone_elsewhere {
                 // Another rotation took over; it owns Jamf Pro now. Leave our credential for the
                 // orphan sweep rather than risk removing a secret Jamf Pro holds.
                 out.problems.push("another rotation took over; the new credential is left for the orphan sweep".into());
