@@ -7,8 +7,10 @@
 //!
 //! What is never taken from here: the re-check that this rotation is still the pending one
 //! after the propagation wait and before Jamf Pro is written (setSecret reads `AWSPENDING`
-//! again), and the compare-and-swap that makes the new version `AWSCURRENT` (Secrets Manager
-//! refuses it when `AWSCURRENT` moved meanwhile). Every failure path re-reads as before.
+//! again), the look at the stages right before the new version becomes `AWSCURRENT` and the
+//! compare-and-swap that moves it (Secrets Manager refuses it when `AWSCURRENT` moved
+//! meanwhile), and the listing of the app right before anything is retired (finishSecret).
+//! Every failure path re-reads as before.
 
 use crate::document::TargetDocument;
 use crate::ports::{Application, JamfTarget, SecretInfo};
@@ -83,7 +85,7 @@ impl Run {
         self.known().info = Some(info);
     }
 
-    /// The `AWSCURRENT` version and document, when they belong to `version`.
+    /// The `AWSCURRENT` version and document, as read when the run started.
     pub fn current(&self) -> Option<(String, TargetDocument)> {
         self.known().current.clone()
     }
