@@ -24,12 +24,11 @@ impl Engine {
                     // same-token write instead of refusing it (moto does) lets a concurrent
                     // attempt replace the secret, and that attempt may remove ours. Follow the
                     // stored one rather than fail.
-                    if let (Some(run), Ok(latest)) = (&ctx.run, self.still_pending(step, ctx).await) {
-                        if latest.entra.key_id != pending.entra.key_id {
-                            pending = latest;
-                            run.set_pending(pending.clone());
-                            run.set_followed();
-                            continue;
+                    if ctx.run.is_some() {
+                        if let Ok(latest) = self.still_pending(step, ctx).await {
+                            if follow(ctx, &mut pending, latest) {
+                                continue;
+                            }
                         }
                     }
                     return Err(e);
@@ -37,12 +36,7 @@ impl Engine {
                 // The wait can be long: make sure no other rotation took over, and that the
                 // version still holds the secret just waited for, before touching Jamf Pro.
                 let latest = self.still_pending(step, ctx).await?;
-                if latest.entra.key_id != pending.entra.key_id {
-                    pending = latest;
-                    if let Some(run) = &ctx.run {
-                        run.set_pending(pending.clone());
-                        run.set_followed();
-                    }
+                if follow(ctx, &mut pending, latest) {
                     continue;
                 }
                 // Any failure here may come after the write (a check after the PUT, a timeout
@@ -125,4 +119,18 @@ impl Engine {
             RotationError::new(step, ErrorKind::Guard(format!("version {} holds no secret yet: createSecret has not run", ctx.token)))
         })
     }
+}
+
+/// Switches `pending` to what the version holds now when that is another credential (a
+/// concurrent attempt's, which this rotation then follows); true when it did.
+fn follow(ctx: &StepContext, pending: &mut TargetDocument, latest: TargetDocument) -> bool {
+    if latest.entra.key_id == pending.entra.key_id {
+        return false;
+    }
+    *pending = latest;
+    if let Some(run) = &ctx.run {
+        run.set_pending(pending.clone());
+        run.set_followed();
+    }
+    true
 }
