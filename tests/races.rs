@@ -131,6 +131,7 @@ async fn finish_never_promotes_a_version_another_process_rolled_back() {
     assert_eq!(creds[0].key_id, w.initial_key_id);
     assert_eq!(w.current_doc().await.entra.key_id.as_deref(), Some(w.initial_key_id.as_str()));
     w.assert_invariant().await;
+    w.assert_no_leaks(&[&serde_json::to_string(&r).unwrap(), &format!("{r:?}")]);
 }
 
 #[tokio::test]
@@ -147,6 +148,7 @@ async fn a_rollback_inside_the_move_of_awscurrent_is_undone_not_retired_over() {
     assert_eq!(creds[0].key_id, w.initial_key_id);
     assert_eq!(w.current_doc().await.entra.key_id.as_deref(), Some(w.initial_key_id.as_str()), "AWSCURRENT is moved back");
     w.assert_invariant().await;
+    w.assert_no_leaks(&[&serde_json::to_string(&r).unwrap(), &format!("{r:?}")]);
 }
 
 #[tokio::test]
@@ -163,4 +165,5 @@ async fn a_partner_that_completed_the_shared_token_is_followed_not_taken_for_a_s
     let info = w.store.describe(&w.secret_id).await.unwrap();
     assert!(info.version_with(AWSPENDING).is_none(), "{:?}", info.versions);
     w.assert_invariant().await;
+    w.assert_no_leaks(&[&serde_json::to_string(&r).unwrap(), &format!("{r:?}")]);
 }
