@@ -20,8 +20,8 @@ use std::sync::{Arc, Mutex};
 /// When the other process acts.
 #[derive(Clone, Copy, PartialEq)]
 enum At {
-    /// After this process's testSecret, before its finishSecret looks at the stages (its second
-    /// `DescribeSecret`: the first is the manual rotation's own): the other rolls back the same
+    /// After this process's testSecret, before its finishSecret looks at `AWSPENDING` (its second
+    /// read of it: the first is setSecret's, before Jamf Pro is written): the other rolls back the same
     /// rotation (it had written Jamf Pro, so it puts the old secret back, removes the new
     /// credential and drops AWSPENDING).
     Finish,
@@ -39,7 +39,7 @@ struct Racing {
     inner: MemoryStore,
     at: At,
     other: Mutex<Option<Engine>>,
-    describes: std::sync::atomic::AtomicUsize,
+    pending_reads: std::sync::atomic::AtomicUsize,
 }
 
 impl Racing {
@@ -63,12 +63,6 @@ impl Racing {
 #[async_trait]
 impl SecretStore for Racing {
     async fn describe(&self, s: &str) -> Result<SecretInfo, StoreError> {
-        if self.describes.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 1 {
-            let token = self.inner.describe(s).await?.version_with(AWSPENDING).map(str::to_string);
-            if let Some(token) = token {
-                self.other_acts(At::Finish, s, &token).await;
-            }
-        }
         self.inner.describe(s).await
     }
     async fn value(&self, s: &str, v: &str) -> Result<Option<SecretString>, StoreError> {
@@ -78,6 +72,12 @@ impl SecretStore for Racing {
         self.inner.version_exists(s, v).await
     }
     async fn value_at(&self, s: &str, stage: &str) -> Result<Option<(String, SecretString)>, StoreError> {
+        if stage == AWSPENDING && self.pending_reads.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 1 {
+            let token = self.inner.describe(s).await?.version_with(AWSPENDING).map(str::to_string);
+            if let Some(token) = token {
+                self.other_acts(At::Finish, s, &token).await;
+            }
+        }
         self.inner.value_at(s, stage).await
     }
     async fn put_pending(&self, s: &str, v: &str, value: &SecretString, t: Option<&SecretString>) -> Result<(), StoreError> {
@@ -107,7 +107,7 @@ async fn racing_world(at: At) -> TestWorld {
     common::capture_logs();
     let clock = ManualClock::new(chrono::Utc::now());
     let shared: SharedClock = Arc::new(clock.clone());
-    let store = Arc::new(Racing { inner: MemoryStore::new(), at, other: Mutex::new(None), describes: Default::default() });
+    let store = Arc::new(Racing { inner: MemoryStore::new(), at, other: Mutex::new(None), pending_reads: Default::default() });
     let mut opts = WorldOptions::new(shared, store.clone(), "jamf-prod");
     opts.expires_in_days = 10;
     let world = spawn_world(opts).await.expect("world seeds the store");

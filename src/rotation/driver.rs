@@ -236,7 +236,17 @@ impl Engine {
         self.set_secret(ctx).await?;
         self.test_secret(ctx).await?;
         report.jamf_accepts_new = true;
-        let done = self.finish_secret(ctx).await?;
+        let done = match self.finish_secret(ctx).await {
+            // The version was overwritten after Jamf Pro got this run's secret: the run now
+            // follows the stored one; put it into Jamf Pro, test it, and finish again.
+            Err(RotationError { kind: ErrorKind::Replaced(_), .. }) => {
+                self.note(Step::FinishSecret, "the version now holds a concurrent attempt's credential; installing that one");
+                self.set_secret(ctx).await?;
+                self.test_secret(ctx).await?;
+                self.finish_secret(ctx).await?
+            }
+            other => other?,
+        };
         report.old_removed = done.old_removed;
         report.old_retire_pending = done.retire_pending;
         // setSecret may have followed a concurrent attempt's credential.

@@ -96,6 +96,11 @@ pub enum ErrorKind {
     /// Occurs when another rotation of the same target took over.
     #[error("another rotation of this target is in progress: {0}")]
     Concurrent(String),
+    /// Occurs when the version was overwritten with another credential after Jamf Pro got this
+    /// rotation's (a store that does not refuse a differing same-token write: moto); the
+    /// in-process driver then installs the stored one and finishes again.
+    #[error("version {0} now holds another credential than the one Jamf Pro was given")]
+    Replaced(String),
     /// Occurs when the in-process driver's token is the version of an earlier attempt of the
     /// same rotation that was rolled back (the driver then moves on to the next token).
     #[error("version {0} belongs to an earlier attempt of this rotation that was rolled back")]
@@ -151,6 +156,7 @@ impl RotationError {
             ErrorKind::Guard(_) => "guard",
             ErrorKind::Concurrent(_) => "concurrent",
             ErrorKind::TokenSpent(_) => "guard",
+            ErrorKind::Replaced(_) => "concurrent",
         }
     }
 
@@ -174,6 +180,7 @@ impl RotationError {
             ErrorKind::Guard(_) => "Look at the secret's versions (describe-secret); a stale AWSPENDING may need removing.".into(),
             ErrorKind::Concurrent(_) => "Another rotation of this target is running; wait for it to finish.".into(),
             ErrorKind::TokenSpent(_) => "Nothing: the next rotation uses the next version id.".into(),
+            ErrorKind::Replaced(_) => "Another attempt of this rotation is running; wait for it to finish.".into(),
         }
     }
 }

@@ -1,7 +1,9 @@
 //! finishSecret: make the new version `AWSCURRENT`, then retire the credential it replaced.
 
 use super::{app_of, guard::Standing, Engine, RotationError, Step, StepContext};
+use crate::document::TargetDocument;
 use crate::ports::{AppRef, AWSCURRENT, AWSPENDING};
+use secrecy::ExposeSecret;
 use serde::Serialize;
 
 /// What finishSecret retired.
@@ -25,14 +27,37 @@ impl Engine {
     /// it finds the version already current and finishes the retirement.
     pub async fn finish_secret(&self, ctx: &StepContext) -> Result<Finished, RotationError> {
         let step = Step::FinishSecret;
-        // Always a fresh look at the stages, even in a run: since setSecret looked, another
-        // attempt of this rotation may have rolled back (AWSPENDING gone) or completed it, and
-        // the compare-and-swap below only guards AWSCURRENT. The document the run knows.
-        let (info, standing) = self.guard(step, ctx).await?;
-        let doc = match ctx.run.as_ref().and_then(super::run::Run::pending) {
-            Some(doc) => doc,
-            None => self.pending_document(step, ctx).await?,
+        // Always a fresh look, even in a run: since setSecret looked, another attempt of this
+        // rotation may have rolled back (AWSPENDING gone), completed it, or (a store that does not
+        // refuse a same-token write) overwritten the version; the compare-and-swap below only
+        // guards AWSCURRENT.
+        // In a run, one read of AWSPENDING answers both: still pending, and what it holds.
+        let fresh = match (ctx.run.as_ref().and_then(super::run::Run::info), ctx.run.as_ref().and_then(super::run::Run::pending)) {
+            (Some(info), Some(_)) => match self.store.value_at(&ctx.secret_id, AWSPENDING).await.map_err(|e| RotationError::store(step, e))? {
+                Some((version, value)) if version == ctx.token => {
+                    let doc = TargetDocument::parse(value.expose_secret()).map_err(|e| RotationError::new(step, super::ErrorKind::Document(e.to_string())))?;
+                    Some((info, Standing::Pending, doc))
+                }
+                _ => None,
+            },
+            _ => None,
         };
+        let (info, standing, doc) = match fresh {
+            Some(known) => known,
+            None => {
+                let (info, standing) = self.guard(step, ctx).await?;
+                (info, standing, self.pending_document(step, ctx).await?)
+            }
+        };
+        if let Some(run) = &ctx.run {
+            if run.pending().is_some_and(|given| given.entra.key_id != doc.entra.key_id) {
+                // Jamf Pro got another credential than the version holds now: nothing is moved
+                // or retired; the driver installs the stored one and finishes again.
+                run.set_pending(doc);
+                run.set_followed();
+                return Err(RotationError::new(step, super::ErrorKind::Replaced(ctx.token.clone())));
+            }
+        }
         // promote also drops AWSPENDING; otherwise it is dropped here.
         let mut drop_pending = standing == Standing::AlreadyCurrent;
         let current = info.version_with(AWSCURRENT).unwrap_or_default().to_string();
