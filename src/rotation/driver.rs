@@ -200,8 +200,9 @@ impl Engine {
                 }
             }
             Err(mut e) => {
-                // A resumed rotation may have written Jamf Pro before it was interrupted.
-                if resumed && matches!(e.step, Step::SetSecret | Step::TestSecret) {
+                // A resumed rotation may have written Jamf Pro before it was interrupted, whatever
+                // step this run failed in (a createSecret read that fails on the resume too).
+                if resumed {
                     e.jamf_touched = true;
                 }
                 self.fail(&ctx, e, &mut report).await

@@ -29,14 +29,28 @@ impl Engine {
     pub async fn rollback(&self, ctx: &StepContext, failure: &RotationError) -> RolledBack {
         let step = Step::Rollback;
         let mut out = RolledBack::default();
+        // Jamf Pro may hold the new secret when this run wrote it, and also when an earlier run
+        // of this rotation may have (a resumed rotation, a step event Secrets Manager retries):
+        // then the old secret is put back before anything is removed.
+        let may_hold_new = failure.jamf_touched
+            || (!ctx.in_process && matches!(failure.step, Step::SetSecret | Step::TestSecret));
         let pending = match ctx.run.as_ref().and_then(super::run::Run::pending) {
             Some(doc) => Ok(doc),
             None => self.pending_document(step, ctx).await,
         };
         let pending = match pending {
             Ok(doc) => doc,
+            Err(e) if may_hold_new => {
+                // Jamf Pro may be using the secret AWSPENDING holds, and what is unreadable now
+                // may read again later: keep the label, the credential and Jamf Pro as they are.
+                out.jamf_restored = Some(false);
+                out.problems.push(format!("pending document unreadable ({e}); Jamf Pro may hold its secret, so nothing was undone"));
+                self.note(step, "the pending document is unreadable and Jamf Pro may hold its secret; keeping AWSPENDING");
+                return out;
+            }
             Err(e) => {
-                // Nothing stored: createSecret cleans up after itself; only the label may remain.
+                // Jamf Pro never got it, and createSecret removes a credential it could not
+                // store: only the label may remain.
                 out.problems.push(format!("pending document unreadable: {e}"));
                 out.pending_dropped = self.drop_pending(ctx).await;
                 out.complete = out.pending_dropped;
@@ -58,11 +72,6 @@ impl Engine {
             return out;
         }
 
-        // Jamf Pro may hold the new secret when this run wrote it, and also when an earlier run
-        // of this rotation may have (a resumed rotation, a step event Secrets Manager retries):
-        // then the old secret is put back before anything is removed.
-        let may_hold_new = failure.jamf_touched
-            || (!ctx.in_process && matches!(failure.step, Step::SetSecret | Step::TestSecret));
         if may_hold_new {
             if !still_ours && !undone_elsewhere {
                 // Another rotation took over; it owns Jamf Pro now. Leave our credential for the

@@ -20,12 +20,26 @@ pub enum When {
     After,
 }
 
-/// Counts calls; crashes at the chosen one.
+/// A fault a call meets instead of (or on top of) its real answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// The call fails as a transient error would after the SDK's or client's own retries.
+    Transient,
+    /// A Secrets Manager value read answers with a document that no longer parses (other calls
+    /// are not affected).
+    Garbled,
+}
+
+/// Counts calls; crashes at the chosen one, or injects faults into a run of them.
 #[derive(Default)]
 pub struct Tripwire {
     seq: AtomicUsize,
     at: Option<(usize, When)>,
     at_name: Option<(&'static str, When)>,
+    /// Calls `first..first + count` meet `fault`.
+    faults: Option<(usize, usize, Fault)>,
+    /// Set while a call that must answer garbled is in flight (value reads look at it).
+    garble: std::sync::atomic::AtomicBool,
     pub crashed: Notify,
     pub calls: Mutex<Vec<String>>,
 }
@@ -42,12 +56,22 @@ impl Tripwire {
     pub fn at_call(name: &'static str, when: When) -> Arc<Self> {
         Arc::new(Self { at_name: Some((name, when)), ..Default::default() })
     }
+    /// Never crashes; calls `first..first + count` (1-based) meet `fault`.
+    pub fn failing(first: usize, count: usize, fault: Fault) -> Arc<Self> {
+        Arc::new(Self { faults: Some((first, count, fault)), ..Default::default() })
+    }
+    /// The calls that met an injected fault so far.
+    pub fn faulted(&self) -> Vec<String> {
+        let Some((first, count, _)) = self.faults else { return Vec::new() };
+        self.names().into_iter().skip(first - 1).take(count).collect()
+    }
     /// Never crashes; only counts.
     pub fn counting() -> Arc<Self> {
         Arc::new(Self::default())
     }
-    async fn call<T>(&self, name: &str, f: impl Future<Output = T>) -> T {
+    async fn call<T: Injected>(&self, name: &str, f: impl Future<Output = T>) -> T {
         let n = self.seq.fetch_add(1, Ordering::SeqCst) + 1;
+        let fault = self.faults.filter(|(first, count, _)| (*first..first + count).contains(&n)).map(|f| f.2);
         let first_of_name = {
             let mut calls = self.calls.lock().unwrap();
             let first = !calls.iter().any(|c| c == name);
@@ -58,6 +82,10 @@ impl Tripwire {
         if here(When::Before) {
             self.hang().await;
         }
+        if fault == Some(Fault::Transient) {
+            return T::transient(name);
+        }
+        self.garble.store(fault == Some(Fault::Garbled), Ordering::SeqCst);
         let out = f.await;
         if here(When::After) {
             self.hang().await;
@@ -69,10 +97,54 @@ impl Tripwire {
         std::future::pending::<()>().await;
         unreachable!()
     }
+    /// True when the value read that just returned must answer garbled.
+    fn garbled_now(&self) -> bool {
+        self.garble.swap(false, Ordering::SeqCst)
+    }
     /// The calls seen so far, in order.
     pub fn names(&self) -> Vec<String> {
         self.calls.lock().unwrap().clone()
     }
+}
+
+/// What an adapter call answers when a fault is injected into it: the error a transient failure
+/// surfaces as once the adapter's own retries are spent.
+pub trait Injected {
+    fn transient(call: &str) -> Self;
+}
+
+impl<T> Injected for Result<T, StoreError> {
+    fn transient(call: &str) -> Self {
+        Err(StoreError::Aws {
+            operation: call.to_string(),
+            secret_id: "(injected)".into(),
+            code: "InternalServiceError".into(),
+            message: "injected: failed after the SDK's retries".into(),
+        })
+    }
+}
+
+impl<T> Injected for Result<T, DirectoryError> {
+    fn transient(call: &str) -> Self {
+        Err(DirectoryError::Unavailable { operation: call.to_string(), message: "injected: connection reset after retries".into() })
+    }
+}
+
+impl<T> Injected for Result<T, TargetError> {
+    fn transient(call: &str) -> Self {
+        Err(TargetError::Unavailable { operation: call.to_string(), message: "injected: connection reset after retries".into() })
+    }
+}
+
+impl Injected for Result<(), AlertError> {
+    fn transient(_: &str) -> Self {
+        Err(AlertError("injected: SNS unavailable".into()))
+    }
+}
+
+/// A document that no longer parses, for [`Fault::Garbled`].
+fn garbled_document() -> SecretString {
+    SecretString::from("{\"entra\": 42, \"truncated\"".to_string())
 }
 
 /// An engine like `e`, with every adapter behind the tripwire.
@@ -156,9 +228,11 @@ impl SecretStore for Store {
         self.1.call("sm: DescribeSecret", self.0.describe(id)).await
     }
     async fn value(&self, id: &str, v: &str) -> Result<Option<SecretString>, StoreError> {
-        self.1
-            .call("sm: GetSecretValue(version)", self.0.value(id, v))
-            .await
+        let out = self.1.call("sm: GetSecretValue(version)", self.0.value(id, v)).await;
+        match out {
+            Ok(Some(_)) if self.1.garbled_now() => Ok(Some(garbled_document())),
+            other => other,
+        }
     }
     async fn version_exists(&self, id: &str, v: &str) -> Result<bool, StoreError> {
         self.1
@@ -170,9 +244,11 @@ impl SecretStore for Store {
         id: &str,
         stage: &str,
     ) -> Result<Option<(String, SecretString)>, StoreError> {
-        self.1
-            .call("sm: GetSecretValue(stage)", self.0.value_at(id, stage))
-            .await
+        let out = self.1.call("sm: GetSecretValue(stage)", self.0.value_at(id, stage)).await;
+        match out {
+            Ok(Some((v, _))) if self.1.garbled_now() => Ok(Some((v, garbled_document()))),
+            other => other,
+        }
     }
     async fn put_pending(
         &self,
