@@ -216,21 +216,44 @@ impl Settings {
             }
         }
         Ok(Self {
-            entra_login_url: get("ENTRA_LOGIN_URL").map(|v| parse_url("ENTRA_LOGIN_URL", &v)).transpose()?,
-            graph_url: get("GRAPH_URL").map(|v| parse_url("GRAPH_URL", &v)).transpose()?,
+            entra_login_url: get("ENTRA_LOGIN_URL")
+                .map(|v| parse_url("ENTRA_LOGIN_URL", &v))
+                .transpose()?,
+            graph_url: get("GRAPH_URL")
+                .map(|v| parse_url("GRAPH_URL", &v))
+                .transpose()?,
             rotator_client_id: get("ROTATOR_CLIENT_ID"),
             rotator_credentials_secret_id: get("ROTATOR_CREDENTIALS_SECRET_ID"),
-            rotator_auth: get("ROTATOR_AUTH").map(|v| v.parse()).transpose()?.unwrap_or_default(),
+            rotator_auth: get("ROTATOR_AUTH")
+                .map(|v| v.parse())
+                .transpose()?
+                .unwrap_or_default(),
             threshold_days: num(&get, "ROTATION_THRESHOLD_DAYS", d.threshold_days, 1, 730)?,
-            secret_lifetime_days: num(&get, "SECRET_LIFETIME_DAYS", d.secret_lifetime_days, 2, 730)?,
-            propagation_timeout: Duration::from_secs(num(&get, "PROPAGATION_TIMEOUT_SECS", 300, 1, 3600)? as u64),
+            secret_lifetime_days: num(
+                &get,
+                "SECRET_LIFETIME_DAYS",
+                d.secret_lifetime_days,
+                2,
+                730,
+            )?,
+            propagation_timeout: Duration::from_secs(num(
+                &get,
+                "PROPAGATION_TIMEOUT_SECS",
+                300,
+                1,
+                3600,
+            )? as u64),
             propagation_successes: num(&get, "PROPAGATION_SUCCESSES", 2, 1, 10)? as u32,
             http_timeout: Duration::from_secs(num(&get, "HTTP_TIMEOUT_SECS", 30, 1, 300)? as u64),
             alert_topic_arn: get("ALERT_TOPIC_ARN"),
             alert_on_success: flag(&get, "ALERT_ON_SUCCESS")?,
             smtp_test_recipient: get("SMTP_TEST_RECIPIENT"),
-            orphan_min_age: Duration::from_secs(num(&get, "ORPHAN_MIN_AGE_SECS", 600, 0, 86_400)? as u64),
-            retire_grace: Duration::from_secs(num(&get, "RETIRE_GRACE_HOURS", 0, 0, 24 * 90)? as u64 * 3600),
+            orphan_min_age: Duration::from_secs(
+                num(&get, "ORPHAN_MIN_AGE_SECS", 600, 0, 86_400)? as u64
+            ),
+            retire_grace: Duration::from_secs(
+                num(&get, "RETIRE_GRACE_HOURS", 0, 0, 24 * 90)? as u64 * 3600,
+            ),
             retire_after_observed_use: flag(&get, "RETIRE_AFTER_OBSERVED_USE")?,
             observed_use_alert_days: num(&get, "OBSERVED_USE_ALERT_DAYS", 3, 1, 90)?,
         })
@@ -238,22 +261,36 @@ impl Settings {
 
     /// The login host for `cloud`, honouring `ENTRA_LOGIN_URL`.
     pub fn login_base(&self, cloud: Cloud) -> Url {
-        self.entra_login_url.clone().unwrap_or_else(|| Url::parse(cloud.login_url()).expect("static url"))
+        self.entra_login_url
+            .clone()
+            .unwrap_or_else(|| Url::parse(cloud.login_url()).expect("static url"))
     }
 
     /// The Graph host for `cloud`, honouring `GRAPH_URL`.
     pub fn graph_base(&self, cloud: Cloud) -> Url {
-        self.graph_url.clone().unwrap_or_else(|| Url::parse(cloud.graph_url()).expect("static url"))
+        self.graph_url
+            .clone()
+            .unwrap_or_else(|| Url::parse(cloud.graph_url()).expect("static url"))
     }
 }
 
 /// The AWS SDK's endpoint overrides for the services the product calls.
-const AWS_ENDPOINT_SETTINGS: [&str; 4] =
-    ["AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_SECRETS_MANAGER", "AWS_ENDPOINT_URL_SNS", "AWS_ENDPOINT_URL_STS"];
+const AWS_ENDPOINT_SETTINGS: [&str; 4] = [
+    "AWS_ENDPOINT_URL",
+    "AWS_ENDPOINT_URL_SECRETS_MANAGER",
+    "AWS_ENDPOINT_URL_SNS",
+    "AWS_ENDPOINT_URL_STS",
+];
 
 fn parse_url(name: &str, value: &str) -> Result<Url, ConfigError> {
-    let url = Url::parse(value).map_err(|e| ConfigError::Invalid { name: name.into(), problem: format!("not a URL: {e}") })?;
-    crate::http::check_url(&url).map_err(|problem| ConfigError::Invalid { name: name.into(), problem })?;
+    let url = Url::parse(value).map_err(|e| ConfigError::Invalid {
+        name: name.into(),
+        problem: format!("not a URL: {e}"),
+    })?;
+    crate::http::check_url(&url).map_err(|problem| ConfigError::Invalid {
+        name: name.into(),
+        problem,
+    })?;
     Ok(url)
 }
 
@@ -261,18 +298,32 @@ fn flag(get: &impl Fn(&str) -> Option<String>, name: &str) -> Result<bool, Confi
     match get(name).as_deref().map(str::trim) {
         None | Some("false") | Some("0") => Ok(false),
         Some("true") | Some("1") => Ok(true),
-        Some(other) => Err(ConfigError::Invalid { name: name.into(), problem: format!("'{other}' is not true or false") }),
+        Some(other) => Err(ConfigError::Invalid {
+            name: name.into(),
+            problem: format!("'{other}' is not true or false"),
+        }),
     }
 }
 
-fn num(get: &impl Fn(&str) -> Option<String>, name: &str, default: i64, min: i64, max: i64) -> Result<i64, ConfigError> {
-    let Some(raw) = get(name) else { return Ok(default) };
+fn num(
+    get: &impl Fn(&str) -> Option<String>,
+    name: &str,
+    default: i64,
+    min: i64,
+    max: i64,
+) -> Result<i64, ConfigError> {
+    let Some(raw) = get(name) else {
+        return Ok(default);
+    };
     let v: i64 = raw.trim().parse().map_err(|_| ConfigError::Invalid {
         name: name.into(),
         problem: format!("'{raw}' is not a whole number"),
     })?;
     if !(min..=max).contains(&v) {
-        return Err(ConfigError::Invalid { name: name.into(), problem: format!("{v} is outside {min}..={max}") });
+        return Err(ConfigError::Invalid {
+            name: name.into(),
+            problem: format!("{v} is outside {min}..={max}"),
+        });
     }
     Ok(v)
 }
@@ -283,7 +334,10 @@ mod tests {
     use std::collections::HashMap;
 
     fn from(pairs: &[(&str, &str)]) -> Result<Settings, ConfigError> {
-        let m: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let m: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         Settings::from_lookup(|k| m.get(k).cloned())
     }
 
@@ -292,7 +346,10 @@ mod tests {
         let s = from(&[]).unwrap();
         assert_eq!(s.threshold_days, 30);
         assert_eq!(s.propagation_timeout, Duration::from_secs(300));
-        assert_eq!(s.login_base(Cloud::China).as_str(), "https://login.chinacloudapi.cn/");
+        assert_eq!(
+            s.login_base(Cloud::China).as_str(),
+            "https://login.chinacloudapi.cn/"
+        );
     }
 
     #[test]
@@ -300,24 +357,50 @@ mod tests {
         let e = from(&[("GRAPH_URL", "http://graph.example.com")]).unwrap_err();
         assert!(e.to_string().contains("GRAPH_URL"), "{e}");
         assert!(from(&[("GRAPH_URL", "http://127.0.0.1:8080")]).is_ok());
-        let e = from(&[("AWS_ENDPOINT_URL_SECRETS_MANAGER", "http://sm.example.com")]).unwrap_err().to_string();
-        assert!(e.contains("AWS_ENDPOINT_URL_SECRETS_MANAGER") && e.contains("plain http"), "{e}");
-        assert!(from(&[("AWS_ENDPOINT_URL", "http://127.0.0.1:5599")]).is_ok(), "moto on loopback");
-        assert!(from(&[("AWS_ENDPOINT_URL", "https://vpce-1.secretsmanager.us-east-1.vpce.amazonaws.com")]).is_ok());
+        let e = from(&[("AWS_ENDPOINT_URL_SECRETS_MANAGER", "http://sm.example.com")])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("AWS_ENDPOINT_URL_SECRETS_MANAGER") && e.contains("plain http"),
+            "{e}"
+        );
+        assert!(
+            from(&[("AWS_ENDPOINT_URL", "http://127.0.0.1:5599")]).is_ok(),
+            "moto on loopback"
+        );
+        assert!(from(&[(
+            "AWS_ENDPOINT_URL",
+            "https://vpce-1.secretsmanager.us-east-1.vpce.amazonaws.com"
+        )])
+        .is_ok());
     }
 
     #[test]
     fn rotator_auth_defaults_to_client_secret_and_names_the_choices() {
         assert_eq!(from(&[]).unwrap().rotator_auth, RotatorAuth::ClientSecret);
-        assert_eq!(from(&[("ROTATOR_AUTH", "federated")]).unwrap().rotator_auth, RotatorAuth::Federated);
-        assert_eq!(from(&[("ROTATOR_AUTH", "certificate")]).unwrap().rotator_auth, RotatorAuth::Certificate);
+        assert_eq!(
+            from(&[("ROTATOR_AUTH", "federated")]).unwrap().rotator_auth,
+            RotatorAuth::Federated
+        );
+        assert_eq!(
+            from(&[("ROTATOR_AUTH", "certificate")])
+                .unwrap()
+                .rotator_auth,
+            RotatorAuth::Certificate
+        );
         let e = from(&[("ROTATOR_AUTH", "oidc")]).unwrap_err().to_string();
-        assert!(e.contains("ROTATOR_AUTH") && e.contains("federated, certificate, client-secret"), "{e}");
+        assert!(
+            e.contains("ROTATOR_AUTH") && e.contains("federated, certificate, client-secret"),
+            "{e}"
+        );
     }
 
     #[test]
     fn bad_numbers_name_the_setting() {
         let e = from(&[("ROTATION_THRESHOLD_DAYS", "soon")]).unwrap_err();
-        assert_eq!(e.to_string(), "setting ROTATION_THRESHOLD_DAYS is invalid: 'soon' is not a whole number");
+        assert_eq!(
+            e.to_string(),
+            "setting ROTATION_THRESHOLD_DAYS is invalid: 'soon' is not a whole number"
+        );
     }
 }

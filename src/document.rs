@@ -205,13 +205,19 @@ impl TargetDocument {
     pub fn validate(&self) -> Result<(), DocumentError> {
         let bad = |m: String| Err(DocumentError::Invalid(m));
         if self.schema != 1 {
-            return bad(format!("schema {} is not supported (expected 1)", self.schema));
+            return bad(format!(
+                "schema {} is not supported (expected 1)",
+                self.schema
+            ));
         }
         let jamf = self.jamf.target != TargetKind::Rotator;
         for (name, v) in [
             ("entra.tenant_id", &self.entra.tenant_id),
             ("entra.client_id", &self.entra.client_id),
-            ("jamf.credentials_secret_id", &self.jamf.credentials_secret_id),
+            (
+                "jamf.credentials_secret_id",
+                &self.jamf.credentials_secret_id,
+            ),
         ] {
             if !jamf && name.starts_with("jamf.") {
                 continue;
@@ -220,7 +226,12 @@ impl TargetDocument {
                 return bad(format!("{name} is empty"));
             }
         }
-        if !self.entra.tenant_id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.') {
+        if !self
+            .entra
+            .tenant_id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.')
+        {
             return bad("entra.tenant_id must be a GUID or a domain name".into());
         }
         if self.jamf.observation_secs.is_some_and(|s| s > 3600) {
@@ -251,7 +262,11 @@ impl TargetDocument {
     /// A short name for logs and alerts: Jamf host (or the rotator's client id) and target kind.
     pub fn label(&self) -> String {
         match &self.jamf.url {
-            Some(url) => format!("{} {}", url.host_str().unwrap_or("?"), self.jamf.target.as_str()),
+            Some(url) => format!(
+                "{} {}",
+                url.host_str().unwrap_or("?"),
+                self.jamf.target.as_str()
+            ),
             None => format!("{} {}", self.entra.client_id, self.jamf.target.as_str()),
         }
     }
@@ -320,7 +335,10 @@ mod tests {
         assert!(!dbg.contains("verysecretvalue"), "{dbg}");
         use secrecy::ExposeSecret;
         let again = TargetDocument::parse(doc.to_secret().expose_secret()).unwrap();
-        assert_eq!(again.entra.client_secret.expose_secret(), "Zq8~verysecretvalue");
+        assert_eq!(
+            again.entra.client_secret.expose_secret(),
+            "Zq8~verysecretvalue"
+        );
     }
 
     #[test]
@@ -331,22 +349,33 @@ mod tests {
         let http = DOC.replace("https://example", "http://example");
         let e = TargetDocument::parse(&http).unwrap_err().to_string();
         assert!(e.contains("jamf.url") && e.contains("plain http"), "{e}");
-        let e = TargetDocument::parse(&DOC.replace("\"schema\":1", "\"schema\":2")).unwrap_err().to_string();
+        let e = TargetDocument::parse(&DOC.replace("\"schema\":1", "\"schema\":2"))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("schema 2"), "{e}");
     }
 
     #[test]
     fn a_document_that_is_only_a_string_is_not_echoed() {
-        let e = TargetDocument::parse("\"Zq8~verysecretvalue\"").unwrap_err().to_string();
+        let e = TargetDocument::parse("\"Zq8~verysecretvalue\"")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("invalid type: string"), "{e}");
         assert!(!e.contains("verysecret"), "{e}");
-        let e = TargetDocument::parse(&DOC.replace("\"jamf\":{", "\"jamf\":\"Zq8~verysecretvalue\",\"x\":{")).unwrap_err().to_string();
+        let e = TargetDocument::parse(
+            &DOC.replace("\"jamf\":{", "\"jamf\":\"Zq8~verysecretvalue\",\"x\":{"),
+        )
+        .unwrap_err()
+        .to_string();
         assert!(!e.contains("verysecret"), "{e}");
     }
 
     #[test]
     fn errors_never_echo_the_secret() {
-        let broken = DOC.replace("\"client_secret\":\"Zq8~verysecretvalue\"", "\"client_secret\":42");
+        let broken = DOC.replace(
+            "\"client_secret\":\"Zq8~verysecretvalue\"",
+            "\"client_secret\":42",
+        );
         let e = TargetDocument::parse(&broken).unwrap_err().to_string();
         assert!(e.contains("client_secret") || e.contains("string"), "{e}");
         assert!(!e.contains("verysecret"));

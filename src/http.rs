@@ -46,7 +46,10 @@ pub fn client(timeout: Duration, max_idle_per_host: usize, cookies: bool) -> req
 /// by Graph; they fall back to `None` and the caller's own backoff.
 pub fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
     let v = headers.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?;
-    v.trim().parse::<u64>().ok().map(|s| Duration::from_secs(s.min(300)))
+    v.trim()
+        .parse::<u64>()
+        .ok()
+        .map(|s| Duration::from_secs(s.min(300)))
 }
 
 #[cfg(test)]
@@ -60,7 +63,10 @@ mod tests {
         assert!(check_url(&Url::parse("http://[::1]:9/").unwrap()).is_ok());
         assert!(check_url(&Url::parse("http://localhost:9/").unwrap()).is_ok());
         let e = check_url(&Url::parse("http://x.jamfcloud.com").unwrap()).unwrap_err();
-        assert!(e.contains("x.jamfcloud.com") && e.contains("plain http"), "{e}");
+        assert!(
+            e.contains("x.jamfcloud.com") && e.contains("plain http"),
+            "{e}"
+        );
         assert!(check_url(&Url::parse("ftp://x").unwrap()).is_err());
     }
 }

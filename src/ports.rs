@@ -77,7 +77,10 @@ pub struct NewPassword {
 
 impl std::fmt::Debug for NewPassword {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("NewPassword").field("credential", &self.credential).field("secret", &"[redacted]").finish()
+        f.debug_struct("NewPassword")
+            .field("credential", &self.credential)
+            .field("secret", &"[redacted]")
+            .finish()
     }
 }
 
@@ -179,11 +182,18 @@ pub trait Directory: Send + Sync {
     async fn remove_password(&self, app: &AppRef, key_id: &str) -> Result<(), DirectoryError>;
     /// The longest password lifetime the tenant's app management policy allows this app, or
     /// `None` when nothing restricts it or the policy cannot be read (no permission).
-    async fn max_password_lifetime(&self, app: &AppRef) -> Result<Option<chrono::Duration>, DirectoryError>;
+    async fn max_password_lifetime(
+        &self,
+        app: &AppRef,
+    ) -> Result<Option<chrono::Duration>, DirectoryError>;
     /// When the credential `key_id` last signed in, from Entra's credential sign-in activity
     /// report (`/beta/reports/appCredentialSignInActivities`; needs `AuditLog.Read.All`; global
     /// cloud only; lags by minutes to hours). `None` when the report has not seen it sign in.
-    async fn key_last_used(&self, app: &AppRef, key_id: &str) -> Result<Option<DateTime<Utc>>, DirectoryError>;
+    async fn key_last_used(
+        &self,
+        app: &AppRef,
+        key_id: &str,
+    ) -> Result<Option<DateTime<Utc>>, DirectoryError>;
     /// Asks the token endpoint whether it accepts `secret` for the app and `scope` right now.
     /// Never retried inside: the caller polls.
     async fn check_secret(
@@ -317,11 +327,16 @@ pub struct SecretInfo {
 impl SecretInfo {
     /// The version that carries `stage`.
     pub fn version_with(&self, stage: &str) -> Option<&str> {
-        self.versions.iter().find(|(_, s)| s.iter().any(|x| x == stage)).map(|(v, _)| v.as_str())
+        self.versions
+            .iter()
+            .find(|(_, s)| s.iter().any(|x| x == stage))
+            .map(|(v, _)| v.as_str())
     }
     /// True when `version` carries `stage`.
     pub fn has(&self, version: &str, stage: &str) -> bool {
-        self.versions.get(version).is_some_and(|s| s.iter().any(|x| x == stage))
+        self.versions
+            .get(version)
+            .is_some_and(|s| s.iter().any(|x| x == stage))
     }
 }
 
@@ -365,7 +380,11 @@ pub trait SecretStore: Send + Sync {
     async fn describe(&self, secret_id: &str) -> Result<SecretInfo, StoreError>;
     /// The value of one version; `Ok(None)` when the version exists but holds no value yet (the
     /// empty `AWSPENDING` version Secrets Manager makes before `createSecret`).
-    async fn value(&self, secret_id: &str, version_id: &str) -> Result<Option<SecretString>, StoreError>;
+    async fn value(
+        &self,
+        secret_id: &str,
+        version_id: &str,
+    ) -> Result<Option<SecretString>, StoreError>;
     /// True when version `version_id` of a secret known to exist was ever written: one read
     /// (the in-process driver's check that a rotation token is unspent). Unlike [`Self::value`]
     /// it need not tell a missing secret from a missing version.
@@ -377,7 +396,11 @@ pub trait SecretStore: Send + Sync {
         }
     }
     /// The value of the version carrying `stage`, with its version id.
-    async fn value_at(&self, secret_id: &str, stage: &str) -> Result<Option<(String, SecretString)>, StoreError>;
+    async fn value_at(
+        &self,
+        secret_id: &str,
+        stage: &str,
+    ) -> Result<Option<(String, SecretString)>, StoreError>;
     /// `PutSecretValue(ClientRequestToken=version_id, VersionStages=[AWSPENDING], RotationToken)`.
     async fn put_pending(
         &self,
@@ -387,11 +410,21 @@ pub trait SecretStore: Send + Sync {
         rotation_token: Option<&SecretString>,
     ) -> Result<(), StoreError>;
     /// Moves `AWSCURRENT` from `from_version` to `version_id` (`AWSPREVIOUS` follows the old one).
-    async fn promote(&self, secret_id: &str, version_id: &str, from_version: &str) -> Result<(), StoreError>;
+    async fn promote(
+        &self,
+        secret_id: &str,
+        version_id: &str,
+        from_version: &str,
+    ) -> Result<(), StoreError>;
     /// Removes `AWSPENDING` from `version_id` (a no-op when it is not there).
     async fn remove_pending(&self, secret_id: &str, version_id: &str) -> Result<(), StoreError>;
     /// Creates a secret whose first version (`AWSCURRENT`) is `value`; returns its ARN.
-    async fn create(&self, name: &str, value: &SecretString, description: &str) -> Result<String, StoreError>;
+    async fn create(
+        &self,
+        name: &str,
+        value: &SecretString,
+        description: &str,
+    ) -> Result<String, StoreError>;
     /// Stores `value` as the new `AWSCURRENT` of an existing secret (used by `init`).
     async fn put_current(&self, secret_id: &str, value: &SecretString) -> Result<(), StoreError>;
     /// Secret ids that carry the tag `key` (with `value`, when given): the targets of a deployment.

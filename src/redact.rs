@@ -28,7 +28,10 @@ pub fn truncate(text: &str, max: usize) -> String {
 }
 
 /// Serde helper: serialises a secret's value (documents written to Secrets Manager only).
-pub fn serialize_secret<S: serde::Serializer>(secret: &SecretString, ser: S) -> Result<S::Ok, S::Error> {
+pub fn serialize_secret<S: serde::Serializer>(
+    secret: &SecretString,
+    ser: S,
+) -> Result<S::Ok, S::Error> {
     ser.serialize_str(secret.expose_secret())
 }
 

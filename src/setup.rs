@@ -103,7 +103,9 @@ pub async fn init(settings: &Settings, req: InitRequest) -> Result<InitOutcome, 
         rotation: None,
     };
     doc.validate()?;
-    if settings.rotator_credentials_secret_id.is_some() || settings.rotator_auth == crate::config::RotatorAuth::Federated {
+    if settings.rotator_credentials_secret_id.is_some()
+        || settings.rotator_auth == crate::config::RotatorAuth::Federated
+    {
         let identity = crate::wiring::rotator_identity(settings, &store).await?;
         let graph = GraphDirectory::new(settings, identity, Arc::new(crate::clock::SystemClock));
         resolve_credential(&graph, &mut doc).await?;
@@ -114,35 +116,75 @@ pub async fn init(settings: &Settings, req: InitRequest) -> Result<InitOutcome, 
     }
     let action = match store.describe(&req.secret_id).await {
         Ok(_) if !req.overwrite => {
-            return Err(SetupError::Mismatch(format!("secret {} already exists; pass --overwrite to replace its document", req.secret_id)))
+            return Err(SetupError::Mismatch(format!(
+                "secret {} already exists; pass --overwrite to replace its document",
+                req.secret_id
+            )))
         }
         Ok(_) => {
             store.put_current(&req.secret_id, &doc.to_secret()).await?;
             "replaced"
         }
         Err(StoreError::NotFound { .. }) => {
-            store.create(&req.secret_id, &doc.to_secret(), "Jamf Pro's Entra client secret, rotated by jamf-entra-rotator").await?;
+            store
+                .create(
+                    &req.secret_id,
+                    &doc.to_secret(),
+                    "Jamf Pro's Entra client secret, rotated by jamf-entra-rotator",
+                )
+                .await?;
             "created"
         }
         Err(e) => return Err(e.into()),
     };
-    Ok(InitOutcome { action, secret_id: req.secret_id, key_id: doc.entra.key_id, expires_at: doc.entra.expires_at })
+    Ok(InitOutcome {
+        action,
+        secret_id: req.secret_id,
+        key_id: doc.entra.key_id,
+        expires_at: doc.entra.expires_at,
+    })
 }
 
 /// Finds the app, checks that Entra accepts the secret, and fills in key id, expiry, object id.
-async fn resolve_credential(directory: &dyn Directory, doc: &mut TargetDocument) -> Result<(), SetupError> {
+async fn resolve_credential(
+    directory: &dyn Directory,
+    doc: &mut TargetDocument,
+) -> Result<(), SetupError> {
     let app = directory.application(&AppRef::of(doc)).await?;
     doc.entra.application_object_id = Some(app.object_id.clone());
     let scope = doc.entra.cloud.graph_scope();
-    match directory.check_secret(&AppRef::of(doc), &doc.entra.client_secret, &scope).await? {
+    match directory
+        .check_secret(&AppRef::of(doc), &doc.entra.client_secret, &scope)
+        .await?
+    {
         SecretCheck::Accepted => {}
-        SecretCheck::Expired => return Err(SetupError::Mismatch("Entra reports the given client secret has expired".into())),
-        SecretCheck::NotAccepted => return Err(SetupError::Mismatch("Entra does not accept the given client secret for this app".into())),
+        SecretCheck::Expired => {
+            return Err(SetupError::Mismatch(
+                "Entra reports the given client secret has expired".into(),
+            ))
+        }
+        SecretCheck::NotAccepted => {
+            return Err(SetupError::Mismatch(
+                "Entra does not accept the given client secret for this app".into(),
+            ))
+        }
     }
     let secret = doc.entra.client_secret.expose_secret();
     let found: Vec<_> = match &doc.entra.key_id {
-        Some(k) => app.passwords.iter().filter(|c| c.key_id.eq_ignore_ascii_case(k)).collect(),
-        None => app.passwords.iter().filter(|c| c.hint.as_deref().is_some_and(|h| !h.is_empty() && secret.starts_with(h))).collect(),
+        Some(k) => app
+            .passwords
+            .iter()
+            .filter(|c| c.key_id.eq_ignore_ascii_case(k))
+            .collect(),
+        None => app
+            .passwords
+            .iter()
+            .filter(|c| {
+                c.hint
+                    .as_deref()
+                    .is_some_and(|h| !h.is_empty() && secret.starts_with(h))
+            })
+            .collect(),
     };
     match found.as_slice() {
         [one] => {
@@ -150,8 +192,12 @@ async fn resolve_credential(directory: &dyn Directory, doc: &mut TargetDocument)
             doc.entra.expires_at = one.end;
             Ok(())
         }
-        [] => Err(SetupError::Mismatch("no client secret on the app matches (key id or hint); pass --key-id".into())),
-        _ => Err(SetupError::Mismatch("several client secrets on the app share this secret's hint; pass --key-id".into())),
+        [] => Err(SetupError::Mismatch(
+            "no client secret on the app matches (key id or hint); pass --key-id".into(),
+        )),
+        _ => Err(SetupError::Mismatch(
+            "several client secrets on the app share this secret's hint; pass --key-id".into(),
+        )),
     }
 }
 
@@ -164,12 +210,27 @@ pub fn describe_check(r: &CheckReport) -> String {
         out,
         "  managed secret   {} expires {} ({} days; threshold {})",
         r.key_id.as_deref().unwrap_or("unknown"),
-        r.expires_at.map(|e| e.format("%Y-%m-%d").to_string()).unwrap_or_else(|| "unknown".into()),
-        r.days_until_expiry.map(|d| d.to_string()).unwrap_or_else(|| "?".into()),
+        r.expires_at
+            .map(|e| e.format("%Y-%m-%d").to_string())
+            .unwrap_or_else(|| "unknown".into()),
+        r.days_until_expiry
+            .map(|d| d.to_string())
+            .unwrap_or_else(|| "?".into()),
         r.threshold_days
     );
-    let _ = writeln!(out, "  due              {}", if r.due { "yes" } else { "no" });
-    let _ = writeln!(out, "  action           {}", serde_json::to_value(r.action).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default());
+    let _ = writeln!(
+        out,
+        "  due              {}",
+        if r.due { "yes" } else { "no" }
+    );
+    let _ = writeln!(
+        out,
+        "  action           {}",
+        serde_json::to_value(r.action)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default()
+    );
     let _ = writeln!(out, "  app credentials  {}", r.credentials.len());
     for c in &r.credentials {
         let _ = writeln!(
@@ -177,15 +238,31 @@ pub fn describe_check(r: &CheckReport) -> String {
             "    {} {:<40} {}{}",
             c.key_id,
             c.display_name.as_deref().unwrap_or(""),
-            c.expires_at.map(|e| e.format("%Y-%m-%d").to_string()).unwrap_or_default(),
-            if c.managed { "  (managed)" } else if c.ours { "  (ours)" } else { "" }
+            c.expires_at
+                .map(|e| e.format("%Y-%m-%d").to_string())
+                .unwrap_or_default(),
+            if c.managed {
+                "  (managed)"
+            } else if c.ours {
+                "  (ours)"
+            } else {
+                ""
+            }
         );
     }
     for d in &r.drift {
         let _ = writeln!(out, "  drift            {}", d.detail);
     }
     if let Some(rot) = &r.rotation {
-        let _ = writeln!(out, "  rotation         {:?}{}", rot.outcome, rot.error.as_ref().map(|e| format!(": {e}")).unwrap_or_default());
+        let _ = writeln!(
+            out,
+            "  rotation         {:?}{}",
+            rot.outcome,
+            rot.error
+                .as_ref()
+                .map(|e| format!(": {e}"))
+                .unwrap_or_default()
+        );
     }
     out
 }
@@ -193,14 +270,22 @@ pub fn describe_check(r: &CheckReport) -> String {
 /// `sim`: runs the stand-ins until Ctrl-C, printing their URLs; with `seed`, writes a target into
 /// Secrets Manager (`AWS_ENDPOINT_URL`) and prints the settings that point the CLI at it.
 #[cfg(feature = "sim")]
-pub async fn run_sim(seed: Option<String>, target: TargetKind, json: bool) -> Result<(), SetupError> {
+pub async fn run_sim(
+    seed: Option<String>,
+    target: TargetKind,
+    json: bool,
+) -> Result<(), SetupError> {
     use crate::sim::world::{spawn_world, WorldOptions};
     let clock: crate::clock::SharedClock = Arc::new(crate::clock::SystemClock);
     let store: Arc<dyn SecretStore> = match &seed {
-        Some(_) => Arc::new(AwsSecretStore::new(aws_sdk_secretsmanager::Client::new(&load_aws_config(std::time::Duration::from_secs(30)).await))),
+        Some(_) => Arc::new(AwsSecretStore::new(aws_sdk_secretsmanager::Client::new(
+            &load_aws_config(std::time::Duration::from_secs(30)).await,
+        ))),
         None => Arc::new(crate::vault::MemoryStore::new()),
     };
-    let name = seed.clone().unwrap_or_else(|| "jamf-entra-rotator/sim".into());
+    let name = seed
+        .clone()
+        .unwrap_or_else(|| "jamf-entra-rotator/sim".into());
     let mut opts = WorldOptions::new(clock, store, &name);
     opts.target = target;
     // A person watches in real time: a short notification window instead of a minute.

@@ -5,9 +5,11 @@
 
 use crate::alert::{LogAlerts, SnsAlerts};
 use crate::clock::{SharedClock, SystemClock};
-use crate::config::Settings;
 use crate::config::RotatorAuth;
-use crate::entra::{GraphDirectory, RotatorCredential, RotatorIdentity, RotatorSignIn, StsWebIdentityTokens};
+use crate::config::Settings;
+use crate::entra::{
+    GraphDirectory, RotatorCredential, RotatorIdentity, RotatorSignIn, StsWebIdentityTokens,
+};
 use crate::ports::{Alerts, SecretStore, StoreError, AWSCURRENT};
 use crate::rotation::{Engine, Policy};
 use crate::vault::{load_aws_config, AwsSecretStore};
@@ -64,27 +66,40 @@ pub fn check_rotator_settings(settings: &Settings) -> Result<(), crate::config::
 }
 
 fn federated_client_id(settings: &Settings) -> Result<String, crate::config::ConfigError> {
-    settings.rotator_client_id.clone().ok_or_else(|| crate::config::ConfigError::Missing {
-        name: "ROTATOR_CLIENT_ID".into(),
-        why: "ROTATOR_AUTH=federated signs in as that app registration (no secret holds its id)".into(),
-    })
+    settings
+        .rotator_client_id
+        .clone()
+        .ok_or_else(|| crate::config::ConfigError::Missing {
+            name: "ROTATOR_CLIENT_ID".into(),
+            why:
+                "ROTATOR_AUTH=federated signs in as that app registration (no secret holds its id)"
+                    .into(),
+        })
 }
 
 fn credentials_secret_id(settings: &Settings) -> Result<&str, crate::config::ConfigError> {
-    settings.rotator_credentials_secret_id.as_deref().ok_or_else(|| crate::config::ConfigError::Missing {
-        name: "ROTATOR_CREDENTIALS_SECRET_ID".into(),
-        why: match settings.rotator_auth {
-            RotatorAuth::Certificate => "ROTATOR_AUTH=certificate signs with the private key stored there",
-            _ => "the rotator signs in to Microsoft Graph with the client secret stored there",
-        }
-        .into(),
-    })
+    settings
+        .rotator_credentials_secret_id
+        .as_deref()
+        .ok_or_else(|| crate::config::ConfigError::Missing {
+            name: "ROTATOR_CREDENTIALS_SECRET_ID".into(),
+            why: match settings.rotator_auth {
+                RotatorAuth::Certificate => {
+                    "ROTATOR_AUTH=certificate signs with the private key stored there"
+                }
+                _ => "the rotator signs in to Microsoft Graph with the client secret stored there",
+            }
+            .into(),
+        })
 }
 
 /// The rotator's identity per `ROTATOR_AUTH`: `client-secret` and `certificate` read their
 /// secret (`ROTATOR_CREDENTIALS_SECRET_ID`); `federated` reads nothing and asks AWS STS (the
 /// standard SDK configuration, `AWS_ENDPOINT_URL_STS` honoured) for a token at each sign-in.
-pub async fn rotator_identity(settings: &Settings, store: &dyn SecretStore) -> Result<RotatorSignIn, WiringError> {
+pub async fn rotator_identity(
+    settings: &Settings,
+    store: &dyn SecretStore,
+) -> Result<RotatorSignIn, WiringError> {
     Ok(read_rotator(settings, store, None).await?.0)
 }
 
@@ -103,10 +118,21 @@ async fn read_rotator(
             None => aws_sdk_sts::Client::new(&load_aws_config(settings.http_timeout).await),
         };
         let tokens = StsWebIdentityTokens::new(sts);
-        return Ok((RotatorSignIn { client_id, credential: RotatorCredential::Federated(Arc::new(tokens)) }, None));
+        return Ok((
+            RotatorSignIn {
+                client_id,
+                credential: RotatorCredential::Federated(Arc::new(tokens)),
+            },
+            None,
+        ));
     }
     let id = credentials_secret_id(settings)?;
-    let (_, value) = store.value_at(id, AWSCURRENT).await?.ok_or_else(|| StoreError::NotFound { what: format!("{id} (AWSCURRENT)") })?;
+    let (_, value) = store
+        .value_at(id, AWSCURRENT)
+        .await?
+        .ok_or_else(|| StoreError::NotFound {
+            what: format!("{id} (AWSCURRENT)"),
+        })?;
     let client_id = settings.rotator_client_id.as_deref();
     let signin = match settings.rotator_auth {
         RotatorAuth::Certificate => RotatorSignIn::from_certificate_secret(client_id, &value)?,
@@ -118,7 +144,9 @@ async fn read_rotator(
 /// Builds the engine over the real adapters.
 pub async fn from_settings(settings: Settings) -> Result<Wiring, WiringError> {
     let sdk = load_aws_config(settings.http_timeout).await;
-    let store: Arc<dyn SecretStore> = Arc::new(AwsSecretStore::new(aws_sdk_secretsmanager::Client::new(&sdk)));
+    let store: Arc<dyn SecretStore> = Arc::new(AwsSecretStore::new(
+        aws_sdk_secretsmanager::Client::new(&sdk),
+    ));
     let clock: SharedClock = Arc::new(SystemClock);
     let (identity, own_secret) = read_rotator(&settings, store.as_ref(), Some(&sdk)).await?;
     let alerts: Arc<dyn Alerts> = match &settings.alert_topic_arn {
@@ -127,13 +155,22 @@ pub async fn from_settings(settings: Settings) -> Result<Wiring, WiringError> {
     };
     let engine = Engine::new(
         Arc::new(GraphDirectory::new(&settings, identity, clock.clone())),
-        Arc::new(crate::jamf::Targets::new(store.clone(), settings.clone(), clock.clone())),
+        Arc::new(crate::jamf::Targets::new(
+            store.clone(),
+            settings.clone(),
+            clock.clone(),
+        )),
         store.clone(),
         alerts,
         clock,
         Policy::from_settings(&settings),
     );
-    Ok(Wiring { settings, store, engine, own_secret })
+    Ok(Wiring {
+        settings,
+        store,
+        engine,
+        own_secret,
+    })
 }
 
 /// The rotator's own document, when it rotates its own secret: with `ROTATOR_AUTH=client-secret`

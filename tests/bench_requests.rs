@@ -72,7 +72,9 @@ async fn counted_moto(counter: &HttpCounter) -> Arc<dyn SecretStore> {
         .endpoint_url(moto::endpoint().await)
         .interceptor(counter.clone())
         .build();
-    Arc::new(AwsSecretStore::new(aws_sdk_secretsmanager::Client::from_conf(conf)))
+    Arc::new(AwsSecretStore::new(
+        aws_sdk_secretsmanager::Client::from_conf(conf),
+    ))
 }
 
 /// A store that waits `latency` (real time) before every call and counts the calls.
@@ -84,7 +86,12 @@ struct Slow {
 
 impl Slow {
     async fn hold(&self, op: &str) {
-        *self.calls.lock().unwrap().entry(op.to_string()).or_default() += 1;
+        *self
+            .calls
+            .lock()
+            .unwrap()
+            .entry(op.to_string())
+            .or_default() += 1;
         if !self.latency.is_zero() {
             tokio::time::sleep(self.latency).await;
         }
@@ -105,11 +112,21 @@ impl SecretStore for Slow {
         self.hold("GetSecretValue").await;
         self.inner.version_exists(id, v).await
     }
-    async fn value_at(&self, id: &str, stage: &str) -> Result<Option<(String, SecretString)>, StoreError> {
+    async fn value_at(
+        &self,
+        id: &str,
+        stage: &str,
+    ) -> Result<Option<(String, SecretString)>, StoreError> {
         self.hold("GetSecretValue").await;
         self.inner.value_at(id, stage).await
     }
-    async fn put_pending(&self, id: &str, v: &str, value: &SecretString, rt: Option<&SecretString>) -> Result<(), StoreError> {
+    async fn put_pending(
+        &self,
+        id: &str,
+        v: &str,
+        value: &SecretString,
+        rt: Option<&SecretString>,
+    ) -> Result<(), StoreError> {
         self.hold("PutSecretValue").await;
         self.inner.put_pending(id, v, value, rt).await
     }
@@ -121,7 +138,12 @@ impl SecretStore for Slow {
         self.hold("UpdateSecretVersionStage").await;
         self.inner.remove_pending(id, v).await
     }
-    async fn create(&self, name: &str, value: &SecretString, description: &str) -> Result<String, StoreError> {
+    async fn create(
+        &self,
+        name: &str,
+        value: &SecretString,
+        description: &str,
+    ) -> Result<String, StoreError> {
         self.hold("CreateSecret").await;
         self.inner.create(name, value, description).await
     }
@@ -155,7 +177,9 @@ fn entra_counts(reqs: &[RecordedRequest], rotator_client_id: &str) -> BTreeMap<S
             let op = match (r.method.as_str(), last) {
                 ("POST", "addPassword") => "addPassword",
                 ("POST", "removePassword") => "removePassword",
-                ("GET", _) if path.contains("signIns") || path.contains("auditLogs") => "GET sign-ins",
+                ("GET", _) if path.contains("signIns") || path.contains("auditLogs") => {
+                    "GET sign-ins"
+                }
                 ("GET", _) if path.contains("olic") => "GET policy",
                 ("GET", _) if path.contains("/applications") => "GET application",
                 ("GET", _) => "GET other",
@@ -175,21 +199,35 @@ fn jamf_counts(reqs: &[RecordedRequest]) -> BTreeMap<String, usize> {
         // Ids in paths are folded so the same call counts once per kind.
         let path: Vec<&str> = path
             .split('/')
-            .map(|s| if s.chars().any(|c| c.is_ascii_digit()) && s.len() > 8 { "{id}" } else { s })
+            .map(|s| {
+                if s.chars().any(|c| c.is_ascii_digit()) && s.len() > 8 {
+                    "{id}"
+                } else {
+                    s
+                }
+            })
             .collect();
-        *out.entry(format!("jamf: {} {}", r.method, path.join("/"))).or_default() += 1;
+        *out.entry(format!("jamf: {} {}", r.method, path.join("/")))
+            .or_default() += 1;
     }
     out
 }
 
 fn total(m: &BTreeMap<String, usize>, prefix: &str) -> usize {
-    m.iter().filter(|(k, _)| k.starts_with(prefix)).map(|(_, v)| v).sum()
+    m.iter()
+        .filter(|(k, _)| k.starts_with(prefix))
+        .map(|(_, v)| v)
+        .sum()
 }
 
 fn write(name: &str, v: &Value) {
     let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/target/bench");
     std::fs::create_dir_all(dir).unwrap();
-    std::fs::write(format!("{dir}/{name}.json"), serde_json::to_string_pretty(v).unwrap()).unwrap();
+    std::fs::write(
+        format!("{dir}/{name}.json"),
+        serde_json::to_string_pretty(v).unwrap(),
+    )
+    .unwrap();
 }
 
 /// One scheduled check that rotates a due target of `kind`, through the Lambda's entry point,
@@ -200,13 +238,26 @@ async fn one_rotation(kind: TargetKind, latency: Duration, manual_clock: bool) -
 
 /// As [`one_rotation`]; with `trace`, the engine's adapters are wrapped (tests/common/tripwire.rs)
 /// and the figures include the order of its calls.
-async fn one_rotation_traced(kind: TargetKind, latency: Duration, manual_clock: bool, trace: bool) -> Value {
+async fn one_rotation_traced(
+    kind: TargetKind,
+    latency: Duration,
+    manual_clock: bool,
+    trace: bool,
+) -> Value {
     common::capture_logs();
     let counter = HttpCounter::default();
     let moto_store = counted_moto(&counter).await;
     let calls: Arc<Mutex<BTreeMap<String, usize>>> = Arc::default();
-    let store: Arc<dyn SecretStore> = Arc::new(Slow { inner: moto_store, latency: Duration::ZERO, calls: calls.clone() });
-    let clock: SharedClock = if manual_clock { Arc::new(ManualClock::new(Utc::now())) } else { Arc::new(SystemClock) };
+    let store: Arc<dyn SecretStore> = Arc::new(Slow {
+        inner: moto_store,
+        latency: Duration::ZERO,
+        calls: calls.clone(),
+    });
+    let clock: SharedClock = if manual_clock {
+        Arc::new(ManualClock::new(Utc::now()))
+    } else {
+        Arc::new(SystemClock)
+    };
     let mut opts = WorldOptions::new(clock, store, &moto::unique("bench"));
     opts.target = kind;
     opts.expires_in_days = 10;
@@ -220,23 +271,48 @@ async fn one_rotation_traced(kind: TargetKind, latency: Duration, manual_clock: 
     } else {
         w.entra.set_latency(latency);
         w.jamf.set_latency(latency);
-        let slow: Arc<dyn SecretStore> = Arc::new(Slow { inner: w.store.clone(), latency, calls: calls.clone() });
-        Engine::new(w.engine.directory.clone(), Arc::new(jamf_entra_rotator::jamf::Targets::new(slow.clone(), w.settings.clone(), w.clock.clone())), slow, w.engine.alerts.clone(), w.clock.clone(), w.engine.policy.clone())
+        let slow: Arc<dyn SecretStore> = Arc::new(Slow {
+            inner: w.store.clone(),
+            latency,
+            calls: calls.clone(),
+        });
+        Engine::new(
+            w.engine.directory.clone(),
+            Arc::new(jamf_entra_rotator::jamf::Targets::new(
+                slow.clone(),
+                w.settings.clone(),
+                w.clock.clone(),
+            )),
+            slow,
+            w.engine.alerts.clone(),
+            w.clock.clone(),
+            w.engine.policy.clone(),
+        )
     };
     let trip = common::tripwire::Tripwire::counting();
-    let engine = if trace { common::tripwire::wired(&engine, trip.clone()) } else { engine };
+    let engine = if trace {
+        common::tripwire::wired(&engine, trip.clone())
+    } else {
+        engine
+    };
     calls.lock().unwrap().clear();
     let entra_before = w.entra.requests().len();
     let jamf_before = w.jamf.requests().len();
-    let function = Function::new(engine, Targets::Ids(vec![w.secret_id.clone()])).with_metrics(Arc::new(|_: &str| {}));
+    let function = Function::new(engine, Targets::Ids(vec![w.secret_id.clone()]))
+        .with_metrics(Arc::new(|_: &str| {}));
 
     let started = Instant::now();
-    let response = route(&function, json!({"action": "check"})).await.expect("the check runs");
+    let response = route(&function, json!({"action": "check"}))
+        .await
+        .expect("the check runs");
     let wall = started.elapsed();
 
     let rotation = &response["results"][0]["report"]["rotation"];
     assert_eq!(rotation["outcome"], "rotated", "{response:#}");
-    assert!(w.jamf_secret_works(), "Jamf Pro's secret works after the rotation");
+    assert!(
+        w.jamf_secret_works(),
+        "Jamf Pro's secret works after the rotation"
+    );
     let entra = entra_counts(&w.entra.requests()[entra_before..], &w.rotator_client_id);
     let jamf = jamf_counts(&w.jamf.requests()[jamf_before..]);
     let sm_http = counter.take();
@@ -272,7 +348,10 @@ async fn one_rotation_traced(kind: TargetKind, latency: Duration, manual_clock: 
 async fn requests_per_rotation() {
     let smtp = one_rotation_traced(TargetKind::SmtpGraph, Duration::ZERO, true, true).await;
     let ca = one_rotation_traced(TargetKind::ConditionalAccess, Duration::ZERO, true, true).await;
-    write("requests", &json!({"smtp-graph": smtp, "conditional-access": ca}));
+    write(
+        "requests",
+        &json!({"smtp-graph": smtp, "conditional-access": ca}),
+    );
 }
 
 /// Engine overhead: the same rotation's wall time with zero latency, then with 50 ms on every
@@ -284,7 +363,10 @@ async fn engine_overhead() {
     let virt50 = one_rotation(TargetKind::SmtpGraph, LATENCY, true).await;
     let sys0 = one_rotation(TargetKind::SmtpGraph, Duration::ZERO, false).await;
     let sys50 = one_rotation(TargetKind::SmtpGraph, LATENCY, false).await;
-    write("overhead", &json!({"virtual_0ms": virt0, "virtual_50ms": virt50, "system_0ms": sys0, "system_50ms": sys50}));
+    write(
+        "overhead",
+        &json!({"virtual_0ms": virt0, "virtual_50ms": virt50, "system_0ms": sys0, "system_50ms": sys50}),
+    );
 }
 
 /// 200 targets, one Entra tenant, each target on its own Jamf Pro server (the due ones) or a
@@ -297,7 +379,11 @@ async fn scale(n: usize, due: usize, one_host: bool) -> Value {
     let (rotator_client_id, rotator_secret) = entra.add_rotator(TENANT_ID);
     let calls: Arc<Mutex<BTreeMap<String, usize>>> = Arc::default();
     let memory: Arc<dyn SecretStore> = Arc::new(MemoryStore::new());
-    let store: Arc<dyn SecretStore> = Arc::new(Slow { inner: memory.clone(), latency: LATENCY, calls: calls.clone() });
+    let store: Arc<dyn SecretStore> = Arc::new(Slow {
+        inner: memory.clone(),
+        latency: LATENCY,
+        calls: calls.clone(),
+    });
     let shared_jamf: Option<JamfSim> = None;
     let mut shared_jamf = shared_jamf;
     let mut jamfs: Vec<JamfSim> = Vec::new();
@@ -308,7 +394,13 @@ async fn scale(n: usize, due: usize, one_host: bool) -> Value {
         let days = if i < due { 10 } else { 90 };
         let expires = Utc::now() + chrono::Duration::days(days);
         let (key_id, secret) = entra.seed_password(&app.object_id, "set by hand", expires);
-        let config = JamfSimConfig { entra_login_url: entra.url(), tenant_id: TENANT_ID.into(), client_id: app.client_id.clone(), secret: secret.clone(), cloud: Cloud::Global };
+        let config = JamfSimConfig {
+            entra_login_url: entra.url(),
+            tenant_id: TENANT_ID.into(),
+            client_id: app.client_id.clone(),
+            secret: secret.clone(),
+            cloud: Cloud::Global,
+        };
         let jamf = if i < due && !one_host {
             jamfs.push(JamfSim::start(config, clock.clone()).await);
             jamfs.last().unwrap().clone()
@@ -323,12 +415,41 @@ async fn scale(n: usize, due: usize, one_host: bool) -> Value {
         let creds_id = format!("{id}/jamf-credentials");
         let doc = TargetDocument {
             schema: 1,
-            entra: EntraSection { cloud: Cloud::Global, tenant_id: TENANT_ID.into(), client_id: app.client_id.clone(), application_object_id: Some(app.object_id.clone()), client_secret: secret, key_id: Some(key_id), expires_at: Some(expires) },
-            jamf: JamfSection { url: Some(jamf.url()), target: TargetKind::SmtpGraph, credentials_secret_id: creds_id.clone(), test_recipient: None, page_path: None, secret_field: None, application_id_field: None, observation_secs: None },
+            entra: EntraSection {
+                cloud: Cloud::Global,
+                tenant_id: TENANT_ID.into(),
+                client_id: app.client_id.clone(),
+                application_object_id: Some(app.object_id.clone()),
+                client_secret: secret,
+                key_id: Some(key_id),
+                expires_at: Some(expires),
+            },
+            jamf: JamfSection {
+                url: Some(jamf.url()),
+                target: TargetKind::SmtpGraph,
+                credentials_secret_id: creds_id.clone(),
+                test_recipient: None,
+                page_path: None,
+                secret_field: None,
+                application_id_field: None,
+                observation_secs: None,
+            },
             rotation: None,
         };
-        memory.create(&creds_id, &SecretString::from(json!({"client_id": jc, "client_secret": js.expose_secret()}).to_string()), "jamf").await.unwrap();
-        memory.create(&id, &doc.to_secret(), "target").await.unwrap();
+        memory
+            .create(
+                &creds_id,
+                &SecretString::from(
+                    json!({"client_id": jc, "client_secret": js.expose_secret()}).to_string(),
+                ),
+                "jamf",
+            )
+            .await
+            .unwrap();
+        memory
+            .create(&id, &doc.to_secret(), "target")
+            .await
+            .unwrap();
         ids.push(id);
     }
     let settings = Settings {
@@ -339,8 +460,19 @@ async fn scale(n: usize, due: usize, one_host: bool) -> Value {
         ..Settings::default()
     };
     let engine = Engine::new(
-        Arc::new(GraphDirectory::new(&settings, RotatorIdentity { client_id: rotator_client_id.clone(), secret: rotator_secret }, clock.clone())),
-        Arc::new(jamf_entra_rotator::jamf::Targets::new(store.clone(), settings.clone(), clock.clone())),
+        Arc::new(GraphDirectory::new(
+            &settings,
+            RotatorIdentity {
+                client_id: rotator_client_id.clone(),
+                secret: rotator_secret,
+            },
+            clock.clone(),
+        )),
+        Arc::new(jamf_entra_rotator::jamf::Targets::new(
+            store.clone(),
+            settings.clone(),
+            clock.clone(),
+        )),
         store.clone(),
         Arc::new(MemoryAlerts::default()),
         clock.clone(),
@@ -352,16 +484,37 @@ async fn scale(n: usize, due: usize, one_host: bool) -> Value {
     }
     let entra_before = entra.requests().len();
     // BENCH_PARALLELISM overrides the function's default (to measure before/after a change).
-    let parallelism = std::env::var("BENCH_PARALLELISM").ok().and_then(|v| v.parse().ok()).unwrap_or(jamf_entra_rotator::lambda::DEFAULT_PARALLELISM);
-    let function = Function::new(engine, Targets::Ids(ids)).with_metrics(Arc::new(|_: &str| {})).with_parallelism(parallelism);
+    let parallelism = std::env::var("BENCH_PARALLELISM")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(jamf_entra_rotator::lambda::DEFAULT_PARALLELISM);
+    let function = Function::new(engine, Targets::Ids(ids))
+        .with_metrics(Arc::new(|_: &str| {}))
+        .with_parallelism(parallelism);
 
     let started = Instant::now();
-    let response = route(&function, json!({"action": "check"})).await.expect("the check runs");
+    let response = route(&function, json!({"action": "check"}))
+        .await
+        .expect("the check runs");
     let wall = started.elapsed();
 
-    let rotated = response["results"].as_array().unwrap().iter().filter(|r| r["report"]["action"] == "rotated").count();
+    let rotated = response["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["report"]["action"] == "rotated")
+        .count();
     if !one_host {
-        assert_eq!(response["failed"], 0, "{}", serde_json::to_string(&response["results"]).unwrap().chars().take(3000).collect::<String>());
+        assert_eq!(
+            response["failed"],
+            0,
+            "{}",
+            serde_json::to_string(&response["results"])
+                .unwrap()
+                .chars()
+                .take(3000)
+                .collect::<String>()
+        );
         assert_eq!(rotated, due);
     }
     let entra_reqs = entra_counts(&entra.requests()[entra_before..], &rotator_client_id);
@@ -410,5 +563,8 @@ async fn check_200_targets() {
     // (One server holds one SMTP configuration, so these rotations race each other and most roll
     // back; only the concurrency that reaches the server is of interest here.)
     let one_server = scale(20, 20, true).await;
-    write("scale", &json!({"none_due": none_due, "five_due": five_due, "all_due_one_jamf_server": one_server}));
+    write(
+        "scale",
+        &json!({"none_due": none_due, "five_due": five_due, "all_due_one_jamf_server": one_server}),
+    );
 }

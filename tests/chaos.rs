@@ -19,7 +19,10 @@ use tokio::process::Command;
 const BIN: &str = env!("CARGO_BIN_EXE_jamf-entra-rotator");
 
 fn env_num(name: &str, default: u64) -> u64 {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -32,7 +35,13 @@ async fn killed_rotations_always_resume_to_the_invariant() {
     // Real time here: the CLI runs in its own process on the system clock.
     let clock: SharedClock = Arc::new(SystemClock);
     let store = Arc::new(AwsSecretStore::new(moto::secrets_client().await));
-    let world = spawn_world(WorldOptions::new(clock, store.clone(), &moto::unique("chaos"))).await.unwrap();
+    let world = spawn_world(WorldOptions::new(
+        clock,
+        store.clone(),
+        &moto::unique("chaos"),
+    ))
+    .await
+    .unwrap();
     let env: Vec<(&str, String)> = vec![
         ("AWS_ENDPOINT_URL", moto::endpoint().await),
         ("AWS_ACCESS_KEY_ID", "testing".into()),
@@ -41,7 +50,10 @@ async fn killed_rotations_always_resume_to_the_invariant() {
         ("ENTRA_LOGIN_URL", world.entra.url().to_string()),
         ("GRAPH_URL", world.entra.url().to_string()),
         ("ROTATOR_CLIENT_ID", world.rotator_client_id.clone()),
-        ("ROTATOR_CREDENTIALS_SECRET_ID", world.rotator_credentials_id.clone()),
+        (
+            "ROTATOR_CREDENTIALS_SECRET_ID",
+            world.rotator_credentials_id.clone(),
+        ),
         ("SMTP_TEST_RECIPIENT", "it@example.com".into()),
         // No real waiting in the CLI: the stand-in has no propagation lag.
         ("PROPAGATION_SUCCESSES", "1".into()),
@@ -51,7 +63,10 @@ async fn killed_rotations_always_resume_to_the_invariant() {
     ];
     let cli = |args: &[&str]| {
         let mut c = Command::new(BIN);
-        c.args(args).env_clear().envs(env.iter().map(|(k, v)| (*k, v.clone()))).kill_on_drop(true);
+        c.args(args)
+            .env_clear()
+            .envs(env.iter().map(|(k, v)| (*k, v.clone())))
+            .kill_on_drop(true);
         c
     };
 
@@ -61,11 +76,18 @@ async fn killed_rotations_always_resume_to_the_invariant() {
         // Kill at the k-th Entra request of this rotation (a rotation makes about a dozen).
         let k = rng.gen_range(1..=14);
         let base = world.entra.requests().len();
-        let mut child = cli(&["rotate", "--json", "--secret-id", &world.secret_id, "--reason", "chaos"])
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
+        let mut child = cli(&[
+            "rotate",
+            "--json",
+            "--secret-id",
+            &world.secret_id,
+            "--reason",
+            "chaos",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
         tokio::select! {
             _ = world.entra.wait_for_requests(base + k) => {
                 child.start_kill().unwrap();
@@ -74,16 +96,29 @@ async fn killed_rotations_always_resume_to_the_invariant() {
             _ = child.wait() => {}
         }
         let first = child.wait_with_output().await.unwrap();
-        outputs.push(String::from_utf8_lossy(&first.stdout).into_owned() + &String::from_utf8_lossy(&first.stderr));
+        outputs.push(
+            String::from_utf8_lossy(&first.stdout).into_owned()
+                + &String::from_utf8_lossy(&first.stderr),
+        );
 
         // The next scheduled check resumes (or finds nothing to do).
-        let resume = cli(&["check", "--json", "--secret-id", &world.secret_id]).output().await.unwrap();
-        let text = String::from_utf8_lossy(&resume.stdout).into_owned() + &String::from_utf8_lossy(&resume.stderr);
-        assert!(resume.status.success(), "iteration {i} (k={k}, seed {seed}): the resume failed: {text}");
+        let resume = cli(&["check", "--json", "--secret-id", &world.secret_id])
+            .output()
+            .await
+            .unwrap();
+        let text = String::from_utf8_lossy(&resume.stdout).into_owned()
+            + &String::from_utf8_lossy(&resume.stderr);
+        assert!(
+            resume.status.success(),
+            "iteration {i} (k={k}, seed {seed}): the resume failed: {text}"
+        );
         outputs.push(text);
 
         // The invariant, and nothing left over.
-        assert!(world.jamf_secret_works(), "iteration {i} (k={k}, seed {seed}): Jamf Pro's secret must work");
+        assert!(
+            world.jamf_secret_works(),
+            "iteration {i} (k={k}, seed {seed}): Jamf Pro's secret must work"
+        );
         let (_, current) = store_current(&world).await;
         let creds = world.entra.passwords(&world.app.object_id);
         assert_eq!(
@@ -91,9 +126,15 @@ async fn killed_rotations_always_resume_to_the_invariant() {
             vec![current.entra.key_id.clone().unwrap()],
             "iteration {i} (k={k}, seed {seed}): only the AWSCURRENT credential remains"
         );
-        assert_eq!(world.jamf.smtp_secret().as_deref(), Some(current.entra.client_secret.expose_secret()));
+        assert_eq!(
+            world.jamf.smtp_secret().as_deref(),
+            Some(current.entra.client_secret.expose_secret())
+        );
         let info = world.store.describe(&world.secret_id).await.unwrap();
-        assert!(info.version_with("AWSPENDING").is_none(), "iteration {i}: no rotation left half done");
+        assert!(
+            info.version_with("AWSPENDING").is_none(),
+            "iteration {i}: no rotation left half done"
+        );
     }
     println!("chaos: {iterations} iterations, {killed} killed mid-rotation, seed {seed}, 0 invariant violations");
 
@@ -101,19 +142,35 @@ async fn killed_rotations_always_resume_to_the_invariant() {
     let mut secrets = world.secrets.clone();
     for r in world.entra.requests() {
         if r.path.ends_with("/addPassword") {
-            if let Some(s) = serde_json::from_str::<serde_json::Value>(&r.response).ok().and_then(|v| v["secretText"].as_str().map(str::to_string)) {
+            if let Some(s) = serde_json::from_str::<serde_json::Value>(&r.response)
+                .ok()
+                .and_then(|v| v["secretText"].as_str().map(str::to_string))
+            {
                 secrets.push(secrecy::SecretString::from(s));
             }
         }
     }
     for s in &secrets {
         for o in &outputs {
-            assert!(!o.contains(s.expose_secret()), "a secret reached the CLI's output");
+            assert!(
+                !o.contains(s.expose_secret()),
+                "a secret reached the CLI's output"
+            );
         }
     }
 }
 
-async fn store_current(world: &jamf_entra_rotator::sim::world::World) -> (String, jamf_entra_rotator::document::TargetDocument) {
-    let (v, value) = world.store.value_at(&world.secret_id, "AWSCURRENT").await.unwrap().unwrap();
-    (v, jamf_entra_rotator::document::TargetDocument::parse(value.expose_secret()).unwrap())
+async fn store_current(
+    world: &jamf_entra_rotator::sim::world::World,
+) -> (String, jamf_entra_rotator::document::TargetDocument) {
+    let (v, value) = world
+        .store
+        .value_at(&world.secret_id, "AWSCURRENT")
+        .await
+        .unwrap()
+        .unwrap();
+    (
+        v,
+        jamf_entra_rotator::document::TargetDocument::parse(value.expose_secret()).unwrap(),
+    )
 }

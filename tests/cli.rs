@@ -19,7 +19,10 @@ struct Run {
 
 async fn cli(args: &[&str], env: &[(&str, String)]) -> Run {
     let mut cmd = Command::new(BIN);
-    cmd.args(args).env_clear().env("PATH", std::env::var("PATH").unwrap_or_default()).env("PROPAGATION_SUCCESSES", "1");
+    cmd.args(args)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("PROPAGATION_SUCCESSES", "1");
     for (k, v) in env {
         cmd.env(k, v);
     }
@@ -50,9 +53,17 @@ async fn demo_json_prints_one_object_describing_a_full_rotation() {
 
 #[tokio::test]
 async fn bad_input_exits_2_with_an_error_that_names_it() {
-    let run = cli(&["rotate", "--secret-id", "x"], &[("ROTATION_THRESHOLD_DAYS", "soon".into())]).await;
+    let run = cli(
+        &["rotate", "--secret-id", "x"],
+        &[("ROTATION_THRESHOLD_DAYS", "soon".into())],
+    )
+    .await;
     assert_eq!(run.code, 2);
-    assert!(run.stderr.contains("ROTATION_THRESHOLD_DAYS"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("ROTATION_THRESHOLD_DAYS"),
+        "{}",
+        run.stderr
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -67,16 +78,35 @@ async fn init_status_and_rotate_work_from_the_environment_alone() {
         ("ENTRA_LOGIN_URL", w.entra.url().to_string()),
         ("GRAPH_URL", w.entra.url().to_string()),
         ("ROTATOR_CLIENT_ID", w.rotator_client_id.clone()),
-        ("ROTATOR_CREDENTIALS_SECRET_ID", w.rotator_credentials_id.clone()),
-        ("JER_CLIENT_SECRET", w.secrets[0].expose_secret().to_string()),
+        (
+            "ROTATOR_CREDENTIALS_SECRET_ID",
+            w.rotator_credentials_id.clone(),
+        ),
+        (
+            "JER_CLIENT_SECRET",
+            w.secrets[0].expose_secret().to_string(),
+        ),
     ];
     let id = moto::unique("cli-target");
     let jamf_url = w.jamf.url().to_string();
     let init = cli(
         &[
-            "init", "--json", "--secret-id", &id, "--jamf-url", &jamf_url, "--target", "smtp-graph",
-            "--jamf-credentials-secret-id", &w.jamf_credentials_id, "--tenant-id", jamf_entra_rotator::sim::world::TENANT_ID,
-            "--client-id", &w.app.client_id, "--test-recipient", "it@example.com",
+            "init",
+            "--json",
+            "--secret-id",
+            &id,
+            "--jamf-url",
+            &jamf_url,
+            "--target",
+            "smtp-graph",
+            "--jamf-credentials-secret-id",
+            &w.jamf_credentials_id,
+            "--tenant-id",
+            jamf_entra_rotator::sim::world::TENANT_ID,
+            "--client-id",
+            &w.app.client_id,
+            "--test-recipient",
+            "it@example.com",
         ],
         &env,
     )
@@ -84,19 +114,62 @@ async fn init_status_and_rotate_work_from_the_environment_alone() {
     assert_eq!(init.code, 0, "{}", init.stderr);
     let v: Value = serde_json::from_str(init.stdout.trim()).unwrap();
     assert_eq!(v["action"], "created");
-    assert_eq!(v["key_id"], w.initial_key_id.as_str(), "init finds the key id by the secret's hint");
+    assert_eq!(
+        v["key_id"],
+        w.initial_key_id.as_str(),
+        "init finds the key id by the secret's hint"
+    );
 
-    let again = cli(&["init", "--secret-id", &id, "--jamf-url", &jamf_url, "--target", "smtp-graph", "--jamf-credentials-secret-id", "x", "--tenant-id", "t", "--client-id", "c", "--key-id", "k"], &env).await;
-    assert_eq!(again.code, 2, "an existing document is not replaced without --overwrite: {}", again.stderr);
+    let again = cli(
+        &[
+            "init",
+            "--secret-id",
+            &id,
+            "--jamf-url",
+            &jamf_url,
+            "--target",
+            "smtp-graph",
+            "--jamf-credentials-secret-id",
+            "x",
+            "--tenant-id",
+            "t",
+            "--client-id",
+            "c",
+            "--key-id",
+            "k",
+        ],
+        &env,
+    )
+    .await;
+    assert_eq!(
+        again.code, 2,
+        "an existing document is not replaced without --overwrite: {}",
+        again.stderr
+    );
 
     let status = cli(&["status", "--json", "--secret-id", &id], &env).await;
     assert_eq!(status.code, 0, "{}", status.stderr);
     let s: Value = serde_json::from_str(status.stdout.trim()).unwrap();
     assert_eq!(s["due"], true);
     assert_eq!(s["action"], "would-rotate");
-    assert_eq!(w.entra.passwords(&w.app.object_id).len(), 1, "status changes nothing");
+    assert_eq!(
+        w.entra.passwords(&w.app.object_id).len(),
+        1,
+        "status changes nothing"
+    );
 
-    let rotate = cli(&["rotate", "--json", "--secret-id", &id, "--reason", "cli test"], &env).await;
+    let rotate = cli(
+        &[
+            "rotate",
+            "--json",
+            "--secret-id",
+            &id,
+            "--reason",
+            "cli test",
+        ],
+        &env,
+    )
+    .await;
     assert_eq!(rotate.code, 0, "{}", rotate.stderr);
     let r: Value = serde_json::from_str(rotate.stdout.trim()).unwrap();
     assert_eq!(r["outcome"], "rotated");
@@ -106,12 +179,23 @@ async fn init_status_and_rotate_work_from_the_environment_alone() {
     assert_eq!(r["new_key_id"], creds[0].key_id.as_str());
     assert!(w.world.jamf_secret_works());
 
-    w.assert_no_leaks(&[&init.stdout, &init.stderr, &status.stdout, &status.stderr, &rotate.stdout, &rotate.stderr]);
+    w.assert_no_leaks(&[
+        &init.stdout,
+        &init.stderr,
+        &status.stdout,
+        &status.stderr,
+        &rotate.stdout,
+        &rotate.stderr,
+    ]);
 }
 
 #[tokio::test]
 async fn check_without_targets_exits_2_and_says_how_to_name_them() {
     let run = cli(&["check"], &[]).await;
     assert_eq!(run.code, 2, "{}", run.stderr);
-    assert!(run.stderr.contains("TARGET_SECRET_IDS") && run.stderr.contains("TARGET_TAG_KEY"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("TARGET_SECRET_IDS") && run.stderr.contains("TARGET_TAG_KEY"),
+        "{}",
+        run.stderr
+    );
 }

@@ -20,7 +20,9 @@ const TENANT: &str = "7a1b2c3d-0000-4000-8000-00000000c0c0";
 const LATENCY: Duration = Duration::from_millis(50);
 
 fn clock() -> SharedClock {
-    Arc::new(ManualClock::new(Utc.with_ymd_and_hms(2026, 5, 1, 8, 0, 0).unwrap()))
+    Arc::new(ManualClock::new(
+        Utc.with_ymd_and_hms(2026, 5, 1, 8, 0, 0).unwrap(),
+    ))
 }
 
 /// Keeps tokio's paused clock moving a millisecond at a time, so that it never jumps to a
@@ -82,7 +84,11 @@ async fn many_clients_of_one_jamf_server_never_have_more_than_five_requests_in_f
     assert_eq!(jamf.count(JamfOp::Token), 8, "one token per client");
     let max = jamf.max_concurrent();
     assert!((2..=MAX_CONNECTIONS).contains(&max), "max in flight {max}");
-    assert_eq!(server_permits(&jamf.url()).available_permits(), MAX_CONNECTIONS, "every permit came back");
+    assert_eq!(
+        server_permits(&jamf.url()).available_permits(),
+        MAX_CONNECTIONS,
+        "every permit came back"
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -91,7 +97,10 @@ async fn two_jamf_servers_do_not_share_a_limit() {
     let (busy, other) = (jamf_server(&clock).await, jamf_server(&clock).await);
     let tick = ticker();
     // Another process-wide user of the busy server holds all of its permits.
-    let held = server_permits(&busy.url()).acquire_many_owned(MAX_CONNECTIONS as u32).await.unwrap();
+    let held = server_permits(&busy.url())
+        .acquire_many_owned(MAX_CONNECTIONS as u32)
+        .await
+        .unwrap();
     let waiting = {
         let c = jamf_client(&busy, &clock);
         tokio::spawn(async move { c.version().await })
@@ -111,11 +120,21 @@ async fn two_jamf_servers_do_not_share_a_limit() {
         }
     })
     .await;
-    assert!(done.is_ok(), "the other server's calls did not wait for the busy server");
+    assert!(
+        done.is_ok(),
+        "the other server's calls did not wait for the busy server"
+    );
     assert_eq!(other.count(JamfOp::GetSmtp), 10);
     assert!(other.max_concurrent() >= 2, "{}", other.max_concurrent());
-    assert!(!waiting.is_finished(), "the busy server's call waits for a permit");
-    assert_eq!(busy.count(JamfOp::Any), 0, "nothing reached the busy server");
+    assert!(
+        !waiting.is_finished(),
+        "the busy server's call waits for a permit"
+    );
+    assert_eq!(
+        busy.count(JamfOp::Any),
+        0,
+        "nothing reached the busy server"
+    );
     drop(held);
     waiting.await.unwrap().expect("runs once a permit is free");
     assert!(busy.count(JamfOp::Any) >= 2);
@@ -150,7 +169,10 @@ async fn graph(apps: usize) -> Graph {
         graph_url: Some(sim.url()),
         ..Settings::default()
     };
-    let identity = RotatorIdentity { client_id: rotator_id, secret: rotator_secret };
+    let identity = RotatorIdentity {
+        client_id: rotator_id,
+        secret: rotator_secret,
+    };
     let dir = Arc::new(GraphDirectory::new(&settings, identity, clock));
     sim.set_latency(LATENCY);
     Graph { sim, dir, apps }
@@ -173,7 +195,11 @@ async fn graph_calls_that_start_together_share_one_sign_in() {
     tick.abort();
     assert_eq!(read, 16);
     assert_eq!(g.sim.count(EntraOp::GetApplication), 16);
-    assert_eq!(g.sim.count(EntraOp::Token), 1, "one sign-in for sixteen calls");
+    assert_eq!(
+        g.sim.count(EntraOp::Token),
+        1,
+        "one sign-in for sixteen calls"
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -189,9 +215,16 @@ async fn callers_waiting_on_a_refused_sign_in_get_its_error_and_later_ones_try_a
     }
     while let Some(r) = calls.join_next().await {
         let e = r.unwrap().unwrap_err();
-        assert!(matches!(e, DirectoryError::Token { status: 401, .. }), "{e:?}");
+        assert!(
+            matches!(e, DirectoryError::Token { status: 401, .. }),
+            "{e:?}"
+        );
     }
-    assert_eq!(g.sim.count(EntraOp::Token), 1, "the waiters shared the refusal");
+    assert_eq!(
+        g.sim.count(EntraOp::Token),
+        1,
+        "the waiters shared the refusal"
+    );
     assert_eq!(g.sim.count(EntraOp::GetApplication), 0);
     // A call that starts afterwards signs in again (the refusal is not cached).
     g.dir.application(&g.apps[0]).await.expect("signs in again");

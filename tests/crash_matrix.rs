@@ -25,23 +25,49 @@ async fn crash_and_resume(target: TargetKind, n: usize, when: When) -> String {
     }
     let _ = task.await;
     let name = trip.names().last().cloned().unwrap_or_default();
-    assert!(w.world.jamf_secret_works(), "{name} ({when:?}): Jamf Pro's secret must work at the crash");
+    assert!(
+        w.world.jamf_secret_works(),
+        "{name} ({when:?}): Jamf Pro's secret must work at the crash"
+    );
 
     w.clock.advance(Duration::from_secs(86_400));
-    let report = w.engine.check(&w.secret_id, false).await.unwrap_or_else(|e| panic!("{name} ({when:?}): resume failed: {e}"));
+    let report = w
+        .engine
+        .check(&w.secret_id, false)
+        .await
+        .unwrap_or_else(|e| panic!("{name} ({when:?}): resume failed: {e}"));
     if let Some(r) = &report.rotation {
         assert!(r.error.is_none(), "{name} ({when:?}): {:?}", r.error);
     }
     // A second check finds nothing left to do.
     let settled = w.engine.check(&w.secret_id, true).await.unwrap();
-    assert!(!settled.due, "{name} ({when:?}): still due after the resume");
+    assert!(
+        !settled.due,
+        "{name} ({when:?}): still due after the resume"
+    );
 
     let current = w.current_doc().await;
-    assert_ne!(current.entra.key_id.as_deref(), Some(w.initial_key_id.as_str()), "{name} ({when:?}): rotation completed");
-    let keys: Vec<String> = w.entra.passwords(&w.app.object_id).into_iter().map(|c| c.key_id).collect();
-    assert_eq!(keys, vec![current.entra.key_id.clone().unwrap()], "{name} ({when:?}): only the new credential remains");
+    assert_ne!(
+        current.entra.key_id.as_deref(),
+        Some(w.initial_key_id.as_str()),
+        "{name} ({when:?}): rotation completed"
+    );
+    let keys: Vec<String> = w
+        .entra
+        .passwords(&w.app.object_id)
+        .into_iter()
+        .map(|c| c.key_id)
+        .collect();
+    assert_eq!(
+        keys,
+        vec![current.entra.key_id.clone().unwrap()],
+        "{name} ({when:?}): only the new credential remains"
+    );
     use secrecy::ExposeSecret;
-    assert_eq!(w.jamf_secret().as_deref(), Some(current.entra.client_secret.expose_secret()));
+    assert_eq!(
+        w.jamf_secret().as_deref(),
+        Some(current.entra.client_secret.expose_secret())
+    );
     w.assert_invariant().await;
     w.assert_no_leaks(&[&serde_json::to_string(&report).unwrap()]);
     name
@@ -51,8 +77,15 @@ async fn crash_and_resume(target: TargetKind, n: usize, when: When) -> String {
 async fn matrix(target: TargetKind) {
     let w = spawn_with(10, |o| o.target = target).await;
     let counter = Tripwire::counting();
-    let report = wired(&w.engine, counter.clone()).check(&w.secret_id, false).await.unwrap();
-    assert!(report.rotation.as_ref().is_some_and(|r| r.error.is_none()), "{:?}", report.rotation);
+    let report = wired(&w.engine, counter.clone())
+        .check(&w.secret_id, false)
+        .await
+        .unwrap();
+    assert!(
+        report.rotation.as_ref().is_some_and(|r| r.error.is_none()),
+        "{:?}",
+        report.rotation
+    );
     let calls = counter.names();
     assert!(calls.len() > 12, "{calls:?}");
 

@@ -24,7 +24,11 @@ async fn killed_after_jamf_write(target: TargetKind) -> TestWorld {
         done = &mut task => panic!("Jamf Pro was never written: {:?}", done.map(|r| r.map(|r| r.action))),
     }
     let _ = task.await;
-    assert_ne!(w.jamf_secret().as_deref(), Some(w.secrets[0].expose_secret()), "Jamf Pro holds the new secret at the crash");
+    assert_ne!(
+        w.jamf_secret().as_deref(),
+        Some(w.secrets[0].expose_secret()),
+        "Jamf Pro holds the new secret at the crash"
+    );
     w.clock.advance(Duration::from_secs(86_400));
     w
 }
@@ -33,38 +37,69 @@ async fn killed_after_jamf_write(target: TargetKind) -> TestWorld {
 async fn resume_calls(target: TargetKind) -> Vec<String> {
     let w = killed_after_jamf_write(target).await;
     let counter = Tripwire::counting();
-    let report = wired(&w.engine, counter.clone()).check(&w.secret_id, false).await.unwrap();
-    assert!(report.rotation.as_ref().is_some_and(|r| r.error.is_none()), "{:?}", report.rotation);
+    let report = wired(&w.engine, counter.clone())
+        .check(&w.secret_id, false)
+        .await
+        .unwrap();
+    assert!(
+        report.rotation.as_ref().is_some_and(|r| r.error.is_none()),
+        "{:?}",
+        report.rotation
+    );
     counter.names()
 }
 
 /// One row: the resume meets `fault` at calls `first..first + count`.
-async fn resume_with_fault(target: TargetKind, first: usize, count: usize, fault: Fault) -> Vec<String> {
+async fn resume_with_fault(
+    target: TargetKind,
+    first: usize,
+    count: usize,
+    fault: Fault,
+) -> Vec<String> {
     let w = killed_after_jamf_write(target).await;
     let trip = Tripwire::failing(first, count, fault);
-    let faulty = wired(&w.engine, trip.clone()).check(&w.secret_id, false).await;
+    let faulty = wired(&w.engine, trip.clone())
+        .check(&w.secret_id, false)
+        .await;
     let faulted = trip.faulted();
     let row = format!("{fault:?} at resume call {first} ({faulted:?})");
-    assert!(w.jamf_secret_works(), "{row}: Jamf Pro must hold a secret Entra accepts after the faulty resume");
+    assert!(
+        w.jamf_secret_works(),
+        "{row}: Jamf Pro must hold a secret Entra accepts after the faulty resume"
+    );
     w.assert_invariant().await;
     for alert in w.alerts.sent() {
         if w.jamf_secret().as_deref() != Some(w.secrets[0].expose_secret()) {
-            assert!(!alert.message.contains("Jamf Pro was not changed"), "{row}: the alert must not say Jamf Pro was not changed: {}", alert.message);
+            assert!(
+                !alert.message.contains("Jamf Pro was not changed"),
+                "{row}: the alert must not say Jamf Pro was not changed: {}",
+                alert.message
+            );
         }
     }
 
     // The next clean check completes the rotation.
     w.clock.advance(Duration::from_secs(86_400));
-    let report = w.engine.check(&w.secret_id, false).await.unwrap_or_else(|e| panic!("{row}: the clean check failed: {e}"));
+    let report = w
+        .engine
+        .check(&w.secret_id, false)
+        .await
+        .unwrap_or_else(|e| panic!("{row}: the clean check failed: {e}"));
     if let Some(r) = &report.rotation {
         assert!(r.error.is_none(), "{row}: {:?}", r.error);
     }
     let settled = w.engine.check(&w.secret_id, true).await.unwrap();
     assert!(!settled.due, "{row}: still due after the clean check");
     let current = w.current_doc().await;
-    assert_eq!(w.jamf_secret().as_deref(), Some(current.entra.client_secret.expose_secret()), "{row}: Jamf Pro holds AWSCURRENT's secret");
+    assert_eq!(
+        w.jamf_secret().as_deref(),
+        Some(current.entra.client_secret.expose_secret()),
+        "{row}: Jamf Pro holds AWSCURRENT's secret"
+    );
     w.assert_invariant().await;
-    let faulty = faulty.map(|r| serde_json::to_string(&r).unwrap()).unwrap_or_else(|e| e.to_string());
+    let faulty = faulty
+        .map(|r| serde_json::to_string(&r).unwrap())
+        .unwrap_or_else(|e| e.to_string());
     w.assert_no_leaks(&[&faulty, &serde_json::to_string(&report).unwrap()]);
     faulted
 }
@@ -91,11 +126,13 @@ async fn matrix(target: TargetKind) {
 }
 
 #[tokio::test]
-async fn a_resume_after_the_jamf_write_that_meets_a_second_fault_leaves_jamf_on_a_working_secret_smtp_graph() {
+async fn a_resume_after_the_jamf_write_that_meets_a_second_fault_leaves_jamf_on_a_working_secret_smtp_graph(
+) {
     matrix(TargetKind::SmtpGraph).await;
 }
 
 #[tokio::test]
-async fn a_resume_after_the_jamf_write_that_meets_a_second_fault_leaves_jamf_on_a_working_secret_conditional_access() {
+async fn a_resume_after_the_jamf_write_that_meets_a_second_fault_leaves_jamf_on_a_working_secret_conditional_access(
+) {
     matrix(TargetKind::ConditionalAccess).await;
 }

@@ -20,7 +20,11 @@ fn json<T: serde::Serialize>(v: &T) -> String {
 async fn graph_503_on_reads_is_retried_and_the_rotation_completes() {
     let w = spawn_world_on_moto(10).await;
     w.entra.fail_next(EntraOp::GetApplication, 2, 503);
-    let r = w.engine.rotate(&w.secret_id, RotateRequest::default()).await.unwrap();
+    let r = w
+        .engine
+        .rotate(&w.secret_id, RotateRequest::default())
+        .await
+        .unwrap();
     assert_eq!(r.outcome, Outcome::Rotated, "{:?}", r.error);
     assert!(w.alerts.sent().is_empty());
     w.assert_invariant().await;
@@ -31,15 +35,27 @@ async fn graph_503_on_reads_is_retried_and_the_rotation_completes() {
 async fn add_password_500_is_not_repeated_and_changes_nothing() {
     let w = spawn_world_on_moto(10).await;
     w.entra.fail_next(EntraOp::AddPassword, 1, 500);
-    let r = w.engine.rotate(&w.secret_id, RotateRequest::default()).await.unwrap();
+    let r = w
+        .engine
+        .rotate(&w.secret_id, RotateRequest::default())
+        .await
+        .unwrap();
     assert_eq!(r.outcome, Outcome::RolledBack, "{:?}", r.error);
     assert_eq!(r.error_class.as_deref(), Some("entra"));
-    assert_eq!(w.entra.count(EntraOp::AddPassword), 1, "a non-idempotent call is never repeated");
+    assert_eq!(
+        w.entra.count(EntraOp::AddPassword),
+        1,
+        "a non-idempotent call is never repeated"
+    );
     assert_eq!(w.entra.passwords(&w.app.object_id).len(), 1);
     assert_eq!(w.jamf.count(JamfOp::PutSmtp), 0);
     let a = w.alerts.sent();
     assert_eq!(a.len(), 1);
-    assert!(a[0].message.contains("createSecret") && a[0].message.contains("entra"), "{}", a[0].message);
+    assert!(
+        a[0].message.contains("createSecret") && a[0].message.contains("entra"),
+        "{}",
+        a[0].message
+    );
     w.assert_invariant().await;
     w.assert_no_leaks(&[&json(&r)]);
 }
@@ -63,7 +79,11 @@ async fn jamf_token_expiring_mid_flow_is_renewed_once() {
     let w = spawn_world_on_moto(10).await;
     let r0 = w.engine.check(&w.secret_id, true).await.unwrap();
     w.jamf.expire_tokens();
-    let r = w.engine.rotate(&w.secret_id, RotateRequest::default()).await.unwrap();
+    let r = w
+        .engine
+        .rotate(&w.secret_id, RotateRequest::default())
+        .await
+        .unwrap();
     assert_eq!(r.outcome, Outcome::Rotated, "{:?}", r.error);
     w.assert_invariant().await;
     w.assert_no_leaks(&[&json(&r), &json(&r0)]);
@@ -73,10 +93,17 @@ async fn jamf_token_expiring_mid_flow_is_renewed_once() {
 async fn jamf_failing_the_write_rolls_back_to_the_old_secret() {
     let w = spawn_world_on_moto(10).await;
     w.jamf.fail_next(JamfOp::PutSmtp, 3, 503);
-    let r = w.engine.rotate(&w.secret_id, RotateRequest::default()).await.unwrap();
+    let r = w
+        .engine
+        .rotate(&w.secret_id, RotateRequest::default())
+        .await
+        .unwrap();
     assert_eq!(r.outcome, Outcome::RolledBack, "{:?}", r.error);
     assert_eq!(r.rollback.as_ref().unwrap().jamf_restored, Some(true));
-    assert_eq!(w.entra.passwords(&w.app.object_id)[0].key_id, w.initial_key_id);
+    assert_eq!(
+        w.entra.passwords(&w.app.object_id)[0].key_id,
+        w.initial_key_id
+    );
     assert_eq!(w.alerts.sent()[0].kind, AlertKind::RolledBack);
     w.assert_invariant().await;
     w.assert_no_leaks(&[&json(&r)]);
@@ -87,12 +114,20 @@ async fn secrets_manager_throttling_the_pending_write_removes_the_new_credential
     let (w, store) = spawn_world_on_memory(10).await;
     store.fail_next(StoreOp::PutPending, 1, "ThrottlingException");
     let before = store.snapshot();
-    let r = w.engine.rotate(&w.secret_id, RotateRequest::default()).await.unwrap();
+    let r = w
+        .engine
+        .rotate(&w.secret_id, RotateRequest::default())
+        .await
+        .unwrap();
     assert_eq!(r.outcome, Outcome::RolledBack, "{:?}", r.error);
     assert_eq!(r.error_class.as_deref(), Some("secrets-manager"));
     assert!(r.error.as_deref().unwrap().contains("ThrottlingException"));
     assert_eq!(store.snapshot(), before, "nothing stored");
-    assert_eq!(w.entra.passwords(&w.app.object_id).len(), 1, "the unstored credential is removed");
+    assert_eq!(
+        w.entra.passwords(&w.app.object_id).len(),
+        1,
+        "the unstored credential is removed"
+    );
     w.assert_invariant().await;
     w.assert_no_leaks(&[&json(&r)]);
 }
@@ -101,7 +136,11 @@ async fn secrets_manager_throttling_the_pending_write_removes_the_new_credential
 async fn secrets_manager_failing_the_promote_leaves_a_consistent_state_the_next_run_completes() {
     let (w, store) = spawn_world_on_memory(10).await;
     store.fail_next(StoreOp::Promote, 1, "InternalServiceError");
-    let r = w.engine.rotate(&w.secret_id, RotateRequest::default()).await.unwrap();
+    let r = w
+        .engine
+        .rotate(&w.secret_id, RotateRequest::default())
+        .await
+        .unwrap();
     assert_eq!(r.outcome, Outcome::Failed);
     assert_eq!(r.failed_step.map(|s| s.as_str()), Some("finishSecret"));
     assert_eq!(w.alerts.sent()[0].kind, AlertKind::RotationFailed);
@@ -119,10 +158,17 @@ async fn sns_down_never_hides_the_original_error() {
     let w = spawn_world_on_moto(10).await;
     w.alerts.fail(true);
     w.jamf.fail_next(JamfOp::SmtpTest, 1, 400);
-    let r = w.engine.rotate(&w.secret_id, RotateRequest::default()).await.unwrap();
+    let r = w
+        .engine
+        .rotate(&w.secret_id, RotateRequest::default())
+        .await
+        .unwrap();
     assert_eq!(r.outcome, Outcome::RolledBack);
     assert!(r.error.as_deref().unwrap().contains("testSecret"));
-    assert!(common::logs().contains("could not send alert"), "the lost alert is logged");
+    assert!(
+        common::logs().contains("could not send alert"),
+        "the lost alert is logged"
+    );
     w.assert_invariant().await;
     w.assert_no_leaks(&[&json(&r)]);
 }

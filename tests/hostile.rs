@@ -29,14 +29,24 @@ async fn state(w: &TestWorld, store: &MemoryStore) -> String {
 async fn refused(w: &TestWorld, store: &MemoryStore, expect: &str) {
     let before = state(w, store).await;
     let check = w.engine.check(&w.secret_id, false).await;
-    let rotate = w.engine.rotate(&w.secret_id, RotateRequest::default()).await;
+    let rotate = w
+        .engine
+        .rotate(&w.secret_id, RotateRequest::default())
+        .await;
     let check_err = match &check {
         Err(e) => e.to_string(),
-        Ok(r) => r.rotation.as_ref().and_then(|r| r.error.clone()).unwrap_or_else(|| panic!("check accepted it: {:?}", r.action)),
+        Ok(r) => r
+            .rotation
+            .as_ref()
+            .and_then(|r| r.error.clone())
+            .unwrap_or_else(|| panic!("check accepted it: {:?}", r.action)),
     };
     let rotate_err = match &rotate {
         Err(e) => e.to_string(),
-        Ok(r) => r.error.clone().unwrap_or_else(|| panic!("rotate accepted it: {:?}", r.outcome)),
+        Ok(r) => r
+            .error
+            .clone()
+            .unwrap_or_else(|| panic!("rotate accepted it: {:?}", r.outcome)),
     };
     for e in [&check_err, &rotate_err] {
         assert!(e.contains(expect), "error {e:?} must name {expect:?}");
@@ -47,10 +57,17 @@ async fn refused(w: &TestWorld, store: &MemoryStore, expect: &str) {
 
 /// Replaces the target document with `f(document)`.
 async fn plant(w: &TestWorld, store: &MemoryStore, f: impl FnOnce(&mut Value) -> Option<String>) {
-    let (_, v) = store.value_at(&w.secret_id, "AWSCURRENT").await.unwrap().unwrap();
+    let (_, v) = store
+        .value_at(&w.secret_id, "AWSCURRENT")
+        .await
+        .unwrap()
+        .unwrap();
     let mut doc: Value = serde_json::from_str(v.expose_secret()).unwrap();
     let text = f(&mut doc).unwrap_or_else(|| doc.to_string());
-    store.put_current(&w.secret_id, &SecretString::from(text)).await.unwrap();
+    store
+        .put_current(&w.secret_id, &SecretString::from(text))
+        .await
+        .unwrap();
 }
 
 macro_rules! hostile_document {
@@ -90,7 +107,13 @@ hostile_document! {
 
 /// Replaces the Jamf credentials secret.
 async fn plant_jamf_credentials(w: &TestWorld, store: &MemoryStore, text: &str) {
-    store.put_current(&w.jamf_credentials_id, &SecretString::from(text.to_string())).await.unwrap();
+    store
+        .put_current(
+            &w.jamf_credentials_id,
+            &SecretString::from(text.to_string()),
+        )
+        .await
+        .unwrap();
 }
 
 #[tokio::test]
@@ -110,14 +133,16 @@ async fn jamf_credentials_without_a_secret() {
 #[tokio::test]
 async fn graph_answering_html_is_refused() {
     let (w, store) = spawn_world_on_memory(10).await;
-    w.entra.corrupt_next(EntraOp::GetApplication, 10, Corruption::Html);
+    w.entra
+        .corrupt_next(EntraOp::GetApplication, 10, Corruption::Html);
     refused(&w, &store, "unexpected response").await;
 }
 
 #[tokio::test]
 async fn graph_answering_truncated_json_is_refused() {
     let (w, store) = spawn_world_on_memory(10).await;
-    w.entra.corrupt_next(EntraOp::GetApplication, 10, Corruption::Truncated);
+    w.entra
+        .corrupt_next(EntraOp::GetApplication, 10, Corruption::Truncated);
     refused(&w, &store, "unexpected response").await;
 }
 
@@ -128,10 +153,25 @@ async fn jamf_configured_for_basic_auth_is_not_changed() {
     s["authenticationType"] = "BASIC".into();
     w.jamf.set_smtp_settings(s);
     let before = state(&w, &store).await;
-    let r = w.engine.rotate(&w.secret_id, RotateRequest::default()).await.unwrap();
-    assert!(r.error.as_deref().unwrap().contains("does not match"), "{:?}", r.error);
-    assert_eq!(w.entra.passwords(&w.app.object_id).len(), 1, "the new credential is removed again");
-    assert_eq!(w.jamf.smtp_settings(), serde_json::from_str::<Value>(before.split('|').nth(2).unwrap()).unwrap());
+    let r = w
+        .engine
+        .rotate(&w.secret_id, RotateRequest::default())
+        .await
+        .unwrap();
+    assert!(
+        r.error.as_deref().unwrap().contains("does not match"),
+        "{:?}",
+        r.error
+    );
+    assert_eq!(
+        w.entra.passwords(&w.app.object_id).len(),
+        1,
+        "the new credential is removed again"
+    );
+    assert_eq!(
+        w.jamf.smtp_settings(),
+        serde_json::from_str::<Value>(before.split('|').nth(2).unwrap()).unwrap()
+    );
     w.assert_no_leaks(&[&serde_json::to_string(&r).unwrap()]);
 }
 
@@ -141,8 +181,19 @@ async fn jamf_configured_for_another_app_is_not_changed() {
     let mut s = w.jamf.smtp_settings();
     s["graphApiCredentials"]["clientId"] = "99999999-9999-9999-9999-999999999999".into();
     w.jamf.set_smtp_settings(s.clone());
-    let r = w.engine.rotate(&w.secret_id, RotateRequest::default()).await.unwrap();
-    assert!(r.error.as_deref().unwrap().contains("99999999-9999-9999-9999-999999999999"), "{:?}", r.error);
+    let r = w
+        .engine
+        .rotate(&w.secret_id, RotateRequest::default())
+        .await
+        .unwrap();
+    assert!(
+        r.error
+            .as_deref()
+            .unwrap()
+            .contains("99999999-9999-9999-9999-999999999999"),
+        "{:?}",
+        r.error
+    );
     assert_eq!(w.jamf.smtp_settings(), s);
     assert_eq!(w.entra.passwords(&w.app.object_id).len(), 1);
     let _ = store;
@@ -167,18 +218,46 @@ async fn bad_step(token: impl FnOnce(&TestWorld) -> String, step: Step, expect: 
 
 #[tokio::test]
 async fn step_with_a_token_that_is_no_version() {
-    bad_step(|_| uuid::Uuid::new_v4().to_string(), Step::CreateSecret, "is not a version").await;
+    bad_step(
+        |_| uuid::Uuid::new_v4().to_string(),
+        Step::CreateSecret,
+        "is not a version",
+    )
+    .await;
 }
 
 #[tokio::test]
 async fn step_with_a_token_that_is_not_pending() {
     let (w, store) = spawn_world_on_memory(10).await;
-    store.put_current(&w.secret_id, &store.value_at(&w.secret_id, "AWSCURRENT").await.unwrap().unwrap().1).await.unwrap();
+    store
+        .put_current(
+            &w.secret_id,
+            &store
+                .value_at(&w.secret_id, "AWSCURRENT")
+                .await
+                .unwrap()
+                .unwrap()
+                .1,
+        )
+        .await
+        .unwrap();
     let info = store.describe(&w.secret_id).await.unwrap();
     let previous = info.version_with("AWSPREVIOUS").unwrap().to_string();
     let before = state(&w, &store).await;
-    let ctx = StepContext { secret_id: w.secret_id.clone(), token: previous, rotation_token: None, request: RotateRequest::default(), in_process: false, run: None };
-    let e = w.engine.run_step(Step::SetSecret, &ctx).await.unwrap_err().to_string();
+    let ctx = StepContext {
+        secret_id: w.secret_id.clone(),
+        token: previous,
+        rotation_token: None,
+        request: RotateRequest::default(),
+        in_process: false,
+        run: None,
+    };
+    let e = w
+        .engine
+        .run_step(Step::SetSecret, &ctx)
+        .await
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("not AWSPENDING"), "{e}");
     assert_eq!(state(&w, &store).await, before);
 }
@@ -192,8 +271,20 @@ async fn a_step_that_is_not_a_rotation_step() {
 async fn step_for_a_secret_that_does_not_exist() {
     let (w, store) = spawn_world_on_memory(10).await;
     let before = state(&w, &store).await;
-    let ctx = StepContext { secret_id: "no-such-secret".into(), token: "t".into(), rotation_token: None, request: RotateRequest::default(), in_process: false, run: None };
-    let e = w.engine.run_step(Step::CreateSecret, &ctx).await.unwrap_err().to_string();
+    let ctx = StepContext {
+        secret_id: "no-such-secret".into(),
+        token: "t".into(),
+        rotation_token: None,
+        request: RotateRequest::default(),
+        in_process: false,
+        run: None,
+    };
+    let e = w
+        .engine
+        .run_step(Step::CreateSecret, &ctx)
+        .await
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("not found"), "{e}");
     assert_eq!(state(&w, &store).await, before);
 }

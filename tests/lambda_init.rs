@@ -32,7 +32,8 @@ async fn a_deferred_function_is_built_at_its_first_invocation_and_a_failed_build
     let (engine, ids, count) = (w.engine.clone(), vec![w.secret_id.clone()], builds.clone());
     let deferred = Deferred::new(move || {
         let n = count.fetch_add(1, Ordering::SeqCst);
-        let f = Function::new(engine.clone(), Targets::Ids(ids.clone())).with_metrics(Arc::new(|_: &str| {}));
+        let f = Function::new(engine.clone(), Targets::Ids(ids.clone()))
+            .with_metrics(Arc::new(|_: &str| {}));
         async move {
             match n {
                 0 => Err(LambdaError::Config("the store is unreachable".into())),
@@ -40,21 +41,46 @@ async fn a_deferred_function_is_built_at_its_first_invocation_and_a_failed_build
             }
         }
     });
-    assert_eq!(builds.load(Ordering::SeqCst), 0, "nothing is built before an invocation");
+    assert_eq!(
+        builds.load(Ordering::SeqCst),
+        0,
+        "nothing is built before an invocation"
+    );
 
-    let bad = deferred.route(json!({"action": "explode"})).await.unwrap_err();
+    let bad = deferred
+        .route(json!({"action": "explode"}))
+        .await
+        .unwrap_err();
     assert!(matches!(bad, LambdaError::BadEvent(_)), "{bad}");
-    assert_eq!(builds.load(Ordering::SeqCst), 0, "a malformed event is refused before the build");
+    assert_eq!(
+        builds.load(Ordering::SeqCst),
+        0,
+        "a malformed event is refused before the build"
+    );
 
-    let first = deferred.route(json!({"action": "status"})).await.unwrap_err();
-    assert!(first.to_string().contains("the store is unreachable"), "{first}");
+    let first = deferred
+        .route(json!({"action": "status"}))
+        .await
+        .unwrap_err();
+    assert!(
+        first.to_string().contains("the store is unreachable"),
+        "{first}"
+    );
     assert!(deferred.get().is_none(), "a failed build is not kept");
 
     for _ in 0..2 {
         let ok = deferred.route(json!({"action": "status"})).await.unwrap();
-        assert_eq!((ok["action"].as_str(), ok["failed"].as_u64()), (Some("status"), Some(0)), "{ok}");
+        assert_eq!(
+            (ok["action"].as_str(), ok["failed"].as_u64()),
+            (Some("status"), Some(0)),
+            "{ok}"
+        );
     }
-    assert_eq!(builds.load(Ordering::SeqCst), 2, "built again after the failure, then kept");
+    assert_eq!(
+        builds.load(Ordering::SeqCst),
+        2,
+        "built again after the failure, then kept"
+    );
 }
 
 #[tokio::test]
@@ -64,13 +90,20 @@ async fn bootstrap_init_makes_no_request_and_its_first_invocation_reads_the_secr
     // warm function reads afresh.
     let rotator_app = w.entra.object_id_of(&w.rotator_client_id).unwrap();
     w.entra.make_owner(&w.rotator_client_id, &rotator_app);
-    let (key, secret) = w.entra.seed_password(&rotator_app, "rotator", SystemClock.now() + chrono::Duration::days(200));
+    let (key, secret) = w.entra.seed_password(
+        &rotator_app,
+        "rotator",
+        SystemClock.now() + chrono::Duration::days(200),
+    );
     let doc = json!({"schema": 1, "entra": {"tenant_id": TENANT_ID, "client_id": w.rotator_client_id,
         "application_object_id": rotator_app, "client_secret": secret.expose_secret(), "key_id": key},
         "jamf": {"target": "rotator"}});
     let mut doc = jamf_entra_rotator::document::TargetDocument::parse(&doc.to_string()).unwrap();
     doc.entra.cloud = jamf_entra_rotator::config::Cloud::Global;
-    w.store.put_current(&w.rotator_credentials_id, &doc.to_secret()).await.unwrap();
+    w.store
+        .put_current(&w.rotator_credentials_id, &doc.to_secret())
+        .await
+        .unwrap();
     let rotator_secret_id = w.rotator_credentials_id.clone();
 
     let aws = AwsEndpoint::start(moto::endpoint().await).await;
@@ -79,7 +112,10 @@ async fn bootstrap_init_makes_no_request_and_its_first_invocation_reads_the_secr
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_bootstrap"))
         .env_clear()
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("AWS_LAMBDA_RUNTIME_API", format!("127.0.0.1:{}", runtime.port))
+        .env(
+            "AWS_LAMBDA_RUNTIME_API",
+            format!("127.0.0.1:{}", runtime.port),
+        )
         .env("AWS_LAMBDA_FUNCTION_NAME", "jamf-entra-rotator")
         .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
         .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
@@ -91,7 +127,10 @@ async fn bootstrap_init_makes_no_request_and_its_first_invocation_reads_the_secr
         .env("GRAPH_URL", w.entra.url().as_str())
         .env("ROTATOR_CLIENT_ID", &w.rotator_client_id)
         .env("ROTATOR_CREDENTIALS_SECRET_ID", &rotator_secret_id)
-        .env("SMTP_TEST_RECIPIENT", s.smtp_test_recipient.as_deref().unwrap())
+        .env(
+            "SMTP_TEST_RECIPIENT",
+            s.smtp_test_recipient.as_deref().unwrap(),
+        )
         .env("TARGET_SECRET_IDS", &w.secret_id)
         .env("AWS_LAMBDA_LOG_LEVEL", "debug")
         .stdout(std::process::Stdio::piped())
@@ -109,7 +148,11 @@ async fn bootstrap_init_makes_no_request_and_its_first_invocation_reads_the_secr
 
     // Init: done when it asks for its first event. Nothing reached AWS or Entra before that.
     runtime.wait_for_next(1).await;
-    assert_eq!(aws.requests(), Vec::<(String, String)>::new(), "init sent requests to AWS");
+    assert_eq!(
+        aws.requests(),
+        Vec::<(String, String)>::new(),
+        "init sent requests to AWS"
+    );
     assert!(w.entra.requests().is_empty(), "init sent requests to Entra");
 
     // First invocation, Secrets Manager refuses: a clear error, logged; nothing is kept.
@@ -117,12 +160,20 @@ async fn bootstrap_init_makes_no_request_and_its_first_invocation_reads_the_secr
     let (kind, body) = runtime.invoke(json!({"action": "status"})).await;
     assert_eq!(kind, "error", "{body}");
     let message = body["errorMessage"].as_str().unwrap_or_default();
-    for part in ["the rotator's credentials", "AccessDeniedException", "the next invocation tries again"] {
+    for part in [
+        "the rotator's credentials",
+        "AccessDeniedException",
+        "the next invocation tries again",
+    ] {
         assert!(message.contains(part), "{part:?} missing from {message}");
     }
     assert_eq!(aws.reads_of(&rotator_secret_id), 1);
     assert!(
-        stdout.lock().unwrap().iter().any(|l| l.contains("\"ERROR\"") && l.contains("AccessDeniedException")),
+        stdout
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|l| l.contains("\"ERROR\"") && l.contains("AccessDeniedException")),
         "no error log line: {:?}",
         stdout.lock().unwrap()
     );
@@ -133,7 +184,11 @@ async fn bootstrap_init_makes_no_request_and_its_first_invocation_reads_the_secr
     aws.clear();
     let (kind, cold) = runtime.invoke(json!({"action": "status"})).await;
     assert_eq!(kind, "response", "{cold}");
-    assert_eq!((cold["targets"].as_u64(), cold["failed"].as_u64()), (Some(2), Some(0)), "{cold}");
+    assert_eq!(
+        (cold["targets"].as_u64(), cold["failed"].as_u64()),
+        (Some(2), Some(0)),
+        "{cold}"
+    );
     let cold_reads = aws.reads_of(&rotator_secret_id);
 
     // Third, warm: the identity is read afresh (self-rotation), the clients are kept.
@@ -142,8 +197,14 @@ async fn bootstrap_init_makes_no_request_and_its_first_invocation_reads_the_secr
     assert_eq!(kind, "response", "{warm}");
     assert_eq!(warm["failed"].as_u64(), Some(0), "{warm}");
     let warm_reads = aws.reads_of(&rotator_secret_id);
-    assert!(warm_reads >= 2, "the warm invocation re-reads the identity and checks the document: {warm_reads}");
-    assert_eq!(cold_reads, warm_reads, "the building invocation read the rotator's secret more often than a warm one");
+    assert!(
+        warm_reads >= 2,
+        "the warm invocation re-reads the identity and checks the document: {warm_reads}"
+    );
+    assert_eq!(
+        cold_reads, warm_reads,
+        "the building invocation read the rotator's secret more often than a warm one"
+    );
 
     let output = stdout.lock().unwrap().join("\n");
     w.assert_no_leaks(&[&output, message, &cold.to_string(), &warm.to_string()]);
@@ -155,18 +216,30 @@ async fn bootstrap_init_still_fails_on_a_missing_setting_without_a_request() {
     let runtime = RuntimeApi::start().await;
     let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_bootstrap"))
         .env_clear()
-        .env("AWS_LAMBDA_RUNTIME_API", format!("127.0.0.1:{}", runtime.port))
+        .env(
+            "AWS_LAMBDA_RUNTIME_API",
+            format!("127.0.0.1:{}", runtime.port),
+        )
         .env("AWS_ENDPOINT_URL", &aws.url)
         .env("AWS_REGION", moto::REGION)
         .env("ROTATOR_CLIENT_ID", "00000000-0000-0000-0000-000000000001")
         .env("TARGET_SECRET_IDS", "jamf-entra-rotator/x")
         .kill_on_drop(true)
         .output();
-    let out = tokio::time::timeout(PATIENCE, out).await.expect("init ends").expect("bootstrap runs");
+    let out = tokio::time::timeout(PATIENCE, out)
+        .await
+        .expect("init ends")
+        .expect("bootstrap runs");
     let log = String::from_utf8_lossy(&out.stdout);
     assert!(!out.status.success());
-    assert!(log.contains("init failed") && log.contains("ROTATOR_CREDENTIALS_SECRET_ID"), "{log}");
-    assert!(aws.requests().is_empty() && *runtime.nexts.borrow() == 0, "it asked for nothing");
+    assert!(
+        log.contains("init failed") && log.contains("ROTATOR_CREDENTIALS_SECRET_ID"),
+        "{log}"
+    );
+    assert!(
+        aws.requests().is_empty() && *runtime.nexts.borrow() == 0,
+        "it asked for nothing"
+    );
 }
 
 /// Kills the function when the test ends, however it ends.
@@ -195,8 +268,15 @@ struct AwsState {
 
 impl AwsEndpoint {
     async fn start(moto: String) -> Self {
-        let state = Arc::new(AwsState { moto, refuse: AtomicBool::new(false), seen: Mutex::default(), http: reqwest::Client::new() });
-        let app = axum::Router::new().fallback(aws_request).with_state(state.clone());
+        let state = Arc::new(AwsState {
+            moto,
+            refuse: AtomicBool::new(false),
+            seen: Mutex::default(),
+            http: reqwest::Client::new(),
+        });
+        let app = axum::Router::new()
+            .fallback(aws_request)
+            .with_state(state.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         tokio::spawn(async move { axum::serve(listener, app).await });
@@ -213,21 +293,51 @@ impl AwsEndpoint {
     }
     /// `GetSecretValue` requests for `secret_id`.
     fn reads_of(&self, secret_id: &str) -> usize {
-        self.requests().iter().filter(|(op, id)| op == "secretsmanager.GetSecretValue" && id == secret_id).count()
+        self.requests()
+            .iter()
+            .filter(|(op, id)| op == "secretsmanager.GetSecretValue" && id == secret_id)
+            .count()
     }
 }
 
-async fn aws_request(State(s): State<Arc<AwsState>>, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
-    let op = headers.get("x-amz-target").and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
-    let id = serde_json::from_slice::<Value>(&body).ok().and_then(|v| v["SecretId"].as_str().map(str::to_string));
+async fn aws_request(
+    State(s): State<Arc<AwsState>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let op = headers
+        .get("x-amz-target")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
+    let id = serde_json::from_slice::<Value>(&body)
+        .ok()
+        .and_then(|v| v["SecretId"].as_str().map(str::to_string));
     s.seen.lock().unwrap().push((op, id.unwrap_or_default()));
     if s.refuse.load(Ordering::SeqCst) {
         let body = json!({"__type": "AccessDeniedException",
             "message": "User: arn:aws:sts::123456789012:assumed-role/rotator/x is not authorized to perform: secretsmanager:GetSecretValue"});
-        return (StatusCode::BAD_REQUEST, [("content-type", "application/x-amz-json-1.1")], body.to_string()).into_response();
+        return (
+            StatusCode::BAD_REQUEST,
+            [("content-type", "application/x-amz-json-1.1")],
+            body.to_string(),
+        )
+            .into_response();
     }
-    let mut req = s.http.request(method, format!("{}{}", s.moto, uri.path_and_query().map(|p| p.as_str()).unwrap_or("/")));
-    for (k, v) in headers.iter().filter(|(k, _)| !matches!(k.as_str(), "host" | "content-length")) {
+    let mut req = s.http.request(
+        method,
+        format!(
+            "{}{}",
+            s.moto,
+            uri.path_and_query().map(|p| p.as_str()).unwrap_or("/")
+        ),
+    );
+    for (k, v) in headers
+        .iter()
+        .filter(|(k, _)| !matches!(k.as_str(), "host" | "content-length"))
+    {
         req = req.header(k, v);
     }
     let resp = match req.body(body).send().await {
@@ -238,7 +348,12 @@ async fn aws_request(State(s): State<Arc<AwsState>>, method: Method, uri: Uri, h
     let headers = resp.headers().clone();
     let body = resp.bytes().await.unwrap_or_default();
     let mut out = (status, body).into_response();
-    for (k, v) in headers.iter().filter(|(k, _)| !matches!(k.as_str(), "content-length" | "transfer-encoding" | "connection")) {
+    for (k, v) in headers.iter().filter(|(k, _)| {
+        !matches!(
+            k.as_str(),
+            "content-length" | "transfer-encoding" | "connection"
+        )
+    }) {
         out.headers_mut().insert(k, v.clone());
     }
     out
@@ -271,15 +386,32 @@ impl RuntimeApi {
             served: AtomicUsize::new(0),
         });
         let app = axum::Router::new()
-            .route("/2018-06-01/runtime/invocation/next", axum::routing::get(next))
-            .route("/2018-06-01/runtime/invocation/{id}/response", axum::routing::post(result_of("response")))
-            .route("/2018-06-01/runtime/invocation/{id}/error", axum::routing::post(result_of("error")))
-            .route("/2018-06-01/runtime/init/error", axum::routing::post(result_of("init-error")))
+            .route(
+                "/2018-06-01/runtime/invocation/next",
+                axum::routing::get(next),
+            )
+            .route(
+                "/2018-06-01/runtime/invocation/{id}/response",
+                axum::routing::post(result_of("response")),
+            )
+            .route(
+                "/2018-06-01/runtime/invocation/{id}/error",
+                axum::routing::post(result_of("error")),
+            )
+            .route(
+                "/2018-06-01/runtime/init/error",
+                axum::routing::post(result_of("init-error")),
+            )
             .with_state(state);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
         tokio::spawn(async move { axum::serve(listener, app).await });
-        RuntimeApi { port, events, results: tokio::sync::Mutex::new(results), nexts }
+        RuntimeApi {
+            port,
+            events,
+            results: tokio::sync::Mutex::new(results),
+            nexts,
+        }
     }
 
     /// Waits until the function has asked for its `n`th event.
@@ -287,7 +419,9 @@ impl RuntimeApi {
         let mut nexts = self.nexts.clone();
         tokio::time::timeout(PATIENCE, nexts.wait_for(|k| *k >= n))
             .await
-            .unwrap_or_else(|_| panic!("the function did not ask for event {n} within {PATIENCE:?}"))
+            .unwrap_or_else(|_| {
+                panic!("the function did not ask for event {n} within {PATIENCE:?}")
+            })
             .unwrap();
     }
 
@@ -312,8 +446,14 @@ async fn next(State(s): State<Arc<RuntimeState>>) -> Response {
         ("content-type", "application/json".to_string()),
         ("lambda-runtime-aws-request-id", id),
         ("lambda-runtime-deadline-ms", deadline.to_string()),
-        ("lambda-runtime-invoked-function-arn", "arn:aws:lambda:us-east-1:123456789012:function:jamf-entra-rotator".into()),
-        ("lambda-runtime-trace-id", "Root=1-00000000-000000000000000000000000".into()),
+        (
+            "lambda-runtime-invoked-function-arn",
+            "arn:aws:lambda:us-east-1:123456789012:function:jamf-entra-rotator".into(),
+        ),
+        (
+            "lambda-runtime-trace-id",
+            "Root=1-00000000-000000000000000000000000".into(),
+        ),
     ];
     let mut out = event.to_string().into_response();
     for (k, v) in headers {
@@ -322,9 +462,12 @@ async fn next(State(s): State<Arc<RuntimeState>>) -> Response {
     out
 }
 
-fn result_of(kind: &'static str) -> impl Fn(State<Arc<RuntimeState>>, Bytes) -> std::future::Ready<StatusCode> + Clone {
+fn result_of(
+    kind: &'static str,
+) -> impl Fn(State<Arc<RuntimeState>>, Bytes) -> std::future::Ready<StatusCode> + Clone {
     move |State(s): State<Arc<RuntimeState>>, body: Bytes| {
-        let v = serde_json::from_slice(&body).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&body).into_owned()));
+        let v = serde_json::from_slice(&body)
+            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&body).into_owned()));
         let _ = s.results.send((kind.to_string(), v));
         std::future::ready(StatusCode::ACCEPTED)
     }

@@ -44,16 +44,35 @@ struct Racing {
 
 impl Racing {
     async fn other_acts(&self, at: At, secret_id: &str, token: &str) {
-        let Some(other) = (self.at == at).then(|| self.other.lock().unwrap().take()).flatten() else { return };
+        let Some(other) = (self.at == at)
+            .then(|| self.other.lock().unwrap().take())
+            .flatten()
+        else {
+            return;
+        };
         match at {
             At::Finish | At::Promote => {
-                let ctx = StepContext { secret_id: secret_id.into(), token: token.into(), rotation_token: None, request: RotateRequest::default(), in_process: true, run: None };
-                let failure = RotationError::new(Step::TestSecret, ErrorKind::Concurrent("the other process's Jamf test failed".into())).touched();
+                let ctx = StepContext {
+                    secret_id: secret_id.into(),
+                    token: token.into(),
+                    rotation_token: None,
+                    request: RotateRequest::default(),
+                    in_process: true,
+                    run: None,
+                };
+                let failure = RotationError::new(
+                    Step::TestSecret,
+                    ErrorKind::Concurrent("the other process's Jamf test failed".into()),
+                )
+                .touched();
                 let rb = other.rollback(&ctx, &failure).await;
                 assert!(rb.complete, "{rb:?}");
             }
             At::Put => {
-                let r = other.rotate(secret_id, RotateRequest::default()).await.unwrap();
+                let r = other
+                    .rotate(secret_id, RotateRequest::default())
+                    .await
+                    .unwrap();
                 assert_eq!(r.outcome, Outcome::Rotated, "{:?}", r.error);
             }
         }
@@ -71,16 +90,36 @@ impl SecretStore for Racing {
     async fn version_exists(&self, s: &str, v: &str) -> Result<bool, StoreError> {
         self.inner.version_exists(s, v).await
     }
-    async fn value_at(&self, s: &str, stage: &str) -> Result<Option<(String, SecretString)>, StoreError> {
-        if stage == AWSPENDING && self.pending_reads.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 1 {
-            let token = self.inner.describe(s).await?.version_with(AWSPENDING).map(str::to_string);
+    async fn value_at(
+        &self,
+        s: &str,
+        stage: &str,
+    ) -> Result<Option<(String, SecretString)>, StoreError> {
+        if stage == AWSPENDING
+            && self
+                .pending_reads
+                .fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+                == 1
+        {
+            let token = self
+                .inner
+                .describe(s)
+                .await?
+                .version_with(AWSPENDING)
+                .map(str::to_string);
             if let Some(token) = token {
                 self.other_acts(At::Finish, s, &token).await;
             }
         }
         self.inner.value_at(s, stage).await
     }
-    async fn put_pending(&self, s: &str, v: &str, value: &SecretString, t: Option<&SecretString>) -> Result<(), StoreError> {
+    async fn put_pending(
+        &self,
+        s: &str,
+        v: &str,
+        value: &SecretString,
+        t: Option<&SecretString>,
+    ) -> Result<(), StoreError> {
         self.other_acts(At::Put, s, v).await;
         self.inner.put_pending(s, v, value, t).await
     }
@@ -107,7 +146,12 @@ async fn racing_world(at: At) -> TestWorld {
     common::capture_logs();
     let clock = ManualClock::new(chrono::Utc::now());
     let shared: SharedClock = Arc::new(clock.clone());
-    let store = Arc::new(Racing { inner: MemoryStore::new(), at, other: Mutex::new(None), pending_reads: Default::default() });
+    let store = Arc::new(Racing {
+        inner: MemoryStore::new(),
+        at,
+        other: Mutex::new(None),
+        pending_reads: Default::default(),
+    });
     let mut opts = WorldOptions::new(shared, store.clone(), "jamf-prod");
     opts.expires_in_days = 10;
     let world = spawn_world(opts).await.expect("world seeds the store");
@@ -119,17 +163,30 @@ async fn racing_world(at: At) -> TestWorld {
 async fn finish_never_promotes_a_version_another_process_rolled_back() {
     let w = racing_world(At::Finish).await;
 
-    let r = w.engine.rotate(&w.secret_id, RotateRequest::default()).await.unwrap();
+    let r = w
+        .engine
+        .rotate(&w.secret_id, RotateRequest::default())
+        .await
+        .unwrap();
 
     // Undone elsewhere after this one wrote Jamf Pro: its rollback puts AWSCURRENT's secret back.
     assert_eq!(r.outcome, Outcome::RolledBack, "{:?}", r.error);
-    assert_eq!(r.rollback.as_ref().and_then(|rb| rb.jamf_restored), Some(true));
+    assert_eq!(
+        r.rollback.as_ref().and_then(|rb| rb.jamf_restored),
+        Some(true)
+    );
     assert_eq!(r.failed_step, Some(Step::FinishSecret));
-    assert!(!r.old_removed, "the old credential, back in Jamf Pro, stays");
+    assert!(
+        !r.old_removed,
+        "the old credential, back in Jamf Pro, stays"
+    );
     let creds = w.entra.passwords(&w.app.object_id);
     assert_eq!(creds.len(), 1, "{creds:?}");
     assert_eq!(creds[0].key_id, w.initial_key_id);
-    assert_eq!(w.current_doc().await.entra.key_id.as_deref(), Some(w.initial_key_id.as_str()));
+    assert_eq!(
+        w.current_doc().await.entra.key_id.as_deref(),
+        Some(w.initial_key_id.as_str())
+    );
     w.assert_invariant().await;
     w.assert_no_leaks(&[&serde_json::to_string(&r).unwrap(), &format!("{r:?}")]);
 }
@@ -138,15 +195,31 @@ async fn finish_never_promotes_a_version_another_process_rolled_back() {
 async fn a_rollback_inside_the_move_of_awscurrent_is_undone_not_retired_over() {
     let w = racing_world(At::Promote).await;
 
-    let r = w.engine.rotate(&w.secret_id, RotateRequest::default()).await.unwrap();
+    let r = w
+        .engine
+        .rotate(&w.secret_id, RotateRequest::default())
+        .await
+        .unwrap();
 
-    assert!(matches!(r.outcome, Outcome::Failed | Outcome::RolledBack), "{:?}: {:?}", r.outcome, r.error);
+    assert!(
+        matches!(r.outcome, Outcome::Failed | Outcome::RolledBack),
+        "{:?}: {:?}",
+        r.outcome,
+        r.error
+    );
     assert_eq!(r.failed_step, Some(Step::FinishSecret));
-    assert!(!r.old_removed, "nothing is retired over a vanished new credential");
+    assert!(
+        !r.old_removed,
+        "nothing is retired over a vanished new credential"
+    );
     let creds = w.entra.passwords(&w.app.object_id);
     assert_eq!(creds.len(), 1, "{creds:?}");
     assert_eq!(creds[0].key_id, w.initial_key_id);
-    assert_eq!(w.current_doc().await.entra.key_id.as_deref(), Some(w.initial_key_id.as_str()), "AWSCURRENT is moved back");
+    assert_eq!(
+        w.current_doc().await.entra.key_id.as_deref(),
+        Some(w.initial_key_id.as_str()),
+        "AWSCURRENT is moved back"
+    );
     w.assert_invariant().await;
     w.assert_no_leaks(&[&serde_json::to_string(&r).unwrap(), &format!("{r:?}")]);
 }
@@ -155,15 +228,38 @@ async fn a_rollback_inside_the_move_of_awscurrent_is_undone_not_retired_over() {
 async fn a_partner_that_completed_the_shared_token_is_followed_not_taken_for_a_spent_one() {
     let w = racing_world(At::Put).await;
 
-    let r = w.engine.rotate(&w.secret_id, RotateRequest::default()).await.unwrap();
+    let r = w
+        .engine
+        .rotate(&w.secret_id, RotateRequest::default())
+        .await
+        .unwrap();
 
-    assert!(matches!(r.outcome, Outcome::Rotated | Outcome::Resumed | Outcome::AlreadyRotated), "{:?}: {:?}", r.outcome, r.error);
-    assert!(w.alerts.sent().is_empty(), "no failure to alert: {:?}", w.alerts.sent());
+    assert!(
+        matches!(
+            r.outcome,
+            Outcome::Rotated | Outcome::Resumed | Outcome::AlreadyRotated
+        ),
+        "{:?}: {:?}",
+        r.outcome,
+        r.error
+    );
+    assert!(
+        w.alerts.sent().is_empty(),
+        "no failure to alert: {:?}",
+        w.alerts.sent()
+    );
     let creds = w.entra.passwords(&w.app.object_id);
     assert_eq!(creds.len(), 1, "only the partner's credential: {creds:?}");
-    assert_eq!(w.current_doc().await.entra.key_id.as_deref(), Some(creds[0].key_id.as_str()));
+    assert_eq!(
+        w.current_doc().await.entra.key_id.as_deref(),
+        Some(creds[0].key_id.as_str())
+    );
     let info = w.store.describe(&w.secret_id).await.unwrap();
-    assert!(info.version_with(AWSPENDING).is_none(), "{:?}", info.versions);
+    assert!(
+        info.version_with(AWSPENDING).is_none(),
+        "{:?}",
+        info.versions
+    );
     w.assert_invariant().await;
     w.assert_no_leaks(&[&serde_json::to_string(&r).unwrap(), &format!("{r:?}")]);
 }

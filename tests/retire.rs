@@ -14,7 +14,11 @@ use std::time::Duration;
 const HOUR: Duration = Duration::from_secs(3600);
 
 fn keys(w: &TestWorld) -> Vec<String> {
-    w.entra.passwords(&w.app.object_id).into_iter().map(|c| c.key_id).collect()
+    w.entra
+        .passwords(&w.app.object_id)
+        .into_iter()
+        .map(|c| c.key_id)
+        .collect()
 }
 
 /// Jamf Pro signs in with the secret it holds, as it does when it sends mail.
@@ -27,7 +31,13 @@ async fn jamf_uses_its_secret(w: &TestWorld) {
         ("client_secret", secret.as_str()),
         ("scope", "https://graph.microsoft.com/.default"),
     ];
-    let status = reqwest::Client::new().post(url).form(&form).send().await.unwrap().status();
+    let status = reqwest::Client::new()
+        .post(url)
+        .form(&form)
+        .send()
+        .await
+        .unwrap()
+        .status();
     assert!(status.is_success());
 }
 
@@ -35,24 +45,41 @@ async fn jamf_uses_its_secret(w: &TestWorld) {
 async fn a_grace_period_keeps_the_old_secret_until_a_later_check() {
     let w = spawn_with(10, |o| o.settings.retire_grace = 48 * HOUR).await;
 
-    let r = w.engine.rotate(&w.secret_id, RotateRequest::default()).await.unwrap();
+    let r = w
+        .engine
+        .rotate(&w.secret_id, RotateRequest::default())
+        .await
+        .unwrap();
 
     assert_eq!(r.outcome, Outcome::Rotated, "{:?}", r.error);
     assert!(!r.old_removed);
-    assert!(r.old_retire_pending.as_deref().unwrap().contains("grace period"));
+    assert!(r
+        .old_retire_pending
+        .as_deref()
+        .unwrap()
+        .contains("grace period"));
     assert_eq!(keys(&w).len(), 2, "both valid during the grace period");
     w.assert_invariant().await;
 
     w.clock.advance(24 * HOUR);
     w.engine.check(&w.secret_id, false).await.unwrap();
-    assert!(keys(&w).contains(&w.initial_key_id), "still in the grace period");
+    assert!(
+        keys(&w).contains(&w.initial_key_id),
+        "still in the grace period"
+    );
 
     w.clock.advance(25 * HOUR);
     let report = w.engine.check(&w.secret_id, false).await.unwrap();
-    assert!(!keys(&w).contains(&w.initial_key_id), "retired after the grace period");
+    assert!(
+        !keys(&w).contains(&w.initial_key_id),
+        "retired after the grace period"
+    );
     assert_eq!(keys(&w).len(), 1);
     w.assert_invariant().await;
-    w.assert_no_leaks(&[&serde_json::to_string(&r).unwrap(), &serde_json::to_string(&report).unwrap()]);
+    w.assert_no_leaks(&[
+        &serde_json::to_string(&r).unwrap(),
+        &serde_json::to_string(&report).unwrap(),
+    ]);
 }
 
 #[tokio::test]
@@ -60,9 +87,17 @@ async fn the_gate_keeps_the_old_secret_until_the_new_one_is_seen_signing_in() {
     let w = spawn_with(10, |o| o.settings.retire_after_observed_use = true).await;
     w.entra.set_sign_in_report_lag(HOUR);
 
-    let r = w.engine.rotate(&w.secret_id, RotateRequest::default()).await.unwrap();
+    let r = w
+        .engine
+        .rotate(&w.secret_id, RotateRequest::default())
+        .await
+        .unwrap();
     assert_eq!(r.outcome, Outcome::Rotated, "{:?}", r.error);
-    assert!(r.old_retire_pending.as_deref().unwrap().contains("not been seen signing in"));
+    assert!(r
+        .old_retire_pending
+        .as_deref()
+        .unwrap()
+        .contains("not been seen signing in"));
 
     // The rotator's own checks of the new secret do not count as Jamf using it.
     w.clock.advance(3 * HOUR);
@@ -77,7 +112,11 @@ async fn the_gate_keeps_the_old_secret_until_the_new_one_is_seen_signing_in() {
     w.engine.check(&w.secret_id, false).await.unwrap();
     assert_eq!(keys(&w).len(), 1, "retired once use was seen");
     assert!(!keys(&w).contains(&w.initial_key_id));
-    assert!(w.alerts.sent().iter().all(|a| a.kind != AlertKind::Drift || !a.subject.contains("not seen")));
+    assert!(w
+        .alerts
+        .sent()
+        .iter()
+        .all(|a| a.kind != AlertKind::Drift || !a.subject.contains("not seen")));
     w.assert_invariant().await;
     w.assert_no_leaks(&[]);
 }
@@ -89,7 +128,10 @@ async fn the_gate_alerts_when_the_new_secret_is_never_seen_in_use() {
         o.settings.observed_use_alert_days = 3;
     })
     .await;
-    w.engine.rotate(&w.secret_id, RotateRequest::default()).await.unwrap();
+    w.engine
+        .rotate(&w.secret_id, RotateRequest::default())
+        .await
+        .unwrap();
 
     w.clock.advance(2 * 24 * HOUR);
     w.engine.check(&w.secret_id, false).await.unwrap();
@@ -99,9 +141,17 @@ async fn the_gate_alerts_when_the_new_secret_is_never_seen_in_use() {
     w.engine.check(&w.secret_id, false).await.unwrap();
     let alerts = w.alerts.sent();
     assert_eq!(alerts.len(), 1);
-    assert!(alerts[0].subject.contains("not seen in use"), "{}", alerts[0].subject);
+    assert!(
+        alerts[0].subject.contains("not seen in use"),
+        "{}",
+        alerts[0].subject
+    );
     assert!(alerts[0].message.contains("What to do"));
-    assert_eq!(keys(&w).len(), 2, "the old credential is kept: Jamf Pro may still use it");
+    assert_eq!(
+        keys(&w).len(),
+        2,
+        "the old credential is kept: Jamf Pro may still use it"
+    );
     w.assert_invariant().await;
     w.assert_no_leaks(&[]);
 }
@@ -115,7 +165,14 @@ async fn an_emergency_rotation_ignores_grace_and_gate() {
     .await;
     let r = w
         .engine
-        .rotate(&w.secret_id, RotateRequest { reason: "manual: leaked".into(), revoke_old: RevokeOld::Immediately, lockdown: false })
+        .rotate(
+            &w.secret_id,
+            RotateRequest {
+                reason: "manual: leaked".into(),
+                revoke_old: RevokeOld::Immediately,
+                lockdown: false,
+            },
+        )
         .await
         .unwrap();
     assert_eq!(r.outcome, Outcome::Rotated, "{:?}", r.error);
@@ -128,11 +185,29 @@ async fn an_emergency_rotation_ignores_grace_and_gate() {
 #[tokio::test]
 async fn a_new_rotation_supersedes_a_pending_retirement() {
     let w = spawn_with(10, |o| o.settings.retire_grace = 48 * HOUR).await;
-    let first = w.engine.rotate(&w.secret_id, RotateRequest::default()).await.unwrap();
-    let second = w.engine.rotate(&w.secret_id, RotateRequest { reason: "manual: again".into(), ..Default::default() }).await.unwrap();
+    let first = w
+        .engine
+        .rotate(&w.secret_id, RotateRequest::default())
+        .await
+        .unwrap();
+    let second = w
+        .engine
+        .rotate(
+            &w.secret_id,
+            RotateRequest {
+                reason: "manual: again".into(),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
     assert_eq!(second.outcome, Outcome::Rotated, "{:?}", second.error);
     let k = keys(&w);
-    assert_eq!(k.len(), 2, "the second rotation's old (the first's new) waits; the first's old is gone: {k:?}");
+    assert_eq!(
+        k.len(),
+        2,
+        "the second rotation's old (the first's new) waits; the first's old is gone: {k:?}"
+    );
     assert!(!k.contains(&w.initial_key_id));
     assert!(k.contains(first.new_key_id.as_ref().unwrap()));
     w.assert_invariant().await;

@@ -224,15 +224,28 @@ fn federated_sign_in_is_the_default_and_granted_for_entras_audience_only() {
     assert_eq!(get(policy, "Condition").as_str(), Some("FederatedAuth"));
     let mut found = Vec::new();
     statements(policy, "", &mut found);
-    let s = &found.iter().find(|(_, s)| get(s, "Sid").as_str() == Some("FederatedSignIn")).expect("the grant").1;
+    let s = &found
+        .iter()
+        .find(|(_, s)| get(s, "Sid").as_str() == Some("FederatedSignIn"))
+        .expect("the grant")
+        .1;
     assert_eq!(strings(get(s, "Action")), ["sts:GetWebIdentityToken"]);
     let c = get(s, "Condition");
     assert_eq!(
-        strings(get(get(c, "ForAllValues:StringEquals"), "sts:IdentityTokenAudience")),
+        strings(get(
+            get(c, "ForAllValues:StringEquals"),
+            "sts:IdentityTokenAudience"
+        )),
         ["api://AzureADTokenExchange"]
     );
-    assert_eq!(strings(get(get(c, "StringEquals"), "sts:SigningAlgorithm")), ["RS256"]);
-    let env = get(get(props(&doc, "RotatorFunction"), "Environment"), "Variables");
+    assert_eq!(
+        strings(get(get(c, "StringEquals"), "sts:SigningAlgorithm")),
+        ["RS256"]
+    );
+    let env = get(
+        get(props(&doc, "RotatorFunction"), "Environment"),
+        "Variables",
+    );
     assert_eq!(strings(get(env, "ROTATOR_AUTH")), ["RotatorAuth"]);
 }
 

@@ -309,7 +309,8 @@ fuzz_target!(|data: &[u8]| {
             let mut wanted = None;
             for e in entries.iter_mut() {
                 if let Some(obj) = e.as_object_mut() {
-                    wanted = wanted.or_else(|| obj.get("keyId").and_then(Value::as_str).map(str::to_string));
+                    wanted = wanted
+                        .or_else(|| obj.get("keyId").and_then(Value::as_str).map(str::to_string));
                     obj.insert(
                         "signInActivity".into(),
                         serde_json::json!({
@@ -356,18 +357,28 @@ fuzz_target!(|data: &[u8]| {
                 obj.insert("private_key_pem".into(), Value::String(TEST_KEY.into()));
                 obj.insert("client_secret".into(), Value::String(KNOWN_SECRET.into()));
                 let v = Value::Object(obj);
-                let mut secrets: Vec<String> =
-                    key_lines(TEST_KEY).into_iter().map(str::to_string).collect();
+                let mut secrets: Vec<String> = key_lines(TEST_KEY)
+                    .into_iter()
+                    .map(str::to_string)
+                    .collect();
                 secrets.push(KNOWN_SECRET.to_string());
-                variants.push((SecretString::from(v.to_string()), secrets, shown_ids(Some(&v))));
+                variants.push((
+                    SecretString::from(v.to_string()),
+                    secrets,
+                    shown_ids(Some(&v)),
+                ));
             }
             for (value, secrets, ids) in variants {
-                let shown = match RotatorSignIn::from_certificate_secret(setting.as_deref(), &value) {
+                let shown = match RotatorSignIn::from_certificate_secret(setting.as_deref(), &value)
+                {
                     Ok(signin) => format!("{signin:?}"),
                     Err(e) => format!("{e} {e:?}"),
                 };
                 show("certificate", &shown);
-                for s in secrets.iter().filter(|s| !ids.iter().any(|c| c.contains(s.as_str()))) {
+                for s in secrets
+                    .iter()
+                    .filter(|s| !ids.iter().any(|c| c.contains(s.as_str())))
+                {
                     assert_no_secret("certificate credential", &shown, s);
                 }
             }

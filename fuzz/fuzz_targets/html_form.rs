@@ -11,7 +11,9 @@
 mod common;
 
 use common::{assert_no_secret, checkable, KNOWN_SECRET};
-use jamf_entra_rotator::jamf::form::{discover, is_login_page, save_outcome, FormHints, SaveOutcome};
+use jamf_entra_rotator::jamf::form::{
+    discover, is_login_page, save_outcome, FormHints, SaveOutcome,
+};
 use libfuzzer_sys::fuzz_target;
 use secrecy::{ExposeSecret, SecretString};
 use url::Url;
@@ -22,7 +24,11 @@ fn run_discover(html: &str, hints: &FormHints, known: Option<&str>) {
     let page = Url::parse("https://jamf.example.com/ConditionalAccess.html?o=u").unwrap();
     match discover(html, &page, hints, "GET /ConditionalAccess.html") {
         Ok(form) => {
-            assert_eq!(form.action.origin(), page.origin(), "the form posts elsewhere");
+            assert_eq!(
+                form.action.origin(),
+                page.origin(),
+                "the form posts elsewhere"
+            );
             let dbg = format!("{form:?}");
             let mut hidden: Vec<String> = form
                 .sensitive_values()
@@ -42,7 +48,11 @@ fn run_discover(html: &str, hints: &FormHints, known: Option<&str>) {
                     assert_no_secret("form Debug", &dbg, s);
                 }
             }
-            let _ = (form.application_id(), form.secret_field(), form.application_id_field());
+            let _ = (
+                form.application_id(),
+                form.secret_field(),
+                form.application_id_field(),
+            );
             let new = SecretString::from("n3w~Secret.value-0123456789");
             let body = form.body(&new);
             assert!(body.contains("n3w%7ESecret.value-0123456789"), "{body}");
@@ -50,7 +60,10 @@ fn run_discover(html: &str, hints: &FormHints, known: Option<&str>) {
         Err(e) => {
             // A secret that is also page text (a malformed page can make an attribute part of a
             // title) may be quoted as the page's title, cut short: only values must never be.
-            let text: String = scraper::Html::parse_document(html).root_element().text().collect();
+            let text: String = scraper::Html::parse_document(html)
+                .root_element()
+                .text()
+                .collect();
             if let Some(s) = known.filter(|s| !text.contains(s)) {
                 assert_no_secret("form error", &e.to_string(), s);
             }
@@ -93,7 +106,9 @@ fuzz_target!(|data: &[u8]| {
             }
         }
         "save" => {
-            let app = words.next().unwrap_or("11111111-2222-3333-4444-555555555555");
+            let app = words
+                .next()
+                .unwrap_or("11111111-2222-3333-4444-555555555555");
             let known = SecretString::from(KNOWN_SECRET);
             let shown = match save_outcome(&html, app, &[&known]) {
                 SaveOutcome::Saved | SaveOutcome::LoginPage => String::new(),

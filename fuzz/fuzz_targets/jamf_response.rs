@@ -53,7 +53,8 @@ fuzz_target!(|data: &[u8]| {
     match KINDS[input.kind] {
         "smtp" => {
             let Some(mut v) = json else { return };
-            let _ = SmtpServer::from_value(v.clone(), op).map(|s| (s.uses_graph(), format!("{s:?}")));
+            let _ =
+                SmtpServer::from_value(v.clone(), op).map(|s| (s.uses_graph(), format!("{s:?}")));
             if known_in(data) {
                 return;
             }

@@ -54,14 +54,21 @@ async fn build(setup: Arc<Setup>) -> Result<Function, LambdaError> {
     // `handle` logs the error; the cell stays empty, so the next invocation builds again.
     let wiring = wiring::from_settings(setup.settings.clone())
         .await
-        .map_err(|e| LambdaError::Build { transient: e.is_transient(), message: e.to_string() })?;
+        .map_err(|e| LambdaError::Build {
+            transient: e.is_transient(),
+            message: e.to_string(),
+        })?;
     tracing::info!(own_secret = ?wiring.own_secret, "clients built");
-    Ok(Function::new(wiring.engine, setup.targets.clone()).with_own_secret(wiring.own_secret, &wiring.settings))
+    Ok(Function::new(wiring.engine, setup.targets.clone())
+        .with_own_secret(wiring.own_secret, &wiring.settings))
 }
 
 /// One invocation: route it, map an error to Lambda's error shape (`Retryable` /
 /// `NonRetryable`).
-async fn handle<B, F>(function: Arc<Deferred<B>>, event: LambdaEvent<Value>) -> Result<Value, Diagnostic>
+async fn handle<B, F>(
+    function: Arc<Deferred<B>>,
+    event: LambdaEvent<Value>,
+) -> Result<Value, Diagnostic>
 where
     B: Fn() -> F,
     F: Future<Output = Result<Function, LambdaError>>,

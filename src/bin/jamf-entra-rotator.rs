@@ -14,7 +14,11 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 #[derive(Parser)]
-#[command(name = "jamf-entra-rotator", version, about = "Keeps Jamf Pro's Microsoft Entra ID client secrets from expiring.")]
+#[command(
+    name = "jamf-entra-rotator",
+    version,
+    about = "Keeps Jamf Pro's Microsoft Entra ID client secrets from expiring."
+)]
 struct Cli {
     /// Print one JSON object instead of readable progress.
     #[arg(long, global = true)]
@@ -155,12 +159,17 @@ struct BadInput(String);
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging();
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
     match rt.block_on(run(cli)) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");
-            if e.chain().any(|c| c.is::<BadInput>() || c.is::<jamf_entra_rotator::config::ConfigError>()) {
+            if e.chain()
+                .any(|c| c.is::<BadInput>() || c.is::<jamf_entra_rotator::config::ConfigError>())
+            {
                 ExitCode::from(2)
             } else {
                 ExitCode::from(1)
@@ -171,34 +180,54 @@ fn main() -> ExitCode {
 
 fn init_logging() {
     // Logs go to stderr, quiet by default (progress lines say what happens); RUST_LOG=info shows more.
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into());
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    let filter =
+        tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into());
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
 }
 
 async fn run(cli: Cli) -> Result<ExitCode> {
     let json = cli.json;
-    let progress: Option<ProgressFn> =
-        if json { None } else { Some(Arc::new(|step, msg: &str| eprintln!("  {:<13} {msg}", step.as_str()))) };
+    let progress: Option<ProgressFn> = if json {
+        None
+    } else {
+        Some(Arc::new(|step, msg: &str| {
+            eprintln!("  {:<13} {msg}", step.as_str())
+        }))
+    };
     match cli.command {
-        Command::Demo { target, propagation_lag } => {
+        Command::Demo {
+            target,
+            propagation_lag,
+        } => {
             if !json {
                 eprintln!("demo: rotating a secret that expires in 10 days, against built-in stand-ins of Entra ID and Jamf Pro");
             }
-            let report = jamf_entra_rotator::sim::demo::run(jamf_entra_rotator::sim::demo::DemoOptions {
-                target: target.into(),
-                propagation_lag: std::time::Duration::from_secs(propagation_lag),
-                progress,
-                settings: Settings::from_env()?,
-            })
-            .await?;
+            let report =
+                jamf_entra_rotator::sim::demo::run(jamf_entra_rotator::sim::demo::DemoOptions {
+                    target: target.into(),
+                    propagation_lag: std::time::Duration::from_secs(propagation_lag),
+                    progress,
+                    settings: Settings::from_env()?,
+                })
+                .await?;
             let ok = report.rotation.outcome == Outcome::Rotated && report.jamf_secret_works;
             if json {
                 print_json(&report)?;
             } else {
                 print_rotation(&report.rotation);
-                println!("Jamf Pro's secret works at Entra afterwards: {}", report.jamf_secret_works);
+                println!(
+                    "Jamf Pro's secret works at Entra afterwards: {}",
+                    report.jamf_secret_works
+                );
             }
-            Ok(if ok { ExitCode::SUCCESS } else { ExitCode::from(1) })
+            Ok(if ok {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
         }
         Command::Init(args) => init(*args, json).await,
         Command::Status { secret_id } => {
@@ -233,7 +262,8 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             for id in &ids {
                 match w.engine.check(id, dry_run).await {
                     Ok(r) => {
-                        failed |= r.action == jamf_entra_rotator::rotation::check::Action::RotationFailed;
+                        failed |=
+                            r.action == jamf_entra_rotator::rotation::check::Action::RotationFailed;
                         if !json {
                             print!("{}", setup::describe_check(&r));
                         }
@@ -251,9 +281,18 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             if json {
                 print_json(&serde_json::json!({ "targets": reports }))?;
             }
-            Ok(if failed { ExitCode::from(1) } else { ExitCode::SUCCESS })
+            Ok(if failed {
+                ExitCode::from(1)
+            } else {
+                ExitCode::SUCCESS
+            })
         }
-        Command::Rotate { secret_id, reason, revoke_old, lockdown } => {
+        Command::Rotate {
+            secret_id,
+            reason,
+            revoke_old,
+            lockdown,
+        } => {
             let mut w = wiring::from_settings(Settings::from_env()?).await?;
             if let Some(p) = progress {
                 w.engine = w.engine.with_progress(p);
@@ -262,19 +301,37 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                 Revoke::AfterVerification => RevokeOld::AfterVerification,
                 Revoke::Immediately => RevokeOld::Immediately,
             };
-            let report = w.engine.rotate(&secret_id, RotateRequest { reason: format!("manual: {reason}"), revoke_old, lockdown }).await?;
+            let report = w
+                .engine
+                .rotate(
+                    &secret_id,
+                    RotateRequest {
+                        reason: format!("manual: {reason}"),
+                        revoke_old,
+                        lockdown,
+                    },
+                )
+                .await?;
             if json {
                 print_json(&report)?;
             } else {
                 print_rotation(&report);
             }
-            Ok(if matches!(report.outcome, Outcome::Rotated | Outcome::Resumed | Outcome::AlreadyRotated) {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::from(1)
-            })
+            Ok(
+                if matches!(
+                    report.outcome,
+                    Outcome::Rotated | Outcome::Resumed | Outcome::AlreadyRotated
+                ) {
+                    ExitCode::SUCCESS
+                } else {
+                    ExitCode::from(1)
+                },
+            )
         }
-        Command::Sim { seed_secret_id, target } => {
+        Command::Sim {
+            seed_secret_id,
+            target,
+        } => {
             setup::run_sim(seed_secret_id, target.into(), json).await?;
             Ok(ExitCode::SUCCESS)
         }
@@ -286,7 +343,11 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             } else {
                 print!("{}", describe_probe(&report));
             }
-            Ok(if report.application_id_matches { ExitCode::SUCCESS } else { ExitCode::from(1) })
+            Ok(if report.application_id_matches {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
         }
     }
 }
@@ -294,10 +355,16 @@ async fn run(cli: Cli) -> Result<ExitCode> {
 async fn init(args: InitArgs, json: bool) -> Result<ExitCode> {
     let secret = if args.secret_stdin {
         let mut s = String::new();
-        std::io::stdin().read_line(&mut s).context("reading the client secret from standard input")?;
+        std::io::stdin()
+            .read_line(&mut s)
+            .context("reading the client secret from standard input")?;
         s.trim().to_string()
     } else {
-        std::env::var("JER_CLIENT_SECRET").map_err(|_| BadInput("set JER_CLIENT_SECRET to the current client secret, or pass --secret-stdin".into()))?
+        std::env::var("JER_CLIENT_SECRET").map_err(|_| {
+            BadInput(
+                "set JER_CLIENT_SECRET to the current client secret, or pass --secret-stdin".into(),
+            )
+        })?
     };
     let settings = Settings::from_env()?;
     let request = setup::InitRequest {
@@ -314,11 +381,22 @@ async fn init(args: InitArgs, json: bool) -> Result<ExitCode> {
         client_secret: secrecy::SecretString::from(secret),
         overwrite: args.overwrite,
     };
-    let outcome = setup::init(&settings, request).await.map_err(|e| anyhow::Error::new(BadInput(e.to_string())))?;
+    let outcome = setup::init(&settings, request)
+        .await
+        .map_err(|e| anyhow::Error::new(BadInput(e.to_string())))?;
     if json {
         print_json(&outcome)?;
     } else {
-        println!("{} document for {} (key id {}, expires {})", outcome.action, outcome.secret_id, outcome.key_id.as_deref().unwrap_or("unknown"), outcome.expires_at.map(|e| e.to_rfc3339()).unwrap_or_else(|| "unknown".into()));
+        println!(
+            "{} document for {} (key id {}, expires {})",
+            outcome.action,
+            outcome.secret_id,
+            outcome.key_id.as_deref().unwrap_or("unknown"),
+            outcome
+                .expires_at
+                .map(|e| e.to_rfc3339())
+                .unwrap_or_else(|| "unknown".into())
+        );
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -329,11 +407,28 @@ fn print_json<T: Serialize>(value: &T) -> Result<()> {
 }
 
 fn print_rotation(r: &RotationReport) {
-    println!("{}: {}", r.secret_id, serde_json::to_value(r.outcome).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default());
+    println!(
+        "{}: {}",
+        r.secret_id,
+        serde_json::to_value(r.outcome)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default()
+    );
     println!("  target           {}", r.target);
-    println!("  old key id       {}{}", r.old_key_id.as_deref().unwrap_or("-"), if r.old_removed { " (removed)" } else { "" });
-    println!("  new key id       {}", r.new_key_id.as_deref().unwrap_or("-"));
-    println!("  Jamf Pro tested  {}", if r.jamf_accepts_new { "ok" } else { "no" });
+    println!(
+        "  old key id       {}{}",
+        r.old_key_id.as_deref().unwrap_or("-"),
+        if r.old_removed { " (removed)" } else { "" }
+    );
+    println!(
+        "  new key id       {}",
+        r.new_key_id.as_deref().unwrap_or("-")
+    );
+    println!(
+        "  Jamf Pro tested  {}",
+        if r.jamf_accepts_new { "ok" } else { "no" }
+    );
     if let Some(n) = r.app_credentials {
         println!("  app credentials  {n}");
     }

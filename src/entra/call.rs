@@ -50,7 +50,9 @@ impl GraphDirectory {
                 c.assertion(&self.identity.client_id, url.as_str(), self.clock.now())
                     .inspect_err(log_failure)?,
             ),
-            RotatorCredential::Federated(source) => Some(source.token().await.inspect_err(log_failure)?),
+            RotatorCredential::Federated(source) => {
+                Some(source.token().await.inspect_err(log_failure)?)
+            }
         };
         let auth = match (&self.identity.credential, &assertion) {
             (RotatorCredential::Secret(s), _) => token::ClientAuth::Secret(s),
@@ -122,7 +124,6 @@ impl GraphDirectory {
         }
         Err(failure)
     }
-
 }
 
 /// One Graph request as a directory method describes it.

@@ -37,7 +37,11 @@ impl GraphDirectory {
     /// A directory client signing in as `identity` (a [`RotatorIdentity`](super::RotatorIdentity)
     /// with its client secret, or any [`RotatorSignIn`]). Base URLs come from `settings` (per
     /// cloud, or `ENTRA_LOGIN_URL`/`GRAPH_URL`) and are checked before every use.
-    pub fn new(settings: &Settings, identity: impl Into<RotatorSignIn>, clock: SharedClock) -> Self {
+    pub fn new(
+        settings: &Settings,
+        identity: impl Into<RotatorSignIn>,
+        clock: SharedClock,
+    ) -> Self {
         Self {
             http: crate::http::client(settings.http_timeout, 4, false),
             settings: settings.clone(),
@@ -216,12 +220,18 @@ impl Directory for GraphDirectory {
         Ok([per_app, tenant].into_iter().flatten().min())
     }
 
-    async fn key_last_used(&self, app: &AppRef, key_id: &str) -> Result<Option<DateTime<Utc>>, DirectoryError> {
+    async fn key_last_used(
+        &self,
+        app: &AppRef,
+        key_id: &str,
+    ) -> Result<Option<DateTime<Utc>>, DirectoryError> {
         let op = "GET appCredentialSignInActivities";
         let filter = format!("appId eq '{}'", segment("application id", &app.client_id)?);
         let path = format!(
             "/beta/reports/appCredentialSignInActivities?{}",
-            url::form_urlencoded::Serializer::new(String::new()).append_pair("$filter", &filter).finish()
+            url::form_urlencoded::Serializer::new(String::new())
+                .append_pair("$filter", &filter)
+                .finish()
         );
         let raw = self.graph(app, &Call::get(op, path)).await?;
         signins::last_used(&raw.json(op)?, key_id, op)

@@ -52,7 +52,10 @@ impl RotatorSignIn {
     /// `certificate` mode from the Secrets Manager value `{"private_key_pem","certificate_pem"}`
     /// (optionally `client_id`), with the client id from there or from `client_id`
     /// (`ROTATOR_CLIENT_ID`); both given and different is an error.
-    pub fn from_certificate_secret(client_id: Option<&str>, value: &SecretString) -> Result<Self, DirectoryError> {
+    pub fn from_certificate_secret(
+        client_id: Option<&str>,
+        value: &SecretString,
+    ) -> Result<Self, DirectoryError> {
         let (json_id, certificate) = CertificateCredential::from_secret_value(value)?;
         Ok(RotatorSignIn {
             client_id: agree(json_id, client_id)?,
@@ -115,15 +118,19 @@ impl RotatorIdentity {
             // The rotator's own target document (`ROTATOR_AUTH=client-secret` with self-rotation):
             // the secret and client id are its `entra` section.
             if v.get("entra").is_some() {
-                let doc = crate::document::TargetDocument::parse(raw)
-                    .map_err(|e| DirectoryError::Config(format!("the rotator's credentials document: {e}")))?;
+                let doc = crate::document::TargetDocument::parse(raw).map_err(|e| {
+                    DirectoryError::Config(format!("the rotator's credentials document: {e}"))
+                })?;
                 if let Some(s) = setting.filter(|s| !s.eq_ignore_ascii_case(&doc.entra.client_id)) {
                     return Err(DirectoryError::Config(format!(
                         "ROTATOR_CLIENT_ID {s} differs from the rotator document's entra.client_id {}",
                         doc.entra.client_id
                     )));
                 }
-                return Ok(Self { client_id: doc.entra.client_id.clone(), secret: doc.entra.client_secret.clone() });
+                return Ok(Self {
+                    client_id: doc.entra.client_id.clone(),
+                    secret: doc.entra.client_secret.clone(),
+                });
             }
             let secret = match v.get("client_secret") {
                 Some(Value::String(s)) if !s.trim().is_empty() => SecretString::from(s.trim().to_string()),

@@ -12,11 +12,11 @@
 //! management policies), `retry` (what is retried and how long to wait), `wire` (URLs, sending,
 //! strict JSON fields).
 
+pub mod assertion;
 mod call;
 mod directory;
-pub mod graph;
-pub mod assertion;
 pub mod federated;
+pub mod graph;
 pub mod identity;
 mod own_secret;
 pub mod policy;

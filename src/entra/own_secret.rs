@@ -19,7 +19,10 @@ pub struct OwnSecret {
 impl OwnSecret {
     /// The target a `rotator` document describes.
     pub fn new(doc: &TargetDocument) -> Self {
-        Self { client_id: doc.entra.client_id.clone(), scope: doc.entra.cloud.graph_scope() }
+        Self {
+            client_id: doc.entra.client_id.clone(),
+            scope: doc.entra.cloud.graph_scope(),
+        }
     }
 }
 
@@ -36,7 +39,8 @@ impl JamfTarget for OwnSecret {
             enabled: true,
             client_id: Some(self.client_id.clone()),
             tenant_id: None,
-            detail: "the rotator's own credential (read from Secrets Manager at every start)".into(),
+            detail: "the rotator's own credential (read from Secrets Manager at every start)"
+                .into(),
         })
     }
     async fn install(&self, _secret: &SecretString) -> Result<(), TargetError> {

@@ -168,14 +168,26 @@ pub fn aadsts_in(text: &str) -> Option<u32> {
 fn duplicate(e: &DirectoryError) -> DirectoryError {
     use DirectoryError::*;
     match e {
-        Token { context, status, code, error, request_id } => Token {
+        Token {
+            context,
+            status,
+            code,
+            error,
+            request_id,
+        } => Token {
             context: context.clone(),
             status: *status,
             code: *code,
             error: error.clone(),
             request_id: request_id.clone(),
         },
-        Graph { operation, status, code, message, request_id } => Graph {
+        Graph {
+            operation,
+            status,
+            code,
+            message,
+            request_id,
+        } => Graph {
             operation: operation.clone(),
             status: *status,
             code: code.clone(),
@@ -247,7 +259,10 @@ impl TokenCache {
             return Ok(t);
         }
         if let Some((n, e)) = last.as_ref().filter(|(n, _)| *n > seen) {
-            tracing::debug!(sign_in = n, "sharing the failure of the rotator sign-in just made");
+            tracing::debug!(
+                sign_in = n,
+                "sharing the failure of the rotator sign-in just made"
+            );
             return Err(duplicate(e));
         }
         let outcome = sign_in().await;

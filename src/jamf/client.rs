@@ -379,8 +379,13 @@ mod tests {
         assert!(Arc::ptr_eq(&a, &a_again));
         assert!(!Arc::ptr_eq(&a, &b));
         assert_eq!(a.available_permits(), MAX_CONNECTIONS);
-        let held: Vec<_> = (0..MAX_CONNECTIONS).map(|_| a.try_acquire().unwrap()).collect();
-        assert!(a_again.try_acquire().is_err(), "the sixth request to the server waits");
+        let held: Vec<_> = (0..MAX_CONNECTIONS)
+            .map(|_| a.try_acquire().unwrap())
+            .collect();
+        assert!(
+            a_again.try_acquire().is_err(),
+            "the sixth request to the server waits"
+        );
         assert!(b.try_acquire().is_ok(), "another server has its own five");
         drop(held);
         assert_eq!(a_again.available_permits(), MAX_CONNECTIONS);

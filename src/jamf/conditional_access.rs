@@ -161,7 +161,9 @@ impl ConditionalAccessTarget {
             web.login().await?;
             *slot = Some(web);
         }
-        Ok(tokio::sync::MutexGuard::map(slot, |s| s.as_mut().expect("a session was just opened")))
+        Ok(tokio::sync::MutexGuard::map(slot, |s| {
+            s.as_mut().expect("a session was just opened")
+        }))
     }
 
     async fn submit(&self, secret: &SecretString) -> Result<(), TargetError> {

@@ -76,7 +76,9 @@ pub struct Control {
 impl Control {
     /// True for values that must never be shown: passwords, and tokens (the CSRF `session-token`).
     pub fn is_sensitive(&self) -> bool {
-        self.secret || self.kind == ControlKind::Password || self.name.to_ascii_lowercase().contains("token")
+        self.secret
+            || self.kind == ControlKind::Password
+            || self.name.to_ascii_lowercase().contains("token")
     }
 
     /// The value for reports: the rendered value, or [`REDACTED`] for sensitive controls.

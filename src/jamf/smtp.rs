@@ -87,7 +87,11 @@ impl JamfTarget for SmtpGraphTarget {
         Ok(TargetConfig {
             enabled: s.enabled && s.uses_graph(),
             // Only a server that sends through Graph uses the app at all.
-            client_id: s.graph.as_ref().filter(|_| s.uses_graph()).map(|g| g.client_id.clone()),
+            client_id: s
+                .graph
+                .as_ref()
+                .filter(|_| s.uses_graph())
+                .map(|g| g.client_id.clone()),
             tenant_id: s.graph.as_ref().map(|g| g.tenant_id.clone()),
             detail,
         })
@@ -151,7 +155,10 @@ impl JamfTarget for SmtpGraphTarget {
     /// Ends a user's API token (an API client's expires on its own).
     async fn close(&self) {
         if let Err(e) = self.client.close().await {
-            tracing::debug!(server = self.client.server(), "ending the Jamf Pro API session: {e}");
+            tracing::debug!(
+                server = self.client.server(),
+                "ending the Jamf Pro API session: {e}"
+            );
         }
     }
 }

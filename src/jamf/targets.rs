@@ -51,13 +51,12 @@ impl Targets {
             TargetError::Config(problem) => TargetError::Config(format!("{id}: {problem}")),
             other => other,
         })?;
-        let url = doc.jamf.url.as_ref().ok_or_else(|| TargetError::Config("jamf.url is missing".into()))?;
-        JamfClient::new(
-            url,
-            credentials,
-            &self.settings,
-            self.clock.clone(),
-        )
+        let url = doc
+            .jamf
+            .url
+            .as_ref()
+            .ok_or_else(|| TargetError::Config("jamf.url is missing".into()))?;
+        JamfClient::new(url, credentials, &self.settings, self.clock.clone())
     }
 }
 

@@ -380,6 +380,10 @@ mod tests {
         assert!(session.logged_in);
         assert!(!jamf.requests().is_empty());
         session.logout().await;
-        assert_eq!(server_permits(&jamf.url()).available_permits(), MAX_CONNECTIONS, "every permit came back");
+        assert_eq!(
+            server_permits(&jamf.url()).available_permits(),
+            MAX_CONNECTIONS,
+            "every permit came back"
+        );
     }
 }

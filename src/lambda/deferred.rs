@@ -20,7 +20,10 @@ where
 {
     /// A function that `build` makes at the first invocation (again at the next one if it fails).
     pub fn new(build: B) -> Self {
-        Self { build, function: tokio::sync::OnceCell::new() }
+        Self {
+            build,
+            function: tokio::sync::OnceCell::new(),
+        }
     }
 
     /// The function, once built.

@@ -126,9 +126,20 @@ mod tests {
             RotationError::new(Step::SetSecret, ErrorKind::Guard("not pending".into())),
         );
         assert_eq!(guard.error_type(), "NonRetryable");
-        let build = |transient| LambdaError::Build { message: "m".into(), transient };
-        assert_eq!(build(true).error_type(), "Retryable", "a throttled first build may be retried");
-        assert_eq!(build(false).error_type(), "NonRetryable", "a missing credential will not appear by itself");
+        let build = |transient| LambdaError::Build {
+            message: "m".into(),
+            transient,
+        };
+        assert_eq!(
+            build(true).error_type(),
+            "Retryable",
+            "a throttled first build may be retried"
+        );
+        assert_eq!(
+            build(false).error_type(),
+            "NonRetryable",
+            "a missing credential will not appear by itself"
+        );
         assert!(
             guard
                 .to_string()

@@ -112,15 +112,26 @@ fn string_field(
 const UNKNOWN_SHOWN: usize = 10;
 
 fn only_keys(obj: &Map<String, Value>, allowed: &[&str], what: &str) -> Result<(), LambdaError> {
-    let unknown: Vec<&String> = obj.keys().filter(|k| !allowed.contains(&k.as_str())).collect();
+    let unknown: Vec<&String> = obj
+        .keys()
+        .filter(|k| !allowed.contains(&k.as_str()))
+        .collect();
     if unknown.is_empty() {
         return Ok(());
     }
-    let mut named: Vec<String> = unknown.iter().take(UNKNOWN_SHOWN).map(|k| format!("\"{}\"", shown(k))).collect();
+    let mut named: Vec<String> = unknown
+        .iter()
+        .take(UNKNOWN_SHOWN)
+        .map(|k| format!("\"{}\"", shown(k)))
+        .collect();
     if unknown.len() > UNKNOWN_SHOWN {
         named.push(format!("and {} more", unknown.len() - UNKNOWN_SHOWN));
     }
-    Err(bad(format!("{what}: unknown field {} (allowed: {})", named.join(", "), allowed.join(", "))))
+    Err(bad(format!(
+        "{what}: unknown field {} (allowed: {})",
+        named.join(", "),
+        allowed.join(", ")
+    )))
 }
 
 impl Event {
@@ -323,9 +334,17 @@ mod tests {
         assert!(err(json!({"action": "explode"})).contains("unknown action \"explode\""));
         assert!(err(json!({"action": 5})).contains("\"action\" must be a string"));
         assert!(err(json!({"action": "check", "force": true})).contains("unknown field \"force\""));
-        let many: serde_json::Map<String, Value> = (0..5000).map(|i| (format!("f{i:04}"), json!(1))).chain([("action".to_string(), json!("check"))]).collect();
+        let many: serde_json::Map<String, Value> = (0..5000)
+            .map(|i| (format!("f{i:04}"), json!(1)))
+            .chain([("action".to_string(), json!("check"))])
+            .collect();
         let e = err(Value::Object(many));
-        assert!(e.contains("and 4990 more") && e.len() < 400, "{} characters: {}", e.len(), &e[..200.min(e.len())]);
+        assert!(
+            e.contains("and 4990 more") && e.len() < 400,
+            "{} characters: {}",
+            e.len(),
+            &e[..200.min(e.len())]
+        );
         assert!(err(json!({"action": "rotate", "revoke_old": "never"}))
             .contains("\"revoke_old\" is \"never\""));
         assert!(err(json!({"action": "rotate", "lockdown": "yes"}))

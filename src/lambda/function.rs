@@ -51,7 +51,11 @@ impl Function {
 
     /// Also checks (and rotates when due) the rotator's own client secret, whose document is
     /// the secret `id`.
-    pub fn with_own_secret(mut self, id: Option<String>, settings: &crate::config::Settings) -> Self {
+    pub fn with_own_secret(
+        mut self,
+        id: Option<String>,
+        settings: &crate::config::Settings,
+    ) -> Self {
         self.own_secret = id.map(|id| (id, settings.clone()));
         self
     }
@@ -60,12 +64,18 @@ impl Function {
     /// `AWSCURRENT` (one `GetSecretValue`): after the rotator rotated its own secret, the old one
     /// is gone.
     pub(super) async fn refreshed(&self) -> Result<Option<Function>, LambdaError> {
-        let Some((_, settings)) = &self.own_secret else { return Ok(None) };
+        let Some((_, settings)) = &self.own_secret else {
+            return Ok(None);
+        };
         let identity = crate::wiring::rotator_identity(settings, self.engine.store.as_ref())
             .await
             .map_err(|e| LambdaError::Config(e.to_string()))?;
         let mut f = self.clone();
-        f.engine.directory = Arc::new(crate::entra::GraphDirectory::new(settings, identity, self.engine.clock.clone()));
+        f.engine.directory = Arc::new(crate::entra::GraphDirectory::new(
+            settings,
+            identity,
+            self.engine.clock.clone(),
+        ));
         Ok(Some(f))
     }
 

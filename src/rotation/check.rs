@@ -102,7 +102,11 @@ impl Engine {
     /// and drift, finishes retirements and sweeps orphans, and rotates when the secret expires
     /// within the threshold (or no longer works, or a rotation is half done). `dry_run` changes
     /// nothing and sends no alert.
-    pub async fn check(&self, secret_id: &str, dry_run: bool) -> Result<CheckReport, RotationError> {
+    pub async fn check(
+        &self,
+        secret_id: &str,
+        dry_run: bool,
+    ) -> Result<CheckReport, RotationError> {
         let result = self.check_target(secret_id, dry_run).await;
         if let (Err(e), false) = (&result, dry_run) {
             // A check that cannot even look at the target is a failure too: the secret may be
@@ -123,30 +127,58 @@ impl Engine {
         result
     }
 
-    async fn check_target(&self, secret_id: &str, dry_run: bool) -> Result<CheckReport, RotationError> {
+    async fn check_target(
+        &self,
+        secret_id: &str,
+        dry_run: bool,
+    ) -> Result<CheckReport, RotationError> {
         let step = Step::Check;
         // Taken before the read: a rotation of this target in this process after it makes what
         // was read stale for the rotation below.
         let generation = self.lock_for(secret_id).rotations();
-        let info = self.store.describe(secret_id).await.map_err(|e| RotationError::store(step, e))?;
+        let info = self
+            .store
+            .describe(secret_id)
+            .await
+            .map_err(|e| RotationError::store(step, e))?;
         let (current_version, doc) = self.current(step, secret_id).await?;
-        let application = self.directory.application(&app_of(&doc)).await.map_err(|e| RotationError::directory(step, e))?;
-        let app = AppRef { object_id: Some(application.object_id.clone()), ..app_of(&doc) };
+        let application = self
+            .directory
+            .application(&app_of(&doc))
+            .await
+            .map_err(|e| RotationError::directory(step, e))?;
+        let app = AppRef {
+            object_id: Some(application.object_id.clone()),
+            ..app_of(&doc)
+        };
         let now = self.clock.now();
         let managed_key = doc.entra.key_id.as_deref().map(str::to_lowercase);
-        let managed = application.passwords.iter().find(|c| Some(c.key_id.to_lowercase()) == managed_key);
+        let managed = application
+            .passwords
+            .iter()
+            .find(|c| Some(c.key_id.to_lowercase()) == managed_key);
         let expires_at = managed.and_then(|c| c.end).or(doc.entra.expires_at);
         let days = expires_at.map(|e| (e - now).num_days());
 
         // A secret we made shorter-lived than the threshold allows (a strict tenant policy) would
         // be due the day it was made: then rotate in its last third instead.
-        let lifetime_days = managed.filter(|c| is_ours(c.display_name.as_deref())).and_then(|c| Some((c.end? - c.start?).num_days()));
-        let threshold = lifetime_days.map_or(self.policy.threshold_days, |l| self.policy.threshold_days.min(l / 3).max(1));
+        let lifetime_days = managed
+            .filter(|c| is_ours(c.display_name.as_deref()))
+            .and_then(|c| Some((c.end? - c.start?).num_days()));
+        let threshold = lifetime_days.map_or(self.policy.threshold_days, |l| {
+            self.policy.threshold_days.min(l / 3).max(1)
+        });
 
         let mut drift = Vec::new();
-        let pending = info.version_with(AWSPENDING).filter(|v| *v != current_version);
+        let pending = info
+            .version_with(AWSPENDING)
+            .filter(|v| *v != current_version);
         if let Some(p) = pending {
-            drift.push(Drift { kind: DriftKind::StalePending, key_id: None, detail: format!("a rotation is half done (AWSPENDING on version {p})") });
+            drift.push(Drift {
+                kind: DriftKind::StalePending,
+                key_id: None,
+                detail: format!("a rotation is half done (AWSPENDING on version {p})"),
+            });
         }
         if managed.is_none() {
             drift.push(Drift {
@@ -155,25 +187,68 @@ impl Engine {
                 detail: "the credential the document names is not on the app: Jamf Pro's secret no longer works".into(),
             });
         }
-        let ledger = self.ledger(step, secret_id, &info, &[(&current_version, &doc)], &application).await.unwrap_or_else(|_| Ledger { tag: super::target_tag(&info.arn), ..Default::default() });
-        let retire = doc.rotation.as_ref().and_then(|r| r.replaces_key_id.clone()).map(|k| k.to_lowercase());
-        let orphans: Vec<String> = ledger_orphans(&ledger, &application, now, self.policy.orphan_min_age);
+        let ledger = self
+            .ledger(
+                step,
+                secret_id,
+                &info,
+                &[(&current_version, &doc)],
+                &application,
+            )
+            .await
+            .unwrap_or_else(|_| Ledger {
+                tag: super::target_tag(&info.arn),
+                ..Default::default()
+            });
+        let retire = doc
+            .rotation
+            .as_ref()
+            .and_then(|r| r.replaces_key_id.clone())
+            .map(|k| k.to_lowercase());
+        let orphans: Vec<String> =
+            ledger_orphans(&ledger, &application, now, self.policy.orphan_min_age);
         for c in &application.passwords {
             let key = c.key_id.to_lowercase();
             if c.end.is_some_and(|e| e <= now) {
-                drift.push(Drift { kind: DriftKind::Expired, key_id: Some(c.key_id.clone()), detail: format!("credential {} expired", c.key_id) });
+                drift.push(Drift {
+                    kind: DriftKind::Expired,
+                    key_id: Some(c.key_id.clone()),
+                    detail: format!("credential {} expired", c.key_id),
+                });
             }
             if Some(&key) == managed_key.as_ref() {
                 continue;
             }
             if retire.as_ref() == Some(&key) {
-                drift.push(Drift { kind: DriftKind::RetirePending, key_id: Some(c.key_id.clone()), detail: "the credential the last rotation replaced is still on the app".into() });
+                drift.push(Drift {
+                    kind: DriftKind::RetirePending,
+                    key_id: Some(c.key_id.clone()),
+                    detail: "the credential the last rotation replaced is still on the app".into(),
+                });
             } else if orphans.contains(&c.key_id) {
-                drift.push(Drift { kind: DriftKind::Orphan, key_id: Some(c.key_id.clone()), detail: "a credential of ours that no secret version holds".into() });
-            } else if is_ours(c.display_name.as_deref()) && !super::is_ours_for(c.display_name.as_deref(), &ledger.tag) {
-                drift.push(Drift { kind: DriftKind::OtherTarget, key_id: Some(c.key_id.clone()), detail: "a credential the rotator made for another target on the same app".into() });
+                drift.push(Drift {
+                    kind: DriftKind::Orphan,
+                    key_id: Some(c.key_id.clone()),
+                    detail: "a credential of ours that no secret version holds".into(),
+                });
+            } else if is_ours(c.display_name.as_deref())
+                && !super::is_ours_for(c.display_name.as_deref(), &ledger.tag)
+            {
+                drift.push(Drift {
+                    kind: DriftKind::OtherTarget,
+                    key_id: Some(c.key_id.clone()),
+                    detail: "a credential the rotator made for another target on the same app"
+                        .into(),
+                });
             } else if !is_ours(c.display_name.as_deref()) {
-                drift.push(Drift { kind: DriftKind::Unmanaged, key_id: Some(c.key_id.clone()), detail: format!("credential {:?} is not managed by the rotator", c.display_name.as_deref().unwrap_or("")) });
+                drift.push(Drift {
+                    kind: DriftKind::Unmanaged,
+                    key_id: Some(c.key_id.clone()),
+                    detail: format!(
+                        "credential {:?} is not managed by the rotator",
+                        c.display_name.as_deref().unwrap_or("")
+                    ),
+                });
             }
         }
 
@@ -210,9 +285,17 @@ impl Engine {
 
         // Housekeeping first: finish a retirement that is due (or that a crash interrupted);
         // sweep orphans.
-        let retirement = if report.drift.iter().any(|d| d.kind == DriftKind::RetirePending) {
+        let retirement = if report
+            .drift
+            .iter()
+            .any(|d| d.kind == DriftKind::RetirePending)
+        {
             // An unreadable sign-in report keeps the old credential for a later check.
-            Some(self.retirement(step, &doc, &app, false).await.unwrap_or_else(|e| Retirement::Wait(e.to_string())))
+            Some(
+                self.retirement(step, &doc, &app, false)
+                    .await
+                    .unwrap_or_else(|e| Retirement::Wait(e.to_string())),
+            )
         } else {
             None
         };
@@ -237,15 +320,47 @@ impl Engine {
                 match self.directory.remove_password(&app, key).await {
                     Ok(()) => {
                         removed.push(key.to_string());
-                        self.note(step, &format!("removed {} credential {key}", if d.kind == DriftKind::Orphan { "orphaned" } else { "replaced" }))
+                        self.note(
+                            step,
+                            &format!(
+                                "removed {} credential {key}",
+                                if d.kind == DriftKind::Orphan {
+                                    "orphaned"
+                                } else {
+                                    "replaced"
+                                }
+                            ),
+                        )
                     }
-                    Err(e) => tracing::warn!(step = "check", "could not remove credential {key}: {e}"),
+                    Err(e) => {
+                        tracing::warn!(step = "check", "could not remove credential {key}: {e}")
+                    }
                 }
             }
         }
-        let serious: Vec<&Drift> = report.drift.iter().filter(|d| matches!(d.kind, DriftKind::ManagedMissing | DriftKind::Unmanaged) || (d.kind == DriftKind::Expired && d.key_id.as_deref().map(str::to_lowercase) == managed_key)).collect();
+        let serious: Vec<&Drift> = report
+            .drift
+            .iter()
+            .filter(|d| {
+                matches!(d.kind, DriftKind::ManagedMissing | DriftKind::Unmanaged)
+                    || (d.kind == DriftKind::Expired
+                        && d.key_id.as_deref().map(str::to_lowercase) == managed_key)
+            })
+            .collect();
         if !serious.is_empty() {
-            let lines: Vec<String> = serious.iter().map(|d| format!("- {}: {}", serde_json::to_value(d.kind).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default(), d.detail)).collect();
+            let lines: Vec<String> = serious
+                .iter()
+                .map(|d| {
+                    format!(
+                        "- {}: {}",
+                        serde_json::to_value(d.kind)
+                            .ok()
+                            .and_then(|v| v.as_str().map(str::to_string))
+                            .unwrap_or_default(),
+                        d.detail
+                    )
+                })
+                .collect();
             self.alert(AlertKind::Drift, secret_id, format!("Drift: {}", report.target), format!("Target: {secret_id} ({})\n{}\nWhat to do: review the app registration's client secrets; outside a lockdown the rotator removes only the secret a rotation replaced and its own leftovers.", report.target, lines.join("\n"))).await;
         }
 
@@ -259,11 +374,34 @@ impl Engine {
             // The rotation starts from what this check just read (the stages, the document, the
             // app, less what the housekeeping above removed) instead of reading it all again.
             let mut application = application.clone();
-            application.passwords.retain(|c| !removed.contains(&c.key_id));
-            let seen = Seen { info: info.clone(), current: (current_version.clone(), doc.clone()), application, generation };
-            let rotation = self.rotate_seen(secret_id, RotateRequest { reason, ..Default::default() }, Some(seen)).await?;
-            let ok = matches!(rotation.outcome, Outcome::Rotated | Outcome::Resumed | Outcome::AlreadyRotated);
-            report.action = if ok { Action::Rotated } else { Action::RotationFailed };
+            application
+                .passwords
+                .retain(|c| !removed.contains(&c.key_id));
+            let seen = Seen {
+                info: info.clone(),
+                current: (current_version.clone(), doc.clone()),
+                application,
+                generation,
+            };
+            let rotation = self
+                .rotate_seen(
+                    secret_id,
+                    RotateRequest {
+                        reason,
+                        ..Default::default()
+                    },
+                    Some(seen),
+                )
+                .await?;
+            let ok = matches!(
+                rotation.outcome,
+                Outcome::Rotated | Outcome::Resumed | Outcome::AlreadyRotated
+            );
+            report.action = if ok {
+                Action::Rotated
+            } else {
+                Action::RotationFailed
+            };
             if !ok && days.is_some_and(|d| d <= threshold) {
                 self.alert(
                     AlertKind::ExpiryClose,
@@ -279,6 +417,15 @@ impl Engine {
     }
 }
 
-fn ledger_orphans(ledger: &Ledger, app: &crate::ports::Application, now: DateTime<Utc>, min_age: chrono::Duration) -> Vec<String> {
-    ledger.orphans(app, None, now, min_age).into_iter().map(|c| c.key_id.clone()).collect()
+fn ledger_orphans(
+    ledger: &Ledger,
+    app: &crate::ports::Application,
+    now: DateTime<Utc>,
+    min_age: chrono::Duration,
+) -> Vec<String> {
+    ledger
+        .orphans(app, None, now, min_age)
+        .into_iter()
+        .map(|c| c.key_id.clone())
+        .collect()
 }

@@ -23,8 +23,19 @@ impl Engine {
         if standing == Standing::AlreadyCurrent {
             return Ok(());
         }
-        if info.versions.contains_key(&ctx.token) && self.document(step, &ctx.secret_id, &ctx.token).await?.is_some() {
-            self.note(step, &format!("version {} already holds the new secret; nothing to do", ctx.token));
+        if info.versions.contains_key(&ctx.token)
+            && self
+                .document(step, &ctx.secret_id, &ctx.token)
+                .await?
+                .is_some()
+        {
+            self.note(
+                step,
+                &format!(
+                    "version {} already holds the new secret; nothing to do",
+                    ctx.token
+                ),
+            );
             return Ok(());
         }
         let (current_version, current) = self.current_of(step, ctx).await?;
@@ -33,24 +44,65 @@ impl Engine {
         let target = self.open_target(step, ctx, &current, true).await?;
         self.release_target(ctx, &target).await;
         let application = self.application_of(step, ctx, &current).await?;
-        let app = AppRef { object_id: Some(application.object_id.clone()), ..app_of(&current) };
+        let app = AppRef {
+            object_id: Some(application.object_id.clone()),
+            ..app_of(&current)
+        };
 
         // Orphans: ours, held by no version. Their secrets exist nowhere, so nobody uses them.
-        let ledger = self.ledger(step, &ctx.secret_id, &info, &[(&current_version, &current)], &application).await?;
+        let ledger = self
+            .ledger(
+                step,
+                &ctx.secret_id,
+                &info,
+                &[(&current_version, &current)],
+                &application,
+            )
+            .await?;
         let now = self.clock.now();
-        for orphan in ledger.orphans(&application, Some(&ctx.token), now, self.policy.orphan_min_age) {
-            self.remove_credential(ctx, &app, &orphan.key_id).await.map_err(|e| RotationError::directory(step, e))?;
-            self.note(step, &format!("removed orphaned credential {} left by an interrupted rotation", orphan.key_id));
+        for orphan in ledger.orphans(
+            &application,
+            Some(&ctx.token),
+            now,
+            self.policy.orphan_min_age,
+        ) {
+            self.remove_credential(ctx, &app, &orphan.key_id)
+                .await
+                .map_err(|e| RotationError::directory(step, e))?;
+            self.note(
+                step,
+                &format!(
+                    "removed orphaned credential {} left by an interrupted rotation",
+                    orphan.key_id
+                ),
+            );
         }
 
         // A retirement still pending from the last rotation (grace period, observed-use gate) is
         // superseded: after this rotation no version holds that credential any more.
         // Unless the gate still doubts that Jamf Pro uses the current secret: then the old one is
         // Jamf's fallback, and only an emergency may go ahead.
-        if let Some(old) = current.rotation.as_ref().and_then(|r| r.replaces_key_id.as_deref()) {
-            if application.passwords.iter().any(|c| c.key_id.eq_ignore_ascii_case(old)) && !current.entra.key_id.as_deref().is_some_and(|k| k.eq_ignore_ascii_case(old)) {
-                let emergency = ctx.request.revoke_old == crate::document::RevokeOld::Immediately || ctx.request.lockdown;
-                if let super::retire::Retirement::Overdue(why) | super::retire::Retirement::Wait(why) = self.retirement(step, &current, &app, emergency).await? {
+        if let Some(old) = current
+            .rotation
+            .as_ref()
+            .and_then(|r| r.replaces_key_id.as_deref())
+        {
+            if application
+                .passwords
+                .iter()
+                .any(|c| c.key_id.eq_ignore_ascii_case(old))
+                && !current
+                    .entra
+                    .key_id
+                    .as_deref()
+                    .is_some_and(|k| k.eq_ignore_ascii_case(old))
+            {
+                let emergency = ctx.request.revoke_old == crate::document::RevokeOld::Immediately
+                    || ctx.request.lockdown;
+                if let super::retire::Retirement::Overdue(why)
+                | super::retire::Retirement::Wait(why) =
+                    self.retirement(step, &current, &app, emergency).await?
+                {
                     if self.policy.retire_after_observed_use && !emergency {
                         return Err(RotationError::new(
                             step,
@@ -58,8 +110,15 @@ impl Engine {
                         ));
                     }
                 }
-                self.remove_credential(ctx, &app, old).await.map_err(|e| RotationError::directory(step, e))?;
-                self.note(step, &format!("retired credential {old}, still pending retirement from the last rotation"));
+                self.remove_credential(ctx, &app, old)
+                    .await
+                    .map_err(|e| RotationError::directory(step, e))?;
+                self.note(
+                    step,
+                    &format!(
+                        "retired credential {old}, still pending retirement from the last rotation"
+                    ),
+                );
             }
         }
 
@@ -85,7 +144,13 @@ impl Engine {
         }
         .map_err(|e| RotationError::directory(step, e))?;
         let new_key = new.credential.key_id.clone();
-        self.note(step, &format!("created credential {new_key}, valid until {}", new.credential.end.unwrap_or(end).format("%Y-%m-%d")));
+        self.note(
+            step,
+            &format!(
+                "created credential {new_key}, valid until {}",
+                new.credential.end.unwrap_or(end).format("%Y-%m-%d")
+            ),
+        );
 
         let mut doc = current.clone();
         doc.entra.application_object_id = Some(application.object_id.clone());
@@ -100,22 +165,46 @@ impl Engine {
             revoke_old: ctx.request.revoke_old,
             lockdown: ctx.request.lockdown,
         });
-        let put = self.store.put_pending(&ctx.secret_id, &ctx.token, &doc.to_secret(), ctx.rotation_token.as_ref()).await;
+        let put = self
+            .store
+            .put_pending(
+                &ctx.secret_id,
+                &ctx.token,
+                &doc.to_secret(),
+                ctx.rotation_token.as_ref(),
+            )
+            .await;
         if let (Ok(()), Some(run)) = (&put, &ctx.run) {
             // Secrets Manager refuses a differing value under a token that already holds one, so
             // a write that succeeded stored ours. (An emulator that overwrites instead is caught
             // by setSecret, which re-reads AWSPENDING before it writes Jamf Pro.)
             run.added(new.credential.clone());
             run.set_pending(doc);
-            self.note(step, &format!("stored the new secret as AWSPENDING (version {})", ctx.token));
+            self.note(
+                step,
+                &format!(
+                    "stored the new secret as AWSPENDING (version {})",
+                    ctx.token
+                ),
+            );
             return Ok(());
         }
         // Read back what the version holds: a racing process with the same token may have
         // stored its credential first (AWS refuses our differing value; moto overwrites).
-        let stored = self.document(step, &ctx.secret_id, &ctx.token).await.ok().flatten();
+        let stored = self
+            .document(step, &ctx.secret_id, &ctx.token)
+            .await
+            .ok()
+            .flatten();
         let stored_key = stored.as_ref().and_then(|d| d.entra.key_id.clone());
         if stored_key.as_deref() == Some(new_key.as_str()) {
-            self.note(step, &format!("stored the new secret as AWSPENDING (version {})", ctx.token));
+            self.note(
+                step,
+                &format!(
+                    "stored the new secret as AWSPENDING (version {})",
+                    ctx.token
+                ),
+            );
             return Ok(());
         }
         // Ours is not the stored one: the credential is useless, remove it now. Should that
@@ -130,9 +219,18 @@ impl Engine {
                 // without asking whether it was spent): nothing to follow there.
                 // (A version already AWSCURRENT is a concurrent attempt that completed: the later
                 // steps find it done.)
-                let info = self.store.describe(&ctx.secret_id).await.map_err(|e| RotationError::store(step, e))?;
-                if !info.has(&ctx.token, crate::ports::AWSPENDING) && !info.has(&ctx.token, crate::ports::AWSCURRENT) {
-                    return Err(RotationError::new(step, super::ErrorKind::TokenSpent(ctx.token.clone())));
+                let info = self
+                    .store
+                    .describe(&ctx.secret_id)
+                    .await
+                    .map_err(|e| RotationError::store(step, e))?;
+                if !info.has(&ctx.token, crate::ports::AWSPENDING)
+                    && !info.has(&ctx.token, crate::ports::AWSCURRENT)
+                {
+                    return Err(RotationError::new(
+                        step,
+                        super::ErrorKind::TokenSpent(ctx.token.clone()),
+                    ));
                 }
                 if let Some(run) = &ctx.run {
                     run.set_followed();
@@ -141,7 +239,13 @@ impl Engine {
                 Ok(())
             }
             (Err(e), None) => Err(RotationError::store(step, e)),
-            (Ok(()), None) => Err(RotationError::new(step, super::ErrorKind::Guard(format!("version {} reads back empty after it was written", ctx.token)))),
+            (Ok(()), None) => Err(RotationError::new(
+                step,
+                super::ErrorKind::Guard(format!(
+                    "version {} reads back empty after it was written",
+                    ctx.token
+                )),
+            )),
         }
     }
 }

@@ -4,7 +4,7 @@
 
 use super::rollback::RolledBack;
 use super::run::{Run, Seen};
-use super::{app_of, ErrorKind, Engine, RotateRequest, RotationError, Step, StepContext};
+use super::{app_of, Engine, ErrorKind, RotateRequest, RotationError, Step, StepContext};
 use crate::ports::{Alert, AlertKind, SecretInfo, AWSCURRENT, AWSPENDING};
 use serde::Serialize;
 
@@ -69,17 +69,30 @@ impl Engine {
     /// Rotates the target in `secret_id` now. Resumes a rotation found half done (a stale
     /// `AWSPENDING`) rather than starting a second one; two rotations of one target in this
     /// process run one after the other, and the second finds the first's result.
-    pub async fn rotate(&self, secret_id: &str, request: RotateRequest) -> Result<RotationReport, RotationError> {
+    pub async fn rotate(
+        &self,
+        secret_id: &str,
+        request: RotateRequest,
+    ) -> Result<RotationReport, RotationError> {
         self.rotate_seen(secret_id, request, None).await
     }
 
     /// [`Self::rotate`], starting from what a check has just read (`seen`) when there is that.
-    pub(crate) async fn rotate_seen(&self, secret_id: &str, request: RotateRequest, seen: Option<Seen>) -> Result<RotationReport, RotationError> {
+    pub(crate) async fn rotate_seen(
+        &self,
+        secret_id: &str,
+        request: RotateRequest,
+        seen: Option<Seen>,
+    ) -> Result<RotationReport, RotationError> {
         let started = self.clock.now();
         let step = Step::Guard;
         let before = match &seen {
             Some(seen) => seen.info.clone(),
-            None => self.store.describe(secret_id).await.map_err(|e| RotationError::store(step, e))?,
+            None => self
+                .store
+                .describe(secret_id)
+                .await
+                .map_err(|e| RotationError::store(step, e))?,
         };
         let base = before.version_with(AWSCURRENT).map(str::to_string);
 
@@ -91,14 +104,29 @@ impl Engine {
             Ok(held) => (held, false),
             Err(_) => (lock.mutex.lock().await, true),
         };
-        let waited = waited || seen.as_ref().is_some_and(|s| s.generation != lock.rotations.load(std::sync::atomic::Ordering::SeqCst));
+        let waited = waited
+            || seen.as_ref().is_some_and(|s| {
+                s.generation != lock.rotations.load(std::sync::atomic::Ordering::SeqCst)
+            });
         // Counted when this rotation lets go of the lock, however it ends: a check that read the
         // target before then is stale.
         let _counted = super::CountOnRelease(&lock);
-        let info = if waited { self.store.describe(secret_id).await.map_err(|e| RotationError::store(step, e))? } else { before };
+        let info = if waited {
+            self.store
+                .describe(secret_id)
+                .await
+                .map_err(|e| RotationError::store(step, e))?
+        } else {
+            before
+        };
         let current_version = info
             .version_with(AWSCURRENT)
-            .ok_or_else(|| RotationError::new(step, ErrorKind::Guard(format!("secret {secret_id} has no AWSCURRENT version"))))?
+            .ok_or_else(|| {
+                RotationError::new(
+                    step,
+                    ErrorKind::Guard(format!("secret {secret_id} has no AWSCURRENT version")),
+                )
+            })?
             .to_string();
         let seen = seen.filter(|s| !waited && s.current.0 == current_version);
         let run = match seen {
@@ -134,16 +162,29 @@ impl Engine {
         };
         if base.as_deref() != Some(current_version.as_str()) {
             // A rotation finished while this one waited for the lock: its result is ours.
-            self.note(step, "another rotation of this target just completed; nothing more to do");
+            self.note(
+                step,
+                "another rotation of this target just completed; nothing more to do",
+            );
             report.outcome = Outcome::AlreadyRotated;
             report.new_key_id = current.entra.key_id.clone();
             report.new_expires_at = current.entra.expires_at;
-            report.old_key_id = current.rotation.as_ref().and_then(|r| r.replaces_key_id.clone());
+            report.old_key_id = current
+                .rotation
+                .as_ref()
+                .and_then(|r| r.replaces_key_id.clone());
             report.jamf_accepts_new = true;
             if request.revoke_old == crate::document::RevokeOld::Immediately || request.lockdown {
                 // An emergency that joined a completed rotation still retires now what that
                 // rotation may have kept (grace period, observed-use gate), and locks down.
-                let ctx = StepContext { secret_id: secret_id.to_string(), token: current_version.clone(), rotation_token: None, request, in_process: true, run: None };
+                let ctx = StepContext {
+                    secret_id: secret_id.to_string(),
+                    token: current_version.clone(),
+                    rotation_token: None,
+                    request,
+                    in_process: true,
+                    run: None,
+                };
                 match self.finish_secret(&ctx).await {
                     Ok(done) => report.old_removed = done.old_removed,
                     Err(e) => self.fail(&ctx, e, &mut report).await,
@@ -153,9 +194,15 @@ impl Engine {
             return Ok(report);
         }
 
-        let (token, resumed) = match info.version_with(AWSPENDING).filter(|v| *v != current_version) {
+        let (token, resumed) = match info
+            .version_with(AWSPENDING)
+            .filter(|v| *v != current_version)
+        {
             Some(pending) => {
-                self.note(step, &format!("resuming the rotation left half done in version {pending}"));
+                self.note(
+                    step,
+                    &format!("resuming the rotation left half done in version {pending}"),
+                );
                 (pending.to_string(), true)
             }
             // The first token is tried without asking whether an earlier attempt spent it:
@@ -163,12 +210,23 @@ impl Engine {
             // next one is looked for.
             None => (first_token(&info, &current_version), false),
         };
-        let mut ctx = StepContext { secret_id: secret_id.to_string(), token, rotation_token: None, request, in_process: true, run: Some(run.clone()) };
+        let mut ctx = StepContext {
+            secret_id: secret_id.to_string(),
+            token,
+            rotation_token: None,
+            request,
+            in_process: true,
+            run: Some(run.clone()),
+        };
         report.token = Some(ctx.token.clone());
 
         let mut result = self.run_all(&ctx, &mut report).await;
         let mut superseded = false;
-        if let Err(RotationError { kind: ErrorKind::TokenSpent(spent), .. }) = &result {
+        if let Err(RotationError {
+            kind: ErrorKind::TokenSpent(spent),
+            ..
+        }) = &result
+        {
             self.note(step, &format!("version {spent} was spent by an attempt that was rolled back; using the next one"));
             match self.next_attempt(secret_id, &current_version, &run).await {
                 Ok(Some(token)) => {
@@ -183,20 +241,38 @@ impl Engine {
         }
         report.elapsed_ms = (self.clock.now() - started).num_milliseconds();
         if superseded {
-            self.note(step, "another rotation of this target completed meanwhile; nothing more to do");
+            self.note(
+                step,
+                "another rotation of this target completed meanwhile; nothing more to do",
+            );
             report.outcome = Outcome::AlreadyRotated;
             run.close().await;
             return Ok(report);
         }
         match result {
             Ok(()) => {
-                report.outcome = if resumed { Outcome::Resumed } else { Outcome::Rotated };
+                report.outcome = if resumed {
+                    Outcome::Resumed
+                } else {
+                    Outcome::Rotated
+                };
                 report.app_credentials = match run.application() {
                     Some(app) => Some(app.passwords.len()),
-                    None => self.directory.application(&app_of(&current)).await.ok().map(|app| app.passwords.len()),
+                    None => self
+                        .directory
+                        .application(&app_of(&current))
+                        .await
+                        .ok()
+                        .map(|app| app.passwords.len()),
                 };
                 if self.policy.alert_on_success {
-                    self.alert(AlertKind::Rotated, secret_id, format!("Rotated: {}", report.target), success_message(&report)).await;
+                    self.alert(
+                        AlertKind::Rotated,
+                        secret_id,
+                        format!("Rotated: {}", report.target),
+                        success_message(&report),
+                    )
+                    .await;
                 }
             }
             Err(mut e) => {
@@ -213,7 +289,11 @@ impl Engine {
     }
 
     /// createSecret → (race check) → setSecret → testSecret → finishSecret.
-    async fn run_all(&self, ctx: &StepContext, report: &mut RotationReport) -> Result<(), RotationError> {
+    async fn run_all(
+        &self,
+        ctx: &StepContext,
+        report: &mut RotationReport,
+    ) -> Result<(), RotationError> {
         self.create_secret(ctx).await?;
         let stored = match ctx.run.as_ref().and_then(Run::pending) {
             // This run stored it: setSecret re-checks that it is still the pending version
@@ -222,17 +302,29 @@ impl Engine {
             None => {
                 // Another process may have moved AWSPENDING to its own version meanwhile: then
                 // that rotation wins, and ours is undone before it touches Jamf Pro.
-                let info = self.store.describe(&ctx.secret_id).await.map_err(|e| RotationError::store(Step::CreateSecret, e))?;
+                let info = self
+                    .store
+                    .describe(&ctx.secret_id)
+                    .await
+                    .map_err(|e| RotationError::store(Step::CreateSecret, e))?;
                 if !info.has(&ctx.token, AWSPENDING) && !info.has(&ctx.token, AWSCURRENT) {
-                    return Err(RotationError::new(Step::CreateSecret, ErrorKind::Concurrent("AWSPENDING moved to another version".into())));
+                    return Err(RotationError::new(
+                        Step::CreateSecret,
+                        ErrorKind::Concurrent("AWSPENDING moved to another version".into()),
+                    ));
                 }
-                self.document(Step::CreateSecret, &ctx.secret_id, &ctx.token).await?
+                self.document(Step::CreateSecret, &ctx.secret_id, &ctx.token)
+                    .await?
             }
         };
         if let Some(doc) = stored {
             report.new_key_id = doc.entra.key_id.clone();
             report.new_expires_at = doc.entra.expires_at;
-            report.old_key_id = doc.rotation.as_ref().and_then(|r| r.replaces_key_id.clone()).or(report.old_key_id.take());
+            report.old_key_id = doc
+                .rotation
+                .as_ref()
+                .and_then(|r| r.replaces_key_id.clone())
+                .or(report.old_key_id.take());
         }
         self.set_secret(ctx).await?;
         self.test_secret(ctx).await?;
@@ -240,8 +332,14 @@ impl Engine {
         let done = match self.finish_secret(ctx).await {
             // The version was overwritten after Jamf Pro got this run's secret: the run now
             // follows the stored one; put it into Jamf Pro, test it, and finish again.
-            Err(RotationError { kind: ErrorKind::Replaced(_), .. }) => {
-                self.note(Step::FinishSecret, "the version now holds a concurrent attempt's credential; installing that one");
+            Err(RotationError {
+                kind: ErrorKind::Replaced(_),
+                ..
+            }) => {
+                self.note(
+                    Step::FinishSecret,
+                    "the version now holds a concurrent attempt's credential; installing that one",
+                );
                 self.set_secret(ctx).await?;
                 self.test_secret(ctx).await?;
                 self.finish_secret(ctx).await?
@@ -269,7 +367,8 @@ impl Engine {
         // finishSecret refused by the stages (no longer AWSPENDING) or by a vanished new
         // credential: another attempt undid this rotation after Jamf Pro got the new secret, so
         // the rollback looks at where things stand and puts AWSCURRENT's secret back if needed.
-        let undone = e.step == Step::FinishSecret && matches!(e.kind, ErrorKind::Guard(_) | ErrorKind::Concurrent(_));
+        let undone = e.step == Step::FinishSecret
+            && matches!(e.kind, ErrorKind::Guard(_) | ErrorKind::Concurrent(_));
         let state = match e.step {
             // Otherwise finishSecret failing leaves a consistent state: Jamf Pro and AWSPENDING
             // hold the new secret, AWSCURRENT the old one, both valid. The next run completes it.
@@ -292,7 +391,11 @@ impl Engine {
             }
             _ => "Nothing was changed.".to_string(),
         };
-        let kind = if report.outcome == Outcome::RolledBack { AlertKind::RolledBack } else { AlertKind::RotationFailed };
+        let kind = if report.outcome == Outcome::RolledBack {
+            AlertKind::RolledBack
+        } else {
+            AlertKind::RotationFailed
+        };
         let subject = format!("Rotation failed: {}", report.target);
         let message = format!(
             "Target: {} ({})\nReason: {}\nFailed step: {}\nError class: {}\nError: {}\nState left: {}\nWhat to do: {}",
@@ -309,8 +412,19 @@ impl Engine {
     }
 
     /// Sends an alert; a failure to send is logged and never hides the original error.
-    pub(crate) async fn alert(&self, kind: AlertKind, target: &str, subject: String, message: String) {
-        let alert = Alert { kind, target: target.to_string(), subject: crate::alert::sns_subject(&subject), message };
+    pub(crate) async fn alert(
+        &self,
+        kind: AlertKind,
+        target: &str,
+        subject: String,
+        message: String,
+    ) {
+        let alert = Alert {
+            kind,
+            target: target.to_string(),
+            subject: crate::alert::sns_subject(&subject),
+            message,
+        };
         crate::alert::deliver(self.alerts.as_ref(), &alert).await;
     }
 }
@@ -318,8 +432,17 @@ impl Engine {
 impl Engine {
     /// The token to use after the first one turned out spent: from a fresh look at the stages
     /// (kept in the run), unless `AWSCURRENT` is no longer `current_version` (`None`).
-    async fn next_attempt(&self, secret_id: &str, current_version: &str, run: &Run) -> Result<Option<String>, RotationError> {
-        let info = self.store.describe(secret_id).await.map_err(|e| RotationError::store(Step::Guard, e))?;
+    async fn next_attempt(
+        &self,
+        secret_id: &str,
+        current_version: &str,
+        run: &Run,
+    ) -> Result<Option<String>, RotationError> {
+        let info = self
+            .store
+            .describe(secret_id)
+            .await
+            .map_err(|e| RotationError::store(Step::Guard, e))?;
         if info.version_with(AWSCURRENT) != Some(current_version) {
             return Ok(None);
         }
@@ -334,27 +457,49 @@ impl Engine {
 /// (and Secrets Manager's `ClientRequestToken` idempotency makes them converge). A version
 /// already spent by a rolled-back attempt (unlabelled, so `DescribeSecret` no longer lists it,
 /// but still readable by id) moves on to the next number.
-async fn next_token(engine: &Engine, secret_id: &str, info: &SecretInfo, current_version: &str) -> Result<String, RotationError> {
+async fn next_token(
+    engine: &Engine,
+    secret_id: &str,
+    info: &SecretInfo,
+    current_version: &str,
+) -> Result<String, RotationError> {
     for n in 0u32..100 {
         let t = token_for(info, current_version, n);
         if info.versions.contains_key(&t) {
             continue;
         }
-        if !engine.store.version_exists(secret_id, &t).await.map_err(|e| RotationError::store(Step::Guard, e))? {
+        if !engine
+            .store
+            .version_exists(secret_id, &t)
+            .await
+            .map_err(|e| RotationError::store(Step::Guard, e))?
+        {
             return Ok(t);
         }
     }
-    Err(RotationError::new(Step::Guard, ErrorKind::Guard("100 rotation attempts of this version failed; look at the secret's versions".into())))
+    Err(RotationError::new(
+        Step::Guard,
+        ErrorKind::Guard(
+            "100 rotation attempts of this version failed; look at the secret's versions".into(),
+        ),
+    ))
 }
 
 /// The first token not labelled on the secret: spent or not is not asked (see [`next_token`]).
 fn first_token(info: &SecretInfo, current_version: &str) -> String {
-    (0u32..100).map(|n| token_for(info, current_version, n)).find(|t| !info.versions.contains_key(t)).unwrap_or_else(|| token_for(info, current_version, 100))
+    (0u32..100)
+        .map(|n| token_for(info, current_version, n))
+        .find(|t| !info.versions.contains_key(t))
+        .unwrap_or_else(|| token_for(info, current_version, 100))
 }
 
 /// The `n`-th token of a rotation of `current_version` (see [`next_token`]).
 fn token_for(info: &SecretInfo, current_version: &str, n: u32) -> String {
-    uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_OID, format!("{}|{current_version}|{n}", info.arn).as_bytes()).to_string()
+    uuid::Uuid::new_v5(
+        &uuid::Uuid::NAMESPACE_OID,
+        format!("{}|{current_version}|{n}", info.arn).as_bytes(),
+    )
+    .to_string()
 }
 
 /// What a rollback left, in a sentence for alerts.
@@ -362,7 +507,9 @@ pub(crate) fn rollback_state(rb: &RolledBack) -> String {
     let jamf = match rb.jamf_restored {
         None => "Jamf Pro was not changed and keeps the old secret, which still works.",
         Some(true) => "The old secret was put back into Jamf Pro.",
-        Some(false) => "Jamf Pro may hold the NEW secret, which was kept on the app and in AWSPENDING.",
+        Some(false) => {
+            "Jamf Pro may hold the NEW secret, which was kept on the app and in AWSPENDING."
+        }
     };
     if rb.problems.is_empty() {
         format!("{jamf} The new credential was removed and AWSPENDING dropped.")

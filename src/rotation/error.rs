@@ -123,7 +123,11 @@ pub struct RotationError {
 impl RotationError {
     /// A failure of `step`.
     pub fn new(step: Step, kind: ErrorKind) -> Self {
-        Self { step, kind, jamf_touched: false }
+        Self {
+            step,
+            kind,
+            jamf_touched: false,
+        }
     }
     /// Marks that Jamf Pro may hold the new secret.
     pub fn touched(mut self) -> Self {

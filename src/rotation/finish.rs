@@ -32,10 +32,20 @@ impl Engine {
         // refuse a same-token write) overwritten the version; the compare-and-swap below only
         // guards AWSCURRENT.
         // In a run, one read of AWSPENDING answers both: still pending, and what it holds.
-        let fresh = match (ctx.run.as_ref().and_then(super::run::Run::info), ctx.run.as_ref().and_then(super::run::Run::pending)) {
-            (Some(info), Some(_)) => match self.store.value_at(&ctx.secret_id, AWSPENDING).await.map_err(|e| RotationError::store(step, e))? {
+        let fresh = match (
+            ctx.run.as_ref().and_then(super::run::Run::info),
+            ctx.run.as_ref().and_then(super::run::Run::pending),
+        ) {
+            (Some(info), Some(_)) => match self
+                .store
+                .value_at(&ctx.secret_id, AWSPENDING)
+                .await
+                .map_err(|e| RotationError::store(step, e))?
+            {
                 Some((version, value)) if version == ctx.token => {
-                    let doc = TargetDocument::parse(value.expose_secret()).map_err(|e| RotationError::new(step, super::ErrorKind::Document(e.to_string())))?;
+                    let doc = TargetDocument::parse(value.expose_secret()).map_err(|e| {
+                        RotationError::new(step, super::ErrorKind::Document(e.to_string()))
+                    })?;
                     Some((info, Standing::Pending, doc))
                 }
                 _ => None,
@@ -50,23 +60,40 @@ impl Engine {
             }
         };
         if let Some(run) = &ctx.run {
-            if run.pending().is_some_and(|given| given.entra.key_id != doc.entra.key_id) {
+            if run
+                .pending()
+                .is_some_and(|given| given.entra.key_id != doc.entra.key_id)
+            {
                 // Jamf Pro got another credential than the version holds now: nothing is moved
                 // or retired; the driver installs the stored one and finishes again.
                 run.set_pending(doc);
                 run.set_followed();
-                return Err(RotationError::new(step, super::ErrorKind::Replaced(ctx.token.clone())));
+                return Err(RotationError::new(
+                    step,
+                    super::ErrorKind::Replaced(ctx.token.clone()),
+                ));
             }
         }
         // promote also drops AWSPENDING; otherwise it is dropped here.
         let mut drop_pending = standing == Standing::AlreadyCurrent;
-        let current = info.version_with(AWSCURRENT).unwrap_or_default().to_string();
+        let current = info
+            .version_with(AWSCURRENT)
+            .unwrap_or_default()
+            .to_string();
         let mut moved = false;
         if standing == Standing::Pending {
-            if let Err(e) = self.store.promote(&ctx.secret_id, &ctx.token, &current).await {
+            if let Err(e) = self
+                .store
+                .promote(&ctx.secret_id, &ctx.token, &current)
+                .await
+            {
                 // The move is a compare-and-swap on AWSCURRENT: a racing finisher of the same
                 // rotation may have done it first. Then there is nothing to move.
-                let again = self.store.describe(&ctx.secret_id).await.map_err(|e| RotationError::store(step, e).touched())?;
+                let again = self
+                    .store
+                    .describe(&ctx.secret_id)
+                    .await
+                    .map_err(|e| RotationError::store(step, e).touched())?;
                 if !again.has(&ctx.token, AWSCURRENT) {
                     return Err(RotationError::store(step, e).touched());
                 }
@@ -77,23 +104,46 @@ impl Engine {
             self.note(step, &format!("version {} is now AWSCURRENT", ctx.token));
         }
         if drop_pending {
-            self.store.remove_pending(&ctx.secret_id, &ctx.token).await.map_err(|e| RotationError::store(step, e).touched())?;
+            self.store
+                .remove_pending(&ctx.secret_id, &ctx.token)
+                .await
+                .map_err(|e| RotationError::store(step, e).touched())?;
         }
 
         let new_key = doc.entra.key_id.clone().unwrap_or_default().to_lowercase();
         let record = doc.rotation.clone();
-        let mut done = Finished { old_key_id: record.as_ref().and_then(|r| r.replaces_key_id.clone()), ..Default::default() };
-        let lockdown = (record.as_ref().is_some_and(|r| r.lockdown) || ctx.request.lockdown) && !new_key.is_empty();
+        let mut done = Finished {
+            old_key_id: record.as_ref().and_then(|r| r.replaces_key_id.clone()),
+            ..Default::default()
+        };
+        let lockdown = (record.as_ref().is_some_and(|r| r.lockdown) || ctx.request.lockdown)
+            && !new_key.is_empty();
         // Listed afresh, never from a run: this is the last look before something is removed.
-        let application = self.directory.application(&app_of(&doc)).await.map_err(|e| RotationError::directory(step, e).touched())?;
-        let app = AppRef { object_id: Some(application.object_id.clone()), ..app_of(&doc) };
-        if !new_key.is_empty() && !application.passwords.iter().any(|c| c.key_id.eq_ignore_ascii_case(&new_key)) {
+        let application = self
+            .directory
+            .application(&app_of(&doc))
+            .await
+            .map_err(|e| RotationError::directory(step, e).touched())?;
+        let app = AppRef {
+            object_id: Some(application.object_id.clone()),
+            ..app_of(&doc)
+        };
+        if !new_key.is_empty()
+            && !application
+                .passwords
+                .iter()
+                .any(|c| c.key_id.eq_ignore_ascii_case(&new_key))
+        {
             // The new credential is gone: another attempt of this rotation rolled it back after
             // this one looked at the stages (Secrets Manager cannot make the move conditional on
             // AWSPENDING). Nothing is retired; AWSCURRENT goes back to the version whose secret
             // still works, and the rollback puts that secret into Jamf Pro.
             if moved {
-                if let Err(e) = self.store.promote(&ctx.secret_id, &current, &ctx.token).await {
+                if let Err(e) = self
+                    .store
+                    .promote(&ctx.secret_id, &current, &ctx.token)
+                    .await
+                {
                     tracing::error!(step = %step, "could not move AWSCURRENT back to {current}: {e}");
                 }
             }
@@ -105,7 +155,8 @@ impl Engine {
         }
         // The request at hand may be an emergency that resumed or joined an earlier rotation:
         // its flags count as much as the document's.
-        let emergency = ctx.request.revoke_old == crate::document::RevokeOld::Immediately || ctx.request.lockdown;
+        let emergency = ctx.request.revoke_old == crate::document::RevokeOld::Immediately
+            || ctx.request.lockdown;
         // (A lockdown needs to know which credential to keep: never without the new key id.)
         let retire = match self.retirement(step, &doc, &app, emergency).await {
             Ok(super::retire::Retirement::Now) => true,
@@ -126,15 +177,27 @@ impl Engine {
             if key == new_key {
                 continue;
             }
-            let replaced = done.old_key_id.as_deref().is_some_and(|k| k.eq_ignore_ascii_case(&key));
+            let replaced = done
+                .old_key_id
+                .as_deref()
+                .is_some_and(|k| k.eq_ignore_ascii_case(&key));
             // A credential named for this rotation but not the stored one: a racing attempt's.
             let sibling = cred.display_name.as_deref() == Some(this_rotation.as_str());
             if (replaced && retire) || sibling || lockdown {
-                self.remove_credential(ctx, &app, &cred.key_id).await.map_err(|e| RotationError::directory(step, e).touched())?;
+                self.remove_credential(ctx, &app, &cred.key_id)
+                    .await
+                    .map_err(|e| RotationError::directory(step, e).touched())?;
                 if replaced {
                     self.note(step, &format!("retired the old credential {}", cred.key_id));
                 } else {
-                    self.note(step, &format!("removed credential {}{}", cred.key_id, if lockdown { " (lockdown)" } else { "" }));
+                    self.note(
+                        step,
+                        &format!(
+                            "removed credential {}{}",
+                            cred.key_id,
+                            if lockdown { " (lockdown)" } else { "" }
+                        ),
+                    );
                     done.also_removed.push(cred.key_id.clone());
                 }
             }

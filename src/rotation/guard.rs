@@ -16,13 +16,24 @@ pub enum Standing {
 
 /// Checks where `token` stands in `info`. `require_rotation_enabled` is set for Secrets Manager
 /// step events (AWS's template refuses to rotate a secret with rotation disabled).
-pub fn standing(info: &SecretInfo, token: &str, step: Step, require_rotation_enabled: bool) -> Result<Standing, RotationError> {
+pub fn standing(
+    info: &SecretInfo,
+    token: &str,
+    step: Step,
+    require_rotation_enabled: bool,
+) -> Result<Standing, RotationError> {
     let fail = |m: String| Err(RotationError::new(step, ErrorKind::Guard(m)));
     if require_rotation_enabled && info.rotation_enabled == Some(false) {
-        return fail(format!("secret {} does not have rotation enabled", info.name));
+        return fail(format!(
+            "secret {} does not have rotation enabled",
+            info.name
+        ));
     }
     if !info.versions.contains_key(token) {
-        return fail(format!("token {token} is not a version of secret {}", info.name));
+        return fail(format!(
+            "token {token} is not a version of secret {}",
+            info.name
+        ));
     }
     if info.has(token, AWSCURRENT) {
         return Ok(Standing::AlreadyCurrent);
@@ -35,12 +46,24 @@ pub fn standing(info: &SecretInfo, token: &str, step: Step, require_rotation_ena
 
 impl Engine {
     /// Describes the secret and checks where the context's token stands.
-    pub(crate) async fn guard(&self, step: Step, ctx: &StepContext) -> Result<(SecretInfo, Standing), RotationError> {
+    pub(crate) async fn guard(
+        &self,
+        step: Step,
+        ctx: &StepContext,
+    ) -> Result<(SecretInfo, Standing), RotationError> {
         // The in-process driver described the secret under its lock just before createSecret.
-        let known = if step == Step::CreateSecret { ctx.run.as_ref().and_then(super::run::Run::info) } else { None };
+        let known = if step == Step::CreateSecret {
+            ctx.run.as_ref().and_then(super::run::Run::info)
+        } else {
+            None
+        };
         let info = match known {
             Some(info) => info,
-            None => self.store.describe(&ctx.secret_id).await.map_err(|e| RotationError::store(step, e))?,
+            None => self
+                .store
+                .describe(&ctx.secret_id)
+                .await
+                .map_err(|e| RotationError::store(step, e))?,
         };
         if ctx.in_process && step == Step::CreateSecret && !info.versions.contains_key(&ctx.token) {
             // The in-process driver's createSecret makes the version itself.
@@ -58,7 +81,10 @@ mod tests {
     fn info(pairs: &[(&str, &[&str])]) -> SecretInfo {
         SecretInfo {
             name: "t".into(),
-            versions: pairs.iter().map(|(v, s)| (v.to_string(), s.iter().map(|x| x.to_string()).collect())).collect(),
+            versions: pairs
+                .iter()
+                .map(|(v, s)| (v.to_string(), s.iter().map(|x| x.to_string()).collect()))
+                .collect(),
             ..Default::default()
         }
     }
@@ -66,11 +92,21 @@ mod tests {
     #[test]
     fn current_token_is_done_pending_proceeds_others_fail() {
         let i = info(&[("a", &[AWSCURRENT]), ("b", &[AWSPENDING]), ("c", &[])]);
-        assert_eq!(standing(&i, "a", Step::SetSecret, false).unwrap(), Standing::AlreadyCurrent);
-        assert_eq!(standing(&i, "b", Step::SetSecret, false).unwrap(), Standing::Pending);
-        let e = standing(&i, "c", Step::SetSecret, false).unwrap_err().to_string();
+        assert_eq!(
+            standing(&i, "a", Step::SetSecret, false).unwrap(),
+            Standing::AlreadyCurrent
+        );
+        assert_eq!(
+            standing(&i, "b", Step::SetSecret, false).unwrap(),
+            Standing::Pending
+        );
+        let e = standing(&i, "c", Step::SetSecret, false)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("not AWSPENDING"), "{e}");
-        let e = standing(&i, "zzz", Step::SetSecret, false).unwrap_err().to_string();
+        let e = standing(&i, "zzz", Step::SetSecret, false)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("not a version"), "{e}");
     }
 

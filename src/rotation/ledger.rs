@@ -4,7 +4,9 @@
 
 use super::{is_ours_for, Engine, RotationError, Step};
 use crate::document::TargetDocument;
-use crate::ports::{Application, PasswordCredential, SecretInfo, AWSCURRENT, AWSPENDING, AWSPREVIOUS};
+use crate::ports::{
+    Application, PasswordCredential, SecretInfo, AWSCURRENT, AWSPENDING, AWSPREVIOUS,
+};
 use secrecy::ExposeSecret;
 use std::collections::BTreeSet;
 
@@ -36,9 +38,14 @@ impl Ledger {
         }
         app.passwords
             .iter()
-            .filter(|c| is_ours_for(c.display_name.as_deref(), &self.tag) && !self.held.contains(&c.key_id.to_lowercase()))
             .filter(|c| {
-                let this_rotation = token.is_some_and(|t| c.display_name.as_deref() == Some(super::credential_name(&self.tag, t).as_str()));
+                is_ours_for(c.display_name.as_deref(), &self.tag)
+                    && !self.held.contains(&c.key_id.to_lowercase())
+            })
+            .filter(|c| {
+                let this_rotation = token.is_some_and(|t| {
+                    c.display_name.as_deref() == Some(super::credential_name(&self.tag, t).as_str())
+                });
                 let old = c.start.is_none_or(|s| now - s >= min_age);
                 this_rotation || old
             })
@@ -59,25 +66,35 @@ impl Engine {
         known: &[(&str, &TargetDocument)],
         app: &Application,
     ) -> Result<Ledger, RotationError> {
-        let mut ledger = Ledger { complete: true, tag: super::target_tag(&info.arn), ..Default::default() };
+        let mut ledger = Ledger {
+            complete: true,
+            tag: super::target_tag(&info.arn),
+            ..Default::default()
+        };
         for (_, doc) in known {
             if let Some(k) = &doc.entra.key_id {
                 ledger.held.insert(k.to_lowercase());
             }
         }
-        let unaccounted = app
-            .passwords
-            .iter()
-            .any(|c| is_ours_for(c.display_name.as_deref(), &ledger.tag) && !ledger.held.contains(&c.key_id.to_lowercase()));
+        let unaccounted = app.passwords.iter().any(|c| {
+            is_ours_for(c.display_name.as_deref(), &ledger.tag)
+                && !ledger.held.contains(&c.key_id.to_lowercase())
+        });
         if !unaccounted {
             return Ok(ledger);
         }
         for stage in [AWSCURRENT, AWSPENDING, AWSPREVIOUS] {
-            let Some(version) = info.version_with(stage) else { continue };
+            let Some(version) = info.version_with(stage) else {
+                continue;
+            };
             if known.iter().any(|(v, _)| *v == version) {
                 continue;
             }
-            let value = self.store.value(secret_id, version).await.map_err(|e| RotationError::store(step, e))?;
+            let value = self
+                .store
+                .value(secret_id, version)
+                .await
+                .map_err(|e| RotationError::store(step, e))?;
             let Some(value) = value else { continue };
             match TargetDocument::parse(value.expose_secret()) {
                 Ok(doc) => {
@@ -125,11 +142,23 @@ mod tests {
                 cred("not-ours", "set by hand", 999),
             ],
         };
-        let ledger = Ledger { held: ["held".to_string()].into(), complete: true, tag: "abcd1234".into() };
-        let keys: Vec<&str> =
-            ledger.orphans(&app, Some("t2"), Utc::now(), Duration::minutes(10)).iter().map(|c| c.key_id.as_str()).collect();
+        let ledger = Ledger {
+            held: ["held".to_string()].into(),
+            complete: true,
+            tag: "abcd1234".into(),
+        };
+        let keys: Vec<&str> = ledger
+            .orphans(&app, Some("t2"), Utc::now(), Duration::minutes(10))
+            .iter()
+            .map(|c| c.key_id.as_str())
+            .collect();
         assert_eq!(keys, ["old-orphan", "young-mine"]);
-        let incomplete = Ledger { complete: false, ..ledger };
-        assert!(incomplete.orphans(&app, Some("t2"), Utc::now(), Duration::minutes(10)).is_empty());
+        let incomplete = Ledger {
+            complete: false,
+            ..ledger
+        };
+        assert!(incomplete
+            .orphans(&app, Some("t2"), Utc::now(), Duration::minutes(10))
+            .is_empty());
     }
 }

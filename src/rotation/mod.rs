@@ -31,7 +31,9 @@ pub use error::{RotationError, Step};
 use crate::clock::SharedClock;
 use crate::config::Settings;
 use crate::document::{RevokeOld, TargetDocument};
-use crate::ports::{Alerts, AppRef, Application, Directory, JamfTarget, SecretStore, TargetFactory, AWSCURRENT};
+use crate::ports::{
+    Alerts, AppRef, Application, Directory, JamfTarget, SecretStore, TargetFactory, AWSCURRENT,
+};
 use error::ErrorKind;
 use secrecy::{ExposeSecret, SecretString};
 use std::collections::HashMap;
@@ -75,7 +77,8 @@ impl Policy {
             propagation_timeout: s.propagation_timeout,
             propagation_successes: s.propagation_successes,
             alert_on_success: s.alert_on_success,
-            orphan_min_age: chrono::Duration::from_std(s.orphan_min_age).unwrap_or(chrono::Duration::minutes(10)),
+            orphan_min_age: chrono::Duration::from_std(s.orphan_min_age)
+                .unwrap_or(chrono::Duration::minutes(10)),
             retire_grace: chrono::Duration::from_std(s.retire_grace).unwrap_or_default(),
             retire_after_observed_use: s.retire_after_observed_use,
             observed_use_alert_days: s.observed_use_alert_days,
@@ -132,7 +135,16 @@ impl Engine {
         clock: SharedClock,
         policy: Policy,
     ) -> Self {
-        Self { directory, targets, store, alerts, clock, policy, progress: None, locks: Default::default() }
+        Self {
+            directory,
+            targets,
+            store,
+            alerts,
+            clock,
+            policy,
+            progress: None,
+            locks: Default::default(),
+        }
     }
 
     /// Reports each step's progress to `f` (the CLI prints it).
@@ -162,20 +174,39 @@ impl Engine {
             Step::SetSecret => self.set_secret(ctx).await.map(|_| ()),
             Step::TestSecret => self.test_secret(ctx).await,
             Step::FinishSecret => self.finish_secret(ctx).await.map(|_| ()),
-            other => Err(RotationError::new(other, ErrorKind::Guard(format!("{other} is not a rotation step")))),
+            other => Err(RotationError::new(
+                other,
+                ErrorKind::Guard(format!("{other} is not a rotation step")),
+            )),
         }
     }
 
     /// Reads and parses the document of one version.
-    pub(crate) async fn document(&self, step: Step, secret_id: &str, version: &str) -> Result<Option<TargetDocument>, RotationError> {
-        let Some(value) = self.store.value(secret_id, version).await.map_err(|e| RotationError::store(step, e))? else {
+    pub(crate) async fn document(
+        &self,
+        step: Step,
+        secret_id: &str,
+        version: &str,
+    ) -> Result<Option<TargetDocument>, RotationError> {
+        let Some(value) = self
+            .store
+            .value(secret_id, version)
+            .await
+            .map_err(|e| RotationError::store(step, e))?
+        else {
             return Ok(None);
         };
-        TargetDocument::parse(value.expose_secret()).map(Some).map_err(|e| RotationError::new(step, ErrorKind::Document(e.to_string())))
+        TargetDocument::parse(value.expose_secret())
+            .map(Some)
+            .map_err(|e| RotationError::new(step, ErrorKind::Document(e.to_string())))
     }
 
     /// The `AWSCURRENT` version and document: what the run knows, or read.
-    pub(crate) async fn current_of(&self, step: Step, ctx: &StepContext) -> Result<(String, TargetDocument), RotationError> {
+    pub(crate) async fn current_of(
+        &self,
+        step: Step,
+        ctx: &StepContext,
+    ) -> Result<(String, TargetDocument), RotationError> {
         if let Some(known) = ctx.run.as_ref().and_then(run::Run::current) {
             return Ok(known);
         }
@@ -183,11 +214,20 @@ impl Engine {
     }
 
     /// The app's listing: what the run knows, or read (and then known to the run).
-    pub(crate) async fn application_of(&self, step: Step, ctx: &StepContext, doc: &TargetDocument) -> Result<Application, RotationError> {
+    pub(crate) async fn application_of(
+        &self,
+        step: Step,
+        ctx: &StepContext,
+        doc: &TargetDocument,
+    ) -> Result<Application, RotationError> {
         if let Some(app) = ctx.run.as_ref().and_then(run::Run::application) {
             return Ok(app);
         }
-        let app = self.directory.application(&app_of(doc)).await.map_err(|e| RotationError::directory(step, e))?;
+        let app = self
+            .directory
+            .application(&app_of(doc))
+            .await
+            .map_err(|e| RotationError::directory(step, e))?;
         if let Some(run) = &ctx.run {
             run.set_application(app.clone());
         }
@@ -195,7 +235,12 @@ impl Engine {
     }
 
     /// Removes a credential from the app, keeping the run's listing up to date.
-    pub(crate) async fn remove_credential(&self, ctx: &StepContext, app: &AppRef, key_id: &str) -> Result<(), crate::ports::DirectoryError> {
+    pub(crate) async fn remove_credential(
+        &self,
+        ctx: &StepContext,
+        app: &AppRef,
+        key_id: &str,
+    ) -> Result<(), crate::ports::DirectoryError> {
         self.directory.remove_password(app, key_id).await?;
         if let Some(run) = &ctx.run {
             run.removed(key_id);
@@ -206,7 +251,13 @@ impl Engine {
     /// The document's Jamf target: the one the run already opened and checked, or a new one
     /// (checked against the document's app when `checked`). A target opened here for a step
     /// without a run must be given back with [`Self::release_target`].
-    pub(crate) async fn open_target(&self, step: Step, ctx: &StepContext, doc: &TargetDocument, checked: bool) -> Result<Arc<dyn JamfTarget>, RotationError> {
+    pub(crate) async fn open_target(
+        &self,
+        step: Step,
+        ctx: &StepContext,
+        doc: &TargetDocument,
+        checked: bool,
+    ) -> Result<Arc<dyn JamfTarget>, RotationError> {
         if let Some(run) = &ctx.run {
             if let Some(t) = run.target().await {
                 return Ok(t);
@@ -215,7 +266,12 @@ impl Engine {
         let target: Arc<dyn JamfTarget> = if checked {
             Arc::from(self.open_checked(step, doc).await?)
         } else {
-            Arc::from(self.targets.open(doc).await.map_err(|e| RotationError::target(step, e))?)
+            Arc::from(
+                self.targets
+                    .open(doc)
+                    .await
+                    .map_err(|e| RotationError::target(step, e))?,
+            )
         };
         if let Some(run) = &ctx.run {
             run.keep_target(target.clone()).await;
@@ -231,14 +287,24 @@ impl Engine {
     }
 
     /// Reads the `AWSCURRENT` document and its version id.
-    pub(crate) async fn current(&self, step: Step, secret_id: &str) -> Result<(String, TargetDocument), RotationError> {
+    pub(crate) async fn current(
+        &self,
+        step: Step,
+        secret_id: &str,
+    ) -> Result<(String, TargetDocument), RotationError> {
         let (version, value) = self
             .store
             .value_at(secret_id, AWSCURRENT)
             .await
             .map_err(|e| RotationError::store(step, e))?
-            .ok_or_else(|| RotationError::new(step, ErrorKind::Document(format!("secret {secret_id} has no AWSCURRENT value"))))?;
-        let doc = TargetDocument::parse(value.expose_secret()).map_err(|e| RotationError::new(step, ErrorKind::Document(e.to_string())))?;
+            .ok_or_else(|| {
+                RotationError::new(
+                    step,
+                    ErrorKind::Document(format!("secret {secret_id} has no AWSCURRENT value")),
+                )
+            })?;
+        let doc = TargetDocument::parse(value.expose_secret())
+            .map_err(|e| RotationError::new(step, ErrorKind::Document(e.to_string())))?;
         Ok((version, doc))
     }
 }
@@ -270,7 +336,9 @@ pub(crate) struct CountOnRelease<'a>(pub(crate) &'a TargetLock);
 
 impl Drop for CountOnRelease<'_> {
     fn drop(&mut self) {
-        self.0.rotations.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.0
+            .rotations
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
     }
 }
 
@@ -297,7 +365,10 @@ impl std::fmt::Debug for StepContext {
         f.debug_struct("StepContext")
             .field("secret_id", &self.secret_id)
             .field("token", &self.token)
-            .field("rotation_token", &self.rotation_token.as_ref().map(|_| "[redacted]"))
+            .field(
+                "rotation_token",
+                &self.rotation_token.as_ref().map(|_| "[redacted]"),
+            )
             .field("request", &self.request)
             .field("in_process", &self.in_process)
             .field("run", &self.run)
@@ -314,7 +385,10 @@ pub fn is_ours(display_name: Option<&str>) -> bool {
 /// targets sharing one app registration (mail and Intune on one app; an MSP reusing an app) never
 /// take each other's credentials for orphans.
 pub fn target_tag(secret_arn: &str) -> String {
-    uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_URL, secret_arn.as_bytes()).simple().to_string()[..8].to_string()
+    uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_URL, secret_arn.as_bytes())
+        .simple()
+        .to_string()[..8]
+        .to_string()
 }
 
 /// The display name of the credential a rotation of the target tagged `tag` with `token` creates.
@@ -324,7 +398,9 @@ pub fn credential_name(tag: &str, token: &str) -> String {
 
 /// True when a credential's display name marks it as ours and made for the target tagged `tag`.
 pub fn is_ours_for(display_name: Option<&str>, tag: &str) -> bool {
-    display_name.and_then(|n| n.strip_prefix(CREDENTIAL_PREFIX)).is_some_and(|rest| rest.starts_with(&format!("{tag} ")))
+    display_name
+        .and_then(|n| n.strip_prefix(CREDENTIAL_PREFIX))
+        .is_some_and(|rest| rest.starts_with(&format!("{tag} ")))
 }
 
 /// The app a document names, with the object id when known.

@@ -18,10 +18,16 @@ const CONFIRM_PAUSE: Duration = Duration::from_secs(2);
 impl Engine {
     /// Waits until Entra accepts `secret` for `scope` [`super::Policy::propagation_successes`]
     /// times in a row, or fails after [`super::Policy::propagation_timeout`].
-    pub async fn wait_for_propagation(&self, app: &AppRef, secret: &SecretString, scope: &str) -> Result<u32, RotationError> {
+    pub async fn wait_for_propagation(
+        &self,
+        app: &AppRef,
+        secret: &SecretString,
+        scope: &str,
+    ) -> Result<u32, RotationError> {
         let step = Step::SetSecret;
         let started = self.clock.now();
-        let limit = chrono::Duration::from_std(self.policy.propagation_timeout).unwrap_or(chrono::Duration::MAX);
+        let limit = chrono::Duration::from_std(self.policy.propagation_timeout)
+            .unwrap_or(chrono::Duration::MAX);
         let mut pause = FIRST_PAUSE;
         let mut streak = 0;
         let mut attempts = 0;
@@ -41,20 +47,34 @@ impl Engine {
                     streak += 1;
                     if streak >= self.policy.propagation_successes {
                         let waited = (self.clock.now() - started).num_milliseconds();
-                        self.note(step, &format!("Entra accepts the new secret ({attempts} attempts, {:.1}s)", waited as f64 / 1000.0));
+                        self.note(
+                            step,
+                            &format!(
+                                "Entra accepts the new secret ({attempts} attempts, {:.1}s)",
+                                waited as f64 / 1000.0
+                            ),
+                        );
                         return Ok(attempts);
                     }
                     self.clock.sleep(CONFIRM_PAUSE).await;
                     continue;
                 }
-                SecretCheck::Expired => return Err(RotationError::new(step, ErrorKind::Expired { which: "new" })),
+                SecretCheck::Expired => {
+                    return Err(RotationError::new(
+                        step,
+                        ErrorKind::Expired { which: "new" },
+                    ))
+                }
                 SecretCheck::NotAccepted => streak = 0,
             }
             let waited = self.clock.now() - started;
             if waited >= limit {
                 return Err(RotationError::new(
                     step,
-                    ErrorKind::PropagationTimeout { waited: waited.to_std().unwrap_or_default(), attempts },
+                    ErrorKind::PropagationTimeout {
+                        waited: waited.to_std().unwrap_or_default(),
+                        attempts,
+                    },
                 ));
             }
             if attempts == 1 {

@@ -25,27 +25,44 @@ pub enum Retirement {
 impl Engine {
     /// Decides whether the credential that `doc`'s rotation replaced may be removed now.
     /// `emergency` (the request at hand is one) retires at once, whatever the document says.
-    pub async fn retirement(&self, step: Step, doc: &TargetDocument, app: &AppRef, emergency: bool) -> Result<Retirement, RotationError> {
-        let Some(record) = &doc.rotation else { return Ok(Retirement::Now) };
+    pub async fn retirement(
+        &self,
+        step: Step,
+        doc: &TargetDocument,
+        app: &AppRef,
+        emergency: bool,
+    ) -> Result<Retirement, RotationError> {
+        let Some(record) = &doc.rotation else {
+            return Ok(Retirement::Now);
+        };
         if emergency || record.revoke_old == RevokeOld::Immediately || record.lockdown {
             return Ok(Retirement::Now);
         }
         let now = self.clock.now();
         let grace_ends = record.started_at + self.policy.retire_grace;
         if now < grace_ends {
-            return Ok(Retirement::Wait(format!("grace period until {}", grace_ends.format("%Y-%m-%d %H:%M UTC"))));
+            return Ok(Retirement::Wait(format!(
+                "grace period until {}",
+                grace_ends.format("%Y-%m-%d %H:%M UTC")
+            )));
         }
         if self.policy.retire_after_observed_use {
             let key = doc.entra.key_id.as_deref().unwrap_or_default();
-            let last = self.directory.key_last_used(app, key).await.map_err(|e| RotationError::directory(step, e))?;
+            let last = self
+                .directory
+                .key_last_used(app, key)
+                .await
+                .map_err(|e| RotationError::directory(step, e))?;
             if last.is_none_or(|t| t <= record.started_at + OBSERVED_USE_GAP) {
                 let waited = now - record.started_at;
                 let why = format!("the new credential {key} has not been seen signing in since the switch {} hours ago", waited.num_hours());
-                return Ok(if waited > chrono::Duration::days(self.policy.observed_use_alert_days) {
-                    Retirement::Overdue(why)
-                } else {
-                    Retirement::Wait(why)
-                });
+                return Ok(
+                    if waited > chrono::Duration::days(self.policy.observed_use_alert_days) {
+                        Retirement::Overdue(why)
+                    } else {
+                        Retirement::Wait(why)
+                    },
+                );
             }
         }
         Ok(Retirement::Now)

@@ -51,7 +51,8 @@ impl Engine {
             Err(e) => {
                 // Jamf Pro never got it, and createSecret removes a credential it could not
                 // store: only the label may remain.
-                out.problems.push(format!("pending document unreadable: {e}"));
+                out.problems
+                    .push(format!("pending document unreadable: {e}"));
                 out.pending_dropped = self.drop_pending(ctx).await;
                 out.complete = out.pending_dropped;
                 return out;
@@ -62,7 +63,9 @@ impl Engine {
         // Undone by another attempt of this same rotation (its rollback, or a finisher that found
         // the new credential gone and moved AWSCURRENT back): nothing is pending any more and the
         // token never became current. Jamf Pro may hold the removed secret if this run wrote it.
-        let undone_elsewhere = info.as_ref().is_some_and(|i| i.version_with(AWSPENDING).is_none() && !i.has(&ctx.token, AWSCURRENT));
+        let undone_elsewhere = info.as_ref().is_some_and(|i| {
+            i.version_with(AWSPENDING).is_none() && !i.has(&ctx.token, AWSCURRENT)
+        });
         if ctx.run.as_ref().is_some_and(super::run::Run::followed) && !undone_elsewhere {
             // The pending credential is a concurrent attempt's, which this run followed: that
             // attempt may have put it into Jamf Pro and may still complete. Undoing it here could
@@ -76,7 +79,10 @@ impl Engine {
             if !still_ours && !undone_elsewhere {
                 // Another rotation took over; it owns Jamf Pro now. Leave our credential for the
                 // orphan sweep rather than risk removing a secret Jamf Pro holds.
-                out.problems.push("another rotation took over; the new credential is left for the orphan sweep".into());
+                out.problems.push(
+                    "another rotation took over; the new credential is left for the orphan sweep"
+                        .into(),
+                );
                 return out;
             }
             match self.restore_jamf(ctx).await {
@@ -86,7 +92,9 @@ impl Engine {
                 }
                 Err(e) => {
                     out.jamf_restored = Some(false);
-                    out.problems.push(format!("could not put the old secret back into Jamf Pro: {e}"));
+                    out.problems.push(format!(
+                        "could not put the old secret back into Jamf Pro: {e}"
+                    ));
                     self.note(step, "could not put the old secret back into Jamf Pro; keeping the new credential and AWSPENDING");
                     return out;
                 }
@@ -94,19 +102,26 @@ impl Engine {
         }
 
         if let Some(key) = &pending.entra.key_id {
-            let app = AppRef { object_id: pending.entra.application_object_id.clone(), ..app_of(&pending) };
+            let app = AppRef {
+                object_id: pending.entra.application_object_id.clone(),
+                ..app_of(&pending)
+            };
             match self.remove_credential(ctx, &app, key).await {
                 Ok(()) => {
                     out.new_removed = true;
                     self.note(step, &format!("removed the new credential {key}"));
                 }
-                Err(e) => out.problems.push(format!("could not remove the new credential {key}: {e}")),
+                Err(e) => out
+                    .problems
+                    .push(format!("could not remove the new credential {key}: {e}")),
             }
         }
         if out.new_removed || pending.entra.key_id.is_none() {
             out.pending_dropped = self.drop_pending(ctx).await;
         } else {
-            out.problems.push("AWSPENDING kept, since it holds the credential that could not be removed".into());
+            out.problems.push(
+                "AWSPENDING kept, since it holds the credential that could not be removed".into(),
+            );
         }
         out.complete = out.problems.is_empty();
         out
@@ -118,7 +133,11 @@ impl Engine {
         // the secret AWSCURRENT holds now is sure to be valid.
         let (_, current) = self.current(step, &ctx.secret_id).await?;
         // A target of its own, not the run's: the run's session may have used up its re-login.
-        let target = self.targets.open(&current).await.map_err(|e| RotationError::target(step, e))?;
+        let target = self
+            .targets
+            .open(&current)
+            .await
+            .map_err(|e| RotationError::target(step, e))?;
         let restored = target.install(&current.entra.client_secret).await;
         target.close().await;
         restored.map_err(|e| RotationError::target(step, e))
@@ -131,7 +150,11 @@ impl Engine {
                 true
             }
             Err(e) => {
-                tracing::error!(step = "rollback", "could not drop AWSPENDING from {}: {e}", ctx.token);
+                tracing::error!(
+                    step = "rollback",
+                    "could not drop AWSPENDING from {}: {e}",
+                    ctx.token
+                );
                 false
             }
         }

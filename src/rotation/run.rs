@@ -108,7 +108,8 @@ impl Run {
     /// Notes that this run removed credential `key_id` from the app.
     pub fn removed(&self, key_id: &str) {
         if let Some(app) = self.known().application.as_mut() {
-            app.passwords.retain(|c| !c.key_id.eq_ignore_ascii_case(key_id));
+            app.passwords
+                .retain(|c| !c.key_id.eq_ignore_ascii_case(key_id));
         }
     }
 

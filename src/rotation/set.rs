@@ -19,7 +19,14 @@ impl Engine {
         let target = self.open_target(step, ctx, &pending, true).await?;
         let result = async {
             for _ in 0..3 {
-                if let Err(e) = self.wait_for_propagation(&app_of(&pending), &pending.entra.client_secret, &target.scope()).await {
+                if let Err(e) = self
+                    .wait_for_propagation(
+                        &app_of(&pending),
+                        &pending.entra.client_secret,
+                        &target.scope(),
+                    )
+                    .await
+                {
                     // In a run, createSecret trusted its write; a store that overwrites a
                     // same-token write instead of refusing it (moto does) lets a concurrent
                     // attempt replace the secret, and that attempt may remove ours. Follow the
@@ -41,11 +48,20 @@ impl Engine {
                 }
                 // Any failure here may come after the write (a check after the PUT, a timeout
                 // on the answer): Jamf Pro may hold the new secret.
-                target.install(&pending.entra.client_secret).await.map_err(|e| RotationError::target(step, e).touched())?;
-                self.note(step, &format!("Jamf Pro {} now holds the new secret", pending.label()));
+                target
+                    .install(&pending.entra.client_secret)
+                    .await
+                    .map_err(|e| RotationError::target(step, e).touched())?;
+                self.note(
+                    step,
+                    &format!("Jamf Pro {} now holds the new secret", pending.label()),
+                );
                 return Ok(());
             }
-            Err(RotationError::new(step, ErrorKind::Concurrent(format!("version {} keeps changing", ctx.token))))
+            Err(RotationError::new(
+                step,
+                ErrorKind::Concurrent(format!("version {} keeps changing", ctx.token)),
+            ))
         }
         .await;
         self.release_target(ctx, &target).await;
@@ -55,7 +71,11 @@ impl Engine {
     /// The pending document a step works on, after the guard; `None` when the rotation is
     /// already complete. In a run whose createSecret stored it, the run knows it and where the
     /// token stands (setSecret re-checks before it writes Jamf Pro); otherwise both are read.
-    pub(crate) async fn pending_of(&self, step: Step, ctx: &StepContext) -> Result<Option<TargetDocument>, RotationError> {
+    pub(crate) async fn pending_of(
+        &self,
+        step: Step,
+        ctx: &StepContext,
+    ) -> Result<Option<TargetDocument>, RotationError> {
         if let Some(doc) = ctx.run.as_ref().and_then(super::run::Run::pending) {
             return Ok(Some(doc));
         }
@@ -73,11 +93,21 @@ impl Engine {
     /// Re-checks, just before Jamf Pro is written, that the token is still the pending version,
     /// and returns what it holds now. In a run, one read of `AWSPENDING` answers both; when that
     /// shows anything unexpected (or outside a run), the full guard decides.
-    async fn still_pending(&self, step: Step, ctx: &StepContext) -> Result<TargetDocument, RotationError> {
+    async fn still_pending(
+        &self,
+        step: Step,
+        ctx: &StepContext,
+    ) -> Result<TargetDocument, RotationError> {
         if ctx.run.is_some() {
-            if let Some((version, value)) = self.store.value_at(&ctx.secret_id, AWSPENDING).await.map_err(|e| RotationError::store(step, e))? {
+            if let Some((version, value)) = self
+                .store
+                .value_at(&ctx.secret_id, AWSPENDING)
+                .await
+                .map_err(|e| RotationError::store(step, e))?
+            {
                 if version == ctx.token {
-                    return TargetDocument::parse(value.expose_secret()).map_err(|e| RotationError::new(step, ErrorKind::Document(e.to_string())));
+                    return TargetDocument::parse(value.expose_secret())
+                        .map_err(|e| RotationError::new(step, ErrorKind::Document(e.to_string())));
                 }
             }
         }
@@ -87,8 +117,16 @@ impl Engine {
 
     /// Opens the document's Jamf target and checks that Jamf Pro is configured for the
     /// document's app: only such a Jamf Pro is ever changed. Read-only.
-    pub(crate) async fn open_checked(&self, step: Step, doc: &TargetDocument) -> Result<Box<dyn JamfTarget>, RotationError> {
-        let target = self.targets.open(doc).await.map_err(|e| RotationError::target(step, e))?;
+    pub(crate) async fn open_checked(
+        &self,
+        step: Step,
+        doc: &TargetDocument,
+    ) -> Result<Box<dyn JamfTarget>, RotationError> {
+        let target = self
+            .targets
+            .open(doc)
+            .await
+            .map_err(|e| RotationError::target(step, e))?;
         let config = match target.inspect().await {
             Ok(config) => config,
             Err(e) => {
@@ -114,10 +152,22 @@ impl Engine {
     }
 
     /// The document stored in the token's version (written by createSecret).
-    pub(crate) async fn pending_document(&self, step: Step, ctx: &StepContext) -> Result<TargetDocument, RotationError> {
-        self.document(step, &ctx.secret_id, &ctx.token).await?.ok_or_else(|| {
-            RotationError::new(step, ErrorKind::Guard(format!("version {} holds no secret yet: createSecret has not run", ctx.token)))
-        })
+    pub(crate) async fn pending_document(
+        &self,
+        step: Step,
+        ctx: &StepContext,
+    ) -> Result<TargetDocument, RotationError> {
+        self.document(step, &ctx.secret_id, &ctx.token)
+            .await?
+            .ok_or_else(|| {
+                RotationError::new(
+                    step,
+                    ErrorKind::Guard(format!(
+                        "version {} holds no secret yet: createSecret has not run",
+                        ctx.token
+                    )),
+                )
+            })
     }
 }
 

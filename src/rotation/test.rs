@@ -12,14 +12,21 @@ impl Engine {
         let Some(pending) = self.pending_of(step, ctx).await? else {
             return Ok(());
         };
-        let target = self.open_target(step, ctx, &pending, false).await.map_err(RotationError::touched)?;
+        let target = self
+            .open_target(step, ctx, &pending, false)
+            .await
+            .map_err(RotationError::touched)?;
         let verified = target.verify().await;
         self.release_target(ctx, &target).await;
         verified.map_err(|e| RotationError::target(step, e).touched())?;
         self.note(step, "Jamf Pro works with the new secret");
         match self
             .directory
-            .check_secret(&app_of(&pending), &pending.entra.client_secret, &target.scope())
+            .check_secret(
+                &app_of(&pending),
+                &pending.entra.client_secret,
+                &target.scope(),
+            )
             .await
             .map_err(|e| RotationError::directory(step, e).touched())?
         {
@@ -27,10 +34,14 @@ impl Engine {
                 self.note(step, "Entra accepts the new secret");
                 Ok(())
             }
-            SecretCheck::Expired => Err(RotationError::new(step, ErrorKind::Expired { which: "new" }).touched()),
+            SecretCheck::Expired => {
+                Err(RotationError::new(step, ErrorKind::Expired { which: "new" }).touched())
+            }
             SecretCheck::NotAccepted => Err(RotationError::new(
                 step,
-                ErrorKind::Guard("Entra no longer accepts the new secret (was it removed from the app?)".into()),
+                ErrorKind::Guard(
+                    "Entra no longer accepts the new secret (was it removed from the app?)".into(),
+                ),
             )
             .touched()),
         }

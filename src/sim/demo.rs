@@ -62,7 +62,10 @@ pub async fn run(opts: DemoOptions) -> Result<DemoReport, DemoError> {
     wo.observation_secs = Some(2);
     // The engine's knobs (propagation successes, lifetime, …) follow the environment as in
     // production; the endpoints are the stand-ins'.
-    wo.settings = Settings { smtp_test_recipient: wo.settings.smtp_test_recipient.clone(), ..opts.settings };
+    wo.settings = Settings {
+        smtp_test_recipient: wo.settings.smtp_test_recipient.clone(),
+        ..opts.settings
+    };
     let mut world = spawn_world(wo).await?;
     world.entra.set_propagation_lag(opts.propagation_lag);
     if let Some(p) = opts.progress {

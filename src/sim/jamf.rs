@@ -245,7 +245,10 @@ impl JamfSim {
 
     /// Whether `username`/`password` is one of the local accounts (the web UI's login).
     pub(crate) fn user_password_ok(&self, username: &str, password: &str) -> bool {
-        self.state().users.get(username).is_some_and(|p| p == password)
+        self.state()
+            .users
+            .get(username)
+            .is_some_and(|p| p == password)
     }
 
     /// Records a request the web UI served, in the same log as the API's.

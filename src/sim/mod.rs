@@ -46,9 +46,24 @@ impl RecordedRequest {
         let headers = keep
             .iter()
             .filter(|h| !h.eq_ignore_ascii_case("authorization"))
-            .filter_map(|h| headers.get(*h).and_then(|v| v.to_str().ok()).map(|v| (h.to_string(), v.to_string())))
+            .filter_map(|h| {
+                headers
+                    .get(*h)
+                    .and_then(|v| v.to_str().ok())
+                    .map(|v| (h.to_string(), v.to_string()))
+            })
             .collect();
-        let path = uri.path_and_query().map(|p| p.to_string()).unwrap_or_default();
-        Self { method: method.to_string(), path, headers, body, status, response }
+        let path = uri
+            .path_and_query()
+            .map(|p| p.to_string())
+            .unwrap_or_default();
+        Self {
+            method: method.to_string(),
+            path,
+            headers,
+            body,
+            status,
+            response,
+        }
     }
 }

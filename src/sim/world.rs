@@ -46,7 +46,10 @@ impl WorldOptions {
             secret_name: secret_name.to_string(),
             target: TargetKind::SmtpGraph,
             expires_in_days: 10,
-            settings: Settings { smtp_test_recipient: Some("it-alerts@example.com".into()), ..Settings::default() },
+            settings: Settings {
+                smtp_test_recipient: Some("it-alerts@example.com".into()),
+                ..Settings::default()
+            },
             observation_secs: None,
         }
     }
@@ -95,7 +98,8 @@ pub async fn spawn_world(opts: WorldOptions) -> Result<World, StoreError> {
     let (rotator_client_id, rotator_secret) = entra.add_rotator(TENANT_ID);
     entra.make_owner(&rotator_client_id, &app.object_id);
     let expires = clock.now() + chrono::Duration::days(opts.expires_in_days);
-    let (initial_key_id, first_secret) = entra.seed_password(&app.object_id, "set by hand in the Azure portal", expires);
+    let (initial_key_id, first_secret) =
+        entra.seed_password(&app.object_id, "set by hand in the Azure portal", expires);
 
     let jamf = JamfSim::start(
         JamfSimConfig {
@@ -163,9 +167,27 @@ pub async fn spawn_world(opts: WorldOptions) -> Result<World, StoreError> {
         rotation: None,
     };
     let store = opts.store.clone();
-    store.create(&jamf_credentials_id, &jamf_creds, "Jamf Pro API client for jamf-entra-rotator").await?;
-    store.create(&rotator_credentials_id, &rotator_creds, "jamf-entra-rotator's own Entra credential").await?;
-    store.create(&secret_id, &doc.to_secret(), "Jamf Pro's Entra client secret, rotated by jamf-entra-rotator").await?;
+    store
+        .create(
+            &jamf_credentials_id,
+            &jamf_creds,
+            "Jamf Pro API client for jamf-entra-rotator",
+        )
+        .await?;
+    store
+        .create(
+            &rotator_credentials_id,
+            &rotator_creds,
+            "jamf-entra-rotator's own Entra credential",
+        )
+        .await?;
+    store
+        .create(
+            &secret_id,
+            &doc.to_secret(),
+            "Jamf Pro's Entra client secret, rotated by jamf-entra-rotator",
+        )
+        .await?;
 
     let settings = Settings {
         entra_login_url: Some(entra.url()),
@@ -174,11 +196,18 @@ pub async fn spawn_world(opts: WorldOptions) -> Result<World, StoreError> {
         rotator_credentials_secret_id: Some(rotator_credentials_id.clone()),
         ..opts.settings.clone()
     };
-    let identity = RotatorIdentity { client_id: rotator_client_id.clone(), secret: rotator_secret.clone() };
+    let identity = RotatorIdentity {
+        client_id: rotator_client_id.clone(),
+        secret: rotator_secret.clone(),
+    };
     let alerts = MemoryAlerts::default();
     let engine = Engine::new(
         Arc::new(GraphDirectory::new(&settings, identity, clock.clone())),
-        Arc::new(crate::jamf::Targets::new(store.clone(), settings.clone(), clock.clone())),
+        Arc::new(crate::jamf::Targets::new(
+            store.clone(),
+            settings.clone(),
+            clock.clone(),
+        )),
         store.clone(),
         Arc::new(alerts.clone()),
         clock.clone(),
@@ -211,7 +240,9 @@ impl World {
             TargetKind::ConditionalAccess => Cloud::Global.intune_scope().to_string(),
             TargetKind::Rotator => return false,
         };
-        let Some(secret) = self.jamf_secret() else { return false };
+        let Some(secret) = self.jamf_secret() else {
+            return false;
+        };
         self.entra.accepts(&self.app.client_id, &secret, &scope)
     }
 
@@ -231,8 +262,16 @@ impl World {
             secret: self.secrets[1].clone(),
         };
         Engine::new(
-            Arc::new(GraphDirectory::new(&self.settings, identity, self.clock.clone())),
-            Arc::new(crate::jamf::Targets::new(self.store.clone(), self.settings.clone(), self.clock.clone())),
+            Arc::new(GraphDirectory::new(
+                &self.settings,
+                identity,
+                self.clock.clone(),
+            )),
+            Arc::new(crate::jamf::Targets::new(
+                self.store.clone(),
+                self.settings.clone(),
+                self.clock.clone(),
+            )),
             self.store.clone(),
             Arc::new(self.alerts.clone()),
             self.clock.clone(),

@@ -248,12 +248,21 @@ impl SecretStore for AwsSecretStore {
             .send()
             .await;
         if let Err(e) = moved {
-            let refused = map_err("UpdateSecretVersionStage", secret_id, &version_of(secret_id, version_id), e);
+            let refused = map_err(
+                "UpdateSecretVersionStage",
+                secret_id,
+                &version_of(secret_id, version_id),
+                e,
+            );
             // Re-entrant: a finishSecret that crashed after the move finds the version current.
             // (If even the look fails, the refusal is the error worth reporting.)
-            let Ok(info) = self.describe(secret_id).await else { return Err(refused) };
+            let Ok(info) = self.describe(secret_id).await else {
+                return Err(refused);
+            };
             if !info.versions.contains_key(version_id) {
-                return Err(StoreError::NotFound { what: version_of(secret_id, version_id) });
+                return Err(StoreError::NotFound {
+                    what: version_of(secret_id, version_id),
+                });
             }
             if !info.has(version_id, AWSCURRENT) {
                 return Err(refused);

@@ -54,16 +54,28 @@ impl Tripwire {
     }
     /// Crashes at the first call named `name` (see the wrappers below), `when`.
     pub fn at_call(name: &'static str, when: When) -> Arc<Self> {
-        Arc::new(Self { at_name: Some((name, when)), ..Default::default() })
+        Arc::new(Self {
+            at_name: Some((name, when)),
+            ..Default::default()
+        })
     }
     /// Never crashes; calls `first..first + count` (1-based) meet `fault`.
     pub fn failing(first: usize, count: usize, fault: Fault) -> Arc<Self> {
-        Arc::new(Self { faults: Some((first, count, fault)), ..Default::default() })
+        Arc::new(Self {
+            faults: Some((first, count, fault)),
+            ..Default::default()
+        })
     }
     /// The calls that met an injected fault so far.
     pub fn faulted(&self) -> Vec<String> {
-        let Some((first, count, _)) = self.faults else { return Vec::new() };
-        self.names().into_iter().skip(first - 1).take(count).collect()
+        let Some((first, count, _)) = self.faults else {
+            return Vec::new();
+        };
+        self.names()
+            .into_iter()
+            .skip(first - 1)
+            .take(count)
+            .collect()
     }
     /// Never crashes; only counts.
     pub fn counting() -> Arc<Self> {
@@ -71,21 +83,28 @@ impl Tripwire {
     }
     async fn call<T: Injected>(&self, name: &str, f: impl Future<Output = T>) -> T {
         let n = self.seq.fetch_add(1, Ordering::SeqCst) + 1;
-        let fault = self.faults.filter(|(first, count, _)| (*first..first + count).contains(&n)).map(|f| f.2);
+        let fault = self
+            .faults
+            .filter(|(first, count, _)| (*first..first + count).contains(&n))
+            .map(|f| f.2);
         let first_of_name = {
             let mut calls = self.calls.lock().unwrap();
             let first = !calls.iter().any(|c| c == name);
             calls.push(name.to_string());
             first
         };
-        let here = |when| self.at == Some((n, when)) || (first_of_name && self.at_name.is_some_and(|(m, w)| m == name && w == when));
+        let here = |when| {
+            self.at == Some((n, when))
+                || (first_of_name && self.at_name.is_some_and(|(m, w)| m == name && w == when))
+        };
         if here(When::Before) {
             self.hang().await;
         }
         if fault == Some(Fault::Transient) {
             return T::transient(name);
         }
-        self.garble.store(fault == Some(Fault::Garbled), Ordering::SeqCst);
+        self.garble
+            .store(fault == Some(Fault::Garbled), Ordering::SeqCst);
         let out = f.await;
         if here(When::After) {
             self.hang().await;
@@ -126,13 +145,19 @@ impl<T> Injected for Result<T, StoreError> {
 
 impl<T> Injected for Result<T, DirectoryError> {
     fn transient(call: &str) -> Self {
-        Err(DirectoryError::Unavailable { operation: call.to_string(), message: "injected: connection reset after retries".into() })
+        Err(DirectoryError::Unavailable {
+            operation: call.to_string(),
+            message: "injected: connection reset after retries".into(),
+        })
     }
 }
 
 impl<T> Injected for Result<T, TargetError> {
     fn transient(call: &str) -> Self {
-        Err(TargetError::Unavailable { operation: call.to_string(), message: "injected: connection reset after retries".into() })
+        Err(TargetError::Unavailable {
+            operation: call.to_string(),
+            message: "injected: connection reset after retries".into(),
+        })
     }
 }
 
@@ -228,7 +253,10 @@ impl SecretStore for Store {
         self.1.call("sm: DescribeSecret", self.0.describe(id)).await
     }
     async fn value(&self, id: &str, v: &str) -> Result<Option<SecretString>, StoreError> {
-        let out = self.1.call("sm: GetSecretValue(version)", self.0.value(id, v)).await;
+        let out = self
+            .1
+            .call("sm: GetSecretValue(version)", self.0.value(id, v))
+            .await;
         match out {
             Ok(Some(_)) if self.1.garbled_now() => Ok(Some(garbled_document())),
             other => other,
@@ -244,7 +272,10 @@ impl SecretStore for Store {
         id: &str,
         stage: &str,
     ) -> Result<Option<(String, SecretString)>, StoreError> {
-        let out = self.1.call("sm: GetSecretValue(stage)", self.0.value_at(id, stage)).await;
+        let out = self
+            .1
+            .call("sm: GetSecretValue(stage)", self.0.value_at(id, stage))
+            .await;
         match out {
             Ok(Some((v, _))) if self.1.garbled_now() => Ok(Some((v, garbled_document()))),
             other => other,

@@ -197,7 +197,11 @@ pub async fn assert_refused_before_any_change(w: &TestWorld, r: &RotationReport,
     let e = r.error.clone().unwrap_or_default();
     assert!(e.contains(says), "{e}");
     assert_eq!(w.jamf.web().counts().save_posts, 0, "nothing was submitted");
-    assert_eq!(w.jamf.web().sessions(), 0, "a refusal logs out of the web UI too");
+    assert_eq!(
+        w.jamf.web().sessions(),
+        0,
+        "a refusal logs out of the web UI too"
+    );
     assert_old_secret_kept(w);
     assert_eq!(w.entra.passwords(&w.app.object_id).len(), 1);
     assert_safe(w, r).await;

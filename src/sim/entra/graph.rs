@@ -10,7 +10,12 @@ use serde_json::{json, Map, Value};
 
 /// Graph's answer when the caller does not own the app it wants to change.
 fn not_owner(ctx: &Ctx) -> Reply {
-    graph_error(ctx, 403, "Authorization_RequestDenied", "Insufficient privileges to complete the operation.")
+    graph_error(
+        ctx,
+        403,
+        "Authorization_RequestDenied",
+        "Insufficient privileges to complete the operation.",
+    )
 }
 
 pub(super) fn graph_error(ctx: &Ctx, status: u16, code: &str, message: &str) -> Reply {

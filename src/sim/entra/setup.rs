@@ -76,7 +76,11 @@ impl EntraSim {
 
     /// The object id of the app with this client id (e.g. the rotator's own app).
     pub fn object_id_of(&self, client_id: &str) -> Option<String> {
-        self.state().apps.iter().find(|(_, a)| a.client_id == client_id).map(|(id, _)| id.clone())
+        self.state()
+            .apps
+            .iter()
+            .find(|(_, a)| a.client_id == client_id)
+            .map(|(id, _)| id.clone())
     }
 
     /// Makes the rotator an owner of the app: with `Application.ReadWrite.OwnedBy` it may now
@@ -93,19 +97,31 @@ impl EntraSim {
     /// Registers a certificate (PEM) on the app with `client_id`: client assertions signed with
     /// its key (PS256 or RS256, `x5t#S256` naming it) are accepted.
     pub fn add_certificate(&self, client_id: &str, certificate_pem: &str) {
-        self.state().assertions.add_certificate(client_id, certificate_pem);
+        self.state()
+            .assertions
+            .add_certificate(client_id, certificate_pem);
     }
 
     /// Adds a federated identity credential to the app with `client_id`: external tokens with
     /// exactly this issuer and subject, and one of these audiences, are accepted as client
     /// assertions once signed by a key of the issuer's ([`Self::trust_issuer_key`]).
-    pub fn add_federated_credential(&self, client_id: &str, issuer: &str, subject: &str, audiences: &[&str]) {
-        self.state().assertions.add_federated_credential(client_id, issuer, subject, audiences);
+    pub fn add_federated_credential(
+        &self,
+        client_id: &str,
+        issuer: &str,
+        subject: &str,
+        audiences: &[&str],
+    ) {
+        self.state()
+            .assertions
+            .add_federated_credential(client_id, issuer, subject, audiences);
     }
 
     /// Publishes an issuer's RSA public key (PEM) under `kid`, as its JWKS would.
     pub fn trust_issuer_key(&self, issuer: &str, kid: &str, public_key_pem: &str) {
-        self.state().assertions.trust_issuer_key(issuer, kid, public_key_pem);
+        self.state()
+            .assertions
+            .trust_issuer_key(issuer, kid, public_key_pem);
     }
 
     /// The app's password credentials as Graph lists them.

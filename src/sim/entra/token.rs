@@ -100,8 +100,11 @@ pub(super) fn token_endpoint(st: &mut State, ctx: &Ctx, path: &str, body: &str) 
         return token_error(ctx, 400, "invalid_scope", 70011, &msg);
     }
     if let Some(jwt) = form.get("client_assertion") {
-        if form.get("client_assertion_type").map(String::as_str) != Some(crate::entra::assertion::JWT_BEARER) {
-            let msg = "The request body must contain the following parameter: 'client_assertion_type'.";
+        if form.get("client_assertion_type").map(String::as_str)
+            != Some(crate::entra::assertion::JWT_BEARER)
+        {
+            let msg =
+                "The request body must contain the following parameter: 'client_assertion_type'.";
             return token_error(ctx, 400, "invalid_request", 90014, msg);
         }
         if let Err(r) = st.assertions.check(&client_id, path, jwt, ctx.now) {
@@ -129,7 +132,13 @@ pub(super) fn token_endpoint(st: &mut State, ctx: &Ctx, path: &str, body: &str) 
 }
 
 /// Issues an access token for `client_id` in `tenant` for `scope`.
-fn issue_token(st: &mut State, ctx: &Ctx, client_id: String, tenant: String, scope: String) -> Reply {
+fn issue_token(
+    st: &mut State,
+    ctx: &Ctx,
+    client_id: String,
+    tenant: String,
+    scope: String,
+) -> Reply {
     let token = random_token();
     st.tokens.insert(
         token.clone(),
