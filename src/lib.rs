@@ -31,20 +31,16 @@
 //! - [`setup`]: what the CLI's `init`, reports and `sim` need.
 //! - `sim` (feature `sim`): stand-ins for Entra/Graph and Jamf Pro used by tests, `demo` and `sim`.
 
-pub mod alert;
-pub mod clock;
-pub mod config;
-pub mod document;
 pub mod entra;
 pub mod http;
 pub mod jamf;
 pub mod lambda;
-pub mod metrics;
-pub mod ports;
-pub mod redact;
-pub mod rotation;
 pub mod setup;
 #[cfg(feature = "sim")]
 pub mod sim;
+pub mod sns;
 pub mod vault;
 pub mod wiring;
+
+// The engine, at the paths the adapters and shells below use.
+pub use rotator_engine::{alert, clock, config, document, metrics, ports, redact, rotation};

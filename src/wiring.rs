@@ -3,7 +3,7 @@
 //! per `ROTATOR_AUTH` (a client secret or certificate read from `ROTATOR_CREDENTIALS_SECRET_ID`,
 //! or an AWS STS web identity token), Jamf targets over HTTPS. The CLI and the Lambda share it.
 
-use crate::alert::{LogAlerts, SnsAlerts};
+use crate::alert::LogAlerts;
 use crate::clock::{SharedClock, SystemClock};
 use crate::config::RotatorAuth;
 use crate::config::Settings;
@@ -12,6 +12,7 @@ use crate::entra::{
 };
 use crate::ports::{Alerts, SecretStore, StoreError, AWSCURRENT};
 use crate::rotation::{Engine, Policy};
+use crate::sns::SnsAlerts;
 use crate::vault::{load_aws_config, AwsSecretStore};
 use std::sync::Arc;
 

@@ -4,8 +4,9 @@
 #[path = "common/moto.rs"]
 mod moto;
 
-use jamf_entra_rotator::alert::{deliver, SnsAlerts};
+use jamf_entra_rotator::alert::deliver;
 use jamf_entra_rotator::ports::{Alert, AlertKind, Alerts};
+use jamf_entra_rotator::sns::SnsAlerts;
 
 fn alert(subject: &str, message: &str) -> Alert {
     Alert {

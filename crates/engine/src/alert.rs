@@ -1,6 +1,7 @@
 //! Alerts (SNS, in-memory) and CloudWatch EMF metric lines.
 //!
-//! - [`SnsAlerts`]: publishes to an SNS topic (e-mail, chat, paging subscribe to it).
+//! - `SnsAlerts` (in the adapters): publishes to an SNS topic (e-mail, chat, paging subscribe to
+//!   it) with [`sns_subject`] and [`sns_message`].
 //! - [`LogAlerts`]: logs the alert when no topic is configured.
 //! - [`MemoryAlerts`]: records alerts for tests, and can pretend SNS is down.
 //! - [`deliver`]: sends an alert and never fails: an alert that cannot be sent is logged, and the
@@ -39,52 +40,13 @@ pub fn sns_subject(subject: &str) -> String {
 }
 
 /// The message body: the alert's text, then the facts a subscriber filters on.
-fn sns_message(alert: &Alert) -> String {
+pub fn sns_message(alert: &Alert) -> String {
     let kind = serde_json::to_value(alert.kind)
         .ok()
         .and_then(|v| v.as_str().map(str::to_string))
         .unwrap_or_default();
     let text = crate::redact::truncate(&alert.message, MESSAGE_MAX);
     format!("{text}\n\nTarget: {}\nKind: {kind}\n", alert.target)
-}
-
-/// Alerts through an SNS topic.
-#[derive(Debug, Clone)]
-pub struct SnsAlerts {
-    client: aws_sdk_sns::Client,
-    topic_arn: String,
-}
-
-impl SnsAlerts {
-    /// Publishes to `topic_arn` (from `ALERT_TOPIC_ARN`) with `client`.
-    pub fn new(client: aws_sdk_sns::Client, topic_arn: impl Into<String>) -> Self {
-        Self {
-            client,
-            topic_arn: topic_arn.into(),
-        }
-    }
-}
-
-#[async_trait]
-impl Alerts for SnsAlerts {
-    async fn send(&self, alert: &Alert) -> Result<(), AlertError> {
-        self.client
-            .publish()
-            .topic_arn(&self.topic_arn)
-            .subject(sns_subject(&alert.subject))
-            .message(sns_message(alert))
-            .send()
-            .await
-            .map_err(|e| {
-                AlertError(format!(
-                    "SNS Publish to {} failed: {}",
-                    self.topic_arn,
-                    aws_sdk_sns::error::DisplayErrorContext(&e)
-                ))
-            })?;
-        tracing::info!(topic = %self.topic_arn, subject = %alert.subject, "alert sent");
-        Ok(())
-    }
 }
 
 /// Alerts as log lines only, for a deployment without a topic.

@@ -287,7 +287,7 @@ impl Engine {
     }
 
     /// Reads the `AWSCURRENT` document and its version id.
-    pub(crate) async fn current(
+    pub async fn current(
         &self,
         step: Step,
         secret_id: &str,

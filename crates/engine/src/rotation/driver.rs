@@ -412,13 +412,7 @@ impl Engine {
     }
 
     /// Sends an alert; a failure to send is logged and never hides the original error.
-    pub(crate) async fn alert(
-        &self,
-        kind: AlertKind,
-        target: &str,
-        subject: String,
-        message: String,
-    ) {
+    pub async fn alert(&self, kind: AlertKind, target: &str, subject: String, message: String) {
         let alert = Alert {
             kind,
             target: target.to_string(),
@@ -503,7 +497,7 @@ fn token_for(info: &SecretInfo, current_version: &str, n: u32) -> String {
 }
 
 /// What a rollback left, in a sentence for alerts.
-pub(crate) fn rollback_state(rb: &RolledBack) -> String {
+pub fn rollback_state(rb: &RolledBack) -> String {
     let jamf = match rb.jamf_restored {
         None => "Jamf Pro was not changed and keeps the old secret, which still works.",
         Some(true) => "The old secret was put back into Jamf Pro.",

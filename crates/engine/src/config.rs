@@ -287,7 +287,7 @@ fn parse_url(name: &str, value: &str) -> Result<Url, ConfigError> {
         name: name.into(),
         problem: format!("not a URL: {e}"),
     })?;
-    crate::http::check_url(&url).map_err(|problem| ConfigError::Invalid {
+    crate::endpoint::check_url(&url).map_err(|problem| ConfigError::Invalid {
         name: name.into(),
         problem,
     })?;

@@ -243,7 +243,7 @@ impl TargetDocument {
         }
         match (&self.jamf.url, jamf) {
             (Some(url), true) => {
-                if let Err(problem) = crate::http::check_url(url) {
+                if let Err(problem) = crate::endpoint::check_url(url) {
                     return bad(format!("jamf.url: {problem}"));
                 }
             }
