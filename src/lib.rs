@@ -31,16 +31,34 @@
 //! - [`setup`]: what the CLI's `init`, reports and `sim` need.
 //! - `sim` (feature `sim`): stand-ins for Entra/Graph and Jamf Pro used by tests, `demo` and `sim`.
 
-pub mod entra;
-pub mod http;
-pub mod jamf;
 pub mod lambda;
 pub mod setup;
-#[cfg(feature = "sim")]
-pub mod sim;
-pub mod sns;
-pub mod vault;
-pub mod wiring;
 
-// The engine, at the paths the adapters and shells below use.
-pub use rotator_engine::{alert, clock, config, document, metrics, ports, redact, rotation};
+// The engine and the adapters, at the paths the shells below use.
+pub use rotator_adapters::{entra, http, jamf, sns, wiring};
+pub use rotator_engine::{config, document, metrics, ports, redact, rotation};
+#[cfg(feature = "sim")]
+pub use rotator_testkit as sim;
+
+/// The engine's alert delivery, and the test kit's recorder.
+pub mod alert {
+    pub use rotator_engine::alert::*;
+    #[cfg(feature = "sim")]
+    pub use rotator_testkit::alerts::MemoryAlerts;
+}
+
+/// The engine's clock, and the test kit's manual clock.
+pub mod clock {
+    pub use rotator_engine::clock::*;
+    #[cfg(feature = "sim")]
+    pub use rotator_testkit::clock::ManualClock;
+}
+
+/// The Secrets Manager adapter, and the test kit's in-memory store.
+pub mod vault {
+    pub use rotator_adapters::secrets_manager::*;
+    #[cfg(feature = "sim")]
+    pub use rotator_testkit::inspect::*;
+    #[cfg(feature = "sim")]
+    pub use rotator_testkit::memory_store::MemoryStore;
+}

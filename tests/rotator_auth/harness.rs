@@ -16,11 +16,12 @@ use jamf_entra_rotator::sim::world::TENANT_ID;
 use secrecy::ExposeSecret;
 use std::sync::Arc;
 
-pub const CERT: &str = include_str!("../../src/sim/test_keys/rotator_certificate.pem");
-pub const CERT_KEY: &str = include_str!("../../src/sim/test_keys/rotator_certificate_key.pem");
-pub const OTHER_KEY: &str = include_str!("../../src/sim/test_keys/sts_signing_key.pem");
+pub const CERT: &str = include_str!("../../crates/testkit/src/test_keys/rotator_certificate.pem");
+pub const CERT_KEY: &str =
+    include_str!("../../crates/testkit/src/test_keys/rotator_certificate_key.pem");
+pub const OTHER_KEY: &str = include_str!("../../crates/testkit/src/test_keys/sts_signing_key.pem");
 pub const UNREGISTERED_CERT: &str =
-    include_str!("../../src/sim/test_keys/unregistered_certificate.pem");
+    include_str!("../../crates/testkit/src/test_keys/unregistered_certificate.pem");
 pub const AUDIENCE: &str = "api://AzureADTokenExchange";
 
 /// An STS client pointed at the stand-in (configuration only: the SDK's `endpoint_url`).

@@ -3,7 +3,6 @@
 //! - `SnsAlerts` (in the adapters): publishes to an SNS topic (e-mail, chat, paging subscribe to
 //!   it) with [`sns_subject`] and [`sns_message`].
 //! - [`LogAlerts`]: logs the alert when no topic is configured.
-//! - [`MemoryAlerts`]: records alerts for tests, and can pretend SNS is down.
 //! - [`deliver`]: sends an alert and never fails: an alert that cannot be sent is logged, and the
 //!   error that caused it stays the error the caller reports.
 //!
@@ -11,7 +10,6 @@
 
 use crate::ports::{Alert, AlertError, Alerts};
 use async_trait::async_trait;
-use std::sync::{Arc, Mutex};
 
 /// SNS subjects: at most 100 characters.
 const SUBJECT_MAX: usize = 100;
@@ -63,49 +61,6 @@ impl Alerts for LogAlerts {
             message = %alert.message,
             "alert (no ALERT_TOPIC_ARN set: logged only)"
         );
-        Ok(())
-    }
-}
-
-#[derive(Debug, Default)]
-struct Recorded {
-    sent: Vec<Alert>,
-    failing: bool,
-}
-
-/// Records alerts instead of sending them. Cheap to clone: clones share the record.
-#[derive(Debug, Clone, Default)]
-pub struct MemoryAlerts {
-    inner: Arc<Mutex<Recorded>>,
-}
-
-impl MemoryAlerts {
-    /// An empty recorder that accepts alerts.
-    pub fn new() -> Self {
-        Self::default()
-    }
-    /// The alerts sent so far, in order.
-    pub fn sent(&self) -> Vec<Alert> {
-        self.inner
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .sent
-            .clone()
-    }
-    /// While `true`, every send fails as if SNS were down (and records nothing).
-    pub fn fail(&self, failing: bool) {
-        self.inner.lock().unwrap_or_else(|e| e.into_inner()).failing = failing;
-    }
-}
-
-#[async_trait]
-impl Alerts for MemoryAlerts {
-    async fn send(&self, alert: &Alert) -> Result<(), AlertError> {
-        let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
-        if inner.failing {
-            return Err(AlertError("SNS unavailable (simulated)".to_string()));
-        }
-        inner.sent.push(alert.clone());
         Ok(())
     }
 }
@@ -162,18 +117,5 @@ mod tests {
             m.starts_with("m\n") && m.contains("Target: t") && m.contains("Kind: rotation-failed"),
             "{m}"
         );
-    }
-
-    #[tokio::test]
-    async fn deliver_records_and_survives_a_failing_sender() {
-        let alerts = MemoryAlerts::new();
-        assert!(deliver(&alerts, &alert("one")).await);
-        alerts.fail(true);
-        assert!(!deliver(&alerts, &alert("two")).await);
-        alerts.clone().fail(false);
-        assert!(deliver(&LogAlerts, &alert("logged")).await);
-        assert!(deliver(&alerts, &alert("three")).await);
-        let subjects: Vec<String> = alerts.sent().into_iter().map(|a| a.subject).collect();
-        assert_eq!(subjects, ["one", "three"]);
     }
 }

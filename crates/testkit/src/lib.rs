@@ -1,15 +1,30 @@
-//! Stand-ins for Entra ID/Microsoft Graph, Jamf Pro and AWS STS (`GetWebIdentityToken`), behind
-//! the default feature `sim`. They
-//! follow `docs/contracts` (copied from the team's shared contracts): status codes, JSON shapes,
-//! error bodies, propagation lag, throttling. Each `start()` binds `127.0.0.1:0` and returns a
-//! handle that exposes state and fault switches. Tests, the CLI's `demo` and `sim` share them.
+//! The test kit of `jamf-entra-rotator`: everything the tests, the CLI's `demo` and `sim` use
+//! and the deployed function never contains.
+//!
+//! - Stand-ins for Entra ID/Microsoft Graph ([`entra`]), Jamf Pro ([`jamf`], its web UI
+//!   [`jamf_web`]) and AWS STS `GetWebIdentityToken` ([`sts`]). They follow `docs/contracts`
+//!   (copied from the team's shared contracts): status codes, JSON shapes, error bodies,
+//!   propagation lag, throttling. Each `start()` binds `127.0.0.1:0` and returns a handle that
+//!   exposes state and fault switches.
+//! - [`world`]: the stand-ins composed with the engine and a secret store; [`demo`] runs one
+//!   rotation in it.
+//! - In-memory ports: [`memory_store::MemoryStore`] (Secrets Manager's semantics, with fault
+//!   injection and value-free [`inspect::Snapshot`]s), [`alerts::MemoryAlerts`]; and the
+//!   [`clock::ManualClock`].
 
+pub mod alerts;
+pub mod clock;
 pub mod demo;
 pub mod entra;
+pub mod inspect;
 pub mod jamf;
 pub mod jamf_web;
+pub mod memory_store;
 pub mod sts;
 pub mod world;
+
+// The engine's modules, at the paths the stand-ins name them by.
+use rotator_engine::{config, document, ports, rotation};
 
 use serde::Serialize;
 

@@ -1,4 +1,4 @@
-//! Test aids of [`super::MemoryStore`]: the operations faults can be injected into, and
+//! Test aids of [`crate::memory_store::MemoryStore`]: the operations faults can be injected into, and
 //! snapshots that show versions, labels and hashed values (never a value), so a test can prove
 //! that a failed or refused call changed nothing.
 
@@ -6,7 +6,7 @@ use secrecy::{ExposeSecret, SecretString};
 use std::collections::BTreeMap;
 use std::hash::{Hash, Hasher};
 
-/// The operations of [`crate::ports::SecretStore`], for [`super::MemoryStore::fail_next`].
+/// The operations of [`crate::ports::SecretStore`], for [`crate::memory_store::MemoryStore::fail_next`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum StoreOp {
     /// [`crate::ports::SecretStore::describe`].
@@ -49,7 +49,7 @@ pub struct SecretSnapshot {
     pub tags: BTreeMap<String, String>,
 }
 
-/// Everything a [`super::MemoryStore`] holds, by secret name, with values hashed: compare two snapshots
+/// Everything a [`crate::memory_store::MemoryStore`] holds, by secret name, with values hashed: compare two snapshots
 /// to prove that nothing changed. Safe to print.
 pub type Snapshot = BTreeMap<String, SecretSnapshot>;
 

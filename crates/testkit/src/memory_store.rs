@@ -5,10 +5,10 @@
 //! `AWSPREVIOUS` to the version it left; a `PutSecretValue` with a known token and a different
 //! value fails. Test helpers inject faults and take value-free snapshots.
 
-use super::inspect::{hash, SecretSnapshot, Snapshot, StoreOp, VersionSnapshot};
-use super::{store_error, version_of};
+use crate::inspect::{hash, SecretSnapshot, Snapshot, StoreOp, VersionSnapshot};
 use crate::ports::{SecretInfo, SecretStore, StoreError, AWSCURRENT, AWSPENDING, AWSPREVIOUS};
 use async_trait::async_trait;
+use rotator_adapters::secrets_manager::{store_error, version_of};
 use secrecy::{ExposeSecret, SecretString};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};

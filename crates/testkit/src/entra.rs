@@ -19,7 +19,7 @@
 //! `passwords` password credentials (`addPassword` included).
 
 use crate::clock::SharedClock;
-use crate::sim::RecordedRequest;
+use crate::RecordedRequest;
 use axum::body::Bytes;
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};

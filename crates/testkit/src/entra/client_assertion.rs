@@ -78,7 +78,7 @@ fn refuse(status: u16, error: &'static str, code: u32, message: impl Into<String
 
 fn sha256_b64url(der: &[u8]) -> String {
     use sha2::Digest as _;
-    crate::entra::assertion::b64url(&sha2::Sha256::digest(der))
+    rotator_adapters::entra::assertion::b64url(&sha2::Sha256::digest(der))
 }
 
 impl Trust {

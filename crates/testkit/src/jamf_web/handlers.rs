@@ -4,7 +4,7 @@
 use super::pages::login_page;
 use super::{cookie, random, CaSettings, Page, Session, WebUi};
 use crate::config::Cloud;
-use crate::sim::jamf::JamfSim;
+use crate::jamf::JamfSim;
 use axum::http::{HeaderMap, Method};
 use std::collections::HashMap;
 

@@ -1,22 +1,18 @@
-//! Secrets Manager adapter and an in-memory store: [`crate::ports::SecretStore`].
+//! The Secrets Manager adapter: a [`crate::ports::SecretStore`].
 //!
 //! - [`AwsSecretStore`]: the real thing over `aws-sdk-secretsmanager`, written to the contract in
 //!   `docs/contracts/aws-secrets-manager-rotation.md` (every read names a version or a stage, every
 //!   pending write names `AWSPENDING`).
-//! - [`MemoryStore`]: the same semantics as AWS (not moto's quirks), with fault injection and a
-//!   value-free [`Snapshot`] for "nothing changed" checks.
 //! - [`load_aws_config`]: the SDK configuration both AWS adapters (Secrets Manager, SNS) use.
+//! - [`store_error`]: AWS error codes as [`StoreError`]s, shared with the test kit's in-memory
+//!   store so that an injected fault looks exactly like the same fault from AWS.
 //!
 //! Where moto differs from AWS and the two stores therefore cannot be compared, `tests/vault.rs`
 //! says so next to the test that avoids the difference.
 
 mod aws;
-mod inspect;
-mod memory;
 
 pub use aws::AwsSecretStore;
-pub use inspect::{SecretSnapshot, Snapshot, StoreOp, VersionSnapshot};
-pub use memory::MemoryStore;
 
 use crate::ports::StoreError;
 use std::time::Duration;
@@ -41,11 +37,11 @@ pub async fn load_aws_config(timeout: Duration) -> aws_config::SdkConfig {
 }
 
 /// The AWS error code for a missing secret or version.
-pub(crate) const NOT_FOUND: &str = "ResourceNotFoundException";
+pub const NOT_FOUND: &str = "ResourceNotFoundException";
 
 /// Builds the [`StoreError`] for an AWS error code; both stores use it so a fault injected into
-/// [`MemoryStore`] looks exactly like the same fault from AWS (`NotFound`, `is_transient`).
-pub(crate) fn store_error(
+/// the test kit's in-memory store looks exactly like the same fault from AWS (`NotFound`, `is_transient`).
+pub fn store_error(
     operation: &str,
     secret_id: &str,
     what: &str,
@@ -67,6 +63,6 @@ pub(crate) fn store_error(
 }
 
 /// "version V of S", for `NotFound` errors that concern one version.
-pub(crate) fn version_of(secret_id: &str, version_id: &str) -> String {
+pub fn version_of(secret_id: &str, version_id: &str) -> String {
     format!("version {version_id} of secret {secret_id}")
 }

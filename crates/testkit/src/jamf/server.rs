@@ -2,7 +2,7 @@
 //! faults, routes and records, so that every request lands in the log the same way.
 
 use super::{JamfOp, JamfSim, State, TOKEN_LIFETIME_SECS};
-use crate::sim::RecordedRequest;
+use crate::RecordedRequest;
 use axum::body::Bytes;
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};

@@ -161,8 +161,8 @@ pub async fn probe_from_env(
     settings: &Settings,
     secret_id: &str,
 ) -> Result<ProbeReport, TargetError> {
-    let sdk = crate::vault::load_aws_config(settings.http_timeout).await;
-    let store: Arc<dyn SecretStore> = Arc::new(crate::vault::AwsSecretStore::new(
+    let sdk = crate::secrets_manager::load_aws_config(settings.http_timeout).await;
+    let store: Arc<dyn SecretStore> = Arc::new(crate::secrets_manager::AwsSecretStore::new(
         aws_sdk_secretsmanager::Client::new(&sdk),
     ));
     probe(

@@ -18,7 +18,7 @@ mod smtp;
 
 use crate::clock::SharedClock;
 use crate::config::Cloud;
-use crate::sim::RecordedRequest;
+use crate::RecordedRequest;
 use secrecy::SecretString;
 use serde_json::{json, Value};
 use std::collections::HashMap;
@@ -85,8 +85,8 @@ struct Inner {
     state: Mutex<State>,
     in_flight: AtomicUsize,
     max_in_flight: AtomicUsize,
-    /// The legacy web UI (`crate::sim::jamf_web`), served by a middleware in front of the API.
-    web: crate::sim::jamf_web::WebUi,
+    /// The legacy web UI (`crate::jamf_web`), served by a middleware in front of the API.
+    web: crate::jamf_web::WebUi,
 }
 
 /// Everything the handlers share.
@@ -135,7 +135,7 @@ impl JamfSim {
             .timeout(Duration::from_secs(10))
             .build()
             .expect("reqwest client builds");
-        let web = crate::sim::jamf_web::WebUi::new(config.entra_login_url.clone(), clock.clone());
+        let web = crate::jamf_web::WebUi::new(config.entra_login_url.clone(), clock.clone());
         let sim = JamfSim {
             inner: Arc::new(Inner {
                 addr,
@@ -150,7 +150,7 @@ impl JamfSim {
         };
         let app = server::router(sim.clone()).layer(axum::middleware::from_fn_with_state(
             sim.clone(),
-            crate::sim::jamf_web::layer,
+            crate::jamf_web::layer,
         ));
         tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
@@ -239,7 +239,7 @@ impl JamfSim {
     }
 
     /// The legacy web UI: the Conditional Access page, sessions, layout and fault switches.
-    pub fn web(&self) -> &crate::sim::jamf_web::WebUi {
+    pub fn web(&self) -> &crate::jamf_web::WebUi {
         &self.inner.web
     }
 

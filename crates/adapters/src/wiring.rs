@@ -12,8 +12,8 @@ use crate::entra::{
 };
 use crate::ports::{Alerts, SecretStore, StoreError, AWSCURRENT};
 use crate::rotation::{Engine, Policy};
+use crate::secrets_manager::{load_aws_config, AwsSecretStore};
 use crate::sns::SnsAlerts;
-use crate::vault::{load_aws_config, AwsSecretStore};
 use std::sync::Arc;
 
 /// Why the engine could not be built.

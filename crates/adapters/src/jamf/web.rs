@@ -333,13 +333,14 @@ fn location(base: &Url, reply: &Reply) -> Option<Url> {
     base.join(value).ok()
 }
 
-#[cfg(all(test, feature = "sim"))]
+#[cfg(test)]
 mod tests {
     use super::*;
-    use crate::clock::{ManualClock, SharedClock};
+    use crate::clock::SharedClock;
     use crate::config::{Cloud, Settings};
     use crate::jamf::client::{server_permits, MAX_CONNECTIONS};
-    use crate::sim::jamf::{JamfSim, JamfSimConfig};
+    use rotator_testkit::clock::ManualClock;
+    use rotator_testkit::jamf::{JamfSim, JamfSimConfig};
     use std::sync::Arc;
     use std::time::Duration;
 

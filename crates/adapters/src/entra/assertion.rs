@@ -152,9 +152,9 @@ pub fn b64url(bytes: &[u8]) -> String {
 mod tests {
     use super::*;
 
-    const KEY: &str = include_str!("../sim/test_keys/rotator_certificate_key.pem");
-    const CERT: &str = include_str!("../sim/test_keys/rotator_certificate.pem");
-    const OTHER_KEY: &str = include_str!("../sim/test_keys/sts_signing_key.pem");
+    const KEY: &str = include_str!("../../../testkit/src/test_keys/rotator_certificate_key.pem");
+    const CERT: &str = include_str!("../../../testkit/src/test_keys/rotator_certificate.pem");
+    const OTHER_KEY: &str = include_str!("../../../testkit/src/test_keys/sts_signing_key.pem");
 
     fn part(jwt: &str, i: usize) -> Value {
         let seg = jwt.split('.').nth(i).unwrap();

@@ -125,7 +125,8 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::clock::{Clock, ManualClock};
+    use crate::clock::Clock;
+    use rotator_testkit::clock::ManualClock;
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::Arc;
 

@@ -101,7 +101,7 @@ pub(super) fn token_endpoint(st: &mut State, ctx: &Ctx, path: &str, body: &str) 
     }
     if let Some(jwt) = form.get("client_assertion") {
         if form.get("client_assertion_type").map(String::as_str)
-            != Some(crate::entra::assertion::JWT_BEARER)
+            != Some(rotator_adapters::entra::assertion::JWT_BEARER)
         {
             let msg =
                 "The request body must contain the following parameter: 'client_assertion_type'.";

@@ -3,15 +3,15 @@
 //! the app), a Jamf API client, and the three secrets the product reads (target document, Jamf
 //! credentials, rotator credentials) in the given store. `demo`, `sim` and the tests share it.
 
-use crate::alert::MemoryAlerts;
+use crate::alerts::MemoryAlerts;
 use crate::clock::SharedClock;
 use crate::config::{Cloud, Settings};
 use crate::document::{EntraSection, JamfSection, TargetDocument, TargetKind};
-use crate::entra::{GraphDirectory, RotatorIdentity};
+use crate::entra::{EntraSim, SimApp};
+use crate::jamf::{JamfSim, JamfSimConfig};
 use crate::ports::{SecretStore, StoreError};
 use crate::rotation::{Engine, Policy};
-use crate::sim::entra::{EntraSim, SimApp};
-use crate::sim::jamf::{JamfSim, JamfSimConfig};
+use rotator_adapters::entra::{GraphDirectory, RotatorIdentity};
 use secrecy::{ExposeSecret, SecretString};
 use std::sync::Arc;
 
@@ -117,7 +117,7 @@ pub async fn spawn_world(opts: WorldOptions) -> Result<World, StoreError> {
     let jamf_user_password = SecretString::from(format!("Pw-{}", uuid::Uuid::new_v4().simple()));
     if opts.target == TargetKind::ConditionalAccess {
         jamf.add_user("svc-entra-rotator", jamf_user_password.expose_secret());
-        jamf.web().configure(crate::sim::jamf_web::CaSettings {
+        jamf.web().configure(crate::jamf_web::CaSettings {
             enabled: true,
             cloud: Cloud::Global,
             domain: "contoso.onmicrosoft.com".into(),
@@ -203,7 +203,7 @@ pub async fn spawn_world(opts: WorldOptions) -> Result<World, StoreError> {
     let alerts = MemoryAlerts::default();
     let engine = Engine::new(
         Arc::new(GraphDirectory::new(&settings, identity, clock.clone())),
-        Arc::new(crate::jamf::Targets::new(
+        Arc::new(rotator_adapters::jamf::Targets::new(
             store.clone(),
             settings.clone(),
             clock.clone(),
@@ -267,7 +267,7 @@ impl World {
                 identity,
                 self.clock.clone(),
             )),
-            Arc::new(crate::jamf::Targets::new(
+            Arc::new(rotator_adapters::jamf::Targets::new(
                 self.store.clone(),
                 self.settings.clone(),
                 self.clock.clone(),

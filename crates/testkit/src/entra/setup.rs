@@ -5,7 +5,7 @@ use super::passwords::new_secret;
 use super::token::known_scope;
 use super::{App, EntraOp, EntraSim, Password, SimApp};
 use crate::ports::PasswordCredential;
-use crate::sim::RecordedRequest;
+use crate::RecordedRequest;
 use chrono::{DateTime, Utc};
 use secrecy::SecretString;
 use std::collections::HashSet;
