@@ -8,7 +8,6 @@
 use crate::inspect::{hash, SecretSnapshot, Snapshot, StoreOp, VersionSnapshot};
 use crate::ports::{SecretInfo, SecretStore, StoreError, AWSCURRENT, AWSPENDING, AWSPREVIOUS};
 use async_trait::async_trait;
-use rotator_adapters::secrets_manager::{store_error, version_of};
 use secrecy::{ExposeSecret, SecretString};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -143,6 +142,36 @@ impl std::fmt::Debug for MemoryStore {
 
 fn aws_error(op: &str, secret_id: &str, code: &str, message: &str) -> StoreError {
     store_error(op, secret_id, secret_id, code, message)
+}
+
+/// What the port says an AWS error code means (written here from the port and the Secrets
+/// Manager contract, not taken from the adapter it is compared with): a missing secret or version
+/// is `NotFound`, anything else an `Aws` error that keeps its code, so `is_transient` reads it
+/// the same way.
+fn store_error(
+    operation: &str,
+    secret_id: &str,
+    what: &str,
+    code: &str,
+    message: &str,
+) -> StoreError {
+    if code == "ResourceNotFoundException" {
+        StoreError::NotFound {
+            what: what.to_string(),
+        }
+    } else {
+        StoreError::Aws {
+            operation: operation.to_string(),
+            secret_id: secret_id.to_string(),
+            code: code.to_string(),
+            message: message.to_string(),
+        }
+    }
+}
+
+/// "version V of S", as `NotFound` names one version.
+fn version_of(secret_id: &str, version_id: &str) -> String {
+    format!("version {version_id} of secret {secret_id}")
 }
 
 impl MemoryStore {

@@ -4,8 +4,6 @@
 //!   `docs/contracts/aws-secrets-manager-rotation.md` (every read names a version or a stage, every
 //!   pending write names `AWSPENDING`).
 //! - [`load_aws_config`]: the SDK configuration both AWS adapters (Secrets Manager, SNS) use.
-//! - [`store_error`]: AWS error codes as [`StoreError`]s, shared with the test kit's in-memory
-//!   store so that an injected fault looks exactly like the same fault from AWS.
 //!
 //! Where moto differs from AWS and the two stores therefore cannot be compared, `tests/vault.rs`
 //! says so next to the test that avoids the difference.
@@ -37,11 +35,11 @@ pub async fn load_aws_config(timeout: Duration) -> aws_config::SdkConfig {
 }
 
 /// The AWS error code for a missing secret or version.
-pub const NOT_FOUND: &str = "ResourceNotFoundException";
+pub(crate) const NOT_FOUND: &str = "ResourceNotFoundException";
 
-/// Builds the [`StoreError`] for an AWS error code; both stores use it so a fault injected into
-/// the test kit's in-memory store looks exactly like the same fault from AWS (`NotFound`, `is_transient`).
-pub fn store_error(
+/// Builds the [`StoreError`] for an AWS error code (`NotFound`, or `Aws` keeping the code for
+/// `is_transient`).
+pub(crate) fn store_error(
     operation: &str,
     secret_id: &str,
     what: &str,
@@ -63,6 +61,6 @@ pub fn store_error(
 }
 
 /// "version V of S", for `NotFound` errors that concern one version.
-pub fn version_of(secret_id: &str, version_id: &str) -> String {
+pub(crate) fn version_of(secret_id: &str, version_id: &str) -> String {
     format!("version {version_id} of secret {secret_id}")
 }

@@ -76,9 +76,12 @@ fn refuse(status: u16, error: &'static str, code: u32, message: impl Into<String
     }
 }
 
+/// The certificate's SHA-256 thumbprint as the contract's `x5t#S256` header carries it:
+/// base64url without padding.
 fn sha256_b64url(der: &[u8]) -> String {
+    use base64::Engine as _;
     use sha2::Digest as _;
-    rotator_adapters::entra::assertion::b64url(&sha2::Sha256::digest(der))
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(der))
 }
 
 impl Trust {

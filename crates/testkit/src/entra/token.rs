@@ -7,6 +7,9 @@ use rand::Rng;
 use serde_json::json;
 use std::collections::HashMap;
 
+/// The only `client_assertion_type` the token endpoint takes (contracts/entra-graph.md).
+const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+
 fn random_token() -> String {
     let mut rng = rand::thread_rng();
     (0..96)
@@ -100,9 +103,7 @@ pub(super) fn token_endpoint(st: &mut State, ctx: &Ctx, path: &str, body: &str) 
         return token_error(ctx, 400, "invalid_scope", 70011, &msg);
     }
     if let Some(jwt) = form.get("client_assertion") {
-        if form.get("client_assertion_type").map(String::as_str)
-            != Some(rotator_adapters::entra::assertion::JWT_BEARER)
-        {
+        if form.get("client_assertion_type").map(String::as_str) != Some(JWT_BEARER) {
             let msg =
                 "The request body must contain the following parameter: 'client_assertion_type'.";
             return token_error(ctx, 400, "invalid_request", 90014, msg);
