@@ -1,13 +1,13 @@
 //! What the CLI's `init`, `status`/`check` output and `sim` need from the library: writing a
 //! target's first document, describing a check report for people, and running the stand-ins.
 
-use crate::config::{Cloud, Settings};
-use crate::document::{EntraSection, JamfSection, TargetDocument, TargetKind};
-use crate::entra::GraphDirectory;
-use crate::ports::{AppRef, Directory, SecretCheck, SecretStore, StoreError};
-use crate::rotation::check::CheckReport;
-use crate::vault::{load_aws_config, AwsSecretStore};
 use chrono::{DateTime, Utc};
+use rotator_adapters::entra::GraphDirectory;
+use rotator_adapters::secrets_manager::{load_aws_config, AwsSecretStore};
+use rotator_engine::config::{Cloud, Settings};
+use rotator_engine::document::{EntraSection, JamfSection, TargetDocument, TargetKind};
+use rotator_engine::ports::{AppRef, Directory, SecretCheck, SecretStore, StoreError};
+use rotator_engine::rotation::check::CheckReport;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
 use std::sync::Arc;
@@ -58,16 +58,16 @@ pub struct InitOutcome {
 pub enum SetupError {
     /// Occurs when the document would be invalid.
     #[error(transparent)]
-    Document(#[from] crate::document::DocumentError),
+    Document(#[from] rotator_engine::document::DocumentError),
     /// Occurs when Secrets Manager fails.
     #[error(transparent)]
     Store(#[from] StoreError),
     /// Occurs when Graph or the token endpoint fails.
     #[error(transparent)]
-    Directory(#[from] crate::ports::DirectoryError),
+    Directory(#[from] rotator_engine::ports::DirectoryError),
     /// Occurs when the rotator's identity cannot be loaded.
     #[error(transparent)]
-    Wiring(#[from] crate::wiring::WiringError),
+    Wiring(#[from] rotator_adapters::wiring::WiringError),
     /// Occurs when what was given does not match the app.
     #[error("{0}")]
     Mismatch(String),
@@ -104,10 +104,14 @@ pub async fn init(settings: &Settings, req: InitRequest) -> Result<InitOutcome, 
     };
     doc.validate()?;
     if settings.rotator_credentials_secret_id.is_some()
-        || settings.rotator_auth == crate::config::RotatorAuth::Federated
+        || settings.rotator_auth == rotator_engine::config::RotatorAuth::Federated
     {
-        let identity = crate::wiring::rotator_identity(settings, &store).await?;
-        let graph = GraphDirectory::new(settings, identity, Arc::new(crate::clock::SystemClock));
+        let identity = rotator_adapters::wiring::rotator_identity(settings, &store).await?;
+        let graph = GraphDirectory::new(
+            settings,
+            identity,
+            Arc::new(rotator_engine::clock::SystemClock),
+        );
         resolve_credential(&graph, &mut doc).await?;
     } else if doc.entra.key_id.is_none() {
         return Err(SetupError::Mismatch(
@@ -275,13 +279,13 @@ pub async fn run_sim(
     target: TargetKind,
     json: bool,
 ) -> Result<(), SetupError> {
-    use crate::sim::world::{spawn_world, WorldOptions};
-    let clock: crate::clock::SharedClock = Arc::new(crate::clock::SystemClock);
+    use rotator_testkit::world::{spawn_world, WorldOptions};
+    let clock: rotator_engine::clock::SharedClock = Arc::new(rotator_engine::clock::SystemClock);
     let store: Arc<dyn SecretStore> = match &seed {
         Some(_) => Arc::new(AwsSecretStore::new(aws_sdk_secretsmanager::Client::new(
             &load_aws_config(std::time::Duration::from_secs(30)).await,
         ))),
-        None => Arc::new(crate::vault::MemoryStore::new()),
+        None => Arc::new(rotator_testkit::memory_store::MemoryStore::new()),
     };
     let name = seed
         .clone()
@@ -294,7 +298,7 @@ pub async fn run_sim(
     let info = serde_json::json!({
         "entra_url": world.entra.url().to_string(),
         "jamf_url": world.jamf.url().to_string(),
-        "tenant_id": crate::sim::world::TENANT_ID,
+        "tenant_id": rotator_testkit::world::TENANT_ID,
         "app_client_id": world.app.client_id,
         "app_object_id": world.app.object_id,
         "secret_id": seed,

@@ -4,9 +4,9 @@
 #[path = "common/moto.rs"]
 mod moto;
 
-use jamf_entra_rotator::alert::deliver;
-use jamf_entra_rotator::ports::{Alert, AlertKind, Alerts};
-use jamf_entra_rotator::sns::SnsAlerts;
+use rotator_adapters::sns::SnsAlerts;
+use rotator_engine::alert::deliver;
+use rotator_engine::ports::{Alert, AlertKind, Alerts};
 
 fn alert(subject: &str, message: &str) -> Alert {
     Alert {

@@ -15,19 +15,20 @@ use aws_sdk_secretsmanager::config::{
 use aws_sdk_secretsmanager::error::BoxError;
 use chrono::Utc;
 use common::moto;
-use jamf_entra_rotator::alert::MemoryAlerts;
-use jamf_entra_rotator::clock::{ManualClock, SharedClock, SystemClock};
-use jamf_entra_rotator::config::{Cloud, Settings};
-use jamf_entra_rotator::document::{EntraSection, JamfSection, TargetDocument, TargetKind};
-use jamf_entra_rotator::entra::{GraphDirectory, RotatorIdentity};
-use jamf_entra_rotator::lambda::{route, Function, Targets};
-use jamf_entra_rotator::ports::{SecretInfo, SecretStore, StoreError};
-use jamf_entra_rotator::rotation::{Engine, Policy};
-use jamf_entra_rotator::sim::entra::EntraSim;
-use jamf_entra_rotator::sim::jamf::{JamfSim, JamfSimConfig};
-use jamf_entra_rotator::sim::world::{spawn_world, WorldOptions, TENANT_ID};
-use jamf_entra_rotator::sim::RecordedRequest;
-use jamf_entra_rotator::vault::{AwsSecretStore, MemoryStore};
+use rotator_adapters::entra::{GraphDirectory, RotatorIdentity};
+use rotator_adapters::secrets_manager::AwsSecretStore;
+use rotator_engine::config::{Cloud, Settings};
+use rotator_engine::document::{EntraSection, JamfSection, TargetDocument, TargetKind};
+use rotator_engine::ports::{SecretInfo, SecretStore, StoreError};
+use rotator_engine::rotation::{Engine, Policy};
+use rotator_lambda::{route, Function, Targets};
+use rotator_testkit::alerts::MemoryAlerts;
+use rotator_testkit::clock::{ManualClock, SharedClock, SystemClock};
+use rotator_testkit::entra::EntraSim;
+use rotator_testkit::jamf::{JamfSim, JamfSimConfig};
+use rotator_testkit::memory_store::MemoryStore;
+use rotator_testkit::world::{spawn_world, WorldOptions, TENANT_ID};
+use rotator_testkit::RecordedRequest;
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
@@ -278,7 +279,7 @@ async fn one_rotation_traced(
         });
         Engine::new(
             w.engine.directory.clone(),
-            Arc::new(jamf_entra_rotator::jamf::Targets::new(
+            Arc::new(rotator_adapters::jamf::Targets::new(
                 slow.clone(),
                 w.settings.clone(),
                 w.clock.clone(),
@@ -468,7 +469,7 @@ async fn scale(n: usize, due: usize, one_host: bool) -> Value {
             },
             clock.clone(),
         )),
-        Arc::new(jamf_entra_rotator::jamf::Targets::new(
+        Arc::new(rotator_adapters::jamf::Targets::new(
             store.clone(),
             settings.clone(),
             clock.clone(),
@@ -487,7 +488,7 @@ async fn scale(n: usize, due: usize, one_host: bool) -> Value {
     let parallelism = std::env::var("BENCH_PARALLELISM")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(jamf_entra_rotator::lambda::DEFAULT_PARALLELISM);
+        .unwrap_or(rotator_lambda::DEFAULT_PARALLELISM);
     let function = Function::new(engine, Targets::Ids(ids))
         .with_metrics(Arc::new(|_: &str| {}))
         .with_parallelism(parallelism);
@@ -547,7 +548,7 @@ async fn scale(n: usize, due: usize, one_host: bool) -> Value {
     println!("{}", serde_json::to_string_pretty(&figures).unwrap());
     assert!(sm > 0 && total(&entra_reqs, "graph: ") > 0);
     // Jamf Pro's limit holds whatever the check's parallelism: the per-server permits.
-    let limit = jamf_entra_rotator::jamf::client::MAX_CONNECTIONS;
+    let limit = rotator_adapters::jamf::client::MAX_CONNECTIONS;
     assert!(max_per_host <= limit, "{max_per_host} requests in flight to one Jamf Pro server (limit {limit}) at parallelism {parallelism}");
     figures
 }

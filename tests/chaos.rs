@@ -8,10 +8,10 @@
 mod common;
 
 use common::moto;
-use jamf_entra_rotator::clock::{SharedClock, SystemClock};
-use jamf_entra_rotator::sim::world::{spawn_world, WorldOptions};
-use jamf_entra_rotator::vault::AwsSecretStore;
 use rand::{Rng, SeedableRng};
+use rotator_adapters::secrets_manager::AwsSecretStore;
+use rotator_testkit::clock::{SharedClock, SystemClock};
+use rotator_testkit::world::{spawn_world, WorldOptions};
 use secrecy::ExposeSecret;
 use std::sync::Arc;
 use tokio::process::Command;
@@ -161,8 +161,8 @@ async fn killed_rotations_always_resume_to_the_invariant() {
 }
 
 async fn store_current(
-    world: &jamf_entra_rotator::sim::world::World,
-) -> (String, jamf_entra_rotator::document::TargetDocument) {
+    world: &rotator_testkit::world::World,
+) -> (String, rotator_engine::document::TargetDocument) {
     let (v, value) = world
         .store
         .value_at(&world.secret_id, "AWSCURRENT")
@@ -171,6 +171,6 @@ async fn store_current(
         .unwrap();
     (
         v,
-        jamf_entra_rotator::document::TargetDocument::parse(value.expose_secret()).unwrap(),
+        rotator_engine::document::TargetDocument::parse(value.expose_secret()).unwrap(),
     )
 }

@@ -102,7 +102,7 @@ async fn init_status_and_rotate_work_from_the_environment_alone() {
             "--jamf-credentials-secret-id",
             &w.jamf_credentials_id,
             "--tenant-id",
-            jamf_entra_rotator::sim::world::TENANT_ID,
+            rotator_testkit::world::TENANT_ID,
             "--client-id",
             &w.app.client_id,
             "--test-recipient",

@@ -4,14 +4,14 @@
 //! paused, so the stand-ins' latency costs no real time.
 
 use chrono::{TimeZone, Utc};
-use jamf_entra_rotator::clock::{ManualClock, SharedClock};
-use jamf_entra_rotator::config::{Cloud, Settings};
-use jamf_entra_rotator::entra::{GraphDirectory, RotatorIdentity};
-use jamf_entra_rotator::jamf::client::{server_permits, MAX_CONNECTIONS};
-use jamf_entra_rotator::jamf::{JamfClient, JamfCredentials};
-use jamf_entra_rotator::ports::{AppRef, Directory, DirectoryError};
-use jamf_entra_rotator::sim::entra::{EntraOp, EntraSim};
-use jamf_entra_rotator::sim::jamf::{JamfOp, JamfSim, JamfSimConfig};
+use rotator_adapters::entra::{GraphDirectory, RotatorIdentity};
+use rotator_adapters::jamf::client::{server_permits, MAX_CONNECTIONS};
+use rotator_adapters::jamf::{JamfClient, JamfCredentials};
+use rotator_engine::config::{Cloud, Settings};
+use rotator_engine::ports::{AppRef, Directory, DirectoryError};
+use rotator_testkit::clock::{ManualClock, SharedClock};
+use rotator_testkit::entra::{EntraOp, EntraSim};
+use rotator_testkit::jamf::{JamfOp, JamfSim, JamfSimConfig};
 use secrecy::{ExposeSecret, SecretString};
 use std::sync::Arc;
 use std::time::Duration;

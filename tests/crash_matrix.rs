@@ -9,7 +9,7 @@ mod common;
 
 use common::spawn_with;
 use common::tripwire::{wired, Tripwire, When};
-use jamf_entra_rotator::document::TargetKind;
+use rotator_engine::document::TargetKind;
 use std::time::Duration;
 
 /// Runs the matrix row for call `n`, `when`; returns the call's name.

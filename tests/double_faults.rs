@@ -8,7 +8,7 @@ mod common;
 use common::spawn_with;
 use common::tripwire::{wired, Fault, Tripwire, When};
 use common::TestWorld;
-use jamf_entra_rotator::document::TargetKind;
+use rotator_engine::document::TargetKind;
 use secrecy::ExposeSecret;
 use std::time::Duration;
 

@@ -4,12 +4,12 @@
 mod common;
 
 use common::{spawn_world_on_memory, spawn_world_on_moto};
-use jamf_entra_rotator::ports::AlertKind;
-use jamf_entra_rotator::rotation::driver::Outcome;
-use jamf_entra_rotator::rotation::RotateRequest;
-use jamf_entra_rotator::sim::entra::EntraOp;
-use jamf_entra_rotator::sim::jamf::JamfOp;
-use jamf_entra_rotator::vault::StoreOp;
+use rotator_engine::ports::AlertKind;
+use rotator_engine::rotation::driver::Outcome;
+use rotator_engine::rotation::RotateRequest;
+use rotator_testkit::entra::EntraOp;
+use rotator_testkit::inspect::StoreOp;
+use rotator_testkit::jamf::JamfOp;
 use std::time::Duration;
 
 fn json<T: serde::Serialize>(v: &T) -> String {

@@ -6,10 +6,10 @@
 mod common;
 
 use common::{spawn_world_on_memory, TestWorld};
-use jamf_entra_rotator::ports::SecretStore;
-use jamf_entra_rotator::rotation::{RotateRequest, Step, StepContext};
-use jamf_entra_rotator::sim::entra::{Corruption, EntraOp};
-use jamf_entra_rotator::vault::MemoryStore;
+use rotator_engine::ports::SecretStore;
+use rotator_engine::rotation::{RotateRequest, Step, StepContext};
+use rotator_testkit::entra::{Corruption, EntraOp};
+use rotator_testkit::memory_store::MemoryStore;
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::Value;
 

@@ -8,13 +8,13 @@
 //! appear in) a response; a `readOnly` property is not required in a request.
 
 use chrono::{TimeZone, Utc};
-use jamf_entra_rotator::clock::{ManualClock, SharedClock};
-use jamf_entra_rotator::config::{Cloud, Settings};
-use jamf_entra_rotator::jamf::{JamfClient, JamfCredentials, SmtpGraphTarget};
-use jamf_entra_rotator::ports::JamfTarget;
-use jamf_entra_rotator::sim::entra::EntraSim;
-use jamf_entra_rotator::sim::jamf::{JamfSim, JamfSimConfig};
-use jamf_entra_rotator::sim::RecordedRequest;
+use rotator_adapters::jamf::{JamfClient, JamfCredentials, SmtpGraphTarget};
+use rotator_engine::config::{Cloud, Settings};
+use rotator_engine::ports::JamfTarget;
+use rotator_testkit::clock::{ManualClock, SharedClock};
+use rotator_testkit::entra::EntraSim;
+use rotator_testkit::jamf::{JamfSim, JamfSimConfig};
+use rotator_testkit::RecordedRequest;
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{json, Value};
 use std::sync::Arc;
@@ -234,7 +234,7 @@ async fn exercise_the_client() -> JamfSim {
     let doc_text = json!({"schema": 1,
         "entra": {"tenant_id": tenant, "client_id": app.client_id, "client_secret": secret.expose_secret()},
         "jamf": {"url": jamf.url().as_str(), "target": "smtp-graph", "credentials_secret_id": "x"}});
-    let doc = jamf_entra_rotator::document::TargetDocument::parse(&doc_text.to_string()).unwrap();
+    let doc = rotator_engine::document::TargetDocument::parse(&doc_text.to_string()).unwrap();
     let target = SmtpGraphTarget::new(api.clone(), &doc, "it@example.com");
     target.inspect().await.unwrap();
     target.verify().await.unwrap();

@@ -7,13 +7,13 @@ mod common;
 
 use async_trait::async_trait;
 use common::TestWorld;
-use jamf_entra_rotator::clock::{ManualClock, SharedClock};
-use jamf_entra_rotator::ports::*;
-use jamf_entra_rotator::rotation::driver::Outcome;
-use jamf_entra_rotator::rotation::error::ErrorKind;
-use jamf_entra_rotator::rotation::{Engine, RotateRequest, RotationError, Step, StepContext};
-use jamf_entra_rotator::sim::world::{spawn_world, WorldOptions};
-use jamf_entra_rotator::vault::MemoryStore;
+use rotator_engine::ports::*;
+use rotator_engine::rotation::driver::Outcome;
+use rotator_engine::rotation::error::ErrorKind;
+use rotator_engine::rotation::{Engine, RotateRequest, RotationError, Step, StepContext};
+use rotator_testkit::clock::{ManualClock, SharedClock};
+use rotator_testkit::memory_store::MemoryStore;
+use rotator_testkit::world::{spawn_world, WorldOptions};
 use secrecy::SecretString;
 use std::sync::{Arc, Mutex};
 

@@ -4,11 +4,11 @@
 mod common;
 
 use common::{spawn_with, TestWorld};
-use jamf_entra_rotator::document::RevokeOld;
-use jamf_entra_rotator::ports::AlertKind;
-use jamf_entra_rotator::rotation::driver::Outcome;
-use jamf_entra_rotator::rotation::RotateRequest;
-use jamf_entra_rotator::sim::world::TENANT_ID;
+use rotator_engine::document::RevokeOld;
+use rotator_engine::ports::AlertKind;
+use rotator_engine::rotation::driver::Outcome;
+use rotator_engine::rotation::RotateRequest;
+use rotator_testkit::world::TENANT_ID;
 use std::time::Duration;
 
 const HOUR: Duration = Duration::from_secs(3600);

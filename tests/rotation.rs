@@ -5,13 +5,13 @@ mod common;
 
 use common::tripwire::{wired, Tripwire, When};
 use common::{spawn_with, spawn_world_on_memory, spawn_world_on_moto, TestWorld};
-use jamf_entra_rotator::clock::Clock;
-use jamf_entra_rotator::ports::{AlertKind, AWSCURRENT, AWSPENDING, AWSPREVIOUS};
-use jamf_entra_rotator::rotation::check::{Action, DriftKind};
-use jamf_entra_rotator::rotation::driver::Outcome;
-use jamf_entra_rotator::rotation::RotateRequest;
-use jamf_entra_rotator::sim::entra::EntraOp;
-use jamf_entra_rotator::sim::jamf::JamfOp;
+use rotator_engine::ports::{AlertKind, AWSCURRENT, AWSPENDING, AWSPREVIOUS};
+use rotator_engine::rotation::check::{Action, DriftKind};
+use rotator_engine::rotation::driver::Outcome;
+use rotator_engine::rotation::RotateRequest;
+use rotator_testkit::clock::Clock;
+use rotator_testkit::entra::EntraOp;
+use rotator_testkit::jamf::JamfOp;
 use secrecy::ExposeSecret;
 use std::time::Duration;
 
@@ -471,7 +471,7 @@ async fn emergency_lockdown_removes_every_other_secret() {
             &w.secret_id,
             RotateRequest {
                 reason: "manual: leaked".into(),
-                revoke_old: jamf_entra_rotator::document::RevokeOld::Immediately,
+                revoke_old: rotator_engine::document::RevokeOld::Immediately,
                 lockdown: true,
             },
         )
@@ -517,7 +517,7 @@ async fn without_lockdown_secrets_the_rotator_does_not_manage_are_kept() {
 
 #[tokio::test]
 async fn secrets_manager_steps_racing_the_in_process_driver_end_with_one_new_credential() {
-    use jamf_entra_rotator::rotation::{Step, StepContext};
+    use rotator_engine::rotation::{Step, StepContext};
     let w = spawn_world_on_moto(10).await;
     // `aws secretsmanager rotate-secret`: an empty AWSPENDING version, then one step event each.
     let token = uuid::Uuid::new_v4().to_string();
@@ -539,7 +539,7 @@ async fn secrets_manager_steps_racing_the_in_process_driver_end_with_one_new_cre
         ] {
             w.world.second_engine().run_step(step, &ctx).await?;
         }
-        Ok::<_, jamf_entra_rotator::rotation::RotationError>(())
+        Ok::<_, rotator_engine::rotation::RotationError>(())
     };
 
     let (sm, manual, scheduled) = tokio::join!(

@@ -5,13 +5,13 @@
 mod common;
 
 use common::spawn_world_on_moto;
-use jamf_entra_rotator::clock::Clock;
-use jamf_entra_rotator::config::{Cloud, Settings};
-use jamf_entra_rotator::document::{EntraSection, JamfSection, TargetDocument, TargetKind};
-use jamf_entra_rotator::entra::GraphDirectory;
-use jamf_entra_rotator::ports::{AppRef, Directory};
-use jamf_entra_rotator::rotation::check::Action;
-use jamf_entra_rotator::sim::world::TENANT_ID;
+use rotator_adapters::entra::GraphDirectory;
+use rotator_engine::config::{Cloud, Settings};
+use rotator_engine::document::{EntraSection, JamfSection, TargetDocument, TargetKind};
+use rotator_engine::ports::{AppRef, Directory};
+use rotator_engine::rotation::check::Action;
+use rotator_testkit::clock::Clock;
+use rotator_testkit::world::TENANT_ID;
 use secrecy::ExposeSecret;
 use std::sync::Arc;
 
@@ -56,7 +56,7 @@ async fn the_rotator_rotates_its_own_secret_and_signs_in_with_the_new_one() {
         .unwrap();
     // The Lambda and the CLI's check add it to the targets by themselves.
     assert_eq!(
-        jamf_entra_rotator::wiring::own_secret_target(&w.settings, w.store.as_ref())
+        rotator_adapters::wiring::own_secret_target(&w.settings, w.store.as_ref())
             .await
             .as_deref(),
         Some(w.rotator_credentials_id.as_str())
@@ -95,13 +95,13 @@ async fn the_rotator_rotates_its_own_secret_and_signs_in_with_the_new_one() {
         rotator_client_id: Some(w.rotator_client_id.clone()),
         ..w.settings.clone()
     };
-    let identity = jamf_entra_rotator::wiring::rotator_identity(&settings, w.store.as_ref())
+    let identity = rotator_adapters::wiring::rotator_identity(&settings, w.store.as_ref())
         .await
         .unwrap();
     let graph = GraphDirectory::new(
         &settings,
         identity,
-        Arc::new(jamf_entra_rotator::clock::SystemClock),
+        Arc::new(rotator_testkit::clock::SystemClock),
     );
     let app = graph
         .application(&AppRef {
@@ -120,7 +120,7 @@ async fn the_rotator_rotates_its_own_secret_and_signs_in_with_the_new_one() {
 
 #[tokio::test]
 async fn a_warm_function_signs_in_with_its_new_secret_after_rotating_its_own() {
-    use jamf_entra_rotator::lambda::{route, Function, Targets};
+    use rotator_lambda::{route, Function, Targets};
     let w = spawn_world_on_moto(200).await;
     let rotator_app = w.entra.object_id_of(&w.rotator_client_id).unwrap();
     w.entra.make_owner(&w.rotator_client_id, &rotator_app);
@@ -167,7 +167,7 @@ async fn a_warm_function_signs_in_with_its_new_secret_after_rotating_its_own() {
     let settings = w.settings.clone();
     let function = Function::new(w.engine.clone(), Targets::Ids(vec![w.secret_id.clone()]))
         .with_own_secret(
-            jamf_entra_rotator::wiring::own_secret_target(&settings, w.store.as_ref()).await,
+            rotator_adapters::wiring::own_secret_target(&settings, w.store.as_ref()).await,
             &settings,
         )
         .with_metrics(Arc::new(|_: &str| {}));

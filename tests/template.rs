@@ -3,7 +3,7 @@
 //! CloudFormation's short tags (`!Ref`, `!GetAtt`, `!Sub`, …) come through serde_yaml as tagged
 //! values; the checks look through them.
 
-use jamf_entra_rotator::metrics::NAMESPACE;
+use rotator_engine::metrics::NAMESPACE;
 use serde_yaml::Value;
 
 /// Wildcards AWS requires, each named as `(statement Sid, action or resource)`: only

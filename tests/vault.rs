@@ -11,8 +11,8 @@
 //! - moto lists versions that lost all labels in `VersionIdsToStages`; AWS does not, and
 //!   `AwsSecretStore::describe` drops them, so both stores agree.
 //!
-//! [`MemoryStore`]: jamf_entra_rotator::vault::MemoryStore
-//! [`AwsSecretStore`]: jamf_entra_rotator::vault::AwsSecretStore
+//! [`MemoryStore`]: rotator_testkit::memory_store::MemoryStore
+//! [`AwsSecretStore`]: rotator_adapters::secrets_manager::AwsSecretStore
 //!
 //! One test binary (`cargo test --test vault`); its parts live in `tests/vault/`:
 //! - `harness.rs`: the store under test, the `contract!` macro, shared checks.

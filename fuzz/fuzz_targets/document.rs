@@ -6,7 +6,7 @@
 mod common;
 
 use common::{assert_no_secret, checkable, only_once, KNOWN_SECRET};
-use jamf_entra_rotator::document::{TargetDocument, MAX_DOCUMENT_BYTES};
+use rotator_engine::document::{TargetDocument, MAX_DOCUMENT_BYTES};
 use libfuzzer_sys::fuzz_target;
 use secrecy::ExposeSecret;
 use serde_json::Value;

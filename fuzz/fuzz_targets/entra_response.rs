@@ -14,8 +14,8 @@ mod http;
 
 use chrono::{TimeZone, Utc};
 use common::{assert_no_secret, checkable, only_once, KNOWN_SECRET};
-use jamf_entra_rotator::entra::wire::Raw;
-use jamf_entra_rotator::entra::{
+use rotator_adapters::entra::wire::Raw;
+use rotator_adapters::entra::{
     graph, policy, signins, token, RotatorIdentity, RotatorSignIn, StsWebIdentityTokens,
     WebIdentityTokens,
 };

@@ -11,7 +11,7 @@
 mod common;
 
 use common::{assert_no_secret, checkable, KNOWN_SECRET};
-use jamf_entra_rotator::jamf::form::{
+use rotator_adapters::jamf::form::{
     discover, is_login_page, save_outcome, FormHints, SaveOutcome,
 };
 use libfuzzer_sys::fuzz_target;

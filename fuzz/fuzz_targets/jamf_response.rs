@@ -11,8 +11,8 @@ mod common;
 mod http;
 
 use common::{assert_no_secret, checkable, only_once, KNOWN_SECRET};
-use jamf_entra_rotator::jamf::errors::explain;
-use jamf_entra_rotator::jamf::{JamfCredentials, Notification, SmtpServer, SsoFailover};
+use rotator_adapters::jamf::errors::explain;
+use rotator_adapters::jamf::{JamfCredentials, Notification, SmtpServer, SsoFailover};
 use libfuzzer_sys::fuzz_target;
 use secrecy::SecretString;
 use serde_json::Value;

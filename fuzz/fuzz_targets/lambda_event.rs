@@ -6,7 +6,7 @@
 mod common;
 
 use common::{assert_no_secret, KNOWN_SECRET};
-use jamf_entra_rotator::lambda::Event;
+use rotator_lambda::Event;
 use libfuzzer_sys::fuzz_target;
 use serde_json::Value;
 

@@ -5,9 +5,10 @@
 pub mod moto;
 pub mod tripwire;
 
-use jamf_entra_rotator::clock::{ManualClock, SharedClock};
-use jamf_entra_rotator::sim::world::{spawn_world, World, WorldOptions};
-use jamf_entra_rotator::vault::AwsSecretStore;
+use rotator_adapters::secrets_manager::AwsSecretStore;
+use rotator_testkit::clock::ManualClock;
+use rotator_testkit::clock::SharedClock;
+use rotator_testkit::world::{spawn_world, World, WorldOptions};
 use secrecy::{ExposeSecret, SecretString};
 use std::io::Write;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -75,11 +76,11 @@ pub async fn spawn_world_on_moto(expires_in_days: i64) -> TestWorld {
 /// A world whose Secrets Manager is the in-memory store (for faults moto cannot inject).
 pub async fn spawn_world_on_memory(
     expires_in_days: i64,
-) -> (TestWorld, jamf_entra_rotator::vault::MemoryStore) {
+) -> (TestWorld, rotator_testkit::memory_store::MemoryStore) {
     capture_logs();
     let clock = ManualClock::new(chrono::Utc::now());
     let shared: SharedClock = Arc::new(clock.clone());
-    let store = jamf_entra_rotator::vault::MemoryStore::new();
+    let store = rotator_testkit::memory_store::MemoryStore::new();
     let mut opts = WorldOptions::new(shared, Arc::new(store.clone()), "jamf-prod");
     opts.expires_in_days = expires_in_days;
     let world = spawn_world(opts).await.expect("world seeds the store");
@@ -159,7 +160,7 @@ impl TestWorld {
         for c in self.world.entra.passwords(&self.world.app.object_id) {
             if c.display_name
                 .as_deref()
-                .is_some_and(|n| n.starts_with(jamf_entra_rotator::rotation::CREDENTIAL_PREFIX))
+                .is_some_and(|n| n.starts_with(rotator_engine::rotation::CREDENTIAL_PREFIX))
             {
                 assert!(
                     held.contains(&c.key_id.to_lowercase()),
@@ -188,9 +189,8 @@ impl TestWorld {
                     .await
                     .unwrap()
                 {
-                    let doc =
-                        jamf_entra_rotator::document::TargetDocument::parse(val.expose_secret())
-                            .unwrap();
+                    let doc = rotator_engine::document::TargetDocument::parse(val.expose_secret())
+                        .unwrap();
                     if let Some(k) = doc.entra.key_id {
                         held.push(k.to_lowercase());
                     }
@@ -201,7 +201,7 @@ impl TestWorld {
     }
 
     /// The AWSCURRENT document.
-    pub async fn current_doc(&self) -> jamf_entra_rotator::document::TargetDocument {
+    pub async fn current_doc(&self) -> rotator_engine::document::TargetDocument {
         let (_, v) = self
             .world
             .store
@@ -209,6 +209,6 @@ impl TestWorld {
             .await
             .unwrap()
             .unwrap();
-        jamf_entra_rotator::document::TargetDocument::parse(v.expose_secret()).unwrap()
+        rotator_engine::document::TargetDocument::parse(v.expose_secret()).unwrap()
     }
 }

@@ -37,8 +37,19 @@ pub async fn endpoint() -> String {
         .clone()
 }
 
+/// The repository's root (where `Cargo.lock`, `.venv`, `events/` and `scripts/` are), from the
+/// manifest of whichever workspace crate's tests include this file.
+pub fn repo_root() -> PathBuf {
+    let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    manifest
+        .ancestors()
+        .find(|d| d.join("Cargo.lock").is_file())
+        .unwrap_or(&manifest)
+        .to_path_buf()
+}
+
 fn moto_server_path() -> PathBuf {
-    let venv = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/moto_server");
+    let venv = repo_root().join(".venv/bin/moto_server");
     if venv.is_file() {
         return venv;
     }

@@ -4,9 +4,9 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use jamf_entra_rotator::document::{TargetDocument, TargetKind};
-use jamf_entra_rotator::ports::*;
-use jamf_entra_rotator::rotation::Engine;
+use rotator_engine::document::{TargetDocument, TargetKind};
+use rotator_engine::ports::*;
+use rotator_engine::rotation::Engine;
 use secrecy::SecretString;
 use std::future::Future;
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -3,13 +3,13 @@
 //! a rotated, rolled-back or refused rotation ends with.
 
 use crate::common::{spawn_with, TestWorld};
-use jamf_entra_rotator::config::Cloud;
-use jamf_entra_rotator::document::{TargetDocument, TargetKind};
-use jamf_entra_rotator::jamf::conditional_access::{probe, ProbeReport};
-use jamf_entra_rotator::rotation::driver::{Outcome, RotationReport};
-use jamf_entra_rotator::rotation::RotateRequest;
-use jamf_entra_rotator::sim::jamf_web::{CaSettings, Layout};
-use jamf_entra_rotator::sim::RecordedRequest;
+use rotator_adapters::jamf::conditional_access::{probe, ProbeReport};
+use rotator_engine::config::Cloud;
+use rotator_engine::document::{TargetDocument, TargetKind};
+use rotator_engine::rotation::driver::{Outcome, RotationReport};
+use rotator_engine::rotation::RotateRequest;
+use rotator_testkit::jamf_web::{CaSettings, Layout};
+use rotator_testkit::RecordedRequest;
 use secrecy::ExposeSecret;
 
 pub const INTUNE: &str = "https://api.manage.microsoft.com/.default";

@@ -5,7 +5,7 @@
 use crate::harness::{
     any_request, assert_rotated, ca_world, header, layout, put_doc, request, rotate, rotated,
 };
-use jamf_entra_rotator::sim::jamf_web::{Layout, SubmitControl};
+use rotator_testkit::jamf_web::{Layout, SubmitControl};
 use secrecy::ExposeSecret;
 
 #[tokio::test]

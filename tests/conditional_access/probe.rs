@@ -5,8 +5,8 @@ use crate::common;
 use crate::harness::{
     assert_old_secret_kept, ca_world, edit_page, json, probe_page, OTHER_APPLICATION_ID,
 };
-use jamf_entra_rotator::jamf::conditional_access::describe_probe;
-use jamf_entra_rotator::sim::jamf_web::Layout;
+use rotator_adapters::jamf::conditional_access::describe_probe;
+use rotator_testkit::jamf_web::Layout;
 
 /// The output of the `jamf-entra-rotator` binary as text: `(stdout, stderr)`.
 fn printed(out: &std::process::Output) -> (String, String) {

@@ -7,8 +7,8 @@ use crate::harness::{
     assert_failed_saying, ca_world, edit_page, layout, put_doc, refused, rotate,
     OTHER_APPLICATION_ID,
 };
-use jamf_entra_rotator::document::TargetKind;
-use jamf_entra_rotator::sim::jamf_web::Layout;
+use rotator_engine::document::TargetKind;
+use rotator_testkit::jamf_web::Layout;
 
 #[tokio::test]
 async fn a_page_without_the_intune_form_is_refused() {

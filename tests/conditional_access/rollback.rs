@@ -7,10 +7,10 @@ use crate::harness::{
     any_request, assert_old_secret_kept, assert_rotated, assert_safe, ca_world, count_requests,
     edit_page, json, layout, rolled_back_by_a_failing_save_test, rotate, INTUNE,
 };
-use jamf_entra_rotator::clock::Clock;
-use jamf_entra_rotator::ports::{AlertKind, AWSCURRENT};
-use jamf_entra_rotator::rotation::driver::Outcome;
-use jamf_entra_rotator::sim::jamf_web::Layout;
+use rotator_engine::ports::{AlertKind, AWSCURRENT};
+use rotator_engine::rotation::driver::Outcome;
+use rotator_testkit::clock::Clock;
+use rotator_testkit::jamf_web::Layout;
 use secrecy::ExposeSecret;
 
 #[tokio::test]
@@ -127,8 +127,8 @@ async fn the_heartbeat_raises_notifications_when_the_stored_secret_stops_working
         .await
         .unwrap()
         .unwrap();
-    let creds = jamf_entra_rotator::jamf::JamfCredentials::parse(&value).unwrap();
-    let client = jamf_entra_rotator::jamf::JamfClient::new(
+    let creds = rotator_adapters::jamf::JamfCredentials::parse(&value).unwrap();
+    let client = rotator_adapters::jamf::JamfClient::new(
         &w.jamf.url(),
         creds,
         &w.settings,

@@ -7,7 +7,7 @@ use crate::harness::{
     any_request, assert_failed_saying, assert_old_secret_kept, assert_refused_before_any_change,
     assert_rotated, assert_safe, ca_world, rotate,
 };
-use jamf_entra_rotator::sim::jamf_web::Layout;
+use rotator_testkit::jamf_web::Layout;
 use secrecy::ExposeSecret;
 
 /// A world with the default layout whose web UI enforces SSO, with the SAML POST binding when

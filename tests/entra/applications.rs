@@ -3,9 +3,9 @@
 
 use crate::harness::{assert_graph_status, spawn_world, TENANT};
 use chrono::Duration as Days;
-use jamf_entra_rotator::clock::Clock;
-use jamf_entra_rotator::ports::{AppRef, Directory, DirectoryError};
-use jamf_entra_rotator::sim::entra::EntraOp;
+use rotator_engine::ports::{AppRef, Directory, DirectoryError};
+use rotator_testkit::clock::Clock;
+use rotator_testkit::entra::EntraOp;
 
 #[tokio::test]
 async fn reads_the_app_by_object_id_or_by_app_id() {

@@ -2,11 +2,11 @@
 //! app, the client signed in as the rotator, and the checks more than one subject repeats.
 
 use chrono::{DateTime, Duration as Days, Utc};
-use jamf_entra_rotator::clock::{Clock, ManualClock, SharedClock};
-use jamf_entra_rotator::config::{Cloud, Settings};
-use jamf_entra_rotator::entra::{GraphDirectory, RotatorIdentity};
-use jamf_entra_rotator::ports::{AppRef, Directory, DirectoryError, NewPassword, SecretCheck};
-use jamf_entra_rotator::sim::entra::{EntraSim, SimApp};
+use rotator_adapters::entra::{GraphDirectory, RotatorIdentity};
+use rotator_engine::config::{Cloud, Settings};
+use rotator_engine::ports::{AppRef, Directory, DirectoryError, NewPassword, SecretCheck};
+use rotator_testkit::clock::{Clock, ManualClock, SharedClock};
+use rotator_testkit::entra::{EntraSim, SimApp};
 use secrecy::SecretString;
 use std::sync::Arc;
 use std::time::Duration;

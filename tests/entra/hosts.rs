@@ -2,9 +2,9 @@
 //! hosts per cloud, and a configured plain-HTTP Graph host refused.
 
 use crate::harness::{spawn_world, CLOUDS};
-use jamf_entra_rotator::config::Settings;
-use jamf_entra_rotator::ports::{AppRef, Directory, DirectoryError};
-use jamf_entra_rotator::sim::entra::EntraOp;
+use rotator_engine::config::Settings;
+use rotator_engine::ports::{AppRef, Directory, DirectoryError};
+use rotator_testkit::entra::EntraOp;
 
 #[tokio::test]
 async fn every_cloud_uses_its_own_graph_scope_through_the_configured_hosts() {

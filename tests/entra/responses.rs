@@ -2,9 +2,9 @@
 //! responses, and no secret reaches an error, a `Debug` output or a Graph request.
 
 use crate::harness::{assert_no_secret_in, spawn_world, INTUNE};
-use jamf_entra_rotator::entra::RotatorIdentity;
-use jamf_entra_rotator::ports::{AppRef, Directory, DirectoryError};
-use jamf_entra_rotator::sim::entra::{Corruption, EntraOp};
+use rotator_adapters::entra::RotatorIdentity;
+use rotator_engine::ports::{AppRef, Directory, DirectoryError};
+use rotator_testkit::entra::{Corruption, EntraOp};
 use secrecy::{ExposeSecret, SecretString};
 
 /// Asserts an invalid-response error whose message says `what`.

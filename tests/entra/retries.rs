@@ -4,9 +4,9 @@
 
 use crate::harness::{assert_graph_status, spawn_world};
 use chrono::Duration as Days;
-use jamf_entra_rotator::clock::Clock;
-use jamf_entra_rotator::ports::{Directory, DirectoryError};
-use jamf_entra_rotator::sim::entra::EntraOp;
+use rotator_engine::ports::{Directory, DirectoryError};
+use rotator_testkit::clock::Clock;
+use rotator_testkit::entra::EntraOp;
 use secrecy::ExposeSecret;
 use std::time::Duration;
 

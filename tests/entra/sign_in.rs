@@ -3,8 +3,8 @@
 //! expired one as expired, and is never retried.
 
 use crate::harness::{spawn_world, DOMAIN, INTUNE};
-use jamf_entra_rotator::ports::{AppRef, Directory, DirectoryError, SecretCheck};
-use jamf_entra_rotator::sim::entra::EntraOp;
+use rotator_engine::ports::{AppRef, Directory, DirectoryError, SecretCheck};
+use rotator_testkit::entra::EntraOp;
 use secrecy::ExposeSecret;
 use std::time::Duration;
 

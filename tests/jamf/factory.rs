@@ -3,10 +3,10 @@
 //! exist and be complete.
 
 use crate::harness::spawn_world;
-use jamf_entra_rotator::config::Settings;
-use jamf_entra_rotator::document::TargetKind;
-use jamf_entra_rotator::jamf::Targets;
-use jamf_entra_rotator::ports::{TargetError, TargetFactory};
+use rotator_adapters::jamf::Targets;
+use rotator_engine::config::Settings;
+use rotator_engine::document::TargetKind;
+use rotator_engine::ports::{TargetError, TargetFactory};
 use std::sync::Arc;
 
 #[tokio::test]

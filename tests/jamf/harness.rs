@@ -3,15 +3,15 @@
 //! and the checks more than one subject repeats.
 
 use chrono::{TimeZone, Utc};
-use jamf_entra_rotator::clock::{Clock, ManualClock, SharedClock};
-use jamf_entra_rotator::config::{Cloud, Settings};
-use jamf_entra_rotator::document::TargetDocument;
-use jamf_entra_rotator::jamf::{JamfClient, JamfCredentials, Targets};
-use jamf_entra_rotator::ports::{JamfTarget, TargetError, TargetFactory};
-use jamf_entra_rotator::sim::entra::{EntraSim, SimApp};
-use jamf_entra_rotator::sim::jamf::{JamfSim, JamfSimConfig};
-use jamf_entra_rotator::sim::RecordedRequest;
-use jamf_entra_rotator::vault::MemoryStore;
+use rotator_adapters::jamf::{JamfClient, JamfCredentials, Targets};
+use rotator_engine::config::{Cloud, Settings};
+use rotator_engine::document::TargetDocument;
+use rotator_engine::ports::{JamfTarget, TargetError, TargetFactory};
+use rotator_testkit::clock::{Clock, ManualClock, SharedClock};
+use rotator_testkit::entra::{EntraSim, SimApp};
+use rotator_testkit::jamf::{JamfSim, JamfSimConfig};
+use rotator_testkit::memory_store::MemoryStore;
+use rotator_testkit::RecordedRequest;
 use secrecy::{ExposeSecret, SecretString};
 use std::sync::Arc;
 

@@ -2,9 +2,9 @@
 //! stand-in's log of request headers.
 
 use crate::harness::{header, secret, spawn_world};
-use jamf_entra_rotator::jamf::SmtpGraphTarget;
-use jamf_entra_rotator::ports::JamfTarget;
-use jamf_entra_rotator::sim::jamf::JamfOp;
+use rotator_adapters::jamf::SmtpGraphTarget;
+use rotator_engine::ports::JamfTarget;
+use rotator_testkit::jamf::JamfOp;
 use secrecy::ExposeSecret;
 
 #[tokio::test]

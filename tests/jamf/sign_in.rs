@@ -3,8 +3,8 @@
 //! new sign-in on a 401 mid-flow.
 
 use crate::harness::spawn_world;
-use jamf_entra_rotator::ports::TargetError;
-use jamf_entra_rotator::sim::jamf::JamfOp;
+use rotator_engine::ports::TargetError;
+use rotator_testkit::jamf::JamfOp;
 use std::time::Duration;
 
 #[tokio::test]

@@ -3,9 +3,9 @@
 //! and scope describe the Graph mail settings.
 
 use crate::harness::{assert_mismatch, header, secret, spawn_world, RECIPIENT, TENANT};
-use jamf_entra_rotator::config::Cloud;
-use jamf_entra_rotator::ports::{TargetError, TargetFactory};
-use jamf_entra_rotator::sim::jamf::JamfOp;
+use rotator_engine::config::Cloud;
+use rotator_engine::ports::{TargetError, TargetFactory};
+use rotator_testkit::jamf::JamfOp;
 use secrecy::ExposeSecret;
 
 #[tokio::test]

@@ -3,9 +3,9 @@
 //! share at most five connections.
 
 use crate::harness::{header, spawn_world};
-use jamf_entra_rotator::clock::Clock;
-use jamf_entra_rotator::ports::TargetError;
-use jamf_entra_rotator::sim::jamf::JamfOp;
+use rotator_engine::ports::TargetError;
+use rotator_testkit::clock::Clock;
+use rotator_testkit::jamf::JamfOp;
 use std::time::Duration;
 
 #[tokio::test]

@@ -6,13 +6,13 @@ use crate::harness::{
     assert_not_in_logs, assertions_sent, bare, Bare, CERT, CERT_KEY, OTHER_KEY, UNREGISTERED_CERT,
 };
 use async_trait::async_trait;
-use jamf_entra_rotator::clock::{ManualClock, SharedClock};
-use jamf_entra_rotator::entra::{
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use rotator_adapters::entra::{
     CertificateCredential, RotatorCredential, RotatorSignIn, WebIdentityTokens,
 };
-use jamf_entra_rotator::ports::DirectoryError;
-use jamf_entra_rotator::sim::world::TENANT_ID;
-use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use rotator_engine::ports::DirectoryError;
+use rotator_testkit::clock::{ManualClock, SharedClock};
+use rotator_testkit::world::TENANT_ID;
 use secrecy::SecretString;
 use std::sync::Arc;
 

@@ -7,10 +7,10 @@ use crate::harness::{
     assert_nothing_secret_in, assertions_sent, engine_as, federated, issued,
     spawn_world_trusting_sts, CERT, CERT_KEY,
 };
-use jamf_entra_rotator::config::{RotatorAuth, Settings};
-use jamf_entra_rotator::entra::RotatorCredential;
-use jamf_entra_rotator::rotation::check::Action;
 use jsonwebtoken::Algorithm;
+use rotator_adapters::entra::RotatorCredential;
+use rotator_engine::config::{RotatorAuth, Settings};
+use rotator_engine::rotation::check::Action;
 use secrecy::SecretString;
 
 #[tokio::test]
@@ -52,7 +52,7 @@ async fn certificate_mode_rotates_end_to_end_with_the_key_from_secrets_manager()
         rotator_credentials_secret_id: Some(creds_id),
         ..w.settings.clone()
     };
-    let signin = jamf_entra_rotator::wiring::rotator_identity(&settings, w.store.as_ref())
+    let signin = rotator_adapters::wiring::rotator_identity(&settings, w.store.as_ref())
         .await
         .unwrap();
     assert!(matches!(

@@ -3,10 +3,10 @@
 //! federation off; and the settings the mode needs.
 
 use crate::harness::{assert_not_in_logs, bare, issued, AUDIENCE};
-use jamf_entra_rotator::config::{RotatorAuth, Settings};
-use jamf_entra_rotator::entra::RotatorCredential;
-use jamf_entra_rotator::ports::Directory;
-use jamf_entra_rotator::sim::sts::DEFAULT_ROLE_ARN;
+use rotator_adapters::entra::RotatorCredential;
+use rotator_engine::config::{RotatorAuth, Settings};
+use rotator_engine::ports::Directory;
+use rotator_testkit::sts::DEFAULT_ROLE_ARN;
 
 #[tokio::test]
 async fn federated_assertions_with_the_wrong_issuer_subject_or_audience_are_refused() {
@@ -82,12 +82,12 @@ async fn sts_refusals_say_what_the_administrator_must_do() {
 
 #[tokio::test]
 async fn federated_mode_needs_the_client_id_setting_and_reads_no_secret() {
-    let store = jamf_entra_rotator::vault::MemoryStore::new();
+    let store = rotator_testkit::memory_store::MemoryStore::new();
     let settings = Settings {
         rotator_auth: RotatorAuth::Federated,
         ..Settings::default()
     };
-    let e = jamf_entra_rotator::wiring::rotator_identity(&settings, &store)
+    let e = rotator_adapters::wiring::rotator_identity(&settings, &store)
         .await
         .unwrap_err()
         .to_string();
@@ -96,7 +96,7 @@ async fn federated_mode_needs_the_client_id_setting_and_reads_no_secret() {
         rotator_client_id: Some("cid".into()),
         ..settings
     };
-    let signin = jamf_entra_rotator::wiring::rotator_identity(&settings, &store)
+    let signin = rotator_adapters::wiring::rotator_identity(&settings, &store)
         .await
         .unwrap();
     assert!(matches!(signin.credential, RotatorCredential::Federated(_)));

@@ -3,16 +3,16 @@
 //! the rotator and one app, and the scans for tokens, assertions and keys where they must not be.
 
 use crate::common::{self, logs, spawn_world_on_moto, TestWorld};
-use jamf_entra_rotator::clock::{ManualClock, SharedClock};
-use jamf_entra_rotator::config::{Cloud, Settings};
-use jamf_entra_rotator::entra::{
+use rotator_adapters::entra::{
     GraphDirectory, RotatorCredential, RotatorSignIn, StsWebIdentityTokens,
 };
-use jamf_entra_rotator::ports::{AppRef, Directory, DirectoryError};
-use jamf_entra_rotator::rotation::Engine;
-use jamf_entra_rotator::sim::entra::EntraSim;
-use jamf_entra_rotator::sim::sts::{StsSim, DEFAULT_ROLE_ARN};
-use jamf_entra_rotator::sim::world::TENANT_ID;
+use rotator_engine::config::{Cloud, Settings};
+use rotator_engine::ports::{AppRef, Directory, DirectoryError};
+use rotator_engine::rotation::Engine;
+use rotator_testkit::clock::{ManualClock, SharedClock};
+use rotator_testkit::entra::EntraSim;
+use rotator_testkit::sts::{StsSim, DEFAULT_ROLE_ARN};
+use rotator_testkit::world::TENANT_ID;
 use secrecy::ExposeSecret;
 use std::sync::Arc;
 

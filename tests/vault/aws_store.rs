@@ -4,8 +4,8 @@
 use crate::common::moto;
 use crate::harness::{assert_no_value, secret, token};
 use aws_sdk_secretsmanager::config::{retry::RetryConfig, BehaviorVersion, Credentials, Region};
-use jamf_entra_rotator::ports::SecretStore;
-use jamf_entra_rotator::vault::AwsSecretStore;
+use rotator_adapters::secrets_manager::AwsSecretStore;
+use rotator_engine::ports::SecretStore;
 
 /// A loopback port nothing listens on (bound, read, and released).
 fn unused_port() -> u16 {
@@ -39,7 +39,8 @@ async fn load_aws_config_honours_aws_endpoint_url() {
         eprintln!("AWS_ENDPOINT_URL unset: run scripts/test to check load_aws_config against moto");
         return;
     }
-    let conf = jamf_entra_rotator::vault::load_aws_config(std::time::Duration::from_secs(5)).await;
+    let conf =
+        rotator_adapters::secrets_manager::load_aws_config(std::time::Duration::from_secs(5)).await;
     let store = AwsSecretStore::new(aws_sdk_secretsmanager::Client::new(&conf));
     let name = moto::unique("env-config");
     let arn = store

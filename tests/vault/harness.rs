@@ -3,8 +3,9 @@
 //! checks more than one scenario repeats.
 
 use crate::common::moto;
-use jamf_entra_rotator::ports::{SecretStore, StoreError, AWSCURRENT, AWSPREVIOUS};
-use jamf_entra_rotator::vault::{AwsSecretStore, MemoryStore};
+use rotator_adapters::secrets_manager::AwsSecretStore;
+use rotator_engine::ports::{SecretStore, StoreError, AWSCURRENT, AWSPREVIOUS};
+use rotator_testkit::memory_store::MemoryStore;
 use secrecy::{ExposeSecret, SecretString};
 use std::fmt::Debug;
 

@@ -2,8 +2,9 @@
 //! stores there), and the helpers the engine's tests lean on: fault injection and snapshots.
 
 use crate::harness::{assert_not_found, code, secret, token};
-use jamf_entra_rotator::ports::SecretStore;
-use jamf_entra_rotator::vault::{MemoryStore, StoreOp};
+use rotator_engine::ports::SecretStore;
+use rotator_testkit::inspect::StoreOp;
+use rotator_testkit::memory_store::MemoryStore;
 
 /// A memory store holding one secret, `s`, whose current value is `v1`.
 fn store_with_one_secret() -> MemoryStore {

@@ -3,7 +3,7 @@
 //! and from the wrong version), and `remove_pending`.
 
 use crate::harness::{code, current_and_previous, only_current, secret, token, World};
-use jamf_entra_rotator::ports::{AWSCURRENT, AWSPENDING, AWSPREVIOUS};
+use rotator_engine::ports::{AWSCURRENT, AWSPENDING, AWSPREVIOUS};
 
 pub async fn empty_pending_version_has_no_value(w: World) {
     let (name, _, current) = w.secret("v1").await;

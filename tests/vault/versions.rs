@@ -4,7 +4,7 @@
 
 use crate::common::moto;
 use crate::harness::{assert_no_value, assert_not_found, code, only_current, secret, token, World};
-use jamf_entra_rotator::ports::{StoreError, AWSCURRENT, AWSPENDING, AWSPREVIOUS};
+use rotator_engine::ports::{StoreError, AWSCURRENT, AWSPENDING, AWSPREVIOUS};
 
 pub async fn create_then_describe_shows_one_current_version(w: World) {
     let (name, arn, current) = w.secret("v1").await;

@@ -2,12 +2,12 @@
 //! its metric lines captured, and the setup and checks more than one subject repeats.
 
 use crate::common::{moto, spawn_world_on_moto, TestWorld};
-use jamf_entra_rotator::document::TargetDocument;
-use jamf_entra_rotator::lambda::{route, Function, LambdaError, Targets};
-use jamf_entra_rotator::ports::SecretInfo;
-use jamf_entra_rotator::rotation::Engine;
-use jamf_entra_rotator::sim::entra::EntraOp;
-use jamf_entra_rotator::sim::jamf::JamfOp;
+use rotator_engine::document::TargetDocument;
+use rotator_engine::ports::SecretInfo;
+use rotator_engine::rotation::Engine;
+use rotator_lambda::{route, Function, LambdaError, Targets};
+use rotator_testkit::entra::EntraOp;
+use rotator_testkit::jamf::JamfOp;
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::Value;
 use std::sync::{Arc, Mutex};
@@ -23,7 +23,10 @@ pub type Metric = (String, f64, Option<String>);
 
 /// A sample event from `events/`.
 pub fn event(name: &str) -> Value {
-    let path = format!("{}/events/{name}", env!("CARGO_MANIFEST_DIR"));
+    let path = format!(
+        "{}/events/{name}",
+        crate::common::moto::repo_root().display()
+    );
     serde_json::from_str(&std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}")))
         .expect("sample events are JSON")
 }

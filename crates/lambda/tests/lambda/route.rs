@@ -8,7 +8,7 @@ use secrecy::ExposeSecret;
 
 #[test]
 fn every_sample_event_is_understood_and_only_the_malformed_one_is_refused() {
-    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/events");
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../events");
     let mut names: Vec<String> = std::fs::read_dir(dir)
         .unwrap()
         .map(|e| e.unwrap().file_name().into_string().unwrap())
@@ -16,7 +16,7 @@ fn every_sample_event_is_understood_and_only_the_malformed_one_is_refused() {
     names.sort();
     assert_eq!(names.len(), 10, "one sample per entry point: {names:?}");
     for name in names {
-        let parsed = jamf_entra_rotator::lambda::Event::parse(&event(&name));
+        let parsed = rotator_lambda::Event::parse(&event(&name));
         assert_eq!(
             parsed.is_err(),
             name == "malformed.json",

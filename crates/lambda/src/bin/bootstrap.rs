@@ -5,10 +5,10 @@
 //! carrying the invocation's request id; metric lines (EMF) go to stdout beside them.
 
 use anyhow::Context as _;
-use jamf_entra_rotator::config::Settings;
-use jamf_entra_rotator::lambda::{Deferred, Function, LambdaError, Targets};
-use jamf_entra_rotator::wiring;
 use lambda_runtime::{service_fn, Diagnostic, LambdaEvent};
+use rotator_adapters::wiring;
+use rotator_engine::config::Settings;
+use rotator_lambda::{Deferred, Function, LambdaError, Targets};
 use serde_json::Value;
 use std::future::Future;
 use std::sync::Arc;

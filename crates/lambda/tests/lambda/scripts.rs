@@ -5,14 +5,20 @@ use std::process::Command;
 
 fn script(name: &str) -> Command {
     let mut c = Command::new("bash");
-    c.arg(format!("{}/scripts/{name}", env!("CARGO_MANIFEST_DIR")));
+    c.arg(format!(
+        "{}/scripts/{name}",
+        crate::common::moto::repo_root().display()
+    ));
     c
 }
 
 #[test]
 fn every_script_parses_and_a_wrong_call_prints_its_usage() {
     for name in ["build", "deploy", "invoke", "local", "setup-azure"] {
-        let path = format!("{}/scripts/{name}", env!("CARGO_MANIFEST_DIR"));
+        let path = format!(
+            "{}/scripts/{name}",
+            crate::common::moto::repo_root().display()
+        );
         let parsed = Command::new("bash").args(["-n", &path]).status().unwrap();
         assert!(parsed.success(), "{name} does not parse");
     }

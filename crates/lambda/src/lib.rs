@@ -7,7 +7,7 @@
 //! - `{"action":"rotate", ...}`: a rotation by hand (emergency: `"revoke_old":"immediately"`).
 //! - Secrets Manager step events: one step of a rotation that `rotate-secret` drives.
 //!
-//! The binary (`src/bin/bootstrap.rs`) reads its settings at init and builds the clients at the
+//! The binary (`src/bin/bootstrap.rs`, the deployed `bootstrap`) reads its settings at init and builds the clients at the
 //! first invocation ([`Deferred`]), then calls [`route`]; tests call it directly with the files in
 //! `events/`.
 
@@ -27,6 +27,10 @@ pub use function::{Function, MetricSink, DEFAULT_PARALLELISM};
 pub use targets::Targets;
 
 use serde_json::Value;
+
+// The engine's and the adapters' modules, at the paths the function names them by.
+use rotator_adapters::{entra, wiring};
+use rotator_engine::{config, document, metrics, ports, rotation};
 
 /// Handles one invocation: parses the event, runs what it asks, returns the response. An event
 /// that is not understood is refused before anything runs.

@@ -8,10 +8,10 @@ use crate::harness::{
     alert_topic, assert_one_check_failed, assert_unchanged, broken_target, event, spawn,
     step_event, text, Harness,
 };
-use jamf_entra_rotator::lambda::{route, Function, LambdaError, Targets};
-use jamf_entra_rotator::rotation::Engine;
-use jamf_entra_rotator::sim::entra::EntraOp;
-use jamf_entra_rotator::sns::SnsAlerts;
+use rotator_adapters::sns::SnsAlerts;
+use rotator_engine::rotation::Engine;
+use rotator_lambda::{route, Function, LambdaError, Targets};
+use rotator_testkit::entra::EntraOp;
 use serde_json::Value;
 use std::sync::Arc;
 

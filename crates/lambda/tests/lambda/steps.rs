@@ -6,8 +6,8 @@ use crate::common;
 use crate::harness::{
     assert_jamf_holds, begin_rotation, spawn, step_event, text, SAMPLE_ROTATION_TOKEN, STEPS,
 };
-use jamf_entra_rotator::ports::{AlertKind, AWSCURRENT, AWSPENDING};
-use jamf_entra_rotator::sim::jamf::JamfOp;
+use rotator_engine::ports::{AlertKind, AWSCURRENT, AWSPENDING};
+use rotator_testkit::jamf::JamfOp;
 use secrecy::ExposeSecret;
 
 #[tokio::test]

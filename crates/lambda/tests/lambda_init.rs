@@ -4,6 +4,7 @@
 //! again. The binary runs against a runtime-API stub and an AWS endpoint in front of moto that
 //! records every request and can refuse them.
 
+#[path = "../../../tests/common/mod.rs"]
 mod common;
 
 use axum::body::Bytes;
@@ -11,9 +12,9 @@ use axum::extract::State;
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use common::moto;
-use jamf_entra_rotator::clock::{Clock, SystemClock};
-use jamf_entra_rotator::lambda::{Deferred, Function, LambdaError, Targets};
-use jamf_entra_rotator::sim::world::TENANT_ID;
+use rotator_lambda::{Deferred, Function, LambdaError, Targets};
+use rotator_testkit::clock::{Clock, SystemClock};
+use rotator_testkit::world::TENANT_ID;
 use secrecy::ExposeSecret;
 use serde_json::{json, Value};
 use std::io::BufRead;
@@ -98,8 +99,8 @@ async fn bootstrap_init_makes_no_request_and_its_first_invocation_reads_the_secr
     let doc = json!({"schema": 1, "entra": {"tenant_id": TENANT_ID, "client_id": w.rotator_client_id,
         "application_object_id": rotator_app, "client_secret": secret.expose_secret(), "key_id": key},
         "jamf": {"target": "rotator"}});
-    let mut doc = jamf_entra_rotator::document::TargetDocument::parse(&doc.to_string()).unwrap();
-    doc.entra.cloud = jamf_entra_rotator::config::Cloud::Global;
+    let mut doc = rotator_engine::document::TargetDocument::parse(&doc.to_string()).unwrap();
+    doc.entra.cloud = rotator_engine::config::Cloud::Global;
     w.store
         .put_current(&w.rotator_credentials_id, &doc.to_secret())
         .await
@@ -139,10 +140,13 @@ async fn bootstrap_init_makes_no_request_and_its_first_invocation_reads_the_secr
         .expect("bootstrap starts");
     let stdout: Arc<Mutex<Vec<String>>> = Arc::default();
     let (pipe, sink) = (child.stdout.take().unwrap(), stdout.clone());
+    let (line_read, mut lines_read) = watch::channel(0usize);
     let _child = KillOnDrop(child);
     std::thread::spawn(move || {
         for line in std::io::BufReader::new(pipe).lines().map_while(Result::ok) {
-            sink.lock().unwrap().push(line);
+            let mut lines = sink.lock().unwrap();
+            lines.push(line);
+            let _ = line_read.send(lines.len());
         }
     });
 
@@ -168,15 +172,21 @@ async fn bootstrap_init_makes_no_request_and_its_first_invocation_reads_the_secr
         assert!(message.contains(part), "{part:?} missing from {message}");
     }
     assert_eq!(aws.reads_of(&rotator_secret_id), 1);
-    assert!(
-        stdout
-            .lock()
-            .unwrap()
+    // The function writes its log line before it answers, but the pipe is read by another thread:
+    // wait for that thread to have read it (each line read wakes this up).
+    let logged = |lines: &[String]| {
+        lines
             .iter()
-            .any(|l| l.contains("\"ERROR\"") && l.contains("AccessDeniedException")),
-        "no error log line: {:?}",
-        stdout.lock().unwrap()
-    );
+            .any(|l| l.contains("\"ERROR\"") && l.contains("AccessDeniedException"))
+    };
+    while !logged(&stdout.lock().unwrap()) {
+        let read = tokio::time::timeout(Duration::from_secs(30), lines_read.changed()).await;
+        assert!(
+            matches!(read, Ok(Ok(()))),
+            "no error log line: {:?}",
+            stdout.lock().unwrap()
+        );
+    }
 
     // Second invocation, Secrets Manager answers: built now, one read of the rotator's secret for
     // the identity (and the check's own reads of that document, as any invocation makes).

@@ -5,7 +5,7 @@
 
 use crate::common::{self, moto, TestWorld};
 use crate::harness::Metric;
-use jamf_entra_rotator::clock::SystemClock;
+use rotator_testkit::clock::SystemClock;
 use serde_json::Value;
 use std::io::BufRead;
 use std::process::{Child, Command, Stdio};
@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex};
 
 /// cargo-lambda from the project's .venv (`.ci/run` installs it) or PATH.
 fn cargo_lambda() -> Option<std::path::PathBuf> {
-    let venv = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/cargo-lambda");
+    let venv = crate::common::moto::repo_root().join(".venv/bin/cargo-lambda");
     if venv.is_file() {
         return Some(venv);
     }
@@ -46,24 +46,21 @@ pub async fn world(expires_in_days: i64) -> TestWorld {
 }
 
 /// A world whose one target expires in `expires_in_days`, and the function for that target
-/// without an alert topic. `None` when cargo-lambda is not installed outside CI.
-pub async fn for_one_target(expires_in_days: i64) -> Option<(TestWorld, Emulated)> {
+/// without an alert topic.
+pub async fn for_one_target(expires_in_days: i64) -> (TestWorld, Emulated) {
     let w = world(expires_in_days).await;
-    let f = start(&w, &[&w.secret_id], None).await?;
-    Some((w, f))
+    let f = start(&w, &[&w.secret_id], None).await;
+    (w, f)
 }
 
 /// Starts the emulator and the real function configured for `w`'s stand-ins, with `targets`
-/// and, when given, an alert topic. `None` when cargo-lambda is not installed outside CI.
-pub async fn start(w: &TestWorld, targets: &[&str], topic: Option<&str>) -> Option<Emulated> {
-    let Some(cargo_lambda) = cargo_lambda() else {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "cargo-lambda is not installed (.ci/run installs it into .venv)"
-        );
-        eprintln!("skipped: cargo-lambda is not installed (pip install cargo-lambda into .venv)");
-        return None;
-    };
+/// and, when given, an alert topic. A missing cargo-lambda fails the test: it never passes by
+/// skipping.
+pub async fn start(w: &TestWorld, targets: &[&str], topic: Option<&str>) -> Emulated {
+    let cargo_lambda = cargo_lambda().expect(
+        "cargo-lambda is not installed: `bash scripts/test` installs it into .venv \
+         (or: .venv/bin/pip install cargo-lambda==1.9.2)",
+    );
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .expect("free port")
@@ -78,7 +75,7 @@ pub async fn start(w: &TestWorld, targets: &[&str], topic: Option<&str>) -> Opti
             "-P",
             &port.to_string(),
         ])
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .current_dir(crate::common::moto::repo_root())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -137,12 +134,12 @@ pub async fn start(w: &TestWorld, targets: &[&str], topic: Option<&str>) -> Opti
             sink.lock().unwrap().push(line);
         }
     });
-    Some(Emulated {
+    Emulated {
         emulator,
         function,
         port,
         stdout,
-    })
+    }
 }
 
 impl Emulated {

@@ -7,17 +7,15 @@ use crate::harness::{
     alert_topic, assert_first_action, assert_jamf_holds, assert_one_check_failed, begin_rotation,
     broken_target, event, step_event, text, GRAPH_SCOPE, SAMPLE_ROTATION_TOKEN, STEPS,
 };
-use jamf_entra_rotator::ports::AWSCURRENT;
-use jamf_entra_rotator::sim::entra::EntraOp;
-use jamf_entra_rotator::sim::jamf::JamfOp;
+use rotator_engine::ports::AWSCURRENT;
+use rotator_testkit::entra::EntraOp;
+use rotator_testkit::jamf::JamfOp;
 use secrecy::ExposeSecret;
 use serde_json::Value;
 
 #[tokio::test]
 async fn emulated_check_rotates_a_due_target_prints_metrics_and_refuses_a_malformed_event() {
-    let Some((w, f)) = emulator::for_one_target(10).await else {
-        return;
-    };
+    let (w, f) = emulator::for_one_target(10).await;
 
     let response = f.invoke(&event("scheduled-check.json")).await;
 
@@ -59,9 +57,7 @@ async fn emulated_check_rotates_a_due_target_prints_metrics_and_refuses_a_malfor
 
 #[tokio::test]
 async fn emulated_step_events_complete_a_rotation() {
-    let Some((w, f)) = emulator::for_one_target(300).await else {
-        return;
-    };
+    let (w, f) = emulator::for_one_target(300).await;
     let token = begin_rotation(&w).await;
 
     for step in STEPS {
@@ -86,9 +82,7 @@ async fn emulated_step_events_complete_a_rotation() {
 
 #[tokio::test]
 async fn emulated_check_leaves_a_target_far_from_expiry_alone_and_prints_its_metric() {
-    let Some((w, f)) = emulator::for_one_target(90).await else {
-        return;
-    };
+    let (w, f) = emulator::for_one_target(90).await;
 
     let response = f.invoke(&event("scheduled-event-classic.json")).await;
 
@@ -105,9 +99,7 @@ async fn emulated_failing_target_raises_an_sns_alert_without_secrets() {
     let w = emulator::world(90).await;
     let (_, topic, inbox) = alert_topic().await;
     let broken = broken_target(&w).await;
-    let Some(f) = emulator::start(&w, &[&broken, &w.secret_id], Some(&topic)).await else {
-        return;
-    };
+    let f = emulator::start(&w, &[&broken, &w.secret_id], Some(&topic)).await;
 
     let response = f.invoke(&event("scheduled-check.json")).await;
 
@@ -119,9 +111,7 @@ async fn emulated_failing_target_raises_an_sns_alert_without_secrets() {
 
 #[tokio::test]
 async fn emulated_manual_then_emergency_rotation() {
-    let Some((w, f)) = emulator::for_one_target(300).await else {
-        return;
-    };
+    let (w, f) = emulator::for_one_target(300).await;
 
     let manual = f.invoke(&event("rotate-manual.json")).await;
     assert_eq!(manual["report"]["outcome"], "rotated", "{manual}");

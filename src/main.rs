@@ -4,11 +4,13 @@
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
-use jamf_entra_rotator::config::{Cloud, Settings};
-use jamf_entra_rotator::document::{RevokeOld, TargetKind};
-use jamf_entra_rotator::rotation::driver::{Outcome, RotationReport};
-use jamf_entra_rotator::rotation::{ProgressFn, RotateRequest};
-use jamf_entra_rotator::{setup, wiring};
+use rotator_adapters::wiring;
+use rotator_engine::config::{Cloud, Settings};
+use rotator_engine::document::{RevokeOld, TargetKind};
+use rotator_engine::rotation::driver::{Outcome, RotationReport};
+use rotator_engine::rotation::{ProgressFn, RotateRequest};
+
+mod setup;
 use serde::Serialize;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -30,6 +32,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// A full rotation against built-in stand-ins of Entra and Jamf Pro; nothing to install.
+    #[cfg(feature = "sim")]
     Demo {
         /// Which Jamf integration to rotate.
         #[arg(long, value_enum, default_value_t = Target::SmtpGraph)]
@@ -72,6 +75,7 @@ enum Command {
         lockdown: bool,
     },
     /// Runs the stand-ins as servers and prints their URLs (for a local trial).
+    #[cfg(feature = "sim")]
     Sim {
         /// Also write a target document (and its Jamf and rotator credentials) under this name into
         /// Secrets Manager (AWS_ENDPOINT_URL, e.g. a moto server), so `rotate` works against it.
@@ -168,7 +172,7 @@ fn main() -> ExitCode {
         Err(e) => {
             eprintln!("error: {e:#}");
             if e.chain()
-                .any(|c| c.is::<BadInput>() || c.is::<jamf_entra_rotator::config::ConfigError>())
+                .any(|c| c.is::<BadInput>() || c.is::<rotator_engine::config::ConfigError>())
             {
                 ExitCode::from(2)
             } else {
@@ -198,6 +202,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         }))
     };
     match cli.command {
+        #[cfg(feature = "sim")]
         Command::Demo {
             target,
             propagation_lag,
@@ -205,14 +210,13 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             if !json {
                 eprintln!("demo: rotating a secret that expires in 10 days, against built-in stand-ins of Entra ID and Jamf Pro");
             }
-            let report =
-                jamf_entra_rotator::sim::demo::run(jamf_entra_rotator::sim::demo::DemoOptions {
-                    target: target.into(),
-                    propagation_lag: std::time::Duration::from_secs(propagation_lag),
-                    progress,
-                    settings: Settings::from_env()?,
-                })
-                .await?;
+            let report = rotator_testkit::demo::run(rotator_testkit::demo::DemoOptions {
+                target: target.into(),
+                propagation_lag: std::time::Duration::from_secs(propagation_lag),
+                progress,
+                settings: Settings::from_env()?,
+            })
+            .await?;
             let ok = report.rotation.outcome == Outcome::Rotated && report.jamf_secret_works;
             if json {
                 print_json(&report)?;
@@ -243,10 +247,10 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Check { secret_id, dry_run } => {
             // The same target settings as the Lambda (TARGET_SECRET_IDS or the target tag).
             let targets = if secret_id.is_empty() {
-                jamf_entra_rotator::lambda::Targets::from_env()
+                rotator_lambda::Targets::from_env()
                     .map_err(|e| BadInput(format!("{e}; or pass --secret-id")))?
             } else {
-                jamf_entra_rotator::lambda::Targets::Ids(secret_id)
+                rotator_lambda::Targets::Ids(secret_id)
             };
             let mut w = wiring::from_settings(Settings::from_env()?).await?;
             if let Some(p) = progress {
@@ -263,7 +267,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                 match w.engine.check(id, dry_run).await {
                     Ok(r) => {
                         failed |=
-                            r.action == jamf_entra_rotator::rotation::check::Action::RotationFailed;
+                            r.action == rotator_engine::rotation::check::Action::RotationFailed;
                         if !json {
                             print!("{}", setup::describe_check(&r));
                         }
@@ -328,6 +332,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                 },
             )
         }
+        #[cfg(feature = "sim")]
         Command::Sim {
             seed_secret_id,
             target,
@@ -336,7 +341,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Probe { secret_id } => {
-            use jamf_entra_rotator::jamf::conditional_access::{describe_probe, probe_from_env};
+            use rotator_adapters::jamf::conditional_access::{describe_probe, probe_from_env};
             let report = probe_from_env(&Settings::from_env()?, &secret_id).await?;
             if json {
                 print_json(&report)?;

@@ -12,6 +12,7 @@
 //! - `emulated.rs`: the sample events through that real binary.
 //! - `scripts.rs`: the deployment scripts parse and print their usage; a dry run runs nothing.
 
+#[path = "../../../tests/common/mod.rs"]
 mod common;
 
 #[path = "lambda/emulated.rs"]
