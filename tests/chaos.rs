@@ -11,7 +11,7 @@ use common::moto;
 use jamf_entra_rotator::clock::{SharedClock, SystemClock};
 use jamf_entra_rotator::sim::world::{spawn_world, WorldOptions};
 use jamf_entra_rotator::vault::AwsSecretStore;
-use rand::{Rng, SeedableRng};
+use rand::{RngExt, SeedableRng};
 use secrecy::ExposeSecret;
 use std::sync::Arc;
 use tokio::process::Command;
@@ -74,7 +74,7 @@ async fn killed_rotations_always_resume_to_the_invariant() {
     let mut outputs = Vec::new();
     for i in 0..iterations {
         // Kill at the k-th Entra request of this rotation (a rotation makes about a dozen).
-        let k = rng.gen_range(1..=14);
+        let k = rng.random_range(1..=14);
         let base = world.entra.requests().len();
         let mut child = cli(&[
             "rotate",

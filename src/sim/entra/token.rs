@@ -3,14 +3,14 @@
 
 use super::faults::injected;
 use super::{Ctx, EntraOp, Issued, Reply, State};
-use rand::Rng;
+use rand::RngExt;
 use serde_json::json;
 use std::collections::HashMap;
 
 fn random_token() -> String {
-    let mut rng = rand::thread_rng();
+    let mut rng = rand::rng();
     (0..96)
-        .map(|_| rng.sample(rand::distributions::Alphanumeric) as char)
+        .map(|_| rng.sample(rand::distr::Alphanumeric) as char)
         .collect()
 }
 
