@@ -8,9 +8,9 @@
 mod common;
 
 use common::moto;
-use rand::{Rng, SeedableRng};
+use rand::{RngExt, SeedableRng};
 use rotator_adapters::secrets_manager::AwsSecretStore;
-use rotator_testkit::clock::{SharedClock, SystemClock};
+use rotator_engine::clock::{SharedClock, SystemClock};
 use rotator_testkit::world::{spawn_world, WorldOptions};
 use secrecy::ExposeSecret;
 use std::sync::Arc;
@@ -74,7 +74,7 @@ async fn killed_rotations_always_resume_to_the_invariant() {
     let mut outputs = Vec::new();
     for i in 0..iterations {
         // Kill at the k-th Entra request of this rotation (a rotation makes about a dozen).
-        let k = rng.gen_range(1..=14);
+        let k = rng.random_range(1..=14);
         let base = world.entra.requests().len();
         let mut child = cli(&[
             "rotate",

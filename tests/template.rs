@@ -1,10 +1,10 @@
 //! `template.yaml`: least-privilege IAM (no statement allows `*` actions or `*` resources beyond
 //! the few AWS requires, each named below), and the parts of the deployment the product relies on.
-//! CloudFormation's short tags (`!Ref`, `!GetAtt`, `!Sub`, …) come through serde_yaml as tagged
+//! CloudFormation's short tags (`!Ref`, `!GetAtt`, `!Sub`, …) come through serde_norway as tagged
 //! values; the checks look through them.
 
 use rotator_engine::metrics::NAMESPACE;
-use serde_yaml::Value;
+use serde_norway::Value;
 
 /// Wildcards AWS requires, each named as `(statement Sid, action or resource)`: only
 /// `sts:GetWebIdentityToken` (`federated` sign-in), which has no resource type; its conditions
@@ -15,7 +15,7 @@ const ALLOWED_WILDCARDS: &[(&str, &str)] = &[("FederatedSignIn", "*")];
 
 fn template() -> Value {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/template.yaml");
-    serde_yaml::from_str(&std::fs::read_to_string(path).expect("template.yaml"))
+    serde_norway::from_str(&std::fs::read_to_string(path).expect("template.yaml"))
         .expect("template.yaml is YAML")
 }
 
@@ -133,7 +133,7 @@ fn no_iam_statement_allows_wildcard_actions_or_resources() {
 
 #[test]
 fn the_wildcard_scan_catches_wildcards_behind_tags() {
-    let bad: Value = serde_yaml::from_str(
+    let bad: Value = serde_norway::from_str(
         r#"
 Resources:
   Role:

@@ -39,7 +39,7 @@ pub fn capture_logs() {
         let buf = Arc::new(Mutex::new(Vec::new()));
         let writer = Capture(buf.clone());
         let _ = tracing_subscriber::fmt()
-            .with_env_filter("jamf_entra_rotator=trace,info")
+            .with_env_filter("rotator_engine=trace,rotator_adapters=trace,rotator_lambda=trace,rotator_testkit=trace,info")
             .with_writer(move || writer.clone())
             .with_ansi(false)
             .try_init();

@@ -252,6 +252,73 @@ async fn bootstrap_init_still_fails_on_a_missing_setting_without_a_request() {
     );
 }
 
+/// Even a directive that raises every crate to TRACE leaves the raw event (a step event's
+/// `RotationToken`) and the AWS SDK's requests out of the log: no crate but ours logs at TRACE.
+#[tokio::test]
+async fn bootstrap_at_trace_logs_no_raw_event_and_no_sdk_request() {
+    let aws = AwsEndpoint::start(moto::endpoint().await).await;
+    aws.refuse(true);
+    let runtime = RuntimeApi::start().await;
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_bootstrap"))
+        .env_clear()
+        .env(
+            "AWS_LAMBDA_RUNTIME_API",
+            format!("127.0.0.1:{}", runtime.port),
+        )
+        .env("AWS_LAMBDA_FUNCTION_NAME", "jamf-entra-rotator")
+        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
+        .env("AWS_ENDPOINT_URL", &aws.url)
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_REGION", moto::REGION)
+        .env("ROTATOR_CLIENT_ID", "00000000-0000-0000-0000-000000000001")
+        .env(
+            "ROTATOR_CREDENTIALS_SECRET_ID",
+            "jamf-entra-rotator/rotator",
+        )
+        .env("TARGET_SECRET_IDS", "jamf-entra-rotator/x")
+        .env(
+            "AWS_LAMBDA_LOG_LEVEL",
+            "trace,rotator_engine=trace,rotator_adapters=trace",
+        )
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("bootstrap starts");
+    let stdout = child.stdout.take().unwrap();
+
+    let rotation_token = "rotation-token-that-must-never-be-logged";
+    let (kind, body) = runtime
+        .invoke(
+            json!({"Step": "testSecret", "SecretId": "jamf-entra-rotator/x",
+            "ClientRequestToken": "00000000-0000-0000-0000-00000000000a",
+            "RotationToken": rotation_token}),
+        )
+        .await;
+    assert_eq!(kind, "error", "{body}");
+    assert!(
+        aws.reads_of("jamf-entra-rotator/rotator") >= 1,
+        "the invocation sent the SDK request whose logging is checked"
+    );
+    runtime.wait_for_next(2).await;
+    child.kill().await.unwrap();
+    let mut log = String::new();
+    tokio::io::AsyncReadExt::read_to_string(&mut tokio::io::BufReader::new(stdout), &mut log)
+        .await
+        .unwrap();
+    assert!(
+        log.contains("\"ERROR\"") && log.contains("AccessDeniedException"),
+        "the function logged: {log}"
+    );
+    assert!(
+        !log.contains(rotation_token),
+        "the raw event was logged: {log}"
+    );
+    let traced: Vec<&str> = log.lines().filter(|l| l.contains("\"TRACE\"")).collect();
+    assert!(traced.is_empty(), "lines at TRACE: {traced:#?}");
+}
+
 /// Kills the function when the test ends, however it ends.
 struct KillOnDrop(std::process::Child);
 

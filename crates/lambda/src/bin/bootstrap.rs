@@ -13,6 +13,8 @@ use serde_json::Value;
 use std::future::Future;
 use std::sync::Arc;
 use tracing::Instrument;
+use tracing_subscriber::layer::SubscriberExt as _;
+use tracing_subscriber::util::SubscriberInitExt as _;
 
 // One thread: the function's concurrency (a check of many targets) is waiting on the network,
 // and Lambda gives a function below 1,769 MB less than one vCPU anyway; worker threads would only
@@ -94,16 +96,24 @@ fn init_logs() {
     let level = std::env::var("AWS_LAMBDA_LOG_LEVEL")
         .or_else(|_| std::env::var("RUST_LOG"))
         .unwrap_or_else(|_| "info".into());
-    // A bare level applies to this crate only: at TRACE, lambda_runtime logs raw events, which
-    // carry Secrets Manager's RotationToken. A full directive (`a=b,…`) is taken as given.
+    // A bare level applies to the product's crates only. A full directive (`a=b,…`) is taken as given,
+    // except for TRACE below.
     let level = level.to_lowercase();
     let directive = if level.contains('=') {
         level
     } else {
-        format!("warn,jamf_entra_rotator={level},bootstrap={level},lambda_runtime=info")
+        let ours: Vec<String> = OUR_CRATES.iter().map(|c| format!("{c}={level}")).collect();
+        format!("warn,{},lambda_runtime=info", ours.join(","))
     };
     let filter = tracing_subscriber::EnvFilter::try_new(directive)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // Whatever the directive, other crates never log at TRACE: there lambda_runtime logs each raw
+    // event (a step event's RotationToken, a manual rotation's words), and the AWS SDK each
+    // request and response, whose bodies it hides only while LOG_SIGNABLE_BODY and
+    // LOG_SENSITIVE_BODIES stay unset.
+    let no_foreign_trace = tracing_subscriber::filter::filter_fn(|meta| {
+        *meta.level() != tracing::Level::TRACE || is_ours(meta.target())
+    });
     tracing_subscriber::fmt()
         .json()
         .with_env_filter(filter)
@@ -111,5 +121,24 @@ fn init_logs() {
         .with_span_list(false)
         .with_target(false)
         .with_ansi(false)
+        .finish()
+        .with(no_foreign_trace)
         .init();
+}
+
+/// The product's crates and this binary: the log targets a bare level applies to.
+const OUR_CRATES: [&str; 4] = [
+    "rotator_engine",
+    "rotator_adapters",
+    "rotator_lambda",
+    "bootstrap",
+];
+
+/// True for a log target of the product's crates or of this binary.
+fn is_ours(target: &str) -> bool {
+    OUR_CRATES.iter().any(|krate| {
+        target
+            .strip_prefix(krate)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with("::"))
+    })
 }

@@ -5,7 +5,7 @@ use super::graph::graph_error;
 use super::{iso, App, Ctx, Password, Reply};
 use crate::ports::PasswordCredential;
 use chrono::{DateTime, Utc};
-use rand::Rng;
+use rand::RngExt;
 use serde_json::{json, Value};
 use std::time::Duration;
 
@@ -42,13 +42,13 @@ impl Password {
 pub(super) fn new_secret() -> String {
     const CHARS: &[u8] = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._~-";
     const ALNUM: &[u8] = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
-    let mut rng = rand::thread_rng();
+    let mut rng = rand::rng();
     let mut s: String = (0..3)
-        .map(|_| ALNUM[rng.gen_range(0..ALNUM.len())] as char)
+        .map(|_| ALNUM[rng.random_range(0..ALNUM.len())] as char)
         .collect();
-    s.push(char::from(b'0' + rng.gen_range(0..10u8)));
+    s.push(char::from(b'0' + rng.random_range(0..10u8)));
     s.push_str("Q~");
-    s.extend((0..34).map(|_| CHARS[rng.gen_range(0..CHARS.len())] as char));
+    s.extend((0..34).map(|_| CHARS[rng.random_range(0..CHARS.len())] as char));
     s
 }
 

@@ -3,7 +3,7 @@
 
 use super::faults::injected;
 use super::{Ctx, EntraOp, Issued, Reply, State};
-use rand::Rng;
+use rand::RngExt;
 use serde_json::json;
 use std::collections::HashMap;
 
@@ -11,9 +11,9 @@ use std::collections::HashMap;
 const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 
 fn random_token() -> String {
-    let mut rng = rand::thread_rng();
+    let mut rng = rand::rng();
     (0..96)
-        .map(|_| rng.sample(rand::distributions::Alphanumeric) as char)
+        .map(|_| rng.sample(rand::distr::Alphanumeric) as char)
         .collect()
 }
 

@@ -6,7 +6,7 @@ use crate::RecordedRequest;
 use axum::body::Bytes;
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use rand::Rng;
+use rand::RngExt;
 use serde_json::{json, Value};
 use std::sync::atomic::Ordering;
 
@@ -60,9 +60,9 @@ pub(super) fn router(sim: JamfSim) -> axum::Router {
 
 /// A random opaque value (tokens, API client secrets, node ids).
 pub(super) fn random_token() -> String {
-    let mut rng = rand::thread_rng();
+    let mut rng = rand::rng();
     (0..40)
-        .map(|_| char::from(b"abcdefghijklmnopqrstuvwxyz0123456789"[rng.gen_range(0..36)]))
+        .map(|_| char::from(b"abcdefghijklmnopqrstuvwxyz0123456789"[rng.random_range(0..36)]))
         .collect()
 }
 
