@@ -199,3 +199,71 @@ async fn check_without_targets_exits_2_and_says_how_to_name_them() {
         run.stderr
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn init_encrypts_a_new_secret_with_the_kms_key_given_and_refuses_it_for_an_existing_one() {
+    let w = spawn_world_on_moto(100).await;
+    let env: Vec<(&str, String)> = vec![
+        ("AWS_ENDPOINT_URL", moto::endpoint().await),
+        ("AWS_ACCESS_KEY_ID", "testing".into()),
+        ("AWS_SECRET_ACCESS_KEY", "testing".into()),
+        ("AWS_REGION", moto::REGION.into()),
+        (
+            "JER_CLIENT_SECRET",
+            w.secrets[0].expose_secret().to_string(),
+        ),
+    ];
+    let id = moto::unique("cli-kms");
+    let jamf_url = w.jamf.url().to_string();
+    let init = |extra: &'static [&'static str]| {
+        let mut args = vec![
+            "init",
+            "--secret-id",
+            &id,
+            "--jamf-url",
+            &jamf_url,
+            "--target",
+            "smtp-graph",
+            "--jamf-credentials-secret-id",
+            &w.jamf_credentials_id,
+            "--tenant-id",
+            jamf_entra_rotator::sim::world::TENANT_ID,
+            "--client-id",
+            &w.app.client_id,
+            "--key-id",
+            &w.initial_key_id,
+            "--kms-key-id",
+            "alias/jamf-entra-rotator",
+        ];
+        args.extend_from_slice(extra);
+        args.into_iter().map(str::to_string).collect::<Vec<_>>()
+    };
+
+    let first = init(&[]);
+    let created = cli(&first.iter().map(String::as_str).collect::<Vec<_>>(), &env).await;
+
+    assert_eq!(created.code, 0, "{}", created.stderr);
+    let sm = moto::secrets_client().await;
+    let described = sm.describe_secret().secret_id(&id).send().await.unwrap();
+    assert_eq!(described.kms_key_id(), Some("alias/jamf-entra-rotator"));
+    let versions = described.version_ids_to_stages().cloned();
+
+    let again = init(&["--overwrite"]);
+    let refused = cli(&again.iter().map(String::as_str).collect::<Vec<_>>(), &env).await;
+
+    assert_eq!(refused.code, 2, "{}", refused.stderr);
+    assert!(
+        refused
+            .stderr
+            .contains("--kms-key-id applies to a new secret"),
+        "{}",
+        refused.stderr
+    );
+    let after = sm.describe_secret().secret_id(&id).send().await.unwrap();
+    assert_eq!(
+        after.version_ids_to_stages().cloned(),
+        versions,
+        "nothing changed"
+    );
+    w.assert_no_leaks(&[&created.stdout, &created.stderr, &refused.stderr]);
+}

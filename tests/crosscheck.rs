@@ -101,6 +101,7 @@ fn the_scan_finds_the_calls_the_function_makes_and_what_they_act_on() {
         ("secretsmanager:GetSecretValue", Subject::RotatorCredential),
         ("secretsmanager:ListSecrets", Subject::TagListing),
         ("secretsmanager:CreateSecret", Subject::Cli),
+        ("secretsmanager:PutSecretValue", Subject::Cli),
         ("sns:Publish", Subject::AlertTopic),
         ("sts:GetWebIdentityToken", Subject::NoResource),
     ] {

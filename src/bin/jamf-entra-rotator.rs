@@ -128,6 +128,10 @@ struct InitArgs {
     /// Replace an existing document.
     #[arg(long)]
     overwrite: bool,
+    /// Encrypt the new secret with this customer managed KMS key (key id, ARN or alias; the
+    /// template's KmsKeyArn must be the same key).
+    #[arg(long)]
+    kms_key_id: Option<String>,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -380,6 +384,7 @@ async fn init(args: InitArgs, json: bool) -> Result<ExitCode> {
         test_recipient: args.test_recipient,
         client_secret: secrecy::SecretString::from(secret),
         overwrite: args.overwrite,
+        kms_key_id: args.kms_key_id,
     };
     let outcome = setup::init(&settings, request)
         .await

@@ -171,11 +171,23 @@ fn store_operations(impl_file: &File) -> BTreeMap<String, BTreeSet<String>> {
 
 /// Every AWS call the sources can make, or the problems that keep the model from knowing.
 pub fn calls(files: &[File]) -> Result<Vec<Call>, Vec<String>> {
-    let methods = store_methods(files);
     let impl_file = files
         .iter()
         .find(|f| f.code.contains("impl SecretStore for AwsSecretStore"))
         .expect("a file implements SecretStore for AwsSecretStore");
+    // The trait's methods, and AwsSecretStore's own public ones (`create_encrypted`).
+    let mut methods = store_methods(files);
+    methods.extend(
+        impl_file
+            .functions()
+            .into_iter()
+            .map(|(name, _)| name)
+            .filter(|name| {
+                ["pub fn ", "pub async fn "]
+                    .iter()
+                    .any(|p| impl_file.code.contains(&format!("{p}{name}(")))
+            }),
+    );
     let store_ops = store_operations(impl_file);
     let (mut calls, mut problems) = (Vec::new(), Vec::new());
     for f in files {
