@@ -149,6 +149,8 @@ fn template_parameters() -> Vec<(String, bool)> {
         .collect()
 }
 
+const KEY: &str = "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab";
+
 #[test]
 fn the_first_deploy_dry_run_uses_every_name_and_arn_only_after_a_step_made_it() {
     let tools = [
@@ -178,6 +180,8 @@ fn the_first_deploy_dry_run_uses_every_name_and_arn_only_after_a_step_made_it() 
             stack,
             "--function-name",
             function,
+            "--kms-key-id",
+            KEY,
         ])
         .env("PATH", path_with(&dir))
         .env("JER_CLIENT_SECRET", "jamf-secret-value-7Q")
@@ -211,6 +215,7 @@ fn the_first_deploy_dry_run_uses_every_name_and_arn_only_after_a_step_made_it() 
     for needed in [
         "<rotator-app-id>",
         "<jamf-credentials-secret-arn>",
+        "<jamf-secret-key-id>",
         "<target-secret-arn>",
     ] {
         assert!(made.contains(&needed.to_string()), "nothing makes {needed}");
@@ -272,6 +277,15 @@ fn the_first_deploy_dry_run_uses_every_name_and_arn_only_after_a_step_made_it() 
     }
     assert!(overrides.contains(&("FunctionName", function)));
     assert!(overrides.contains(&("RotatorClientId", "<rotator-app-id>")));
+    // The customer managed key: the template's grant, init's new secret, the Jamf credentials.
+    assert!(overrides.contains(&("KmsKeyArn", KEY)));
+    let init = commands[at("jamf-entra-rotator init")];
+    assert!(
+        init.contains(&format!("--kms-key-id {KEY}"))
+            && init.contains("--key-id <jamf-secret-key-id>"),
+        "{init}"
+    );
+    assert!(commands[at("create-secret --name jamf-entra-rotator/jamf-smtp-graph")].contains(KEY));
     assert!(
         deploy.contains("--capabilities CAPABILITY_NAMED_IAM"),
         "{deploy}"
