@@ -122,6 +122,7 @@ pub struct Engine {
     /// Knobs.
     pub policy: Policy,
     progress: Option<ProgressFn>,
+    metrics: Option<Arc<dyn Fn(&str) + Send + Sync>>,
     locks: Arc<Mutex<HashMap<String, Arc<TargetLock>>>>,
 }
 
@@ -143,6 +144,7 @@ impl Engine {
             clock,
             policy,
             progress: None,
+            metrics: None,
             locks: Default::default(),
         }
     }
@@ -154,6 +156,19 @@ impl Engine {
     }
 
     /// Logs a step event and passes it to the progress observer. Never give it a secret.
+    /// Writes the engine's own metric lines (EMF, [`crate::metrics`]) to `sink`; without one
+    /// (the CLI) it writes none.
+    pub fn with_metrics(mut self, sink: Arc<dyn Fn(&str) + Send + Sync>) -> Self {
+        self.metrics = Some(sink);
+        self
+    }
+
+    pub(crate) fn metric(&self, line: String) {
+        if let Some(sink) = &self.metrics {
+            sink(&line);
+        }
+    }
+
     pub(crate) fn note(&self, step: Step, message: &str) {
         tracing::info!(step = %step, "{step}: {message}");
         if let Some(p) = &self.progress {
