@@ -29,6 +29,8 @@
 //! - [`lambda`]: the Lambda function's routing: scheduled check, status, manual rotation, Secrets
 //!   Manager step events, many targets with bounded parallelism, metric lines.
 //! - [`setup`]: what the CLI's `init`, reports and `sim` need.
+//! - [`status`]: the CLI's `status`: every target as a table or JSON, and whether any needs
+//!   attention.
 //! - `sim` (feature `sim`): stand-ins for Entra/Graph and Jamf Pro used by tests, `demo` and `sim`.
 
 pub mod alert;
@@ -46,5 +48,6 @@ pub mod rotation;
 pub mod setup;
 #[cfg(feature = "sim")]
 pub mod sim;
+pub mod status;
 pub mod vault;
 pub mod wiring;
