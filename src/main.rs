@@ -11,6 +11,7 @@ use rotator_engine::rotation::driver::{Outcome, RotationReport};
 use rotator_engine::rotation::{ProgressFn, RotateRequest};
 
 mod setup;
+mod status;
 use serde::Serialize;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -44,11 +45,13 @@ enum Command {
     /// Writes a target's document into Secrets Manager. The current client secret is read from
     /// the environment variable JER_CLIENT_SECRET or, with --secret-stdin, from standard input.
     Init(Box<InitArgs>),
-    /// Read-only report: days until expiry, credentials on the app, drift.
+    /// Read-only report of every target (a table, or --json): days left, last rotation, state,
+    /// drift. Exits 1 when any target needs attention (inside the threshold, expired, its check
+    /// failed, or drift to look at).
     Status {
-        /// The target's secret id (name or ARN).
+        /// Target secret ids (repeatable; default: TARGET_SECRET_IDS, comma-separated, or the tag).
         #[arg(long)]
-        secret_id: String,
+        secret_id: Vec<String>,
     },
     /// The scheduled check: rotates the targets whose secret is due.
     Check {
@@ -132,6 +135,10 @@ struct InitArgs {
     /// Replace an existing document.
     #[arg(long)]
     overwrite: bool,
+    /// Encrypt the new secret with this customer managed KMS key (key id, ARN or alias; the
+    /// template's KmsKeyArn must be the same key).
+    #[arg(long)]
+    kms_key_id: Option<String>,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -235,14 +242,28 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Init(args) => init(*args, json).await,
         Command::Status { secret_id } => {
-            let w = wiring::from_settings(Settings::from_env()?).await?;
-            let report = w.engine.check(&secret_id, true).await?;
-            if json {
-                print_json(&report)?;
+            let targets = if secret_id.is_empty() {
+                rotator_lambda::Targets::from_env()
+                    .map_err(|e| BadInput(format!("{e}; or pass --secret-id")))?
             } else {
-                print!("{}", setup::describe_check(&report));
+                rotator_lambda::Targets::Ids(secret_id)
+            };
+            let w = wiring::from_settings(Settings::from_env()?).await?;
+            let mut ids = targets.resolve(w.store.as_ref()).await?;
+            if let Some(own) = w.own_secret.clone().filter(|o| !ids.contains(o)) {
+                ids.push(own);
             }
-            Ok(ExitCode::SUCCESS)
+            let status = status::status(&w.engine, &ids).await;
+            if json {
+                print_json(&status)?;
+            } else {
+                print!("{}", status::table(&status));
+            }
+            Ok(if status.attention > 0 {
+                ExitCode::from(1)
+            } else {
+                ExitCode::SUCCESS
+            })
         }
         Command::Check { secret_id, dry_run } => {
             // The same target settings as the Lambda (TARGET_SECRET_IDS or the target tag).
@@ -385,6 +406,7 @@ async fn init(args: InitArgs, json: bool) -> Result<ExitCode> {
         test_recipient: args.test_recipient,
         client_secret: secrecy::SecretString::from(secret),
         overwrite: args.overwrite,
+        kms_key_id: args.kms_key_id,
     };
     let outcome = setup::init(&settings, request)
         .await

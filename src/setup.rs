@@ -38,6 +38,9 @@ pub struct InitRequest {
     pub client_secret: SecretString,
     /// Replace an existing document.
     pub overwrite: bool,
+    /// The customer managed KMS key (id, ARN or alias) a new secret is encrypted with
+    /// (`aws/secretsmanager` when absent).
+    pub kms_key_id: Option<String>,
 }
 
 /// What `init` did.
@@ -125,16 +128,23 @@ pub async fn init(settings: &Settings, req: InitRequest) -> Result<InitOutcome, 
                 req.secret_id
             )))
         }
+        Ok(_) if req.kms_key_id.is_some() => {
+            return Err(SetupError::Mismatch(format!(
+                "--kms-key-id applies to a new secret, and {} exists: change its key with `aws secretsmanager update-secret --secret-id {} --kms-key-id …`",
+                req.secret_id, req.secret_id
+            )))
+        }
         Ok(_) => {
             store.put_current(&req.secret_id, &doc.to_secret()).await?;
             "replaced"
         }
         Err(StoreError::NotFound { .. }) => {
             store
-                .create(
+                .create_encrypted(
                     &req.secret_id,
                     &doc.to_secret(),
                     "Jamf Pro's Entra client secret, rotated by jamf-entra-rotator",
+                    req.kms_key_id.as_deref(),
                 )
                 .await?;
             "created"

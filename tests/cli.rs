@@ -148,10 +148,20 @@ async fn init_status_and_rotate_work_from_the_environment_alone() {
     );
 
     let status = cli(&["status", "--json", "--secret-id", &id], &env).await;
-    assert_eq!(status.code, 0, "{}", status.stderr);
+    assert_eq!(
+        status.code, 1,
+        "a target inside the threshold needs attention: {}",
+        status.stderr
+    );
     let s: Value = serde_json::from_str(status.stdout.trim()).unwrap();
-    assert_eq!(s["due"], true);
-    assert_eq!(s["action"], "would-rotate");
+    assert_eq!(
+        (s["targets"].as_u64(), s["attention"].as_u64()),
+        (Some(1), Some(1))
+    );
+    let row = &s["results"][0];
+    assert_eq!(row["state"], "due");
+    assert_eq!(row["report"]["due"], true);
+    assert_eq!(row["report"]["action"], "would-rotate");
     assert_eq!(
         w.entra.passwords(&w.app.object_id).len(),
         1,
@@ -198,4 +208,137 @@ async fn check_without_targets_exits_2_and_says_how_to_name_them() {
         "{}",
         run.stderr
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn init_encrypts_a_new_secret_with_the_kms_key_given_and_refuses_it_for_an_existing_one() {
+    let w = spawn_world_on_moto(100).await;
+    let env: Vec<(&str, String)> = vec![
+        ("AWS_ENDPOINT_URL", moto::endpoint().await),
+        ("AWS_ACCESS_KEY_ID", "testing".into()),
+        ("AWS_SECRET_ACCESS_KEY", "testing".into()),
+        ("AWS_REGION", moto::REGION.into()),
+        (
+            "JER_CLIENT_SECRET",
+            w.secrets[0].expose_secret().to_string(),
+        ),
+    ];
+    let id = moto::unique("cli-kms");
+    let jamf_url = w.jamf.url().to_string();
+    let init = |extra: &'static [&'static str]| {
+        let mut args = vec![
+            "init",
+            "--secret-id",
+            &id,
+            "--jamf-url",
+            &jamf_url,
+            "--target",
+            "smtp-graph",
+            "--jamf-credentials-secret-id",
+            &w.jamf_credentials_id,
+            "--tenant-id",
+            rotator_testkit::world::TENANT_ID,
+            "--client-id",
+            &w.app.client_id,
+            "--key-id",
+            &w.initial_key_id,
+            "--kms-key-id",
+            "alias/jamf-entra-rotator",
+        ];
+        args.extend_from_slice(extra);
+        args.into_iter().map(str::to_string).collect::<Vec<_>>()
+    };
+
+    let first = init(&[]);
+    let created = cli(&first.iter().map(String::as_str).collect::<Vec<_>>(), &env).await;
+
+    assert_eq!(created.code, 0, "{}", created.stderr);
+    let sm = moto::secrets_client().await;
+    let described = sm.describe_secret().secret_id(&id).send().await.unwrap();
+    assert_eq!(described.kms_key_id(), Some("alias/jamf-entra-rotator"));
+    let versions = described.version_ids_to_stages().cloned();
+
+    let again = init(&["--overwrite"]);
+    let refused = cli(&again.iter().map(String::as_str).collect::<Vec<_>>(), &env).await;
+
+    assert_eq!(refused.code, 2, "{}", refused.stderr);
+    assert!(
+        refused
+            .stderr
+            .contains("--kms-key-id applies to a new secret"),
+        "{}",
+        refused.stderr
+    );
+    let after = sm.describe_secret().secret_id(&id).send().await.unwrap();
+    assert_eq!(
+        after.version_ids_to_stages().cloned(),
+        versions,
+        "nothing changed"
+    );
+    w.assert_no_leaks(&[&created.stdout, &created.stderr, &refused.stderr]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_covers_every_target_as_a_table_and_exits_1_when_one_needs_attention() {
+    let w = spawn_world_on_moto(100).await;
+    let endpoint = moto::endpoint().await;
+    let env = |targets: String| -> Vec<(&str, String)> {
+        vec![
+            ("AWS_ENDPOINT_URL", endpoint.clone()),
+            ("AWS_ACCESS_KEY_ID", "testing".into()),
+            ("AWS_SECRET_ACCESS_KEY", "testing".into()),
+            ("AWS_REGION", moto::REGION.into()),
+            ("ENTRA_LOGIN_URL", w.entra.url().to_string()),
+            ("GRAPH_URL", w.entra.url().to_string()),
+            ("ROTATOR_CLIENT_ID", w.rotator_client_id.clone()),
+            (
+                "ROTATOR_CREDENTIALS_SECRET_ID",
+                w.rotator_credentials_id.clone(),
+            ),
+            ("TARGET_SECRET_IDS", targets),
+        ]
+    };
+    let healthy = cli(&["status"], &env(w.secret_id.clone())).await;
+
+    assert_eq!(healthy.code, 0, "{}{}", healthy.stdout, healthy.stderr);
+    let lines: Vec<&str> = healthy.stdout.lines().collect();
+    assert!(lines[0].starts_with("TARGET"), "{}", healthy.stdout);
+    assert!(
+        lines[1].starts_with(&w.secret_id)
+            && lines[1].contains("   99")
+            && lines[1].contains(" ok "),
+        "{}",
+        healthy.stdout
+    );
+    assert!(healthy
+        .stdout
+        .ends_with("0 of 1 target(s) need attention\n"));
+
+    let missing = moto::unique("no-such-target");
+    let both = format!("{},{missing}", w.secret_id);
+    let broken = cli(&["status", "--json"], &env(both)).await;
+
+    assert_eq!(broken.code, 1, "{}", broken.stderr);
+    let s: Value = serde_json::from_str(broken.stdout.trim()).unwrap();
+    assert_eq!(
+        (s["targets"].as_u64(), s["attention"].as_u64()),
+        (Some(2), Some(1))
+    );
+    assert_eq!(s["results"][0]["state"], "ok");
+    assert_eq!(s["results"][1]["state"], "failed");
+    assert!(s["results"][1]["error"]
+        .as_str()
+        .unwrap()
+        .contains(&missing));
+    assert_eq!(
+        w.entra.passwords(&w.app.object_id).len(),
+        1,
+        "status changes nothing"
+    );
+    w.assert_no_leaks(&[
+        &healthy.stdout,
+        &healthy.stderr,
+        &broken.stdout,
+        &broken.stderr,
+    ]);
 }

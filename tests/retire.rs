@@ -213,3 +213,46 @@ async fn a_new_rotation_supersedes_a_pending_retirement() {
     w.assert_invariant().await;
     w.assert_no_leaks(&[]);
 }
+
+#[tokio::test]
+async fn a_retirement_graph_refuses_alerts_and_the_next_check_retires_it() {
+    let w = spawn_with(10, |o| o.settings.retire_grace = 48 * HOUR).await;
+    let r = w
+        .engine
+        .rotate(&w.secret_id, RotateRequest::default())
+        .await
+        .unwrap();
+    assert_eq!(r.outcome, Outcome::Rotated, "{:?}", r.error);
+    w.clock.advance(49 * HOUR);
+    w.entra
+        .fail_next(rotator_testkit::entra::EntraOp::RemovePassword, 1, 403);
+    let before = w.alerts.sent().len();
+
+    let report = w.engine.check(&w.secret_id, false).await.unwrap();
+
+    assert!(
+        keys(&w).contains(&w.initial_key_id),
+        "Graph refused the removal"
+    );
+    let alerts = w.alerts.sent()[before..].to_vec();
+    let housekeeping: Vec<_> = alerts
+        .iter()
+        .filter(|a| a.subject.starts_with("Housekeeping failed:"))
+        .collect();
+    assert_eq!(housekeeping.len(), 1, "{alerts:#?}");
+    assert_eq!(housekeeping[0].kind, AlertKind::Drift);
+    let message = &housekeeping[0].message;
+    assert!(
+        message.contains(&format!("retire-pending credential {}", w.initial_key_id))
+            && message.contains("What to do:"),
+        "{message}"
+    );
+    w.assert_invariant().await;
+
+    w.engine.check(&w.secret_id, false).await.unwrap();
+    assert!(
+        !keys(&w).contains(&w.initial_key_id),
+        "the next check retires it"
+    );
+    w.assert_no_leaks(&[&serde_json::to_string(&report).unwrap(), message]);
+}

@@ -6,12 +6,24 @@
 use rotator_engine::metrics::NAMESPACE;
 use serde_norway::Value;
 
-/// Wildcards AWS requires, each named as `(statement Sid, action or resource)`: only
-/// `sts:GetWebIdentityToken` (`federated` sign-in), which has no resource type; its conditions
-/// pin the audience, algorithm and lifetime instead. The function writes metrics as EMF log lines
-/// (no `cloudwatch:PutMetricData`, which only takes `Resource: "*"`), and the template names its
-/// targets (`ListSecrets`, needed only for `TARGET_TAG_KEY`, only takes `Resource: "*"`).
-const ALLOWED_WILDCARDS: &[(&str, &str)] = &[("FederatedSignIn", "*")];
+/// Wildcards AWS requires, each named as `(statement Sid, action or resource)`:
+/// - `sts:GetWebIdentityToken` (`federated` sign-in) has no resource type; its conditions pin the
+///   audience, algorithm and lifetime instead;
+/// - a KMS key policy names its own key as `*`, and its first statement gives the account the
+///   key's administration (without it IAM could not grant anything on the key);
+/// - the EC2 network-interface actions Lambda needs in a VPC take no resource
+///   (`AWSLambdaVPCAccessExecutionRole` grants the same).
+///
+/// The function writes metrics as EMF log lines (no `cloudwatch:PutMetricData`, which only takes
+/// `Resource: "*"`), and the template names its targets (`ListSecrets`, needed only for
+/// `TARGET_TAG_KEY`, only takes `Resource: "*"`).
+const ALLOWED_WILDCARDS: &[(&str, &str)] = &[
+    ("FederatedSignIn", "*"),
+    ("AccountAdministers", "kms:*"),
+    ("AccountAdministers", "*"),
+    ("AlarmsAndEventsPublish", "*"),
+    ("VpcNetworkInterfaces", "*"),
+];
 
 fn template() -> Value {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/template.yaml");
@@ -44,7 +56,21 @@ fn strings(v: &Value) -> Vec<String> {
     }
 }
 
-/// Every policy statement in the document: each item of any `Statement` list, with its path.
+/// The statements an item of a `Statement` list stands for: the item, or both branches of an
+/// `!If` (recursively); `!Ref AWS::NoValue` stands for none.
+fn branches(item: &Value) -> Vec<Value> {
+    match item {
+        Value::Tagged(t) if t.tag == "!If" => match &t.value {
+            Value::Sequence(parts) => parts.iter().skip(1).flat_map(branches).collect(),
+            _ => Vec::new(),
+        },
+        Value::Tagged(t) if t.tag == "!Ref" => Vec::new(),
+        other => vec![other.clone()],
+    }
+}
+
+/// Every policy statement in the document: each item of any `Statement` list (both branches of
+/// a conditional one), with its path.
 fn statements(v: &Value, path: &str, out: &mut Vec<(String, Value)>) {
     match untag(v) {
         Value::Mapping(m) => {
@@ -53,12 +79,10 @@ fn statements(v: &Value, path: &str, out: &mut Vec<(String, Value)>) {
                 let here = format!("{path}/{key}");
                 if key == "Statement" {
                     if let Value::Sequence(items) = untag(child) {
-                        out.extend(
-                            items
-                                .iter()
-                                .enumerate()
-                                .map(|(i, s)| (format!("{here}[{i}]"), s.clone())),
-                        );
+                        out.extend(items.iter().enumerate().flat_map(|(i, s)| {
+                            let here = format!("{here}[{i}]");
+                            branches(s).into_iter().map(move |b| (here.clone(), b))
+                        }));
                         continue;
                     }
                 }
@@ -153,11 +177,17 @@ Resources:
               - Effect: Deny
                 Action: "*"
                 Resource: "*"
+              - !If
+                - SomeCondition
+                - Effect: Allow
+                  Action: sqs:SendMessage
+                  Resource: "*"
+                - !Ref AWS::NoValue
 "#,
     )
     .unwrap();
     let problems = wildcard_problems(&bad);
-    assert_eq!(problems.len(), 5, "{problems:#?}");
+    assert_eq!(problems.len(), 6, "{problems:#?}");
 }
 
 #[test]
@@ -272,11 +302,6 @@ fn alarms_events_and_the_topic_are_wired_to_alert() {
         ),
         (Some(NAMESPACE), Some("DaysUntilExpiry"))
     );
-    assert_eq!(
-        get(days, "TreatMissingData").as_str(),
-        Some("breaching"),
-        "the dead man's switch"
-    );
     assert!(
         get(days, "Dimensions").is_null(),
         "the function emits the fleet minimum without a dimension"
@@ -301,5 +326,296 @@ fn alarms_events_and_the_topic_are_wired_to_alert() {
             !get(get(&doc, "Outputs"), output).is_null(),
             "output {output}"
         );
+    }
+}
+
+/// The resource's `Condition`, if any.
+fn condition<'a>(doc: &'a Value, name: &str) -> Option<&'a str> {
+    get(resource(doc, name), "Condition").as_str()
+}
+
+/// The parameter `name`'s `key` (`Default`, `AllowedValues`, …).
+fn param<'a>(doc: &'a Value, name: &str, key: &str) -> &'a Value {
+    let p = get(get(doc, "Parameters"), name);
+    assert!(!p.is_null(), "template.yaml has no parameter {name}");
+    get(p, key)
+}
+
+#[test]
+fn the_role_has_a_name_derived_from_the_stack_so_entra_can_trust_it_before_the_deploy() {
+    let doc = template();
+    let role = props(&doc, "RotatorFunctionRole");
+    assert_eq!(
+        get(resource(&doc, "RotatorFunctionRole"), "Type").as_str(),
+        Some("AWS::IAM::Role")
+    );
+    // `!Sub ${AWS::StackName}-rotator`: scripts/first-deploy computes the same ARN.
+    assert_eq!(
+        strings(get(role, "RoleName")),
+        ["${AWS::StackName}-rotator"]
+    );
+    let f = props(&doc, "RotatorFunction");
+    assert_eq!(strings(get(f, "Role")), ["RotatorFunctionRole.Arn"]);
+    assert!(
+        get(f, "Policies").is_null(),
+        "SAM ignores Policies next to Role: every grant lives on the named role"
+    );
+    assert_eq!(
+        strings(get(get(get(&doc, "Outputs"), "RotatorRoleArn"), "Value")),
+        ["RotatorFunctionRole.Arn"]
+    );
+}
+
+#[test]
+fn federated_conditions_are_strings_which_iam_and_moto_both_take() {
+    let doc = template();
+    let mut found = Vec::new();
+    statements(resource(&doc, "FederatedSignInPolicy"), "", &mut found);
+    let c = get(&found[0].1, "Condition");
+    assert_eq!(
+        get(get(c, "NumericLessThanEquals"), "sts:DurationSeconds"),
+        &Value::String("300".into()),
+        "moto refuses a bare number in a condition"
+    );
+}
+
+#[test]
+fn a_failed_asynchronous_check_is_not_rerun_and_lands_in_an_alarmed_queue() {
+    let doc = template();
+    let config = get(props(&doc, "RotatorFunction"), "EventInvokeConfig");
+    assert_eq!(get(config, "MaximumRetryAttempts").as_u64(), Some(0));
+    let on_failure = get(get(config, "DestinationConfig"), "OnFailure");
+    assert_eq!(get(on_failure, "Type").as_str(), Some("SQS"));
+    assert_eq!(
+        strings(get(on_failure, "Destination")),
+        ["FailedInvocationQueue.Arn"]
+    );
+    let alarm = props(&doc, "FailedInvocationAlarm");
+    assert_eq!(
+        strings(get(alarm, "Dimensions")),
+        ["QueueName", "FailedInvocationQueue.QueueName"]
+    );
+    assert_eq!(strings(get(alarm, "AlarmActions")), ["AlertTopic"]);
+}
+
+#[test]
+fn failures_throttles_expiry_and_silence_each_alarm() {
+    let doc = template();
+    let failed = props(&doc, "RotationFailedAlarm");
+    let query = strings(get(failed, "Metrics")).join(" ");
+    assert!(
+        query.contains(&format!(
+            "SUM(RotationFailed) FROM SCHEMA({NAMESPACE}, Target)"
+        )),
+        "the fleet's RotationFailed, summed over every target: {query}"
+    );
+    assert_eq!(get(failed, "Threshold").as_u64(), Some(1));
+    let throttles = props(&doc, "FunctionThrottlesAlarm");
+    assert_eq!(get(throttles, "MetricName").as_str(), Some("Throttles"));
+    let dead = props(&doc, "CheckNotReportingAlarm");
+    assert_eq!(
+        (
+            get(dead, "MetricName").as_str(),
+            get(dead, "Statistic").as_str(),
+            get(dead, "TreatMissingData").as_str(),
+        ),
+        (
+            Some("DaysUntilExpiry"),
+            Some("SampleCount"),
+            Some("breaching")
+        ),
+        "the dead man's switch: no complete report is breaching"
+    );
+    assert_eq!(
+        (
+            get(dead, "EvaluationPeriods").as_u64(),
+            get(dead, "DatapointsToAlarm").as_u64(),
+            get(dead, "Period").as_u64()
+        ),
+        (Some(2), Some(2), Some(86_400)),
+        "two silent days: one late or missed run does not alarm"
+    );
+    let errors = strings(get(props(&doc, "FunctionErrorsAlarm"), "AlarmDescription")).join(" ");
+    assert!(
+        errors.contains("a scheduled check left a target failed"),
+        "{errors}"
+    );
+    let dlq = strings(get(props(&doc, "CheckDeadLetterAlarm"), "AlarmDescription")).join(" ");
+    assert!(
+        dlq.contains("could not hand the daily check to Lambda"),
+        "{dlq}"
+    );
+    for alarm in [
+        "FunctionErrorsAlarm",
+        "FunctionThrottlesAlarm",
+        "RotationFailedAlarm",
+        "DaysUntilExpiryAlarm",
+        "CheckNotReportingAlarm",
+        "CheckDeadLetterAlarm",
+        "FailedInvocationAlarm",
+    ] {
+        assert_eq!(
+            strings(get(props(&doc, alarm), "AlarmActions")),
+            ["AlertTopic"],
+            "{alarm}"
+        );
+    }
+}
+
+#[test]
+fn reserved_concurrency_is_small_and_never_one() {
+    let doc = template();
+    let allowed: Vec<u64> = match param(&doc, "ReservedConcurrency", "AllowedValues") {
+        Value::Sequence(v) => v.iter().filter_map(Value::as_u64).collect(),
+        other => panic!("AllowedValues: {other:?}"),
+    };
+    assert!(
+        !allowed.contains(&1),
+        "1 would throttle Secrets Manager's steps during a check"
+    );
+    assert!(allowed.iter().all(|n| *n <= 10), "{allowed:?}");
+    let default = param(&doc, "ReservedConcurrency", "Default").as_u64();
+    assert!(default.is_some_and(|n| n >= 2), "{default:?}");
+    let f = props(&doc, "RotatorFunction");
+    assert_eq!(
+        strings(get(f, "ReservedConcurrentExecutions")),
+        [
+            "HasReservedConcurrency",
+            "ReservedConcurrency",
+            "AWS::NoValue"
+        ]
+    );
+}
+
+#[test]
+fn kms_vpc_and_logging_options_are_wired() {
+    let doc = template();
+    let mut found = Vec::new();
+    statements(resource(&doc, "RotatorFunctionRole"), "", &mut found);
+    let sid = |name: &str| {
+        found
+            .iter()
+            .find(|(_, s)| get(s, "Sid").as_str() == Some(name))
+            .unwrap_or_else(|| panic!("no statement {name}"))
+            .1
+            .clone()
+    };
+    let key = sid("SecretsKey");
+    assert_eq!(
+        strings(get(&key, "Action")),
+        ["kms:Decrypt", "kms:GenerateDataKey"]
+    );
+    assert_eq!(strings(get(&key, "Resource")), ["KmsKeyArn"]);
+    assert_eq!(
+        strings(get(
+            get(get(&key, "Condition"), "StringEquals"),
+            "kms:ViaService"
+        )),
+        ["secretsmanager.${AWS::Region}.amazonaws.com"]
+    );
+    let topic_key = sid("AlertTopicKey");
+    assert_eq!(
+        strings(get(
+            get(get(&topic_key, "Condition"), "StringEquals"),
+            "kms:ViaService"
+        )),
+        ["sns.${AWS::Region}.amazonaws.com"]
+    );
+    let f = props(&doc, "RotatorFunction");
+    let vpc = strings(get(f, "VpcConfig"));
+    assert_eq!(vpc[0], "HasVpc", "{vpc:?}");
+    assert!(
+        vpc.contains(&"SubnetIds".to_string()) && vpc.contains(&"SecurityGroupIds".to_string())
+    );
+    let logging = get(f, "LoggingConfig");
+    assert_eq!(get(logging, "LogFormat").as_str(), Some("JSON"));
+    assert_eq!(strings(get(logging, "ApplicationLogLevel")), ["LogLevel"]);
+    assert!(
+        !strings(param(&doc, "LogLevel", "AllowedValues")).contains(&"FATAL".to_string()),
+        "tracing has no FATAL: the function would fall back to info"
+    );
+}
+
+#[test]
+fn the_alert_topic_is_encrypted_with_a_key_alarms_and_events_may_use() {
+    let doc = template();
+    assert_eq!(
+        strings(get(props(&doc, "AlertTopic"), "KmsMasterKeyId")),
+        ["AlertTopicKey"]
+    );
+    let policy = get(props(&doc, "AlertTopicKey"), "KeyPolicy");
+    let mut found = Vec::new();
+    statements(policy, "", &mut found);
+    let publish = &found
+        .iter()
+        .find(|(_, s)| get(s, "Sid").as_str() == Some("AlarmsAndEventsPublish"))
+        .expect("the services' grant")
+        .1;
+    assert_eq!(
+        strings(get(publish, "Principal")),
+        ["cloudwatch.amazonaws.com", "events.amazonaws.com"]
+    );
+    assert_eq!(
+        strings(get(publish, "Action")),
+        ["kms:Decrypt", "kms:GenerateDataKey"]
+    );
+}
+
+#[test]
+fn chat_channels_are_optional_and_subscribe_to_the_topic() {
+    let doc = template();
+    for (name, cond) in [
+        ("SlackAlerts", "HasSlack"),
+        ("TeamsAlerts", "HasTeams"),
+        ("ChatbotChannelRole", "HasChat"),
+    ] {
+        assert_eq!(condition(&doc, name), Some(cond), "{name}");
+    }
+    for name in ["SlackAlerts", "TeamsAlerts"] {
+        assert_eq!(
+            strings(get(props(&doc, name), "SnsTopicArns")),
+            ["AlertTopic"]
+        );
+    }
+    for p in [
+        "SlackWorkspaceId",
+        "SlackChannelId",
+        "TeamsTenantId",
+        "TeamsTeamId",
+        "TeamsChannelId",
+    ] {
+        assert_eq!(
+            param(&doc, p, "Default").as_str(),
+            Some(""),
+            "{p} is optional"
+        );
+    }
+}
+
+#[test]
+fn the_dashboard_is_json_with_a_line_per_target_rotations_and_propagation() {
+    let doc = template();
+    let body = strings(get(props(&doc, "Dashboard"), "DashboardBody")).join("");
+    // `!Sub` fills parameters in; numbers stand in for them here.
+    let filled = ["${AWS::Region}", "${RotatorFunction}"]
+        .iter()
+        .fold(body, |b, p| b.replace(p, "x"));
+    let filled = [
+        "${RotationThresholdDays}",
+        "${ExpiryAlarmDays}",
+        "${PropagationTimeoutSecs}",
+    ]
+    .iter()
+    .fold(filled, |b, p| b.replace(p, "1"));
+    let v: serde_json::Value = serde_json::from_str(&filled).expect("the dashboard body is JSON");
+    let text = v.to_string();
+    for metric in [
+        "DaysUntilExpiry",
+        "RotationSucceeded",
+        "RotationFailed",
+        "PropagationSeconds",
+    ] {
+        let search = format!("SEARCH('{{{NAMESPACE},Target}} MetricName=\\\"{metric}\\\"'");
+        assert!(text.contains(&search), "{search} in {text}");
     }
 }

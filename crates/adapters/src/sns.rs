@@ -1,6 +1,7 @@
-//! Alerts through an SNS topic (e-mail, chat, paging subscribe to it).
+//! Alerts through an SNS topic (e-mail, chat through AWS Chatbot, paging subscribe to it), in
+//! the per-protocol form the engine writes ([`crate::alert::structured_message`]).
 
-use crate::alert::{sns_message, sns_subject};
+use crate::alert::{sns_subject, structured_message};
 use crate::ports::{Alert, AlertError, Alerts};
 use async_trait::async_trait;
 
@@ -28,7 +29,8 @@ impl Alerts for SnsAlerts {
             .publish()
             .topic_arn(&self.topic_arn)
             .subject(sns_subject(&alert.subject))
-            .message(sns_message(alert))
+            .message_structure("json")
+            .message(structured_message(alert))
             .send()
             .await
             .map_err(|e| {

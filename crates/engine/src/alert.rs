@@ -1,7 +1,8 @@
-//! Alerts (SNS, in-memory) and CloudWatch EMF metric lines.
+//! Alerts: what they say, and how they are delivered.
 //!
-//! - `SnsAlerts` (in the adapters): publishes to an SNS topic (e-mail, chat, paging subscribe to
-//!   it) with [`sns_subject`] and [`sns_message`].
+//! - [`sns_subject`], [`structured_message`]: an alert as SNS carries it (the adapters'
+//!   `SnsAlerts` publishes it): plain text for e-mail and queues, an AWS Chatbot custom
+//!   notification for Slack and Microsoft Teams.
 //! - [`LogAlerts`]: logs the alert when no topic is configured.
 //! - [`deliver`]: sends an alert and never fails: an alert that cannot be sent is logged, and the
 //!   error that caused it stays the error the caller reports.
@@ -13,8 +14,9 @@ use async_trait::async_trait;
 
 /// SNS subjects: at most 100 characters.
 const SUBJECT_MAX: usize = 100;
-/// SNS messages may be 256 KiB; alerts are short, so a cut far below that is only a safety net.
-const MESSAGE_MAX: usize = 64 * 1024;
+/// SNS messages may be 256 KiB, and each alert goes out in three forms (plain text twice, and
+/// the chat form); alerts are short, so a cut far below that is only a safety net.
+const MESSAGE_MAX: usize = 48 * 1024;
 
 /// Makes a subject SNS accepts: ASCII, printable, no line breaks, 1 to 100 characters.
 pub fn sns_subject(subject: &str) -> String {
@@ -39,12 +41,54 @@ pub fn sns_subject(subject: &str) -> String {
 
 /// The message body: the alert's text, then the facts a subscriber filters on.
 pub fn sns_message(alert: &Alert) -> String {
-    let kind = serde_json::to_value(alert.kind)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_string))
-        .unwrap_or_default();
+    let kind = kind_name(alert);
     let text = crate::redact::truncate(&alert.message, MESSAGE_MAX);
     format!("{text}\n\nTarget: {}\nKind: {kind}\n", alert.target)
+}
+
+/// The kind as alerts write it (`rotation-failed`).
+fn kind_name(alert: &Alert) -> String {
+    serde_json::to_value(alert.kind)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default()
+}
+
+/// The alert as an AWS Chatbot (Amazon Q Developer in chat applications) custom notification,
+/// the only form Chatbot shows in Slack or Microsoft Teams: the subject as the title, what
+/// happened and what was left as the description, the "What to do" as the next step.
+fn chat_message(alert: &Alert) -> String {
+    let text = crate::redact::truncate(&alert.message, MESSAGE_MAX);
+    let (what, todo) = match text.split_once("What to do:") {
+        Some((what, todo)) => (what.trim_end().to_string(), vec![todo.trim().to_string()]),
+        None => (text.clone(), Vec::new()),
+    };
+    let kind = kind_name(alert);
+    serde_json::json!({
+        "version": "1.0",
+        "source": "custom",
+        "content": {
+            "textType": "client-markdown",
+            "title": sns_subject(&alert.subject),
+            "description": what,
+            "nextSteps": todo,
+            "keywords": [kind, "jamf-entra-rotator"],
+        },
+        "metadata": {
+            "summary": sns_subject(&alert.subject),
+            "eventType": kind,
+            "relatedResources": [alert.target],
+        },
+    })
+    .to_string()
+}
+
+/// The SNS message in its per-protocol form (`MessageStructure: json`): the plain text for
+/// e-mail, SQS and every other protocol, the chat notification for HTTPS (AWS Chatbot's
+/// subscription).
+pub fn structured_message(alert: &Alert) -> String {
+    let text = sns_message(alert);
+    serde_json::json!({"default": text, "email": text, "https": chat_message(alert)}).to_string()
 }
 
 /// Alerts as log lines only, for a deployment without a topic.
@@ -117,5 +161,31 @@ mod tests {
             m.starts_with("m\n") && m.contains("Target: t") && m.contains("Kind: rotation-failed"),
             "{m}"
         );
+    }
+
+    #[test]
+    fn chat_subscribers_get_a_custom_notification_and_everyone_else_the_text() {
+        let a = Alert {
+            kind: AlertKind::RolledBack,
+            target: "arn:aws:secretsmanager:us-east-1:1:secret:jamf".into(),
+            subject: "Rotation failed: jamf".into(),
+            message: "Jamf Pro rejected the new secret.\nWhat to do: check the integration.".into(),
+        };
+        let v: serde_json::Value = serde_json::from_str(&structured_message(&a)).unwrap();
+        assert_eq!(v["default"], v["email"]);
+        assert!(v["default"].as_str().unwrap().contains("Target: arn:aws"));
+        let chat: serde_json::Value = serde_json::from_str(v["https"].as_str().unwrap()).unwrap();
+        assert_eq!(
+            (chat["version"].as_str(), chat["source"].as_str()),
+            (Some("1.0"), Some("custom"))
+        );
+        assert_eq!(chat["content"]["title"], "Rotation failed: jamf");
+        assert_eq!(
+            chat["content"]["description"],
+            "Jamf Pro rejected the new secret."
+        );
+        assert_eq!(chat["content"]["nextSteps"][0], "check the integration.");
+        assert_eq!(chat["metadata"]["relatedResources"][0], a.target.as_str());
+        assert_eq!(chat["metadata"]["eventType"], "rolled-back");
     }
 }

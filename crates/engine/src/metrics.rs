@@ -77,6 +77,12 @@ pub fn rotation_failed(target: &str) -> String {
     target_line(target, "RotationFailed", 1.0, "Count")
 }
 
+/// `PropagationSeconds` of the target: from `addPassword` to the last of the consecutive
+/// acceptances the propagation wait requires (tune `PROPAGATION_TIMEOUT_SECS` from it).
+pub fn propagation_seconds(target: &str, seconds: f64) -> String {
+    target_line(target, "PropagationSeconds", seconds, "Seconds")
+}
+
 /// Writes one EMF line to stdout, where the Lambda runtime hands it to CloudWatch Logs.
 pub fn emit(line: &str) {
     use std::io::Write;
@@ -119,6 +125,7 @@ mod tests {
             (days_until_expiry("arn:t", 12), "DaysUntilExpiry", 12.0),
             (rotation_succeeded("arn:t"), "RotationSucceeded", 1.0),
             (rotation_failed("arn:t"), "RotationFailed", 1.0),
+            (propagation_seconds("arn:t", 7.5), "PropagationSeconds", 7.5),
         ] {
             let v: Value = serde_json::from_str(&line).expect("JSON");
             let d = &v["_aws"]["CloudWatchMetrics"][0];

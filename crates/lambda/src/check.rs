@@ -36,23 +36,32 @@ impl Function {
         }
         let mut results: Vec<Value> = vec![Value::Null; ids.len()];
         let mut days: Vec<i64> = Vec::new();
+        let mut unchecked = 0;
         while let Some(joined) = tasks.join_next_with_id().await {
             let (i, outcome) = match joined {
                 Ok((task, outcome)) => (index_of[&task], outcome),
                 Err(e) => {
                     let i = index_of[&e.id()];
                     tracing::error!(step = "check", "check of {} crashed: {e}", ids[i]);
-                    results[i] = json!({"secret_id": ids[i], "ok": false, "error": "the check of this target crashed; see the function's log"});
+                    results[i] = json!({"secret_id": ids[i], "ok": false, "error": "the check of this target crashed; see the function's log", "error_class": "crashed"});
+                    unchecked += 1;
                     continue;
                 }
             };
+            unchecked += usize::from(outcome.is_err());
             let (result, left) = self.checked(&ids[i], outcome, dry_run).await;
             results[i] = result;
             days.extend(left);
         }
-        if !dry_run {
-            // The fleet's minimum, without a dimension: the alarm watches this one series, and
-            // its absence (no check ran, or every target failed) is the dead man's switch.
+        if !dry_run && unchecked > 0 {
+            tracing::warn!(
+                unchecked,
+                "no fleet DaysUntilExpiry: {unchecked} target(s) could not be checked, and a minimum without them would hide them (the dead man's alarm counts this as no report)"
+            );
+        } else if !dry_run {
+            // The fleet's minimum, without a dimension: the alarms watch this one series. It is
+            // written only when every target was checked: its absence (no check ran, or one
+            // target's check failed) is the dead man's switch.
             if let Some(min) = days.iter().min() {
                 self.metric(metrics::emf_line(
                     metrics::NAMESPACE,
@@ -66,12 +75,24 @@ impl Function {
             .iter()
             .filter(|r| r["ok"] != Value::Bool(true))
             .count();
-        Ok(json!({
+        let response = json!({
             "action": if dry_run { "status" } else { "check" },
             "targets": ids.len(),
             "failed": failed,
             "results": results,
-        }))
+        });
+        if dry_run || failed == 0 {
+            return Ok(response);
+        }
+        // Scheduler invokes asynchronously: only a function error reaches the Errors alarm and
+        // the OnFailure queue. The whole response goes to the log (it holds no secret).
+        tracing::error!(report = %response, "the check left {failed} target(s) failed");
+        Err(LambdaError::CheckFailed {
+            failed,
+            targets: ids.len(),
+            summary: failed_summary(&results),
+            report: response,
+        })
     }
 
     /// One target's check result: its metric lines, its entry in the response, and the days
@@ -127,4 +148,25 @@ impl Function {
         let (_, doc) = self.engine.current(Step::Check, secret_id).await.ok()?;
         Some((doc.entra.expires_at? - self.engine.clock.now()).num_days())
     }
+}
+
+/// The failed targets of a check, each with its error class: `id (class), …` (at most ten named).
+fn failed_summary(results: &[Value]) -> String {
+    let failed: Vec<String> = results
+        .iter()
+        .filter(|r| r["ok"] != Value::Bool(true))
+        .map(|r| {
+            let class = r["error_class"]
+                .as_str()
+                .or_else(|| r["report"]["rotation"]["error_class"].as_str())
+                .unwrap_or("rotation-failed");
+            format!("{} ({class})", r["secret_id"].as_str().unwrap_or("?"))
+        })
+        .collect();
+    let more = failed.len().saturating_sub(10);
+    let mut summary = failed.into_iter().take(10).collect::<Vec<_>>().join(", ");
+    if more > 0 {
+        summary.push_str(&format!(" and {more} more"));
+    }
+    summary
 }

@@ -56,6 +56,21 @@ pub enum LambdaError {
         /// The one thing the operator should do.
         advice: String,
     },
+    /// Occurs when a scheduled check ran and left targets failed (a check that could not run,
+    /// or a rotation that failed). Each failed target has alerted already; the error makes the
+    /// invocation fail so that the function's `Errors` alarm and the `OnFailure` destination see
+    /// it (an asynchronous invocation's response is read by nobody).
+    #[error("check: {failed} of {targets} targets failed: {summary}. Each has alerted with what to do; see the alerts and the function's log")]
+    CheckFailed {
+        /// How many targets failed.
+        failed: usize,
+        /// How many were checked.
+        targets: usize,
+        /// The failed targets, each with its error class.
+        summary: String,
+        /// The whole check response (`action`, `targets`, `failed`, `results`).
+        report: serde_json::Value,
+    },
 }
 
 impl LambdaError {
@@ -72,6 +87,9 @@ impl LambdaError {
     pub fn is_retryable(&self) -> bool {
         match self {
             LambdaError::BadEvent(_) | LambdaError::Config(_) | LambdaError::Target(_) => false,
+            // Rerunning the whole check minutes later would repeat every alert; the next
+            // scheduled check is the retry.
+            LambdaError::CheckFailed { .. } => false,
             LambdaError::Build { transient, .. } => *transient,
             LambdaError::ListTargets { source, .. } => source.is_transient(),
             LambdaError::Rotation { source, .. } => rotation_retryable(source),

@@ -40,10 +40,11 @@ pub struct Function {
 impl Function {
     /// A function over `engine` for `targets`, writing metric lines to stdout.
     pub fn new(engine: Engine, targets: Targets) -> Self {
+        let sink: MetricSink = Arc::new(metrics::emit);
         Self {
-            engine,
+            engine: engine.with_metrics(sink.clone()),
             targets,
-            metrics: Arc::new(metrics::emit),
+            metrics: sink,
             parallelism: DEFAULT_PARALLELISM,
             own_secret: None,
         }
@@ -81,6 +82,7 @@ impl Function {
 
     /// Sends metric lines to `sink` instead of stdout.
     pub fn with_metrics(mut self, sink: MetricSink) -> Self {
+        self.engine = self.engine.with_metrics(sink.clone());
         self.metrics = sink;
         self
     }

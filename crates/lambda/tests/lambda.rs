@@ -11,6 +11,8 @@
 //! - `emulator.rs`: `bootstrap` under `cargo lambda watch`, invoked over HTTP.
 //! - `emulated.rs`: the sample events through that real binary.
 //! - `scripts.rs`: the deployment scripts parse and print their usage; a dry run runs nothing.
+//! - `rehearsal.rs`: `template.yaml` translated by SAM and deployed on moto's CloudFormation; the
+//!   real `bootstrap` with the deployed environment rotates on the scheduled check.
 
 #[path = "../../../tests/common/mod.rs"]
 mod common;
@@ -21,6 +23,8 @@ mod emulated;
 mod emulator;
 #[path = "lambda/harness.rs"]
 mod harness;
+#[path = "lambda/rehearsal.rs"]
+mod rehearsal;
 #[path = "lambda/route.rs"]
 mod route;
 #[path = "lambda/scripts.rs"]

@@ -50,6 +50,30 @@ impl AwsSecretStore {
         }
     }
 
+    /// `CreateSecret` of `name` holding `value`; with `kms_key_id` (a key id, ARN or alias),
+    /// encrypted with that customer managed key instead of `aws/secretsmanager`. Returns the ARN.
+    pub async fn create_encrypted(
+        &self,
+        name: &str,
+        value: &SecretString,
+        description: &str,
+        kms_key_id: Option<&str>,
+    ) -> Result<String, StoreError> {
+        let out = self
+            .client
+            .create_secret()
+            .name(name)
+            .description(description)
+            .set_kms_key_id(kms_key_id.map(str::to_string))
+            .secret_string(value.expose_secret())
+            .send()
+            .await
+            .map_err(|e| map_err("CreateSecret", name, name, e))?;
+        out.arn()
+            .map(str::to_string)
+            .ok_or_else(|| StoreError::Invalid(format!("CreateSecret of {name} returned no ARN")))
+    }
+
     /// Removes `stage` from `version_id` (`UpdateSecretVersionStage` with only
     /// `RemoveFromVersionId`).
     async fn remove_stage(
@@ -290,18 +314,7 @@ impl SecretStore for AwsSecretStore {
         value: &SecretString,
         description: &str,
     ) -> Result<String, StoreError> {
-        let out = self
-            .client
-            .create_secret()
-            .name(name)
-            .description(description)
-            .secret_string(value.expose_secret())
-            .send()
-            .await
-            .map_err(|e| map_err("CreateSecret", name, name, e))?;
-        out.arn()
-            .map(str::to_string)
-            .ok_or_else(|| StoreError::Invalid(format!("CreateSecret of {name} returned no ARN")))
+        self.create_encrypted(name, value, description, None).await
     }
 
     async fn put_current(&self, secret_id: &str, value: &SecretString) -> Result<(), StoreError> {

@@ -309,6 +309,7 @@ impl Engine {
             .await;
         }
         let mut removed = Vec::new();
+        let mut not_removed = Vec::new();
         for d in &report.drift {
             let due = match d.kind {
                 DriftKind::Orphan => true,
@@ -333,10 +334,15 @@ impl Engine {
                         )
                     }
                     Err(e) => {
-                        tracing::warn!(step = "check", "could not remove credential {key}: {e}")
+                        tracing::warn!(step = "check", "could not remove credential {key}: {e}");
+                        not_removed.push(format!("- {} credential {key}: {e}", kebab(d.kind)));
                     }
                 }
             }
+        }
+        if !not_removed.is_empty() {
+            self.housekeeping_failed(secret_id, &report.target, &not_removed)
+                .await;
         }
         let serious: Vec<&Drift> = report
             .drift
@@ -428,4 +434,29 @@ fn ledger_orphans(
         .into_iter()
         .map(|c| c.key_id.clone())
         .collect()
+}
+
+/// A drift kind's name as reports and alerts write it (`orphan`, `retire-pending`).
+fn kebab(kind: DriftKind) -> String {
+    serde_json::to_value(kind)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default()
+}
+
+impl Engine {
+    /// Alerts that credentials the check should have removed (an orphan, or the one a rotation
+    /// replaced) are still on the app: each stays valid until it expires.
+    async fn housekeeping_failed(&self, secret_id: &str, target: &str, lines: &[String]) {
+        self.alert(
+            AlertKind::Drift,
+            secret_id,
+            format!("Housekeeping failed: {target}"),
+            format!(
+                "Target: {secret_id} ({target})\nThe check could not remove:\n{}\nState: each stays on the app, valid until it expires; Jamf Pro is not affected.\nWhat to do: the next check tries again; if it keeps failing, check the rotator's Graph permission (Application.ReadWrite.OwnedBy) and its ownership of the app, or remove the credential by hand (az ad app credential delete --id <app> --key-id <key>).",
+                lines.join("\n")
+            ),
+        )
+        .await;
+    }
 }

@@ -106,6 +106,9 @@ pub struct RotateRequest {
 /// Receives one line per step event, for the CLI's progress output.
 pub type ProgressFn = Arc<dyn Fn(Step, &str) + Send + Sync>;
 
+/// Receives each EMF metric line the engine writes (`PropagationSeconds`).
+pub type MetricFn = Arc<dyn Fn(&str) + Send + Sync>;
+
 /// The rotation engine over the four adapters. Cheap to clone.
 #[derive(Clone)]
 pub struct Engine {
@@ -122,6 +125,7 @@ pub struct Engine {
     /// Knobs.
     pub policy: Policy,
     progress: Option<ProgressFn>,
+    metrics: Option<MetricFn>,
     locks: Arc<Mutex<HashMap<String, Arc<TargetLock>>>>,
 }
 
@@ -143,6 +147,7 @@ impl Engine {
             clock,
             policy,
             progress: None,
+            metrics: None,
             locks: Default::default(),
         }
     }
@@ -154,6 +159,19 @@ impl Engine {
     }
 
     /// Logs a step event and passes it to the progress observer. Never give it a secret.
+    /// Writes the engine's own metric lines (EMF, [`crate::metrics`]) to `sink`; without one
+    /// (the CLI) it writes none.
+    pub fn with_metrics(mut self, sink: MetricFn) -> Self {
+        self.metrics = Some(sink);
+        self
+    }
+
+    pub(crate) fn metric(&self, line: String) {
+        if let Some(sink) = &self.metrics {
+            sink(&line);
+        }
+    }
+
     pub(crate) fn note(&self, step: Step, message: &str) {
         tracing::info!(step = %step, "{step}: {message}");
         if let Some(p) = &self.progress {

@@ -19,6 +19,7 @@ impl Engine {
         let target = self.open_target(step, ctx, &pending, true).await?;
         let result = async {
             for _ in 0..3 {
+                let waiting_since = self.clock.now();
                 if let Err(e) = self
                     .wait_for_propagation(
                         &app_of(&pending),
@@ -40,6 +41,7 @@ impl Engine {
                     }
                     return Err(e);
                 }
+                self.propagated(ctx, &pending, waiting_since);
                 // The wait can be long: make sure no other rotation took over, and that the
                 // version still holds the secret just waited for, before touching Jamf Pro.
                 let latest = self.still_pending(step, ctx).await?;
@@ -183,4 +185,28 @@ fn follow(ctx: &StepContext, pending: &mut TargetDocument, latest: TargetDocumen
         run.set_followed();
     }
     true
+}
+
+impl Engine {
+    /// Writes `PropagationSeconds`: from `addPassword` (the pending document's
+    /// `rotation.started_at`, read just before it) to now, when Entra has just accepted the new
+    /// secret. Only when the wait began within the propagation limit of `addPassword`: a
+    /// rotation resumed hours later measures nothing about Entra.
+    fn propagated(
+        &self,
+        ctx: &StepContext,
+        pending: &TargetDocument,
+        waiting_since: chrono::DateTime<chrono::Utc>,
+    ) {
+        let Some(added) = pending.rotation.as_ref().map(|r| r.started_at) else {
+            return;
+        };
+        let limit = chrono::Duration::from_std(self.policy.propagation_timeout)
+            .unwrap_or(chrono::Duration::MAX);
+        if waiting_since - added > limit {
+            return;
+        }
+        let seconds = (self.clock.now() - added).num_milliseconds().max(0) as f64 / 1000.0;
+        self.metric(crate::metrics::propagation_seconds(&ctx.secret_id, seconds));
+    }
 }

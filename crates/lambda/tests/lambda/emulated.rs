@@ -4,8 +4,8 @@
 
 use crate::emulator;
 use crate::harness::{
-    alert_topic, assert_first_action, assert_jamf_holds, assert_one_check_failed, begin_rotation,
-    broken_target, event, step_event, text, GRAPH_SCOPE, SAMPLE_ROTATION_TOKEN, STEPS,
+    alert_topic, assert_first_action, assert_jamf_holds, begin_rotation, broken_target, event,
+    step_event, text, GRAPH_SCOPE, SAMPLE_ROTATION_TOKEN, STEPS,
 };
 use rotator_engine::ports::AWSCURRENT;
 use rotator_testkit::entra::EntraOp;
@@ -103,9 +103,21 @@ async fn emulated_failing_target_raises_an_sns_alert_without_secrets() {
 
     let response = f.invoke(&event("scheduled-check.json")).await;
 
+    // A function error: what the Errors alarm and the OnFailure queue see.
+    assert_eq!(response["errorType"], "NonRetryable", "{response}");
+    let message = response["errorMessage"].as_str().unwrap();
+    assert!(
+        message.starts_with(&format!(
+            "check: 1 of 2 targets failed: {broken} (document)"
+        )),
+        "{message}"
+    );
     let notes = inbox.notifications().await;
-    assert_one_check_failed(&response, &notes, &broken);
-    assert_eq!(response["results"][1]["ok"], true);
+    assert_eq!(notes.len(), 1, "{notes:?}");
+    assert_eq!(notes[0]["Subject"], format!("Check failed: {broken}"));
+    // The other target was still checked.
+    f.assert_printed(&[("DaysUntilExpiry", 89.0)], &w.secret_id)
+        .await;
     f.assert_no_leaks(&w, &[&text(&response), &text(&Value::Array(notes))]);
 }
 

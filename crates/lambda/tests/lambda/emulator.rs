@@ -5,7 +5,7 @@
 
 use crate::common::{self, moto, TestWorld};
 use crate::harness::Metric;
-use rotator_testkit::clock::SystemClock;
+use rotator_engine::clock::SystemClock;
 use serde_json::Value;
 use std::io::BufRead;
 use std::process::{Child, Command, Stdio};
@@ -54,9 +54,64 @@ pub async fn for_one_target(expires_in_days: i64) -> (TestWorld, Emulated) {
 }
 
 /// Starts the emulator and the real function configured for `w`'s stand-ins, with `targets`
-/// and, when given, an alert topic. A missing cargo-lambda fails the test: it never passes by
-/// skipping.
+/// and, when given, an alert topic.
 pub async fn start(w: &TestWorld, targets: &[&str], topic: Option<&str>) -> Emulated {
+    let (emulator, port) = runtime_api().await;
+    let s = &w.settings;
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_bootstrap"));
+    cmd.env_remove("AWS_PROFILE")
+        .env(
+            "AWS_LAMBDA_RUNTIME_API",
+            format!("http://127.0.0.1:{port}/.rt"),
+        )
+        .env("AWS_LAMBDA_FUNCTION_NAME", "_")
+        .env("AWS_LAMBDA_FUNCTION_VERSION", "1")
+        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256")
+        .env("AWS_ENDPOINT_URL", moto::endpoint().await)
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_REGION", moto::REGION)
+        .env("ENTRA_LOGIN_URL", w.entra.url().as_str())
+        .env("GRAPH_URL", w.entra.url().as_str())
+        .env("ROTATOR_CLIENT_ID", s.rotator_client_id.as_deref().unwrap())
+        .env(
+            "ROTATOR_CREDENTIALS_SECRET_ID",
+            s.rotator_credentials_secret_id.as_deref().unwrap(),
+        )
+        .env(
+            "SMTP_TEST_RECIPIENT",
+            s.smtp_test_recipient.as_deref().unwrap(),
+        )
+        .env("PROPAGATION_SUCCESSES", "1")
+        .env("TARGET_SECRET_IDS", targets.join(","))
+        .env("RUST_LOG", "info");
+    match topic {
+        Some(t) => cmd.env("ALERT_TOPIC_ARN", t),
+        None => cmd.env_remove("ALERT_TOPIC_ARN"),
+    };
+    launch(cmd, emulator, port)
+}
+
+/// Starts the emulator and the real function with exactly `env` (nothing inherited from the
+/// test process) plus the variables a Lambda runtime sets (`AWS_LAMBDA_RUNTIME_API`,
+/// `AWS_LAMBDA_FUNCTION_VERSION`).
+pub async fn start_with_exactly(env: &std::collections::BTreeMap<String, String>) -> Emulated {
+    let (emulator, port) = runtime_api().await;
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_bootstrap"));
+    cmd.env_clear()
+        .envs(env)
+        .env(
+            "AWS_LAMBDA_RUNTIME_API",
+            format!("http://127.0.0.1:{port}/.rt"),
+        )
+        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST");
+    launch(cmd, emulator, port)
+}
+
+/// `cargo lambda watch --only-lambda-apis` on a free port, once it listens: the Lambda runtime
+/// API the function polls, and the invoke API the tests call.
+async fn runtime_api() -> (Child, u16) {
+    // A missing cargo-lambda fails the test: it never passes by skipping.
     let cargo_lambda = cargo_lambda().expect(
         "cargo-lambda is not installed: `bash scripts/test` installs it into .venv \
          (or: .venv/bin/pip install cargo-lambda==1.9.2)",
@@ -92,40 +147,12 @@ pub async fn start(w: &TestWorld, targets: &[&str], topic: Option<&str>) -> Emul
         );
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
-    let s = &w.settings;
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_bootstrap"));
-    cmd.env_remove("AWS_PROFILE")
-        .env(
-            "AWS_LAMBDA_RUNTIME_API",
-            format!("http://127.0.0.1:{port}/.rt"),
-        )
-        .env("AWS_LAMBDA_FUNCTION_NAME", "_")
-        .env("AWS_LAMBDA_FUNCTION_VERSION", "1")
-        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256")
-        .env("AWS_ENDPOINT_URL", moto::endpoint().await)
-        .env("AWS_ACCESS_KEY_ID", "testing")
-        .env("AWS_SECRET_ACCESS_KEY", "testing")
-        .env("AWS_REGION", moto::REGION)
-        .env("ENTRA_LOGIN_URL", w.entra.url().as_str())
-        .env("GRAPH_URL", w.entra.url().as_str())
-        .env("ROTATOR_CLIENT_ID", s.rotator_client_id.as_deref().unwrap())
-        .env(
-            "ROTATOR_CREDENTIALS_SECRET_ID",
-            s.rotator_credentials_secret_id.as_deref().unwrap(),
-        )
-        .env(
-            "SMTP_TEST_RECIPIENT",
-            s.smtp_test_recipient.as_deref().unwrap(),
-        )
-        .env("PROPAGATION_SUCCESSES", "1")
-        .env("TARGET_SECRET_IDS", targets.join(","))
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit());
-    match topic {
-        Some(t) => cmd.env("ALERT_TOPIC_ARN", t),
-        None => cmd.env_remove("ALERT_TOPIC_ARN"),
-    };
+    (emulator, port)
+}
+
+/// Spawns the function `cmd` against the emulator on `port`, its stdout captured.
+fn launch(mut cmd: Command, emulator: Child, port: u16) -> Emulated {
+    cmd.stdout(Stdio::piped()).stderr(Stdio::inherit());
     let mut function = cmd.spawn().expect("bootstrap starts");
     let stdout: Arc<Mutex<Vec<String>>> = Arc::default();
     let (pipe, sink) = (function.stdout.take().unwrap(), stdout.clone());

@@ -167,3 +167,20 @@ async fn emergency_rotate_event_removes_the_old_secret_once_the_new_one_is_verif
     w.assert_invariant().await;
     w.assert_no_leaks(&[&text(&response)]);
 }
+
+#[tokio::test]
+async fn a_rotation_reports_how_long_entra_took_to_accept_the_new_secret() {
+    let (w, h) = spawn(10).await;
+    w.entra
+        .set_propagation_lag(std::time::Duration::from_secs(30));
+
+    let response = h.invoke(event("scheduled-check.json")).await.unwrap();
+
+    assert_eq!(response["results"][0]["report"]["action"], "rotated");
+    // From addPassword to the second acceptance in a row: the 30-second lag, the backoff's
+    // overshoot and the confirming poll's pause, all in virtual time.
+    let seconds = h.metric("PropagationSeconds", Some(&w.secret_id));
+    assert_eq!(seconds.len(), 1, "{seconds:?}");
+    assert!((30.0..=60.0).contains(&seconds[0]), "{seconds:?}");
+    w.assert_no_leaks(&[&text(&response), &h.output()]);
+}

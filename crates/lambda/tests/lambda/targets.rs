@@ -119,8 +119,25 @@ async fn a_failing_target_raises_an_sns_alert_without_secrets_and_the_others_are
     let broken = broken_target(&w).await;
     let h = Harness::new(engine, vec![broken.clone(), w.secret_id.clone()]).with_parallelism_of(1);
 
-    let response = h.invoke(event("scheduled-check.json")).await.unwrap();
+    let error = h.invoke(event("scheduled-check.json")).await.unwrap_err();
 
+    // The invocation fails (an asynchronous invocation's response is read by nobody), naming
+    // the failed target; the whole response travels with the error.
+    let LambdaError::CheckFailed { report, .. } = &error else {
+        panic!("not a failed check: {error}")
+    };
+    let response = report.clone();
+    assert!(
+        error.to_string().starts_with(&format!(
+            "check: 1 of 2 targets failed: {broken} (document)"
+        )),
+        "{error}"
+    );
+    assert_eq!(
+        error.error_type(),
+        "NonRetryable",
+        "the next scheduled check is the retry"
+    );
     let notes = inbox.notifications().await;
     assert_one_check_failed(&response, &notes, &broken);
     let results = response["results"].as_array().unwrap();
@@ -143,6 +160,14 @@ async fn a_failing_target_raises_an_sns_alert_without_secrets_and_the_others_are
     );
     assert_eq!(h.metric("RotationSucceeded", Some(&w.secret_id)), [1.0]);
     assert!(h.metric("DaysUntilExpiry", Some(&broken)).is_empty());
+    assert!(
+        !h.metric("DaysUntilExpiry", Some(&w.secret_id)).is_empty(),
+        "the healthy target reports its days"
+    );
+    assert!(
+        h.metric("DaysUntilExpiry", None).is_empty(),
+        "no fleet minimum that would hide the target whose check failed (the dead man's switch)"
+    );
     w.assert_invariant().await;
     w.assert_no_leaks(&[&text(&response), &text(&Value::Array(notes))]);
 }
