@@ -24,6 +24,7 @@
 //! - [`alert`]: SNS alerts and an in-memory recorder; [`metrics`]: CloudWatch EMF metric lines.
 //! - [`http`]: shared HTTP plumbing: HTTPS-only URLs, timeouts, `Retry-After`.
 //! - [`clock`]: the injected clock.
+//! - [`panics`]: one target's panic stays in its check; no panic message reaches a log.
 //! - [`redact`]: helpers that keep secrets out of logs and errors.
 //! - [`wiring`]: builds the production engine from settings (CLI and Lambda share it).
 //! - [`lambda`]: the Lambda function's routing: scheduled check, status, manual rotation, Secrets
@@ -40,6 +41,7 @@ pub mod http;
 pub mod jamf;
 pub mod lambda;
 pub mod metrics;
+pub mod panics;
 pub mod ports;
 pub mod redact;
 pub mod rotation;

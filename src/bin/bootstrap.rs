@@ -20,6 +20,8 @@ use tracing::Instrument;
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
     init_logs();
+    // A panic's message never reaches the log (it may hold anything); see `panics`.
+    jamf_entra_rotator::panics::install_hook();
     let setup = match init() {
         Ok(s) => Arc::new(s),
         Err(e) => {
@@ -76,7 +78,17 @@ where
     let (payload, context) = event.into_parts();
     let span = tracing::info_span!("invocation", request_id = %context.request_id);
     async move {
-        function.route(payload).await.map_err(|e| {
+        // Caught here rather than by lambda_runtime, whose error would quote the panic's message.
+        let routed = match jamf_entra_rotator::panics::contained(
+            "invocation",
+            function.route(payload),
+        )
+        .await
+        {
+            Ok(routed) => routed,
+            Err(p) => Err(LambdaError::Panicked(p.to_string())),
+        };
+        routed.map_err(|e| {
             tracing::error!(error_type = e.error_type(), "{e}");
             Diagnostic {
                 error_type: e.error_type().to_string(),

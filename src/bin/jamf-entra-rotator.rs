@@ -186,6 +186,8 @@ fn init_logging() {
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .init();
+    // A panic's message never reaches stderr (it may hold anything); see `panics`.
+    jamf_entra_rotator::panics::install_hook();
 }
 
 async fn run(cli: Cli) -> Result<ExitCode> {

@@ -56,6 +56,10 @@ pub enum LambdaError {
         /// The one thing the operator should do.
         advice: String,
     },
+    /// Occurs when the invocation panicked outside a target's check (a bug); the message says
+    /// where, never what the panic said.
+    #[error("{0}; invoke again, and report the bug if it repeats")]
+    Panicked(String),
 }
 
 impl LambdaError {
@@ -71,7 +75,10 @@ impl LambdaError {
     /// a slow propagation, a concurrent rotation).
     pub fn is_retryable(&self) -> bool {
         match self {
-            LambdaError::BadEvent(_) | LambdaError::Config(_) | LambdaError::Target(_) => false,
+            LambdaError::BadEvent(_)
+            | LambdaError::Config(_)
+            | LambdaError::Target(_)
+            | LambdaError::Panicked(_) => false,
             LambdaError::Build { transient, .. } => *transient,
             LambdaError::ListTargets { source, .. } => source.is_transient(),
             LambdaError::Rotation { source, .. } => rotation_retryable(source),

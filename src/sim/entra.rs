@@ -61,6 +61,8 @@ pub enum Corruption {
     Html,
     /// A 200 whose JSON body is cut off half way.
     Truncated,
+    /// A 200 whose body (3 MiB, length declared) is over the client's size cap.
+    Oversized,
 }
 
 /// An app registration created in the stand-in.

@@ -120,6 +120,12 @@ pub(super) fn injected(st: &mut State, ctx: &Ctx, op: EntraOp, token_shape: bool
                 content_type: "text/html",
                 headers: vec![],
             },
+            Corruption::Oversized => Reply {
+                status: 200,
+                body: format!("{{\"value\":\"{}\"}}", "x".repeat(3 * 1024 * 1024)),
+                content_type: "application/json",
+                headers: vec![],
+            },
             Corruption::Truncated => Reply {
                 status: 200,
                 body: r#"{"id":"00000000-0000-0000-0000-000000000000","appId":"#.into(),
