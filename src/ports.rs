@@ -449,6 +449,9 @@ pub enum AlertKind {
     Drift,
     /// A rotation succeeded (only with `ALERT_ON_SUCCESS`).
     Rotated,
+    /// After an emergency, a revoked secret still signed in at the proof's limit (or could not
+    /// be tried).
+    RevocationUnconfirmed,
 }
 
 /// One alert. Built only from non-secret facts.

@@ -434,6 +434,17 @@ fn print_rotation(r: &RotationReport) {
     if let Some(n) = r.app_credentials {
         println!("  app credentials  {n}");
     }
+    for p in r.revocation.iter().flatten() {
+        match p.seconds {
+            Some(s) if p.confirmed => println!(
+                "  revocation       Entra refuses the revoked secret ({s}s after its removal)"
+            ),
+            _ => println!(
+                "  revocation       UNCONFIRMED: {}",
+                p.detail.as_deref().unwrap_or("-")
+            ),
+        }
+    }
     println!("  elapsed          {:.1}s", r.elapsed_ms as f64 / 1000.0);
     if let Some(e) = &r.error {
         println!("  error            {e}");
