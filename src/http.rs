@@ -42,8 +42,8 @@ pub fn client(timeout: Duration, max_idle_per_host: usize, cookies: bool) -> req
         .expect("reqwest client builds with static settings")
 }
 
-/// The largest response body read from Entra, Graph or Jamf Pro. Their answers are a few
-/// kilobytes (Jamf Pro's settings page, the largest, about a hundred); anything bigger is a
+/// The largest response body read from Entra, Graph or Jamf Pro. Their answers are kilobytes,
+/// Jamf Pro's web settings pages (the largest) at most a few hundred; anything bigger is a
 /// broken or hostile server or proxy, and reading it whole could exhaust the function's memory
 /// in the middle of a rotation.
 pub const MAX_RESPONSE_BYTES: usize = 2 * 1024 * 1024;

@@ -14,7 +14,7 @@
 //!   alerts) and their error types. The engine never sees HTTP or an AWS SDK type.
 //! - [`rotation`]: the engine: the guard, the four idempotent steps (`create`, `set`, `test`,
 //!   `finish`), the propagation wait, retirement (grace period, observed-use gate), rollback, the
-//!   in-process driver, and the scheduled `check`.
+//!   in-process driver, the scheduled `check`, and the revocation proof after an emergency.
 //! - [`entra`]: Entra ID token endpoint (client secret, certificate or federated assertion) and
 //!   the Microsoft Graph applications client (a [`ports::Directory`]); the rotator's own secret
 //!   as a target.

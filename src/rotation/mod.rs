@@ -1,8 +1,8 @@
 //! The rotation engine. It reads like AWS's rotation template: one [`guard`], one dispatch
 //! ([`Engine::run_step`]), four same-shaped idempotent steps ([`create`], [`set`], [`test`],
 //! [`finish`]), plus what a rotation needs around them: the propagation wait
-//! ([`propagation`]), [`rollback`], the in-process driver ([`driver`]) and the scheduled
-//! [`check`].
+//! ([`propagation`]), [`rollback`], the in-process driver ([`driver`]), the scheduled
+//! [`check`], and the proof that Entra refuses a secret an emergency revoked ([`revocation`]).
 //!
 //! Two drivers run the same steps: Secrets Manager (one Lambda invocation per step, keyed on the
 //! `ClientRequestToken`), and the in-process driver used by the scheduled check, the manual
