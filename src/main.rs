@@ -197,6 +197,8 @@ fn init_logging() {
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .init();
+    // A panic's message never reaches stderr (it may hold anything); see `panics`.
+    rotator_engine::panics::install_hook();
 }
 
 async fn run(cli: Cli) -> Result<ExitCode> {
@@ -458,6 +460,17 @@ fn print_rotation(r: &RotationReport) {
     );
     if let Some(n) = r.app_credentials {
         println!("  app credentials  {n}");
+    }
+    for p in r.revocation.iter().flatten() {
+        match p.seconds {
+            Some(s) if p.confirmed => println!(
+                "  revocation       Entra refuses the revoked secret ({s}s after its removal)"
+            ),
+            _ => println!(
+                "  revocation       UNCONFIRMED: {}",
+                p.detail.as_deref().unwrap_or("-")
+            ),
+        }
     }
     println!("  elapsed          {:.1}s", r.elapsed_ms as f64 / 1000.0);
     if let Some(e) = &r.error {

@@ -1,5 +1,5 @@
 //! Shared HTTP plumbing for the Entra and Jamf clients: HTTPS-only URLs (loopback excepted),
-//! a client with timeouts, and `Retry-After`.
+//! a client with timeouts, response bodies read under a size cap, and `Retry-After`.
 
 use std::time::Duration;
 
@@ -30,6 +30,70 @@ fn mozilla_roots() -> impl Iterator<Item = reqwest::Certificate> {
     })
 }
 
+/// The largest response body read from Entra, Graph or Jamf Pro. Their answers are kilobytes,
+/// Jamf Pro's web settings pages (the largest) at most a few hundred; anything bigger is a
+/// broken or hostile server or proxy, and reading it whole could exhaust the function's memory
+/// in the middle of a rotation.
+pub const MAX_RESPONSE_BYTES: usize = 2 * 1024 * 1024;
+
+/// Why a response could not be received.
+#[derive(Debug)]
+pub enum ResponseError {
+    /// Occurs when the connection fails, times out or breaks while the body is read.
+    Transport(reqwest::Error),
+    /// Occurs when the body is larger than `limit` bytes (as declared, or as read so far).
+    TooLarge {
+        /// The cap that was hit.
+        limit: usize,
+    },
+}
+
+impl From<reqwest::Error> for ResponseError {
+    fn from(e: reqwest::Error) -> Self {
+        ResponseError::Transport(e)
+    }
+}
+
+/// The message for a body over the cap (never quoting the body).
+pub fn too_large(limit: usize) -> String {
+    format!(
+        "the response body is larger than the {} limit; the server or a proxy in between did not answer as the API does",
+        size(limit)
+    )
+}
+
+fn size(bytes: usize) -> String {
+    if bytes >= 1024 * 1024 && bytes.is_multiple_of(1024 * 1024) {
+        format!("{} MiB", bytes / (1024 * 1024))
+    } else {
+        format!("{bytes}-byte")
+    }
+}
+
+/// Reads `response`'s body chunk by chunk and stops as soon as it passes `limit` bytes (a
+/// declared `Content-Length` over the limit is refused before anything is read), so at most
+/// `limit` bytes plus one chunk are ever held, whatever the server sends.
+pub async fn read_body(
+    mut response: reqwest::Response,
+    limit: usize,
+) -> Result<Vec<u8>, ResponseError> {
+    if response
+        .content_length()
+        .is_some_and(|declared| declared > limit as u64)
+    {
+        return Err(ResponseError::TooLarge { limit });
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await? {
+        if body.len() + chunk.len() > limit {
+            // Dropping the response closes the connection: the rest is never read.
+            return Err(ResponseError::TooLarge { limit });
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
 /// Parses a `Retry-After` header given in seconds (what Graph sends). HTTP dates are not used
 /// by Graph; they fall back to `None` and the caller's own backoff.
 pub fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
@@ -38,4 +102,117 @@ pub fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
         .parse::<u64>()
         .ok()
         .map(|s| Duration::from_secs(s.min(300)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Serves one raw HTTP answer per connection on a loopback port: `head` (status line and
+    /// headers), then `chunks` chunks of `chunk` bytes; returns the URL and how many chunks the
+    /// server managed to write before the client hung up.
+    async fn serve(
+        head: &'static str,
+        chunk: usize,
+        chunks: usize,
+    ) -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/", listener.local_addr().unwrap());
+        let written = std::sync::Arc::new(AtomicUsize::new(0));
+        let count = written.clone();
+        tokio::spawn(async move {
+            let (mut s, _) = listener.accept().await.unwrap();
+            let mut request = [0u8; 1024];
+            let _ = s.read(&mut request).await;
+            s.write_all(head.as_bytes()).await.unwrap();
+            let data = vec![b' '; chunk];
+            for _ in 0..chunks {
+                let framed = if head.contains("chunked") {
+                    [
+                        format!("{chunk:x}\r\n").into_bytes(),
+                        data.clone(),
+                        b"\r\n".to_vec(),
+                    ]
+                    .concat()
+                } else {
+                    data.clone()
+                };
+                if s.write_all(&framed).await.is_err() {
+                    return;
+                }
+                count.fetch_add(1, Ordering::SeqCst);
+            }
+            if head.contains("chunked") {
+                let _ = s.write_all(b"0\r\n\r\n").await;
+            }
+        });
+        (url, written)
+    }
+
+    async fn get(url: &str) -> reqwest::Response {
+        client(Duration::from_secs(5), 1, false)
+            .get(url)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_body_within_the_cap_is_read_whole() {
+        let (url, _) = serve("HTTP/1.1 200 OK\r\ncontent-length: 3000\r\n\r\n", 1000, 3).await;
+        let body = read_body(get(&url).await, 3000).await.unwrap();
+        assert_eq!(body.len(), 3000);
+    }
+
+    #[tokio::test]
+    async fn a_declared_length_over_the_cap_is_refused_before_reading() {
+        let (url, written) = serve(
+            "HTTP/1.1 200 OK\r\ncontent-length: 3145728\r\n\r\n",
+            1024 * 1024,
+            3,
+        )
+        .await;
+        let e = read_body(get(&url).await, MAX_RESPONSE_BYTES)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(
+                e,
+                ResponseError::TooLarge {
+                    limit: MAX_RESPONSE_BYTES
+                }
+            ),
+            "{e:?}"
+        );
+        assert!(too_large(MAX_RESPONSE_BYTES).contains("2 MiB"));
+        // Nothing of the body was needed to decide (the server may still be writing it).
+        assert!(written.load(std::sync::atomic::Ordering::SeqCst) <= 3);
+    }
+
+    #[tokio::test]
+    async fn an_endless_chunked_body_is_cut_at_the_cap_without_reading_it_all() {
+        // 1 GiB in 64 KiB chunks: a reader that buffered it all would take long and hold it all.
+        let (url, written) = serve(
+            "HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n",
+            64 * 1024,
+            16 * 1024,
+        )
+        .await;
+        let e = read_body(get(&url).await, 256 * 1024).await.unwrap_err();
+        assert!(
+            matches!(e, ResponseError::TooLarge { limit: 262_144 }),
+            "{e:?}"
+        );
+        assert!(
+            too_large(256 * 1024).contains("262144-byte"),
+            "{}",
+            too_large(256 * 1024)
+        );
+        // What the server could push before the client hung up: the cap plus socket buffers.
+        tokio::task::yield_now().await;
+        let sent = written.load(std::sync::atomic::Ordering::SeqCst) * 64 * 1024;
+        assert!(sent < 64 * 1024 * 1024, "{sent} bytes were sent");
+    }
 }

@@ -172,6 +172,10 @@ pub struct Settings {
     /// `OBSERVED_USE_ALERT_DAYS` (3): alert when the new credential is not seen in use this long
     /// after the switch (Jamf Pro may not be using it).
     pub observed_use_alert_days: i64,
+    /// `REVOCATION_PROOF_TIMEOUT_SECS` (600; 0 turns the proof off): after an emergency, how
+    /// long the rotator keeps asking Entra's token endpoint with the revoked secret until it is
+    /// refused, before it alerts `revocation-unconfirmed`.
+    pub revocation_proof_timeout: Duration,
 }
 
 impl Default for Settings {
@@ -194,6 +198,7 @@ impl Default for Settings {
             retire_grace: Duration::ZERO,
             retire_after_observed_use: false,
             observed_use_alert_days: 3,
+            revocation_proof_timeout: Duration::from_secs(600),
         }
     }
 }
@@ -256,6 +261,13 @@ impl Settings {
             ),
             retire_after_observed_use: flag(&get, "RETIRE_AFTER_OBSERVED_USE")?,
             observed_use_alert_days: num(&get, "OBSERVED_USE_ALERT_DAYS", 3, 1, 90)?,
+            revocation_proof_timeout: Duration::from_secs(num(
+                &get,
+                "REVOCATION_PROOF_TIMEOUT_SECS",
+                600,
+                0,
+                3600,
+            )? as u64),
         })
     }
 
@@ -392,6 +404,21 @@ mod tests {
         assert!(
             e.contains("ROTATOR_AUTH") && e.contains("federated, certificate, client-secret"),
             "{e}"
+        );
+    }
+
+    #[test]
+    fn the_revocation_proof_limit_defaults_to_ten_minutes_and_zero_turns_it_off() {
+        let limit = |pairs: &[(&str, &str)]| from(pairs).map(|s| s.revocation_proof_timeout);
+        assert_eq!(limit(&[]).unwrap(), Duration::from_secs(600));
+        assert_eq!(
+            limit(&[("REVOCATION_PROOF_TIMEOUT_SECS", "0")]).unwrap(),
+            Duration::ZERO
+        );
+        let e = limit(&[("REVOCATION_PROOF_TIMEOUT_SECS", "7200")]).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "setting REVOCATION_PROOF_TIMEOUT_SECS is invalid: 7200 is outside 0..=3600"
         );
     }
 

@@ -19,6 +19,7 @@
 //! - [`endpoint`]: HTTPS-only URLs, loopback excepted.
 //! - [`clock`]: the injected clock.
 //! - [`redact`]: helpers that keep secrets out of logs and errors.
+//! - [`panics`]: one target's panic stays in its check; no panic message reaches a log.
 
 pub mod alert;
 pub mod clock;
@@ -26,6 +27,7 @@ pub mod config;
 pub mod document;
 pub mod endpoint;
 pub mod metrics;
+pub mod panics;
 pub mod ports;
 pub mod redact;
 pub mod rotation;

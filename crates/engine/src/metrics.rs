@@ -83,6 +83,16 @@ pub fn propagation_seconds(target: &str, seconds: f64) -> String {
     target_line(target, "PropagationSeconds", seconds, "Seconds")
 }
 
+/// `RevocationSeconds` of the target: how long Entra kept accepting a secret an emergency revoked.
+pub fn revocation_seconds(target: &str, seconds: u64) -> String {
+    target_line(target, "RevocationSeconds", seconds as f64, "Seconds")
+}
+
+/// `RevocationUnconfirmed` = 1 for the target: a revoked secret still signed in at the limit.
+pub fn revocation_unconfirmed(target: &str) -> String {
+    target_line(target, "RevocationUnconfirmed", 1.0, "Count")
+}
+
 /// Writes one EMF line to stdout, where the Lambda runtime hands it to CloudWatch Logs.
 pub fn emit(line: &str) {
     use std::io::Write;

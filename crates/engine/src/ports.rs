@@ -1,5 +1,5 @@
 //! The four narrow traits the engine talks to, and their error types. Real adapters live in
-//! [`crate::entra`], [`crate::jamf`], [`crate::vault`] and [`crate::alert`]; stand-ins and
+//! the adapters crate (Entra/Graph, Jamf Pro, Secrets Manager, SNS); stand-ins and
 //! in-memory versions implement the same traits. Nothing here names reqwest or an AWS SDK type.
 
 use crate::config::Cloud;
@@ -449,6 +449,9 @@ pub enum AlertKind {
     Drift,
     /// A rotation succeeded (only with `ALERT_ON_SUCCESS`).
     Rotated,
+    /// After an emergency, a revoked secret still signed in at the proof's limit (or could not
+    /// be tried).
+    RevocationUnconfirmed,
 }
 
 /// One alert. Built only from non-secret facts.

@@ -42,7 +42,13 @@ impl Function {
                 Ok((task, outcome)) => (index_of[&task], outcome),
                 Err(e) => {
                     let i = index_of[&e.id()];
-                    tracing::error!(step = "check", "check of {} crashed: {e}", ids[i]);
+                    // Not `{e}`: a panic's message may hold anything (see `rotator_engine::panics`).
+                    let how = if e.is_panic() {
+                        "panicked"
+                    } else {
+                        "was cancelled"
+                    };
+                    tracing::error!(step = "check", "check of {} {how}", ids[i]);
                     results[i] = json!({"secret_id": ids[i], "ok": false, "error": "the check of this target crashed; see the function's log", "error_class": "crashed"});
                     unchecked += 1;
                     continue;

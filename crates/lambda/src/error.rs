@@ -71,6 +71,10 @@ pub enum LambdaError {
         /// The whole check response (`action`, `targets`, `failed`, `results`).
         report: serde_json::Value,
     },
+    /// Occurs when the invocation panicked outside a target's check (a bug); the message says
+    /// where, never what the panic said.
+    #[error("{0}; invoke again, and report the bug if it repeats")]
+    Panicked(String),
 }
 
 impl LambdaError {
@@ -86,7 +90,10 @@ impl LambdaError {
     /// a slow propagation, a concurrent rotation).
     pub fn is_retryable(&self) -> bool {
         match self {
-            LambdaError::BadEvent(_) | LambdaError::Config(_) | LambdaError::Target(_) => false,
+            LambdaError::BadEvent(_)
+            | LambdaError::Config(_)
+            | LambdaError::Target(_)
+            | LambdaError::Panicked(_) => false,
             // Rerunning the whole check minutes later would repeat every alert; the next
             // scheduled check is the retry.
             LambdaError::CheckFailed { .. } => false,

@@ -60,6 +60,12 @@ impl Function {
                 });
             }
         }
+        for proof in report.revocation.iter().flatten() {
+            self.metric(match proof.seconds {
+                Some(s) if proof.confirmed => metrics::revocation_seconds(&secret_id, s),
+                _ => metrics::revocation_unconfirmed(&secret_id),
+            });
+        }
         Ok(json!({"action": "rotate", "secret_id": secret_id, "report": report}))
     }
 

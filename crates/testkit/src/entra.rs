@@ -61,6 +61,8 @@ pub enum Corruption {
     Html,
     /// A 200 whose JSON body is cut off half way.
     Truncated,
+    /// A 200 whose body (3 MiB, length declared) is over the client's size cap.
+    Oversized,
 }
 
 /// An app registration created in the stand-in.
@@ -103,6 +105,10 @@ struct State {
     /// Certificates, federated identity credentials and issuer keys for client assertions.
     assertions: client_assertion::Trust,
     lag: Duration,
+    /// How long a removed password keeps signing in (Entra's removal is eventually consistent).
+    removal_lag: Duration,
+    /// Removed passwords, with the client id of their app and when they stop signing in.
+    removed: Vec<(String, Password, DateTime<Utc>)>,
     tenant_max: Option<chrono::Duration>,
     /// How long a sign-in takes to show in the sign-in activity report.
     sign_in_report_lag: Duration,

@@ -85,6 +85,8 @@ struct Inner {
     state: Mutex<State>,
     in_flight: AtomicUsize,
     max_in_flight: AtomicUsize,
+    /// Bytes of oversized bodies handed to the connection so far.
+    oversized_sent: Arc<AtomicUsize>,
     /// The legacy web UI (`crate::jamf_web`), served by a middleware in front of the API.
     web: crate::jamf_web::WebUi,
 }
@@ -102,6 +104,8 @@ struct State {
     smtp_secret: Option<String>,
     notifications: Vec<String>,
     fail: HashMap<JamfOp, (usize, u16)>,
+    /// Requests left that answer an oversized body, by kind.
+    oversize: HashMap<JamfOp, usize>,
     requests: Vec<RecordedRequest>,
     counts: HashMap<JamfOp, usize>,
     latency: Duration,
@@ -145,6 +149,7 @@ impl JamfSim {
                 state: Mutex::new(state),
                 in_flight: AtomicUsize::new(0),
                 max_in_flight: AtomicUsize::new(0),
+                oversized_sent: Arc::default(),
                 web,
             }),
         };
@@ -201,6 +206,18 @@ impl JamfSim {
     /// Answers the next `n` requests of kind `op` with `status` in Jamf's error shape.
     pub fn fail_next(&self, op: JamfOp, n: usize, status: u16) {
         self.state().fail.insert(op, (n, status));
+    }
+
+    /// The next `n` requests of kind `op` answer 200 with a 256 MiB body streamed in 64 KiB
+    /// chunks, no length declared (a broken proxy, a hostile server): a client that reads it
+    /// whole holds it all. [`Self::oversized_bytes_sent`] tells how much of it went out.
+    pub fn oversize_next(&self, op: JamfOp, n: usize) {
+        self.state().oversize.insert(op, n);
+    }
+
+    /// Bytes of oversized bodies ([`Self::oversize_next`]) handed to the connection so far.
+    pub fn oversized_bytes_sent(&self) -> usize {
+        self.inner.oversized_sent.load(Ordering::SeqCst)
     }
 
     /// Ends every token issued so far: the next request with one gets 401.

@@ -90,7 +90,8 @@ pub fn segment<'a>(what: &str, value: &'a str) -> Result<&'a str, DirectoryError
     }
 }
 
-/// Sends one request; transport failures become retryable [`Failure`]s.
+/// Sends one request and reads its body (at most [`crate::http::MAX_RESPONSE_BYTES`]);
+/// transport failures become retryable [`Failure`]s, a body over the cap a fatal one.
 pub async fn send(request: reqwest::RequestBuilder, operation: &str) -> Result<Raw, Failure> {
     let transport = |e: reqwest::Error| {
         let what = if e.is_timeout() {
@@ -119,7 +120,18 @@ pub async fn send(request: reqwest::RequestBuilder, operation: &str) -> Result<R
     let response = request.send().await.map_err(transport)?;
     let status = response.status().as_u16();
     let headers = response.headers().clone();
-    let body = response.bytes().await.map_err(transport)?.to_vec();
+    let body = match crate::http::read_body(response, crate::http::MAX_RESPONSE_BYTES).await {
+        Ok(body) => body,
+        Err(crate::http::ResponseError::Transport(e)) => return Err(transport(e)),
+        // Not retried: a server or proxy that answers this once will answer it again.
+        Err(crate::http::ResponseError::TooLarge { limit }) => {
+            tracing::warn!(operation, status, limit, "the answer is over the size cap");
+            return Err(Failure::fatal(invalid(
+                operation,
+                crate::http::too_large(limit),
+            )));
+        }
+    };
     Ok(Raw {
         status,
         headers,

@@ -227,13 +227,14 @@ impl JamfClient {
             .expect("relative API path joins")
     }
 
-    /// Sends one request and reads the whole response while holding one of the server's five
-    /// permits (released once the body is read). No retry, no authentication: the gate every
-    /// request passes, API and web UI alike.
+    /// Sends one request and reads the whole response (at most
+    /// [`crate::http::MAX_RESPONSE_BYTES`]) while holding one of the server's five permits
+    /// (released once the body is read). No retry, no authentication: the gate every request
+    /// passes, API and web UI alike.
     pub(crate) async fn send_once(
         &self,
         request: reqwest::RequestBuilder,
-    ) -> Result<Reply, reqwest::Error> {
+    ) -> Result<Reply, crate::http::ResponseError> {
         let _permit = self
             .inner
             .permits
@@ -243,7 +244,7 @@ impl JamfClient {
         let response = request.send().await?;
         let status = response.status().as_u16();
         let headers = response.headers().clone();
-        let body = response.bytes().await?.to_vec();
+        let body = crate::http::read_body(response, crate::http::MAX_RESPONSE_BYTES).await?;
         Ok(Reply {
             status,
             headers,

@@ -111,8 +111,19 @@ pub(crate) fn api_error(
     }
 }
 
-/// Describes a transport failure without its URL's query or any header.
-pub(crate) fn transport(operation: &str, e: &reqwest::Error) -> TargetError {
+/// Describes why a response could not be received: a transport failure (without its URL's
+/// query or any header), or a body over the size cap.
+pub(crate) fn transport(operation: &str, e: &crate::http::ResponseError) -> TargetError {
+    let e = match e {
+        crate::http::ResponseError::Transport(e) => e,
+        crate::http::ResponseError::TooLarge { limit } => {
+            tracing::warn!(operation, limit, "Jamf Pro's answer is over the size cap");
+            return TargetError::InvalidResponse {
+                operation: operation.to_string(),
+                message: crate::http::too_large(*limit),
+            };
+        }
+    };
     let what = if e.is_timeout() {
         "timed out"
     } else if e.is_connect() {

@@ -107,7 +107,16 @@ impl Engine {
         secret_id: &str,
         dry_run: bool,
     ) -> Result<CheckReport, RotationError> {
-        let result = self.check_target(secret_id, dry_run).await;
+        // One target's panic is this target's failure, not the end of every target's check.
+        let result = crate::panics::contained(secret_id, self.check_target(secret_id, dry_run))
+            .await
+            .unwrap_or_else(|p| {
+                tracing::error!(step = %Step::Check, "check of {secret_id} failed: {p}");
+                Err(RotationError::new(
+                    Step::Check,
+                    super::error::ErrorKind::Panicked(p.to_string()),
+                ))
+            });
         if let (Err(e), false) = (&result, dry_run) {
             // A check that cannot even look at the target is a failure too: the secret may be
             // expiring unwatched.

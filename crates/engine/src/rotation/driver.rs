@@ -63,6 +63,10 @@ pub struct RotationReport {
     pub advice: Option<String>,
     /// What the rollback did.
     pub rollback: Option<RolledBack>,
+    /// After an emergency: whether Entra refuses the revoked secret, and how soon
+    /// ([`super::revocation`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub revocation: Option<Vec<super::revocation::RevocationProof>>,
 }
 
 impl Engine {
@@ -74,7 +78,10 @@ impl Engine {
         secret_id: &str,
         request: RotateRequest,
     ) -> Result<RotationReport, RotationError> {
-        self.rotate_seen(secret_id, request, None).await
+        let mut report = self.rotate_seen(secret_id, request.clone(), None).await?;
+        // After an emergency: proves that Entra refuses the revoked secret (revocation.rs).
+        self.prove_revocation(&request, &mut report).await;
+        Ok(report)
     }
 
     /// [`Self::rotate`], starting from what a check has just read (`seen`) when there is that.
@@ -159,6 +166,7 @@ impl Engine {
             error_class: None,
             advice: None,
             rollback: None,
+            revocation: None,
         };
         if base.as_deref() != Some(current_version.as_str()) {
             // A rotation finished while this one waited for the lock: its result is ours.

@@ -105,6 +105,10 @@ pub enum ErrorKind {
     /// same rotation that was rolled back (the driver then moves on to the next token).
     #[error("version {0} belongs to an earlier attempt of this rotation that was rolled back")]
     TokenSpent(String),
+    /// Occurs when the rotator panicked (a bug) while working on this target; the other targets
+    /// are checked regardless.
+    #[error("{0}")]
+    Panicked(String),
 }
 
 /// A failed step.
@@ -148,7 +152,7 @@ impl RotationError {
     }
 
     /// A short class for alerts and metrics: `entra`, `jamf`, `secrets-manager`, `document`,
-    /// `propagation`, `expired`, `guard`, `concurrent`.
+    /// `propagation`, `expired`, `guard`, `concurrent`, `panic`.
     pub fn class(&self) -> &'static str {
         match &self.kind {
             ErrorKind::Directory(_) => "entra",
@@ -161,6 +165,7 @@ impl RotationError {
             ErrorKind::Concurrent(_) => "concurrent",
             ErrorKind::TokenSpent(_) => "guard",
             ErrorKind::Replaced(_) => "concurrent",
+            ErrorKind::Panicked(_) => "panic",
         }
     }
 
@@ -185,6 +190,7 @@ impl RotationError {
             ErrorKind::Concurrent(_) => "Another rotation of this target is running; wait for it to finish.".into(),
             ErrorKind::TokenSpent(_) => "Nothing: the next rotation uses the next version id.".into(),
             ErrorKind::Replaced(_) => "Another attempt of this rotation is running; wait for it to finish.".into(),
+            ErrorKind::Panicked(_) => "A bug in the rotator stopped this target's check (the log says where); the other targets were checked. Run the check again (a half-done rotation is resumed, never duplicated) and report the bug if it repeats.".into(),
         }
     }
 }

@@ -1,8 +1,8 @@
 //! The rotation engine. It reads like AWS's rotation template: one [`guard`], one dispatch
 //! ([`Engine::run_step`]), four same-shaped idempotent steps ([`create`], [`set`], [`test`],
 //! [`finish`]), plus what a rotation needs around them: the propagation wait
-//! ([`propagation`]), [`rollback`], the in-process driver ([`driver`]) and the scheduled
-//! [`check`].
+//! ([`propagation`]), [`rollback`], the in-process driver ([`driver`]), the scheduled
+//! [`check`], and the proof that Entra refuses a secret an emergency revoked ([`revocation`]).
 //!
 //! Two drivers run the same steps: Secrets Manager (one Lambda invocation per step, keyed on the
 //! `ClientRequestToken`), and the in-process driver used by the scheduled check, the manual
@@ -21,6 +21,7 @@ pub mod guard;
 pub mod ledger;
 pub mod propagation;
 pub mod retire;
+pub mod revocation;
 pub mod rollback;
 pub mod run;
 pub mod set;
@@ -66,6 +67,9 @@ pub struct Policy {
     pub retire_after_observed_use: bool,
     /// Alert when the new credential is not seen in use this many days after the switch.
     pub observed_use_alert_days: i64,
+    /// After an emergency, how long to ask Entra with the revoked secret until it is refused
+    /// (zero: not asked).
+    pub revocation_proof_timeout: Duration,
 }
 
 impl Policy {
@@ -82,6 +86,7 @@ impl Policy {
             retire_grace: chrono::Duration::from_std(s.retire_grace).unwrap_or_default(),
             retire_after_observed_use: s.retire_after_observed_use,
             observed_use_alert_days: s.observed_use_alert_days,
+            revocation_proof_timeout: s.revocation_proof_timeout,
         }
     }
 }

@@ -22,6 +22,8 @@ use tracing_subscriber::util::SubscriberInitExt as _;
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
     init_logs();
+    // A panic's message never reaches the log (it may hold anything); see `panics`.
+    rotator_engine::panics::install_hook();
     let setup = match init() {
         Ok(s) => Arc::new(s),
         Err(e) => {
@@ -78,7 +80,13 @@ where
     let (payload, context) = event.into_parts();
     let span = tracing::info_span!("invocation", request_id = %context.request_id);
     async move {
-        function.route(payload).await.map_err(|e| {
+        // Caught here rather than by lambda_runtime, whose error would quote the panic's message.
+        let routed =
+            match rotator_engine::panics::contained("invocation", function.route(payload)).await {
+                Ok(routed) => routed,
+                Err(p) => Err(LambdaError::Panicked(p.to_string())),
+            };
+        routed.map_err(|e| {
             tracing::error!(error_type = e.error_type(), "{e}");
             Diagnostic {
                 error_type: e.error_type().to_string(),

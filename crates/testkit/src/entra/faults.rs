@@ -18,6 +18,12 @@ impl EntraSim {
         self.state().lag = lag;
     }
 
+    /// A removed password keeps signing in for `lag` after `removePassword` (by the clock), as
+    /// Entra's eventually consistent removal does; Graph no longer lists it at once.
+    pub fn set_removal_lag(&self, lag: Duration) {
+        self.state().removal_lag = lag;
+    }
+
     /// The tenant default app management policy's password lifetime limit (`None`: no limit).
     pub fn set_max_password_lifetime(&self, max: Option<chrono::Duration>) {
         self.state().tenant_max = max;
@@ -118,6 +124,12 @@ pub(super) fn injected(st: &mut State, ctx: &Ctx, op: EntraOp, token_shape: bool
                 status: 200,
                 body: "<!DOCTYPE html><html><head><title>Sign in</title></head><body>Proxy login</body></html>".into(),
                 content_type: "text/html",
+                headers: vec![],
+            },
+            Corruption::Oversized => Reply {
+                status: 200,
+                body: format!("{{\"value\":\"{}\"}}", "x".repeat(3 * 1024 * 1024)),
+                content_type: "application/json",
                 headers: vec![],
             },
             Corruption::Truncated => Reply {

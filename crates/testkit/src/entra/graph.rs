@@ -139,8 +139,15 @@ pub(super) fn graph(
                 );
             };
             let before = app.passwords.len();
-            app.passwords
-                .retain(|p| !p.key_id.eq_ignore_ascii_case(&key));
+            let (gone, kept): (Vec<_>, Vec<_>) = std::mem::take(&mut app.passwords)
+                .into_iter()
+                .partition(|p| p.key_id.eq_ignore_ascii_case(&key));
+            app.passwords = kept;
+            let client_id = app.client_id.clone();
+            let until = ctx.now + chrono::Duration::from_std(st.removal_lag).unwrap_or_default();
+            st.removed
+                .extend(gone.into_iter().map(|p| (client_id.clone(), p, until)));
+            let app = st.apps.get_mut(&oid).expect("found");
             if app.passwords.len() == before {
                 return graph_error(
                     ctx,

@@ -116,11 +116,18 @@ pub(super) fn token_endpoint(st: &mut State, ctx: &Ctx, path: &str, body: &str) 
     let Some(secret) = form.get("client_secret") else {
         return token_error(ctx, 401, "invalid_client", 7000216, "'client_assertion', 'client_secret' or 'request' is required for the 'client_credentials' grant type.");
     };
-    let Some(pw) = app
+    let listed = app
         .passwords
         .iter_mut()
-        .find(|p| &p.secret == secret && p.propagated(ctx.now, lag))
-    else {
+        .find(|p| &p.secret == secret && p.propagated(ctx.now, lag));
+    // A removed password signs in until its removal has reached every node.
+    let lagging = st
+        .removed
+        .iter_mut()
+        .filter(|(c, _, until)| *c == client_id && ctx.now < *until)
+        .map(|(_, p, _)| p)
+        .find(|p| &p.secret == secret);
+    let Some(pw) = listed.or(lagging) else {
         let msg = format!("Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '{client_id}'.");
         return token_error(ctx, 401, "invalid_client", 7000215, &msg);
     };

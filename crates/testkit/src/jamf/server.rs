@@ -111,9 +111,16 @@ impl JamfSim {
         let path = uri.path().to_string();
         let op = classify(&method, &path);
         let body_text = String::from_utf8_lossy(&body).into_owned();
-        let (latency, injected) = {
+        let (latency, injected, oversized) = {
             let mut st = self.state();
             *st.counts.entry(op).or_default() += 1;
+            let oversized = [op, JamfOp::Any].into_iter().any(|k| {
+                st.oversize
+                    .get_mut(&k)
+                    .filter(|n| **n > 0)
+                    .map(|n| *n -= 1)
+                    .is_some()
+            });
             let injected = [op, JamfOp::Any]
                 .into_iter()
                 .find_map(|k| match st.fail.get_mut(&k) {
@@ -123,8 +130,20 @@ impl JamfSim {
                     }
                     _ => None,
                 });
-            (st.latency, injected)
+            (st.latency, injected, oversized)
         };
+        if oversized {
+            self.state().requests.push(RecordedRequest::new(
+                &method,
+                &uri,
+                &headers,
+                &["content-type", "cookie"],
+                body_text,
+                200,
+                "(oversized body)".into(),
+            ));
+            return self.oversized_body();
+        }
         let now_in_flight = self.inner.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
         self.inner
             .max_in_flight
@@ -165,6 +184,24 @@ impl JamfSim {
         for (name, value) in reply.headers {
             h.append(name, value.parse().expect("header value"));
         }
+        response
+    }
+
+    /// 256 MiB of JSON whitespace in 64 KiB chunks, counted as hyper pulls them: it stops
+    /// pulling once the client hangs up.
+    fn oversized_body(&self) -> Response {
+        const CHUNK: usize = 64 * 1024;
+        let sent = self.inner.oversized_sent.clone();
+        let chunks = (0..4096).map(move |_| {
+            sent.fetch_add(CHUNK, Ordering::SeqCst);
+            Ok::<_, std::convert::Infallible>(Bytes::from(vec![b' '; CHUNK]))
+        });
+        let mut response =
+            axum::body::Body::from_stream(futures_util::stream::iter(chunks)).into_response();
+        response.headers_mut().insert(
+            "content-type",
+            "application/json".parse().expect("static header"),
+        );
         response
     }
 

@@ -1,0 +1,208 @@
+//! Revocation proof. Removal in Entra is eventually consistent: a removed secret can keep
+//! signing in for a while. After an emergency (`--revoke-old immediately`, `--lockdown`) the
+//! rotator does not assume the leaked secret is dead: it asks the token endpoint with it, with
+//! backoff, until Entra refuses it ([`super::Policy::propagation_successes`] times in a row, as
+//! for a new secret's propagation) or [`super::Policy::revocation_proof_timeout`] has passed
+//! (then a `revocation-unconfirmed` alert). The report says how many seconds the refusal took.
+//!
+//! Every try is a sign-in with the app's client id and the revoked secret: Entra's sign-in logs
+//! (service principal sign-ins of the Jamf app) show them as the rotator's, from the function's
+//! address, failing with AADSTS7000215 once the removal has taken effect. A token Entra still
+//! issues is dropped at once. The revoked secret never reaches a log, an error or an alert.
+//!
+//! The revoked secret the rotator knows is the one the rotation replaced, which `AWSPREVIOUS`
+//! keeps. Credentials a lockdown removes that were never the rotator's have secrets it never saw,
+//! so they cannot be tried.
+
+use super::driver::{Outcome, RotationReport};
+use super::{app_of, Engine, RotateRequest, Step};
+use crate::document::{RevokeOld, TargetDocument};
+use crate::ports::{AlertKind, AppRef, SecretCheck, AWSPREVIOUS};
+use secrecy::{ExposeSecret, SecretString};
+use serde::Serialize;
+use std::time::Duration;
+
+/// First pause between tries; doubles up to [`MAX_PAUSE`].
+const FIRST_PAUSE: Duration = Duration::from_secs(5);
+/// Longest pause between tries (about a dozen tries in ten minutes).
+const MAX_PAUSE: Duration = Duration::from_secs(60);
+
+/// What the proof found for one revoked secret.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RevocationProof {
+    /// The revoked credential's key id.
+    pub key_id: String,
+    /// True when Entra refused the secret (as many times in a row as a propagation needs).
+    pub confirmed: bool,
+    /// Seconds from the removal to Entra's first refusal of that streak (when confirmed).
+    pub seconds: Option<u64>,
+    /// Sign-in tries made with the revoked secret.
+    pub attempts: u32,
+    /// The limit applied (`REVOCATION_PROOF_TIMEOUT_SECS`).
+    pub limit_secs: u64,
+    /// Why it is not confirmed (never a secret).
+    pub detail: Option<String>,
+}
+
+impl Engine {
+    /// After an emergency rotation that removed the old credential: proves that Entra refuses
+    /// the revoked secret, records the proof in `report`, and alerts `revocation-unconfirmed`
+    /// when it is not refused within the limit. Does nothing otherwise.
+    pub(crate) async fn prove_revocation(
+        &self,
+        request: &RotateRequest,
+        report: &mut RotationReport,
+    ) {
+        let emergency = request.revoke_old == RevokeOld::Immediately || request.lockdown;
+        let completed = matches!(
+            report.outcome,
+            Outcome::Rotated | Outcome::Resumed | Outcome::AlreadyRotated
+        );
+        let limit = self.policy.revocation_proof_timeout;
+        let Some(key_id) = report.old_key_id.clone() else {
+            return;
+        };
+        if !emergency || !completed || !report.old_removed || limit.is_zero() {
+            return;
+        }
+        let step = Step::FinishSecret;
+        self.note(
+            step,
+            &format!("proving that Entra refuses the revoked secret {key_id}"),
+        );
+        let proof = match self.revoked_secret(&report.secret_id, &key_id).await {
+            Ok((app, secret)) => self.until_refused(&app, &secret, &key_id).await,
+            Err(detail) => RevocationProof {
+                key_id: key_id.clone(),
+                confirmed: false,
+                seconds: None,
+                attempts: 0,
+                limit_secs: limit.as_secs(),
+                detail: Some(detail),
+            },
+        };
+        match (&proof.seconds, &proof.detail) {
+            (Some(s), _) => self.note(
+                step,
+                &format!(
+                    "Entra refuses the revoked secret {key_id} ({s}s after its removal, {} tries)",
+                    proof.attempts
+                ),
+            ),
+            (None, detail) => {
+                let detail = detail.as_deref().unwrap_or_default();
+                tracing::warn!(step = %step, "revocation of {key_id} unconfirmed: {detail}");
+                self.alert(
+                    AlertKind::RevocationUnconfirmed,
+                    &report.secret_id,
+                    format!("Revocation unconfirmed: {}", report.target),
+                    unconfirmed_message(report, &proof, detail),
+                )
+                .await;
+            }
+        }
+        report.revocation = Some(vec![proof]);
+    }
+
+    /// The app and the secret of the revoked credential `key_id`, from `AWSPREVIOUS`; or why
+    /// they cannot be had.
+    async fn revoked_secret(
+        &self,
+        secret_id: &str,
+        key_id: &str,
+    ) -> Result<(AppRef, SecretString), String> {
+        let read = self.store.value_at(secret_id, AWSPREVIOUS).await;
+        let (_, value) = read
+            .map_err(|e| format!("AWSPREVIOUS could not be read: {e}"))?
+            .ok_or("AWSPREVIOUS is absent: the revoked secret is unknown")?;
+        let doc = TargetDocument::parse(value.expose_secret())
+            .map_err(|e| format!("AWSPREVIOUS does not hold a usable document: {e}"))?;
+        if !doc
+            .entra
+            .key_id
+            .as_deref()
+            .is_some_and(|k| k.eq_ignore_ascii_case(key_id))
+        {
+            return Err(format!(
+                "AWSPREVIOUS holds another credential than {key_id}: the revoked secret is unknown"
+            ));
+        }
+        Ok((app_of(&doc), doc.entra.client_secret.clone()))
+    }
+
+    /// Tries `secret` with backoff until Entra refuses it enough times in a row, or the limit.
+    async fn until_refused(
+        &self,
+        app: &AppRef,
+        secret: &SecretString,
+        key_id: &str,
+    ) -> RevocationProof {
+        let limit = self.policy.revocation_proof_timeout;
+        let needed = self.policy.propagation_successes.max(1);
+        let scope = app.cloud.graph_scope();
+        let started = self.clock.now();
+        let (mut attempts, mut streak, mut first_refusal) = (0, 0, None);
+        let mut pause = FIRST_PAUSE;
+        let mut detail: Option<String>;
+        loop {
+            attempts += 1;
+            let now = self.clock.now();
+            match self.directory.check_secret(app, secret, &scope).await {
+                Ok(SecretCheck::NotAccepted | SecretCheck::Expired) => {
+                    streak += 1;
+                    first_refusal.get_or_insert(now);
+                    detail = Some(format!(
+                        "Entra refused the revoked secret only {streak} of the {needed} times in a row needed"
+                    ));
+                }
+                Ok(SecretCheck::Accepted) => {
+                    (streak, first_refusal) = (0, None);
+                    detail = Some("Entra still accepts the revoked secret".to_string());
+                }
+                Err(e) => {
+                    (streak, first_refusal) = (0, None);
+                    detail = Some(format!("Entra could not be asked: {e}"));
+                    if !e.is_transient() {
+                        break;
+                    }
+                }
+            }
+            if streak >= needed {
+                let seconds = first_refusal.map(|t| (t - started).num_seconds().max(0) as u64);
+                return RevocationProof {
+                    key_id: key_id.to_string(),
+                    confirmed: true,
+                    seconds,
+                    attempts,
+                    limit_secs: limit.as_secs(),
+                    detail: None,
+                };
+            }
+            let waited = (self.clock.now() - started).to_std().unwrap_or_default();
+            if waited >= limit {
+                break;
+            }
+            // Never sleep past the limit: the last try lands on it.
+            let wait = if streak > 0 { FIRST_PAUSE } else { pause };
+            self.clock.sleep(wait.min(limit - waited)).await;
+            pause = (pause * 2).min(MAX_PAUSE);
+        }
+        let waited = (self.clock.now() - started).num_seconds();
+        RevocationProof {
+            key_id: key_id.to_string(),
+            confirmed: false,
+            seconds: None,
+            attempts,
+            limit_secs: limit.as_secs(),
+            detail: detail.map(|d| format!("{d} ({waited}s after its removal, {attempts} tries)")),
+        }
+    }
+}
+
+/// The `revocation-unconfirmed` alert's text.
+fn unconfirmed_message(report: &RotationReport, proof: &RevocationProof, detail: &str) -> String {
+    format!(
+        "Target: {} ({})\nReason: {}\nRevoked credential: {}\nWhat happened: the credential was removed from the app, but Entra did not refuse its secret within {}s: {detail}.\nState left: Jamf Pro uses the new secret; the revoked credential is gone from the app, yet Entra may still accept its secret.\nWhat to do: treat the revoked secret as live until Entra refuses it. Watch the Jamf app's service principal sign-in logs for key id {} (the rotator's own tries show there too, from the function's address); if it still signs in after an hour, open a case with Microsoft.",
+        report.secret_id, report.target, report.reason, proof.key_id, proof.limit_secs, proof.key_id
+    )
+}
