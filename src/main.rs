@@ -36,8 +36,8 @@ enum Command {
     #[cfg(feature = "sim")]
     Demo {
         /// Which Jamf integration to rotate.
-        #[arg(long, value_enum, default_value_t = Target::SmtpGraph)]
-        target: Target,
+        #[arg(long, value_parser = jamf_target_kind(), default_value = "smtp-graph")]
+        target: TargetKind,
         /// Seconds the Entra stand-in takes to accept a new secret.
         #[arg(long, default_value_t = 2)]
         propagation_lag: u64,
@@ -85,8 +85,8 @@ enum Command {
         #[arg(long)]
         seed_secret_id: Option<String>,
         /// Which Jamf integration the seeded target uses.
-        #[arg(long, value_enum, default_value_t = Target::SmtpGraph)]
-        target: Target,
+        #[arg(long, value_parser = jamf_target_kind(), default_value = "smtp-graph")]
+        target: TargetKind,
     },
     /// conditional-access: logs in to Jamf Pro's web UI and shows the Intune form a rotation would
     /// submit (secrets redacted) and whether its application ID matches. Changes nothing.
@@ -106,8 +106,8 @@ struct InitArgs {
     #[arg(long)]
     jamf_url: url::Url,
     /// Which Jamf integration holds the secret.
-    #[arg(long, value_enum)]
-    target: Target,
+    #[arg(long, value_parser = jamf_target_kind())]
+    target: TargetKind,
     /// Secret id of the Jamf credentials ({"client_id","client_secret"} or {"username","password"}).
     #[arg(long)]
     jamf_credentials_secret_id: String,
@@ -141,19 +141,20 @@ struct InitArgs {
     kms_key_id: Option<String>,
 }
 
-#[derive(Clone, Copy, ValueEnum)]
-enum Target {
-    SmtpGraph,
-    ConditionalAccess,
-}
-
-impl From<Target> for TargetKind {
-    fn from(t: Target) -> Self {
-        match t {
-            Target::SmtpGraph => TargetKind::SmtpGraph,
-            Target::ConditionalAccess => TargetKind::ConditionalAccess,
-        }
-    }
+/// `--target`: the Jamf target kinds the engine declares ([`TargetKind::ALL`] but the rotator's
+/// own secret), by their document names.
+fn jamf_target_kind() -> impl clap::builder::TypedValueParser<Value = TargetKind> {
+    use clap::builder::TypedValueParser as _;
+    let names = TargetKind::ALL
+        .into_iter()
+        .filter(|k| k.is_jamf())
+        .map(TargetKind::as_str);
+    clap::builder::PossibleValuesParser::new(names).map(|name| {
+        TargetKind::ALL
+            .into_iter()
+            .find(|k| k.as_str() == name)
+            .expect("a name the parser offered")
+    })
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -220,7 +221,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                 eprintln!("demo: rotating a secret that expires in 10 days, against built-in stand-ins of Entra ID and Jamf Pro");
             }
             let report = rotator_testkit::demo::run(rotator_testkit::demo::DemoOptions {
-                target: target.into(),
+                target,
                 propagation_lag: std::time::Duration::from_secs(propagation_lag),
                 progress,
                 settings: Settings::from_env()?,
@@ -360,7 +361,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             seed_secret_id,
             target,
         } => {
-            setup::run_sim(seed_secret_id, target.into(), json).await?;
+            setup::run_sim(seed_secret_id, target, json).await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Probe { secret_id } => {
@@ -398,7 +399,7 @@ async fn init(args: InitArgs, json: bool) -> Result<ExitCode> {
     let request = setup::InitRequest {
         secret_id: args.secret_id,
         jamf_url: args.jamf_url,
-        target: args.target.into(),
+        target: args.target,
         jamf_credentials_secret_id: args.jamf_credentials_secret_id,
         tenant_id: args.tenant_id,
         client_id: args.client_id,

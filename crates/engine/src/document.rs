@@ -90,6 +90,19 @@ pub enum TargetKind {
 }
 
 impl TargetKind {
+    /// Every kind, in the order the CLI lists them: the one place a kind is declared
+    /// (docs/EXTENDING.md).
+    pub const ALL: [TargetKind; 3] = [
+        TargetKind::SmtpGraph,
+        TargetKind::ConditionalAccess,
+        TargetKind::Rotator,
+    ];
+
+    /// True for a kind a Jamf Pro setting holds (all but the rotator's own secret).
+    pub fn is_jamf(self) -> bool {
+        self != TargetKind::Rotator
+    }
+
     /// The name used in documents and on the command line.
     pub fn as_str(self) -> &'static str {
         match self {
