@@ -317,7 +317,17 @@ impl Engine {
             };
             if due {
                 let key = d.key_id.as_deref().unwrap_or_default();
-                match self.directory.remove_password(&app, key).await {
+                match self
+                    .remove_checked(
+                        step,
+                        secret_id,
+                        &app,
+                        key,
+                        &[(&current_version, &doc)],
+                        None,
+                    )
+                    .await
+                {
                     Ok(()) => {
                         removed.push(key.to_string());
                         self.note(

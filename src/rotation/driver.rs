@@ -364,38 +364,12 @@ impl Engine {
         report.error_class = Some(e.class().to_string());
         report.advice = Some(e.advice());
         report.outcome = Outcome::Failed;
-        // finishSecret refused by the stages (no longer AWSPENDING) or by a vanished new
-        // credential: another attempt undid this rotation after Jamf Pro got the new secret, so
-        // the rollback looks at where things stand and puts AWSCURRENT's secret back if needed.
-        let undone = e.step == Step::FinishSecret
-            && matches!(e.kind, ErrorKind::Guard(_) | ErrorKind::Concurrent(_));
-        let state = match e.step {
-            // Otherwise finishSecret failing leaves a consistent state: Jamf Pro and AWSPENDING
-            // hold the new secret, AWSCURRENT the old one, both valid. The next run completes it.
-            Step::FinishSecret if !undone => "Jamf Pro holds the new secret (verified); the old credential is still valid. The next run completes the rotation.".to_string(),
-            // A spent token: createSecret removed the credential it made; nothing else changed.
-            Step::CreateSecret if matches!(e.kind, ErrorKind::TokenSpent(_)) => "Secrets Manager and Jamf Pro were not changed.".to_string(),
-            Step::SetSecret | Step::TestSecret | Step::CreateSecret | Step::FinishSecret => {
-                let rb = if undone {
-                    // Jamf Pro was written in setSecret.
-                    self.rollback(ctx, &RotationError::new(e.step, ErrorKind::Guard(e.to_string())).touched()).await
-                } else {
-                    self.rollback(ctx, &e).await
-                };
-                let s = rollback_state(&rb);
-                if rb.complete {
-                    report.outcome = Outcome::RolledBack;
-                }
-                report.rollback = Some(rb);
-                s
-            }
-            _ => "Nothing was changed.".to_string(),
-        };
-        let kind = if report.outcome == Outcome::RolledBack {
-            AlertKind::RolledBack
-        } else {
-            AlertKind::RotationFailed
-        };
+        let settled = self.settle(ctx, &e).await;
+        if settled.alert == AlertKind::RolledBack {
+            report.outcome = Outcome::RolledBack;
+        }
+        report.rollback = settled.rollback;
+        let (kind, state) = (settled.alert, settled.state);
         let subject = format!("Rotation failed: {}", report.target);
         let message = format!(
             "Target: {} ({})\nReason: {}\nFailed step: {}\nError class: {}\nError: {}\nState left: {}\nWhat to do: {}",
@@ -504,6 +478,12 @@ fn token_for(info: &SecretInfo, current_version: &str, n: u32) -> String {
 
 /// What a rollback left, in a sentence for alerts.
 pub(crate) fn rollback_state(rb: &RolledBack) -> String {
+    if rb.completed_elsewhere {
+        return format!(
+            "Another attempt completed this rotation meanwhile: Jamf Pro holds the secret AWSCURRENT holds, and nothing was undone ({}).",
+            rb.problems.join("; ")
+        );
+    }
     let jamf = match rb.jamf_restored {
         None => "Jamf Pro was not changed and keeps the old secret, which still works.",
         Some(true) => "The old secret was put back into Jamf Pro.",

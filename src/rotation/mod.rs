@@ -20,6 +20,7 @@ pub mod finish;
 pub mod guard;
 pub mod ledger;
 pub mod propagation;
+pub mod remove;
 pub mod retire;
 pub mod rollback;
 pub mod run;
@@ -232,20 +233,6 @@ impl Engine {
             run.set_application(app.clone());
         }
         Ok(app)
-    }
-
-    /// Removes a credential from the app, keeping the run's listing up to date.
-    pub(crate) async fn remove_credential(
-        &self,
-        ctx: &StepContext,
-        app: &AppRef,
-        key_id: &str,
-    ) -> Result<(), crate::ports::DirectoryError> {
-        self.directory.remove_password(app, key_id).await?;
-        if let Some(run) = &ctx.run {
-            run.removed(key_id);
-        }
-        Ok(())
     }
 
     /// The document's Jamf target: the one the run already opened and checked, or a new one
