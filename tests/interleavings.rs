@@ -17,6 +17,7 @@ use jamf_entra_rotator::rotation::driver::Outcome;
 use jamf_entra_rotator::rotation::{
     credential_name, target_tag, Engine, RotateRequest, Step, StepContext,
 };
+use jamf_entra_rotator::sim::entra::EntraOp;
 use jamf_entra_rotator::sim::jamf::JamfOp;
 use jamf_entra_rotator::vault::MemoryStore;
 use secrecy::ExposeSecret;
@@ -269,4 +270,50 @@ async fn create_secret_never_sweeps_a_young_credential_another_process_made_for_
     );
     w.assert_invariant().await;
     w.assert_no_leaks(&[&json(&report)]);
+}
+
+#[tokio::test]
+async fn a_retried_test_secret_after_a_partial_rollback_proves_the_pending_secret_not_the_old_one()
+{
+    let (w, store) = spawn_world_on_memory(10).await;
+    let token = uuid::Uuid::new_v4().to_string();
+    store.begin_rotation(&w.secret_id, &token).unwrap();
+    let function = jamf_entra_rotator::lambda::Function::new(
+        w.engine.clone(),
+        jamf_entra_rotator::lambda::Targets::Ids(vec![w.secret_id.clone()]),
+    )
+    .with_metrics(Arc::new(|_: &str| {}));
+    for step in ["createSecret", "setSecret"] {
+        route(&function, step_event(&w, step, &token))
+            .await
+            .unwrap_or_else(|e| panic!("{step}: {e}"));
+    }
+    // testSecret fails; the rollback puts the old secret back into Jamf Pro but cannot remove
+    // the new credential, so it keeps AWSPENDING (which holds it).
+    w.jamf.fail_next(JamfOp::SmtpTest, 1, 400);
+    w.entra.fail_next(EntraOp::RemovePassword, 1, 403);
+    let failed = route(&function, step_event(&w, "testSecret", &token)).await;
+    assert!(failed.is_err());
+    let info = w.store.describe(&w.secret_id).await.unwrap();
+    assert_eq!(info.version_with(AWSPENDING), Some(token.as_str()));
+    assert!(
+        w.jamf_secret().as_deref() == Some(w.secrets[0].expose_secret()),
+        "the old secret is back in Jamf Pro"
+    );
+
+    // Secrets Manager retries testSecret, then finishSecret.
+    let retried = route(&function, step_event(&w, "testSecret", &token)).await;
+    let finished = route(&function, step_event(&w, "finishSecret", &token)).await;
+
+    assert!(
+        retried.is_ok() && finished.is_ok(),
+        "{retried:?} {finished:?}"
+    );
+    let current = w.current_doc().await;
+    assert!(
+        w.jamf_secret().as_deref() == Some(current.entra.client_secret.expose_secret()),
+        "Jamf Pro holds the secret finishSecret made current"
+    );
+    w.assert_invariant().await;
+    w.assert_no_leaks(&[&format!("{retried:?} {finished:?}")]);
 }
