@@ -137,6 +137,7 @@ pub async fn init(settings: &Settings, req: InitRequest) -> Result<InitOutcome, 
         }
         Err(e) => return Err(e.into()),
     };
+    crate::rotation::lease::install(&store, &req.secret_id).await?;
     Ok(InitOutcome {
         action,
         secret_id: req.secret_id,

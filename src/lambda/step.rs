@@ -3,6 +3,7 @@
 
 use super::{Function, LambdaError, StepEvent};
 use crate::metrics;
+use crate::ports::AWSCURRENT;
 use crate::rotation::guard::{standing, Standing};
 use crate::rotation::{RotateRequest, RotationError, Step, StepContext};
 use serde_json::{json, Value};
@@ -51,26 +52,40 @@ impl Function {
                 return Err(err(e));
             }
         };
+        let home = info
+            .version_with(AWSCURRENT)
+            .unwrap_or_default()
+            .to_string();
         match self.engine.run_step(step, &ctx).await {
             Ok(()) => {
-                if step == Step::FinishSecret && was == Standing::Pending {
-                    self.metric(metrics::rotation_succeeded(&secret_id));
+                if step == Step::FinishSecret {
+                    // The rotation is over: let go of its lease.
+                    self.engine.release(&ctx, &s.token).await;
+                    if was == Standing::Pending {
+                        self.metric(metrics::rotation_succeeded(&secret_id));
+                    }
                 }
                 Ok(json!({"step": step, "secret_id": secret_id, "token": s.token, "ok": true}))
             }
             Err(e) => {
-                self.step_failed(&ctx, &e).await;
+                let undone = self.step_failed(&ctx, &e).await;
+                if undone {
+                    self.engine.release(&ctx, &home).await;
+                }
                 Err(err(e))
             }
         }
     }
 
     /// What a failed step leaves behind: the settlement, a metric, an alert.
-    async fn step_failed(&self, ctx: &StepContext, e: &RotationError) {
+    /// True when the rotation was undone completely (its lease may go).
+    async fn step_failed(&self, ctx: &StepContext, e: &RotationError) -> bool {
         tracing::error!(step = %e.step, class = e.class(), "{}: rotation of {} failed: {e}", e.step, ctx.secret_id);
         self.metric(metrics::rotation_failed(&ctx.secret_id));
         let settled = self.engine.settle(ctx, e).await;
+        let undone = settled.rollback.as_ref().is_some_and(|rb| rb.complete);
         self.alert_failed(ctx, e, settled).await;
+        undone
     }
 
     /// The alert of a failed step.

@@ -49,6 +49,8 @@ impl Engine {
             ..app_of(&current)
         };
 
+        // From here on this attempt changes things: no other may at the same time.
+        self.lease(step, ctx).await?;
         // Orphans: ours, held by no version. Their secrets exist nowhere, so nobody uses them.
         if self
             .sweep_orphans(

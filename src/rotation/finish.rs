@@ -75,6 +75,9 @@ impl Engine {
                 ));
             }
         }
+        self.lease(step, ctx)
+            .await
+            .map_err(RotationError::touched)?;
         // promote also drops AWSPENDING; otherwise it is dropped here.
         let mut drop_pending = standing == Standing::AlreadyCurrent;
         let current = info

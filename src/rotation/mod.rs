@@ -18,6 +18,7 @@ pub mod driver;
 pub mod error;
 pub mod finish;
 pub mod guard;
+pub mod lease;
 pub mod ledger;
 pub mod propagation;
 pub mod remove;
@@ -61,6 +62,8 @@ pub struct Policy {
     /// Our credentials that no secret version holds are removed once older than this (a younger
     /// one may belong to a rotation in flight in another process).
     pub orphan_min_age: chrono::Duration,
+    /// How long an attempt holds the target's lease (see [`lease`]).
+    pub lease: chrono::Duration,
     /// The old credential stays valid this long after a switch (emergencies ignore it).
     pub retire_grace: chrono::Duration,
     /// Keep the old credential until the new one is seen signing in (emergencies ignore it).
@@ -80,6 +83,8 @@ impl Policy {
             alert_on_success: s.alert_on_success,
             orphan_min_age: chrono::Duration::from_std(s.orphan_min_age)
                 .unwrap_or(chrono::Duration::minutes(10)),
+            lease: chrono::Duration::from_std(s.rotation_lease)
+                .unwrap_or(chrono::Duration::minutes(15)),
             retire_grace: chrono::Duration::from_std(s.retire_grace).unwrap_or_default(),
             retire_after_observed_use: s.retire_after_observed_use,
             observed_use_alert_days: s.observed_use_alert_days,
@@ -102,6 +107,14 @@ pub struct RotateRequest {
     pub revoke_old: RevokeOld,
     /// Emergency lockdown: remove every other credential of the app once the new one works.
     pub lockdown: bool,
+}
+
+impl RotateRequest {
+    /// True for an emergency (`--revoke-old immediately`, `--lockdown`): the old credential goes
+    /// as soon as the new one is verified, whatever a grace period or the gate would keep.
+    pub fn is_emergency(&self) -> bool {
+        self.revoke_old == RevokeOld::Immediately || self.lockdown
+    }
 }
 
 /// Receives one line per step event, for the CLI's progress output.

@@ -59,6 +59,15 @@ impl Engine {
         } else {
             "Secrets Manager's retry, or the next check,"
         };
+        if let ErrorKind::Busy { until } = &e.kind {
+            return not_rolled_back(format!("Nothing more was changed by this attempt: another one holds the rotation's lease (until {}) and carries on with it.", until.format("%Y-%m-%d %H:%M:%S UTC")));
+        }
+        if matches!(e.kind, ErrorKind::Stale) {
+            return not_rolled_back(
+                "Nothing was changed: another attempt changed the target while this one started."
+                    .into(),
+            );
+        }
         match e.step {
             Step::FinishSecret if !undone => not_rolled_back(format!("Jamf Pro holds the new secret (verified); the old credential is still valid. {next} completes the rotation.")),
             Step::CreateSecret if matches!(e.kind, ErrorKind::TokenSpent(_)) => {
@@ -107,6 +116,13 @@ impl Engine {
         if !ours {
             return None;
         }
+        if let Err(e) = self.lease(step, ctx).await {
+            return Some(Settled {
+                alert: AlertKind::RotationFailed,
+                state: format!("This rotation is no longer in progress, and another attempt holds the target now ({e}): Jamf Pro is left to it."),
+                rollback: None,
+            });
+        }
         let state = match self.restore_jamf(ctx).await {
             Ok(()) => {
                 self.note(step, "the rotation was undone elsewhere; Jamf Pro holds AWSCURRENT's secret again");
@@ -153,7 +169,17 @@ impl Engine {
                 // store: only the label may remain.
                 out.problems
                     .push(format!("pending document unreadable: {e}"));
-                out.pending_dropped = self.drop_pending(ctx).await;
+                let pending = self
+                    .store
+                    .describe(&ctx.secret_id)
+                    .await
+                    .map(|i| i.has(&ctx.token, AWSPENDING));
+                out.pending_dropped = match pending {
+                    // Never stored: nothing to drop.
+                    Ok(false) => true,
+                    Ok(true) if self.lease(step, ctx).await.is_ok() => self.drop_pending(ctx).await,
+                    _ => false,
+                };
                 out.complete = out.pending_dropped;
                 return out;
             }
@@ -183,6 +209,12 @@ impl Engine {
         }
         if let Some(left) = self.left_to_others(ctx, &info, may_hold_new) {
             out.problems.push(left);
+            return out;
+        }
+        if let Err(e) = self.lease(step, ctx).await {
+            // Another attempt holds the rotation now (or acted first): it is its to undo.
+            out.jamf_restored = may_hold_new.then_some(false);
+            out.problems.push(format!("nothing was undone: {e}"));
             return out;
         }
         if may_hold_new && !self.restore(ctx, &mut out).await {

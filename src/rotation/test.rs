@@ -27,14 +27,21 @@ impl Engine {
             .map_err(RotationError::touched)?;
         let verified = async {
             if ctx.run.is_none() {
-                target.install(&pending.entra.client_secret).await?;
+                self.lease(step, ctx).await?;
+                target
+                    .install(&pending.entra.client_secret)
+                    .await
+                    .map_err(|e| RotationError::target(step, e))?;
                 self.note(step, "Jamf Pro holds the pending secret again");
             }
-            target.verify().await
+            target
+                .verify()
+                .await
+                .map_err(|e| RotationError::target(step, e))
         }
         .await;
         self.release_target(ctx, &target).await;
-        verified.map_err(|e| RotationError::target(step, e).touched())?;
+        verified.map_err(RotationError::touched)?;
         self.note(step, "Jamf Pro works with the new secret");
         match self
             .directory

@@ -34,6 +34,22 @@ pub enum Fault {
 /// Another process's work, run from inside this one's call (see [`Tripwire::interfering`]).
 pub type Hook = Box<dyn FnOnce() -> Pin<Box<dyn Future<Output = ()> + Send>> + Send>;
 
+/// True for the calls that change something (the others only read, or alert).
+pub fn changes_target(call: &str) -> bool {
+    [
+        "graph: addPassword",
+        "graph: removePassword",
+        "jamf: write secret",
+        "sm: PutSecretValue(AWSPENDING)",
+        "sm: UpdateSecretVersionStage(AWSCURRENT)",
+        "sm: UpdateSecretVersionStage(-AWSPENDING)",
+    ]
+    .contains(&call)
+}
+
+/// One sequence of several tripwires' calls: (tripwire id, call name).
+pub type CallLog = Arc<Mutex<Vec<(usize, String)>>>;
+
 /// Which call a [`Hook`] runs before.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum At {
@@ -57,6 +73,8 @@ pub struct Tripwire {
     hook: Mutex<Option<(At, Hook)>>,
     /// The fault the hooked call meets after the hook ran.
     hook_fault: Option<Fault>,
+    /// A log shared by several tripwires: (this tripwire's id, call) in the order calls began.
+    shared: Option<(usize, CallLog)>,
     /// The name of the call the hook ran before, once it ran.
     pub hooked: Mutex<Option<String>>,
     pub crashed: Notify,
@@ -116,6 +134,14 @@ impl Tripwire {
     pub fn counting() -> Arc<Self> {
         Arc::new(Self::default())
     }
+    /// Never crashes; counts, and logs each call as `(id, name)` into `log`, which other
+    /// tripwires share: one sequence of several processes' calls.
+    pub fn logging(id: usize, log: CallLog) -> Arc<Self> {
+        Arc::new(Self {
+            shared: Some((id, log)),
+            ..Default::default()
+        })
+    }
     async fn call<T: Injected>(&self, name: &str, f: impl Future<Output = T>) -> T {
         let n = self.seq.fetch_add(1, Ordering::SeqCst) + 1;
         let mut fault = self
@@ -128,6 +154,9 @@ impl Tripwire {
             calls.push(name.to_string());
             (seen == 0, seen + 1)
         };
+        if let Some((id, log)) = &self.shared {
+            log.lock().unwrap().push((*id, name.to_string()));
+        }
         let hook = {
             let mut slot = self.hook.lock().unwrap();
             let due = slot.as_ref().is_some_and(|(at, _)| match at {
@@ -360,6 +389,34 @@ impl SecretStore for Store {
             .call(
                 "sm: UpdateSecretVersionStage(-AWSPENDING)",
                 self.0.remove_pending(id, v),
+            )
+            .await
+    }
+    async fn put_labelled(
+        &self,
+        id: &str,
+        v: &str,
+        value: &SecretString,
+        stage: &str,
+    ) -> Result<(), StoreError> {
+        self.1
+            .call(
+                "sm: PutSecretValue(lease)",
+                self.0.put_labelled(id, v, value, stage),
+            )
+            .await
+    }
+    async fn move_label(
+        &self,
+        id: &str,
+        stage: &str,
+        to: Option<&str>,
+        from: Option<&str>,
+    ) -> Result<(), StoreError> {
+        self.1
+            .call(
+                "sm: UpdateSecretVersionStage(lease)",
+                self.0.move_label(id, stage, to, from),
             )
             .await
     }
