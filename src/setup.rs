@@ -151,6 +151,7 @@ pub async fn init(settings: &Settings, req: InitRequest) -> Result<InitOutcome, 
         }
         Err(e) => return Err(e.into()),
     };
+    rotator_engine::rotation::lease::install(&store, &req.secret_id).await?;
     Ok(InitOutcome {
         action,
         secret_id: req.secret_id,

@@ -184,6 +184,7 @@ mod tests {
 
     fn report(days: i64, due: bool, drift: &[DriftKind]) -> CheckReport {
         CheckReport {
+            rotation_in_progress_until: None,
             secret_id: format!("t{days}"),
             target: "smtp-graph".into(),
             key_id: None,

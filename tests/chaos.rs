@@ -265,8 +265,9 @@ impl Cli {
             ("SMTP_TEST_RECIPIENT", "it@example.com".into()),
             // No real waiting in the CLI: the stand-in has no propagation lag.
             ("PROPAGATION_SUCCESSES", "1".into()),
-            // The killed process is gone: its orphan may be swept at once.
+            // The killed process is gone: its orphan may be swept at once, and its lease taken.
             ("ORPHAN_MIN_AGE_SECS", "0".into()),
+            ("ROTATION_LEASE_SECS", "0".into()),
             ("PATH", std::env::var("PATH").unwrap_or_default()),
         ];
         Cli { env }

@@ -122,7 +122,14 @@ async fn secrets_manager_throttling_the_pending_write_removes_the_new_credential
     assert_eq!(r.outcome, Outcome::RolledBack, "{:?}", r.error);
     assert_eq!(r.error_class.as_deref(), Some("secrets-manager"));
     assert!(r.error.as_deref().unwrap().contains("ThrottlingException"));
-    assert_eq!(store.snapshot(), before, "nothing stored");
+    // Nothing stored, but the record of the rotation's lease (a version that holds no secret).
+    let mut after = store.snapshot();
+    for secret in after.values_mut() {
+        secret
+            .versions
+            .retain(|id, _| !id.starts_with("jer-lease-"));
+    }
+    assert_eq!(after, before, "nothing stored");
     assert_eq!(
         w.entra.passwords(&w.app.object_id).len(),
         1,

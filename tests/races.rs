@@ -1,7 +1,9 @@
 //! Races a review found in the in-process driver's carried state: another process (a second
 //! engine over the same store and services) acts at the worst moment of a rotation, and the
-//! invariant must hold anyway. The store is the in-memory one, which refuses a differing
-//! same-token write as AWS does; the other process acts from inside a store call.
+//! invariant must hold anyway. It acts after this process's lease ran out (otherwise the lease
+//! keeps it out, see tests/lease.rs), so these races test the looks each step takes. The store
+//! is the in-memory one, which refuses a differing same-token write as AWS does; the other
+//! process acts from inside a store call.
 
 mod common;
 
@@ -40,6 +42,7 @@ struct Racing {
     at: At,
     other: Mutex<Option<Engine>>,
     pending_reads: std::sync::atomic::AtomicUsize,
+    clock: ManualClock,
 }
 
 impl Racing {
@@ -50,6 +53,9 @@ impl Racing {
         else {
             return;
         };
+        // The other process acts once this one's lease ran out (a process stalled that long):
+        // only the looks every step takes keep the invariant then.
+        self.clock.advance(std::time::Duration::from_secs(16 * 60));
         match at {
             At::Finish | At::Promote => {
                 let ctx = StepContext {
@@ -67,6 +73,11 @@ impl Racing {
                 .touched();
                 let rb = other.rollback(&ctx, &failure).await;
                 assert!(rb.complete, "{rb:?}");
+                // Done, it lets go of the lease, as its driver would.
+                let current = self.inner.describe(secret_id).await.unwrap();
+                other
+                    .release(&ctx, current.version_with(AWSCURRENT).unwrap())
+                    .await;
             }
             At::Put => {
                 let r = other
@@ -130,6 +141,24 @@ impl SecretStore for Racing {
     async fn remove_pending(&self, s: &str, v: &str) -> Result<(), StoreError> {
         self.inner.remove_pending(s, v).await
     }
+    async fn put_labelled(
+        &self,
+        s: &str,
+        v: &str,
+        value: &SecretString,
+        stage: &str,
+    ) -> Result<(), StoreError> {
+        self.inner.put_labelled(s, v, value, stage).await
+    }
+    async fn move_label(
+        &self,
+        s: &str,
+        stage: &str,
+        to: Option<&str>,
+        from: Option<&str>,
+    ) -> Result<(), StoreError> {
+        self.inner.move_label(s, stage, to, from).await
+    }
     async fn create(&self, n: &str, v: &SecretString, d: &str) -> Result<String, StoreError> {
         self.inner.create(n, v, d).await
     }
@@ -151,6 +180,7 @@ async fn racing_world(at: At) -> TestWorld {
         at,
         other: Mutex::new(None),
         pending_reads: Default::default(),
+        clock: clock.clone(),
     });
     let mut opts = WorldOptions::new(shared, store.clone(), "jamf-prod");
     opts.expires_in_days = 10;

@@ -39,7 +39,12 @@ async fn rotate_and_crash(w: &TestWorld, call: &'static str, when: When) {
     trip.crashed.notified().await;
     task.abort();
     let _ = task.await;
+    // The next run comes later: by then the crashed attempt's lease has run out.
+    w.clock.advance(PAST_THE_LEASE);
 }
+
+/// Longer than a rotation's lease (15 minutes by default).
+const PAST_THE_LEASE: Duration = Duration::from_secs(16 * 60);
 
 #[tokio::test]
 async fn scheduled_check_rotates_a_due_secret_end_to_end() {
@@ -427,17 +432,25 @@ async fn two_rotations_started_at_once_end_with_one_new_credential() {
     );
 
     let (a, b, c) = (a.unwrap(), b.unwrap(), c.unwrap());
+    // One rotates; the others find it done, or find its lease and change nothing.
+    let done = |r: &rotator_engine::rotation::driver::RotationReport| {
+        matches!(
+            r.outcome,
+            Outcome::Rotated | Outcome::Resumed | Outcome::AlreadyRotated
+        )
+    };
     for r in [&a, &b] {
         assert!(
-            matches!(
-                r.outcome,
-                Outcome::Rotated | Outcome::Resumed | Outcome::AlreadyRotated
-            ),
+            done(r) || r.error_class.as_deref() == Some("concurrent"),
             "{:?}: {:?}",
             r.outcome,
             r.error
         );
     }
+    assert!(
+        done(&a) || done(&b) || c.rotation.as_ref().is_some_and(done),
+        "someone rotated"
+    );
     let creds = w.entra.passwords(&w.app.object_id);
     assert_eq!(creds.len(), 1, "exactly one credential left: {creds:?}");
     assert_ne!(creds[0].key_id, w.initial_key_id);
@@ -531,13 +544,25 @@ async fn secrets_manager_steps_racing_the_in_process_driver_end_with_one_new_cre
             in_process: false,
             run: None,
         };
+        let engine = w.world.second_engine();
         for step in [
             Step::CreateSecret,
             Step::SetSecret,
             Step::TestSecret,
             Step::FinishSecret,
         ] {
-            w.world.second_engine().run_step(step, &ctx).await?;
+            // Secrets Manager retries a step that failed; one refused because an in-process
+            // attempt holds the lease succeeds once that attempt is done.
+            let mut tries = 0;
+            loop {
+                match engine.run_step(step, &ctx).await {
+                    Err(e) if e.class() == "concurrent" && tries < 1000 => {
+                        tries += 1;
+                        tokio::task::yield_now().await;
+                    }
+                    other => break other?,
+                }
+            }
         }
         Ok::<_, rotator_engine::rotation::RotationError>(())
     };
@@ -556,7 +581,11 @@ async fn secrets_manager_steps_racing_the_in_process_driver_end_with_one_new_cre
 
     sm.unwrap();
     let (manual, scheduled) = (manual.unwrap(), scheduled.unwrap());
-    assert!(manual.error.is_none(), "{:?}", manual.error);
+    assert!(
+        manual.error.is_none() || manual.error_class.as_deref() == Some("concurrent"),
+        "{:?}",
+        manual.error
+    );
     let info = w.store.describe(&w.secret_id).await.unwrap();
     assert_eq!(
         info.version_with(AWSCURRENT),
@@ -599,7 +628,9 @@ async fn a_resumed_rotation_that_fails_puts_the_old_secret_back_before_removing_
         "Jamf holds the new secret"
     );
 
-    // The resume cannot read Jamf's settings (three 503s): the rotation fails before its own write.
+    // The resume (once the crashed attempt's lease ran out) cannot read Jamf's settings (three
+    // 503s): the rotation fails before its own write.
+    w.clock.advance(PAST_THE_LEASE);
     w.jamf.fail_next(JamfOp::GetSmtp, 3, 503);
     let report = w.engine.check(&w.secret_id, false).await.unwrap();
 

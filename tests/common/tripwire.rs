@@ -9,6 +9,7 @@ use rotator_engine::ports::*;
 use rotator_engine::rotation::Engine;
 use secrecy::SecretString;
 use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use tokio::sync::Notify;
@@ -30,6 +31,34 @@ pub enum Fault {
     Garbled,
 }
 
+/// Another process's work, run from inside this one's call (see [`Tripwire::interfering`]).
+pub type Hook = Box<dyn FnOnce() -> Pin<Box<dyn Future<Output = ()> + Send>> + Send>;
+
+/// True for the calls that change something (the others only read, or alert).
+pub fn changes_target(call: &str) -> bool {
+    [
+        "graph: addPassword",
+        "graph: removePassword",
+        "jamf: write secret",
+        "sm: PutSecretValue(AWSPENDING)",
+        "sm: UpdateSecretVersionStage(AWSCURRENT)",
+        "sm: UpdateSecretVersionStage(-AWSPENDING)",
+    ]
+    .contains(&call)
+}
+
+/// One sequence of several tripwires' calls: (tripwire id, call name).
+pub type CallLog = Arc<Mutex<Vec<(usize, String)>>>;
+
+/// Which call a [`Hook`] runs before.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum At {
+    /// The n-th call (1-based), whatever its name.
+    Call(usize),
+    /// The n-th call (1-based) with this name.
+    Named(&'static str, usize),
+}
+
 /// Counts calls; crashes at the chosen one, or injects faults into a run of them.
 #[derive(Default)]
 pub struct Tripwire {
@@ -40,6 +69,14 @@ pub struct Tripwire {
     faults: Option<(usize, usize, Fault)>,
     /// Set while a call that must answer garbled is in flight (value reads look at it).
     garble: std::sync::atomic::AtomicBool,
+    /// Runs once, just before the chosen call (another process acting at that moment).
+    hook: Mutex<Option<(At, Hook)>>,
+    /// The fault the hooked call meets after the hook ran.
+    hook_fault: Option<Fault>,
+    /// A log shared by several tripwires: (this tripwire's id, call) in the order calls began.
+    shared: Option<(usize, CallLog)>,
+    /// The name of the call the hook ran before, once it ran.
+    pub hooked: Mutex<Option<String>>,
     pub crashed: Notify,
     pub calls: Mutex<Vec<String>>,
 }
@@ -66,6 +103,22 @@ impl Tripwire {
             ..Default::default()
         })
     }
+    /// Never crashes; runs `hook` (another process's work) just before the call `at` names, and
+    /// then lets the call go on.
+    pub fn interfering(at: At, hook: Hook) -> Arc<Self> {
+        Arc::new(Self {
+            hook: Mutex::new(Some((at, hook))),
+            ..Default::default()
+        })
+    }
+    /// As [`Self::interfering`], and the call the hook ran before then meets `fault`.
+    pub fn interfering_then(at: At, hook: Hook, fault: Fault) -> Arc<Self> {
+        Arc::new(Self {
+            hook: Mutex::new(Some((at, hook))),
+            hook_fault: Some(fault),
+            ..Default::default()
+        })
+    }
     /// The calls that met an injected fault so far.
     pub fn faulted(&self) -> Vec<String> {
         let Some((first, count, _)) = self.faults else {
@@ -81,18 +134,46 @@ impl Tripwire {
     pub fn counting() -> Arc<Self> {
         Arc::new(Self::default())
     }
+    /// Never crashes; counts, and logs each call as `(id, name)` into `log`, which other
+    /// tripwires share: one sequence of several processes' calls.
+    pub fn logging(id: usize, log: CallLog) -> Arc<Self> {
+        Arc::new(Self {
+            shared: Some((id, log)),
+            ..Default::default()
+        })
+    }
     async fn call<T: Injected>(&self, name: &str, f: impl Future<Output = T>) -> T {
         let n = self.seq.fetch_add(1, Ordering::SeqCst) + 1;
-        let fault = self
+        let mut fault = self
             .faults
             .filter(|(first, count, _)| (*first..first + count).contains(&n))
             .map(|f| f.2);
-        let first_of_name = {
+        let (first_of_name, nth_of_name) = {
             let mut calls = self.calls.lock().unwrap();
-            let first = !calls.iter().any(|c| c == name);
+            let seen = calls.iter().filter(|c| *c == name).count();
             calls.push(name.to_string());
-            first
+            (seen == 0, seen + 1)
         };
+        if let Some((id, log)) = &self.shared {
+            log.lock().unwrap().push((*id, name.to_string()));
+        }
+        let hook = {
+            let mut slot = self.hook.lock().unwrap();
+            let due = slot.as_ref().is_some_and(|(at, _)| match at {
+                At::Call(k) => *k == n,
+                At::Named(m, k) => *m == name && *k == nth_of_name,
+            });
+            if due {
+                slot.take().map(|(_, h)| h)
+            } else {
+                None
+            }
+        };
+        if let Some(hook) = hook {
+            *self.hooked.lock().unwrap() = Some(name.to_string());
+            hook().await;
+            fault = fault.or(self.hook_fault);
+        }
         let here = |when| {
             self.at == Some((n, when))
                 || (first_of_name && self.at_name.is_some_and(|(m, w)| m == name && w == when))
@@ -308,6 +389,34 @@ impl SecretStore for Store {
             .call(
                 "sm: UpdateSecretVersionStage(-AWSPENDING)",
                 self.0.remove_pending(id, v),
+            )
+            .await
+    }
+    async fn put_labelled(
+        &self,
+        id: &str,
+        v: &str,
+        value: &SecretString,
+        stage: &str,
+    ) -> Result<(), StoreError> {
+        self.1
+            .call(
+                "sm: PutSecretValue(lease)",
+                self.0.put_labelled(id, v, value, stage),
+            )
+            .await
+    }
+    async fn move_label(
+        &self,
+        id: &str,
+        stage: &str,
+        to: Option<&str>,
+        from: Option<&str>,
+    ) -> Result<(), StoreError> {
+        self.1
+            .call(
+                "sm: UpdateSecretVersionStage(lease)",
+                self.0.move_label(id, stage, to, from),
             )
             .await
     }

@@ -163,6 +163,10 @@ pub struct Settings {
     /// `ORPHAN_MIN_AGE_SECS` (600): a credential of ours that no secret version holds is removed
     /// once older than this (a younger one may belong to a rotation running elsewhere).
     pub orphan_min_age: Duration,
+    /// `ROTATION_LEASE_SECS` (900): how long an attempt at a target's rotation holds the lease
+    /// that keeps other attempts out; a crashed holder's lease runs out after this. 0 keeps
+    /// nobody out (only where one process at a time is certain: tests that kill the CLI).
+    pub rotation_lease: Duration,
     /// `RETIRE_GRACE_HOURS` (0): the old credential stays valid this long after a successful
     /// switch; a later scheduled check removes it. Emergency rotations ignore it.
     pub retire_grace: Duration,
@@ -195,6 +199,7 @@ impl Default for Settings {
             alert_on_success: false,
             smtp_test_recipient: None,
             orphan_min_age: Duration::from_secs(600),
+            rotation_lease: Duration::from_secs(900),
             retire_grace: Duration::ZERO,
             retire_after_observed_use: false,
             observed_use_alert_days: 3,
@@ -255,6 +260,9 @@ impl Settings {
             smtp_test_recipient: get("SMTP_TEST_RECIPIENT"),
             orphan_min_age: Duration::from_secs(
                 num(&get, "ORPHAN_MIN_AGE_SECS", 600, 0, 86_400)? as u64
+            ),
+            rotation_lease: Duration::from_secs(
+                num(&get, "ROTATION_LEASE_SECS", 900, 0, 86_400)? as u64
             ),
             retire_grace: Duration::from_secs(
                 num(&get, "RETIRE_GRACE_HOURS", 0, 0, 24 * 90)? as u64 * 3600,

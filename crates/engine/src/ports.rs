@@ -418,6 +418,25 @@ pub trait SecretStore: Send + Sync {
     ) -> Result<(), StoreError>;
     /// Removes `AWSPENDING` from `version_id` (a no-op when it is not there).
     async fn remove_pending(&self, secret_id: &str, version_id: &str) -> Result<(), StoreError>;
+    /// `PutSecretValue(ClientRequestToken=version_id, VersionStages=[stage])`: a new version that
+    /// carries only the custom label `stage` (never one of AWS's three, which this never moves).
+    async fn put_labelled(
+        &self,
+        secret_id: &str,
+        version_id: &str,
+        value: &SecretString,
+        stage: &str,
+    ) -> Result<(), StoreError>;
+    /// `UpdateSecretVersionStage` for the custom label `stage`: attaches it to `to` (or only takes
+    /// it off, when `to` is `None`), taking it from `from`. A compare-and-swap: refused when the
+    /// label is not on `from`, or, with `from` `None`, is on another version.
+    async fn move_label(
+        &self,
+        secret_id: &str,
+        stage: &str,
+        to: Option<&str>,
+        from: Option<&str>,
+    ) -> Result<(), StoreError>;
     /// Creates a secret whose first version (`AWSCURRENT`) is `value`; returns its ARN.
     async fn create(
         &self,

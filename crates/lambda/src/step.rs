@@ -3,15 +3,17 @@
 
 use super::{Function, LambdaError, StepEvent};
 use crate::metrics;
-use crate::ports::AlertKind;
+use crate::ports::AWSCURRENT;
 use crate::rotation::guard::{standing, Standing};
 use crate::rotation::{RotateRequest, RotationError, Step, StepContext};
 use serde_json::{json, Value};
 
 impl Function {
     /// One step of a rotation Secrets Manager drives. The guard runs first (rotation enabled,
-    /// token a pending version); a failing setSecret or testSecret is rolled back (Jamf Pro gets
-    /// the old secret back, the new credential goes) and alerted.
+    /// token a pending version); a failure is settled as the in-process driver settles it
+    /// ([`crate::rotation::Engine::settle`]: a failing setSecret or testSecret is rolled back,
+    /// a finishSecret that finds the rotation undone elsewhere gives Jamf Pro `AWSCURRENT`'s
+    /// secret back) and alerted.
     pub(super) async fn step(&self, s: StepEvent) -> Result<Value, LambdaError> {
         let (step, secret_id) = (s.step, s.secret_id.clone());
         let err = |source: RotationError| LambdaError::rotation(&secret_id, source);
@@ -22,7 +24,6 @@ impl Function {
             .describe(&secret_id)
             .await
             .map_err(|e| err(RotationError::store(step, e)))?;
-        let was = standing(&info, &s.token, step, true).map_err(err)?;
         let ctx = StepContext {
             secret_id: secret_id.clone(),
             token: s.token.clone(),
@@ -34,36 +35,67 @@ impl Function {
             in_process: false,
             run: None,
         };
+        let was = match standing(&info, &s.token, step, true) {
+            Ok(was) => was,
+            Err(e) => {
+                // No longer pending: undone or replaced elsewhere, perhaps after an earlier step
+                // put its secret into Jamf Pro.
+                if matches!(
+                    step,
+                    Step::SetSecret | Step::TestSecret | Step::FinishSecret
+                ) && info.rotation_enabled != Some(false)
+                {
+                    if let Some(settled) = self.engine.settle_refused(&ctx).await {
+                        self.alert_failed(&ctx, &e, settled).await;
+                    }
+                }
+                return Err(err(e));
+            }
+        };
+        let home = info
+            .version_with(AWSCURRENT)
+            .unwrap_or_default()
+            .to_string();
         match self.engine.run_step(step, &ctx).await {
             Ok(()) => {
-                if step == Step::FinishSecret && was == Standing::Pending {
-                    self.metric(metrics::rotation_succeeded(&secret_id));
+                if step == Step::FinishSecret {
+                    // The rotation is over: let go of its lease.
+                    self.engine.release(&ctx, &s.token).await;
+                    if was == Standing::Pending {
+                        self.metric(metrics::rotation_succeeded(&secret_id));
+                    }
                 }
                 Ok(json!({"step": step, "secret_id": secret_id, "token": s.token, "ok": true}))
             }
             Err(e) => {
-                self.step_failed(&ctx, &e).await;
+                let undone = self.step_failed(&ctx, &e).await;
+                if undone {
+                    self.engine.release(&ctx, &home).await;
+                }
                 Err(err(e))
             }
         }
     }
 
-    /// What a failed step leaves behind: rollback where it helps, a metric, an alert.
-    async fn step_failed(&self, ctx: &StepContext, e: &RotationError) {
+    /// What a failed step leaves behind: the settlement, a metric, an alert.
+    /// True when the rotation was undone completely (its lease may go).
+    async fn step_failed(&self, ctx: &StepContext, e: &RotationError) -> bool {
         tracing::error!(step = %e.step, class = e.class(), "{}: rotation of {} failed: {e}", e.step, ctx.secret_id);
         self.metric(metrics::rotation_failed(&ctx.secret_id));
-        let (kind, state) = match e.step {
-            Step::SetSecret | Step::TestSecret => {
-                let rb = self.engine.rollback(ctx, e).await;
-                let kind = if rb.complete { AlertKind::RolledBack } else { AlertKind::RotationFailed };
-                (kind, crate::rotation::driver::rollback_state(&rb))
-            }
-            Step::FinishSecret => (
-                AlertKind::RotationFailed,
-                "Jamf Pro holds the new secret (verified); the old credential is still valid. Secrets Manager's retry, or the next check, completes the rotation.".to_string(),
-            ),
-            _ => (AlertKind::RotationFailed, "Jamf Pro was not changed and keeps the old secret, which still works.".to_string()),
-        };
+        let settled = self.engine.settle(ctx, e).await;
+        let undone = settled.rollback.as_ref().is_some_and(|rb| rb.complete);
+        self.alert_failed(ctx, e, settled).await;
+        undone
+    }
+
+    /// The alert of a failed step.
+    async fn alert_failed(
+        &self,
+        ctx: &StepContext,
+        e: &RotationError,
+        settled: crate::rotation::rollback::Settled,
+    ) {
+        let (kind, state) = (settled.alert, settled.state);
         let message = format!(
             "Target: {}\nDriver: Secrets Manager rotation, version {}\nFailed step: {}\nError class: {}\nError: {e}\nState left: {state}\nWhat to do: {}",
             ctx.secret_id,

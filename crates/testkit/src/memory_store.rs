@@ -426,6 +426,77 @@ impl SecretStore for MemoryStore {
         Ok(())
     }
 
+    async fn put_labelled(
+        &self,
+        secret_id: &str,
+        version_id: &str,
+        value: &SecretString,
+        stage: &str,
+    ) -> Result<(), StoreError> {
+        let mut st = self.lock();
+        st.check(StoreOp::PutLabelled, secret_id)?;
+        let secret = st.find(secret_id)?;
+        if let Some(Version {
+            value: Some(old), ..
+        }) = secret.versions.get(version_id)
+        {
+            return if old.expose_secret() == value.expose_secret() {
+                Ok(())
+            } else {
+                Err(aws_error(
+                    "PutSecretValue",
+                    secret_id,
+                    "ResourceExistsException",
+                    "You can't modify an existing version, you can only create a new version.",
+                ))
+            };
+        }
+        secret
+            .versions
+            .entry(version_id.to_string())
+            .or_default()
+            .value = Some(value.clone());
+        secret.attach(stage, version_id);
+        Ok(())
+    }
+
+    async fn move_label(
+        &self,
+        secret_id: &str,
+        stage: &str,
+        to: Option<&str>,
+        from: Option<&str>,
+    ) -> Result<(), StoreError> {
+        let mut st = self.lock();
+        st.check(StoreOp::MoveLabel, secret_id)?;
+        let secret = st.find(secret_id)?;
+        // AWS: a label attached elsewhere must be named in RemoveFromVersionId, and a version
+        // named there must carry it.
+        let on = secret.with_label(stage).map(str::to_string);
+        if on.as_deref() != from && !(on.is_some() && on.as_deref() == to && from.is_none()) {
+            return Err(aws_error(
+                "UpdateSecretVersionStage",
+                secret_id,
+                "InvalidParameterException",
+                &format!("the staging label {stage} is attached to {on:?}, not {from:?}"),
+            ));
+        }
+        if let Some(to) = to {
+            if !secret.versions.contains_key(to) {
+                return Err(aws_error(
+                    "UpdateSecretVersionStage",
+                    secret_id,
+                    "ResourceNotFoundException",
+                    "no such version",
+                ));
+            }
+            secret.attach(stage, to);
+        } else {
+            secret.detach(stage);
+        }
+        Ok(())
+    }
+
     async fn create(
         &self,
         name: &str,

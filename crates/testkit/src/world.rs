@@ -189,6 +189,9 @@ pub async fn spawn_world(opts: WorldOptions) -> Result<World, StoreError> {
         )
         .await?;
 
+    // As `init` does.
+    crate::rotation::lease::install(store.as_ref(), &secret_id).await?;
+
     let settings = Settings {
         entra_login_url: Some(entra.url()),
         graph_url: Some(entra.url()),

@@ -73,6 +73,10 @@ pub struct CredentialView {
 /// The check's report for one target.
 #[derive(Debug, Clone, Serialize)]
 pub struct CheckReport {
+    /// While another attempt at the target's rotation holds its lease: until when. The check
+    /// then changes nothing (no housekeeping, no rotation) and leaves the rotation to it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rotation_in_progress_until: Option<DateTime<Utc>>,
     /// The target's secret id.
     pub secret_id: String,
     /// Jamf host and target kind.
@@ -263,6 +267,9 @@ impl Engine {
 
         let due = pending.is_some() || managed.is_none() || days.is_none_or(|d| d <= threshold);
         let mut report = CheckReport {
+            rotation_in_progress_until: super::lease::Lease::of(&info)
+                .filter(|l| l.live(now))
+                .map(|l| l.expires),
             secret_id: secret_id.to_string(),
             target: doc.label(),
             key_id: doc.entra.key_id.clone(),
@@ -285,9 +292,18 @@ impl Engine {
                 .collect(),
             rotation: None,
         };
-        if dry_run {
-            if due {
+        if dry_run || report.rotation_in_progress_until.is_some() {
+            if due && dry_run {
                 report.action = Action::WouldRotate;
+            }
+            if let Some(until) = report.rotation_in_progress_until.filter(|_| !dry_run) {
+                self.note(
+                    step,
+                    &format!(
+                        "another attempt holds this target's rotation until {}; leaving it alone",
+                        until.format("%H:%M:%S UTC")
+                    ),
+                );
             }
             return Ok(report);
         }
@@ -327,7 +343,17 @@ impl Engine {
             };
             if due {
                 let key = d.key_id.as_deref().unwrap_or_default();
-                match self.directory.remove_password(&app, key).await {
+                match self
+                    .remove_checked(
+                        step,
+                        secret_id,
+                        &app,
+                        key,
+                        &[(&current_version, &doc)],
+                        None,
+                    )
+                    .await
+                {
                     Ok(()) => {
                         removed.push(key.to_string());
                         self.note(

@@ -49,34 +49,27 @@ impl Engine {
             ..app_of(&current)
         };
 
+        // From here on this attempt changes things: no other may at the same time.
+        self.lease(step, ctx).await?;
         // Orphans: ours, held by no version. Their secrets exist nowhere, so nobody uses them.
-        let ledger = self
-            .ledger(
+        if self
+            .sweep_orphans(
                 step,
-                &ctx.secret_id,
+                ctx,
                 &info,
-                &[(&current_version, &current)],
+                &app,
                 &application,
+                (&current_version, &current),
             )
-            .await?;
-        let now = self.clock.now();
-        for orphan in ledger.orphans(
-            &application,
-            Some(&ctx.token),
-            now,
-            self.policy.orphan_min_age,
-        ) {
-            self.remove_credential(ctx, &app, &orphan.key_id)
-                .await
-                .map_err(|e| RotationError::directory(step, e))?;
-            self.note(
-                step,
-                &format!(
-                    "removed orphaned credential {} left by an interrupted rotation",
-                    orphan.key_id
-                ),
-            );
+            .await?
+        {
+            // A concurrent attempt of this rotation stored its credential: this one follows it.
+            if let Some(run) = &ctx.run {
+                run.set_followed();
+            }
+            return Ok(());
         }
+        let now = self.clock.now();
 
         // A retirement still pending from the last rotation (grace period, observed-use gate) is
         // superseded: after this rotation no version holds that credential any more.
@@ -110,9 +103,9 @@ impl Engine {
                         ));
                     }
                 }
-                self.remove_credential(ctx, &app, old)
+                self.remove_for(step, ctx, &app, old, &[(&current_version, &current)], None)
                     .await
-                    .map_err(|e| RotationError::directory(step, e))?;
+                    .map_err(|e| e.into_error(step))?;
                 self.note(
                     step,
                     &format!(
@@ -209,7 +202,17 @@ impl Engine {
         }
         // Ours is not the stored one: the credential is useless, remove it now. Should that
         // fail too, the next createSecret or finishSecret removes it as an orphan.
-        if let Err(re) = self.directory.remove_password(&app, &new_key).await {
+        if let Err(re) = self
+            .remove_for(
+                step,
+                ctx,
+                &app,
+                &new_key,
+                &[(&current_version, &current)],
+                None,
+            )
+            .await
+        {
             tracing::error!(step = %step, "could not remove unstored credential {new_key}: {re}");
         }
         match (put, stored_key) {

@@ -118,7 +118,7 @@ impl Engine {
         // Counted when this rotation lets go of the lock, however it ends: a check that read the
         // target before then is stale.
         let _counted = super::CountOnRelease(&lock);
-        let info = if waited {
+        let mut info = if waited {
             self.store
                 .describe(secret_id)
                 .await
@@ -126,6 +126,50 @@ impl Engine {
         } else {
             before
         };
+        if request.is_emergency() {
+            // An emergency waits for an attempt in another process to let go of the lease, and
+            // then finds its result (and still retires at once what that one kept).
+            info = self.wait_for_lease(secret_id, info).await?;
+        }
+        let mut seen = seen.filter(|_| !waited);
+        let mut lease = None;
+        for _ in 0..3 {
+            let attempt = Attempt {
+                secret_id,
+                request: &request,
+                base: base.as_deref(),
+                started,
+            };
+            match self
+                .attempt(attempt, &info, seen.take(), lease.take())
+                .await?
+            {
+                Attempted::Done(report) => return Ok(*report),
+                // Another attempt acted before this one got the lease: start over from a fresh
+                // look, keeping the lease.
+                Attempted::Stale(held) => {
+                    lease = held;
+                    info = self
+                        .store
+                        .describe(secret_id)
+                        .await
+                        .map_err(|e| RotationError::store(step, e))?;
+                }
+            }
+        }
+        Err(RotationError::new(step, ErrorKind::Stale))
+    }
+
+    /// One go at the rotation, from the stages in `info` (and what a check saw, if it still
+    /// stands), holding `lease` when an earlier go took it.
+    async fn attempt(
+        &self,
+        a: Attempt<'_>,
+        info: &SecretInfo,
+        seen: Option<Seen>,
+        lease: Option<super::lease::Lease>,
+    ) -> Result<Attempted, RotationError> {
+        let (secret_id, step) = (a.secret_id, Step::Guard);
         let current_version = info
             .version_with(AWSCURRENT)
             .ok_or_else(|| {
@@ -135,8 +179,7 @@ impl Engine {
                 )
             })?
             .to_string();
-        let seen = seen.filter(|s| !waited && s.current.0 == current_version);
-        let run = match seen {
+        let run = match seen.filter(|s| s.current.0 == current_version) {
             Some(seen) => Run::from_seen(seen),
             None => {
                 let (version, doc) = self.current(step, secret_id).await?;
@@ -146,60 +189,23 @@ impl Engine {
             }
         };
         run.set_info(info.clone());
+        if let Some(lease) = lease {
+            run.adopt_lease(lease);
+        }
         let (_, current) = run.current().expect("set above");
-        let mut report = RotationReport {
-            secret_id: secret_id.to_string(),
-            target: current.label(),
-            outcome: Outcome::Rotated,
-            token: None,
-            reason: request.reason.clone(),
-            old_key_id: current.entra.key_id.clone(),
-            new_key_id: None,
-            new_expires_at: None,
-            old_removed: false,
-            old_retire_pending: None,
-            jamf_accepts_new: false,
-            app_credentials: None,
-            elapsed_ms: 0,
-            failed_step: None,
-            error: None,
-            error_class: None,
-            advice: None,
-            rollback: None,
-            revocation: None,
-        };
-        if base.as_deref() != Some(current_version.as_str()) {
+        let mut report = RotationReport::start(secret_id, &current, a.request);
+        if a.base != Some(current_version.as_str()) {
             // A rotation finished while this one waited for the lock: its result is ours.
             self.note(
                 step,
                 "another rotation of this target just completed; nothing more to do",
             );
-            report.outcome = Outcome::AlreadyRotated;
-            report.new_key_id = current.entra.key_id.clone();
-            report.new_expires_at = current.entra.expires_at;
-            report.old_key_id = current
-                .rotation
-                .as_ref()
-                .and_then(|r| r.replaces_key_id.clone());
-            report.jamf_accepts_new = true;
-            if request.revoke_old == crate::document::RevokeOld::Immediately || request.lockdown {
-                // An emergency that joined a completed rotation still retires now what that
-                // rotation may have kept (grace period, observed-use gate), and locks down.
-                let ctx = StepContext {
-                    secret_id: secret_id.to_string(),
-                    token: current_version.clone(),
-                    rotation_token: None,
-                    request,
-                    in_process: true,
-                    run: None,
-                };
-                match self.finish_secret(&ctx).await {
-                    Ok(done) => report.old_removed = done.old_removed,
-                    Err(e) => self.fail(&ctx, e, &mut report).await,
-                }
-            }
-            report.elapsed_ms = (self.clock.now() - started).num_milliseconds();
-            return Ok(report);
+            self.release(&run.context(secret_id), &current_version)
+                .await;
+            self.already_rotated(&current_version, &current, a.request, &mut report)
+                .await;
+            report.elapsed_ms = (self.clock.now() - a.started).num_milliseconds();
+            return Ok(Attempted::Done(Box::new(report)));
         }
 
         let (token, resumed) = match info
@@ -216,20 +222,28 @@ impl Engine {
             // The first token is tried without asking whether an earlier attempt spent it:
             // createSecret finds out if it did (Secrets Manager refuses the write), and then the
             // next one is looked for.
-            None => (first_token(&info, &current_version), false),
+            None => (first_token(info, &current_version), false),
         };
         let mut ctx = StepContext {
             secret_id: secret_id.to_string(),
             token,
             rotation_token: None,
-            request,
+            request: a.request.clone(),
             in_process: true,
             run: Some(run.clone()),
         };
         report.token = Some(ctx.token.clone());
 
         let mut result = self.run_all(&ctx, &mut report).await;
-        let mut superseded = false;
+        if let Err(RotationError {
+            kind: ErrorKind::Stale,
+            ..
+        }) = &result
+        {
+            run.close().await;
+            return Ok(Attempted::Stale(run.take_lease()));
+        }
+        let mut superseded = None;
         if let Err(RotationError {
             kind: ErrorKind::TokenSpent(spent),
             ..
@@ -237,26 +251,54 @@ impl Engine {
         {
             self.note(step, &format!("version {spent} was spent by an attempt that was rolled back; using the next one"));
             match self.next_attempt(secret_id, &current_version, &run).await {
-                Ok(Some(token)) => {
+                Ok(Next::Token(token)) => {
                     ctx.token = token;
                     report.token = Some(ctx.token.clone());
                     result = self.run_all(&ctx, &mut report).await;
                 }
                 // AWSCURRENT moved meanwhile: another rotation completed; its result is ours.
-                Ok(None) => superseded = true,
+                Ok(Next::Moved(version)) => superseded = Some(version),
                 Err(e) => result = Err(e),
             }
         }
-        report.elapsed_ms = (self.clock.now() - started).num_milliseconds();
-        if superseded {
+        if let Some(version) = superseded {
             self.note(
                 step,
                 "another rotation of this target completed meanwhile; nothing more to do",
             );
-            report.outcome = Outcome::AlreadyRotated;
             run.close().await;
-            return Ok(report);
+            self.release(&ctx, &current_version).await;
+            let (version, now_current) = match self.current(step, secret_id).await {
+                Ok(read) => read,
+                Err(_) => (version, current.clone()),
+            };
+            self.already_rotated(&version, &now_current, a.request, &mut report)
+                .await;
+            report.elapsed_ms = (self.clock.now() - a.started).num_milliseconds();
+            return Ok(Attempted::Done(Box::new(report)));
         }
+        let home = match &result {
+            Ok(()) => ctx.token.clone(),
+            Err(_) => current_version.clone(),
+        };
+        self.conclude(&ctx, result, resumed, &current, &mut report)
+            .await;
+        run.close().await;
+        self.release(&ctx, &home).await;
+        report.elapsed_ms = (self.clock.now() - a.started).num_milliseconds();
+        Ok(Attempted::Done(Box::new(report)))
+    }
+
+    /// Fills the report from the rotation's result: success (and its alert, when asked for), or
+    /// the failure settled and alerted.
+    async fn conclude(
+        &self,
+        ctx: &StepContext,
+        result: Result<(), RotationError>,
+        resumed: bool,
+        current: &crate::document::TargetDocument,
+        report: &mut RotationReport,
+    ) {
         match result {
             Ok(()) => {
                 report.outcome = if resumed {
@@ -264,11 +306,11 @@ impl Engine {
                 } else {
                     Outcome::Rotated
                 };
-                report.app_credentials = match run.application() {
+                report.app_credentials = match ctx.run.as_ref().and_then(Run::application) {
                     Some(app) => Some(app.passwords.len()),
                     None => self
                         .directory
-                        .application(&app_of(&current))
+                        .application(&app_of(current))
                         .await
                         .ok()
                         .map(|app| app.passwords.len()),
@@ -276,9 +318,9 @@ impl Engine {
                 if self.policy.alert_on_success {
                     self.alert(
                         AlertKind::Rotated,
-                        secret_id,
+                        &ctx.secret_id,
                         format!("Rotated: {}", report.target),
-                        success_message(&report),
+                        success_message(report),
                     )
                     .await;
                 }
@@ -289,11 +331,48 @@ impl Engine {
                 if resumed {
                     e.jamf_touched = true;
                 }
-                self.fail(&ctx, e, &mut report).await
+                self.fail(ctx, e, report).await
             }
         }
-        run.close().await;
-        Ok(report)
+    }
+
+    /// The report of a rotation that another attempt completed (`version`, holding `current`).
+    /// An emergency still retires at once what that rotation may have kept (grace period,
+    /// observed-use gate), and locks down.
+    async fn already_rotated(
+        &self,
+        version: &str,
+        current: &crate::document::TargetDocument,
+        request: &RotateRequest,
+        report: &mut RotationReport,
+    ) {
+        report.outcome = Outcome::AlreadyRotated;
+        report.new_key_id = current.entra.key_id.clone();
+        report.new_expires_at = current.entra.expires_at;
+        report.old_key_id = current
+            .rotation
+            .as_ref()
+            .and_then(|r| r.replaces_key_id.clone());
+        report.jamf_accepts_new = true;
+        if !request.is_emergency() {
+            return;
+        }
+        let ctx = StepContext {
+            secret_id: report.secret_id.clone(),
+            token: version.to_string(),
+            rotation_token: None,
+            request: request.clone(),
+            in_process: true,
+            run: None,
+        };
+        match self.finish_secret(&ctx).await {
+            Ok(done) => {
+                report.old_removed = done.old_removed;
+                report.old_retire_pending = done.retire_pending;
+            }
+            Err(e) => self.fail(&ctx, e, report).await,
+        }
+        self.release(&ctx, version).await;
     }
 
     /// createSecret → (race check) → setSecret → testSecret → finishSecret.
@@ -372,38 +451,12 @@ impl Engine {
         report.error_class = Some(e.class().to_string());
         report.advice = Some(e.advice());
         report.outcome = Outcome::Failed;
-        // finishSecret refused by the stages (no longer AWSPENDING) or by a vanished new
-        // credential: another attempt undid this rotation after Jamf Pro got the new secret, so
-        // the rollback looks at where things stand and puts AWSCURRENT's secret back if needed.
-        let undone = e.step == Step::FinishSecret
-            && matches!(e.kind, ErrorKind::Guard(_) | ErrorKind::Concurrent(_));
-        let state = match e.step {
-            // Otherwise finishSecret failing leaves a consistent state: Jamf Pro and AWSPENDING
-            // hold the new secret, AWSCURRENT the old one, both valid. The next run completes it.
-            Step::FinishSecret if !undone => "Jamf Pro holds the new secret (verified); the old credential is still valid. The next run completes the rotation.".to_string(),
-            // A spent token: createSecret removed the credential it made; nothing else changed.
-            Step::CreateSecret if matches!(e.kind, ErrorKind::TokenSpent(_)) => "Secrets Manager and Jamf Pro were not changed.".to_string(),
-            Step::SetSecret | Step::TestSecret | Step::CreateSecret | Step::FinishSecret => {
-                let rb = if undone {
-                    // Jamf Pro was written in setSecret.
-                    self.rollback(ctx, &RotationError::new(e.step, ErrorKind::Guard(e.to_string())).touched()).await
-                } else {
-                    self.rollback(ctx, &e).await
-                };
-                let s = rollback_state(&rb);
-                if rb.complete {
-                    report.outcome = Outcome::RolledBack;
-                }
-                report.rollback = Some(rb);
-                s
-            }
-            _ => "Nothing was changed.".to_string(),
-        };
-        let kind = if report.outcome == Outcome::RolledBack {
-            AlertKind::RolledBack
-        } else {
-            AlertKind::RotationFailed
-        };
+        let settled = self.settle(ctx, &e).await;
+        if settled.alert == AlertKind::RolledBack {
+            report.outcome = Outcome::RolledBack;
+        }
+        report.rollback = settled.rollback;
+        let (kind, state) = (settled.alert, settled.state);
         let subject = format!("Rotation failed: {}", report.target);
         let message = format!(
             "Target: {} ({})\nReason: {}\nFailed step: {}\nError class: {}\nError: {}\nState left: {}\nWhat to do: {}",
@@ -431,26 +484,85 @@ impl Engine {
     }
 }
 
+/// What one go at the rotation came to.
+enum Attempted {
+    /// Finished, one way or another (see the report).
+    Done(Box<RotationReport>),
+    /// Another attempt acted before this one got the lease; this one holds it now.
+    Stale(Option<super::lease::Lease>),
+}
+
+/// What every go at one rotation shares.
+#[derive(Clone, Copy)]
+struct Attempt<'a> {
+    secret_id: &'a str,
+    request: &'a RotateRequest,
+    /// `AWSCURRENT` before this rotation waited for the process's lock.
+    base: Option<&'a str>,
+    started: chrono::DateTime<chrono::Utc>,
+}
+
+/// The token after a spent one, or where `AWSCURRENT` went meanwhile.
+enum Next {
+    Token(String),
+    Moved(String),
+}
+
+impl RotationReport {
+    /// The report of a rotation of the target whose current document is `current`, about to
+    /// start.
+    fn start(
+        secret_id: &str,
+        current: &crate::document::TargetDocument,
+        request: &RotateRequest,
+    ) -> Self {
+        RotationReport {
+            secret_id: secret_id.to_string(),
+            target: current.label(),
+            outcome: Outcome::Rotated,
+            token: None,
+            reason: request.reason.clone(),
+            old_key_id: current.entra.key_id.clone(),
+            new_key_id: None,
+            new_expires_at: None,
+            old_removed: false,
+            old_retire_pending: None,
+            jamf_accepts_new: false,
+            app_credentials: None,
+            elapsed_ms: 0,
+            failed_step: None,
+            error: None,
+            error_class: None,
+            advice: None,
+            rollback: None,
+            revocation: None,
+        }
+    }
+}
+
 impl Engine {
     /// The token to use after the first one turned out spent: from a fresh look at the stages
-    /// (kept in the run), unless `AWSCURRENT` is no longer `current_version` (`None`).
+    /// (kept in the run), unless `AWSCURRENT` is no longer `current_version`.
     async fn next_attempt(
         &self,
         secret_id: &str,
         current_version: &str,
         run: &Run,
-    ) -> Result<Option<String>, RotationError> {
+    ) -> Result<Next, RotationError> {
         let info = self
             .store
             .describe(secret_id)
             .await
             .map_err(|e| RotationError::store(Step::Guard, e))?;
-        if info.version_with(AWSCURRENT) != Some(current_version) {
-            return Ok(None);
+        if let Some(moved) = info
+            .version_with(AWSCURRENT)
+            .filter(|v| *v != current_version)
+        {
+            return Ok(Next::Moved(moved.to_string()));
         }
         let token = next_token(self, secret_id, &info, current_version).await?;
         run.set_info(info);
-        Ok(Some(token))
+        Ok(Next::Token(token))
     }
 }
 
@@ -506,6 +618,12 @@ fn token_for(info: &SecretInfo, current_version: &str, n: u32) -> String {
 
 /// What a rollback left, in a sentence for alerts.
 pub fn rollback_state(rb: &RolledBack) -> String {
+    if rb.completed_elsewhere {
+        return format!(
+            "Another attempt completed this rotation meanwhile: Jamf Pro holds the secret AWSCURRENT holds, and nothing was undone ({}).",
+            rb.problems.join("; ")
+        );
+    }
     let jamf = match rb.jamf_restored {
         None => "Jamf Pro was not changed and keeps the old secret, which still works.",
         Some(true) => "The old secret was put back into Jamf Pro.",

@@ -101,6 +101,17 @@ pub enum ErrorKind {
     /// in-process driver then installs the stored one and finishes again.
     #[error("version {0} now holds another credential than the one Jamf Pro was given")]
     Replaced(String),
+    /// Occurs when another attempt at this target's rotation holds its lease: nothing more is
+    /// changed by this one.
+    #[error("another attempt at this target's rotation holds its lease until {}", .until.format("%Y-%m-%d %H:%M:%S UTC"))]
+    Busy {
+        /// When that lease runs out, unless its holder lets go first.
+        until: chrono::DateTime<chrono::Utc>,
+    },
+    /// Occurs when the stages changed between this attempt's look and its taking of the lease
+    /// (another attempt acted first); the in-process driver starts over from a fresh look.
+    #[error("another attempt changed this target's rotation before this one got its lease")]
+    Stale,
     /// Occurs when the in-process driver's token is the version of an earlier attempt of the
     /// same rotation that was rolled back (the driver then moves on to the next token).
     #[error("version {0} belongs to an earlier attempt of this rotation that was rolled back")]
@@ -164,7 +175,7 @@ impl RotationError {
             ErrorKind::Guard(_) => "guard",
             ErrorKind::Concurrent(_) => "concurrent",
             ErrorKind::TokenSpent(_) => "guard",
-            ErrorKind::Replaced(_) => "concurrent",
+            ErrorKind::Replaced(_) | ErrorKind::Busy { .. } | ErrorKind::Stale => "concurrent",
             ErrorKind::Panicked(_) => "panic",
         }
     }
@@ -191,6 +202,8 @@ impl RotationError {
             ErrorKind::TokenSpent(_) => "Nothing: the next rotation uses the next version id.".into(),
             ErrorKind::Replaced(_) => "Another attempt of this rotation is running; wait for it to finish.".into(),
             ErrorKind::Panicked(_) => "A bug in the rotator stopped this target's check (the log says where); the other targets were checked. Run the check again (a half-done rotation is resumed, never duplicated) and report the bug if it repeats.".into(),
+            ErrorKind::Stale => "Run it again: another attempt changed the target meanwhile, and nothing was changed by this one.".into(),
+            ErrorKind::Busy { .. } => "Nothing to do: another attempt (a check, a manual rotation, Secrets Manager's rotation) is rotating this target. It completes or rolls back by itself; if it died, its lease runs out at the time given and the next check resumes its work.".into(),
         }
     }
 }

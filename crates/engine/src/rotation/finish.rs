@@ -1,5 +1,6 @@
 //! finishSecret: make the new version `AWSCURRENT`, then retire the credential it replaced.
 
+use super::remove::NotRemoved;
 use super::{app_of, guard::Standing, Engine, RotationError, Step, StepContext};
 use crate::document::TargetDocument;
 use crate::ports::{AppRef, AWSCURRENT, AWSPENDING};
@@ -74,6 +75,9 @@ impl Engine {
                 ));
             }
         }
+        self.lease(step, ctx)
+            .await
+            .map_err(RotationError::touched)?;
         // promote also drops AWSPENDING; otherwise it is dropped here.
         let mut drop_pending = standing == Standing::AlreadyCurrent;
         let current = info
@@ -184,9 +188,24 @@ impl Engine {
             // A credential named for this rotation but not the stored one: a racing attempt's.
             let sibling = cred.display_name.as_deref() == Some(this_rotation.as_str());
             if (replaced && retire) || sibling || lockdown {
-                self.remove_credential(ctx, &app, &cred.key_id)
+                match self
+                    .remove_for(step, ctx, &app, &cred.key_id, &[(&ctx.token, &doc)], None)
                     .await
-                    .map_err(|e| RotationError::directory(step, e).touched())?;
+                {
+                    Ok(()) => {}
+                    // AWSCURRENT holds the old credential again: another attempt moved it back
+                    // after this one's move. Retiring it would cut Jamf Pro off.
+                    Err(NotRemoved::Held { why, .. }) if replaced => {
+                        return Err(
+                            RotationError::new(step, super::ErrorKind::Concurrent(why)).touched()
+                        )
+                    }
+                    Err(NotRemoved::Held { why, .. }) => {
+                        self.note(step, &why);
+                        continue;
+                    }
+                    Err(NotRemoved::Failed(e)) => return Err(e.touched()),
+                }
                 if replaced {
                     self.note(step, &format!("retired the old credential {}", cred.key_id));
                 } else {

@@ -18,8 +18,10 @@ pub mod driver;
 pub mod error;
 pub mod finish;
 pub mod guard;
+pub mod lease;
 pub mod ledger;
 pub mod propagation;
+pub mod remove;
 pub mod retire;
 pub mod revocation;
 pub mod rollback;
@@ -61,6 +63,8 @@ pub struct Policy {
     /// Our credentials that no secret version holds are removed once older than this (a younger
     /// one may belong to a rotation in flight in another process).
     pub orphan_min_age: chrono::Duration,
+    /// How long an attempt holds the target's lease (see [`lease`]).
+    pub lease: chrono::Duration,
     /// The old credential stays valid this long after a switch (emergencies ignore it).
     pub retire_grace: chrono::Duration,
     /// Keep the old credential until the new one is seen signing in (emergencies ignore it).
@@ -83,6 +87,8 @@ impl Policy {
             alert_on_success: s.alert_on_success,
             orphan_min_age: chrono::Duration::from_std(s.orphan_min_age)
                 .unwrap_or(chrono::Duration::minutes(10)),
+            lease: chrono::Duration::from_std(s.rotation_lease)
+                .unwrap_or(chrono::Duration::minutes(15)),
             retire_grace: chrono::Duration::from_std(s.retire_grace).unwrap_or_default(),
             retire_after_observed_use: s.retire_after_observed_use,
             observed_use_alert_days: s.observed_use_alert_days,
@@ -106,6 +112,14 @@ pub struct RotateRequest {
     pub revoke_old: RevokeOld,
     /// Emergency lockdown: remove every other credential of the app once the new one works.
     pub lockdown: bool,
+}
+
+impl RotateRequest {
+    /// True for an emergency (`--revoke-old immediately`, `--lockdown`): the old credential goes
+    /// as soon as the new one is verified, whatever a grace period or the gate would keep.
+    pub fn is_emergency(&self) -> bool {
+        self.revoke_old == RevokeOld::Immediately || self.lockdown
+    }
 }
 
 /// Receives one line per step event, for the CLI's progress output.
@@ -255,20 +269,6 @@ impl Engine {
             run.set_application(app.clone());
         }
         Ok(app)
-    }
-
-    /// Removes a credential from the app, keeping the run's listing up to date.
-    pub(crate) async fn remove_credential(
-        &self,
-        ctx: &StepContext,
-        app: &AppRef,
-        key_id: &str,
-    ) -> Result<(), crate::ports::DirectoryError> {
-        self.directory.remove_password(app, key_id).await?;
-        if let Some(run) = &ctx.run {
-            run.removed(key_id);
-        }
-        Ok(())
     }
 
     /// The document's Jamf target: the one the run already opened and checked, or a new one

@@ -1,9 +1,11 @@
 //! Rollback: when a rotation cannot complete, put the old secret back into Jamf Pro, remove the
 //! new credential, and drop `AWSPENDING`, in that order, so that the invariant holds after each
 //! call: Jamf Pro keeps a working secret, and every secret of ours on the app stays stored.
+//! And [`Engine::settle`]: what a failed step leaves behind, the same for both drivers.
 
-use super::{app_of, Engine, RotationError, Step, StepContext};
-use crate::ports::{AppRef, AWSCURRENT, AWSPENDING};
+use super::remove::NotRemoved;
+use super::{app_of, Engine, ErrorKind, RotationError, Step, StepContext};
+use crate::ports::{AlertKind, AppRef, SecretInfo, AWSCURRENT, AWSPENDING};
 use serde::Serialize;
 
 /// What a rollback did.
@@ -18,14 +20,128 @@ pub struct RolledBack {
     pub pending_dropped: bool,
     /// True when everything was undone.
     pub complete: bool,
+    /// True when another attempt completed the rotation meanwhile: nothing was undone, and Jamf
+    /// Pro holds (or was given again) the secret `AWSCURRENT` holds.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub completed_elsewhere: bool,
     /// What could not be undone, for the alert.
     pub problems: Vec<String>,
 }
 
+/// What a failed step leaves behind: the alert's kind, the state in a sentence, the rollback.
+#[derive(Debug, Clone)]
+pub struct Settled {
+    /// `rolled-back` when everything was undone, `rotation-failed` otherwise.
+    pub alert: AlertKind,
+    /// What state was left, for the alert.
+    pub state: String,
+    /// The rollback, when one ran.
+    pub rollback: Option<RolledBack>,
+}
+
 impl Engine {
+    /// What a failed step leaves behind, the same whoever drives the rotation: a rollback where
+    /// one is needed, and the state in a sentence. A finishSecret refused by the stages or by a
+    /// vanished new credential means another attempt undid the rotation after Jamf Pro got the
+    /// new secret: the rollback looks where things stand and gives Jamf Pro `AWSCURRENT`'s
+    /// secret back. Any other finishSecret failure leaves a consistent state (Jamf Pro and
+    /// `AWSPENDING` on the new, verified secret, both valid) that the next attempt completes.
+    pub async fn settle(&self, ctx: &StepContext, e: &RotationError) -> Settled {
+        let undone = e.step == Step::FinishSecret
+            && matches!(e.kind, ErrorKind::Guard(_) | ErrorKind::Concurrent(_));
+        let not_rolled_back = |state: String| Settled {
+            alert: AlertKind::RotationFailed,
+            state,
+            rollback: None,
+        };
+        let next = if ctx.in_process {
+            "The next run"
+        } else {
+            "Secrets Manager's retry, or the next check,"
+        };
+        if let ErrorKind::Busy { until } = &e.kind {
+            return not_rolled_back(format!("Nothing more was changed by this attempt: another one holds the rotation's lease (until {}) and carries on with it.", until.format("%Y-%m-%d %H:%M:%S UTC")));
+        }
+        if matches!(e.kind, ErrorKind::Stale) {
+            return not_rolled_back(
+                "Nothing was changed: another attempt changed the target while this one started."
+                    .into(),
+            );
+        }
+        match e.step {
+            Step::FinishSecret if !undone => not_rolled_back(format!("Jamf Pro holds the new secret (verified); the old credential is still valid. {next} completes the rotation.")),
+            Step::CreateSecret if matches!(e.kind, ErrorKind::TokenSpent(_)) => {
+                not_rolled_back("Secrets Manager and Jamf Pro were not changed.".into())
+            }
+            // A step event's createSecret may be Secrets Manager's retry of a rotation whose
+            // setSecret already ran: nothing is undone, the rotation is resumed later.
+            Step::CreateSecret if !ctx.in_process => not_rolled_back(format!("Nothing was undone: AWSPENDING and the new credential (if one was stored) are kept, and Jamf Pro may already hold it. {next} resumes the rotation.")),
+            Step::SetSecret | Step::TestSecret | Step::CreateSecret | Step::FinishSecret => {
+                let rb = if undone {
+                    // Jamf Pro was written in setSecret.
+                    let touched = RotationError::new(e.step, ErrorKind::Guard(e.to_string())).touched();
+                    self.rollback(ctx, &touched).await
+                } else {
+                    self.rollback(ctx, e).await
+                };
+                Settled {
+                    alert: if rb.complete {
+                        AlertKind::RolledBack
+                    } else {
+                        AlertKind::RotationFailed
+                    },
+                    state: super::driver::rollback_state(&rb),
+                    rollback: Some(rb),
+                }
+            }
+            _ => not_rolled_back("Nothing was changed.".into()),
+        }
+    }
+
+    /// What a step event refused by the guard leaves behind (its version is no longer pending:
+    /// another attempt undid or replaced the rotation). An earlier step of this rotation may have
+    /// put its secret into Jamf Pro, and whoever undid it may not have known: Jamf Pro is given
+    /// `AWSCURRENT`'s secret again, and nothing is removed (what the version holds is left to the
+    /// orphan sweep). `None` when the token names no version of ours (a stray event): nothing
+    /// changes.
+    pub async fn settle_refused(&self, ctx: &StepContext) -> Option<Settled> {
+        let step = Step::Rollback;
+        let ours = match self.store.value(&ctx.secret_id, &ctx.token).await {
+            Ok(Some(v)) => {
+                crate::document::TargetDocument::parse(secrecy::ExposeSecret::expose_secret(&v))
+                    .is_ok_and(|d| d.rotation.as_ref().is_some_and(|r| r.token == ctx.token))
+            }
+            _ => false,
+        };
+        if !ours {
+            return None;
+        }
+        if let Err(e) = self.lease(step, ctx).await {
+            return Some(Settled {
+                alert: AlertKind::RotationFailed,
+                state: format!("This rotation is no longer in progress, and another attempt holds the target now ({e}): Jamf Pro is left to it."),
+                rollback: None,
+            });
+        }
+        let state = match self.restore_jamf(ctx).await {
+            Ok(()) => {
+                self.note(step, "the rotation was undone elsewhere; Jamf Pro holds AWSCURRENT's secret again");
+                "This rotation was undone by another attempt; Jamf Pro was given the secret AWSCURRENT holds again. Nothing was removed.".to_string()
+            }
+            Err(e) => format!("This rotation was undone by another attempt, and Jamf Pro may hold its removed secret: putting AWSCURRENT's secret back failed ({e}). Run the check now."),
+        };
+        Some(Settled {
+            alert: AlertKind::RotationFailed,
+            state,
+            rollback: None,
+        })
+    }
+
     /// Undoes the rotation `ctx` names after `failure`. If Jamf Pro may hold the new secret and
     /// the old one cannot be put back, the new credential and `AWSPENDING` are KEPT (Jamf Pro may
-    /// depend on them); the next run resumes or the operator decides.
+    /// depend on them); the next run resumes or the operator decides. It looks at the stages
+    /// before it starts, and its removal looks again (see [`Engine::remove_checked`]): a rotation
+    /// another attempt completed is never undone, whichever branch this one is in.
     pub async fn rollback(&self, ctx: &StepContext, failure: &RotationError) -> RolledBack {
         let step = Step::Rollback;
         let mut out = RolledBack::default();
@@ -53,94 +169,199 @@ impl Engine {
                 // store: only the label may remain.
                 out.problems
                     .push(format!("pending document unreadable: {e}"));
-                out.pending_dropped = self.drop_pending(ctx).await;
+                let pending = self
+                    .store
+                    .describe(&ctx.secret_id)
+                    .await
+                    .map(|i| i.has(&ctx.token, AWSPENDING));
+                out.pending_dropped = match pending {
+                    // Never stored: nothing to drop.
+                    Ok(false) => true,
+                    Ok(true) if self.lease(step, ctx).await.is_ok() => self.drop_pending(ctx).await,
+                    _ => false,
+                };
                 out.complete = out.pending_dropped;
                 return out;
             }
         };
-        let info = self.store.describe(&ctx.secret_id).await.ok();
-        let still_ours = info.as_ref().is_some_and(|i| i.has(&ctx.token, AWSPENDING));
+        let info = match self.store.describe(&ctx.secret_id).await {
+            Ok(info) => info,
+            Err(e) => {
+                out.jamf_restored = may_hold_new.then_some(false);
+                out.problems.push(format!(
+                    "the stages could not be read ({e}); nothing was undone"
+                ));
+                return out;
+            }
+        };
+        if info.has(&ctx.token, AWSCURRENT) {
+            // Another attempt of this rotation completed it: Jamf Pro holds its secret (that
+            // attempt verified it there, and this run wrote nothing else).
+            out.completed_elsewhere = true;
+            out.problems.push(
+                "another attempt completed this rotation meanwhile; nothing was undone".into(),
+            );
+            self.note(
+                step,
+                "another attempt completed this rotation; nothing to undo",
+            );
+            return out;
+        }
+        if let Some(left) = self.left_to_others(ctx, &info, may_hold_new) {
+            out.problems.push(left);
+            return out;
+        }
+        if let Err(e) = self.lease(step, ctx).await {
+            // Another attempt holds the rotation now (or acted first): it is its to undo.
+            out.jamf_restored = may_hold_new.then_some(false);
+            out.problems.push(format!("nothing was undone: {e}"));
+            return out;
+        }
+        if may_hold_new && !self.restore(ctx, &mut out).await {
+            return out;
+        }
+        self.remove_new(ctx, &pending, may_hold_new, &mut out).await;
+        out.complete = out.problems.is_empty();
+        out
+    }
+
+    /// Why this rollback must leave the rotation to another attempt, if it must.
+    fn left_to_others(
+        &self,
+        ctx: &StepContext,
+        info: &SecretInfo,
+        may_hold_new: bool,
+    ) -> Option<String> {
+        let still_ours = info.has(&ctx.token, AWSPENDING);
         // Undone by another attempt of this same rotation (its rollback, or a finisher that found
         // the new credential gone and moved AWSCURRENT back): nothing is pending any more and the
         // token never became current. Jamf Pro may hold the removed secret if this run wrote it.
-        let undone_elsewhere = info.as_ref().is_some_and(|i| {
-            i.version_with(AWSPENDING).is_none() && !i.has(&ctx.token, AWSCURRENT)
-        });
+        let undone_elsewhere = info.version_with(AWSPENDING).is_none();
         if ctx.run.as_ref().is_some_and(super::run::Run::followed) && !undone_elsewhere {
             // The pending credential is a concurrent attempt's, which this run followed: that
             // attempt may have put it into Jamf Pro and may still complete. Undoing it here could
             // leave Jamf Pro on a secret that attempt then retires; leave all to it (or, if it
             // died, to the next check, which resumes the half-done rotation).
-            out.problems.push("the new credential belongs to a concurrent attempt of this rotation, which this run followed; it is left to that attempt or to the next check".into());
-            return out;
+            return Some("the new credential belongs to a concurrent attempt of this rotation, which this run followed; it is left to that attempt or to the next check".into());
         }
+        if may_hold_new && !still_ours && !undone_elsewhere {
+            // Another rotation took over; it owns Jamf Pro now. Leave our credential for the
+            // orphan sweep rather than risk removing a secret Jamf Pro holds.
+            return Some(
+                "another rotation took over; the new credential is left for the orphan sweep"
+                    .into(),
+            );
+        }
+        None
+    }
 
-        if may_hold_new {
-            if !still_ours && !undone_elsewhere {
-                // Another rotation took over; it owns Jamf Pro now. Leave our credential for the
-                // orphan sweep rather than risk removing a secret Jamf Pro holds.
-                out.problems.push(
-                    "another rotation took over; the new credential is left for the orphan sweep"
-                        .into(),
-                );
-                return out;
+    /// Puts `AWSCURRENT`'s secret back into Jamf Pro; false (with the problem noted) when that
+    /// failed, and then nothing else may be undone.
+    async fn restore(&self, ctx: &StepContext, out: &mut RolledBack) -> bool {
+        match self.restore_jamf(ctx).await {
+            Ok(()) => {
+                out.jamf_restored = Some(true);
+                self.note(Step::Rollback, "Jamf Pro holds the old secret again");
+                true
             }
-            match self.restore_jamf(ctx).await {
-                Ok(()) => {
-                    out.jamf_restored = Some(true);
-                    self.note(step, "Jamf Pro holds the old secret again");
-                }
-                Err(e) => {
-                    out.jamf_restored = Some(false);
-                    out.problems.push(format!(
-                        "could not put the old secret back into Jamf Pro: {e}"
-                    ));
-                    self.note(step, "could not put the old secret back into Jamf Pro; keeping the new credential and AWSPENDING");
-                    return out;
-                }
+            Err(e) => {
+                out.jamf_restored = Some(false);
+                out.problems.push(format!(
+                    "could not put the old secret back into Jamf Pro: {e}"
+                ));
+                self.note(Step::Rollback, "could not put the old secret back into Jamf Pro; keeping the new credential and AWSPENDING");
+                false
             }
         }
+    }
 
+    /// Removes the new credential (after the removal's own fresh look), then drops
+    /// `AWSPENDING`. When the look finds that `AWSCURRENT` now holds the new credential (another
+    /// attempt completed the rotation during the restore), Jamf Pro is given that secret again
+    /// and nothing more is undone.
+    async fn remove_new(
+        &self,
+        ctx: &StepContext,
+        pending: &crate::document::TargetDocument,
+        restored: bool,
+        out: &mut RolledBack,
+    ) {
+        let step = Step::Rollback;
         if let Some(key) = &pending.entra.key_id {
             let app = AppRef {
                 object_id: pending.entra.application_object_id.clone(),
-                ..app_of(&pending)
+                ..app_of(pending)
             };
-            match self.remove_credential(ctx, &app, key).await {
+            match self
+                .remove_for(
+                    step,
+                    ctx,
+                    &app,
+                    key,
+                    &[(&ctx.token, pending)],
+                    Some(&ctx.token),
+                )
+                .await
+            {
                 Ok(()) => {
                     out.new_removed = true;
                     self.note(step, &format!("removed the new credential {key}"));
                 }
-                Err(e) => out
+                Err(NotRemoved::Held { stage, why, .. }) => {
+                    if stage == AWSCURRENT {
+                        out.completed_elsewhere = true;
+                        if restored && !self.restore(ctx, out).await {
+                            return;
+                        }
+                    }
+                    out.problems.push(why);
+                }
+                Err(NotRemoved::Failed(e)) => out
                     .problems
                     .push(format!("could not remove the new credential {key}: {e}")),
             }
         }
         if out.new_removed || pending.entra.key_id.is_none() {
             out.pending_dropped = self.drop_pending(ctx).await;
-        } else {
+        } else if !out.completed_elsewhere {
             out.problems.push(
                 "AWSPENDING kept, since it holds the credential that could not be removed".into(),
             );
         }
-        out.complete = out.problems.is_empty();
-        out
     }
 
+    /// Gives Jamf Pro the secret `AWSCURRENT` holds, read afresh, and looks again once it is
+    /// written: a rotation that completed meanwhile (the write into conditional-access takes
+    /// tens of seconds) moved `AWSCURRENT`, and then its secret is written instead.
     async fn restore_jamf(&self, ctx: &StepContext) -> Result<(), RotationError> {
         let step = Step::Rollback;
         // Read afresh, not from the run: another rotation may have completed meanwhile, and only
         // the secret AWSCURRENT holds now is sure to be valid.
-        let (_, current) = self.current(step, &ctx.secret_id).await?;
-        // A target of its own, not the run's: the run's session may have used up its re-login.
-        let target = self
-            .targets
-            .open(&current)
-            .await
-            .map_err(|e| RotationError::target(step, e))?;
-        let restored = target.install(&current.entra.client_secret).await;
-        target.close().await;
-        restored.map_err(|e| RotationError::target(step, e))
+        let (mut version, mut current) = self.current(step, &ctx.secret_id).await?;
+        for _ in 0..3 {
+            // A target of its own, not the run's: the run's session may have used up its re-login.
+            let target = self
+                .targets
+                .open(&current)
+                .await
+                .map_err(|e| RotationError::target(step, e))?;
+            let restored = target.install(&current.entra.client_secret).await;
+            target.close().await;
+            restored.map_err(|e| RotationError::target(step, e))?;
+            let (now, doc) = self.current(step, &ctx.secret_id).await?;
+            if now == version {
+                return Ok(());
+            }
+            self.note(
+                step,
+                "AWSCURRENT moved while Jamf Pro was written; writing its secret instead",
+            );
+            (version, current) = (now, doc);
+        }
+        Err(RotationError::new(
+            step,
+            ErrorKind::Concurrent("AWSCURRENT keeps moving while Jamf Pro is written".into()),
+        ))
     }
 
     async fn drop_pending(&self, ctx: &StepContext) -> bool {

@@ -43,6 +43,8 @@ struct Known {
     application: Option<Application>,
     pending: Option<TargetDocument>,
     followed: bool,
+    holder: Option<String>,
+    lease: Option<super::lease::Lease>,
 }
 
 impl std::fmt::Debug for Run {
@@ -54,6 +56,7 @@ impl std::fmt::Debug for Run {
             .field("current", &k.current.as_ref().map(|(v, _)| v.clone()))
             .field("application", &k.application.is_some())
             .field("pending", &k.pending.is_some())
+            .field("lease", &k.lease)
             .finish()
     }
 }
@@ -139,6 +142,49 @@ impl Run {
     /// Records that this run follows a concurrent attempt's credential.
     pub fn set_followed(&self) {
         self.known().followed = true;
+    }
+
+    /// This run's id as a holder of the target's lease (random, made at first use).
+    pub fn holder(&self) -> String {
+        self.known()
+            .holder
+            .get_or_insert_with(|| uuid::Uuid::new_v4().simple().to_string())
+            .clone()
+    }
+
+    /// The lease this run holds, if it took one.
+    pub fn lease(&self) -> Option<super::lease::Lease> {
+        self.known().lease.clone()
+    }
+
+    /// Records the lease this run holds.
+    pub fn set_lease(&self, lease: super::lease::Lease) {
+        self.known().lease = Some(lease);
+    }
+
+    /// Takes over a lease an earlier go of the same rotation took (its holder id too).
+    pub fn adopt_lease(&self, lease: super::lease::Lease) {
+        let mut k = self.known();
+        k.holder = Some(lease.holder.clone());
+        k.lease = Some(lease);
+    }
+
+    /// A step context for this run's target with no token of its own (for letting go of the
+    /// lease).
+    pub fn context(&self, secret_id: &str) -> super::StepContext {
+        super::StepContext {
+            secret_id: secret_id.to_string(),
+            token: String::new(),
+            rotation_token: None,
+            request: Default::default(),
+            in_process: true,
+            run: Some(self.clone()),
+        }
+    }
+
+    /// Forgets the lease (it is being let go of) and returns it.
+    pub fn take_lease(&self) -> Option<super::lease::Lease> {
+        self.known().lease.take()
     }
 
     /// The Jamf target this run opened and checked, if any.

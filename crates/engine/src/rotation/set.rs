@@ -48,6 +48,7 @@ impl Engine {
                 if follow(ctx, &mut pending, latest) {
                     continue;
                 }
+                self.lease(step, ctx).await?;
                 // Any failure here may come after the write (a check after the PUT, a timeout
                 // on the answer): Jamf Pro may hold the new secret.
                 target
