@@ -10,7 +10,7 @@
 use chrono::{TimeZone, Utc};
 use rotator_adapters::jamf::{JamfClient, JamfCredentials, SmtpGraphTarget};
 use rotator_engine::config::{Cloud, Settings};
-use rotator_engine::ports::JamfTarget;
+use rotator_engine::ports::SecretHolder;
 use rotator_testkit::clock::{ManualClock, SharedClock};
 use rotator_testkit::entra::EntraSim;
 use rotator_testkit::jamf::{JamfSim, JamfSimConfig};

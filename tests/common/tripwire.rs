@@ -268,7 +268,7 @@ pub fn wired(e: &Engine, trip: Arc<Tripwire>) -> Engine {
 struct Dir(Arc<dyn Directory>, Arc<Tripwire>);
 struct Store(Arc<dyn SecretStore>, Arc<Tripwire>);
 struct Targets(Arc<dyn TargetFactory>, Arc<Tripwire>);
-struct Target(Box<dyn JamfTarget>, Arc<Tripwire>);
+struct Target(Box<dyn SecretHolder>, Arc<Tripwire>);
 struct Alarms(Arc<dyn Alerts>, Arc<Tripwire>);
 
 #[async_trait]
@@ -447,7 +447,7 @@ impl SecretStore for Store {
 
 #[async_trait]
 impl TargetFactory for Targets {
-    async fn open(&self, doc: &TargetDocument) -> Result<Box<dyn JamfTarget>, TargetError> {
+    async fn open(&self, doc: &TargetDocument) -> Result<Box<dyn SecretHolder>, TargetError> {
         let t = self
             .1
             .call("jamf: read credentials + open", self.0.open(doc))
@@ -457,7 +457,7 @@ impl TargetFactory for Targets {
 }
 
 #[async_trait]
-impl JamfTarget for Target {
+impl SecretHolder for Target {
     fn kind(&self) -> TargetKind {
         self.0.kind()
     }

@@ -6,7 +6,7 @@ use chrono::{TimeZone, Utc};
 use rotator_adapters::jamf::{JamfClient, JamfCredentials, Targets};
 use rotator_engine::config::{Cloud, Settings};
 use rotator_engine::document::TargetDocument;
-use rotator_engine::ports::{JamfTarget, TargetError, TargetFactory};
+use rotator_engine::ports::{SecretHolder, TargetError, TargetFactory};
 use rotator_testkit::clock::{Clock, ManualClock, SharedClock};
 use rotator_testkit::entra::{EntraSim, SimApp};
 use rotator_testkit::jamf::{JamfSim, JamfSimConfig};
@@ -116,7 +116,7 @@ impl World {
     }
 
     /// The target for the world's app, opened by the factory, testing mail to [`RECIPIENT`].
-    pub async fn target(&self) -> Box<dyn JamfTarget> {
+    pub async fn target(&self) -> Box<dyn SecretHolder> {
         let doc = self.document(&self.app.client_id, Some(RECIPIENT));
         self.factory().open(&doc).await.unwrap()
     }

@@ -3,7 +3,7 @@
 
 use crate::harness::{header, secret, spawn_world};
 use rotator_adapters::jamf::SmtpGraphTarget;
-use rotator_engine::ports::JamfTarget;
+use rotator_engine::ports::SecretHolder;
 use rotator_testkit::jamf::JamfOp;
 use secrecy::ExposeSecret;
 

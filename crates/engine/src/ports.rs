@@ -273,9 +273,11 @@ pub enum TargetError {
     Config(String),
 }
 
-/// One Jamf Pro integration that holds the secret.
+/// A place that holds the secret and uses it: a Jamf Pro integration (`smtp-graph`,
+/// `conditional-access`), or the rotator itself (its own secret). The engine writes the new
+/// secret into it, asks it to prove it works, and puts the old one back on rollback.
 #[async_trait]
-pub trait JamfTarget: Send + Sync {
+pub trait SecretHolder: Send + Sync {
     /// Which kind of target.
     fn kind(&self) -> TargetKind;
     /// The `.default` scope the integration requests tokens for (Graph for mail, Intune for
@@ -293,11 +295,12 @@ pub trait JamfTarget: Send + Sync {
     async fn close(&self) {}
 }
 
-/// Opens the Jamf target a document names (reading the Jamf credentials it points to).
+/// Opens the secret holder a document names (for a Jamf target, reading the Jamf credentials it
+/// points to).
 #[async_trait]
 pub trait TargetFactory: Send + Sync {
     /// Builds the target for `doc`.
-    async fn open(&self, doc: &TargetDocument) -> Result<Box<dyn JamfTarget>, TargetError>;
+    async fn open(&self, doc: &TargetDocument) -> Result<Box<dyn SecretHolder>, TargetError>;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -6,11 +6,11 @@
 //! uses.
 
 use crate::document::{TargetDocument, TargetKind};
-use crate::ports::{JamfTarget, TargetConfig, TargetError};
+use crate::ports::{SecretHolder, TargetConfig, TargetError};
 use async_trait::async_trait;
 use secrecy::SecretString;
 
-/// The rotator's own secret, as a [`JamfTarget`].
+/// The rotator's own secret, as a [`SecretHolder`].
 pub struct OwnSecret {
     client_id: String,
     scope: String,
@@ -27,7 +27,7 @@ impl OwnSecret {
 }
 
 #[async_trait]
-impl JamfTarget for OwnSecret {
+impl SecretHolder for OwnSecret {
     fn kind(&self) -> TargetKind {
         TargetKind::Rotator
     }

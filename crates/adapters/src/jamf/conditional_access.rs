@@ -27,7 +27,7 @@ use super::web::WebSession;
 use crate::clock::SharedClock;
 use crate::config::Cloud;
 use crate::document::{TargetDocument, TargetKind};
-use crate::ports::{JamfTarget, TargetConfig, TargetError};
+use crate::ports::{SecretHolder, TargetConfig, TargetError};
 use async_trait::async_trait;
 use secrecy::SecretString;
 use std::collections::{BTreeMap, HashMap};
@@ -57,7 +57,7 @@ pub fn is_integration_problem(kind: &str) -> bool {
 }
 
 /// The Microsoft Intune integration of one Jamf Pro server. The web-UI session (and a user's
-/// API token) it opens stays open across its calls until [`JamfTarget::close`]: the engine
+/// API token) it opens stays open across its calls until [`SecretHolder::close`]: the engine
 /// closes it after one step, or after a whole in-process rotation (one login instead of three).
 #[derive(Clone)]
 pub struct ConditionalAccessTarget {
@@ -229,7 +229,7 @@ impl ConditionalAccessTarget {
 }
 
 #[async_trait]
-impl JamfTarget for ConditionalAccessTarget {
+impl SecretHolder for ConditionalAccessTarget {
     fn kind(&self) -> TargetKind {
         TargetKind::ConditionalAccess
     }

@@ -5,7 +5,7 @@ use super::api::{SmtpServer, GRAPH_API};
 use super::client::JamfClient;
 use crate::config::Cloud;
 use crate::document::{TargetDocument, TargetKind};
-use crate::ports::{JamfTarget, TargetConfig, TargetError};
+use crate::ports::{SecretHolder, TargetConfig, TargetError};
 use async_trait::async_trait;
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::json;
@@ -57,7 +57,7 @@ impl SmtpGraphTarget {
 }
 
 #[async_trait]
-impl JamfTarget for SmtpGraphTarget {
+impl SecretHolder for SmtpGraphTarget {
     fn kind(&self) -> TargetKind {
         TargetKind::SmtpGraph
     }

@@ -8,7 +8,7 @@ use super::smtp::SmtpGraphTarget;
 use crate::clock::SharedClock;
 use crate::config::Settings;
 use crate::document::{TargetDocument, TargetKind};
-use crate::ports::{JamfTarget, SecretStore, TargetError, TargetFactory, AWSCURRENT};
+use crate::ports::{SecretHolder, SecretStore, TargetError, TargetFactory, AWSCURRENT};
 use async_trait::async_trait;
 use std::sync::Arc;
 
@@ -62,7 +62,7 @@ impl Targets {
 
 #[async_trait]
 impl TargetFactory for Targets {
-    async fn open(&self, doc: &TargetDocument) -> Result<Box<dyn JamfTarget>, TargetError> {
+    async fn open(&self, doc: &TargetDocument) -> Result<Box<dyn SecretHolder>, TargetError> {
         match doc.jamf.target {
             TargetKind::SmtpGraph => {
                 let recipient = doc

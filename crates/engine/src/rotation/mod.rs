@@ -35,7 +35,7 @@ use crate::clock::SharedClock;
 use crate::config::Settings;
 use crate::document::{RevokeOld, TargetDocument};
 use crate::ports::{
-    Alerts, AppRef, Application, Directory, JamfTarget, SecretStore, TargetFactory, AWSCURRENT,
+    Alerts, AppRef, Application, Directory, SecretHolder, SecretStore, TargetFactory, AWSCURRENT,
 };
 use error::ErrorKind;
 use secrecy::{ExposeSecret, SecretString};
@@ -280,13 +280,13 @@ impl Engine {
         ctx: &StepContext,
         doc: &TargetDocument,
         checked: bool,
-    ) -> Result<Arc<dyn JamfTarget>, RotationError> {
+    ) -> Result<Arc<dyn SecretHolder>, RotationError> {
         if let Some(run) = &ctx.run {
             if let Some(t) = run.target().await {
                 return Ok(t);
             }
         }
-        let target: Arc<dyn JamfTarget> = if checked {
+        let target: Arc<dyn SecretHolder> = if checked {
             Arc::from(self.open_checked(step, doc).await?)
         } else {
             Arc::from(
@@ -303,7 +303,7 @@ impl Engine {
     }
 
     /// Ends a step's target session, unless the run keeps it for its later steps.
-    pub(crate) async fn release_target(&self, ctx: &StepContext, target: &Arc<dyn JamfTarget>) {
+    pub(crate) async fn release_target(&self, ctx: &StepContext, target: &Arc<dyn SecretHolder>) {
         if ctx.run.is_none() {
             target.close().await;
         }

@@ -13,14 +13,14 @@
 //! Every failure path re-reads as before.
 
 use crate::document::TargetDocument;
-use crate::ports::{Application, JamfTarget, SecretInfo};
+use crate::ports::{Application, SecretHolder, SecretInfo};
 use std::sync::{Arc, Mutex};
 
 /// The state of one in-process rotation. Cheap to clone (shared).
 #[derive(Clone, Default)]
 pub struct Run {
     inner: Arc<Mutex<Known>>,
-    target: Arc<tokio::sync::Mutex<Option<Arc<dyn JamfTarget>>>>,
+    target: Arc<tokio::sync::Mutex<Option<Arc<dyn SecretHolder>>>>,
 }
 
 /// What a check read just before deciding to rotate, handed to the rotation.
@@ -188,12 +188,12 @@ impl Run {
     }
 
     /// The Jamf target this run opened and checked, if any.
-    pub async fn target(&self) -> Option<Arc<dyn JamfTarget>> {
+    pub async fn target(&self) -> Option<Arc<dyn SecretHolder>> {
         self.target.lock().await.clone()
     }
 
     /// Keeps the opened target for the run's later steps.
-    pub async fn keep_target(&self, target: Arc<dyn JamfTarget>) {
+    pub async fn keep_target(&self, target: Arc<dyn SecretHolder>) {
         *self.target.lock().await = Some(target);
     }
 

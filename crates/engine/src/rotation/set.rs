@@ -2,7 +2,7 @@
 
 use super::{app_of, guard::Standing, Engine, ErrorKind, RotationError, Step, StepContext};
 use crate::document::TargetDocument;
-use crate::ports::{JamfTarget, TargetError, AWSPENDING};
+use crate::ports::{SecretHolder, TargetError, AWSPENDING};
 use secrecy::ExposeSecret;
 
 impl Engine {
@@ -124,7 +124,7 @@ impl Engine {
         &self,
         step: Step,
         doc: &TargetDocument,
-    ) -> Result<Box<dyn JamfTarget>, RotationError> {
+    ) -> Result<Box<dyn SecretHolder>, RotationError> {
         let target = self
             .targets
             .open(doc)
