@@ -299,7 +299,7 @@ async fn one_rotation_traced(
         });
         Engine::new(
             w.engine.directory.clone(),
-            Arc::new(rotator_adapters::jamf::Targets::new(
+            Arc::new(rotator_adapters::jamf::JamfTargets::new(
                 slow.clone(),
                 w.settings.clone(),
                 w.clock.clone(),
@@ -492,7 +492,7 @@ async fn scale(n: usize, due: usize, one_host: bool) -> Value {
             },
             clock.clone(),
         )),
-        Arc::new(rotator_adapters::jamf::Targets::new(
+        Arc::new(rotator_adapters::jamf::JamfTargets::new(
             store.clone(),
             settings.clone(),
             clock.clone(),

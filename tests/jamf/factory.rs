@@ -3,7 +3,7 @@
 //! exist and be complete.
 
 use crate::harness::spawn_world;
-use rotator_adapters::jamf::Targets;
+use rotator_adapters::jamf::JamfTargets;
 use rotator_engine::config::Settings;
 use rotator_engine::document::TargetKind;
 use rotator_engine::ports::{TargetError, TargetFactory};
@@ -22,7 +22,7 @@ async fn the_factory_needs_a_recipient_and_usable_credentials() {
         smtp_test_recipient: Some("ops@example.com".into()),
         ..Settings::default()
     };
-    let f = Targets::new(Arc::new(w.store.clone()), settings, w.shared_clock());
+    let f = JamfTargets::new(Arc::new(w.store.clone()), settings, w.shared_clock());
     f.open(&no_recipient).await.unwrap().verify().await.unwrap();
 
     let mut ca = w.document(&w.app.client_id, Some("it@example.com"));

@@ -3,7 +3,7 @@
 //! and the checks more than one subject repeats.
 
 use chrono::{TimeZone, Utc};
-use rotator_adapters::jamf::{JamfClient, JamfCredentials, Targets};
+use rotator_adapters::jamf::{JamfClient, JamfCredentials, JamfTargets};
 use rotator_engine::config::{Cloud, Settings};
 use rotator_engine::document::TargetDocument;
 use rotator_engine::ports::{SecretHolder, TargetError, TargetFactory};
@@ -121,8 +121,8 @@ impl World {
         self.factory().open(&doc).await.unwrap()
     }
 
-    pub fn factory(&self) -> Targets {
-        Targets::new(
+    pub fn factory(&self) -> JamfTargets {
+        JamfTargets::new(
             Arc::new(self.store.clone()),
             Settings::default(),
             self.shared_clock(),

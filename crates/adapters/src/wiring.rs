@@ -156,7 +156,7 @@ pub async fn from_settings(settings: Settings) -> Result<Wiring, WiringError> {
     };
     let engine = Engine::new(
         Arc::new(GraphDirectory::new(&settings, identity, clock.clone())),
-        Arc::new(crate::jamf::Targets::new(
+        Arc::new(crate::jamf::JamfTargets::new(
             store.clone(),
             settings.clone(),
             clock.clone(),

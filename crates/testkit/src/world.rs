@@ -206,7 +206,7 @@ pub async fn spawn_world(opts: WorldOptions) -> Result<World, StoreError> {
     let alerts = MemoryAlerts::default();
     let engine = Engine::new(
         Arc::new(GraphDirectory::new(&settings, identity, clock.clone())),
-        Arc::new(rotator_adapters::jamf::Targets::new(
+        Arc::new(rotator_adapters::jamf::JamfTargets::new(
             store.clone(),
             settings.clone(),
             clock.clone(),
@@ -270,7 +270,7 @@ impl World {
                 identity,
                 self.clock.clone(),
             )),
-            Arc::new(rotator_adapters::jamf::Targets::new(
+            Arc::new(rotator_adapters::jamf::JamfTargets::new(
                 self.store.clone(),
                 self.settings.clone(),
                 self.clock.clone(),

@@ -25,4 +25,4 @@ pub use client::JamfClient;
 pub use conditional_access::ConditionalAccessTarget;
 pub use credentials::JamfCredentials;
 pub use smtp::SmtpGraphTarget;
-pub use targets::Targets;
+pub use targets::JamfTargets;

@@ -14,13 +14,13 @@ use std::sync::Arc;
 
 /// The real [`TargetFactory`]: Jamf Pro over HTTPS.
 #[derive(Clone)]
-pub struct Targets {
+pub struct JamfTargets {
     store: Arc<dyn SecretStore>,
     settings: Settings,
     clock: SharedClock,
 }
 
-impl Targets {
+impl JamfTargets {
     /// A factory reading Jamf credentials from `store`.
     pub fn new(store: Arc<dyn SecretStore>, settings: Settings, clock: SharedClock) -> Self {
         Self {
@@ -61,7 +61,7 @@ impl Targets {
 }
 
 #[async_trait]
-impl TargetFactory for Targets {
+impl TargetFactory for JamfTargets {
     async fn open(&self, doc: &TargetDocument) -> Result<Box<dyn SecretHolder>, TargetError> {
         match doc.jamf.target {
             TargetKind::SmtpGraph => {

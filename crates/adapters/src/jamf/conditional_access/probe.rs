@@ -94,7 +94,7 @@ pub async fn probe(
             doc.jamf.target.as_str()
         )));
     }
-    let client = crate::jamf::Targets::new(store, settings.clone(), clock)
+    let client = crate::jamf::JamfTargets::new(store, settings.clone(), clock)
         .client(&doc)
         .await?;
     let target = ConditionalAccessTarget::new(client.clone(), &doc);
