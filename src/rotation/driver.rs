@@ -63,18 +63,45 @@ pub struct RotationReport {
     pub advice: Option<String>,
     /// What the rollback did.
     pub rollback: Option<RolledBack>,
+    /// A lockdown's rotations of its sibling targets (on the same app registration).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub siblings: Vec<RotationReport>,
 }
 
 impl Engine {
     /// Rotates the target in `secret_id` now. Resumes a rotation found half done (a stale
     /// `AWSPENDING`) rather than starting a second one; two rotations of one target in this
     /// process run one after the other, and the second finds the first's result.
+    ///
+    /// A lockdown first finds the target's siblings among `request.siblings` (and refuses,
+    /// changing nothing, when the app holds a credential the rotator made for a target it does not
+    /// know), keeps their secrets, and rotates them afterwards (see [`super::lockdown`]).
     pub async fn rotate(
         &self,
         secret_id: &str,
-        request: RotateRequest,
+        mut request: RotateRequest,
     ) -> Result<RotationReport, RotationError> {
-        self.rotate_seen(secret_id, request, None).await
+        if !request.lockdown {
+            return self.rotate_seen(secret_id, request, None).await;
+        }
+        let (_, current) = self.current(Step::Guard, secret_id).await?;
+        let application = self
+            .directory
+            .application(&app_of(&current))
+            .await
+            .map_err(|e| RotationError::directory(Step::Guard, e))?;
+        request.siblings = self
+            .lockdown_siblings(secret_id, &current, &request.siblings, &application)
+            .await?;
+        let siblings = request.siblings.clone();
+        let mut report = self.rotate_seen(secret_id, request, None).await?;
+        if matches!(
+            report.outcome,
+            Outcome::Rotated | Outcome::Resumed | Outcome::AlreadyRotated
+        ) {
+            report.siblings = self.rotate_siblings(secret_id, &siblings).await;
+        }
+        Ok(report)
     }
 
     /// [`Self::rotate`], starting from what a check has just read (`seen`) when there is that.
@@ -534,6 +561,7 @@ impl RotationReport {
             error_class: None,
             advice: None,
             rollback: None,
+            siblings: Vec::new(),
         }
     }
 }
