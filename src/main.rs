@@ -73,7 +73,9 @@ enum Command {
         /// When the old secret is removed.
         #[arg(long, value_enum, default_value_t = Revoke::AfterVerification)]
         revoke_old: Revoke,
-        /// Also remove every other client secret of the app once the new one works.
+        /// Also remove every other client secret of the app once the new one works; the
+        /// deployment's other targets on the same app (TARGET_SECRET_IDS or the target tag) are
+        /// rotated too rather than cut off.
         #[arg(long)]
         lockdown: bool,
     },
@@ -329,6 +331,12 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                 Revoke::AfterVerification => RevokeOld::AfterVerification,
                 Revoke::Immediately => RevokeOld::Immediately,
             };
+            // A lockdown rotates the deployment's other targets on the same app registration
+            // too: the same target settings as `check` (TARGET_SECRET_IDS or the target tag).
+            let siblings = match rotator_lambda::Targets::from_env() {
+                Ok(targets) if lockdown => targets.resolve(w.store.as_ref()).await?,
+                _ => Vec::new(),
+            };
             let report = w
                 .engine
                 .rotate(
@@ -337,6 +345,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                         reason: format!("manual: {reason}"),
                         revoke_old,
                         lockdown,
+                        siblings,
                     },
                 )
                 .await?;

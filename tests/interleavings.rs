@@ -317,3 +317,55 @@ async fn a_retried_test_secret_after_a_partial_rollback_proves_the_pending_secre
     w.assert_invariant().await;
     w.assert_no_leaks(&[&format!("{retried:?} {finished:?}")]);
 }
+
+#[tokio::test]
+async fn an_emergency_that_loses_the_race_still_retires_the_old_secret_at_once() {
+    let (w, _store) = spawn_world_on_memory(10).await;
+    // An earlier rotation was rolled back: its token is spent.
+    w.jamf.fail_next(JamfOp::SmtpTest, 1, 400);
+    let first = w
+        .engine
+        .rotate(&w.secret_id, RotateRequest::default())
+        .await
+        .unwrap();
+    assert_eq!(first.outcome, Outcome::RolledBack, "{:?}", first.error);
+    // The emergency tries that token first; as it stores its new secret, a scheduled rotation
+    // with a grace period (which keeps the old secret valid a day) completes in another process.
+    let mut graced = w.world.second_engine();
+    graced.policy.retire_grace = chrono::Duration::hours(24);
+    let id = w.secret_id.clone();
+    let hook = after_the_lease(&w, move || async move {
+        let r = graced.rotate(&id, RotateRequest::default()).await.unwrap();
+        assert_eq!(r.outcome, Outcome::Rotated, "{:?}", r.error);
+        assert!(
+            r.old_retire_pending.is_some(),
+            "the grace period keeps the old secret"
+        );
+    });
+    let trip = Tripwire::interfering(At::Named("sm: PutSecretValue(AWSPENDING)", 1), hook);
+
+    let r = wired(&w.engine, trip.clone())
+        .rotate(
+            &w.secret_id,
+            RotateRequest {
+                reason: "manual: leaked".into(),
+                revoke_old: rotator_engine::document::RevokeOld::Immediately,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+
+    assert!(trip.hooked.lock().unwrap().is_some(), "the other acted");
+    assert_eq!(r.outcome, Outcome::AlreadyRotated, "{:?}", r.error);
+    assert!(
+        !w.entra
+            .passwords(&w.app.object_id)
+            .iter()
+            .any(|c| c.key_id == w.initial_key_id),
+        "the leaked secret is gone, grace period or not"
+    );
+    assert!(r.old_removed);
+    w.assert_invariant().await;
+    w.assert_no_leaks(&[&json(&r), &json(&first)]);
+}

@@ -232,3 +232,74 @@ async fn attempts_racing_for_one_target_never_change_it_at_once() {
         w.assert_invariant().await;
     }
 }
+
+#[tokio::test]
+async fn an_emergency_waits_for_the_attempt_that_holds_the_lease_then_retires_what_it_kept() {
+    let (w, _store) = spawn_world_on_memory(10).await;
+    // A scheduled rotation with a grace period (the old secret stays valid a day) holds the
+    // lease, paused at its Jamf test.
+    let (paused, resume, finished) = (
+        Arc::new(tokio::sync::Notify::new()),
+        Arc::new(tokio::sync::Notify::new()),
+        Arc::new(tokio::sync::Notify::new()),
+    );
+    let mut graced = w.world.second_engine();
+    graced.policy.retire_grace = chrono::Duration::hours(24);
+    let pause: Hook = {
+        let (paused, resume) = (paused.clone(), resume.clone());
+        Box::new(move || {
+            Box::pin(async move {
+                paused.notify_one();
+                resume.notified().await;
+            })
+        })
+    };
+    let graced = wired(
+        &graced,
+        Tripwire::interfering(At::Named("jamf: test", 1), pause),
+    );
+    let (id, done) = (w.secret_id.clone(), finished.clone());
+    let scheduled = tokio::spawn(async move {
+        let r = graced.rotate(&id, RotateRequest::default()).await.unwrap();
+        done.notify_one();
+        r
+    });
+    paused.notified().await;
+
+    // The emergency finds the lease held and waits; at its first look again, the other one
+    // goes on and completes.
+    let go_on: Hook = Box::new(move || {
+        Box::pin(async move {
+            resume.notify_one();
+            finished.notified().await;
+        })
+    });
+    let r = wired(
+        &w.engine,
+        Tripwire::interfering(At::Named("sm: DescribeSecret", 2), go_on),
+    )
+    .rotate(
+        &w.secret_id,
+        RotateRequest {
+            reason: "manual: leaked".into(),
+            revoke_old: rotator_engine::document::RevokeOld::Immediately,
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+
+    let first = scheduled.await.unwrap();
+    assert_eq!(first.outcome, Outcome::Rotated, "{:?}", first.error);
+    assert!(
+        first.old_retire_pending.is_some(),
+        "the grace period kept the old secret"
+    );
+    assert_eq!(r.outcome, Outcome::AlreadyRotated, "{:?}", r.error);
+    assert!(r.old_removed, "the emergency retired it at once");
+    let creds = w.entra.passwords(&w.app.object_id);
+    assert_eq!(creds.len(), 1, "{creds:?}");
+    assert_ne!(creds[0].key_id, w.initial_key_id);
+    w.assert_invariant().await;
+    w.assert_no_leaks(&[&json(&r), &json(&first)]);
+}

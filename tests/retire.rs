@@ -170,7 +170,7 @@ async fn an_emergency_rotation_ignores_grace_and_gate() {
             RotateRequest {
                 reason: "manual: leaked".into(),
                 revoke_old: RevokeOld::Immediately,
-                lockdown: false,
+                ..Default::default()
             },
         )
         .await

@@ -35,6 +35,7 @@ fn emergency() -> RotateRequest {
         reason: "manual: leaked".into(),
         revoke_old: RevokeOld::Immediately,
         lockdown: false,
+        ..Default::default()
     }
 }
 

@@ -486,6 +486,7 @@ async fn emergency_lockdown_removes_every_other_secret() {
                 reason: "manual: leaked".into(),
                 revoke_old: rotator_engine::document::RevokeOld::Immediately,
                 lockdown: true,
+                ..Default::default()
             },
         )
         .await

@@ -150,18 +150,24 @@ impl TestWorld {
     }
 
     /// The invariant: Jamf Pro holds a secret Entra accepts, and every credential of ours on the
-    /// app is held by a labelled version of the secret.
+    /// app (made for this target: another target on the same app keeps its own in its secret)
+    /// is held by a labelled version of the secret.
     pub async fn assert_invariant(&self) {
         assert!(
             self.world.jamf_secret_works(),
             "Jamf Pro's secret must work at Entra"
         );
         let held = self.held_key_ids().await;
+        let arn = self
+            .world
+            .store
+            .describe(&self.world.secret_id)
+            .await
+            .unwrap()
+            .arn;
+        let tag = rotator_engine::rotation::target_tag(&arn);
         for c in self.world.entra.passwords(&self.world.app.object_id) {
-            if c.display_name
-                .as_deref()
-                .is_some_and(|n| n.starts_with(rotator_engine::rotation::CREDENTIAL_PREFIX))
-            {
+            if rotator_engine::rotation::is_ours_for(c.display_name.as_deref(), &tag) {
                 assert!(
                     held.contains(&c.key_id.to_lowercase()),
                     "credential {} of ours is held by no version",

@@ -176,6 +176,11 @@ pub struct RotationRecord {
     /// Emergency lockdown: also remove every other credential of the app.
     #[serde(default)]
     pub lockdown: bool,
+    /// A lockdown's sibling targets (secret ids): targets on the same app registration, rotated
+    /// with it rather than cut off. Kept so that a check can complete a lockdown a crash
+    /// interrupted.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub lockdown_siblings: Vec<String>,
 }
 
 /// A document that cannot be used.

@@ -27,6 +27,8 @@ impl Function {
             reason: format!("manual: {}", r.reason),
             revoke_old: r.revoke_old,
             lockdown: r.lockdown,
+            // A lockdown rotates the targets on the same app registration too.
+            siblings: ids.iter().filter(|id| **id != secret_id).cloned().collect(),
         };
         tracing::info!(
             step = "rotate",

@@ -375,6 +375,20 @@ impl Engine {
                 }
             }
         }
+        // A lockdown that a crash interrupted after the switch is completed now.
+        if let Some(record) = doc.rotation.as_ref().filter(|r| r.lockdown) {
+            let mut left = application.clone();
+            left.passwords.retain(|c| !removed.contains(&c.key_id));
+            match self
+                .complete_lockdown(secret_id, (&current_version, &doc), record, &app, &left)
+                .await
+            {
+                Ok(gone) => removed.extend(gone),
+                Err(e) => {
+                    tracing::warn!(step = "check", "the lockdown could not be completed: {e}")
+                }
+            }
+        }
         if !not_removed.is_empty() {
             self.housekeeping_failed(secret_id, &report.target, &not_removed)
                 .await;
@@ -382,6 +396,7 @@ impl Engine {
         let serious: Vec<&Drift> = report
             .drift
             .iter()
+            .filter(|d| d.key_id.as_ref().is_none_or(|k| !removed.contains(k)))
             .filter(|d| {
                 matches!(d.kind, DriftKind::ManagedMissing | DriftKind::Unmanaged)
                     || (d.kind == DriftKind::Expired

@@ -157,6 +157,11 @@ impl Engine {
             started_at: now,
             revoke_old: ctx.request.revoke_old,
             lockdown: ctx.request.lockdown,
+            lockdown_siblings: if ctx.request.lockdown {
+                ctx.request.siblings.clone()
+            } else {
+                Vec::new()
+            },
         });
         let put = self
             .store

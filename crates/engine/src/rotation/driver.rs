@@ -67,18 +67,45 @@ pub struct RotationReport {
     /// ([`super::revocation`]).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub revocation: Option<Vec<super::revocation::RevocationProof>>,
+    /// A lockdown's rotations of its sibling targets (on the same app registration).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub siblings: Vec<RotationReport>,
 }
 
 impl Engine {
     /// Rotates the target in `secret_id` now. Resumes a rotation found half done (a stale
     /// `AWSPENDING`) rather than starting a second one; two rotations of one target in this
     /// process run one after the other, and the second finds the first's result.
+    ///
+    /// A lockdown first finds the target's siblings among `request.siblings` (and refuses,
+    /// changing nothing, when the app holds a credential the rotator made for a target it does not
+    /// know), keeps their secrets, and rotates them afterwards (see [`super::lockdown`]).
     pub async fn rotate(
         &self,
         secret_id: &str,
-        request: RotateRequest,
+        mut request: RotateRequest,
     ) -> Result<RotationReport, RotationError> {
+        if request.lockdown {
+            let (_, current) = self.current(Step::Guard, secret_id).await?;
+            let application = self
+                .directory
+                .application(&app_of(&current))
+                .await
+                .map_err(|e| RotationError::directory(Step::Guard, e))?;
+            request.siblings = self
+                .lockdown_siblings(secret_id, &current, &request.siblings, &application)
+                .await?;
+        }
+        let siblings = request.siblings.clone();
         let mut report = self.rotate_seen(secret_id, request.clone(), None).await?;
+        if request.lockdown
+            && matches!(
+                report.outcome,
+                Outcome::Rotated | Outcome::Resumed | Outcome::AlreadyRotated
+            )
+        {
+            report.siblings = self.rotate_siblings(secret_id, &siblings).await;
+        }
         // After an emergency: proves that Entra refuses the revoked secret (revocation.rs).
         self.prove_revocation(&request, &mut report).await;
         Ok(report)
@@ -536,6 +563,7 @@ impl RotationReport {
             advice: None,
             rollback: None,
             revocation: None,
+            siblings: Vec::new(),
         }
     }
 }

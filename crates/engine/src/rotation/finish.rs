@@ -23,9 +23,10 @@ pub struct Finished {
 impl Engine {
     /// finishSecret. Moves `AWSCURRENT` to the token's version (Secrets Manager moves
     /// `AWSPREVIOUS` to the old one) and drops `AWSPENDING`, then removes the credential the
-    /// rotation replaced, and only that one (a lockdown removes every other credential), unless a
-    /// grace period or the observed-use gate keeps it for a later check. Run again after a crash,
-    /// it finds the version already current and finishes the retirement.
+    /// rotation replaced, and only that one (a lockdown removes every other credential but its
+    /// siblings', see [`super::lockdown`]), unless a grace period or the observed-use gate keeps
+    /// it for a later check. Run again after a crash, it finds the version already current and
+    /// finishes the retirement.
     pub async fn finish_secret(&self, ctx: &StepContext) -> Result<Finished, RotationError> {
         let step = Step::FinishSecret;
         // Always a fresh look, even in a run: since setSecret looked, another attempt of this
@@ -176,6 +177,23 @@ impl Engine {
             }
         };
         let this_rotation = super::credential_name(&super::target_tag(&info.arn), &ctx.token);
+        // A lockdown keeps what the target's siblings (on the same app) hold: they are rotated
+        // too, and retire their old secrets themselves.
+        let siblings = if lockdown {
+            let mut ids = record
+                .as_ref()
+                .map(|r| r.lockdown_siblings.clone())
+                .unwrap_or_default();
+            ids.extend(ctx.request.siblings.iter().cloned());
+            ids.sort();
+            ids.dedup();
+            self.sibling_holds(step, &ids)
+                .await
+                .map_err(RotationError::touched)?
+        } else {
+            Default::default()
+        };
+        let now = self.clock.now();
         for cred in &application.passwords {
             let key = cred.key_id.to_lowercase();
             if key == new_key {
@@ -186,8 +204,9 @@ impl Engine {
                 .as_deref()
                 .is_some_and(|k| k.eq_ignore_ascii_case(&key));
             // A credential named for this rotation but not the stored one: a racing attempt's.
-            let sibling = cred.display_name.as_deref() == Some(this_rotation.as_str());
-            if (replaced && retire) || sibling || lockdown {
+            let twin = cred.display_name.as_deref() == Some(this_rotation.as_str());
+            let locked_out = lockdown && !siblings.keep(cred, now, self.policy.orphan_min_age);
+            if (replaced && retire) || twin || locked_out {
                 match self
                     .remove_for(step, ctx, &app, &cred.key_id, &[(&ctx.token, &doc)], None)
                     .await

@@ -20,6 +20,7 @@ pub mod finish;
 pub mod guard;
 pub mod lease;
 pub mod ledger;
+pub mod lockdown;
 pub mod propagation;
 pub mod remove;
 pub mod retire;
@@ -112,6 +113,9 @@ pub struct RotateRequest {
     pub revoke_old: RevokeOld,
     /// Emergency lockdown: remove every other credential of the app once the new one works.
     pub lockdown: bool,
+    /// The deployment's other targets (secret ids): a lockdown rotates those on the same app
+    /// registration too instead of cutting them off (see [`lockdown`]).
+    pub siblings: Vec<String>,
 }
 
 impl RotateRequest {

@@ -1,0 +1,287 @@
+//! Lockdown (`--lockdown`, after a leak): once the new secret works, every other client secret of
+//! the app goes, except the working secrets of the target's *siblings*: the deployment's other
+//! targets on the same app registration (Jamf Pro's mail and its Intune integration may share
+//! one). A lockdown rotates each sibling too, with `--revoke-old immediately`, so their old
+//! secrets go as well, by their own rotations, once their new ones work in Jamf Pro.
+//!
+//! - Before anything changes, the siblings are found among the deployment's targets (the
+//!   request's candidates: the Lambda's target list, the CLI's `TARGET_SECRET_IDS` or tag) by
+//!   the app their documents name. A credential the rotator made for a target that is not among
+//!   them (another deployment's) refuses the lockdown, naming it: it cannot be rotated from here,
+//!   and removing it would cut that target off.
+//! - The sweep keeps the new credential, what the siblings' `AWSCURRENT` and `AWSPENDING` hold
+//!   (read right before it), and a sibling's credential younger than the orphan age (a rotation
+//!   of that sibling in flight).
+//! - The document records the lockdown and its siblings. A check that finds a lockdown
+//!   incomplete (a credential created before it started still on the app: a crash after the
+//!   switch) completes it: it rotates a sibling still on a secret from before, and sweeps the
+//!   rest. A credential created after the lockdown started is never removed by it.
+
+use super::{is_ours, Engine, ErrorKind, RotateRequest, RotationError, Step, StepContext};
+use crate::document::{RevokeOld, RotationRecord, TargetDocument};
+use crate::ports::{AppRef, Application, PasswordCredential, AWSCURRENT, AWSPENDING};
+use chrono::{DateTime, Utc};
+use secrecy::ExposeSecret;
+use std::collections::BTreeSet;
+
+/// What a lockdown must leave on the app for the siblings, as read just now.
+#[derive(Debug, Default)]
+pub(crate) struct Siblings {
+    /// Key ids the siblings' `AWSCURRENT` and `AWSPENDING` hold.
+    pub held: BTreeSet<String>,
+    /// Key ids their `AWSCURRENT` holds.
+    pub current: Vec<(String, String)>,
+    /// Their target tags.
+    pub tags: BTreeSet<String>,
+}
+
+impl Siblings {
+    /// True when the lockdown must keep `cred`.
+    pub fn keep(
+        &self,
+        cred: &PasswordCredential,
+        now: DateTime<Utc>,
+        min_age: chrono::Duration,
+    ) -> bool {
+        let key = cred.key_id.to_lowercase();
+        self.held.contains(&key)
+            || self.tags.iter().any(|t| {
+                super::is_ours_for(cred.display_name.as_deref(), t)
+                    && cred.start.is_some_and(|s| now - s < min_age)
+            })
+    }
+}
+
+impl Engine {
+    /// The siblings of target `secret_id` (whose document is `doc`) among `candidates`, found
+    /// before a lockdown changes anything; refused when `application` holds a credential the
+    /// rotator made for a target that is neither this one nor a sibling.
+    pub(crate) async fn lockdown_siblings(
+        &self,
+        secret_id: &str,
+        doc: &TargetDocument,
+        candidates: &[String],
+        application: &Application,
+    ) -> Result<Vec<String>, RotationError> {
+        let step = Step::Guard;
+        let me = self
+            .store
+            .describe(secret_id)
+            .await
+            .map_err(|e| RotationError::store(step, e))?;
+        let mut siblings = Vec::new();
+        let mut tags = BTreeSet::from([super::target_tag(&me.arn)]);
+        for id in candidates {
+            let info = self
+                .store
+                .describe(id)
+                .await
+                .map_err(|e| refuse(format!("the deployment's target {id} cannot be read ({e}), so it cannot be told apart from a sibling")))?;
+            if info.arn == me.arn {
+                continue;
+            }
+            let (_, theirs) = self
+                .current(step, id)
+                .await
+                .map_err(|e| refuse(format!("the deployment's target {id} cannot be read ({e}), so it cannot be told apart from a sibling")))?;
+            if same_app(doc, &theirs) {
+                tags.insert(super::target_tag(&info.arn));
+                siblings.push(id.clone());
+            }
+        }
+        let unknown: Vec<String> = application
+            .passwords
+            .iter()
+            .filter(|c| is_ours(c.display_name.as_deref()))
+            .filter(|c| {
+                !tags
+                    .iter()
+                    .any(|t| super::is_ours_for(c.display_name.as_deref(), t))
+            })
+            .map(|c| {
+                format!(
+                    "{} ({})",
+                    c.key_id,
+                    c.display_name.as_deref().unwrap_or_default()
+                )
+            })
+            .collect();
+        if !unknown.is_empty() {
+            return Err(refuse(format!(
+                "the app holds credentials the rotator made for targets this deployment does not list: {}. A lockdown would cut them off; add those targets to TARGET_SECRET_IDS (or the target tag) so the lockdown rotates them too, or remove the credentials by hand. Nothing was changed.",
+                unknown.join(", ")
+            )));
+        }
+        Ok(siblings)
+    }
+
+    /// What the siblings' documents hold now (read afresh): the lockdown keeps it.
+    pub(crate) async fn sibling_holds(
+        &self,
+        step: Step,
+        siblings: &[String],
+    ) -> Result<Siblings, RotationError> {
+        let mut out = Siblings::default();
+        for id in siblings {
+            let info = self
+                .store
+                .describe(id)
+                .await
+                .map_err(|e| RotationError::store(step, e))?;
+            out.tags.insert(super::target_tag(&info.arn));
+            for stage in [AWSCURRENT, AWSPENDING] {
+                let Some(version) = info.version_with(stage) else {
+                    continue;
+                };
+                // Unreadable: nothing proves a credential is not its, so the sweep stops.
+                let value = self
+                    .store
+                    .value(id, version)
+                    .await
+                    .map_err(|e| RotationError::store(step, e))?;
+                let Some(value) = value else { continue };
+                let doc = TargetDocument::parse(value.expose_secret()).map_err(|e| {
+                    RotationError::new(step, ErrorKind::Document(format!("sibling {id}: {e}")))
+                })?;
+                if let Some(k) = doc.entra.key_id {
+                    out.held.insert(k.to_lowercase());
+                    if stage == AWSCURRENT {
+                        out.current.push((id.clone(), k.to_lowercase()));
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Rotates the lockdown's siblings, each as an emergency (its old secret goes at once).
+    pub(crate) async fn rotate_siblings(
+        &self,
+        secret_id: &str,
+        siblings: &[String],
+    ) -> Vec<super::driver::RotationReport> {
+        let mut reports = Vec::new();
+        for id in siblings {
+            self.note(
+                Step::Guard,
+                &format!("lockdown: rotating sibling target {id}"),
+            );
+            let request = RotateRequest {
+                reason: format!("lockdown of {secret_id}"),
+                revoke_old: RevokeOld::Immediately,
+                ..Default::default()
+            };
+            match self.rotate_seen(id, request, None).await {
+                Ok(r) => reports.push(r),
+                Err(e) => tracing::error!(
+                    step = "lockdown",
+                    "the rotation of sibling {id} could not start: {e}"
+                ),
+            }
+        }
+        reports
+    }
+
+    /// A check's part: completes a lockdown a crash interrupted after the switch (a credential
+    /// created before the lockdown started is still on the app). Returns the key ids removed.
+    pub(crate) async fn complete_lockdown(
+        &self,
+        secret_id: &str,
+        current: (&str, &TargetDocument),
+        record: &RotationRecord,
+        app: &AppRef,
+        application: &Application,
+    ) -> Result<Vec<String>, RotationError> {
+        let step = Step::Check;
+        let stale: Vec<&PasswordCredential> = application
+            .passwords
+            .iter()
+            .filter(|c| before(c, record.started_at) && !is_key(c, &current.1.entra.key_id))
+            .collect();
+        if stale.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ctx = StepContext {
+            secret_id: secret_id.to_string(),
+            token: current.0.to_string(),
+            rotation_token: None,
+            request: RotateRequest::default(),
+            in_process: true,
+            run: None,
+        };
+        self.lease(step, &ctx).await?;
+        self.note(
+            step,
+            "completing the lockdown an interruption left unfinished",
+        );
+        let result = self.sweep_stale(&ctx, current, record, app, &stale).await;
+        self.release(&ctx, current.0).await;
+        result
+    }
+
+    async fn sweep_stale(
+        &self,
+        ctx: &StepContext,
+        current: (&str, &TargetDocument),
+        record: &RotationRecord,
+        app: &AppRef,
+        stale: &[&PasswordCredential],
+    ) -> Result<Vec<String>, RotationError> {
+        let step = Step::Check;
+        // A sibling still on a secret from before the lockdown is rotated first (its own
+        // rotation retires that secret once the new one works in Jamf Pro).
+        let holds = self.sibling_holds(step, &record.lockdown_siblings).await?;
+        let behind: Vec<String> = holds
+            .current
+            .iter()
+            .filter(|(_, k)| stale.iter().any(|c| c.key_id.eq_ignore_ascii_case(k)))
+            .map(|(id, _)| id.clone())
+            .collect();
+        self.rotate_siblings(&ctx.secret_id, &behind).await;
+        let holds = self.sibling_holds(step, &record.lockdown_siblings).await?;
+        let now = self.clock.now();
+        let mut removed = Vec::new();
+        for cred in stale {
+            if holds.keep(cred, now, self.policy.orphan_min_age) {
+                continue;
+            }
+            match self
+                .remove_checked(step, &ctx.secret_id, app, &cred.key_id, &[current], None)
+                .await
+            {
+                Ok(()) => {
+                    self.note(
+                        step,
+                        &format!("removed credential {} (lockdown)", cred.key_id),
+                    );
+                    removed.push(cred.key_id.clone());
+                }
+                Err(e) => tracing::warn!(step = "check", "lockdown: {e}"),
+            }
+        }
+        Ok(removed)
+    }
+}
+
+/// True when both documents name the same app registration.
+fn same_app(a: &TargetDocument, b: &TargetDocument) -> bool {
+    a.entra.client_id.eq_ignore_ascii_case(&b.entra.client_id)
+        && a.entra.tenant_id.eq_ignore_ascii_case(&b.entra.tenant_id)
+}
+
+/// True when `cred` was created before `t` (no start date: assumed so).
+fn before(cred: &PasswordCredential, t: DateTime<Utc>) -> bool {
+    cred.start.is_none_or(|s| s < t)
+}
+
+fn is_key(cred: &PasswordCredential, key: &Option<String>) -> bool {
+    key.as_deref()
+        .is_some_and(|k| k.eq_ignore_ascii_case(&cred.key_id))
+}
+
+fn refuse(message: String) -> RotationError {
+    RotationError::new(
+        Step::Guard,
+        ErrorKind::Guard(format!("lockdown refused: {message}")),
+    )
+}
