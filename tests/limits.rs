@@ -47,6 +47,7 @@ async fn a_jamf_answer_over_the_size_cap_fails_the_rotation_clearly_and_is_never
     );
     assert_eq!(w.jamf.count(JamfOp::GetSmtp), 1, "not retried");
     let sent = w.jamf.oversized_bytes_sent();
+    println!("the stand-in handed {sent} bytes of the 256 MiB body to the connection");
     assert!(
         sent > 0 && sent < 32 * 1024 * 1024,
         "the client stopped reading near the cap, not after the whole body: {sent} bytes went out"
