@@ -62,6 +62,19 @@ impl Function {
                 });
             }
         }
+        // A lockdown's siblings: each one a rotation of its own, counted like one (the
+        // RotationFailed alarm sees a sibling that failed; its own alert has gone out).
+        for sibling in &report.siblings {
+            match sibling.outcome {
+                Outcome::Rotated | Outcome::Resumed => {
+                    self.metric(metrics::rotation_succeeded(&sibling.secret_id))
+                }
+                Outcome::Failed | Outcome::RolledBack => {
+                    self.metric(metrics::rotation_failed(&sibling.secret_id))
+                }
+                Outcome::AlreadyRotated => {}
+            }
+        }
         for proof in report.revocation.iter().flatten() {
             self.metric(match proof.seconds {
                 Some(s) if proof.confirmed => metrics::revocation_seconds(&secret_id, s),

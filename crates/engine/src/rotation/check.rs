@@ -370,7 +370,10 @@ impl Engine {
                     }
                     Err(e) => {
                         tracing::warn!(step = "check", "could not remove credential {key}: {e}");
-                        not_removed.push(format!("- {} credential {key}: {e}", kebab(d.kind)));
+                        not_removed.push((
+                            key.to_string(),
+                            format!("- {} credential {key}: {e}", kebab(d.kind)),
+                        ));
                     }
                 }
             }
@@ -389,6 +392,12 @@ impl Engine {
                 }
             }
         }
+        // What the lockdown's completion removed after all is not a housekeeping failure.
+        let not_removed: Vec<String> = not_removed
+            .into_iter()
+            .filter(|(key, _)| !removed.contains(key))
+            .map(|(_, line)| line)
+            .collect();
         if !not_removed.is_empty() {
             self.housekeeping_failed(secret_id, &report.target, &not_removed)
                 .await;

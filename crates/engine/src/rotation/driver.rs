@@ -96,18 +96,19 @@ impl Engine {
                 .lockdown_siblings(secret_id, &current, &request.siblings, &application)
                 .await?;
         }
-        let siblings = request.siblings.clone();
         let mut report = self.rotate_seen(secret_id, request.clone(), None).await?;
+        // After an emergency: proves that Entra refuses the revoked secret (revocation.rs), right
+        // after its removal (the seconds it reports count from there) and before the siblings,
+        // whose rotations a timed-out invocation can leave for the next check to resume.
+        self.prove_revocation(&request, &mut report).await;
         if request.lockdown
             && matches!(
                 report.outcome,
                 Outcome::Rotated | Outcome::Resumed | Outcome::AlreadyRotated
             )
         {
-            report.siblings = self.rotate_siblings(secret_id, &siblings).await;
+            report.siblings = self.rotate_siblings(secret_id, &request.siblings).await;
         }
-        // After an emergency: proves that Entra refuses the revoked secret (revocation.rs).
-        self.prove_revocation(&request, &mut report).await;
         Ok(report)
     }
 
