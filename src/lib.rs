@@ -13,8 +13,9 @@
 //! - [`ports`]: the four narrow traits the engine talks to (directory, Jamf target, secret store,
 //!   alerts) and their error types. The engine never sees HTTP or an AWS SDK type.
 //! - [`rotation`]: the engine: the guard, the four idempotent steps (`create`, `set`, `test`,
-//!   `finish`), the propagation wait, retirement (grace period, observed-use gate), rollback, the
-//!   in-process driver, and the scheduled `check`.
+//!   `finish`), the propagation wait, retirement (grace period, observed-use gate), the checked
+//!   removal, rollback, the lease that serializes attempts, lockdown, the in-process driver, and
+//!   the scheduled `check`.
 //! - [`entra`]: Entra ID token endpoint (client secret, certificate or federated assertion) and
 //!   the Microsoft Graph applications client (a [`ports::Directory`]); the rotator's own secret
 //!   as a target.
