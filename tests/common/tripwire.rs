@@ -111,6 +111,20 @@ impl Tripwire {
             ..Default::default()
         })
     }
+    /// As [`Self::interfering`], and calls `first..first + count` (1-based) meet `fault`.
+    pub fn interfering_failing(
+        at: At,
+        hook: Hook,
+        first: usize,
+        count: usize,
+        fault: Fault,
+    ) -> Arc<Self> {
+        Arc::new(Self {
+            hook: Mutex::new(Some((at, hook))),
+            faults: Some((first, count, fault)),
+            ..Default::default()
+        })
+    }
     /// As [`Self::interfering`], and the call the hook ran before then meets `fault`.
     pub fn interfering_then(at: At, hook: Hook, fault: Fault) -> Arc<Self> {
         Arc::new(Self {

@@ -120,6 +120,9 @@ impl Engine {
         // (CredentialInvalidLifetimeAsPerAppPolicy, nothing created), so it is read only then.
         let name = credential_name(&super::target_tag(&info.arn), &ctx.token);
         let mut end = now + chrono::Duration::days(self.policy.secret_lifetime_days);
+        // Each change only while it is still this attempt's turn (free while the lease is far
+        // from its end): another attempt may have held the target while this one stalled.
+        self.lease(step, ctx).await?;
         let new = match self.directory.add_password(&app, &name, end).await {
             Err(crate::ports::DirectoryError::Graph { code, .. }) if code == LIFETIME_REFUSED => {
                 let max = self.directory.max_password_lifetime(&app).await.map_err(|e| RotationError::directory(step, e))?;
@@ -163,6 +166,11 @@ impl Engine {
                 Vec::new()
             },
         });
+        if let Err(e) = self.lease(step, ctx).await {
+            // The credential just made is stored nowhere: an orphan for the next sweep.
+            tracing::warn!(step = %step, "credential {new_key} is left for the orphan sweep: {e}");
+            return Err(e);
+        }
         let put = self
             .store
             .put_pending(

@@ -108,9 +108,10 @@ pub enum ErrorKind {
         /// When that lease runs out, unless its holder lets go first.
         until: chrono::DateTime<chrono::Utc>,
     },
-    /// Occurs when the stages changed between this attempt's look and its taking of the lease
-    /// (another attempt acted first); the in-process driver starts over from a fresh look.
-    #[error("another attempt changed this target's rotation before this one got its lease")]
+    /// Occurs when another attempt changed the target between this attempt's look and its
+    /// taking of the lease, or held the lease after this one's ran out; the in-process driver
+    /// starts over from a fresh look.
+    #[error("another attempt changed this target's rotation meanwhile")]
     Stale,
     /// Occurs when the in-process driver's token is the version of an earlier attempt of the
     /// same rotation that was rolled back (the driver then moves on to the next token).
@@ -202,7 +203,7 @@ impl RotationError {
             ErrorKind::TokenSpent(_) => "Nothing: the next rotation uses the next version id.".into(),
             ErrorKind::Replaced(_) => "Another attempt of this rotation is running; wait for it to finish.".into(),
             ErrorKind::Panicked(_) => "A bug in the rotator stopped this target's check (the log says where); the other targets were checked. Run the check again (a half-done rotation is resumed, never duplicated) and report the bug if it repeats.".into(),
-            ErrorKind::Stale => "Run it again: another attempt changed the target meanwhile, and nothing was changed by this one.".into(),
+            ErrorKind::Stale => "Nothing: another attempt changed the target meanwhile; the next check resumes or completes what is left.".into(),
             ErrorKind::Busy { .. } => "Nothing to do: another attempt (a check, a manual rotation, Secrets Manager's rotation) is rotating this target. It completes or rolls back by itself; if it died, its lease runs out at the time given and the next check resumes its work.".into(),
         }
     }

@@ -143,13 +143,35 @@ impl Engine {
         }
         let lease = self.take(step, ctx, &holder, on.as_deref()).await?;
         self.keep(ctx, lease);
-        if held.is_some() {
-            return Ok(());
+        if let Some(held) = held {
+            // Renewed with nobody holding it in between; or a rollback, which looks at
+            // everything afresh anyway and must still undo what this attempt did.
+            if on.as_deref() == Some(held.version.as_str()) || step == Step::Rollback {
+                return Ok(());
+            }
+            // It ran out and another attempt held it in between: what this one planned may no
+            // longer stand. The driver starts over from a fresh look (and resumes what this one
+            // left, if anything).
+            self.note(step, "this attempt's lease ran out and another attempt held the target meanwhile; starting over");
+            return Err(RotationError::new(step, ErrorKind::Stale));
         }
-        // Taken: now nobody else changes anything. Did anyone since this attempt looked (a
-        // compare-and-swap from a version the label left and came back to cannot tell)?
+        if self.stale(step, ctx, planned).await? {
+            return Err(RotationError::new(step, ErrorKind::Stale));
+        }
+        Ok(())
+    }
+
+    /// Right after a take: did anyone change the stages since this attempt looked (`planned`, a
+    /// run's look)? A compare-and-swap from a version the label left and came back to cannot
+    /// tell. From now on nobody else changes anything, so the run's look is refreshed.
+    async fn stale(
+        &self,
+        step: Step,
+        ctx: &StepContext,
+        planned: Option<SecretInfo>,
+    ) -> Result<bool, RotationError> {
         let now_seen = self.describe(step, ctx).await?;
-        let stale = match (&ctx.run, &planned) {
+        Ok(match (&ctx.run, &planned) {
             (Some(run), Some(planned)) => {
                 let moved = |stage| planned.version_with(stage) != now_seen.version_with(stage);
                 let stale = moved(AWSCURRENT) || moved(AWSPENDING);
@@ -167,11 +189,7 @@ impl Engine {
                     && !now_seen.has(&ctx.token, AWSCURRENT)
             }
             _ => false,
-        };
-        if stale {
-            return Err(RotationError::new(step, ErrorKind::Stale));
-        }
-        Ok(())
+        })
     }
 
     async fn describe(&self, step: Step, ctx: &StepContext) -> Result<SecretInfo, RotationError> {
@@ -181,7 +199,9 @@ impl Engine {
             .map_err(|e| RotationError::store(step, e))
     }
 
-    /// Writes a lease version and moves [`LEASE`] onto it from `from` (compare-and-swap).
+    /// Writes a lease version and moves [`LEASE`] onto it from `from` (compare-and-swap). When
+    /// the move is refused because the label moved elsewhere meanwhile and is free there (another
+    /// attempt let go of it), the move is tried once more from there.
     async fn take(
         &self,
         step: Step,
@@ -199,24 +219,19 @@ impl Engine {
             .put_labelled(&ctx.secret_id, &version, &value, LEASE_NEXT)
             .await
             .map_err(|e| RotationError::store(step, e))?;
-        let moved = self
-            .store
-            .move_label(&ctx.secret_id, LEASE, Some(&version), from)
-            .await;
-        let refused = match moved {
+        let mut from = from.map(str::to_string);
+        for again in [false, true] {
+            let moved = self
+                .store
+                .move_label(&ctx.secret_id, LEASE, Some(&version), from.as_deref())
+                .await;
             // A move from a version that carried the label is a compare-and-swap everywhere.
-            Ok(()) if from.is_some() => None,
-            Ok(()) => Some(None),
-            Err(e) => Some(Some(e)),
-        };
-        if let Some(refused) = refused {
+            if moved.is_ok() && from.is_some() {
+                break;
+            }
             // Refused, its answer lost, or taken from nowhere (the label's first use, which a
             // store may attach without compare-and-swap, giving it to two versions): look.
-            let info = self
-                .store
-                .describe(&ctx.secret_id)
-                .await
-                .map_err(|e| RotationError::store(step, e))?;
+            let info = self.describe(step, ctx).await?;
             let carriers: Vec<&String> = info
                 .versions
                 .iter()
@@ -224,34 +239,35 @@ impl Engine {
                 .map(|(v, _)| v)
                 .collect();
             let mine = carriers.iter().any(|v| **v == version);
-            if !(mine && carriers.len() == 1) {
-                if mine {
-                    // Only a sole holder holds it.
-                    let _ = self
-                        .store
-                        .move_label(&ctx.secret_id, LEASE, None, Some(&version))
-                        .await;
-                }
-                let other = carriers
-                    .iter()
-                    .filter(|v| ***v != version)
-                    .find_map(|v| Lease::parse(v))
-                    .filter(|l| l.live(self.clock.now()));
-                return Err(match (other, refused) {
-                    (Some(l), _) => busy(step, &l),
-                    (None, _) if mine => busy(
-                        step,
-                        &Lease {
-                            expires,
-                            ..Lease::parse(&version).expect("our own id")
-                        },
-                    ),
-                    (None, Some(e)) => RotationError::store(step, e),
-                    (None, None) => RotationError::new(
+            if mine && carriers.len() == 1 {
+                break;
+            }
+            if mine {
+                // Only a sole holder holds it.
+                let _ = self
+                    .store
+                    .move_label(&ctx.secret_id, LEASE, None, Some(&version))
+                    .await;
+                return Err(busy(step, &Lease::parse(&version).expect("our own id")));
+            }
+            let now = self.clock.now();
+            if let Some(l) = carriers
+                .iter()
+                .find_map(|v| Lease::parse(v))
+                .filter(|l| l.live(now))
+            {
+                return Err(busy(step, &l));
+            }
+            match (moved, carriers.as_slice()) {
+                // Free, on another version than this attempt saw it on: once more from there.
+                (Err(_), [elsewhere]) if !again => from = Some(elsewhere.to_string()),
+                (Err(e), _) => return Err(RotationError::store(step, e)),
+                (Ok(()), _) => {
+                    return Err(RotationError::new(
                         step,
                         ErrorKind::Concurrent("the lease label moved away as it was taken".into()),
-                    ),
-                });
+                    ))
+                }
             }
         }
         self.note(

@@ -1,13 +1,16 @@
 //! The rotation engine. It reads like AWS's rotation template: one [`guard`], one dispatch
 //! ([`Engine::run_step`]), four same-shaped idempotent steps ([`create`], [`set`], [`test`],
 //! [`finish`]), plus what a rotation needs around them: the propagation wait
-//! ([`propagation`]), [`rollback`], the in-process driver ([`driver`]), the scheduled
-//! [`check`], and the proof that Entra refuses a secret an emergency revoked ([`revocation`]).
+//! ([`propagation`]), the one checked way a credential leaves the app ([`remove`]), [`rollback`],
+//! the [`lease`] that keeps attempts at one target apart, [`lockdown`], the in-process driver
+//! ([`driver`]), the scheduled [`check`], and the proof that Entra refuses a secret an emergency
+//! revoked ([`revocation`]).
 //!
 //! Two drivers run the same steps: Secrets Manager (one Lambda invocation per step, keyed on the
 //! `ClientRequestToken`), and the in-process driver used by the scheduled check, the manual
 //! invoke and the CLI. Every step re-reads its state from the secret store, so a step can be
-//! repeated, resumed by another process, or raced, and the outcome converges.
+//! repeated or resumed by another process; attempts in different processes take turns (the
+//! lease), and should one outlive its lease, the looks every step takes keep the invariant.
 //!
 //! The invariant: at every moment Jamf Pro holds a secret that Entra accepts, and Secrets Manager
 //! holds every secret that exists on the app and is ours.

@@ -45,8 +45,9 @@ impl std::fmt::Display for NotRemoved {
 }
 
 impl Engine {
-    /// [`Self::remove_checked`] for a step of a rotation: the run's documents count as known, and
-    /// the run's listing forgets the key once it is gone.
+    /// [`Self::remove_checked`] for a step of a rotation, which must still hold the target's
+    /// lease: the run's documents count as known, and the run's listing forgets the key once it
+    /// is gone.
     pub(crate) async fn remove_for(
         &self,
         step: Step,
@@ -56,6 +57,8 @@ impl Engine {
         known: &[(&str, &TargetDocument)],
         pending_of: Option<&str>,
     ) -> Result<(), NotRemoved> {
+        // Still this attempt's turn? (Free while the lease is far from its end.)
+        self.lease(step, ctx).await.map_err(NotRemoved::Failed)?;
         let run = ctx.run.as_ref();
         let current = run.and_then(super::run::Run::current);
         let pending = run.and_then(super::run::Run::pending);

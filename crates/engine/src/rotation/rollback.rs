@@ -64,7 +64,7 @@ impl Engine {
         }
         if matches!(e.kind, ErrorKind::Stale) {
             return not_rolled_back(
-                "Nothing was changed: another attempt changed the target while this one started."
+                "This attempt stopped: another attempt held the target meanwhile. What this one left (a pending rotation, an unstored credential) is resumed or swept by the next check."
                     .into(),
             );
         }
