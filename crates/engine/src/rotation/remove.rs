@@ -1,5 +1,5 @@
 //! The one way a credential leaves the app. Every `removePassword` the engine makes goes through
-//! [`Engine::remove_checked`], which first looks at the stages afresh: the key `AWSCURRENT` holds
+//! `Engine::remove_checked`, which first looks at the stages afresh: the key `AWSCURRENT` holds
 //! is never removed, and the key `AWSPENDING` holds only by the rollback of that very version.
 //! Whatever another attempt did since this one last looked (completed the rotation, started
 //! another, moved `AWSCURRENT` back), the removal sees it.

@@ -140,7 +140,7 @@ impl Engine {
     /// Undoes the rotation `ctx` names after `failure`. If Jamf Pro may hold the new secret and
     /// the old one cannot be put back, the new credential and `AWSPENDING` are KEPT (Jamf Pro may
     /// depend on them); the next run resumes or the operator decides. It looks at the stages
-    /// before it starts, and its removal looks again (see [`Engine::remove_checked`]): a rotation
+    /// before it starts, and its removal looks again (see `Engine::remove_checked`): a rotation
     /// another attempt completed is never undone, whichever branch this one is in.
     pub async fn rollback(&self, ctx: &StepContext, failure: &RotationError) -> RolledBack {
         let step = Step::Rollback;
