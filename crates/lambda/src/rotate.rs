@@ -2,7 +2,7 @@
 
 use super::{Function, LambdaError, RotateEvent};
 use crate::metrics;
-use crate::rotation::driver::Outcome;
+use crate::rotation::driver::{Outcome, RotationReport};
 use crate::rotation::RotateRequest;
 use serde_json::{json, Value};
 
@@ -42,13 +42,10 @@ impl Function {
             .rotate(&secret_id, request)
             .await
             .map_err(|source| LambdaError::rotation(&secret_id, source))?;
+        self.outcome_metric(&report);
         match report.outcome {
-            Outcome::Rotated | Outcome::Resumed => {
-                self.metric(metrics::rotation_succeeded(&secret_id))
-            }
-            Outcome::AlreadyRotated => {}
+            Outcome::Rotated | Outcome::Resumed | Outcome::AlreadyRotated => {}
             Outcome::Failed | Outcome::RolledBack => {
-                self.metric(metrics::rotation_failed(&secret_id));
                 let outcome = serde_json::to_value(report.outcome)
                     .ok()
                     .and_then(|v| v.as_str().map(str::to_string))
@@ -65,15 +62,7 @@ impl Function {
         // A lockdown's siblings: each one a rotation of its own, counted like one (the
         // RotationFailed alarm sees a sibling that failed; its own alert has gone out).
         for sibling in &report.siblings {
-            match sibling.outcome {
-                Outcome::Rotated | Outcome::Resumed => {
-                    self.metric(metrics::rotation_succeeded(&sibling.secret_id))
-                }
-                Outcome::Failed | Outcome::RolledBack => {
-                    self.metric(metrics::rotation_failed(&sibling.secret_id))
-                }
-                Outcome::AlreadyRotated => {}
-            }
+            self.outcome_metric(sibling);
         }
         for proof in report.revocation.iter().flatten() {
             self.metric(match proof.seconds {
@@ -82,6 +71,20 @@ impl Function {
             });
         }
         Ok(json!({"action": "rotate", "secret_id": secret_id, "report": report}))
+    }
+
+    /// The metric a rotation's outcome writes for its target: succeeded, failed, or none when
+    /// another attempt's result was joined.
+    fn outcome_metric(&self, report: &RotationReport) {
+        match report.outcome {
+            Outcome::Rotated | Outcome::Resumed => {
+                self.metric(metrics::rotation_succeeded(&report.secret_id))
+            }
+            Outcome::Failed | Outcome::RolledBack => {
+                self.metric(metrics::rotation_failed(&report.secret_id))
+            }
+            Outcome::AlreadyRotated => {}
+        }
     }
 
     /// `id` if it is one of `ids` (by id, or by the ARN Secrets Manager reports for it).
