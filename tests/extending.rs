@@ -63,3 +63,60 @@ fn the_cli_offers_every_declared_jamf_kind_and_no_other() {
         assert!(String::from_utf8_lossy(&out.stderr).contains("invalid value"));
     }
 }
+
+/// The places the guide names for a kind's match arms, and no others: the engine's declaration,
+/// the adapters' factory and each adapter's own `kind`, and the test kit's `settings.rs`.
+#[test]
+fn a_kind_is_matched_on_only_where_the_guide_says() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let guide = std::fs::read_to_string(root.join("docs/EXTENDING.md")).unwrap();
+    let mut matched = Vec::new();
+    for dir in [
+        "src",
+        "crates/adapters/src",
+        "crates/lambda/src",
+        "crates/testkit/src",
+    ] {
+        for file in rust_files(&root.join(dir)) {
+            let text = std::fs::read_to_string(&file).unwrap();
+            if text.contains("TargetKind::ConditionalAccess") {
+                matched.push(file.strip_prefix(root).unwrap().display().to_string());
+            }
+        }
+    }
+    matched.sort();
+    // Besides the engine's declaration: the factory, the kind's own adapter module, the test
+    // kit's settings. Each is a place the guide names.
+    let places = [
+        "crates/adapters/src/jamf/targets.rs",
+        "conditional_access/",
+        "crates/testkit/src/settings.rs",
+    ];
+    for place in places {
+        assert!(
+            guide.contains(&format!("`{place}`")),
+            "docs/EXTENDING.md names {place}"
+        );
+    }
+    for file in &matched {
+        assert!(
+            places
+                .iter()
+                .any(|p| file.ends_with(p) || file.contains(&format!("/{p}"))),
+            "{file} matches on a target kind outside the places docs/EXTENDING.md names"
+        );
+    }
+}
+
+fn rust_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            out.extend(rust_files(&path));
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            out.push(path);
+        }
+    }
+    out
+}

@@ -20,6 +20,7 @@ pub mod inspect;
 pub mod jamf;
 pub mod jamf_web;
 pub mod memory_store;
+pub mod settings;
 pub mod sts;
 pub mod world;
 

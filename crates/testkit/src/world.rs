@@ -112,34 +112,13 @@ pub async fn spawn_world(opts: WorldOptions) -> Result<World, StoreError> {
         clock.clone(),
     )
     .await;
-    let (jamf_client_id, jamf_client_secret) = jamf.add_api_client();
-    // conditional-access: the web UI needs a local user account; the integration holds the secret.
-    let jamf_user_password = SecretString::from(format!("Pw-{}", uuid::Uuid::new_v4().simple()));
-    if opts.target == TargetKind::ConditionalAccess {
-        jamf.add_user("svc-entra-rotator", jamf_user_password.expose_secret());
-        jamf.web().configure(crate::jamf_web::CaSettings {
-            enabled: true,
-            cloud: Cloud::Global,
-            domain: "contoso.onmicrosoft.com".into(),
-            application_id: app.client_id.clone(),
-            secret: first_secret.expose_secret().to_string(),
-        });
-    }
+    let jamf_creds = crate::settings::seed(opts.target, &jamf, &app, &first_secret);
 
     let secret_id = opts.secret_name.clone();
     let jamf_credentials_id = format!("{secret_id}/jamf-credentials");
     let rotator_credentials_id = format!("{secret_id}/rotator-credentials");
-    let (jamf_creds, jamf_secret) = match opts.target {
-        TargetKind::SmtpGraph | TargetKind::Rotator => (
-            serde_json::json!({"client_id": jamf_client_id, "client_secret": jamf_client_secret.expose_secret()}),
-            jamf_client_secret,
-        ),
-        TargetKind::ConditionalAccess => (
-            serde_json::json!({"username": "svc-entra-rotator", "password": jamf_user_password.expose_secret()}),
-            jamf_user_password,
-        ),
-    };
-    let jamf_creds = SecretString::from(jamf_creds.to_string());
+    let jamf_secret = jamf_creds.secret;
+    let jamf_creds = SecretString::from(jamf_creds.document.to_string());
     let rotator_creds = SecretString::from(
         serde_json::json!({"client_id": rotator_client_id, "client_secret": rotator_secret.expose_secret()}).to_string(),
     );
@@ -238,24 +217,13 @@ pub async fn spawn_world(opts: WorldOptions) -> Result<World, StoreError> {
 impl World {
     /// The secret Jamf Pro holds now, and whether Entra accepts it for the integration's scope.
     pub fn jamf_secret_works(&self) -> bool {
-        let scope = match self.target {
-            TargetKind::SmtpGraph => Cloud::Global.graph_scope(),
-            TargetKind::ConditionalAccess => Cloud::Global.intune_scope().to_string(),
-            TargetKind::Rotator => return false,
-        };
-        let Some(secret) = self.jamf_secret() else {
-            return false;
-        };
-        self.entra.accepts(&self.app.client_id, &secret, &scope)
+        crate::settings::held(self.target, &self.jamf)
+            .is_some_and(|(secret, scope)| self.entra.accepts(&self.app.client_id, &secret, &scope))
     }
 
     /// The secret the world's Jamf integration holds now.
     pub fn jamf_secret(&self) -> Option<String> {
-        match self.target {
-            TargetKind::SmtpGraph => self.jamf.smtp_secret(),
-            TargetKind::ConditionalAccess => self.jamf.web().secret(),
-            TargetKind::Rotator => None,
-        }
+        crate::settings::held(self.target, &self.jamf).map(|(secret, _)| secret)
     }
 
     /// Wires another engine over the same stand-ins and store (a second process).
