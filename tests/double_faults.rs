@@ -121,7 +121,7 @@ fn other_acts(w: &TestWorld, store: &MemoryStore, other: Other) -> Hook {
                         rotation_token: None,
                         request: RotateRequest::default(),
                         in_process: true,
-                        run: None,
+                        run: rotator_engine::rotation::run::Run::rereading(),
                     };
                     let failure = RotationError::new(
                         Step::TestSecret,

@@ -209,7 +209,7 @@ async fn bad_step(token: impl FnOnce(&TestWorld) -> String, step: Step, expect: 
         rotation_token: None,
         request: RotateRequest::default(),
         in_process: false,
-        run: None,
+        run: rotator_engine::rotation::run::Run::rereading(),
     };
     let e = w.engine.run_step(step, &ctx).await.unwrap_err().to_string();
     assert!(e.contains(expect), "{e}");
@@ -250,7 +250,7 @@ async fn step_with_a_token_that_is_not_pending() {
         rotation_token: None,
         request: RotateRequest::default(),
         in_process: false,
-        run: None,
+        run: rotator_engine::rotation::run::Run::rereading(),
     };
     let e = w
         .engine
@@ -277,7 +277,7 @@ async fn step_for_a_secret_that_does_not_exist() {
         rotation_token: None,
         request: RotateRequest::default(),
         in_process: false,
-        run: None,
+        run: rotator_engine::rotation::run::Run::rereading(),
     };
     let e = w
         .engine

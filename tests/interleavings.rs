@@ -39,7 +39,7 @@ fn step_ctx(w: &TestWorld, token: &str) -> StepContext {
         rotation_token: None,
         request: RotateRequest::default(),
         in_process: false,
-        run: None,
+        run: rotator_engine::rotation::run::Run::rereading(),
     }
 }
 

@@ -64,7 +64,7 @@ impl Racing {
                     rotation_token: None,
                     request: RotateRequest::default(),
                     in_process: true,
-                    run: None,
+                    run: rotator_engine::rotation::run::Run::rereading(),
                 };
                 let failure = RotationError::new(
                     Step::TestSecret,

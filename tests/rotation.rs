@@ -543,7 +543,7 @@ async fn secrets_manager_steps_racing_the_in_process_driver_end_with_one_new_cre
             rotation_token: None,
             request: RotateRequest::default(),
             in_process: false,
-            run: None,
+            run: rotator_engine::rotation::run::Run::rereading(),
         };
         let engine = w.world.second_engine();
         for step in [

@@ -148,7 +148,13 @@ mod tests {
         assert_eq!(e.error_type(), "Retryable");
         let guard = LambdaError::rotation(
             "s",
-            RotationError::new(Step::SetSecret, ErrorKind::Guard("not pending".into())),
+            RotationError::new(
+                Step::SetSecret,
+                ErrorKind::NotPending {
+                    token: "t".into(),
+                    secret_id: "s".into(),
+                },
+            ),
         );
         assert_eq!(guard.error_type(), "NonRetryable");
         let build = |transient| LambdaError::Build {
@@ -168,7 +174,7 @@ mod tests {
         assert!(
             guard
                 .to_string()
-                .starts_with("s: setSecret: not pending. What to do:"),
+                .starts_with("s: setSecret: version t of secret s is not AWSPENDING: this rotation is no longer in progress. What to do:"),
             "{guard}"
         );
     }

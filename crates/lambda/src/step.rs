@@ -33,7 +33,7 @@ impl Function {
                 ..Default::default()
             },
             in_process: false,
-            run: None,
+            run: crate::rotation::run::Run::rereading(),
         };
         let was = match standing(&info, &s.token, step, true) {
             Ok(was) => was,

@@ -120,17 +120,11 @@ impl Engine {
         seen: Option<Seen>,
     ) -> Result<RotationReport, RotationError> {
         let started = self.clock.now();
-        let step = Step::Guard;
         let before = match &seen {
             Some(seen) => seen.info.clone(),
-            None => self
-                .store
-                .describe(secret_id)
-                .await
-                .map_err(|e| RotationError::store(step, e))?,
+            None => self.stages(secret_id).await?,
         };
         let base = before.version_with(AWSCURRENT).map(str::to_string);
-
         let lock = self.lock_for(secret_id);
         // Another rotation of this target in this process may have changed everything while
         // this one waited, or since the check read it: then look again. Otherwise what was just
@@ -147,10 +141,7 @@ impl Engine {
         // target before then is stale.
         let _counted = super::CountOnRelease(&lock);
         let mut info = if waited {
-            self.store
-                .describe(secret_id)
-                .await
-                .map_err(|e| RotationError::store(step, e))?
+            self.stages(secret_id).await?
         } else {
             before
         };
@@ -159,33 +150,39 @@ impl Engine {
             // then finds its result (and still retires at once what that one kept).
             info = self.wait_for_lease(secret_id, info).await?;
         }
-        let mut seen = seen.filter(|_| !waited);
+        let attempt = Attempt {
+            secret_id,
+            request: &request,
+            base: base.as_deref(),
+            started,
+        };
+        self.attempts(attempt, info, seen.filter(|_| !waited)).await
+    }
+
+    /// Up to three goes at the rotation: another attempt may act before this one gets the lease,
+    /// and then it starts over from a fresh look, keeping the lease.
+    async fn attempts(
+        &self,
+        a: Attempt<'_>,
+        mut info: SecretInfo,
+        mut seen: Option<Seen>,
+    ) -> Result<RotationReport, RotationError> {
         let mut lease = None;
         for _ in 0..3 {
-            let attempt = Attempt {
-                secret_id,
-                request: &request,
-                base: base.as_deref(),
-                started,
-            };
-            match self
-                .attempt(attempt, &info, seen.take(), lease.take())
-                .await?
-            {
+            match self.attempt(a, &info, seen.take(), lease.take()).await? {
                 Attempted::Done(report) => return Ok(*report),
-                // Another attempt acted before this one got the lease: start over from a fresh
-                // look, keeping the lease.
                 Attempted::Stale(held) => {
                     lease = held;
-                    info = self
-                        .store
-                        .describe(secret_id)
-                        .await
-                        .map_err(|e| RotationError::store(step, e))?;
+                    info = self.stages(a.secret_id).await?;
                 }
             }
         }
-        Err(RotationError::new(step, ErrorKind::Stale))
+        Err(RotationError::new(Step::Guard, ErrorKind::Stale))
+    }
+
+    /// The secret's stages, read now.
+    async fn stages(&self, secret_id: &str) -> Result<SecretInfo, RotationError> {
+        (self.store.describe(secret_id).await).map_err(|e| RotationError::store(Step::Guard, e))
     }
 
     /// One go at the rotation, from the stages in `info` (and what a check saw, if it still
@@ -198,19 +195,119 @@ impl Engine {
         lease: Option<super::lease::Lease>,
     ) -> Result<Attempted, RotationError> {
         let (secret_id, step) = (a.secret_id, Step::Guard);
+        let (run, current_version) = self.open_run(secret_id, info, seen, lease).await?;
+        let (_, current) = run.current().expect("set by open_run");
+        let mut report = RotationReport::start(secret_id, &current, a.request);
+        if a.base != Some(current_version.as_str()) {
+            // A rotation finished while this one waited for the lock: its result is ours.
+            let just = "another rotation of this target just completed; nothing more to do";
+            self.note(step, just);
+            self.release(&run.context(secret_id), &current_version)
+                .await;
+            let current = (current_version.as_str(), &current);
+            return Ok(self.already_done(&a, current, report).await);
+        }
+        let (token, resumed) = self.token_for_attempt(info, &current_version);
+        let mut ctx = StepContext {
+            secret_id: secret_id.to_string(),
+            token,
+            rotation_token: None,
+            request: a.request.clone(),
+            in_process: true,
+            run: run.clone(),
+        };
+        report.token = Some(ctx.token.clone());
+        let result = self.run_all(&ctx, &mut report).await;
+        if let Err(RotationError {
+            kind: ErrorKind::Stale,
+            ..
+        }) = &result
+        {
+            run.close().await;
+            return Ok(Attempted::Stale(run.take_lease()));
+        }
+        let result = match self
+            .after_spent(&mut ctx, &current_version, result, &mut report)
+            .await
+        {
+            Ok(result) => result,
+            // AWSCURRENT moved meanwhile: another rotation completed; its result is ours.
+            Err(version) => {
+                let moved = (current_version.as_str(), version);
+                return Ok(self
+                    .completed_meanwhile(&a, &ctx, moved, &current, report)
+                    .await);
+            }
+        };
+        let home = match &result {
+            Ok(()) => ctx.token.clone(),
+            Err(_) => current_version.clone(),
+        };
+        self.conclude(&ctx, result, resumed, &current, &mut report)
+            .await;
+        run.close().await;
+        self.release(&ctx, &home).await;
+        Ok(self.done(&a, report))
+    }
+
+    /// The attempt's report when another rotation moved `AWSCURRENT` from `moved.0` to
+    /// `moved.1` while this one ran: its result is ours.
+    async fn completed_meanwhile(
+        &self,
+        a: &Attempt<'_>,
+        ctx: &StepContext,
+        moved: (&str, String),
+        current: &crate::document::TargetDocument,
+        report: RotationReport,
+    ) -> Attempted {
+        let step = Step::Guard;
+        self.note(
+            step,
+            "another rotation of this target completed meanwhile; nothing more to do",
+        );
+        ctx.run.close().await;
+        self.release(ctx, moved.0).await;
+        let (version, now_current) = match self.current(step, a.secret_id).await {
+            Ok(read) => read,
+            Err(_) => (moved.1, current.clone()),
+        };
+        self.already_done(a, (&version, &now_current), report).await
+    }
+
+    /// The attempt's report when the rotation is found done: `current` is `AWSCURRENT`'s
+    /// version and document.
+    async fn already_done(
+        &self,
+        a: &Attempt<'_>,
+        current: (&str, &crate::document::TargetDocument),
+        mut report: RotationReport,
+    ) -> Attempted {
+        self.already_rotated(current.0, current.1, a.request, &mut report)
+            .await;
+        self.done(a, report)
+    }
+
+    /// The run an attempt reads through: what a check saw when it still stands (the same
+    /// `AWSCURRENT`), or the current document read now; the stages in `info`; and the lease an
+    /// earlier go took.
+    async fn open_run(
+        &self,
+        secret_id: &str,
+        info: &SecretInfo,
+        seen: Option<Seen>,
+        lease: Option<super::lease::Lease>,
+    ) -> Result<(Run, String), RotationError> {
         let current_version = info
             .version_with(AWSCURRENT)
             .ok_or_else(|| {
-                RotationError::new(
-                    step,
-                    ErrorKind::Guard(format!("secret {secret_id} has no AWSCURRENT version")),
-                )
+                let secret_id = secret_id.to_string();
+                RotationError::new(Step::Guard, ErrorKind::NoCurrentVersion { secret_id })
             })?
             .to_string();
         let run = match seen.filter(|s| s.current.0 == current_version) {
             Some(seen) => Run::from_seen(seen),
             None => {
-                let (version, doc) = self.current(step, secret_id).await?;
+                let (version, doc) = self.current(Step::Guard, secret_id).await?;
                 let run = Run::default();
                 run.set_current(version, doc);
                 run
@@ -220,101 +317,68 @@ impl Engine {
         if let Some(lease) = lease {
             run.adopt_lease(lease);
         }
-        let (_, current) = run.current().expect("set above");
-        let mut report = RotationReport::start(secret_id, &current, a.request);
-        if a.base != Some(current_version.as_str()) {
-            // A rotation finished while this one waited for the lock: its result is ours.
-            self.note(
-                step,
-                "another rotation of this target just completed; nothing more to do",
-            );
-            self.release(&run.context(secret_id), &current_version)
-                .await;
-            self.already_rotated(&current_version, &current, a.request, &mut report)
-                .await;
-            report.elapsed_ms = (self.clock.now() - a.started).num_milliseconds();
-            return Ok(Attempted::Done(Box::new(report)));
-        }
+        Ok((run, current_version))
+    }
 
-        let (token, resumed) = match info
+    /// The token of this attempt, and whether it resumes a rotation left half done.
+    fn token_for_attempt(&self, info: &SecretInfo, current_version: &str) -> (String, bool) {
+        match info
             .version_with(AWSPENDING)
             .filter(|v| *v != current_version)
         {
             Some(pending) => {
-                self.note(
-                    step,
-                    &format!("resuming the rotation left half done in version {pending}"),
-                );
+                let resuming = format!("resuming the rotation left half done in version {pending}");
+                self.note(Step::Guard, &resuming);
                 (pending.to_string(), true)
             }
             // The first token is tried without asking whether an earlier attempt spent it:
             // createSecret finds out if it did (Secrets Manager refuses the write), and then the
             // next one is looked for.
-            None => (first_token(info, &current_version), false),
-        };
-        let mut ctx = StepContext {
-            secret_id: secret_id.to_string(),
-            token,
-            rotation_token: None,
-            request: a.request.clone(),
-            in_process: true,
-            run: Some(run.clone()),
-        };
-        report.token = Some(ctx.token.clone());
-
-        let mut result = self.run_all(&ctx, &mut report).await;
-        if let Err(RotationError {
-            kind: ErrorKind::Stale,
-            ..
-        }) = &result
-        {
-            run.close().await;
-            return Ok(Attempted::Stale(run.take_lease()));
+            None => (first_token(info, current_version), false),
         }
-        let mut superseded = None;
-        if let Err(RotationError {
+    }
+
+    /// When `result` says the token was spent by an attempt that was rolled back, runs the
+    /// rotation again with the next token. `Err(version)` when `AWSCURRENT` moved to `version`
+    /// meanwhile (another rotation completed).
+    async fn after_spent(
+        &self,
+        ctx: &mut StepContext,
+        current_version: &str,
+        result: Result<(), RotationError>,
+        report: &mut RotationReport,
+    ) -> Result<Result<(), RotationError>, String> {
+        let Err(RotationError {
             kind: ErrorKind::TokenSpent(spent),
             ..
         }) = &result
-        {
-            self.note(step, &format!("version {spent} was spent by an attempt that was rolled back; using the next one"));
-            match self.next_attempt(secret_id, &current_version, &run).await {
-                Ok(Next::Token(token)) => {
-                    ctx.token = token;
-                    report.token = Some(ctx.token.clone());
-                    result = self.run_all(&ctx, &mut report).await;
-                }
-                // AWSCURRENT moved meanwhile: another rotation completed; its result is ours.
-                Ok(Next::Moved(version)) => superseded = Some(version),
-                Err(e) => result = Err(e),
-            }
-        }
-        if let Some(version) = superseded {
-            self.note(
-                step,
-                "another rotation of this target completed meanwhile; nothing more to do",
-            );
-            run.close().await;
-            self.release(&ctx, &current_version).await;
-            let (version, now_current) = match self.current(step, secret_id).await {
-                Ok(read) => read,
-                Err(_) => (version, current.clone()),
-            };
-            self.already_rotated(&version, &now_current, a.request, &mut report)
-                .await;
-            report.elapsed_ms = (self.clock.now() - a.started).num_milliseconds();
-            return Ok(Attempted::Done(Box::new(report)));
-        }
-        let home = match &result {
-            Ok(()) => ctx.token.clone(),
-            Err(_) => current_version.clone(),
+        else {
+            return Ok(result);
         };
-        self.conclude(&ctx, result, resumed, &current, &mut report)
-            .await;
-        run.close().await;
-        self.release(&ctx, &home).await;
+        self.note(
+            Step::Guard,
+            &format!(
+                "version {spent} was spent by an attempt that was rolled back; using the next one"
+            ),
+        );
+        match self
+            .next_attempt(&ctx.secret_id, current_version, &ctx.run)
+            .await
+        {
+            Ok(Next::Token(token)) => {
+                ctx.token = token;
+                report.token = Some(ctx.token.clone());
+                Ok(self.run_all(ctx, report).await)
+            }
+            Ok(Next::Moved(version)) => Err(version),
+            Err(e) => Ok(Err(e)),
+        }
+    }
+
+    /// The attempt's report, timed.
+    fn done(&self, a: &Attempt<'_>, mut report: RotationReport) -> Attempted {
         report.elapsed_ms = (self.clock.now() - a.started).num_milliseconds();
-        Ok(Attempted::Done(Box::new(report)))
+        Attempted::Done(Box::new(report))
     }
 
     /// Fills the report from the rotation's result: success (and its alert, when asked for), or
@@ -334,7 +398,7 @@ impl Engine {
                 } else {
                     Outcome::Rotated
                 };
-                report.app_credentials = match ctx.run.as_ref().and_then(Run::application) {
+                report.app_credentials = match ctx.run.application() {
                     Some(app) => Some(app.passwords.len()),
                     None => self
                         .directory
@@ -391,7 +455,7 @@ impl Engine {
             rotation_token: None,
             request: request.clone(),
             in_process: true,
-            run: None,
+            run: super::run::Run::rereading(),
         };
         match self.finish_secret(&ctx).await {
             Ok(done) => {
@@ -410,28 +474,7 @@ impl Engine {
         report: &mut RotationReport,
     ) -> Result<(), RotationError> {
         self.create_secret(ctx).await?;
-        let stored = match ctx.run.as_ref().and_then(Run::pending) {
-            // This run stored it: setSecret re-checks that it is still the pending version
-            // before it writes Jamf Pro (after the propagation wait, when it matters most).
-            Some(doc) => Some(doc),
-            None => {
-                // Another process may have moved AWSPENDING to its own version meanwhile: then
-                // that rotation wins, and ours is undone before it touches Jamf Pro.
-                let info = self
-                    .store
-                    .describe(&ctx.secret_id)
-                    .await
-                    .map_err(|e| RotationError::store(Step::CreateSecret, e))?;
-                if !info.has(&ctx.token, AWSPENDING) && !info.has(&ctx.token, AWSCURRENT) {
-                    return Err(RotationError::new(
-                        Step::CreateSecret,
-                        ErrorKind::Concurrent("AWSPENDING moved to another version".into()),
-                    ));
-                }
-                self.document(Step::CreateSecret, &ctx.secret_id, &ctx.token)
-                    .await?
-            }
-        };
+        let stored = self.stored_by_create(ctx).await?;
         if let Some(doc) = stored {
             report.new_key_id = doc.entra.key_id.clone();
             report.new_expires_at = doc.entra.expires_at;
@@ -464,11 +507,35 @@ impl Engine {
         report.old_removed = done.old_removed;
         report.old_retire_pending = done.retire_pending;
         // setSecret may have followed a concurrent attempt's credential.
-        if let Some(doc) = ctx.run.as_ref().and_then(Run::pending) {
+        if let Some(doc) = ctx.run.pending() {
             report.new_key_id = doc.entra.key_id.clone();
             report.new_expires_at = doc.entra.expires_at;
         }
         Ok(())
+    }
+
+    /// What createSecret stored in the token's version. When this run stored it, setSecret
+    /// re-checks that it is still the pending version before it writes Jamf Pro (after the
+    /// propagation wait, when it matters most). Otherwise another process may have moved
+    /// `AWSPENDING` to its own version meanwhile: then that rotation wins, and ours is undone
+    /// before it touches Jamf Pro.
+    async fn stored_by_create(
+        &self,
+        ctx: &StepContext,
+    ) -> Result<Option<crate::document::TargetDocument>, RotationError> {
+        if let Some(doc) = ctx.run.pending() {
+            return Ok(Some(doc));
+        }
+        let step = Step::CreateSecret;
+        let info = (self.store.describe(&ctx.secret_id).await)
+            .map_err(|e| RotationError::store(step, e))?;
+        if !info.has(&ctx.token, AWSPENDING) && !info.has(&ctx.token, AWSCURRENT) {
+            return Err(RotationError::new(
+                step,
+                ErrorKind::Concurrent("AWSPENDING moved to another version".into()),
+            ));
+        }
+        self.document(step, &ctx.secret_id, &ctx.token).await
     }
 
     /// Records a failure: rolls back what can be rolled back, alerts, fills the report.
@@ -622,9 +689,7 @@ async fn next_token(
     }
     Err(RotationError::new(
         Step::Guard,
-        ErrorKind::Guard(
-            "100 rotation attempts of this version failed; look at the secret's versions".into(),
-        ),
+        ErrorKind::AttemptsExhausted { attempts: 100 },
     ))
 }
 

@@ -1,5 +1,6 @@
 //! The engine's error: which step failed, why, and what the operator should do.
 
+use crate::document::DocumentError;
 use crate::ports::{DirectoryError, StoreError, TargetError};
 use serde::Serialize;
 use std::time::Duration;
@@ -61,7 +62,25 @@ impl std::fmt::Display for Step {
     }
 }
 
-/// Why a step failed.
+/// Which of a rotation's two secrets Entra reports expired.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Which {
+    /// The secret Jamf Pro uses now.
+    Current,
+    /// The secret this rotation created.
+    New,
+}
+
+impl std::fmt::Display for Which {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Which::Current => "current",
+            Which::New => "new",
+        })
+    }
+}
+
+/// Why a step failed: one cause per variant, each with its own class and advice.
 #[derive(Debug, thiserror::Error)]
 pub enum ErrorKind {
     /// Occurs when Entra ID or Graph fails.
@@ -73,9 +92,24 @@ pub enum ErrorKind {
     /// Occurs when Secrets Manager fails.
     #[error(transparent)]
     Store(#[from] StoreError),
-    /// Occurs when a stored document is unusable.
-    #[error("{0}")]
-    Document(String),
+    /// Occurs when a stored document of this target is unusable.
+    #[error(transparent)]
+    Document(#[from] DocumentError),
+    /// Occurs when the document of another target on the same app (a lockdown's sibling) is
+    /// unusable.
+    #[error("sibling {sibling}: {source}")]
+    SiblingDocument {
+        /// The sibling's secret id.
+        sibling: String,
+        /// What is wrong with its document.
+        source: DocumentError,
+    },
+    /// Occurs when the target's secret has no `AWSCURRENT` version to rotate from.
+    #[error("secret {secret_id} has no AWSCURRENT version")]
+    NoCurrentVersion {
+        /// The target's secret.
+        secret_id: String,
+    },
     /// Occurs when Entra has not accepted the new secret within the limit.
     #[error("Entra did not accept the new secret within {}s ({attempts} attempts)", .waited.as_secs())]
     PropagationTimeout {
@@ -87,12 +121,86 @@ pub enum ErrorKind {
     /// Occurs when Entra reports a secret as expired (AADSTS7000222).
     #[error("Entra reports the {which} secret has expired (AADSTS7000222)")]
     Expired {
-        /// `current` or `new`.
-        which: &'static str,
+        /// The one Jamf Pro uses, or the one this rotation made.
+        which: Which,
     },
-    /// Occurs when the token or the staging labels do not allow the step.
-    #[error("{0}")]
-    Guard(String),
+    /// Occurs when Entra no longer accepts the secret this rotation created (its credential was
+    /// removed from the app meanwhile).
+    #[error("Entra no longer accepts the new secret (was it removed from the app?)")]
+    NewSecretRefused,
+    /// Occurs when a Secrets Manager step event names a secret whose rotation is disabled.
+    #[error("secret {secret_id} does not have rotation enabled")]
+    RotationDisabled {
+        /// The target's secret.
+        secret_id: String,
+    },
+    /// Occurs when a step's token is not a version of the secret.
+    #[error("token {token} is not a version of secret {secret_id}")]
+    UnknownToken {
+        /// The step's token.
+        token: String,
+        /// The target's secret.
+        secret_id: String,
+    },
+    /// Occurs when a step's version is no longer `AWSPENDING`: another attempt completed or undid
+    /// this rotation.
+    #[error("version {token} of secret {secret_id} is not AWSPENDING: this rotation is no longer in progress")]
+    NotPending {
+        /// The step's token.
+        token: String,
+        /// The target's secret.
+        secret_id: String,
+    },
+    /// Occurs when setSecret or testSecret runs before createSecret stored the new secret.
+    #[error("version {version} holds no secret yet: createSecret has not run")]
+    NothingPending {
+        /// The step's version.
+        version: String,
+    },
+    /// Occurs when a version just written reads back empty.
+    #[error("version {version} reads back empty after it was written")]
+    EmptyReadBack {
+        /// The version written.
+        version: String,
+    },
+    /// Occurs when a removal is refused because a stage holds the credential, or could not be
+    /// read to rule that out.
+    #[error("{why}")]
+    CredentialKept {
+        /// The version that holds it (or could not be read).
+        version: String,
+        /// The whole sentence: which credential, which stage.
+        why: String,
+    },
+    /// Occurs when the last rotation's old credential is still waiting for its retirement
+    /// (`RETIRE_AFTER_OBSERVED_USE`) and only an emergency may rotate again.
+    #[error("the last rotation's old credential {old} is still pending retirement ({why}); an emergency rotation (--revoke-old immediately) overrides")]
+    RetirementPending {
+        /// The old credential's key id.
+        old: String,
+        /// What the retirement waits for.
+        why: String,
+    },
+    /// Occurs when Graph refuses the new secret's lifetime and no app management policy says
+    /// what it allows.
+    #[error("Graph refused the secret's lifetime ({code}) but no app management policy limits it")]
+    LifetimeRefused {
+        /// Graph's error code.
+        code: &'static str,
+    },
+    /// Occurs when a lockdown cannot tell every credential of the app apart (it would cut off a
+    /// target it does not know).
+    #[error("lockdown refused: {0}")]
+    LockdownRefused(String),
+    /// Occurs when a step that is not one of the four rotation steps is asked to run.
+    #[error("{0} is not a rotation step")]
+    NotAStep(Step),
+    /// Occurs when every token the in-process driver may use for this version was spent.
+    #[error("{attempts} rotation attempts of this version failed; look at the secret's versions")]
+    AttemptsExhausted {
+        /// How many.
+        attempts: u32,
+    },
     /// Occurs when another rotation of the same target took over.
     #[error("another rotation of this target is in progress: {0}")]
     Concurrent(String),
@@ -163,48 +271,256 @@ impl RotationError {
         Self::new(step, ErrorKind::Target(e))
     }
 
-    /// A short class for alerts and metrics: `entra`, `jamf`, `secrets-manager`, `document`,
-    /// `propagation`, `expired`, `guard`, `concurrent`, `panic`.
+    /// A short class for alerts and metrics (see [`ErrorKind::class`]).
     pub fn class(&self) -> &'static str {
-        match &self.kind {
-            ErrorKind::Directory(_) => "entra",
-            ErrorKind::Target(_) => "jamf",
-            ErrorKind::Store(_) => "secrets-manager",
-            ErrorKind::Document(_) => "document",
-            ErrorKind::PropagationTimeout { .. } => "propagation",
-            ErrorKind::Expired { .. } => "expired",
-            ErrorKind::Guard(_) => "guard",
-            ErrorKind::Concurrent(_) => "concurrent",
-            ErrorKind::TokenSpent(_) => "guard",
-            ErrorKind::Replaced(_) | ErrorKind::Busy { .. } | ErrorKind::Stale => "concurrent",
-            ErrorKind::Panicked(_) => "panic",
+        self.kind.class()
+    }
+
+    /// The one thing the operator should do about it (see [`ErrorKind::advice`]).
+    pub fn advice(&self) -> String {
+        self.kind.advice()
+    }
+}
+
+impl ErrorKind {
+    /// A short class for alerts and metrics: `entra`, `jamf`, `secrets-manager`, `document`,
+    /// `propagation`, `expired`, `policy`, `guard`, `concurrent`, `panic`.
+    pub fn class(&self) -> &'static str {
+        use ErrorKind::*;
+        match self {
+            Directory(_) | NewSecretRefused => "entra",
+            Target(_) => "jamf",
+            Store(_) | EmptyReadBack { .. } => "secrets-manager",
+            Document(_) | SiblingDocument { .. } | NoCurrentVersion { .. } => "document",
+            PropagationTimeout { .. } => "propagation",
+            Expired { .. } => "expired",
+            RetirementPending { .. } | LifetimeRefused { .. } | LockdownRefused(_) => "policy",
+            RotationDisabled { .. } | UnknownToken { .. } | NotPending { .. } => "guard",
+            NothingPending { .. } | CredentialKept { .. } | NotAStep(_) => "guard",
+            AttemptsExhausted { .. } | TokenSpent(_) => "guard",
+            Concurrent(_) | Replaced(_) | Busy { .. } | Stale => "concurrent",
+            Panicked(_) => "panic",
         }
+    }
+
+    /// True when a finishSecret failing with this means another attempt undid the rotation
+    /// after Jamf Pro got the new secret: the stages refused the step, or the new credential
+    /// went away under it.
+    pub fn undone_elsewhere(&self) -> bool {
+        use ErrorKind::*;
+        matches!(
+            self,
+            RotationDisabled { .. }
+                | UnknownToken { .. }
+                | NotPending { .. }
+                | NothingPending { .. }
+                | CredentialKept { .. }
+                | Concurrent(_)
+        )
     }
 
     /// The one thing the operator should do about it.
     pub fn advice(&self) -> String {
-        match &self.kind {
-            ErrorKind::Directory(d) => match d.aadsts() {
-                Some(7000215) | Some(7000222) => "The rotator's own Entra credential is refused: renew it (ROTATOR_CREDENTIALS_SECRET_ID) and run the check again.".into(),
-                Some(700016) | Some(90002) => "Check the tenant and application ids in the target document and the rotator's app registration.".into(),
-                _ if d.is_transient() => "Microsoft Graph was unavailable; the next scheduled check retries. Nothing to do unless it repeats.".into(),
-                _ => "Check that the rotator's app has Application.ReadWrite.OwnedBy and owns the Jamf app registration.".into(),
-            },
-            ErrorKind::Target(TargetError::Auth { .. }) => "Jamf Pro refused the rotator's Jamf credentials: check the Jamf credentials secret and the account's privileges.".into(),
-            ErrorKind::Target(TargetError::Mismatch(_)) => "Jamf Pro is configured for another app or authentication type than the document says: fix the document or Jamf Pro's settings, then run the check again.".into(),
-            ErrorKind::Target(_) => "Look at the integration in Jamf Pro; Jamf Pro keeps the old secret, which still works. The next scheduled check retries.".into(),
-            ErrorKind::Store(_) => "Check the function's access to Secrets Manager; run the check again (a half-done rotation is resumed, never duplicated).".into(),
-            ErrorKind::Document(_) => "Fix the target document in Secrets Manager (see the README's document format); nothing was changed.".into(),
-            ErrorKind::PropagationTimeout { .. } => "Entra was slow to accept the new secret; the new credential was removed. The next scheduled check retries; raise PROPAGATION_TIMEOUT_SECS if this repeats.".into(),
-            ErrorKind::Expired { which: "current" } => "The secret Jamf Pro uses has already expired: run an emergency rotation now (`rotate --reason expired`).".into(),
-            ErrorKind::Expired { .. } => "Entra reports the new secret expired: check the tenant's app management policy and SECRET_LIFETIME_DAYS.".into(),
-            ErrorKind::Guard(_) => "Look at the secret's versions (describe-secret); a stale AWSPENDING may need removing.".into(),
-            ErrorKind::Concurrent(_) => "Another rotation of this target is running; wait for it to finish.".into(),
-            ErrorKind::TokenSpent(_) => "Nothing: the next rotation uses the next version id.".into(),
-            ErrorKind::Replaced(_) => "Another attempt of this rotation is running; wait for it to finish.".into(),
-            ErrorKind::Panicked(_) => "A bug in the rotator stopped this target's check (the log says where); the other targets were checked. Run the check again (a half-done rotation is resumed, never duplicated) and report the bug if it repeats.".into(),
-            ErrorKind::Stale => "Nothing: another attempt changed the target meanwhile; the next check resumes or completes what is left.".into(),
-            ErrorKind::Busy { .. } => "Nothing to do: another attempt (a check, a manual rotation, Secrets Manager's rotation) is rotating this target. It completes or rolls back by itself; if it died, its lease runs out at the time given and the next check resumes its work.".into(),
+        use ErrorKind::*;
+        match self {
+            Directory(d) => directory_advice(d).into(),
+            Target(t) => target_advice(t).into(),
+            Store(_) => "Check the function's access to Secrets Manager; run the check again (a half-done rotation is resumed, never duplicated).".into(),
+            Document(_) => "Fix the target document in Secrets Manager (see the README's document format); nothing was changed.".into(),
+            SiblingDocument { sibling, .. } => format!("Fix the document of {sibling}, the other target on this app (see the README's document format), then run the rotation again; the lockdown stopped before it removed anything of that target's."),
+            NoCurrentVersion { secret_id } => format!("Secret {secret_id} has no AWSCURRENT version to rotate from: create it with `init`, or put AWSCURRENT back on the version Jamf Pro uses (update-secret-version-stage)."),
+            PropagationTimeout { .. } => "Entra was slow to accept the new secret; the new credential was removed. The next scheduled check retries; raise PROPAGATION_TIMEOUT_SECS if this repeats.".into(),
+            Expired { which: Which::Current } => "The secret Jamf Pro uses has already expired: run an emergency rotation now (`rotate --reason expired`).".into(),
+            Expired { which: Which::New } => "Entra reports the new secret expired: check the tenant's app management policy and SECRET_LIFETIME_DAYS.".into(),
+            NewSecretRefused => "Someone or something removed the new credential from the app during the rotation: find who (Entra's audit log), then run the rotation again.".into(),
+            RotationDisabled { .. } => "Nothing was changed: rotation is disabled on this secret, so its step events are refused. Enable rotation on it (`init --rotation-function-arn`), or let the scheduled check rotate it.".into(),
+            UnknownToken { .. } => "Nothing was changed: the event names a version this secret does not have (a stray or hand-made event). Start rotations with RotateSecret or the function's `rotate` event.".into(),
+            NotPending { .. } => "Nothing to do: another attempt completed or undid this rotation; the next check finishes whatever is left.".into(),
+            NothingPending { .. } => "Nothing was changed: a later step ran before createSecret. Start the rotation again (RotateSecret, or the function's `rotate` event).".into(),
+            EmptyReadBack { .. } => "Secrets Manager returned nothing for a version just written: look at the secret's versions (describe-secret); a stale AWSPENDING may need removing.".into(),
+            CredentialKept { .. } => "Nothing to do: the credential stays while a stage holds it; the next check retires it once nothing does.".into(),
+            RetirementPending { .. } => "Wait: the old credential is retired once Jamf Pro is seen signing in with the new one (RETIRE_AFTER_OBSERVED_USE). For a leaked secret, run an emergency rotation (`rotate --revoke-old immediately`).".into(),
+            LifetimeRefused { .. } => "Lower SECRET_LIFETIME_DAYS to what the tenant's app management policy allows (the rotator reads the policy with Policy.Read.All), then run the rotation again.".into(),
+            LockdownRefused(_) => "Nothing was changed: add every target of this app to the deployment (or remove the credentials it does not know) so the lockdown can tell them apart, then run the lockdown again.".into(),
+            NotAStep(_) => "Nothing was changed: the event's step must be createSecret, setSecret, testSecret or finishSecret.".into(),
+            AttemptsExhausted { .. } => "Look at the secret's versions (describe-secret): a hundred attempts at this version were rolled back. Fix what the alerts of those attempts name, remove stale AWSPENDING labels, then run the check again.".into(),
+            Concurrent(_) => "Another rotation of this target is running; wait for it to finish.".into(),
+            TokenSpent(_) => "Nothing: the next rotation uses the next version id.".into(),
+            Replaced(_) => "Another attempt of this rotation is running; wait for it to finish.".into(),
+            Panicked(_) => "A bug in the rotator stopped this target's check (the log says where); the other targets were checked. Run the check again (a half-done rotation is resumed, never duplicated) and report the bug if it repeats.".into(),
+            Stale => "Nothing: another attempt changed the target meanwhile; the next check resumes or completes what is left.".into(),
+            Busy { .. } => "Nothing to do: another attempt (a check, a manual rotation, Secrets Manager's rotation) is rotating this target. It completes or rolls back by itself; if it died, its lease runs out at the time given and the next check resumes its work.".into(),
         }
+    }
+}
+
+fn directory_advice(d: &DirectoryError) -> &'static str {
+    match d.aadsts() {
+        Some(7000215) | Some(7000222) => "The rotator's own Entra credential is refused: renew it (ROTATOR_CREDENTIALS_SECRET_ID) and run the check again.",
+        Some(700016) | Some(90002) => "Check the tenant and application ids in the target document and the rotator's app registration.",
+        _ if d.is_transient() => "Microsoft Graph was unavailable; the next scheduled check retries. Nothing to do unless it repeats.",
+        _ => "Check that the rotator's app has Application.ReadWrite.OwnedBy and owns the Jamf app registration.",
+    }
+}
+
+fn target_advice(t: &TargetError) -> &'static str {
+    match t {
+        TargetError::Auth { .. } => "Jamf Pro refused the rotator's Jamf credentials: check the Jamf credentials secret and the account's privileges.",
+        TargetError::Mismatch(_) => "Jamf Pro is configured for another app or authentication type than the document says: fix the document or Jamf Pro's settings, then run the check again.",
+        _ => "Look at the integration in Jamf Pro; Jamf Pro keeps the old secret, which still works. The next scheduled check retries.",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::document::TargetDocument;
+
+    /// One of each cause that is the engine's own (not a port's error passed through).
+    fn own_causes() -> Vec<ErrorKind> {
+        let (t, s) = (|| "v1".to_string(), || "target".to_string());
+        let bad_document = || TargetDocument::parse("{}").unwrap_err();
+        vec![
+            ErrorKind::Document(bad_document()),
+            ErrorKind::SiblingDocument {
+                sibling: s(),
+                source: bad_document(),
+            },
+            ErrorKind::NoCurrentVersion { secret_id: s() },
+            ErrorKind::PropagationTimeout {
+                waited: Duration::from_secs(300),
+                attempts: 9,
+            },
+            ErrorKind::Expired {
+                which: Which::Current,
+            },
+            ErrorKind::Expired { which: Which::New },
+            ErrorKind::NewSecretRefused,
+            ErrorKind::RotationDisabled { secret_id: s() },
+            ErrorKind::UnknownToken {
+                token: t(),
+                secret_id: s(),
+            },
+            ErrorKind::NotPending {
+                token: t(),
+                secret_id: s(),
+            },
+            ErrorKind::NothingPending { version: t() },
+            ErrorKind::EmptyReadBack { version: t() },
+            ErrorKind::CredentialKept {
+                version: t(),
+                why: "credential k was kept".into(),
+            },
+            ErrorKind::RetirementPending {
+                old: "k".into(),
+                why: "not yet seen".into(),
+            },
+            ErrorKind::LifetimeRefused {
+                code: "CredentialInvalidLifetimeAsPerAppPolicy",
+            },
+            ErrorKind::LockdownRefused("the app holds credential k of a target not known".into()),
+            ErrorKind::NotAStep(Step::Check),
+            ErrorKind::AttemptsExhausted { attempts: 100 },
+            ErrorKind::Concurrent("AWSPENDING moved".into()),
+            ErrorKind::Replaced(t()),
+            ErrorKind::Busy {
+                until: chrono::Utc::now(),
+            },
+            ErrorKind::Stale,
+            ErrorKind::TokenSpent(t()),
+            ErrorKind::Panicked("at src/x.rs:1".into()),
+        ]
+    }
+
+    #[test]
+    fn each_cause_carries_its_own_advice() {
+        let causes = own_causes();
+        let advice: Vec<String> = causes.iter().map(ErrorKind::advice).collect();
+        for (i, a) in advice.iter().enumerate() {
+            for (j, b) in advice.iter().enumerate().skip(i + 1) {
+                assert_ne!(
+                    a, b,
+                    "{:?} and {:?} give the same advice",
+                    causes[i], causes[j]
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn classes_name_where_the_cause_lies() {
+        let class = |k: ErrorKind| RotationError::new(Step::SetSecret, k).class();
+        assert_eq!(class(ErrorKind::NewSecretRefused), "entra");
+        assert_eq!(
+            class(ErrorKind::EmptyReadBack {
+                version: "v".into()
+            }),
+            "secrets-manager"
+        );
+        assert_eq!(class(ErrorKind::LifetimeRefused { code: "c" }), "policy");
+        assert_eq!(class(ErrorKind::LockdownRefused("x".into())), "policy");
+        assert_eq!(
+            class(ErrorKind::NoCurrentVersion {
+                secret_id: "s".into()
+            }),
+            "document"
+        );
+        let not_pending = ErrorKind::NotPending {
+            token: "v".into(),
+            secret_id: "s".into(),
+        };
+        assert_eq!(class(not_pending), "guard");
+    }
+
+    #[test]
+    fn a_document_error_stays_typed_and_reads_as_itself() {
+        let parsed = TargetDocument::parse("[]").unwrap_err();
+        let said = parsed.to_string();
+        let e = RotationError::new(Step::SetSecret, ErrorKind::Document(parsed));
+        assert!(matches!(
+            e.kind,
+            ErrorKind::Document(DocumentError::Invalid(_))
+        ));
+        assert_eq!(e.to_string(), format!("setSecret: {said}"));
+    }
+
+    #[test]
+    fn expired_says_which_secret_and_advises_by_it() {
+        let current = ErrorKind::Expired {
+            which: Which::Current,
+        };
+        assert!(
+            current
+                .to_string()
+                .contains("the current secret has expired"),
+            "{current}"
+        );
+        assert!(current.advice().contains("rotate --reason expired"));
+        let new = ErrorKind::Expired { which: Which::New };
+        assert!(new.advice().contains("SECRET_LIFETIME_DAYS"));
+    }
+
+    #[test]
+    fn only_stage_refusals_and_races_mean_undone_elsewhere() {
+        let undone: Vec<bool> = own_causes()
+            .iter()
+            .map(ErrorKind::undone_elsewhere)
+            .collect();
+        let expected = own_causes()
+            .iter()
+            .map(|k| {
+                matches!(
+                    k,
+                    ErrorKind::RotationDisabled { .. }
+                        | ErrorKind::UnknownToken { .. }
+                        | ErrorKind::NotPending { .. }
+                        | ErrorKind::NothingPending { .. }
+                        | ErrorKind::CredentialKept { .. }
+                        | ErrorKind::Concurrent(_)
+                )
+            })
+            .collect::<Vec<_>>();
+        assert_eq!(undone, expected);
+        assert!(!ErrorKind::LifetimeRefused { code: "c" }.undone_elsewhere());
     }
 }

@@ -3,7 +3,7 @@
 use super::remove::NotRemoved;
 use super::{app_of, guard::Standing, Engine, RotationError, Step, StepContext};
 use crate::document::TargetDocument;
-use crate::ports::{AppRef, AWSCURRENT, AWSPENDING};
+use crate::ports::{AppRef, Application, SecretInfo, AWSCURRENT, AWSPENDING};
 use secrecy::ExposeSecret;
 use serde::Serialize;
 
@@ -29,75 +29,98 @@ impl Engine {
     /// finishes the retirement.
     pub async fn finish_secret(&self, ctx: &StepContext) -> Result<Finished, RotationError> {
         let step = Step::FinishSecret;
-        // Always a fresh look, even in a run: since setSecret looked, another attempt of this
-        // rotation may have rolled back (AWSPENDING gone), completed it, or (a store that does not
-        // refuse a same-token write) overwritten the version; the compare-and-swap below only
-        // guards AWSCURRENT.
-        // In a run, one read of AWSPENDING answers both: still pending, and what it holds.
-        let fresh = match (
-            ctx.run.as_ref().and_then(super::run::Run::info),
-            ctx.run.as_ref().and_then(super::run::Run::pending),
-        ) {
-            (Some(info), Some(_)) => match self
-                .store
-                .value_at(&ctx.secret_id, AWSPENDING)
-                .await
-                .map_err(|e| RotationError::store(step, e))?
-            {
-                Some((version, value)) if version == ctx.token => {
-                    let doc = TargetDocument::parse(value.expose_secret()).map_err(|e| {
-                        RotationError::new(step, super::ErrorKind::Document(e.to_string()))
-                    })?;
-                    Some((info, Standing::Pending, doc))
-                }
-                _ => None,
-            },
-            _ => None,
-        };
-        let (info, standing, doc) = match fresh {
-            Some(known) => known,
-            None => {
-                let (info, standing) = self.guard(step, ctx).await?;
-                (info, standing, self.pending_document(step, ctx).await?)
-            }
-        };
-        if let Some(run) = &ctx.run {
-            if run
-                .pending()
-                .is_some_and(|given| given.entra.key_id != doc.entra.key_id)
-            {
-                // Jamf Pro got another credential than the version holds now: nothing is moved
-                // or retired; the driver installs the stored one and finishes again.
-                run.set_pending(doc);
-                run.set_followed();
-                return Err(RotationError::new(
-                    step,
-                    super::ErrorKind::Replaced(ctx.token.clone()),
-                ));
-            }
+        let (info, standing, doc) = self.finishing(ctx).await?;
+        if ctx
+            .run
+            .pending()
+            .is_some_and(|given| given.entra.key_id != doc.entra.key_id)
+        {
+            // Jamf Pro got another credential than the version holds now: nothing is moved or
+            // retired; the driver installs the stored one and finishes again.
+            ctx.run.set_pending(doc);
+            ctx.run.set_followed();
+            return Err(RotationError::new(
+                step,
+                super::ErrorKind::Replaced(ctx.token.clone()),
+            ));
         }
         self.lease(step, ctx)
             .await
             .map_err(RotationError::touched)?;
-        // promote also drops AWSPENDING; otherwise it is dropped here.
-        let mut drop_pending = standing == Standing::AlreadyCurrent;
         let current = info
             .version_with(AWSCURRENT)
             .unwrap_or_default()
             .to_string();
+        let moved = self.make_current(ctx, standing, &current).await?;
+        let (application, app) = self
+            .look_before_retiring(ctx, &doc, &current, moved)
+            .await?;
+        let mut done = Finished {
+            old_key_id: (doc.rotation.as_ref()).and_then(|r| r.replaces_key_id.clone()),
+            ..Default::default()
+        };
+        let retire = self.retire_now(ctx, &doc, &app, &mut done).await;
+        let this_rotation = super::credential_name(&super::target_tag(&info.arn), &ctx.token);
+        let plan = Retiring {
+            doc: &doc,
+            app: &app,
+            this_rotation,
+            retire,
+        };
+        self.retire_replaced(ctx, &plan, &application, &mut done)
+            .await?;
+        // Gone now, or never there (removed by hand, or by an earlier run of this step).
+        done.old_removed = done.old_key_id.is_some() && done.retire_pending.is_none();
+        Ok(done)
+    }
+
+    /// The stages and the pending document, looked at afresh even in a run: since setSecret
+    /// looked, another attempt of this rotation may have rolled back (AWSPENDING gone), completed
+    /// it, or (a store that does not refuse a same-token write) overwritten the version; the
+    /// compare-and-swap that moves AWSCURRENT only guards AWSCURRENT. In a run, one read of
+    /// AWSPENDING answers both: still pending, and what it holds.
+    async fn finishing(
+        &self,
+        ctx: &StepContext,
+    ) -> Result<(SecretInfo, Standing, TargetDocument), RotationError> {
+        let step = Step::FinishSecret;
+        if let (Some(info), Some(_)) = (ctx.run.info(), ctx.run.pending()) {
+            let pending = self
+                .store
+                .value_at(&ctx.secret_id, AWSPENDING)
+                .await
+                .map_err(|e| RotationError::store(step, e))?;
+            if let Some((_, value)) = pending.filter(|(version, _)| *version == ctx.token) {
+                let doc = TargetDocument::parse(value.expose_secret())
+                    .map_err(|e| RotationError::new(step, super::ErrorKind::Document(e)))?;
+                return Ok((info, Standing::Pending, doc));
+            }
+        }
+        let (info, standing) = self.guard(step, ctx).await?;
+        Ok((info, standing, self.pending_document(step, ctx).await?))
+    }
+
+    /// Moves `AWSCURRENT` to the token's version (unless it is there already) and drops
+    /// `AWSPENDING`. True when this call moved it.
+    async fn make_current(
+        &self,
+        ctx: &StepContext,
+        standing: Standing,
+        current: &str,
+    ) -> Result<bool, RotationError> {
+        let step = Step::FinishSecret;
+        // promote also drops AWSPENDING; otherwise it is dropped here.
+        let mut drop_pending = standing == Standing::AlreadyCurrent;
         let mut moved = false;
         if standing == Standing::Pending {
             if let Err(e) = self
                 .store
-                .promote(&ctx.secret_id, &ctx.token, &current)
+                .promote(&ctx.secret_id, &ctx.token, current)
                 .await
             {
                 // The move is a compare-and-swap on AWSCURRENT: a racing finisher of the same
                 // rotation may have done it first. Then there is nothing to move.
-                let again = self
-                    .store
-                    .describe(&ctx.secret_id)
-                    .await
+                let again = (self.store.describe(&ctx.secret_id).await)
                     .map_err(|e| RotationError::store(step, e).touched())?;
                 if !again.has(&ctx.token, AWSCURRENT) {
                     return Err(RotationError::store(step, e).touched());
@@ -114,56 +137,64 @@ impl Engine {
                 .await
                 .map_err(|e| RotationError::store(step, e).touched())?;
         }
+        Ok(moved)
+    }
 
-        let new_key = doc.entra.key_id.clone().unwrap_or_default().to_lowercase();
-        let record = doc.rotation.clone();
-        let mut done = Finished {
-            old_key_id: record.as_ref().and_then(|r| r.replaces_key_id.clone()),
-            ..Default::default()
-        };
-        let lockdown = (record.as_ref().is_some_and(|r| r.lockdown) || ctx.request.lockdown)
-            && !new_key.is_empty();
-        // Listed afresh, never from a run: this is the last look before something is removed.
-        let application = self
-            .directory
-            .application(&app_of(&doc))
-            .await
+    /// Lists the app afresh, never from a run: this is the last look before something is
+    /// removed. When the new credential is gone, another attempt of this rotation rolled it back
+    /// after this one looked at the stages (Secrets Manager cannot make the move conditional on
+    /// AWSPENDING): nothing is retired, AWSCURRENT goes back to the version whose secret still
+    /// works (when this call `moved` it), and the rollback puts that secret into Jamf Pro.
+    async fn look_before_retiring(
+        &self,
+        ctx: &StepContext,
+        doc: &TargetDocument,
+        current: &str,
+        moved: bool,
+    ) -> Result<(Application, AppRef), RotationError> {
+        let step = Step::FinishSecret;
+        let application = (self.directory.application(&app_of(doc)).await)
             .map_err(|e| RotationError::directory(step, e).touched())?;
         let app = AppRef {
             object_id: Some(application.object_id.clone()),
-            ..app_of(&doc)
+            ..app_of(doc)
         };
-        if !new_key.is_empty()
-            && !application
-                .passwords
-                .iter()
-                .any(|c| c.key_id.eq_ignore_ascii_case(&new_key))
-        {
-            // The new credential is gone: another attempt of this rotation rolled it back after
-            // this one looked at the stages (Secrets Manager cannot make the move conditional on
-            // AWSPENDING). Nothing is retired; AWSCURRENT goes back to the version whose secret
-            // still works, and the rollback puts that secret into Jamf Pro.
-            if moved {
-                if let Err(e) = self
-                    .store
-                    .promote(&ctx.secret_id, &current, &ctx.token)
-                    .await
-                {
-                    tracing::error!(step = %step, "could not move AWSCURRENT back to {current}: {e}");
-                }
-            }
-            return Err(RotationError::new(
-                step,
-                super::ErrorKind::Concurrent(format!("the new credential {new_key} was removed by another attempt of this rotation; nothing retired")),
-            )
-            .touched());
+        let new_key = new_key(doc);
+        let on_app =
+            |k: &str| (application.passwords.iter()).any(|c| c.key_id.eq_ignore_ascii_case(k));
+        if new_key.is_empty() || on_app(&new_key) {
+            return Ok((application, app));
         }
-        // The request at hand may be an emergency that resumed or joined an earlier rotation:
-        // its flags count as much as the document's.
+        if moved {
+            if let Err(e) = self
+                .store
+                .promote(&ctx.secret_id, current, &ctx.token)
+                .await
+            {
+                tracing::error!(step = %step, "could not move AWSCURRENT back to {current}: {e}");
+            }
+        }
+        Err(RotationError::new(
+            step,
+            super::ErrorKind::Concurrent(format!("the new credential {new_key} was removed by another attempt of this rotation; nothing retired")),
+        )
+        .touched())
+    }
+
+    /// True when the replaced credential is retired now; otherwise `done` says why not. The
+    /// request at hand may be an emergency that resumed or joined an earlier rotation: its flags
+    /// count as much as the document's.
+    async fn retire_now(
+        &self,
+        ctx: &StepContext,
+        doc: &TargetDocument,
+        app: &AppRef,
+        done: &mut Finished,
+    ) -> bool {
+        let step = Step::FinishSecret;
         let emergency = ctx.request.revoke_old == crate::document::RevokeOld::Immediately
             || ctx.request.lockdown;
-        // (A lockdown needs to know which credential to keep: never without the new key id.)
-        let retire = match self.retirement(step, &doc, &app, emergency).await {
+        match self.retirement(step, doc, app, emergency).await {
             Ok(super::retire::Retirement::Now) => true,
             Ok(super::retire::Retirement::Wait(why) | super::retire::Retirement::Overdue(why)) => {
                 self.note(step, &format!("keeping the old credential for now: {why}"));
@@ -175,73 +206,103 @@ impl Engine {
                 done.retire_pending = Some(e.to_string());
                 false
             }
-        };
-        let this_rotation = super::credential_name(&super::target_tag(&info.arn), &ctx.token);
+        }
+    }
+
+    /// Removes from the app the credential the rotation replaced (when `plan.retire`), a racing
+    /// attempt's credential named for this rotation, and, in a lockdown, every credential its
+    /// siblings do not hold.
+    async fn retire_replaced(
+        &self,
+        ctx: &StepContext,
+        plan: &Retiring<'_>,
+        application: &Application,
+        done: &mut Finished,
+    ) -> Result<(), RotationError> {
+        let step = Step::FinishSecret;
+        let new_key = new_key(plan.doc);
+        let record = plan.doc.rotation.as_ref();
+        // (A lockdown needs to know which credential to keep: never without the new key id.)
+        let lockdown =
+            (record.is_some_and(|r| r.lockdown) || ctx.request.lockdown) && !new_key.is_empty();
         // A lockdown keeps what the target's siblings (on the same app) hold: they are rotated
         // too, and retire their old secrets themselves.
         let siblings = if lockdown {
             let mut ids = record
-                .as_ref()
                 .map(|r| r.lockdown_siblings.clone())
                 .unwrap_or_default();
             ids.extend(ctx.request.siblings.iter().cloned());
             ids.sort();
             ids.dedup();
-            self.sibling_holds(step, &ids)
-                .await
-                .map_err(RotationError::touched)?
+            (self.sibling_holds(step, &ids).await).map_err(RotationError::touched)?
         } else {
             Default::default()
         };
         let now = self.clock.now();
         for cred in &application.passwords {
             let key = cred.key_id.to_lowercase();
-            if key == new_key {
+            let replaced =
+                (done.old_key_id.as_deref()).is_some_and(|k| k.eq_ignore_ascii_case(&key));
+            // A credential named for this rotation but not the stored one: a racing attempt's.
+            let twin = cred.display_name.as_deref() == Some(plan.this_rotation.as_str());
+            let locked_out = lockdown && !siblings.keep(cred, now, self.policy.orphan_min_age);
+            if key == new_key || !((replaced && plan.retire) || twin || locked_out) {
                 continue;
             }
-            let replaced = done
-                .old_key_id
-                .as_deref()
-                .is_some_and(|k| k.eq_ignore_ascii_case(&key));
-            // A credential named for this rotation but not the stored one: a racing attempt's.
-            let twin = cred.display_name.as_deref() == Some(this_rotation.as_str());
-            let locked_out = lockdown && !siblings.keep(cred, now, self.policy.orphan_min_age);
-            if (replaced && retire) || twin || locked_out {
-                match self
-                    .remove_for(step, ctx, &app, &cred.key_id, &[(&ctx.token, &doc)], None)
-                    .await
-                {
-                    Ok(()) => {}
-                    // AWSCURRENT holds the old credential again: another attempt moved it back
-                    // after this one's move. Retiring it would cut Jamf Pro off.
-                    Err(NotRemoved::Held { why, .. }) if replaced => {
-                        return Err(
-                            RotationError::new(step, super::ErrorKind::Concurrent(why)).touched()
-                        )
-                    }
-                    Err(NotRemoved::Held { why, .. }) => {
-                        self.note(step, &why);
-                        continue;
-                    }
-                    Err(NotRemoved::Failed(e)) => return Err(e.touched()),
-                }
-                if replaced {
-                    self.note(step, &format!("retired the old credential {}", cred.key_id));
-                } else {
-                    self.note(
-                        step,
-                        &format!(
-                            "removed credential {}{}",
-                            cred.key_id,
-                            if lockdown { " (lockdown)" } else { "" }
-                        ),
-                    );
-                    done.also_removed.push(cred.key_id.clone());
-                }
+            if !self.remove_one(ctx, plan, &cred.key_id, replaced).await? {
+                continue;
+            }
+            if replaced {
+                self.note(step, &format!("retired the old credential {}", cred.key_id));
+            } else {
+                let why = if lockdown { " (lockdown)" } else { "" };
+                self.note(step, &format!("removed credential {}{why}", cred.key_id));
+                done.also_removed.push(cred.key_id.clone());
             }
         }
-        // Gone now, or never there (removed by hand, or by an earlier run of this step).
-        done.old_removed = done.old_key_id.is_some() && done.retire_pending.is_none();
-        Ok(done)
+        Ok(())
     }
+
+    /// Removes `key_id`; false when a stage holds it (noted). When that is the `replaced`
+    /// credential, AWSCURRENT holds it again: another attempt moved it back after this one's
+    /// move, and retiring it would cut Jamf Pro off.
+    async fn remove_one(
+        &self,
+        ctx: &StepContext,
+        plan: &Retiring<'_>,
+        key_id: &str,
+        replaced: bool,
+    ) -> Result<bool, RotationError> {
+        let step = Step::FinishSecret;
+        let known = [(ctx.token.as_str(), plan.doc)];
+        match self
+            .remove_for(step, ctx, plan.app, key_id, &known, None)
+            .await
+        {
+            Ok(()) => Ok(true),
+            Err(NotRemoved::Held { why, .. }) if replaced => {
+                Err(RotationError::new(step, super::ErrorKind::Concurrent(why)).touched())
+            }
+            Err(NotRemoved::Held { why, .. }) => {
+                self.note(step, &why);
+                Ok(false)
+            }
+            Err(NotRemoved::Failed(e)) => Err(e.touched()),
+        }
+    }
+}
+
+/// What finishSecret retires by.
+struct Retiring<'a> {
+    doc: &'a TargetDocument,
+    app: &'a AppRef,
+    /// The display name of this rotation's credential.
+    this_rotation: String,
+    /// The replaced credential is retired now.
+    retire: bool,
+}
+
+/// The new credential's key id, lowercased (empty when the document has none).
+fn new_key(doc: &TargetDocument) -> String {
+    doc.entra.key_id.clone().unwrap_or_default().to_lowercase()
 }

@@ -22,24 +22,19 @@ pub fn standing(
     step: Step,
     require_rotation_enabled: bool,
 ) -> Result<Standing, RotationError> {
-    let fail = |m: String| Err(RotationError::new(step, ErrorKind::Guard(m)));
+    let (secret_id, token) = (info.name.clone(), token.to_string());
+    let fail = |kind: ErrorKind| Err(RotationError::new(step, kind));
     if require_rotation_enabled && info.rotation_enabled == Some(false) {
-        return fail(format!(
-            "secret {} does not have rotation enabled",
-            info.name
-        ));
+        return fail(ErrorKind::RotationDisabled { secret_id });
     }
-    if !info.versions.contains_key(token) {
-        return fail(format!(
-            "token {token} is not a version of secret {}",
-            info.name
-        ));
+    if !info.versions.contains_key(&token) {
+        return fail(ErrorKind::UnknownToken { token, secret_id });
     }
-    if info.has(token, AWSCURRENT) {
+    if info.has(&token, AWSCURRENT) {
         return Ok(Standing::AlreadyCurrent);
     }
-    if !info.has(token, AWSPENDING) {
-        return fail(format!("version {token} of secret {} is not AWSPENDING: this rotation is no longer in progress", info.name));
+    if !info.has(&token, AWSPENDING) {
+        return fail(ErrorKind::NotPending { token, secret_id });
     }
     Ok(Standing::Pending)
 }
@@ -53,7 +48,7 @@ impl Engine {
     ) -> Result<(SecretInfo, Standing), RotationError> {
         // The in-process driver described the secret under its lock just before createSecret.
         let known = if step == Step::CreateSecret {
-            ctx.run.as_ref().and_then(super::run::Run::info)
+            ctx.run.info()
         } else {
             None
         };

@@ -113,14 +113,14 @@ impl Engine {
     /// before this one got the lease, so what this one planned no longer stands.
     pub(crate) async fn lease(&self, step: Step, ctx: &StepContext) -> Result<(), RotationError> {
         let now = self.clock.now();
-        let held = ctx.run.as_ref().and_then(super::run::Run::lease);
+        let held = ctx.run.lease();
         if held.as_ref().is_some_and(|l| now < l.expires - MARGIN) {
             return Ok(());
         }
         let holder = self.holder(ctx);
         // Where the label was: the run's look at the stages (taken a few calls ago, under the
         // process's lock) saves a request; any doubt is settled by a fresh look.
-        let planned = ctx.run.as_ref().and_then(super::run::Run::info);
+        let planned = ctx.run.info();
         let mut seen = match (&held, &planned) {
             (None, Some(info)) => info.clone(),
             _ => self.describe(step, ctx).await?,
@@ -171,11 +171,12 @@ impl Engine {
         planned: Option<SecretInfo>,
     ) -> Result<bool, RotationError> {
         let now_seen = self.describe(step, ctx).await?;
-        Ok(match (&ctx.run, &planned) {
-            (Some(run), Some(planned)) => {
+        // (Only a run that remembers has a plan.)
+        Ok(match &planned {
+            Some(planned) => {
                 let moved = |stage| planned.version_with(stage) != now_seen.version_with(stage);
                 let stale = moved(AWSCURRENT) || moved(AWSPENDING);
-                run.set_info(now_seen);
+                ctx.run.set_info(now_seen);
                 stale
             }
             // A step event's guard looked before the lease was taken: does it still stand?
@@ -232,31 +233,9 @@ impl Engine {
             // Refused, its answer lost, or taken from nowhere (the label's first use, which a
             // store may attach without compare-and-swap, giving it to two versions): look.
             let info = self.describe(step, ctx).await?;
-            let carriers: Vec<&String> = info
-                .versions
-                .iter()
-                .filter(|(_, labels)| labels.iter().any(|l| l == LEASE))
-                .map(|(v, _)| v)
-                .collect();
-            let mine = carriers.iter().any(|v| **v == version);
-            if mine && carriers.len() == 1 {
+            let carriers = carriers_of(&info);
+            if self.won(step, ctx, &version, &carriers).await? {
                 break;
-            }
-            if mine {
-                // Only a sole holder holds it.
-                let _ = self
-                    .store
-                    .move_label(&ctx.secret_id, LEASE, None, Some(&version))
-                    .await;
-                return Err(busy(step, &Lease::parse(&version).expect("our own id")));
-            }
-            let now = self.clock.now();
-            if let Some(l) = carriers
-                .iter()
-                .find_map(|v| Lease::parse(v))
-                .filter(|l| l.live(now))
-            {
-                return Err(busy(step, &l));
             }
             match (moved, carriers.as_slice()) {
                 // Free, on another version than this attempt saw it on: once more from there.
@@ -288,12 +267,14 @@ impl Engine {
     /// the label stays attached, so the next move is a compare-and-swap on every store). A lease
     /// that cannot be let go of runs out by itself.
     pub async fn release(&self, ctx: &StepContext, home: &str) {
-        let lease = match ctx.run.as_ref() {
-            Some(run) => run.take_lease(),
-            None => match self.store.describe(&ctx.secret_id).await {
+        let lease = if ctx.run.remembers() {
+            ctx.run.take_lease()
+        } else {
+            // A step event: its lease is the one named for its token.
+            match self.store.describe(&ctx.secret_id).await {
                 Ok(info) => Lease::of(&info).filter(|l| l.holder == self.holder(ctx)),
                 Err(_) => None,
-            },
+            }
         };
         let Some(lease) = lease else { return };
         match self
@@ -351,15 +332,57 @@ impl Engine {
 
     /// Who this attempt is, to the lease.
     fn holder(&self, ctx: &StepContext) -> String {
-        match &ctx.run {
-            Some(run) => run.holder(),
-            None => step_holder(&ctx.token),
+        if ctx.run.remembers() {
+            ctx.run.holder()
+        } else {
+            step_holder(&ctx.token)
         }
     }
 
     fn keep(&self, ctx: &StepContext, lease: Lease) {
-        if let Some(run) = &ctx.run {
-            run.set_lease(lease);
+        ctx.run.set_lease(lease);
+    }
+}
+
+/// The versions that carry the lease label.
+fn carriers_of(info: &SecretInfo) -> Vec<String> {
+    (info.versions.iter())
+        .filter(|(_, labels)| labels.iter().any(|l| l == LEASE))
+        .map(|(v, _)| v.clone())
+        .collect()
+}
+
+impl Engine {
+    /// Judges a take of the lease by who carries the label now: true when this attempt's
+    /// `version` alone does; [`ErrorKind::Busy`] when it shares the label (it lets go: only a
+    /// sole holder holds it) or another attempt's live lease carries it; false when the lease
+    /// is free to take again.
+    async fn won(
+        &self,
+        step: Step,
+        ctx: &StepContext,
+        version: &str,
+        carriers: &[String],
+    ) -> Result<bool, RotationError> {
+        let mine = carriers.iter().any(|v| v == version);
+        if mine && carriers.len() == 1 {
+            return Ok(true);
+        }
+        if mine {
+            let _ = self
+                .store
+                .move_label(&ctx.secret_id, LEASE, None, Some(version))
+                .await;
+            return Err(busy(step, &Lease::parse(version).expect("our own id")));
+        }
+        let now = self.clock.now();
+        match carriers
+            .iter()
+            .find_map(|v| Lease::parse(v))
+            .filter(|l| l.live(now))
+        {
+            Some(live) => Err(busy(step, &live)),
+            None => Ok(false),
         }
     }
 }

@@ -141,7 +141,13 @@ impl Engine {
                     .map_err(|e| RotationError::store(step, e))?;
                 let Some(value) = value else { continue };
                 let doc = TargetDocument::parse(value.expose_secret()).map_err(|e| {
-                    RotationError::new(step, ErrorKind::Document(format!("sibling {id}: {e}")))
+                    RotationError::new(
+                        step,
+                        ErrorKind::SiblingDocument {
+                            sibling: id.clone(),
+                            source: e,
+                        },
+                    )
                 })?;
                 if let Some(k) = doc.entra.key_id {
                     out.held.insert(k.to_lowercase());
@@ -207,7 +213,7 @@ impl Engine {
             rotation_token: None,
             request: RotateRequest::default(),
             in_process: true,
-            run: None,
+            run: super::run::Run::rereading(),
         };
         self.lease(step, &ctx).await?;
         self.note(
@@ -280,8 +286,5 @@ fn is_key(cred: &PasswordCredential, key: &Option<String>) -> bool {
 }
 
 fn refuse(message: String) -> RotationError {
-    RotationError::new(
-        Step::Guard,
-        ErrorKind::Guard(format!("lockdown refused: {message}")),
-    )
+    RotationError::new(Step::Guard, ErrorKind::LockdownRefused(message))
 }

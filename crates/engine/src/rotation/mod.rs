@@ -218,10 +218,7 @@ impl Engine {
             Step::SetSecret => self.set_secret(ctx).await.map(|_| ()),
             Step::TestSecret => self.test_secret(ctx).await,
             Step::FinishSecret => self.finish_secret(ctx).await.map(|_| ()),
-            other => Err(RotationError::new(
-                other,
-                ErrorKind::Guard(format!("{other} is not a rotation step")),
-            )),
+            other => Err(RotationError::new(other, ErrorKind::NotAStep(other))),
         }
     }
 
@@ -242,7 +239,7 @@ impl Engine {
         };
         TargetDocument::parse(value.expose_secret())
             .map(Some)
-            .map_err(|e| RotationError::new(step, ErrorKind::Document(e.to_string())))
+            .map_err(|e| RotationError::new(step, ErrorKind::Document(e)))
     }
 
     /// The `AWSCURRENT` version and document: what the run knows, or read.
@@ -251,7 +248,7 @@ impl Engine {
         step: Step,
         ctx: &StepContext,
     ) -> Result<(String, TargetDocument), RotationError> {
-        if let Some(known) = ctx.run.as_ref().and_then(run::Run::current) {
+        if let Some(known) = ctx.run.current() {
             return Ok(known);
         }
         self.current(step, &ctx.secret_id).await
@@ -264,7 +261,7 @@ impl Engine {
         ctx: &StepContext,
         doc: &TargetDocument,
     ) -> Result<Application, RotationError> {
-        if let Some(app) = ctx.run.as_ref().and_then(run::Run::application) {
+        if let Some(app) = ctx.run.application() {
             return Ok(app);
         }
         let app = self
@@ -272,9 +269,7 @@ impl Engine {
             .application(&app_of(doc))
             .await
             .map_err(|e| RotationError::directory(step, e))?;
-        if let Some(run) = &ctx.run {
-            run.set_application(app.clone());
-        }
+        ctx.run.set_application(app.clone());
         Ok(app)
     }
 
@@ -288,10 +283,8 @@ impl Engine {
         doc: &TargetDocument,
         checked: bool,
     ) -> Result<Arc<dyn SecretHolder>, RotationError> {
-        if let Some(run) = &ctx.run {
-            if let Some(t) = run.target().await {
-                return Ok(t);
-            }
+        if let Some(t) = ctx.run.target().await {
+            return Ok(t);
         }
         let target: Arc<dyn SecretHolder> = if checked {
             Arc::from(self.open_checked(step, doc).await?)
@@ -303,15 +296,13 @@ impl Engine {
                     .map_err(|e| RotationError::target(step, e))?,
             )
         };
-        if let Some(run) = &ctx.run {
-            run.keep_target(target.clone()).await;
-        }
+        ctx.run.keep_target(target.clone()).await;
         Ok(target)
     }
 
     /// Ends a step's target session, unless the run keeps it for its later steps.
     pub(crate) async fn release_target(&self, ctx: &StepContext, target: &Arc<dyn SecretHolder>) {
-        if ctx.run.is_none() {
+        if !ctx.run.remembers() {
             target.close().await;
         }
     }
@@ -330,11 +321,13 @@ impl Engine {
             .ok_or_else(|| {
                 RotationError::new(
                     step,
-                    ErrorKind::Document(format!("secret {secret_id} has no AWSCURRENT value")),
+                    ErrorKind::NoCurrentVersion {
+                        secret_id: secret_id.to_string(),
+                    },
                 )
             })?;
         let doc = TargetDocument::parse(value.expose_secret())
-            .map_err(|e| RotationError::new(step, ErrorKind::Document(e.to_string())))?;
+            .map_err(|e| RotationError::new(step, ErrorKind::Document(e)))?;
         Ok((version, doc))
     }
 }
@@ -386,8 +379,9 @@ pub struct StepContext {
     /// Driven in-process: createSecret itself creates the version (Secrets Manager creates an
     /// empty `AWSPENDING` version before a step event instead).
     pub in_process: bool,
-    /// What the in-process driver carries between its steps (`None`: every step re-reads).
-    pub run: Option<run::Run>,
+    /// What the steps read through: what the in-process driver carries between its steps, or
+    /// a run that remembers nothing ([`run::Run::rereading`]) so that every step re-reads.
+    pub run: run::Run,
 }
 
 impl std::fmt::Debug for StepContext {

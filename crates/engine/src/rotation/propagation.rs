@@ -33,15 +33,7 @@ impl Engine {
         let mut attempts = 0;
         loop {
             attempts += 1;
-            let check = match self.directory.check_secret(app, secret, scope).await {
-                Ok(c) => c,
-                // A transient failure of the token endpoint counts as "not yet".
-                Err(e) if e.is_transient() => {
-                    tracing::warn!(step = %step, "token endpoint unavailable while waiting for propagation: {e}");
-                    SecretCheck::NotAccepted
-                }
-                Err(e) => return Err(RotationError::directory(step, e)),
-            };
+            let check = self.check_new_secret(app, secret, scope).await?;
             match check {
                 SecretCheck::Accepted => {
                     streak += 1;
@@ -60,10 +52,8 @@ impl Engine {
                     continue;
                 }
                 SecretCheck::Expired => {
-                    return Err(RotationError::new(
-                        step,
-                        ErrorKind::Expired { which: "new" },
-                    ))
+                    let which = super::error::Which::New;
+                    return Err(RotationError::new(step, ErrorKind::Expired { which }));
                 }
                 SecretCheck::NotAccepted => streak = 0,
             }
@@ -84,6 +74,25 @@ impl Engine {
             let left = (limit - waited).to_std().unwrap_or_default();
             self.clock.sleep(pause.min(left)).await;
             pause = (pause * 2).min(MAX_PAUSE);
+        }
+    }
+
+    /// One sign-in test of the new secret; a transient failure of the token endpoint counts as
+    /// "not yet".
+    async fn check_new_secret(
+        &self,
+        app: &AppRef,
+        secret: &SecretString,
+        scope: &str,
+    ) -> Result<SecretCheck, RotationError> {
+        let step = Step::SetSecret;
+        match self.directory.check_secret(app, secret, scope).await {
+            Ok(check) => Ok(check),
+            Err(e) if e.is_transient() => {
+                tracing::warn!(step = %step, "token endpoint unavailable while waiting for propagation: {e}");
+                Ok(SecretCheck::NotAccepted)
+            }
+            Err(e) => Err(RotationError::directory(step, e)),
         }
     }
 }

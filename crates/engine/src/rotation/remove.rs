@@ -29,7 +29,9 @@ impl NotRemoved {
     /// The refusal or failure as a step's error.
     pub(crate) fn into_error(self, step: Step) -> RotationError {
         match self {
-            NotRemoved::Held { why, .. } => RotationError::new(step, ErrorKind::Guard(why)),
+            NotRemoved::Held { version, why, .. } => {
+                RotationError::new(step, ErrorKind::CredentialKept { version, why })
+            }
             NotRemoved::Failed(e) => e,
         }
     }
@@ -59,9 +61,7 @@ impl Engine {
     ) -> Result<(), NotRemoved> {
         // Still this attempt's turn? (Free while the lease is far from its end.)
         self.lease(step, ctx).await.map_err(NotRemoved::Failed)?;
-        let run = ctx.run.as_ref();
-        let current = run.and_then(super::run::Run::current);
-        let pending = run.and_then(super::run::Run::pending);
+        let (current, pending) = (ctx.run.current(), ctx.run.pending());
         let mut all: Vec<(&str, &TargetDocument)> = known.to_vec();
         if let Some((v, doc)) = &current {
             all.push((v, doc));
@@ -71,9 +71,7 @@ impl Engine {
         }
         self.remove_checked(step, &ctx.secret_id, app, key_id, &all, pending_of)
             .await?;
-        if let Some(run) = run {
-            run.removed(key_id);
-        }
+        ctx.run.removed(key_id);
         Ok(())
     }
 

@@ -47,8 +47,7 @@ impl Engine {
     /// secret back. Any other finishSecret failure leaves a consistent state (Jamf Pro and
     /// `AWSPENDING` on the new, verified secret, both valid) that the next attempt completes.
     pub async fn settle(&self, ctx: &StepContext, e: &RotationError) -> Settled {
-        let undone = e.step == Step::FinishSecret
-            && matches!(e.kind, ErrorKind::Guard(_) | ErrorKind::Concurrent(_));
+        let undone = e.step == Step::FinishSecret && e.kind.undone_elsewhere();
         let not_rolled_back = |state: String| Settled {
             alert: AlertKind::RotationFailed,
             state,
@@ -77,13 +76,8 @@ impl Engine {
             // setSecret already ran: nothing is undone, the rotation is resumed later.
             Step::CreateSecret if !ctx.in_process => not_rolled_back(format!("Nothing was undone: AWSPENDING and the new credential (if one was stored) are kept, and Jamf Pro may already hold it. {next} resumes the rotation.")),
             Step::SetSecret | Step::TestSecret | Step::CreateSecret | Step::FinishSecret => {
-                let rb = if undone {
-                    // Jamf Pro was written in setSecret.
-                    let touched = RotationError::new(e.step, ErrorKind::Guard(e.to_string())).touched();
-                    self.rollback(ctx, &touched).await
-                } else {
-                    self.rollback(ctx, e).await
-                };
+                // Undone elsewhere: Jamf Pro was written in setSecret.
+                let rb = self.undo(ctx, undone || may_hold_new(ctx, e)).await;
                 Settled {
                     alert: if rb.complete {
                         AlertKind::RolledBack
@@ -143,46 +137,20 @@ impl Engine {
     /// before it starts, and its removal looks again (see `Engine::remove_checked`): a rotation
     /// another attempt completed is never undone, whichever branch this one is in.
     pub async fn rollback(&self, ctx: &StepContext, failure: &RotationError) -> RolledBack {
+        self.undo(ctx, may_hold_new(ctx, failure)).await
+    }
+
+    /// [`Engine::rollback`], told whether Jamf Pro may hold the new secret.
+    async fn undo(&self, ctx: &StepContext, may_hold_new: bool) -> RolledBack {
         let step = Step::Rollback;
         let mut out = RolledBack::default();
-        // Jamf Pro may hold the new secret when this run wrote it, and also when an earlier run
-        // of this rotation may have (a resumed rotation, a step event Secrets Manager retries):
-        // then the old secret is put back before anything is removed.
-        let may_hold_new = failure.jamf_touched
-            || (!ctx.in_process && matches!(failure.step, Step::SetSecret | Step::TestSecret));
-        let pending = match ctx.run.as_ref().and_then(super::run::Run::pending) {
+        let pending = match ctx.run.pending() {
             Some(doc) => Ok(doc),
             None => self.pending_document(step, ctx).await,
         };
         let pending = match pending {
             Ok(doc) => doc,
-            Err(e) if may_hold_new => {
-                // Jamf Pro may be using the secret AWSPENDING holds, and what is unreadable now
-                // may read again later: keep the label, the credential and Jamf Pro as they are.
-                out.jamf_restored = Some(false);
-                out.problems.push(format!("pending document unreadable ({e}); Jamf Pro may hold its secret, so nothing was undone"));
-                self.note(step, "the pending document is unreadable and Jamf Pro may hold its secret; keeping AWSPENDING");
-                return out;
-            }
-            Err(e) => {
-                // Jamf Pro never got it, and createSecret removes a credential it could not
-                // store: only the label may remain.
-                out.problems
-                    .push(format!("pending document unreadable: {e}"));
-                let pending = self
-                    .store
-                    .describe(&ctx.secret_id)
-                    .await
-                    .map(|i| i.has(&ctx.token, AWSPENDING));
-                out.pending_dropped = match pending {
-                    // Never stored: nothing to drop.
-                    Ok(false) => true,
-                    Ok(true) if self.lease(step, ctx).await.is_ok() => self.drop_pending(ctx).await,
-                    _ => false,
-                };
-                out.complete = out.pending_dropped;
-                return out;
-            }
+            Err(e) => return self.undo_unreadable(ctx, e, may_hold_new).await,
         };
         let info = match self.store.describe(&ctx.secret_id).await {
             Ok(info) => info,
@@ -225,6 +193,41 @@ impl Engine {
         out
     }
 
+    /// A rollback whose pending document cannot be read. When Jamf Pro may be using the secret
+    /// `AWSPENDING` holds (and what is unreadable now may read again later), the label, the
+    /// credential and Jamf Pro are kept as they are. Otherwise Jamf Pro never got it, and
+    /// createSecret removes a credential it could not store: only the label may remain.
+    async fn undo_unreadable(
+        &self,
+        ctx: &StepContext,
+        e: RotationError,
+        may_hold_new: bool,
+    ) -> RolledBack {
+        let step = Step::Rollback;
+        let mut out = RolledBack::default();
+        if may_hold_new {
+            out.jamf_restored = Some(false);
+            out.problems.push(format!("pending document unreadable ({e}); Jamf Pro may hold its secret, so nothing was undone"));
+            self.note(step, "the pending document is unreadable and Jamf Pro may hold its secret; keeping AWSPENDING");
+            return out;
+        }
+        out.problems
+            .push(format!("pending document unreadable: {e}"));
+        let pending = self
+            .store
+            .describe(&ctx.secret_id)
+            .await
+            .map(|i| i.has(&ctx.token, AWSPENDING));
+        out.pending_dropped = match pending {
+            // Never stored: nothing to drop.
+            Ok(false) => true,
+            Ok(true) if self.lease(step, ctx).await.is_ok() => self.drop_pending(ctx).await,
+            _ => false,
+        };
+        out.complete = out.pending_dropped;
+        out
+    }
+
     /// Why this rollback must leave the rotation to another attempt, if it must.
     fn left_to_others(
         &self,
@@ -237,7 +240,7 @@ impl Engine {
         // the new credential gone and moved AWSCURRENT back): nothing is pending any more and the
         // token never became current. Jamf Pro may hold the removed secret if this run wrote it.
         let undone_elsewhere = info.version_with(AWSPENDING).is_none();
-        if ctx.run.as_ref().is_some_and(super::run::Run::followed) && !undone_elsewhere {
+        if ctx.run.followed() && !undone_elsewhere {
             // The pending credential is a concurrent attempt's, which this run followed: that
             // attempt may have put it into Jamf Pro and may still complete. Undoing it here could
             // leave Jamf Pro on a secret that attempt then retires; leave all to it (or, if it
@@ -380,4 +383,12 @@ impl Engine {
             }
         }
     }
+}
+
+/// True when Jamf Pro may hold the new secret after `failure`: this run wrote it, or an earlier
+/// run of this rotation may have (a resumed rotation, a step event Secrets Manager retries).
+/// Then the old secret is put back before anything is removed.
+fn may_hold_new(ctx: &StepContext, failure: &RotationError) -> bool {
+    failure.jamf_touched
+        || (!ctx.in_process && matches!(failure.step, Step::SetSecret | Step::TestSecret))
 }

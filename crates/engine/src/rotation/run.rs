@@ -16,11 +16,26 @@ use crate::document::TargetDocument;
 use crate::ports::{Application, SecretHolder, SecretInfo};
 use std::sync::{Arc, Mutex};
 
-/// The state of one in-process rotation. Cheap to clone (shared).
-#[derive(Clone, Default)]
+/// The state of one rotation as its steps read it: what the in-process driver carries from one
+/// step to the next, or, for a Secrets Manager step event (and the engine's one-off steps), a run
+/// that remembers nothing, so that every read goes to the store, the app or Jamf Pro. Steps read
+/// through it the same way either way. Cheap to clone (shared).
+#[derive(Clone)]
 pub struct Run {
     inner: Arc<Mutex<Known>>,
     target: Arc<tokio::sync::Mutex<Option<Arc<dyn SecretHolder>>>>,
+    remembers: bool,
+}
+
+impl Default for Run {
+    /// A run that remembers what its steps read and wrote.
+    fn default() -> Self {
+        Self {
+            inner: Arc::default(),
+            target: Arc::default(),
+            remembers: true,
+        }
+    }
 }
 
 /// What a check read just before deciding to rotate, handed to the rotation.
@@ -62,6 +77,21 @@ impl std::fmt::Debug for Run {
 }
 
 impl Run {
+    /// A run that remembers nothing: every step re-reads what it needs (a Secrets Manager step
+    /// event, which is one invocation per step).
+    pub fn rereading() -> Self {
+        Self {
+            remembers: false,
+            ..Self::default()
+        }
+    }
+
+    /// True when the run carries what its steps read and wrote from one step to the next (the
+    /// in-process driver); false when every step re-reads.
+    pub fn remembers(&self) -> bool {
+        self.remembers
+    }
+
     /// A run that starts from what a check saw.
     pub fn from_seen(seen: Seen) -> Self {
         let run = Self::default();
@@ -78,6 +108,13 @@ impl Run {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// Applies `write` to what the run knows, if it remembers anything.
+    fn remember(&self, write: impl FnOnce(&mut Known)) {
+        if self.remembers {
+            write(&mut self.known());
+        }
+    }
+
     /// The stages as last seen.
     pub fn info(&self) -> Option<SecretInfo> {
         self.known().info.clone()
@@ -85,7 +122,7 @@ impl Run {
 
     /// Records the stages.
     pub fn set_info(&self, info: SecretInfo) {
-        self.known().info = Some(info);
+        self.remember(|k| k.info = Some(info));
     }
 
     /// The `AWSCURRENT` version and document, as read when the run started.
@@ -95,7 +132,7 @@ impl Run {
 
     /// Records the `AWSCURRENT` version and document.
     pub fn set_current(&self, version: String, doc: TargetDocument) {
-        self.known().current = Some((version, doc));
+        self.remember(|k| k.current = Some((version, doc)));
     }
 
     /// The app as last listed (kept up to date with this run's own additions and removals).
@@ -105,7 +142,7 @@ impl Run {
 
     /// Records the app's listing.
     pub fn set_application(&self, app: Application) {
-        self.known().application = Some(app);
+        self.remember(|k| k.application = Some(app));
     }
 
     /// Notes that this run removed credential `key_id` from the app.
@@ -130,7 +167,7 @@ impl Run {
 
     /// Records the document stored in the token's version.
     pub fn set_pending(&self, doc: TargetDocument) {
-        self.known().pending = Some(doc);
+        self.remember(|k| k.pending = Some(doc));
     }
 
     /// True when the pending credential is a concurrent attempt's that this run follows, not
@@ -141,7 +178,7 @@ impl Run {
 
     /// Records that this run follows a concurrent attempt's credential.
     pub fn set_followed(&self) {
-        self.known().followed = true;
+        self.remember(|k| k.followed = true);
     }
 
     /// This run's id as a holder of the target's lease (random, made at first use).
@@ -159,14 +196,15 @@ impl Run {
 
     /// Records the lease this run holds.
     pub fn set_lease(&self, lease: super::lease::Lease) {
-        self.known().lease = Some(lease);
+        self.remember(|k| k.lease = Some(lease));
     }
 
     /// Takes over a lease an earlier go of the same rotation took (its holder id too).
     pub fn adopt_lease(&self, lease: super::lease::Lease) {
-        let mut k = self.known();
-        k.holder = Some(lease.holder.clone());
-        k.lease = Some(lease);
+        self.remember(|k| {
+            k.holder = Some(lease.holder.clone());
+            k.lease = Some(lease);
+        });
     }
 
     /// A step context for this run's target with no token of its own (for letting go of the
@@ -178,7 +216,7 @@ impl Run {
             rotation_token: None,
             request: Default::default(),
             in_process: true,
-            run: Some(self.clone()),
+            run: self.clone(),
         }
     }
 
@@ -194,7 +232,9 @@ impl Run {
 
     /// Keeps the opened target for the run's later steps.
     pub async fn keep_target(&self, target: Arc<dyn SecretHolder>) {
-        *self.target.lock().await = Some(target);
+        if self.remembers {
+            *self.target.lock().await = Some(target);
+        }
     }
 
     /// Ends the kept target's session (logout, token): the run is over.

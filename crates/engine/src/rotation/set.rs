@@ -32,7 +32,7 @@ impl Engine {
                     // same-token write instead of refusing it (moto does) lets a concurrent
                     // attempt replace the secret, and that attempt may remove ours. Follow the
                     // stored one rather than fail.
-                    if ctx.run.is_some() {
+                    if ctx.run.remembers() {
                         if let Ok(latest) = self.still_pending(step, ctx).await {
                             if follow(ctx, &mut pending, latest) {
                                 continue;
@@ -79,7 +79,7 @@ impl Engine {
         step: Step,
         ctx: &StepContext,
     ) -> Result<Option<TargetDocument>, RotationError> {
-        if let Some(doc) = ctx.run.as_ref().and_then(super::run::Run::pending) {
+        if let Some(doc) = ctx.run.pending() {
             return Ok(Some(doc));
         }
         let (_, standing) = self.guard(step, ctx).await?;
@@ -87,9 +87,7 @@ impl Engine {
             return Ok(None);
         }
         let doc = self.pending_document(step, ctx).await?;
-        if let Some(run) = &ctx.run {
-            run.set_pending(doc.clone());
-        }
+        ctx.run.set_pending(doc.clone());
         Ok(Some(doc))
     }
 
@@ -101,7 +99,7 @@ impl Engine {
         step: Step,
         ctx: &StepContext,
     ) -> Result<TargetDocument, RotationError> {
-        if ctx.run.is_some() {
+        if ctx.run.remembers() {
             if let Some((version, value)) = self
                 .store
                 .value_at(&ctx.secret_id, AWSPENDING)
@@ -110,7 +108,7 @@ impl Engine {
             {
                 if version == ctx.token {
                     return TargetDocument::parse(value.expose_secret())
-                        .map_err(|e| RotationError::new(step, ErrorKind::Document(e.to_string())));
+                        .map_err(|e| RotationError::new(step, ErrorKind::Document(e)));
                 }
             }
         }
@@ -165,10 +163,9 @@ impl Engine {
             .ok_or_else(|| {
                 RotationError::new(
                     step,
-                    ErrorKind::Guard(format!(
-                        "version {} holds no secret yet: createSecret has not run",
-                        ctx.token
-                    )),
+                    ErrorKind::NothingPending {
+                        version: ctx.token.clone(),
+                    },
                 )
             })
     }
@@ -181,10 +178,8 @@ fn follow(ctx: &StepContext, pending: &mut TargetDocument, latest: TargetDocumen
         return false;
     }
     *pending = latest;
-    if let Some(run) = &ctx.run {
-        run.set_pending(pending.clone());
-        run.set_followed();
-    }
+    ctx.run.set_pending(pending.clone());
+    ctx.run.set_followed();
     true
 }
 

@@ -22,11 +22,11 @@ impl Engine {
             return Ok(());
         };
         let target = self
-            .open_target(step, ctx, &pending, ctx.run.is_none())
+            .open_target(step, ctx, &pending, !ctx.run.remembers())
             .await
             .map_err(RotationError::touched)?;
         let verified = async {
-            if ctx.run.is_none() {
+            if !ctx.run.remembers() {
                 self.lease(step, ctx).await?;
                 target
                     .install(&pending.entra.client_secret)
@@ -57,16 +57,16 @@ impl Engine {
                 self.note(step, "Entra accepts the new secret");
                 Ok(())
             }
-            SecretCheck::Expired => {
-                Err(RotationError::new(step, ErrorKind::Expired { which: "new" }).touched())
-            }
-            SecretCheck::NotAccepted => Err(RotationError::new(
+            SecretCheck::Expired => Err(RotationError::new(
                 step,
-                ErrorKind::Guard(
-                    "Entra no longer accepts the new secret (was it removed from the app?)".into(),
-                ),
+                ErrorKind::Expired {
+                    which: super::error::Which::New,
+                },
             )
             .touched()),
+            SecretCheck::NotAccepted => {
+                Err(RotationError::new(step, ErrorKind::NewSecretRefused).touched())
+            }
         }
     }
 }
