@@ -386,3 +386,61 @@ async fn bad_input_is_named_and_exits_2() {
     let not_a_url = discover(&w, &["--jamf-url", "not a url"], &[]).await;
     assert_eq!(not_a_url.code, 2, "{}", not_a_url.stderr);
 }
+
+#[tokio::test]
+async fn refusals_by_jamf_pro_and_entra_are_named_and_exit_1() {
+    let w = spawn_world_on_moto(90).await;
+    let wrong_jamf = moto::unique("discover-wrong-jamf");
+    let wrong = secrecy::SecretString::from(
+        json!({"client_id": "no-such-client", "client_secret": "not-the-secret"}).to_string(),
+    );
+    w.store.create(&wrong_jamf, &wrong, "test").await.unwrap();
+    let args = ["--json", "--jamf-credentials-secret-id", &wrong_jamf];
+    let jamf = changes_nothing(&w, discover(&w, &args, &[])).await;
+    assert_eq!(jamf.code, 1, "{}", jamf.stderr);
+    let smtp = &json_of(&jamf)["integrations"][0];
+    assert_eq!(smtp["state"], "failed");
+    assert!(
+        smtp["detail"]
+            .as_str()
+            .unwrap()
+            .contains("refused the rotator's credentials"),
+        "{smtp}"
+    );
+
+    // The rotator's own secret is wrong: Entra refuses its sign-in, and says so per app.
+    let wrong_rotator = moto::unique("discover-wrong-rotator");
+    let wrong = secrecy::SecretString::from(
+        json!({"client_id": w.rotator_client_id, "client_secret": "not-the-secret"}).to_string(),
+    );
+    w.store
+        .create(&wrong_rotator, &wrong, "test")
+        .await
+        .unwrap();
+    let args = [
+        "--json",
+        "--jamf-credentials-secret-id",
+        &w.jamf_credentials_id,
+    ];
+    let entra = discover(
+        &w,
+        &args,
+        &[("ROTATOR_CREDENTIALS_SECRET_ID", wrong_rotator.as_str())],
+    )
+    .await;
+    assert_eq!(entra.code, 1, "{}", entra.stderr);
+    let app = &json_of(&entra)["integrations"][0]["app"];
+    assert_eq!(app["visible"], false);
+    assert_eq!(
+        app["owner_command"],
+        Value::Null,
+        "not an ownership problem"
+    );
+    let error = app["error"].as_str().unwrap();
+    assert!(
+        error.starts_with("Graph refused: Entra token endpoint refused")
+            && error.contains("AADSTS7000215"),
+        "{error}"
+    );
+    w.assert_no_leaks(&[&jamf.stdout, &jamf.stderr, &entra.stdout, &entra.stderr]);
+}
