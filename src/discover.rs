@@ -534,7 +534,7 @@ pub fn describe(d: &Discovery) -> String {
         }
         let _ = writeln!(
             out,
-            "  app          client id {} in tenant {}{}",
+            "  app           client id {} in tenant {}{}",
             i.client_id.as_deref().unwrap_or("?"),
             i.tenant_id.as_deref().unwrap_or("?"),
             if i.enabled == Some(false) {
