@@ -402,23 +402,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Discover(args) => {
             let settings = Settings::from_env()?;
-            let targets = if !args.secret_id.is_empty() {
-                Ok(args.secret_id)
-            } else {
-                match rotator_lambda::Targets::from_env() {
-                    Ok(t) => {
-                        let sdk = rotator_adapters::secrets_manager::load_aws_config(
-                            settings.http_timeout,
-                        )
-                        .await;
-                        let store = rotator_adapters::secrets_manager::AwsSecretStore::new(
-                            aws_sdk_secretsmanager::Client::new(&sdk),
-                        );
-                        t.resolve(&store).await.map_err(|e| e.to_string())
-                    }
-                    Err(_) => Err("the deployment's targets were not named (TARGET_SECRET_IDS, TARGET_TAG_KEY or --secret-id)".into()),
-                }
-            };
+            let targets = discover::deployment_targets(&settings, args.secret_id).await;
             let request = discover::DiscoverRequest {
                 jamf_url: args.jamf_url,
                 jamf_credentials_secret_id: args.jamf_credentials_secret_id,
