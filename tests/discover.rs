@@ -139,12 +139,27 @@ async fn changes_nothing<F: std::future::Future<Output = Run>>(w: &TestWorld, ru
 async fn discover_reads_both_integrations_and_changes_nothing() {
     // The Intune integration and the mail both use the world's app; a target manages the former.
     let w = spawn_with(90, |o| o.target = TargetKind::ConditionalAccess).await;
+    // A mail target for the same app on another Jamf Pro server does not manage this one's mail.
+    let elsewhere = moto::unique("discover-other-server");
+    let (_, doc) = w
+        .store
+        .value_at(&w.secret_id, "AWSCURRENT")
+        .await
+        .unwrap()
+        .unwrap();
+    let mut doc: Value = serde_json::from_str(secrecy::ExposeSecret::expose_secret(&doc)).unwrap();
+    doc["jamf"]["target"] = json!("smtp-graph");
+    doc["jamf"]["url"] = json!("https://other.example.com/");
+    let doc = secrecy::SecretString::from(doc.to_string());
+    w.store.create(&elsewhere, &doc, "test").await.unwrap();
     let args = [
         "--json",
         "--jamf-credentials-secret-id",
         &w.jamf_credentials_id,
         "--secret-id",
         &w.secret_id,
+        "--secret-id",
+        &elsewhere,
     ];
     let run = changes_nothing(&w, discover(&w, &args, &[])).await;
     assert_eq!(run.code, 0, "{}", run.stderr);
@@ -156,7 +171,11 @@ async fn discover_reads_both_integrations_and_changes_nothing() {
     assert_eq!(smtp["state"], "uses-entra-app");
     assert_eq!(smtp["client_id"], app_id);
     assert_eq!(smtp["tenant_id"], rotator_testkit::world::TENANT_ID);
-    assert_eq!(smtp["managed"], "no", "the document is conditional-access");
+    assert_eq!(
+        smtp["managed"], "no",
+        "one document is conditional-access, the other for another server"
+    );
+    assert_eq!(smtp["managed_by"], json!([]));
     let init = smtp["init_command"].as_str().expect("an init command");
     for part in [
         "jamf-entra-rotator init --secret-id ",
@@ -175,6 +194,7 @@ async fn discover_reads_both_integrations_and_changes_nothing() {
     assert_eq!(ca["tenant_id"], "contoso.onmicrosoft.com");
     assert_eq!(ca["managed"], "yes");
     assert_eq!(ca["managed_by"], json!([w.secret_id]));
+    assert_eq!(v["managed_targets"], "2 target document(s) read");
     assert_eq!(ca["init_command"], Value::Null);
     assert_eq!(ca["jamf_holds_key_id"], w.initial_key_id.as_str());
     let creds = ca["app"]["credentials"].as_array().unwrap();

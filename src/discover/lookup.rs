@@ -119,8 +119,11 @@ pub(super) async fn documents(
 }
 
 /// Whether a target document names this integration's app, and which key Jamf Pro holds.
+/// Whether a target document names this integration (same kind, same app, same Jamf Pro
+/// server: an app shared by several servers is managed per server), and which key Jamf Pro holds.
 pub(super) fn managed(
     item: &mut Integration,
+    jamf_url: &url::Url,
     documents: &Result<Vec<(String, TargetDocument)>, String>,
 ) {
     let client_id = item.client_id.clone().unwrap_or_default();
@@ -137,6 +140,10 @@ pub(super) fn managed(
         .filter(|(_, d)| {
             d.jamf.target.as_str() == item.target
                 && d.entra.client_id.eq_ignore_ascii_case(&client_id)
+                && d.jamf
+                    .url
+                    .as_ref()
+                    .is_some_and(|u| same_server(u, jamf_url))
         })
         .collect();
     item.managed_by = mine.iter().map(|(id, _)| id.clone()).collect();
@@ -159,5 +166,30 @@ pub(super) fn managed(
                 document names its key id"
                 .into()
         }
+    }
+}
+
+/// Scheme, host and port name the same server (a context path or trailing slash does not matter).
+fn same_server(a: &url::Url, b: &url::Url) -> bool {
+    a.scheme() == b.scheme()
+        && a.host_str().map(str::to_ascii_lowercase) == b.host_str().map(str::to_ascii_lowercase)
+        && a.port_or_known_default() == b.port_or_known_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::same_server;
+
+    #[test]
+    fn one_server_is_scheme_host_and_port() {
+        let u = |s: &str| url::Url::parse(s).unwrap();
+        let server = u("https://acme.jamfcloud.com/");
+        assert!(same_server(&server, &u("https://ACME.jamfcloud.com:443")));
+        assert!(same_server(&server, &u("https://acme.jamfcloud.com/jamf/")));
+        assert!(!same_server(&server, &u("https://other.jamfcloud.com/")));
+        assert!(!same_server(
+            &server,
+            &u("https://acme.jamfcloud.com:8443/")
+        ));
     }
 }

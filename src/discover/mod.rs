@@ -208,7 +208,7 @@ pub async fn discover(
                 Ok((graph, rotator)) => lookup::lookup(graph.as_ref(), &app, rotator).await,
                 Err(why) => lookup::not_looked_up(why),
             });
-            lookup::managed(&mut item, &documents);
+            lookup::managed(&mut item, &req.jamf_url, &documents);
             if item.managed != "yes" {
                 let command = text::init_command(settings, &req, kind, &credentials_id, &app);
                 item.init_command = Some(command);
