@@ -10,6 +10,7 @@ use rotator_engine::document::{RevokeOld, TargetKind};
 use rotator_engine::rotation::driver::{Outcome, RotationReport};
 use rotator_engine::rotation::{ProgressFn, RotateRequest};
 
+mod discover;
 mod setup;
 mod status;
 use serde::Serialize;
@@ -90,6 +91,11 @@ enum Command {
         #[arg(long, value_parser = jamf_target_kind(), default_value = "smtp-graph")]
         target: TargetKind,
     },
+    /// Read-only onboarding: reads which Entra apps a Jamf Pro server uses (mail through Graph,
+    /// the Intune integration), lists each app's client secrets as the rotator sees them in
+    /// Graph, says what the rotator cannot see, and prints the `init` command of each integration
+    /// no target manages yet. Changes nothing and signs in with none of the apps' secrets.
+    Discover(Box<DiscoverArgs>),
     /// conditional-access: logs in to Jamf Pro's web UI and shows the Intune form a rotation would
     /// submit (secrets redacted) and whether its application ID matches. Changes nothing.
     Probe {
@@ -141,6 +147,27 @@ struct InitArgs {
     /// template's KmsKeyArn must be the same key).
     #[arg(long)]
     kms_key_id: Option<String>,
+}
+
+#[derive(clap::Args)]
+struct DiscoverArgs {
+    /// Jamf Pro's base URL (https; plain http only to loopback).
+    #[arg(long)]
+    jamf_url: url::Url,
+    /// Secret id of Jamf API credentials ({"client_id","client_secret"}: Read SMTP Server; or a
+    /// user account {"username","password"}, which also opens the Conditional Access page).
+    #[arg(long)]
+    jamf_credentials_secret_id: Option<String>,
+    /// Secret id of the Jamf user account that reads the Conditional Access settings page.
+    #[arg(long)]
+    jamf_ui_credentials_secret_id: Option<String>,
+    /// Microsoft cloud of the apps.
+    #[arg(long, default_value = "global")]
+    cloud: Cloud,
+    /// The deployment's target secrets, to tell which integrations are managed (repeatable;
+    /// default: TARGET_SECRET_IDS, comma-separated, or the target tag; neither: "unknown").
+    #[arg(long)]
+    secret_id: Vec<String>,
 }
 
 /// `--target`: the Jamf target kinds the engine declares ([`TargetKind::ALL`] but the rotator's
@@ -372,6 +399,28 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         } => {
             setup::run_sim(seed_secret_id, target, json).await?;
             Ok(ExitCode::SUCCESS)
+        }
+        Command::Discover(args) => {
+            let settings = Settings::from_env()?;
+            let targets = discover::deployment_targets(&settings, args.secret_id).await;
+            let request = discover::DiscoverRequest {
+                jamf_url: args.jamf_url,
+                jamf_credentials_secret_id: args.jamf_credentials_secret_id,
+                jamf_ui_credentials_secret_id: args.jamf_ui_credentials_secret_id,
+                cloud: args.cloud,
+                targets,
+            };
+            let found = discover::discover(&settings, request, !json).await?;
+            if json {
+                print_json(&found)?;
+            } else {
+                print!("{}", discover::describe(&found));
+            }
+            Ok(if found.problems > 0 {
+                ExitCode::from(1)
+            } else {
+                ExitCode::SUCCESS
+            })
         }
         Command::Probe { secret_id } => {
             use rotator_adapters::jamf::conditional_access::{describe_probe, probe_from_env};

@@ -56,6 +56,35 @@ impl SmtpGraphTarget {
     }
 }
 
+/// What SMTP settings `s` say about the Graph integration: enabled (and through Graph), the
+/// client id and tenant it sends mail as, one line for reports. `inspect` and `discover` share it.
+pub fn describe(s: &SmtpServer) -> TargetConfig {
+    let sender = s
+        .raw
+        .pointer("/senderSettings/emailAddress")
+        .and_then(|v| v.as_str())
+        .unwrap_or("?");
+    let detail = if s.uses_graph() {
+        format!(
+            "SMTP server {} through Microsoft Graph, sender {sender}",
+            if s.enabled { "enabled" } else { "disabled" }
+        )
+    } else {
+        format!(
+            "SMTP server uses authentication type {} (not Microsoft Graph)",
+            s.authentication_type
+        )
+    };
+    // Only a server that sends through Graph uses the app at all.
+    let graph = s.graph.as_ref().filter(|_| s.uses_graph());
+    TargetConfig {
+        enabled: s.enabled && s.uses_graph(),
+        client_id: graph.map(|g| g.client_id.clone()),
+        tenant_id: s.graph.as_ref().map(|g| g.tenant_id.clone()),
+        detail,
+    }
+}
+
 #[async_trait]
 impl SecretHolder for SmtpGraphTarget {
     fn kind(&self) -> TargetKind {
@@ -67,34 +96,7 @@ impl SecretHolder for SmtpGraphTarget {
     }
 
     async fn inspect(&self) -> Result<TargetConfig, TargetError> {
-        let s = self.client.smtp_server().await?;
-        let sender = s
-            .raw
-            .pointer("/senderSettings/emailAddress")
-            .and_then(|v| v.as_str())
-            .unwrap_or("?");
-        let detail = if s.uses_graph() {
-            format!(
-                "SMTP server {} through Microsoft Graph, sender {sender}",
-                if s.enabled { "enabled" } else { "disabled" }
-            )
-        } else {
-            format!(
-                "SMTP server uses authentication type {} (not Microsoft Graph)",
-                s.authentication_type
-            )
-        };
-        Ok(TargetConfig {
-            enabled: s.enabled && s.uses_graph(),
-            // Only a server that sends through Graph uses the app at all.
-            client_id: s
-                .graph
-                .as_ref()
-                .filter(|_| s.uses_graph())
-                .map(|g| g.client_id.clone()),
-            tenant_id: s.graph.as_ref().map(|g| g.tenant_id.clone()),
-            detail,
-        })
+        Ok(describe(&self.client.smtp_server().await?))
     }
 
     /// Reads the settings, refuses anything it does not manage, writes only the Graph

@@ -99,6 +99,9 @@ pub(super) fn graph(
     match route {
         Route::GetApp(sel) => match find(st, &sel) {
             None => not_found(&sel),
+            Some(oid) if st.read_owned_only && !st.apps[&oid].owners.contains(&caller.0) => {
+                not_owner(ctx)
+            }
             Some(oid) => {
                 let a = &st.apps[&oid];
                 let full = json!({

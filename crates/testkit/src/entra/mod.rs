@@ -117,6 +117,9 @@ struct State {
     corrupt: HashMap<EntraOp, (usize, Corruption)>,
     requests: Vec<RecordedRequest>,
     counts: HashMap<EntraOp, usize>,
+    /// The rotator holds no `Application.Read.All` (only `Application.ReadWrite.OwnedBy`): Graph
+    /// refuses it the apps it does not own, reads included.
+    read_owned_only: bool,
     /// Held before every answer (network and server latency; scripts/bench).
     latency: Duration,
 }

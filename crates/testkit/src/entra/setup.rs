@@ -94,6 +94,13 @@ impl EntraSim {
         app.owners.insert(rotator_client_id.to_string());
     }
 
+    /// With `on`, the rotator holds only `Application.ReadWrite.OwnedBy`, not
+    /// `Application.Read.All` (contracts/entra-graph.md, Permissions): `GET /applications/…` of
+    /// an app it does not own is refused with 403 `Authorization_RequestDenied`, as its writes are.
+    pub fn set_read_requires_ownership(&self, on: bool) {
+        self.state().read_owned_only = on;
+    }
+
     /// Registers a certificate (PEM) on the app with `client_id`: client assertions signed with
     /// its key (PS256 or RS256, `x5t#S256` naming it) are accepted.
     pub fn add_certificate(&self, client_id: &str, certificate_pem: &str) {

@@ -109,6 +109,25 @@ impl ConditionalAccessTarget {
         &self.client
     }
 
+    /// Reads what the Microsoft Intune integration's page shows on the server of `client` (a
+    /// user account), at the default page path, and ends the session: one login, one page load,
+    /// one logout. No document is needed (`discover` runs before one exists); the target built
+    /// for it never leaves this function, so nothing can be submitted through it.
+    pub async fn read_settings(client: JamfClient) -> Result<TargetConfig, TargetError> {
+        let target = Self {
+            client,
+            cloud: Cloud::Global,
+            client_id: String::new(),
+            page_path: DEFAULT_PAGE_PATH.to_string(),
+            hints: FormHints::default(),
+            observation: Duration::from_secs(DEFAULT_OBSERVATION_SECS),
+            web: Default::default(),
+        };
+        let found = target.inspect().await;
+        target.close().await;
+        found
+    }
+
     fn baseline_key(&self) -> String {
         format!(
             "{} {}",
