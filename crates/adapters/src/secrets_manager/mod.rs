@@ -5,7 +5,7 @@
 //!   pending write names `AWSPENDING`).
 //! - [`load_aws_config`]: the SDK configuration both AWS adapters (Secrets Manager, SNS) use.
 //!
-//! Where moto differs from AWS and the two stores therefore cannot be compared, `tests/vault.rs`
+//! Where moto differs from AWS and the two stores therefore cannot be compared, `tests/adapters/vault.rs`
 //! says so next to the test that avoids the difference.
 
 mod aws;

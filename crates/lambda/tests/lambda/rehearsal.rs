@@ -21,8 +21,8 @@ use std::process::Command;
 
 /// The resource types of the translated template that moto's CloudFormation does not implement:
 /// moto skips them (the stack still completes). The alarms, the asynchronous-invocation config,
-/// the schedule and the topic policy are therefore checked by `tests/template.rs` and
-/// `tests/crosscheck.rs` only; the check's event is taken from the schedule's `Input`.
+/// the schedule and the topic policy are therefore checked by `tests/product/template.rs` and
+/// `tests/product/crosscheck.rs` only; the check's event is taken from the schedule's `Input`.
 const UNSUPPORTED_BY_MOTO: &[&str] = &[
     "AWS::Chatbot::MicrosoftTeamsChannelConfiguration",
     "AWS::Chatbot::SlackChannelConfiguration",
