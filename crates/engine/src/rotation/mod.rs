@@ -21,6 +21,7 @@ pub mod driver;
 pub mod error;
 pub mod finish;
 pub mod guard;
+mod housekeeping;
 pub mod lease;
 pub mod ledger;
 pub mod lockdown;
@@ -31,6 +32,7 @@ pub mod revocation;
 pub mod rollback;
 pub mod run;
 pub mod set;
+pub mod start;
 pub mod test;
 
 pub use error::{RotationError, Step};
@@ -78,6 +80,9 @@ pub struct Policy {
     /// After an emergency, how long to ask Entra with the revoked secret until it is refused
     /// (zero: not asked).
     pub revocation_proof_timeout: Duration,
+    /// What a rotation needs beyond the propagation wait and the verification window, and what
+    /// the check keeps for its reporting before an invocation's deadline.
+    pub deadline_margin: Duration,
 }
 
 impl Policy {
@@ -97,6 +102,7 @@ impl Policy {
             retire_after_observed_use: s.retire_after_observed_use,
             observed_use_alert_days: s.observed_use_alert_days,
             revocation_proof_timeout: s.revocation_proof_timeout,
+            deadline_margin: s.deadline_margin,
         }
     }
 }
