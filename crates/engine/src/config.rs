@@ -471,10 +471,7 @@ mod tests {
             ("in-process", RotationMode::InProcess),
             ("auto", RotationMode::Auto),
         ] {
-            assert_eq!(
-                from(&[("ROTATION_MODE", v)]).unwrap().rotation_mode,
-                mode
-            );
+            assert_eq!(from(&[("ROTATION_MODE", v)]).unwrap().rotation_mode, mode);
         }
         let e = from(&[("ROTATION_MODE", "parallel")]).unwrap_err();
         assert_eq!(

@@ -2,10 +2,33 @@
 //! event to what it asks.
 
 use super::{Event, LambdaError, Targets};
+use crate::config::RotationMode;
 use crate::metrics;
 use crate::rotation::Engine;
+use chrono::{DateTime, Utc};
 use serde_json::Value;
 use std::sync::Arc;
+
+/// What the runtime says about one invocation (lambda_runtime's `Context`), as plain values.
+#[derive(Debug, Clone, Default)]
+pub struct Invocation {
+    /// When Lambda ends the invocation. `None`: no limit (a test, a local run).
+    pub deadline: Option<DateTime<Utc>>,
+    /// The function's ARN as invoked: the rotation function a check hands rotations to.
+    pub function_arn: Option<String>,
+}
+
+impl Invocation {
+    /// From the runtime's values: the deadline in milliseconds since the epoch, the invoked ARN.
+    pub fn new(deadline_ms: u64, function_arn: &str) -> Self {
+        Self {
+            deadline: i64::try_from(deadline_ms)
+                .ok()
+                .and_then(DateTime::from_timestamp_millis),
+            function_arn: Some(function_arn.to_string()).filter(|a| !a.is_empty()),
+        }
+    }
+}
 
 /// How many targets a check works on at once: enough to finish a fleet well within the
 /// function's timeout, few enough to stay far under Graph's per-app throttling and Secrets
@@ -31,6 +54,8 @@ pub struct Function {
     pub targets: Targets,
     metrics: MetricSink,
     pub(super) parallelism: usize,
+    /// How the check runs due rotations (`ROTATION_MODE`).
+    pub(super) rotation_mode: RotationMode,
     /// The rotator's own document (`ROTATOR_AUTH=client-secret`), checked with the targets; with
     /// it, the settings to re-read the rotator's secret at each invocation (a warm container must
     /// not keep signing in with a secret it has itself retired).
@@ -46,6 +71,7 @@ impl Function {
             targets,
             metrics: sink,
             parallelism: DEFAULT_PARALLELISM,
+            rotation_mode: RotationMode::default(),
             own_secret: None,
         }
     }
@@ -93,17 +119,27 @@ impl Function {
         self
     }
 
+    /// Runs due rotations as `mode` says (`ROTATION_MODE`; [`RotationMode::Auto`] by default).
+    pub fn with_rotation_mode(mut self, mode: RotationMode) -> Self {
+        self.rotation_mode = mode;
+        self
+    }
+
     pub(super) fn metric(&self, line: String) {
         (self.metrics)(&line);
     }
 }
 
 impl Function {
-    /// Runs what `event` asks.
-    pub(super) async fn dispatch(&self, event: Event) -> Result<Value, LambdaError> {
+    /// Runs what `event` asks, within `invocation`'s deadline.
+    pub(super) async fn dispatch(
+        &self,
+        event: Event,
+        invocation: &Invocation,
+    ) -> Result<Value, LambdaError> {
         match event {
-            Event::Check => self.check_all(false).await,
-            Event::Status => self.check_all(true).await,
+            Event::Check => self.check_all(false, invocation).await,
+            Event::Status => self.check_all(true, invocation).await,
             Event::Rotate(r) => self.rotate(r).await,
             Event::Step(s) => self.step(s).await,
         }

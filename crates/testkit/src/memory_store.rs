@@ -250,7 +250,10 @@ impl MemoryStore {
     /// carries `AWSPENDING` ("previous rotation in progress"); repeating it for the same token is
     /// a no-op.
     pub fn begin_rotation(&self, secret_id: &str, token: &str) -> Result<(), StoreError> {
-        self.lock().find(secret_id)?.begin(secret_id, token).map(|_| ())
+        self.lock()
+            .find(secret_id)?
+            .begin(secret_id, token)
+            .map(|_| ())
     }
 
     /// The rotation invocations `RotateSecret` asked for since the last call, oldest first.

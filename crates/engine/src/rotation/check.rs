@@ -256,7 +256,8 @@ impl Engine {
             return Ok(report);
         }
         let removed = self.housekeeping(secret_id, &look, &report).await;
-        self.alert_drift(secret_id, &report, &removed, &expiry).await;
+        self.alert_drift(secret_id, &report, &removed, &expiry)
+            .await;
         if report.due {
             self.start_due(secret_id, look, &expiry, &removed, options, &mut report)
                 .await?;
@@ -266,7 +267,7 @@ impl Engine {
 
     /// Reads the target: its stages, the `AWSCURRENT` document, the app's credentials, and which
     /// of them the secret's versions hold.
-    async fn look(&self, secret_id: &str) -> Result<Look, RotationError> {
+    pub(super) async fn look(&self, secret_id: &str) -> Result<Look, RotationError> {
         let step = Step::Check;
         // Taken before the read: a rotation of this target in this process after it makes what
         // was read stale for the rotation below.
@@ -312,7 +313,7 @@ impl Engine {
     }
 
     /// The managed credential's expiry and the threshold that applies to it.
-    fn expiry(&self, look: &Look) -> Expiry {
+    pub(super) fn expiry(&self, look: &Look) -> Expiry {
         let managed_key = look.doc.entra.key_id.as_deref().map(str::to_lowercase);
         let managed = look
             .application
@@ -342,7 +343,7 @@ impl Engine {
     }
 
     /// The report before anything is done: expiry, drift, credentials, whether a rotation is due.
-    fn report_of(&self, secret_id: &str, look: &Look, expiry: &Expiry) -> CheckReport {
+    pub(super) fn report_of(&self, secret_id: &str, look: &Look, expiry: &Expiry) -> CheckReport {
         let due = expiry.pending.is_some()
             || !expiry.managed_found
             || expiry.days.is_none_or(|d| d <= expiry.threshold);

@@ -10,7 +10,12 @@ impl Engine {
     /// Housekeeping: finishes a retirement that is due (or that a crash interrupted), sweeps
     /// orphans, and completes a lockdown a crash interrupted after the switch. Returns the key
     /// ids it removed; what it could not remove is alerted.
-    pub(super) async fn housekeeping(&self, secret_id: &str, look: &Look, report: &CheckReport) -> Vec<String> {
+    pub(super) async fn housekeeping(
+        &self,
+        secret_id: &str,
+        look: &Look,
+        report: &CheckReport,
+    ) -> Vec<String> {
         let retirement = self.retirement_due(secret_id, look, report).await;
         let (mut removed, not_removed) = self
             .remove_due(secret_id, look, report, retirement.as_ref())

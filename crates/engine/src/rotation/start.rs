@@ -45,8 +45,9 @@ impl Engine {
     /// The time a rotation of the target `doc` may take: the propagation wait, the target's
     /// verification window, and the margin for the calls around them.
     pub fn rotation_budget(&self, doc: &TargetDocument) -> chrono::Duration {
-        let budget =
-            self.policy.propagation_timeout + doc.verification_window() + self.policy.deadline_margin;
+        let budget = self.policy.propagation_timeout
+            + doc.verification_window()
+            + self.policy.deadline_margin;
         chrono::Duration::from_std(budget).unwrap_or(chrono::Duration::MAX)
     }
 
@@ -78,13 +79,19 @@ impl Engine {
                     .await
             }
             _ => {
-                let left = options.deadline.map(|d| (d - now).num_seconds()).unwrap_or(0);
+                let left = options
+                    .deadline
+                    .map(|d| (d - now).num_seconds())
+                    .unwrap_or(0);
                 let why = format!(
                     "a rotation may take {} s and the check keeps {} s for its report; {left} s were left before the invocation's deadline",
                     budget.num_seconds(),
                     margin.num_seconds()
                 );
-                self.note(Step::Check, &format!("rotation deferred to the next check: {why}"));
+                self.note(
+                    Step::Check,
+                    &format!("rotation deferred to the next check: {why}"),
+                );
                 report.action = Action::Deferred;
                 report.deferred = Some(why);
                 Ok(())
@@ -135,7 +142,10 @@ impl Engine {
         };
         if !ok {
             let error = rotation.error.as_deref().unwrap_or("unknown error");
-            let advice = rotation.advice.as_deref().unwrap_or("see the rotation alert");
+            let advice = rotation
+                .advice
+                .as_deref()
+                .unwrap_or("see the rotation alert");
             self.alert_expiry_close(secret_id, expiry, report, error, advice)
                 .await;
         }
@@ -185,7 +195,11 @@ impl Engine {
                 report.action = Action::HandedOff;
             }
             Err(e) => {
-                tracing::error!(step = "check", class = e.class(), "the rotation of {secret_id} could not be handed to Secrets Manager: {e}");
+                tracing::error!(
+                    step = "check",
+                    class = e.class(),
+                    "the rotation of {secret_id} could not be handed to Secrets Manager: {e}"
+                );
                 self.alert(
                     AlertKind::RotationFailed,
                     secret_id,
@@ -200,6 +214,19 @@ impl Engine {
             }
         }
         report.hand_off = Some(hand_off);
+    }
+
+    /// After a rotation that Secrets Manager drove failed: alerts that the secret expires within
+    /// the threshold, as a check does after its own rotation failed (one fresh look at the
+    /// target; nothing when it cannot be read).
+    pub async fn alert_if_expiring(&self, secret_id: &str, error: &str, advice: &str) {
+        let Ok(look) = self.look(secret_id).await else {
+            return;
+        };
+        let expiry = self.expiry(&look);
+        let report = self.report_of(secret_id, &look, &expiry);
+        self.alert_expiry_close(secret_id, &expiry, &report, error, advice)
+            .await;
     }
 
     /// Alerts that the secret expires within the threshold and its rotation is failing.
