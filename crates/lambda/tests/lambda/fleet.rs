@@ -322,9 +322,9 @@ async fn run(s: Scenario, mode: RotationMode) -> (Ended, TestWorld) {
         }
         _ => assert!(calls.is_empty(), "{}: nothing handed off", s.name),
     }
-    let rotated = s.jamf_test_fails.then_some(0).unwrap_or(1) as f64;
+    let rotated = usize::from(!s.jamf_test_fails);
     assert_eq!(
-        h.metric("RotationSucceeded", Some(&arn(&w).await)).len() as f64,
+        h.metric("RotationSucceeded", Some(&arn(&w).await)).len(),
         rotated,
         "{}: {mode:?}",
         s.name
