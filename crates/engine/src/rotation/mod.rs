@@ -3,8 +3,9 @@
 //! [`finish`]), plus what a rotation needs around them: the propagation wait
 //! ([`propagation`]), the one checked way a credential leaves the app ([`remove`]), [`rollback`],
 //! the [`lease`] that keeps attempts at one target apart, [`lockdown`], the in-process driver
-//! ([`driver`]), the scheduled [`check`], and the proof that Entra refuses a secret an emergency
-//! revoked ([`revocation`]).
+//! ([`driver`]), the scheduled [`check`] and how it starts a due rotation within its
+//! invocation's deadline ([`start`]: in process, handed to Secrets Manager, or deferred), and the
+//! proof that Entra refuses a secret an emergency revoked ([`revocation`]).
 //!
 //! Two drivers run the same steps: Secrets Manager (one Lambda invocation per step, keyed on the
 //! `ClientRequestToken`), and the in-process driver used by the scheduled check, the manual
