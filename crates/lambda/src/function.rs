@@ -19,14 +19,45 @@ pub struct Invocation {
 }
 
 impl Invocation {
-    /// From the runtime's values: the deadline in milliseconds since the epoch, the invoked ARN.
-    pub fn new(deadline_ms: u64, function_arn: &str) -> Self {
-        Self {
-            deadline: i64::try_from(deadline_ms)
-                .ok()
-                .and_then(DateTime::from_timestamp_millis),
-            function_arn: Some(function_arn.to_string()).filter(|a| !a.is_empty()),
+    /// From the runtime's values, read at `now`: the deadline in milliseconds since the epoch,
+    /// the invoked ARN. A deadline already past (cargo lambda's emulator sends 600,000 ms: ten
+    /// minutes after the epoch) or an ARN that is none (it sends `function-arn`) is unknown: the
+    /// check then runs without a limit and hands nothing off, as in the CLI.
+    pub fn from_runtime(deadline_ms: u64, function_arn: &str, now: DateTime<Utc>) -> Self {
+        let deadline = i64::try_from(deadline_ms)
+            .ok()
+            .and_then(DateTime::from_timestamp_millis)
+            .filter(|d| *d > now);
+        if deadline.is_none() {
+            tracing::warn!(
+                deadline_ms,
+                "the runtime's deadline is already past; the check runs without one"
+            );
         }
+        Self {
+            deadline,
+            function_arn: Some(function_arn.to_string()).filter(|a| a.starts_with("arn:")),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_runtime_context_gives_the_deadline_and_arn_unless_they_are_an_emulators_placeholders() {
+        let now = DateTime::from_timestamp(1_800_000_000, 0).unwrap();
+        let arn = "arn:aws:lambda:us-east-1:123456789012:function:jamf-entra-rotator";
+        let real = Invocation::from_runtime(1_800_000_900_000, arn, now);
+        assert_eq!(
+            real.deadline,
+            Some(now + chrono::Duration::seconds(900)),
+            "{real:?}"
+        );
+        assert_eq!(real.function_arn.as_deref(), Some(arn));
+        let emulated = Invocation::from_runtime(600_000, "function-arn", now);
+        assert_eq!((emulated.deadline, emulated.function_arn), (None, None));
     }
 }
 

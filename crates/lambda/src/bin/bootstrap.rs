@@ -82,7 +82,11 @@ where
     let span = tracing::info_span!("invocation", request_id = %context.request_id);
     // The deadline and this function's ARN: a check starts no rotation it cannot finish, and
     // hands rotations to Secrets Manager with this function as their rotation function.
-    let invocation = Invocation::new(context.deadline, &context.invoked_function_arn);
+    let invocation = Invocation::from_runtime(
+        context.deadline,
+        &context.invoked_function_arn,
+        chrono::Utc::now(),
+    );
     async move {
         // Caught here rather than by lambda_runtime, whose error would quote the panic's message.
         let routed = function.route_within(payload, &invocation);
