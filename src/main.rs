@@ -147,6 +147,15 @@ struct InitArgs {
     /// template's KmsKeyArn must be the same key).
     #[arg(long)]
     kms_key_id: Option<String>,
+    /// Configure Secrets Manager rotation on the secret with this function (the deployed
+    /// rotator's ARN) as its rotation function; no automatic schedule unless
+    /// --rotation-schedule is given.
+    #[arg(long)]
+    rotation_function_arn: Option<String>,
+    /// With --rotation-function-arn: Secrets Manager's automatic schedule, `rate(30 days)` or
+    /// `cron(…)`.
+    #[arg(long)]
+    rotation_schedule: Option<String>,
 }
 
 #[derive(clap::Args)]
@@ -440,6 +449,12 @@ async fn run(cli: Cli) -> Result<ExitCode> {
 }
 
 async fn init(args: InitArgs, json: bool) -> Result<ExitCode> {
+    // Checked before anything is read or written.
+    let rotation = setup::RotationConfig::parse(
+        args.rotation_function_arn.as_deref(),
+        args.rotation_schedule.as_deref(),
+    )
+    .map_err(|e| anyhow::Error::new(BadInput(e.to_string())))?;
     let secret = if args.secret_stdin {
         let mut s = String::new();
         std::io::stdin()
@@ -468,6 +483,7 @@ async fn init(args: InitArgs, json: bool) -> Result<ExitCode> {
         client_secret: secrecy::SecretString::from(secret),
         overwrite: args.overwrite,
         kms_key_id: args.kms_key_id,
+        rotation,
     };
     let outcome = setup::init(&settings, request)
         .await
@@ -485,6 +501,17 @@ async fn init(args: InitArgs, json: bool) -> Result<ExitCode> {
                 .map(|e| e.to_rfc3339())
                 .unwrap_or_else(|| "unknown".into())
         );
+        if let Some(r) = &outcome.rotation {
+            println!(
+                "Secrets Manager rotation: function {}, {}",
+                r.function_arn,
+                r.schedule
+                    .as_deref()
+                    .map_or("no automatic schedule".to_string(), |s| format!(
+                        "schedule {s}"
+                    ))
+            );
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -6,7 +6,9 @@ use rotator_adapters::entra::GraphDirectory;
 use rotator_adapters::secrets_manager::{load_aws_config, AwsSecretStore};
 use rotator_engine::config::{Cloud, Settings};
 use rotator_engine::document::{EntraSection, JamfSection, TargetDocument, TargetKind};
-use rotator_engine::ports::{AppRef, Directory, SecretCheck, SecretStore, StoreError};
+use rotator_engine::ports::{
+    AppRef, Directory, RotateSecretRequest, SecretCheck, SecretStore, StoreError,
+};
 use rotator_engine::rotation::check::CheckReport;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
@@ -41,6 +43,60 @@ pub struct InitRequest {
     /// The customer managed KMS key (id, ARN or alias) a new secret is encrypted with
     /// (`aws/secretsmanager` when absent).
     pub kms_key_id: Option<String>,
+    /// Secrets Manager rotation to configure on the secret ([`RotationConfig::parse`]).
+    pub rotation: Option<RotationConfig>,
+}
+
+/// Secrets Manager rotation of a target's secret: the function Secrets Manager invokes for each
+/// step (`RotationLambdaARN`), and an automatic schedule only when one is given.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RotationConfig {
+    /// The rotation function's ARN.
+    pub function_arn: String,
+    /// `rate(…)` or `cron(…)`; `None`: no automatic rotation (the daily check, or an operator's
+    /// `aws secretsmanager rotate-secret`, starts them).
+    pub schedule: Option<String>,
+}
+
+impl RotationConfig {
+    /// Checks `--rotation-function-arn` and `--rotation-schedule` (nothing to configure without
+    /// a function); the error names what is wrong.
+    pub fn parse(
+        function_arn: Option<&str>,
+        schedule: Option<&str>,
+    ) -> Result<Option<RotationConfig>, SetupError> {
+        let bad = |m: String| Err(SetupError::Mismatch(m));
+        let Some(arn) = function_arn else {
+            return match schedule {
+                Some(_) => bad("--rotation-schedule needs --rotation-function-arn (the function Secrets Manager invokes)".into()),
+                None => Ok(None),
+            };
+        };
+        let parts: Vec<&str> = arn.split(':').collect();
+        let is_function = parts.len() == 7
+            && parts[0] == "arn"
+            && parts[1].starts_with("aws")
+            && parts[2] == "lambda"
+            && !parts[3].is_empty()
+            && parts[4].len() == 12
+            && parts[4].bytes().all(|b| b.is_ascii_digit())
+            && parts[5] == "function"
+            && !parts[6].is_empty();
+        if !is_function {
+            return bad("--rotation-function-arn must be a Lambda function's ARN (arn:aws:lambda:<region>:<account>:function:<name>)".into());
+        }
+        let schedule = schedule.map(str::trim);
+        if let Some(s) = schedule
+            .filter(|s| !((s.starts_with("rate(") || s.starts_with("cron(")) && s.ends_with(')')))
+        {
+            let shown: String = s.chars().take(40).collect();
+            return bad(format!("--rotation-schedule \"{shown}\" must be rate(…) or cron(…), e.g. \"rate(30 days)\""));
+        }
+        Ok(Some(RotationConfig {
+            function_arn: arn.to_string(),
+            schedule: schedule.map(str::to_string),
+        }))
+    }
 }
 
 /// What `init` did.
@@ -54,6 +110,9 @@ pub struct InitOutcome {
     pub key_id: Option<String>,
     /// The expiry recorded.
     pub expires_at: Option<DateTime<Utc>>,
+    /// The Secrets Manager rotation configured on the secret.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rotation: Option<RotationConfig>,
 }
 
 /// Why `init` refused.
@@ -152,11 +211,23 @@ pub async fn init(settings: &Settings, req: InitRequest) -> Result<InitOutcome, 
         Err(e) => return Err(e.into()),
     };
     rotator_engine::rotation::lease::install(&store, &req.secret_id).await?;
+    if let Some(rotation) = &req.rotation {
+        // The configuration only: no rotation starts now (Secrets Manager tries the function's
+        // testSecret step on a copy of the document, which changes nothing).
+        let request = RotateSecretRequest {
+            token: None,
+            function_arn: rotation.function_arn.clone(),
+            schedule: rotation.schedule.clone(),
+            rotate_immediately: false,
+        };
+        store.rotate_secret(&req.secret_id, &request).await?;
+    }
     Ok(InitOutcome {
         action,
         secret_id: req.secret_id,
         key_id: doc.entra.key_id,
         expires_at: doc.entra.expires_at,
+        rotation: req.rotation,
     })
 }
 
@@ -337,4 +408,48 @@ pub async fn run_sim(
     }
     let _ = tokio::signal::ctrl_c().await;
     Ok(())
+}
+
+#[cfg(test)]
+mod rotation_config_tests {
+    use super::RotationConfig;
+
+    const ARN: &str = "arn:aws:lambda:eu-west-1:111122223333:function:jamf-entra-rotator";
+
+    #[test]
+    fn a_rotation_function_is_configured_without_a_schedule_unless_one_is_given() {
+        assert_eq!(RotationConfig::parse(None, None).unwrap(), None);
+        let plain = RotationConfig::parse(Some(ARN), None).unwrap().unwrap();
+        assert_eq!((plain.function_arn.as_str(), plain.schedule), (ARN, None));
+        let scheduled = RotationConfig::parse(Some(ARN), Some("rate(30 days)"))
+            .unwrap()
+            .unwrap();
+        assert_eq!(scheduled.schedule.as_deref(), Some("rate(30 days)"));
+    }
+
+    #[test]
+    fn a_bad_rotation_function_or_schedule_is_refused_with_what_is_wrong() {
+        let err = |arn: Option<&str>, schedule: Option<&str>| {
+            RotationConfig::parse(arn, schedule)
+                .unwrap_err()
+                .to_string()
+        };
+        assert!(err(None, Some("rate(1 day)")).contains("needs --rotation-function-arn"));
+        for arn in [
+            "jamf-entra-rotator",
+            "arn:aws:lambda:eu-west-1:1111:function:x",
+            "arn:aws:sns:eu-west-1:111122223333:function:x",
+            "arn:aws:lambda:eu-west-1:111122223333:layer:x",
+        ] {
+            assert!(
+                err(Some(arn), None).contains("must be a Lambda function's ARN"),
+                "{arn}"
+            );
+        }
+        let e = err(Some(ARN), Some("every day"));
+        assert!(
+            e.contains("\"every day\" must be rate(…) or cron(…)"),
+            "{e}"
+        );
+    }
 }

@@ -207,6 +207,8 @@ mod tests {
                 .collect(),
             credentials: Vec::new(),
             rotation: None,
+            hand_off: None,
+            deferred: None,
         }
     }
 

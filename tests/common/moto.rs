@@ -175,7 +175,7 @@ async fn raw(
 /// Registers a do-nothing rotation function in moto (once per process) and returns its ARN.
 /// With it, `RotateSecret` behaves like AWS: an empty `AWSPENDING` version and no label moved
 /// (without one, moto moves `AWSCURRENT` by itself).
-async fn rotation_lambda() -> String {
+pub async fn rotation_lambda() -> String {
     ROTATION_LAMBDA
         .get_or_init(|| async {
             let json = [("content-type", "application/json")];

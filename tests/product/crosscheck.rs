@@ -97,6 +97,8 @@ fn the_scan_finds_the_calls_the_function_makes_and_what_they_act_on() {
         ("secretsmanager:GetSecretValue", Subject::Targets),
         ("secretsmanager:PutSecretValue", Subject::Targets),
         ("secretsmanager:UpdateSecretVersionStage", Subject::Targets),
+        ("secretsmanager:RotateSecret", Subject::Targets),
+        ("secretsmanager:RotateSecret", Subject::Cli),
         ("secretsmanager:GetSecretValue", Subject::JamfCredentials),
         ("secretsmanager:GetSecretValue", Subject::RotatorCredential),
         ("secretsmanager:ListSecrets", Subject::TagListing),
@@ -153,6 +155,41 @@ fn the_iam_check_fails_when_the_role_loses_or_gains_a_grant() {
             &"federated (defaults): beyond what the code calls: sns:Subscribe on AlertTopic"
                 .to_string()
         ),
+        "{problems:#?}"
+    );
+}
+
+#[test]
+fn the_iam_check_fails_when_the_role_cannot_hand_rotations_to_secrets_manager() {
+    let files = sources();
+    let text = template_text();
+    // Without RotateSecret on the targets…
+    let no_rotate = text.replacen(
+        "                  - secretsmanager:RotateSecret\n                  - secretsmanager:PutSecretValue\n",
+        "                  - secretsmanager:PutSecretValue\n",
+        1,
+    );
+    assert_ne!(no_rotate, text, "the edit applies");
+    let problems = iam_problems(&files, &no_rotate);
+    assert!(
+        problems.iter().any(|p| p.starts_with(
+            "federated (defaults): missing: secretsmanager:RotateSecret on TargetSecretArns (called at crates/engine/src/rotation/start.rs"
+        )),
+        "{problems:#?}"
+    );
+    // …or without the right to name itself as the rotation function.
+    let statement = format!(
+        "                Action: lambda:InvokeFunction\n                Resource: !Sub {}\n",
+        iam::OWN_FUNCTION
+    );
+    let no_invoke = text.replacen(&statement, "", 1);
+    assert_ne!(no_invoke, text, "the edit applies");
+    let problems = iam_problems(&files, &no_invoke);
+    assert!(
+        problems.iter().any(|p| p.contains(&format!(
+            "missing: lambda:InvokeFunction on {} (RotateSecret with this function",
+            iam::OWN_FUNCTION
+        ))),
         "{problems:#?}"
     );
 }

@@ -9,4 +9,5 @@ mod cli;
 mod crosscheck;
 mod discover;
 mod extending;
+mod fleet;
 mod template;

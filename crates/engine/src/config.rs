@@ -108,6 +108,38 @@ impl std::str::FromStr for RotatorAuth {
     }
 }
 
+/// `ROTATION_MODE`: how the scheduled check runs the rotations it finds due.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RotationMode {
+    /// `auto` (the default): in this invocation while there is time for the whole rotation;
+    /// once there is not, handed to Secrets Manager (`RotateSecret`), which runs it as four step
+    /// invocations of this function.
+    #[default]
+    Auto,
+    /// `in-process`: always in this invocation; a rotation there is no time for is deferred to
+    /// the next check.
+    InProcess,
+    /// `fan-out`: every due rotation is handed to Secrets Manager (a half-done one is still
+    /// resumed in this invocation: `RotateSecret` refuses while `AWSPENDING` is on another version).
+    FanOut,
+}
+
+impl std::str::FromStr for RotationMode {
+    type Err = ConfigError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim() {
+            "auto" => Ok(RotationMode::Auto),
+            "in-process" => Ok(RotationMode::InProcess),
+            "fan-out" => Ok(RotationMode::FanOut),
+            other => Err(ConfigError::Invalid {
+                name: "ROTATION_MODE".into(),
+                problem: format!("'{other}' is not one of auto, in-process, fan-out"),
+            }),
+        }
+    }
+}
+
 /// A setting that is missing or malformed.
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum ConfigError {
@@ -180,6 +212,12 @@ pub struct Settings {
     /// long the rotator keeps asking Entra's token endpoint with the revoked secret until it is
     /// refused, before it alerts `revocation-unconfirmed`.
     pub revocation_proof_timeout: Duration,
+    /// `ROTATION_MODE` (`auto`): how the scheduled check runs due rotations ([`RotationMode`]).
+    pub rotation_mode: RotationMode,
+    /// `DEADLINE_MARGIN_SECS` (60): what a rotation needs beyond the propagation wait and the
+    /// target's verification window (Graph, Jamf Pro and Secrets Manager calls), and what the
+    /// check keeps for its report, metrics and alerts before the invocation's deadline.
+    pub deadline_margin: Duration,
 }
 
 impl Default for Settings {
@@ -204,6 +242,8 @@ impl Default for Settings {
             retire_after_observed_use: false,
             observed_use_alert_days: 3,
             revocation_proof_timeout: Duration::from_secs(600),
+            rotation_mode: RotationMode::Auto,
+            deadline_margin: Duration::from_secs(60),
         }
     }
 }
@@ -276,6 +316,13 @@ impl Settings {
                 0,
                 3600,
             )? as u64),
+            rotation_mode: get("ROTATION_MODE")
+                .map(|v| v.parse())
+                .transpose()?
+                .unwrap_or_default(),
+            deadline_margin: Duration::from_secs(
+                num(&get, "DEADLINE_MARGIN_SECS", 60, 0, 900)? as u64
+            ),
         })
     }
 
@@ -413,6 +460,26 @@ mod tests {
             e.contains("ROTATOR_AUTH") && e.contains("federated, certificate, client-secret"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn the_rotation_mode_defaults_to_auto_and_a_bad_one_is_named() {
+        assert_eq!(from(&[]).unwrap().rotation_mode, RotationMode::Auto);
+        assert_eq!(from(&[]).unwrap().deadline_margin, Duration::from_secs(60));
+        for (v, mode) in [
+            ("fan-out", RotationMode::FanOut),
+            ("in-process", RotationMode::InProcess),
+            ("auto", RotationMode::Auto),
+        ] {
+            assert_eq!(from(&[("ROTATION_MODE", v)]).unwrap().rotation_mode, mode);
+        }
+        let e = from(&[("ROTATION_MODE", "parallel")]).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "setting ROTATION_MODE is invalid: 'parallel' is not one of auto, in-process, fan-out"
+        );
+        let e = from(&[("DEADLINE_MARGIN_SECS", "901")]).unwrap_err();
+        assert!(e.to_string().contains("DEADLINE_MARGIN_SECS"), "{e}");
     }
 
     #[test]

@@ -76,6 +76,10 @@ pub struct EntraSection {
     pub expires_at: Option<DateTime<Utc>>,
 }
 
+/// `conditional-access`: seconds Jamf's notifications are watched after the change, unless the
+/// document says otherwise (`jamf.observation_secs`).
+pub const DEFAULT_OBSERVATION_SECS: u64 = 60;
+
 /// Which Jamf integration uses the secret.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -275,6 +279,20 @@ impl TargetDocument {
     /// Serialises the document (to store it in Secrets Manager).
     pub fn to_secret(&self) -> SecretString {
         SecretString::from(serde_json::to_string(self).expect("document serialises"))
+    }
+
+    /// How long verifying a new secret in Jamf Pro waits on purpose: `conditional-access` watches
+    /// Jamf's notifications for `observation_secs` (default [`DEFAULT_OBSERVATION_SECS`]); the
+    /// other kinds test at once. Part of a rotation's time budget (the check's deadline gate).
+    pub fn verification_window(&self) -> std::time::Duration {
+        match self.jamf.target {
+            TargetKind::ConditionalAccess => std::time::Duration::from_secs(
+                self.jamf
+                    .observation_secs
+                    .unwrap_or(DEFAULT_OBSERVATION_SECS),
+            ),
+            TargetKind::SmtpGraph | TargetKind::Rotator => std::time::Duration::ZERO,
+        }
     }
 
     /// A short name for logs and alerts: Jamf host (or the rotator's client id) and target kind.

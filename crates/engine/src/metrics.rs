@@ -93,6 +93,19 @@ pub fn revocation_unconfirmed(target: &str) -> String {
     target_line(target, "RevocationUnconfirmed", 1.0, "Count")
 }
 
+/// `RotationDeferred` = 1 for the target: a rotation was due, and the check had no time left in
+/// its invocation to finish it; the next check starts it.
+pub fn rotation_deferred(target: &str) -> String {
+    target_line(target, "RotationDeferred", 1.0, "Count")
+}
+
+/// `RotationHandedOff` = 1 for the target: the check handed its due rotation to Secrets Manager
+/// (`RotateSecret`); the rotation's own step invocations write `RotationSucceeded` or
+/// `RotationFailed`.
+pub fn rotation_handed_off(target: &str) -> String {
+    target_line(target, "RotationHandedOff", 1.0, "Count")
+}
+
 /// Writes one EMF line to stdout, where the Lambda runtime hands it to CloudWatch Logs.
 pub fn emit(line: &str) {
     use std::io::Write;

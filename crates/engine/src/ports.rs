@@ -376,6 +376,22 @@ impl StoreError {
     }
 }
 
+/// What `RotateSecret` is asked: hand a rotation (or only its configuration) to Secrets Manager's
+/// rotation engine, which then invokes `function_arn` once per step.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RotateSecretRequest {
+    /// The new version's id (`ClientRequestToken`); `None` lets Secrets Manager choose one.
+    pub token: Option<String>,
+    /// The rotation function (`RotationLambdaARN`).
+    pub function_arn: String,
+    /// An automatic schedule (`RotationRules.ScheduleExpression`, `rate(…)` or `cron(…)`);
+    /// `None`: none is set.
+    pub schedule: Option<String>,
+    /// `RotateImmediately`: start a rotation now (otherwise only the configuration is stored, and
+    /// Secrets Manager tries the function's `testSecret` step).
+    pub rotate_immediately: bool,
+}
+
 /// Secrets Manager, as the engine needs it.
 #[async_trait]
 pub trait SecretStore: Send + Sync {
@@ -451,6 +467,20 @@ pub trait SecretStore: Send + Sync {
     async fn put_current(&self, secret_id: &str, value: &SecretString) -> Result<(), StoreError>;
     /// Secret ids that carry the tag `key` (with `value`, when given): the targets of a deployment.
     async fn list_tagged(&self, key: &str, value: Option<&str>) -> Result<Vec<String>, StoreError>;
+    /// `RotateSecret`: with `rotate_immediately`, Secrets Manager attaches `AWSPENDING` to a new
+    /// empty version `token` and invokes the rotation function for each of the four steps.
+    /// Refused while `AWSPENDING` is on another version than `AWSCURRENT`. A store that cannot
+    /// hand rotations over refuses, changing nothing.
+    async fn rotate_secret(
+        &self,
+        secret_id: &str,
+        request: &RotateSecretRequest,
+    ) -> Result<(), StoreError> {
+        let _ = request;
+        Err(StoreError::Invalid(format!(
+            "this store cannot hand the rotation of {secret_id} to Secrets Manager"
+        )))
+    }
 }
 
 // ---------------------------------------------------------------------------------------------

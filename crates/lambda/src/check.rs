@@ -1,9 +1,9 @@
 //! The scheduled check and the status report of every target, at most `parallelism` at once,
 //! and the metric lines each target's result gives.
 
-use super::{Function, LambdaError};
+use super::{Function, Invocation, LambdaError};
 use crate::metrics;
-use crate::rotation::check::{Action, CheckReport};
+use crate::rotation::check::{Action, CheckOptions, CheckReport};
 use crate::rotation::driver::Outcome;
 use crate::rotation::{RotationError, Step};
 use serde_json::{json, Value};
@@ -16,7 +16,19 @@ use tracing::Instrument;
 impl Function {
     /// The scheduled check (or, with `dry_run`, the status report) of every target, at most
     /// `parallelism` at once. A target that fails is reported (the engine alerts) and the others go on.
-    pub(super) async fn check_all(&self, dry_run: bool) -> Result<Value, LambdaError> {
+    /// No rotation starts that cannot finish before the invocation's deadline: it is handed to
+    /// Secrets Manager (`ROTATION_MODE`) or deferred to the next check.
+    pub(super) async fn check_all(
+        &self,
+        dry_run: bool,
+        invocation: &Invocation,
+    ) -> Result<Value, LambdaError> {
+        let options = Arc::new(CheckOptions {
+            dry_run,
+            deadline: invocation.deadline,
+            mode: self.rotation_mode,
+            rotation_function_arn: invocation.function_arn.clone(),
+        });
         let mut ids = self.targets.resolve(self.engine.store.as_ref()).await?;
         if let Some((own, _)) = self.own_secret.as_ref().filter(|(o, _)| !ids.contains(o)) {
             ids.push(own.clone());
@@ -26,10 +38,11 @@ impl Function {
         let mut index_of = HashMap::new();
         for (i, id) in ids.iter().enumerate() {
             let (engine, permits, id) = (self.engine.clone(), permits.clone(), id.clone());
+            let options = options.clone();
             // The task keeps the invocation's span, so its log lines carry the request id.
             let check = async move {
                 let _permit = permits.acquire_owned().await.ok();
-                engine.check(&id, dry_run).await
+                engine.check_with(&id, &options).await
             };
             let handle = tasks.spawn(check.instrument(tracing::Span::current()));
             index_of.insert(handle.id(), i);
@@ -81,10 +94,18 @@ impl Function {
             .iter()
             .filter(|r| r["ok"] != Value::Bool(true))
             .count();
+        let action_count = |action: &str| {
+            results
+                .iter()
+                .filter(|r| r["report"]["action"] == action)
+                .count()
+        };
         let response = json!({
             "action": if dry_run { "status" } else { "check" },
             "targets": ids.len(),
             "failed": failed,
+            "deferred": action_count("deferred"),
+            "handed_off": action_count("handed-off"),
             "results": results,
         });
         if dry_run || failed == 0 {
@@ -136,7 +157,7 @@ impl Function {
                 Some(Outcome::Failed | Outcome::RolledBack) => {
                     self.metric(metrics::rotation_failed(secret_id))
                 }
-                None => {}
+                None => self.start_metric(secret_id, report.action),
             }
             if let Some(d) = days {
                 self.metric(metrics::days_until_expiry(secret_id, d));
@@ -147,6 +168,17 @@ impl Function {
             json!({"secret_id": secret_id, "ok": ok, "report": report}),
             days,
         )
+    }
+
+    /// The metric of a due rotation the check did not run itself: deferred, handed to Secrets
+    /// Manager, or refused by it (a failure).
+    fn start_metric(&self, secret_id: &str, action: Action) {
+        match action {
+            Action::Deferred => self.metric(metrics::rotation_deferred(secret_id)),
+            Action::HandedOff => self.metric(metrics::rotation_handed_off(secret_id)),
+            Action::RotationFailed => self.metric(metrics::rotation_failed(secret_id)),
+            Action::None | Action::Rotated | Action::WouldRotate => {}
+        }
     }
 
     /// Whole days until the `AWSCURRENT` secret of `secret_id` expires, when the document says.

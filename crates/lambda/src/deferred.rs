@@ -1,6 +1,6 @@
 //! [`Deferred`]: the [`Function`] built at the first invocation rather than at init.
 
-use super::{Event, Function, LambdaError};
+use super::{Event, Function, Invocation, LambdaError};
 use serde_json::Value;
 
 /// A [`Function`] built at its first invocation rather than at init: building it loads the AWS
@@ -35,6 +35,15 @@ where
     /// refused before anything is built. The invocation that builds the function does not read
     /// the rotator's secret again (self-rotation): the build has just read it.
     pub async fn route(&self, event: Value) -> Result<Value, LambdaError> {
+        self.route_within(event, &Invocation::default()).await
+    }
+
+    /// [`Self::route`] within `invocation` (its deadline, the invoked function's ARN).
+    pub async fn route_within(
+        &self,
+        event: Value,
+        invocation: &Invocation,
+    ) -> Result<Value, LambdaError> {
         let event = Event::parse(&event)?;
         let mut built_now = false;
         let function = self
@@ -45,9 +54,13 @@ where
             })
             .await?;
         if built_now {
-            return function.dispatch(event).await;
+            return function.dispatch(event, invocation).await;
         }
         let refreshed = function.refreshed().await?;
-        refreshed.as_ref().unwrap_or(function).dispatch(event).await
+        refreshed
+            .as_ref()
+            .unwrap_or(function)
+            .dispatch(event, invocation)
+            .await
     }
 }

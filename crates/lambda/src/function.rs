@@ -2,10 +2,64 @@
 //! event to what it asks.
 
 use super::{Event, LambdaError, Targets};
+use crate::config::RotationMode;
 use crate::metrics;
 use crate::rotation::Engine;
+use chrono::{DateTime, Utc};
 use serde_json::Value;
 use std::sync::Arc;
+
+/// What the runtime says about one invocation (lambda_runtime's `Context`), as plain values.
+#[derive(Debug, Clone, Default)]
+pub struct Invocation {
+    /// When Lambda ends the invocation. `None`: no limit (a test, a local run).
+    pub deadline: Option<DateTime<Utc>>,
+    /// The function's ARN as invoked: the rotation function a check hands rotations to.
+    pub function_arn: Option<String>,
+}
+
+impl Invocation {
+    /// From the runtime's values, read at `now`: the deadline in milliseconds since the epoch,
+    /// the invoked ARN. A deadline already past (cargo lambda's emulator sends 600,000 ms: ten
+    /// minutes after the epoch) or an ARN that is none (it sends `function-arn`) is unknown: the
+    /// check then runs without a limit and hands nothing off, as in the CLI.
+    pub fn from_runtime(deadline_ms: u64, function_arn: &str, now: DateTime<Utc>) -> Self {
+        let deadline = i64::try_from(deadline_ms)
+            .ok()
+            .and_then(DateTime::from_timestamp_millis)
+            .filter(|d| *d > now);
+        if deadline.is_none() {
+            tracing::warn!(
+                deadline_ms,
+                "the runtime's deadline is already past; the check runs without one"
+            );
+        }
+        Self {
+            deadline,
+            function_arn: Some(function_arn.to_string()).filter(|a| a.starts_with("arn:")),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_runtime_context_gives_the_deadline_and_arn_unless_they_are_an_emulators_placeholders() {
+        let now = DateTime::from_timestamp(1_800_000_000, 0).unwrap();
+        let arn = "arn:aws:lambda:us-east-1:123456789012:function:jamf-entra-rotator";
+        let real = Invocation::from_runtime(1_800_000_900_000, arn, now);
+        assert_eq!(
+            real.deadline,
+            Some(now + chrono::Duration::seconds(900)),
+            "{real:?}"
+        );
+        assert_eq!(real.function_arn.as_deref(), Some(arn));
+        let emulated = Invocation::from_runtime(600_000, "function-arn", now);
+        assert_eq!((emulated.deadline, emulated.function_arn), (None, None));
+    }
+}
 
 /// How many targets a check works on at once: enough to finish a fleet well within the
 /// function's timeout, few enough to stay far under Graph's per-app throttling and Secrets
@@ -31,6 +85,8 @@ pub struct Function {
     pub targets: Targets,
     metrics: MetricSink,
     pub(super) parallelism: usize,
+    /// How the check runs due rotations (`ROTATION_MODE`).
+    pub(super) rotation_mode: RotationMode,
     /// The rotator's own document (`ROTATOR_AUTH=client-secret`), checked with the targets; with
     /// it, the settings to re-read the rotator's secret at each invocation (a warm container must
     /// not keep signing in with a secret it has itself retired).
@@ -46,6 +102,7 @@ impl Function {
             targets,
             metrics: sink,
             parallelism: DEFAULT_PARALLELISM,
+            rotation_mode: RotationMode::default(),
             own_secret: None,
         }
     }
@@ -93,17 +150,27 @@ impl Function {
         self
     }
 
+    /// Runs due rotations as `mode` says (`ROTATION_MODE`; [`RotationMode::Auto`] by default).
+    pub fn with_rotation_mode(mut self, mode: RotationMode) -> Self {
+        self.rotation_mode = mode;
+        self
+    }
+
     pub(super) fn metric(&self, line: String) {
         (self.metrics)(&line);
     }
 }
 
 impl Function {
-    /// Runs what `event` asks.
-    pub(super) async fn dispatch(&self, event: Event) -> Result<Value, LambdaError> {
+    /// Runs what `event` asks, within `invocation`'s deadline.
+    pub(super) async fn dispatch(
+        &self,
+        event: Event,
+        invocation: &Invocation,
+    ) -> Result<Value, LambdaError> {
         match event {
-            Event::Check => self.check_all(false).await,
-            Event::Status => self.check_all(true).await,
+            Event::Check => self.check_all(false, invocation).await,
+            Event::Status => self.check_all(true, invocation).await,
             Event::Rotate(r) => self.rotate(r).await,
             Event::Step(s) => self.step(s).await,
         }

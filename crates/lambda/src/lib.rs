@@ -23,7 +23,7 @@ mod targets;
 pub use deferred::Deferred;
 pub use error::LambdaError;
 pub use event::{Event, RotateEvent, StepEvent};
-pub use function::{Function, MetricSink, DEFAULT_PARALLELISM};
+pub use function::{Function, Invocation, MetricSink, DEFAULT_PARALLELISM};
 pub use targets::Targets;
 
 use serde_json::Value;
@@ -32,10 +32,25 @@ use serde_json::Value;
 use rotator_adapters::{entra, wiring};
 use rotator_engine::{config, document, metrics, ports, rotation};
 
-/// Handles one invocation: parses the event, runs what it asks, returns the response. An event
-/// that is not understood is refused before anything runs.
+/// Handles one invocation without a deadline: parses the event, runs what it asks, returns the
+/// response. An event that is not understood is refused before anything runs.
 pub async fn route(function: &Function, event: Value) -> Result<Value, LambdaError> {
+    route_within(function, event, &Invocation::default()).await
+}
+
+/// [`route`] within `invocation`: a check starts no rotation it cannot finish before the
+/// deadline, and may hand rotations to Secrets Manager with the invoked function as their
+/// rotation function (`ROTATION_MODE`).
+pub async fn route_within(
+    function: &Function,
+    event: Value,
+    invocation: &Invocation,
+) -> Result<Value, LambdaError> {
     let event = Event::parse(&event)?;
     let refreshed = function.refreshed().await?;
-    refreshed.as_ref().unwrap_or(function).dispatch(event).await
+    refreshed
+        .as_ref()
+        .unwrap_or(function)
+        .dispatch(event, invocation)
+        .await
 }

@@ -3,7 +3,7 @@
 
 use super::{Function, LambdaError, StepEvent};
 use crate::metrics;
-use crate::ports::AWSCURRENT;
+use crate::ports::{AlertKind, AWSCURRENT};
 use crate::rotation::guard::{standing, Standing};
 use crate::rotation::{RotateRequest, RotationError, Step, StepContext};
 use serde_json::{json, Value};
@@ -63,6 +63,7 @@ impl Function {
                     self.engine.release(&ctx, &s.token).await;
                     if was == Standing::Pending {
                         self.metric(metrics::rotation_succeeded(&secret_id));
+                        self.alert_succeeded(&ctx).await;
                     }
                 }
                 Ok(json!({"step": step, "secret_id": secret_id, "token": s.token, "ok": true}))
@@ -85,7 +86,43 @@ impl Function {
         let settled = self.engine.settle(ctx, e).await;
         let undone = settled.rollback.as_ref().is_some_and(|rb| rb.complete);
         self.alert_failed(ctx, e, settled).await;
+        // As a check alerts after its own rotation failed.
+        self.engine
+            .alert_if_expiring(&ctx.secret_id, &e.to_string(), &e.advice())
+            .await;
         undone
+    }
+
+    /// With `ALERT_ON_SUCCESS`, the alert of a rotation Secrets Manager drove to its end: the
+    /// same alert as the in-process driver's, from the document now `AWSCURRENT`.
+    async fn alert_succeeded(&self, ctx: &StepContext) {
+        if !self.engine.policy.alert_on_success {
+            return;
+        }
+        let Ok((_, doc)) = self
+            .engine
+            .current(Step::FinishSecret, &ctx.secret_id)
+            .await
+        else {
+            return;
+        };
+        let replaced = doc
+            .rotation
+            .as_ref()
+            .and_then(|r| r.replaces_key_id.clone());
+        let message = format!(
+            "Target: {} ({})\nDriver: Secrets Manager rotation, version {}\nReason: {}\nNew key id: {}\nOld key id: {}",
+            ctx.secret_id,
+            doc.label(),
+            ctx.token,
+            ctx.request.reason,
+            doc.entra.key_id.as_deref().unwrap_or("-"),
+            replaced.as_deref().unwrap_or("-"),
+        );
+        let subject = format!("Rotated: {}", doc.label());
+        self.engine
+            .alert(AlertKind::Rotated, &ctx.secret_id, subject, message)
+            .await;
     }
 
     /// The alert of a failed step.

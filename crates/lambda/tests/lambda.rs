@@ -10,6 +10,9 @@
 //! - `targets.rs`: targets named, found by tag, and one failing its check (an SNS alert).
 //! - `emulator.rs`: `bootstrap` under `cargo lambda watch`, invoked over HTTP.
 //! - `emulated.rs`: the sample events through that real binary.
+//! - `fleet.rs`: the check's deadline gate (a rotation it has no time for is deferred) and the
+//!   fan-out (due rotations handed to Secrets Manager, then run as the four step events): the
+//!   same scenarios end the same way in process and fanned out.
 //! - `scripts.rs`: the deployment scripts parse and print their usage; a dry run runs nothing.
 //! - `rehearsal.rs`: `template.yaml` translated by SAM and deployed on moto's CloudFormation; the
 //!   real `bootstrap` with the deployed environment rotates on the scheduled check.
@@ -21,6 +24,8 @@ mod common;
 mod emulated;
 #[path = "lambda/emulator.rs"]
 mod emulator;
+#[path = "lambda/fleet.rs"]
+mod fleet;
 #[path = "lambda/harness.rs"]
 mod harness;
 #[path = "lambda/rehearsal.rs"]

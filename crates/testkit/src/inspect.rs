@@ -31,6 +31,8 @@ pub enum StoreOp {
     PutCurrent,
     /// [`crate::ports::SecretStore::list_tagged`].
     ListTagged,
+    /// [`crate::ports::SecretStore::rotate_secret`].
+    RotateSecret,
 }
 
 /// One version as a [`Snapshot`] shows it: labels and a hash of the value, never the value.

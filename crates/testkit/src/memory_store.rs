@@ -6,7 +6,9 @@
 //! value fails. Test helpers inject faults and take value-free snapshots.
 
 use crate::inspect::{hash, SecretSnapshot, Snapshot, StoreOp, VersionSnapshot};
-use crate::ports::{SecretInfo, SecretStore, StoreError, AWSCURRENT, AWSPENDING, AWSPREVIOUS};
+use crate::ports::{
+    RotateSecretRequest, SecretInfo, SecretStore, StoreError, AWSCURRENT, AWSPENDING, AWSPREVIOUS,
+};
 use async_trait::async_trait;
 use secrecy::{ExposeSecret, SecretString};
 use std::collections::{BTreeMap, HashMap};
@@ -21,6 +23,8 @@ struct Version {
 struct Secret {
     arn: String,
     rotation_enabled: Option<bool>,
+    /// `RotateSecret`'s configuration: the rotation function and the schedule.
+    rotation: Option<(String, Option<String>)>,
     tags: BTreeMap<String, String>,
     versions: BTreeMap<String, Version>,
 }
@@ -43,6 +47,35 @@ impl Secret {
             .find(|(_, v)| v.labels.iter().any(|l| l == label))
             .map(|(id, _)| id.as_str())
     }
+    /// What `RotateSecret` does before invoking the rotation function (see
+    /// [`MemoryStore::begin_rotation`]). True when it made the version (false: the same token
+    /// again, a no-op).
+    fn begin(&mut self, secret_id: &str, token: &str) -> Result<bool, StoreError> {
+        match self.with_label(AWSPENDING) {
+            Some(v) if v == token => return Ok(false),
+            Some(_) => {
+                return Err(aws_error(
+                    "RotateSecret",
+                    secret_id,
+                    "InvalidRequestException",
+                    "A previous rotation isn't complete.",
+                ))
+            }
+            None => {}
+        }
+        if self.versions.contains_key(token) {
+            return Err(aws_error(
+                "RotateSecret",
+                secret_id,
+                "ResourceExistsException",
+                "version exists",
+            ));
+        }
+        self.versions.insert(token.to_string(), Version::default());
+        self.attach(AWSPENDING, token);
+        self.rotation_enabled = Some(true);
+        Ok(true)
+    }
     /// AWSCURRENT to `version_id`; AWSPREVIOUS to the version it left.
     fn make_current(&mut self, version_id: &str) {
         if let Some(old) = self.with_label(AWSCURRENT).map(str::to_string) {
@@ -58,6 +91,21 @@ impl Secret {
 struct State {
     secrets: BTreeMap<String, Secret>,
     faults: HashMap<StoreOp, (u32, String)>,
+    /// The rotation function invocations `RotateSecret` asked for, not yet taken by a test.
+    invocations: Vec<RotationInvocation>,
+}
+
+/// A rotation `RotateSecret` handed to Secrets Manager: Secrets Manager would now invoke
+/// `function_arn` with the four step events for `token`. Tests take them
+/// ([`MemoryStore::take_invocations`]) and send the step events themselves.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RotationInvocation {
+    /// The secret's ARN (what Secrets Manager puts in `SecretId`).
+    pub secret_arn: String,
+    /// The version being created (`ClientRequestToken`).
+    pub token: String,
+    /// The rotation function.
+    pub function_arn: String,
 }
 
 impl State {
@@ -91,6 +139,7 @@ impl State {
         let mut secret = Secret {
             arn: arn.clone(),
             rotation_enabled: None,
+            rotation: None,
             tags: BTreeMap::new(),
             versions: BTreeMap::new(),
         };
@@ -201,34 +250,20 @@ impl MemoryStore {
     /// carries `AWSPENDING` ("previous rotation in progress"); repeating it for the same token is
     /// a no-op.
     pub fn begin_rotation(&self, secret_id: &str, token: &str) -> Result<(), StoreError> {
-        let mut st = self.lock();
-        let secret = st.find(secret_id)?;
-        match secret.with_label(AWSPENDING) {
-            Some(v) if v == token => return Ok(()),
-            Some(_) => {
-                return Err(aws_error(
-                    "RotateSecret",
-                    secret_id,
-                    "InvalidRequestException",
-                    "A previous rotation isn't complete.",
-                ))
-            }
-            None => {}
-        }
-        if secret.versions.contains_key(token) {
-            return Err(aws_error(
-                "RotateSecret",
-                secret_id,
-                "ResourceExistsException",
-                "version exists",
-            ));
-        }
-        secret
-            .versions
-            .insert(token.to_string(), Version::default());
-        secret.attach(AWSPENDING, token);
-        secret.rotation_enabled = Some(true);
-        Ok(())
+        self.lock()
+            .find(secret_id)?
+            .begin(secret_id, token)
+            .map(|_| ())
+    }
+
+    /// The rotation invocations `RotateSecret` asked for since the last call, oldest first.
+    pub fn take_invocations(&self) -> Vec<RotationInvocation> {
+        std::mem::take(&mut self.lock().invocations)
+    }
+
+    /// The rotation function and schedule `RotateSecret` configured on the secret.
+    pub fn rotation_config(&self, secret_id: &str) -> Option<(String, Option<String>)> {
+        self.lock().find(secret_id).ok()?.rotation.clone()
     }
 
     /// Sets what `describe` reports as `rotation_enabled`.
@@ -547,5 +582,35 @@ impl SecretStore for MemoryStore {
             .collect();
         arns.sort();
         Ok(arns)
+    }
+
+    async fn rotate_secret(
+        &self,
+        secret_id: &str,
+        request: &RotateSecretRequest,
+    ) -> Result<(), StoreError> {
+        let mut st = self.lock();
+        st.check(StoreOp::RotateSecret, secret_id)?;
+        let secret = st.find(secret_id)?;
+        let began = if request.rotate_immediately {
+            let token = request
+                .token
+                .clone()
+                .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+            secret.begin(secret_id, &token)?.then_some(token)
+        } else {
+            None
+        };
+        secret.rotation = Some((request.function_arn.clone(), request.schedule.clone()));
+        secret.rotation_enabled = Some(true);
+        let secret_arn = secret.arn.clone();
+        if let Some(token) = began {
+            st.invocations.push(RotationInvocation {
+                secret_arn,
+                token,
+                function_arn: request.function_arn.clone(),
+            });
+        }
+        Ok(())
     }
 }

@@ -24,6 +24,9 @@
 //!
 //! A call in any other module is a problem to classify here, so a new call cannot slip past.
 //!
+//! A `RotateSecret` call (the check's hand-off to Secrets Manager) also needs
+//! `lambda:InvokeFunction` on the function itself, which it names as the rotation function.
+//!
 //! What Lambda itself does with the role (not calls of the code) is required too: write the
 //! function's logs (its `LoggingConfig.LogGroup`), send a failed asynchronous invocation to the
 //! `OnFailure` destination, use the alert topic's KMS key to publish, the secrets' KMS key
@@ -32,6 +35,11 @@
 use super::cfn::{get, names, Deployment, Grant};
 use super::source::{method_calls, pascal, sdk_crates_named, sdk_operations, File};
 use std::collections::{BTreeMap, BTreeSet};
+
+/// The function's own ARN, as its role names it (`!Sub`, by `FunctionName`: the role comes
+/// before the function).
+pub const OWN_FUNCTION: &str =
+    "arn:${AWS::Partition}:lambda:${AWS::Region}:${AWS::AccountId}:function:${FunctionName}";
 
 /// What a call acts on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -295,6 +303,21 @@ pub fn required(calls: &[Call], self_rotating: bool, d: &Deployment) -> BTreeMap
             Subject::NoResource if federated => add(&c.action, "*", why),
             _ => {}
         }
+    }
+    // RotateSecret names this function as the rotation function: its caller needs
+    // lambda:InvokeFunction on it (AWS's RotateSecret reference).
+    if let Some(c) = calls
+        .iter()
+        .find(|c| c.action == "secretsmanager:RotateSecret" && c.subject == Subject::Targets)
+    {
+        add(
+            "lambda:InvokeFunction",
+            OWN_FUNCTION,
+            format!(
+                "RotateSecret with this function as the rotation function, at {}",
+                c.site
+            ),
+        );
     }
     let f = d.resource("RotatorFunction").expect("the function");
     let p = get(&f, "Properties");

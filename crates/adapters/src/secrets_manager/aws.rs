@@ -5,7 +5,9 @@
 //! logged and never put into an error: AWS error messages name ids and labels, not values.
 
 use super::{store_error, version_of, NOT_FOUND};
-use crate::ports::{SecretInfo, SecretStore, StoreError, AWSCURRENT, AWSPENDING};
+use crate::ports::{
+    RotateSecretRequest, SecretInfo, SecretStore, StoreError, AWSCURRENT, AWSPENDING,
+};
 use async_trait::async_trait;
 use aws_sdk_secretsmanager::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_secretsmanager::operation::get_secret_value::GetSecretValueOutput;
@@ -425,5 +427,28 @@ impl SecretStore for AwsSecretStore {
         arns.sort();
         arns.dedup();
         Ok(arns)
+    }
+
+    async fn rotate_secret(
+        &self,
+        secret_id: &str,
+        request: &RotateSecretRequest,
+    ) -> Result<(), StoreError> {
+        let rules = request.schedule.as_ref().map(|s| {
+            aws_sdk_secretsmanager::types::RotationRulesType::builder()
+                .schedule_expression(s)
+                .build()
+        });
+        self.client
+            .rotate_secret()
+            .secret_id(secret_id)
+            .set_client_request_token(request.token.clone())
+            .rotation_lambda_arn(&request.function_arn)
+            .set_rotation_rules(rules)
+            .rotate_immediately(request.rotate_immediately)
+            .send()
+            .await
+            .map_err(|e| map_err("RotateSecret", secret_id, secret_id, e))?;
+        Ok(())
     }
 }

@@ -1,12 +1,17 @@
 //! The scheduled check: days until expiry, drift, and a rotation when one is due. With
 //! `dry_run` it is the read-only `status` report.
+//!
+//! A check reads ([`Engine::look`]), judges ([`Engine::expiry`], [`Engine::drift`]), keeps
+//! house (retirements, orphans, an interrupted lockdown: [`Engine::housekeeping`]), alerts on
+//! drift, and then starts the rotation that is due: in this process, handed to Secrets Manager,
+//! or deferred when the invocation has no time left for it ([`super::start`]).
 
-use super::driver::{Outcome, RotationReport};
+use super::driver::RotationReport;
 use super::ledger::Ledger;
-use super::retire::Retirement;
-use super::run::Seen;
-use super::{app_of, is_ours, Engine, RotateRequest, RotationError, Step};
-use crate::ports::{AlertKind, AppRef, AWSPENDING};
+use super::{app_of, is_ours, Engine, RotationError, Step};
+use crate::config::RotationMode;
+use crate::document::TargetDocument;
+use crate::ports::{AlertKind, AppRef, Application, PasswordCredential, SecretInfo, AWSPENDING};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
@@ -53,6 +58,49 @@ pub enum Action {
     RotationFailed,
     /// A rotation was due, but this was a dry run.
     WouldRotate,
+    /// A rotation was due, but the invocation had no time left to finish it (see `deferred`);
+    /// the next check starts it. Not a failure.
+    Deferred,
+    /// A rotation was due and was handed to Secrets Manager (`RotateSecret`, see `hand_off`),
+    /// which runs it as four step invocations of the rotation function.
+    HandedOff,
+}
+
+/// How the check may start a due rotation.
+#[derive(Debug, Clone, Default)]
+pub struct CheckOptions {
+    /// Read only: change nothing, alert nothing (the `status` report).
+    pub dry_run: bool,
+    /// When the invocation must be over: no rotation starts that could not finish before it
+    /// (with the margin kept for the report). `None`: no limit (the CLI).
+    pub deadline: Option<DateTime<Utc>>,
+    /// In process, handed to Secrets Manager, or whichever fits the time left.
+    pub mode: RotationMode,
+    /// The rotation function Secrets Manager invokes for a rotation handed to it (the function
+    /// running the check). Without it nothing is handed off.
+    pub rotation_function_arn: Option<String>,
+}
+
+impl CheckOptions {
+    /// The options of a check without a deadline or a hand-off (`dry_run`: the status report).
+    pub fn unlimited(dry_run: bool) -> Self {
+        Self {
+            dry_run,
+            ..Default::default()
+        }
+    }
+}
+
+/// A rotation handed to Secrets Manager.
+#[derive(Debug, Clone, Serialize)]
+pub struct HandOff {
+    /// The version Secrets Manager creates (`ClientRequestToken`).
+    pub token: String,
+    /// The rotation function it invokes for each step.
+    pub rotation_function_arn: String,
+    /// Why Secrets Manager refused it (the check then reports the rotation failed).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 /// One credential of the app, as the report shows it.
@@ -99,6 +147,48 @@ pub struct CheckReport {
     pub credentials: Vec<CredentialView>,
     /// The rotation it ran.
     pub rotation: Option<RotationReport>,
+    /// The rotation it handed to Secrets Manager.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hand_off: Option<HandOff>,
+    /// Why a due rotation was deferred (the time it needs, the time left).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deferred: Option<String>,
+}
+
+/// What a check read of one target.
+pub(super) struct Look {
+    /// The secret's stages.
+    pub(super) info: SecretInfo,
+    /// The `AWSCURRENT` version.
+    pub(super) current_version: String,
+    /// Its document.
+    pub(super) doc: TargetDocument,
+    /// The app's credentials.
+    pub(super) application: Application,
+    /// The app, with its object id.
+    pub(super) app: AppRef,
+    /// Which credentials the secret's versions hold.
+    pub(super) ledger: Ledger,
+    /// When it was read.
+    pub(super) now: DateTime<Utc>,
+    /// Rotations this process had let through the target's lock before the read.
+    pub(super) generation: u64,
+}
+
+/// The managed credential's expiry, and whether a rotation is due.
+pub(super) struct Expiry {
+    /// The managed credential's key id, lower case.
+    pub(super) managed_key: Option<String>,
+    /// True when the app holds it.
+    pub(super) managed_found: bool,
+    /// When it expires.
+    pub(super) expires_at: Option<DateTime<Utc>>,
+    /// Whole days until then.
+    pub(super) days: Option<i64>,
+    /// The threshold applied.
+    pub(super) threshold: i64,
+    /// A half-done rotation's version.
+    pub(super) pending: Option<String>,
 }
 
 impl Engine {
@@ -111,8 +201,21 @@ impl Engine {
         secret_id: &str,
         dry_run: bool,
     ) -> Result<CheckReport, RotationError> {
+        self.check_with(secret_id, &CheckOptions::unlimited(dry_run))
+            .await
+    }
+
+    /// [`Self::check`] with a deadline and a way to start rotations ([`CheckOptions`]): a due
+    /// rotation starts only if it can finish before the deadline; otherwise it is handed to
+    /// Secrets Manager or deferred. The reading, the report and the housekeeping run regardless.
+    pub async fn check_with(
+        &self,
+        secret_id: &str,
+        options: &CheckOptions,
+    ) -> Result<CheckReport, RotationError> {
+        let dry_run = options.dry_run;
         // One target's panic is this target's failure, not the end of every target's check.
-        let result = crate::panics::contained(secret_id, self.check_target(secret_id, dry_run))
+        let result = crate::panics::contained(secret_id, self.check_target(secret_id, options))
             .await
             .unwrap_or_else(|p| {
                 tracing::error!(step = %Step::Check, "check of {secret_id} failed: {p}");
@@ -143,8 +246,28 @@ impl Engine {
     async fn check_target(
         &self,
         secret_id: &str,
-        dry_run: bool,
+        options: &CheckOptions,
     ) -> Result<CheckReport, RotationError> {
+        let look = self.look(secret_id).await?;
+        let expiry = self.expiry(&look);
+        let mut report = self.report_of(secret_id, &look, &expiry);
+        if options.dry_run || report.rotation_in_progress_until.is_some() {
+            self.leave_alone(&mut report, options.dry_run);
+            return Ok(report);
+        }
+        let removed = self.housekeeping(secret_id, &look, &report).await;
+        self.alert_drift(secret_id, &report, &removed, &expiry)
+            .await;
+        if report.due {
+            self.start_due(secret_id, look, &expiry, &removed, options, &mut report)
+                .await?;
+        }
+        Ok(report)
+    }
+
+    /// Reads the target: its stages, the `AWSCURRENT` document, the app's credentials, and which
+    /// of them the secret's versions hold.
+    pub(super) async fn look(&self, secret_id: &str) -> Result<Look, RotationError> {
         let step = Step::Check;
         // Taken before the read: a rotation of this target in this process after it makes what
         // was read stale for the rotation below.
@@ -164,42 +287,6 @@ impl Engine {
             object_id: Some(application.object_id.clone()),
             ..app_of(&doc)
         };
-        let now = self.clock.now();
-        let managed_key = doc.entra.key_id.as_deref().map(str::to_lowercase);
-        let managed = application
-            .passwords
-            .iter()
-            .find(|c| Some(c.key_id.to_lowercase()) == managed_key);
-        let expires_at = managed.and_then(|c| c.end).or(doc.entra.expires_at);
-        let days = expires_at.map(|e| (e - now).num_days());
-
-        // A secret we made shorter-lived than the threshold allows (a strict tenant policy) would
-        // be due the day it was made: then rotate in its last third instead.
-        let lifetime_days = managed
-            .filter(|c| is_ours(c.display_name.as_deref()))
-            .and_then(|c| Some((c.end? - c.start?).num_days()));
-        let threshold = lifetime_days.map_or(self.policy.threshold_days, |l| {
-            self.policy.threshold_days.min(l / 3).max(1)
-        });
-
-        let mut drift = Vec::new();
-        let pending = info
-            .version_with(AWSPENDING)
-            .filter(|v| *v != current_version);
-        if let Some(p) = pending {
-            drift.push(Drift {
-                kind: DriftKind::StalePending,
-                key_id: None,
-                detail: format!("a rotation is half done (AWSPENDING on version {p})"),
-            });
-        }
-        if managed.is_none() {
-            drift.push(Drift {
-                kind: DriftKind::ManagedMissing,
-                key_id: doc.entra.key_id.clone(),
-                detail: "the credential the document names is not on the app: Jamf Pro's secret no longer works".into(),
-            });
-        }
         let ledger = self
             .ledger(
                 step,
@@ -213,272 +300,149 @@ impl Engine {
                 tag: super::target_tag(&info.arn),
                 ..Default::default()
             });
-        let retire = doc
-            .rotation
-            .as_ref()
-            .and_then(|r| r.replaces_key_id.clone())
-            .map(|k| k.to_lowercase());
-        let orphans: Vec<String> =
-            ledger_orphans(&ledger, &application, now, self.policy.orphan_min_age);
-        for c in &application.passwords {
-            let key = c.key_id.to_lowercase();
-            if c.end.is_some_and(|e| e <= now) {
-                drift.push(Drift {
-                    kind: DriftKind::Expired,
-                    key_id: Some(c.key_id.clone()),
-                    detail: format!("credential {} expired", c.key_id),
-                });
-            }
-            if Some(&key) == managed_key.as_ref() {
-                continue;
-            }
-            if retire.as_ref() == Some(&key) {
-                drift.push(Drift {
-                    kind: DriftKind::RetirePending,
-                    key_id: Some(c.key_id.clone()),
-                    detail: "the credential the last rotation replaced is still on the app".into(),
-                });
-            } else if orphans.contains(&c.key_id) {
-                drift.push(Drift {
-                    kind: DriftKind::Orphan,
-                    key_id: Some(c.key_id.clone()),
-                    detail: "a credential of ours that no secret version holds".into(),
-                });
-            } else if is_ours(c.display_name.as_deref())
-                && !super::is_ours_for(c.display_name.as_deref(), &ledger.tag)
-            {
-                drift.push(Drift {
-                    kind: DriftKind::OtherTarget,
-                    key_id: Some(c.key_id.clone()),
-                    detail: "a credential the rotator made for another target on the same app"
-                        .into(),
-                });
-            } else if !is_ours(c.display_name.as_deref()) {
-                drift.push(Drift {
-                    kind: DriftKind::Unmanaged,
-                    key_id: Some(c.key_id.clone()),
-                    detail: format!(
-                        "credential {:?} is not managed by the rotator",
-                        c.display_name.as_deref().unwrap_or("")
-                    ),
-                });
-            }
-        }
+        Ok(Look {
+            info,
+            current_version,
+            doc,
+            application,
+            app,
+            ledger,
+            now: self.clock.now(),
+            generation,
+        })
+    }
 
-        let due = pending.is_some() || managed.is_none() || days.is_none_or(|d| d <= threshold);
-        let mut report = CheckReport {
-            rotation_in_progress_until: super::lease::Lease::of(&info)
-                .filter(|l| l.live(now))
+    /// The managed credential's expiry and the threshold that applies to it.
+    pub(super) fn expiry(&self, look: &Look) -> Expiry {
+        let managed_key = look.doc.entra.key_id.as_deref().map(str::to_lowercase);
+        let managed = look
+            .application
+            .passwords
+            .iter()
+            .find(|c| Some(c.key_id.to_lowercase()) == managed_key);
+        let expires_at = managed.and_then(|c| c.end).or(look.doc.entra.expires_at);
+        // A secret we made shorter-lived than the threshold allows (a strict tenant policy) would
+        // be due the day it was made: then rotate in its last third instead.
+        let lifetime_days = managed
+            .filter(|c| is_ours(c.display_name.as_deref()))
+            .and_then(|c| Some((c.end? - c.start?).num_days()));
+        Expiry {
+            managed_found: managed.is_some(),
+            days: expires_at.map(|e| (e - look.now).num_days()),
+            threshold: lifetime_days.map_or(self.policy.threshold_days, |l| {
+                self.policy.threshold_days.min(l / 3).max(1)
+            }),
+            expires_at,
+            pending: look
+                .info
+                .version_with(AWSPENDING)
+                .filter(|v| *v != look.current_version)
+                .map(str::to_string),
+            managed_key,
+        }
+    }
+
+    /// The report before anything is done: expiry, drift, credentials, whether a rotation is due.
+    pub(super) fn report_of(&self, secret_id: &str, look: &Look, expiry: &Expiry) -> CheckReport {
+        let due = expiry.pending.is_some()
+            || !expiry.managed_found
+            || expiry.days.is_none_or(|d| d <= expiry.threshold);
+        CheckReport {
+            rotation_in_progress_until: super::lease::Lease::of(&look.info)
+                .filter(|l| l.live(look.now))
                 .map(|l| l.expires),
             secret_id: secret_id.to_string(),
-            target: doc.label(),
-            key_id: doc.entra.key_id.clone(),
-            expires_at,
-            days_until_expiry: days,
-            threshold_days: threshold,
+            target: look.doc.label(),
+            key_id: look.doc.entra.key_id.clone(),
+            expires_at: expiry.expires_at,
+            days_until_expiry: expiry.days,
+            threshold_days: expiry.threshold,
             due,
             action: Action::None,
-            drift,
-            credentials: application
+            drift: self.drift(look, expiry),
+            credentials: look
+                .application
                 .passwords
                 .iter()
                 .map(|c| CredentialView {
                     key_id: c.key_id.clone(),
                     display_name: c.display_name.clone(),
                     expires_at: c.end,
-                    managed: Some(c.key_id.to_lowercase()) == managed_key,
+                    managed: Some(c.key_id.to_lowercase()) == expiry.managed_key,
                     ours: is_ours(c.display_name.as_deref()),
                 })
                 .collect(),
             rotation: None,
-        };
-        if dry_run || report.rotation_in_progress_until.is_some() {
-            if due && dry_run {
-                report.action = Action::WouldRotate;
-            }
-            if let Some(until) = report.rotation_in_progress_until.filter(|_| !dry_run) {
-                self.note(
-                    step,
-                    &format!(
-                        "another attempt holds this target's rotation until {}; leaving it alone",
-                        until.format("%H:%M:%S UTC")
-                    ),
-                );
-            }
-            return Ok(report);
+            hand_off: None,
+            deferred: None,
         }
+    }
 
-        // Housekeeping first: finish a retirement that is due (or that a crash interrupted);
-        // sweep orphans.
-        let retirement = if report
-            .drift
-            .iter()
-            .any(|d| d.kind == DriftKind::RetirePending)
-        {
-            // An unreadable sign-in report keeps the old credential for a later check.
-            Some(
-                self.retirement(step, &doc, &app, false)
-                    .await
-                    .unwrap_or_else(|e| Retirement::Wait(e.to_string())),
-            )
-        } else {
-            None
-        };
-        if let Some(Retirement::Overdue(why)) = &retirement {
-            self.alert(
-                AlertKind::Drift,
-                secret_id,
-                format!("New secret not seen in use: {}", report.target),
-                format!("Target: {secret_id} ({})\n{why}.\nThe old credential is kept, so Jamf Pro keeps working either way.\nWhat to do: check that Jamf Pro uses the new secret (the integration's status in Jamf Pro); an emergency rotation (`--revoke-old immediately`) retires the old one regardless.", report.target),
-            )
-            .await;
+    /// A dry run, or a rotation in progress elsewhere: the report only.
+    fn leave_alone(&self, report: &mut CheckReport, dry_run: bool) {
+        if report.due && dry_run {
+            report.action = Action::WouldRotate;
         }
-        let mut removed = Vec::new();
-        let mut not_removed = Vec::new();
-        for d in &report.drift {
-            let due = match d.kind {
-                DriftKind::Orphan => true,
-                DriftKind::RetirePending => retirement == Some(Retirement::Now),
-                _ => false,
-            };
-            if due {
-                let key = d.key_id.as_deref().unwrap_or_default();
-                match self
-                    .remove_checked(
-                        step,
-                        secret_id,
-                        &app,
-                        key,
-                        &[(&current_version, &doc)],
-                        None,
-                    )
-                    .await
-                {
-                    Ok(()) => {
-                        removed.push(key.to_string());
-                        self.note(
-                            step,
-                            &format!(
-                                "removed {} credential {key}",
-                                if d.kind == DriftKind::Orphan {
-                                    "orphaned"
-                                } else {
-                                    "replaced"
-                                }
-                            ),
-                        )
-                    }
-                    Err(e) => {
-                        tracing::warn!(step = "check", "could not remove credential {key}: {e}");
-                        not_removed.push((
-                            key.to_string(),
-                            format!("- {} credential {key}: {e}", kebab(d.kind)),
-                        ));
-                    }
-                }
-            }
-        }
-        // A lockdown that a crash interrupted after the switch is completed now.
-        if let Some(record) = doc.rotation.as_ref().filter(|r| r.lockdown) {
-            let mut left = application.clone();
-            left.passwords.retain(|c| !removed.contains(&c.key_id));
-            match self
-                .complete_lockdown(secret_id, (&current_version, &doc), record, &app, &left)
-                .await
-            {
-                Ok(gone) => removed.extend(gone),
-                Err(e) => {
-                    tracing::warn!(step = "check", "the lockdown could not be completed: {e}")
-                }
-            }
-        }
-        // What the lockdown's completion removed after all is not a housekeeping failure.
-        let not_removed: Vec<String> = not_removed
-            .into_iter()
-            .filter(|(key, _)| !removed.contains(key))
-            .map(|(_, line)| line)
-            .collect();
-        if !not_removed.is_empty() {
-            self.housekeeping_failed(secret_id, &report.target, &not_removed)
-                .await;
-        }
-        let serious: Vec<&Drift> = report
-            .drift
-            .iter()
-            .filter(|d| d.key_id.as_ref().is_none_or(|k| !removed.contains(k)))
-            .filter(|d| {
-                matches!(d.kind, DriftKind::ManagedMissing | DriftKind::Unmanaged)
-                    || (d.kind == DriftKind::Expired
-                        && d.key_id.as_deref().map(str::to_lowercase) == managed_key)
-            })
-            .collect();
-        if !serious.is_empty() {
-            let lines: Vec<String> = serious
-                .iter()
-                .map(|d| {
-                    format!(
-                        "- {}: {}",
-                        serde_json::to_value(d.kind)
-                            .ok()
-                            .and_then(|v| v.as_str().map(str::to_string))
-                            .unwrap_or_default(),
-                        d.detail
-                    )
-                })
-                .collect();
-            self.alert(AlertKind::Drift, secret_id, format!("Drift: {}", report.target), format!("Target: {secret_id} ({})\n{}\nWhat to do: review the app registration's client secrets; outside a lockdown the rotator removes only the secret a rotation replaced and its own leftovers.", report.target, lines.join("\n"))).await;
-        }
-
-        if due {
-            let reason = match (pending, managed, days) {
-                (Some(_), _, _) => "scheduled: resuming a half-done rotation".to_string(),
-                (_, None, _) => "scheduled: the managed credential is missing".to_string(),
-                (_, _, Some(d)) => format!("scheduled: {d} days until expiry"),
-                _ => "scheduled".to_string(),
-            };
-            // The rotation starts from what this check just read (the stages, the document, the
-            // app, less what the housekeeping above removed) instead of reading it all again.
-            let mut application = application.clone();
-            application
-                .passwords
-                .retain(|c| !removed.contains(&c.key_id));
-            let seen = Seen {
-                info: info.clone(),
-                current: (current_version.clone(), doc.clone()),
-                application,
-                generation,
-            };
-            let rotation = self
-                .rotate_seen(
-                    secret_id,
-                    RotateRequest {
-                        reason,
-                        ..Default::default()
-                    },
-                    Some(seen),
-                )
-                .await?;
-            let ok = matches!(
-                rotation.outcome,
-                Outcome::Rotated | Outcome::Resumed | Outcome::AlreadyRotated
+        if let Some(until) = report.rotation_in_progress_until.filter(|_| !dry_run) {
+            self.note(
+                Step::Check,
+                &format!(
+                    "another attempt holds this target's rotation until {}; leaving it alone",
+                    until.format("%H:%M:%S UTC")
+                ),
             );
-            report.action = if ok {
-                Action::Rotated
-            } else {
-                Action::RotationFailed
-            };
-            if !ok && days.is_some_and(|d| d <= threshold) {
-                self.alert(
-                    AlertKind::ExpiryClose,
-                    secret_id,
-                    format!("Secret expires in {} days: {}", days.unwrap_or_default(), report.target),
-                    format!("Target: {secret_id} ({})\nThe client secret Jamf Pro uses expires {} and rotation is failing ({}).\nWhat to do: {}", report.target, expires_at.map(|e| e.to_rfc3339()).unwrap_or_default(), rotation.error.as_deref().unwrap_or("unknown error"), rotation.advice.as_deref().unwrap_or("see the rotation alert")),
-                )
-                .await;
-            }
-            report.rotation = Some(rotation);
         }
-        Ok(report)
+    }
+
+    /// Every kind of drift the check finds.
+    fn drift(&self, look: &Look, expiry: &Expiry) -> Vec<Drift> {
+        let mut drift = Vec::new();
+        if let Some(p) = &expiry.pending {
+            drift.push(Drift {
+                kind: DriftKind::StalePending,
+                key_id: None,
+                detail: format!("a rotation is half done (AWSPENDING on version {p})"),
+            });
+        }
+        if !expiry.managed_found {
+            drift.push(Drift {
+                kind: DriftKind::ManagedMissing,
+                key_id: look.doc.entra.key_id.clone(),
+                detail: "the credential the document names is not on the app: Jamf Pro's secret no longer works".into(),
+            });
+        }
+        let retire = look
+            .doc
+            .rotation
+            .as_ref()
+            .and_then(|r| r.replaces_key_id.clone())
+            .map(|k| k.to_lowercase());
+        let orphans = ledger_orphans(
+            &look.ledger,
+            &look.application,
+            look.now,
+            self.policy.orphan_min_age,
+        );
+        for c in &look.application.passwords {
+            if c.end.is_some_and(|e| e <= look.now) {
+                drift.push(Drift {
+                    kind: DriftKind::Expired,
+                    key_id: Some(c.key_id.clone()),
+                    detail: format!("credential {} expired", c.key_id),
+                });
+            }
+            if Some(c.key_id.to_lowercase()) == expiry.managed_key {
+                continue;
+            }
+            let retiring = retire.as_deref() == Some(c.key_id.to_lowercase().as_str());
+            drift.extend(credential_drift(
+                c,
+                retiring,
+                orphans.contains(&c.key_id),
+                &look.ledger.tag,
+            ));
+        }
+        drift
     }
 }
 
@@ -495,27 +459,53 @@ fn ledger_orphans(
         .collect()
 }
 
+/// The drift a credential other than the managed one is: the one the last rotation replaced
+/// (`retiring`), an orphan of ours, another target's, or one nobody manages.
+fn credential_drift(
+    c: &PasswordCredential,
+    retiring: bool,
+    orphan: bool,
+    tag: &str,
+) -> Option<Drift> {
+    let (kind, detail) = if retiring {
+        (
+            DriftKind::RetirePending,
+            "the credential the last rotation replaced is still on the app".to_string(),
+        )
+    } else if orphan {
+        (
+            DriftKind::Orphan,
+            "a credential of ours that no secret version holds".to_string(),
+        )
+    } else if is_ours(c.display_name.as_deref())
+        && !super::is_ours_for(c.display_name.as_deref(), tag)
+    {
+        (
+            DriftKind::OtherTarget,
+            "a credential the rotator made for another target on the same app".to_string(),
+        )
+    } else if !is_ours(c.display_name.as_deref()) {
+        (
+            DriftKind::Unmanaged,
+            format!(
+                "credential {:?} is not managed by the rotator",
+                c.display_name.as_deref().unwrap_or("")
+            ),
+        )
+    } else {
+        return None;
+    };
+    Some(Drift {
+        kind,
+        key_id: Some(c.key_id.clone()),
+        detail,
+    })
+}
+
 /// A drift kind's name as reports and alerts write it (`orphan`, `retire-pending`).
-fn kebab(kind: DriftKind) -> String {
+pub(super) fn kebab(kind: DriftKind) -> String {
     serde_json::to_value(kind)
         .ok()
         .and_then(|v| v.as_str().map(str::to_string))
         .unwrap_or_default()
-}
-
-impl Engine {
-    /// Alerts that credentials the check should have removed (an orphan, or the one a rotation
-    /// replaced) are still on the app: each stays valid until it expires.
-    async fn housekeeping_failed(&self, secret_id: &str, target: &str, lines: &[String]) {
-        self.alert(
-            AlertKind::Drift,
-            secret_id,
-            format!("Housekeeping failed: {target}"),
-            format!(
-                "Target: {secret_id} ({target})\nThe check could not remove:\n{}\nState: each stays on the app, valid until it expires; Jamf Pro is not affected.\nWhat to do: the next check tries again; if it keeps failing, check the rotator's Graph permission (Application.ReadWrite.OwnedBy) and its ownership of the app, or remove the credential by hand (az ad app credential delete --id <app> --key-id <key>).",
-                lines.join("\n")
-            ),
-        )
-        .await;
-    }
 }

@@ -667,7 +667,7 @@ impl Engine {
 /// (and Secrets Manager's `ClientRequestToken` idempotency makes them converge). A version
 /// already spent by a rolled-back attempt (unlabelled, so `DescribeSecret` no longer lists it,
 /// but still readable by id) moves on to the next number.
-async fn next_token(
+pub(super) async fn next_token(
     engine: &Engine,
     secret_id: &str,
     info: &SecretInfo,

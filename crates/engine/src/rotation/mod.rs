@@ -3,8 +3,9 @@
 //! [`finish`]), plus what a rotation needs around them: the propagation wait
 //! ([`propagation`]), the one checked way a credential leaves the app ([`remove`]), [`rollback`],
 //! the [`lease`] that keeps attempts at one target apart, [`lockdown`], the in-process driver
-//! ([`driver`]), the scheduled [`check`], and the proof that Entra refuses a secret an emergency
-//! revoked ([`revocation`]).
+//! ([`driver`]), the scheduled [`check`] and how it starts a due rotation within its
+//! invocation's deadline ([`start`]: in process, handed to Secrets Manager, or deferred), and the
+//! proof that Entra refuses a secret an emergency revoked ([`revocation`]).
 //!
 //! Two drivers run the same steps: Secrets Manager (one Lambda invocation per step, keyed on the
 //! `ClientRequestToken`), and the in-process driver used by the scheduled check, the manual
@@ -21,6 +22,7 @@ pub mod driver;
 pub mod error;
 pub mod finish;
 pub mod guard;
+mod housekeeping;
 pub mod lease;
 pub mod ledger;
 pub mod lockdown;
@@ -31,6 +33,7 @@ pub mod revocation;
 pub mod rollback;
 pub mod run;
 pub mod set;
+pub mod start;
 pub mod test;
 
 pub use error::{RotationError, Step};
@@ -78,6 +81,9 @@ pub struct Policy {
     /// After an emergency, how long to ask Entra with the revoked secret until it is refused
     /// (zero: not asked).
     pub revocation_proof_timeout: Duration,
+    /// What a rotation needs beyond the propagation wait and the verification window, and what
+    /// the check keeps for its reporting before an invocation's deadline.
+    pub deadline_margin: Duration,
 }
 
 impl Policy {
@@ -97,6 +103,7 @@ impl Policy {
             retire_after_observed_use: s.retire_after_observed_use,
             observed_use_alert_days: s.observed_use_alert_days,
             revocation_proof_timeout: s.revocation_proof_timeout,
+            deadline_margin: s.deadline_margin,
         }
     }
 }

@@ -8,7 +8,7 @@ use anyhow::Context as _;
 use lambda_runtime::{service_fn, Diagnostic, LambdaEvent};
 use rotator_adapters::wiring;
 use rotator_engine::config::Settings;
-use rotator_lambda::{Deferred, Function, LambdaError, Targets};
+use rotator_lambda::{Deferred, Function, Invocation, LambdaError, Targets};
 use serde_json::Value;
 use std::future::Future;
 use std::sync::Arc;
@@ -64,6 +64,7 @@ async fn build(setup: Arc<Setup>) -> Result<Function, LambdaError> {
         })?;
     tracing::info!(own_secret = ?wiring.own_secret, "clients built");
     Ok(Function::new(wiring.engine, setup.targets.clone())
+        .with_rotation_mode(setup.settings.rotation_mode)
         .with_own_secret(wiring.own_secret, &wiring.settings))
 }
 
@@ -79,13 +80,20 @@ where
 {
     let (payload, context) = event.into_parts();
     let span = tracing::info_span!("invocation", request_id = %context.request_id);
+    // The deadline and this function's ARN: a check starts no rotation it cannot finish, and
+    // hands rotations to Secrets Manager with this function as their rotation function.
+    let invocation = Invocation::from_runtime(
+        context.deadline,
+        &context.invoked_function_arn,
+        chrono::Utc::now(),
+    );
     async move {
         // Caught here rather than by lambda_runtime, whose error would quote the panic's message.
-        let routed =
-            match rotator_engine::panics::contained("invocation", function.route(payload)).await {
-                Ok(routed) => routed,
-                Err(p) => Err(LambdaError::Panicked(p.to_string())),
-            };
+        let routed = function.route_within(payload, &invocation);
+        let routed = match rotator_engine::panics::contained("invocation", routed).await {
+            Ok(routed) => routed,
+            Err(p) => Err(LambdaError::Panicked(p.to_string())),
+        };
         routed.map_err(|e| {
             tracing::error!(error_type = e.error_type(), "{e}");
             Diagnostic {

@@ -5,7 +5,7 @@ use crate::common::{moto, spawn_world_on_moto, TestWorld};
 use rotator_engine::document::TargetDocument;
 use rotator_engine::ports::SecretInfo;
 use rotator_engine::rotation::Engine;
-use rotator_lambda::{route, Function, LambdaError, Targets};
+use rotator_lambda::{route, route_within, Function, Invocation, LambdaError, Targets};
 use rotator_testkit::entra::EntraOp;
 use rotator_testkit::jamf::JamfOp;
 use secrecy::{ExposeSecret, SecretString};
@@ -72,8 +72,20 @@ impl Harness {
         self.function = self.function.with_parallelism(n);
         self
     }
+    pub fn with_rotation_mode(mut self, mode: rotator_engine::config::RotationMode) -> Self {
+        self.function = self.function.with_rotation_mode(mode);
+        self
+    }
     pub async fn invoke(&self, event: Value) -> Result<Value, LambdaError> {
         route(&self.function, event).await
+    }
+    /// An invocation with a deadline and a function ARN, as the runtime's context gives them.
+    pub async fn invoke_within(
+        &self,
+        event: Value,
+        invocation: &Invocation,
+    ) -> Result<Value, LambdaError> {
+        route_within(&self.function, event, invocation).await
     }
     /// Every metric line emitted so far, for the leak scan.
     pub fn output(&self) -> String {

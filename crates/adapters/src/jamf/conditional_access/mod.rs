@@ -35,7 +35,7 @@ use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
 /// Seconds Jamf's notifications are watched after the change, unless the document says otherwise.
-pub const DEFAULT_OBSERVATION_SECS: u64 = 60;
+pub const DEFAULT_OBSERVATION_SECS: u64 = crate::document::DEFAULT_OBSERVATION_SECS;
 /// The notification that reports the integration cannot reach Microsoft; `MII_*` are the others.
 pub const CONNECTION_ERROR: &str = "CONDITIONAL_ACCESS_CONNECTION_ERROR";
 

@@ -1,0 +1,184 @@
+//! The check's housekeeping: the retirement of the credential the last rotation replaced, the
+//! sweep of orphans, the completion of a lockdown a crash interrupted, and the drift alert.
+
+use super::check::{kebab, CheckReport, DriftKind, Expiry, Look};
+use super::retire::Retirement;
+use super::{Engine, Step};
+use crate::ports::AlertKind;
+
+impl Engine {
+    /// Housekeeping: finishes a retirement that is due (or that a crash interrupted), sweeps
+    /// orphans, and completes a lockdown a crash interrupted after the switch. Returns the key
+    /// ids it removed; what it could not remove is alerted.
+    pub(super) async fn housekeeping(
+        &self,
+        secret_id: &str,
+        look: &Look,
+        report: &CheckReport,
+    ) -> Vec<String> {
+        let retirement = self.retirement_due(secret_id, look, report).await;
+        let (mut removed, not_removed) = self
+            .remove_due(secret_id, look, report, retirement.as_ref())
+            .await;
+        let gone = self
+            .finish_interrupted_lockdown(secret_id, look, &removed)
+            .await;
+        removed.extend(gone);
+        // What the lockdown's completion removed after all is not a housekeeping failure.
+        let not_removed: Vec<String> = not_removed
+            .into_iter()
+            .filter(|(key, _)| !removed.contains(key))
+            .map(|(_, line)| line)
+            .collect();
+        if !not_removed.is_empty() {
+            self.housekeeping_failed(secret_id, &report.target, &not_removed)
+                .await;
+        }
+        removed
+    }
+
+    /// Whether the credential the last rotation replaced may go now (`None`: none is left),
+    /// alerting when the new one was not seen in use in time.
+    async fn retirement_due(
+        &self,
+        secret_id: &str,
+        look: &Look,
+        report: &CheckReport,
+    ) -> Option<Retirement> {
+        if !report
+            .drift
+            .iter()
+            .any(|d| d.kind == DriftKind::RetirePending)
+        {
+            return None;
+        }
+        // An unreadable sign-in report keeps the old credential for a later check.
+        let retirement = self
+            .retirement(Step::Check, &look.doc, &look.app, false)
+            .await
+            .unwrap_or_else(|e| Retirement::Wait(e.to_string()));
+        if let Retirement::Overdue(why) = &retirement {
+            self.alert(
+                AlertKind::Drift,
+                secret_id,
+                format!("New secret not seen in use: {}", report.target),
+                format!("Target: {secret_id} ({})\n{why}.\nThe old credential is kept, so Jamf Pro keeps working either way.\nWhat to do: check that Jamf Pro uses the new secret (the integration's status in Jamf Pro); an emergency rotation (`--revoke-old immediately`) retires the old one regardless.", report.target),
+            )
+            .await;
+        }
+        Some(retirement)
+    }
+
+    /// Removes the orphans, and the replaced credential when its retirement is due: the key ids
+    /// removed, and those not removed with a line for the alert.
+    async fn remove_due(
+        &self,
+        secret_id: &str,
+        look: &Look,
+        report: &CheckReport,
+        retirement: Option<&Retirement>,
+    ) -> (Vec<String>, Vec<(String, String)>) {
+        let (mut removed, mut not_removed) = (Vec::new(), Vec::new());
+        for d in &report.drift {
+            let due = match d.kind {
+                DriftKind::Orphan => true,
+                DriftKind::RetirePending => retirement == Some(&Retirement::Now),
+                _ => false,
+            };
+            if !due {
+                continue;
+            }
+            let key = d.key_id.as_deref().unwrap_or_default();
+            let known = [(look.current_version.as_str(), &look.doc)];
+            match self
+                .remove_checked(Step::Check, secret_id, &look.app, key, &known, None)
+                .await
+            {
+                Ok(()) => {
+                    removed.push(key.to_string());
+                    let what = if d.kind == DriftKind::Orphan {
+                        "orphaned"
+                    } else {
+                        "replaced"
+                    };
+                    self.note(Step::Check, &format!("removed {what} credential {key}"))
+                }
+                Err(e) => {
+                    tracing::warn!(step = "check", "could not remove credential {key}: {e}");
+                    not_removed.push((
+                        key.to_string(),
+                        format!("- {} credential {key}: {e}", kebab(d.kind)),
+                    ));
+                }
+            }
+        }
+        (removed, not_removed)
+    }
+
+    /// A lockdown that a crash interrupted after the switch is completed now: the key ids it
+    /// removed.
+    async fn finish_interrupted_lockdown(
+        &self,
+        secret_id: &str,
+        look: &Look,
+        removed: &[String],
+    ) -> Vec<String> {
+        let Some(record) = look.doc.rotation.as_ref().filter(|r| r.lockdown) else {
+            return Vec::new();
+        };
+        let mut left = look.application.clone();
+        left.passwords.retain(|c| !removed.contains(&c.key_id));
+        let current = (look.current_version.as_str(), &look.doc);
+        match self
+            .complete_lockdown(secret_id, current, record, &look.app, &left)
+            .await
+        {
+            Ok(gone) => gone,
+            Err(e) => {
+                tracing::warn!(step = "check", "the lockdown could not be completed: {e}");
+                Vec::new()
+            }
+        }
+    }
+
+    /// Alerts the serious drift still there after the housekeeping: the managed credential
+    /// missing or expired, credentials nobody manages.
+    pub(super) async fn alert_drift(
+        &self,
+        secret_id: &str,
+        report: &CheckReport,
+        removed: &[String],
+        expiry: &Expiry,
+    ) {
+        let lines: Vec<String> = report
+            .drift
+            .iter()
+            .filter(|d| d.key_id.as_ref().is_none_or(|k| !removed.contains(k)))
+            .filter(|d| {
+                matches!(d.kind, DriftKind::ManagedMissing | DriftKind::Unmanaged)
+                    || (d.kind == DriftKind::Expired
+                        && d.key_id.as_deref().map(str::to_lowercase) == expiry.managed_key)
+            })
+            .map(|d| format!("- {}: {}", kebab(d.kind), d.detail))
+            .collect();
+        if lines.is_empty() {
+            return;
+        }
+        self.alert(AlertKind::Drift, secret_id, format!("Drift: {}", report.target), format!("Target: {secret_id} ({})\n{}\nWhat to do: review the app registration's client secrets; outside a lockdown the rotator removes only the secret a rotation replaced and its own leftovers.", report.target, lines.join("\n"))).await;
+    }
+
+    /// Alerts that credentials the check should have removed (an orphan, or the one a rotation
+    /// replaced) are still on the app: each stays valid until it expires.
+    async fn housekeeping_failed(&self, secret_id: &str, target: &str, lines: &[String]) {
+        self.alert(
+            AlertKind::Drift,
+            secret_id,
+            format!("Housekeeping failed: {target}"),
+            format!(
+                "Target: {secret_id} ({target})\nThe check could not remove:\n{}\nState: each stays on the app, valid until it expires; Jamf Pro is not affected.\nWhat to do: the next check tries again; if it keeps failing, check the rotator's Graph permission (Application.ReadWrite.OwnedBy) and its ownership of the app, or remove the credential by hand (az ad app credential delete --id <app> --key-id <key>).",
+                lines.join("\n")
+            ),
+        )
+        .await;
+    }
+}
