@@ -394,30 +394,13 @@ impl SecretStore for MemoryStore {
     ) -> Result<(), StoreError> {
         let mut st = self.lock();
         st.check(StoreOp::PutPending, secret_id)?;
-        let secret = st.find(secret_id)?;
-        if let Some(Version {
-            value: Some(old), ..
-        }) = secret.versions.get(version_id)
-        {
-            // AWS: same token + same value does nothing; a different value is refused.
-            return if old.expose_secret() == value.expose_secret() {
-                Ok(())
-            } else {
-                Err(aws_error(
-                    "PutSecretValue",
-                    secret_id,
-                    "ResourceExistsException",
-                    "You can't modify an existing version, you can only create a new version.",
-                ))
-            };
-        }
-        secret
-            .versions
-            .entry(version_id.to_string())
-            .or_default()
-            .value = Some(value.clone());
-        secret.attach(AWSPENDING, version_id);
-        Ok(())
+        put_value(
+            st.find(secret_id)?,
+            secret_id,
+            version_id,
+            value,
+            AWSPENDING,
+        )
     }
 
     async fn promote(
@@ -470,29 +453,7 @@ impl SecretStore for MemoryStore {
     ) -> Result<(), StoreError> {
         let mut st = self.lock();
         st.check(StoreOp::PutLabelled, secret_id)?;
-        let secret = st.find(secret_id)?;
-        if let Some(Version {
-            value: Some(old), ..
-        }) = secret.versions.get(version_id)
-        {
-            return if old.expose_secret() == value.expose_secret() {
-                Ok(())
-            } else {
-                Err(aws_error(
-                    "PutSecretValue",
-                    secret_id,
-                    "ResourceExistsException",
-                    "You can't modify an existing version, you can only create a new version.",
-                ))
-            };
-        }
-        secret
-            .versions
-            .entry(version_id.to_string())
-            .or_default()
-            .value = Some(value.clone());
-        secret.attach(stage, version_id);
-        Ok(())
+        put_value(st.find(secret_id)?, secret_id, version_id, value, stage)
     }
 
     async fn move_label(
@@ -613,4 +574,37 @@ impl SecretStore for MemoryStore {
         }
         Ok(())
     }
+}
+
+/// What `PutSecretValue` does with a new version labelled `stage`: the same token and the same
+/// value do nothing; a different value under a token that holds one is refused (as AWS does).
+fn put_value(
+    secret: &mut Secret,
+    secret_id: &str,
+    version_id: &str,
+    value: &SecretString,
+    stage: &str,
+) -> Result<(), StoreError> {
+    if let Some(Version {
+        value: Some(old), ..
+    }) = secret.versions.get(version_id)
+    {
+        return if old.expose_secret() == value.expose_secret() {
+            Ok(())
+        } else {
+            Err(aws_error(
+                "PutSecretValue",
+                secret_id,
+                "ResourceExistsException",
+                "You can't modify an existing version, you can only create a new version.",
+            ))
+        };
+    }
+    secret
+        .versions
+        .entry(version_id.to_string())
+        .or_default()
+        .value = Some(value.clone());
+    secret.attach(stage, version_id);
+    Ok(())
 }

@@ -23,6 +23,36 @@ pub struct AwsSecretStore {
 }
 
 impl AwsSecretStore {
+    /// `PutSecretValue` of a new version labelled `stage`. The stage is always named: without
+    /// it, PutSecretValue moves AWSCURRENT to the new value.
+    async fn put_value(
+        &self,
+        secret_id: &str,
+        version_id: &str,
+        value: &SecretString,
+        stage: &str,
+        rotation_token: Option<&SecretString>,
+    ) -> Result<(), StoreError> {
+        self.client
+            .put_secret_value()
+            .secret_id(secret_id)
+            .client_request_token(version_id)
+            .secret_string(value.expose_secret())
+            .version_stages(stage)
+            .set_rotation_token(rotation_token.map(|t| t.expose_secret().to_string()))
+            .send()
+            .await
+            .map_err(|e| {
+                map_err(
+                    "PutSecretValue",
+                    secret_id,
+                    &version_of(secret_id, version_id),
+                    e,
+                )
+            })?;
+        Ok(())
+    }
+
     /// Wraps a Secrets Manager client (build it from [`super::load_aws_config`]).
     pub fn new(client: Client) -> Self {
         Self { client }
@@ -235,25 +265,8 @@ impl SecretStore for AwsSecretStore {
         rotation_token: Option<&SecretString>,
     ) -> Result<(), StoreError> {
         tracing::debug!(secret_id, version_id, "PutSecretValue AWSPENDING");
-        self.client
-            .put_secret_value()
-            .secret_id(secret_id)
-            .client_request_token(version_id)
-            .secret_string(value.expose_secret())
-            // Always name the stage: without it PutSecretValue moves AWSCURRENT to the new value.
-            .version_stages(AWSPENDING)
-            .set_rotation_token(rotation_token.map(|t| t.expose_secret().to_string()))
-            .send()
+        self.put_value(secret_id, version_id, value, AWSPENDING, rotation_token)
             .await
-            .map_err(|e| {
-                map_err(
-                    "PutSecretValue",
-                    secret_id,
-                    &version_of(secret_id, version_id),
-                    e,
-                )
-            })?;
-        Ok(())
     }
 
     async fn promote(
@@ -323,24 +336,8 @@ impl SecretStore for AwsSecretStore {
             stage,
             "PutSecretValue with a custom label"
         );
-        self.client
-            .put_secret_value()
-            .secret_id(secret_id)
-            .client_request_token(version_id)
-            .secret_string(value.expose_secret())
-            // Named, so AWSCURRENT stays where it is.
-            .version_stages(stage)
-            .send()
+        self.put_value(secret_id, version_id, value, stage, None)
             .await
-            .map_err(|e| {
-                map_err(
-                    "PutSecretValue",
-                    secret_id,
-                    &version_of(secret_id, version_id),
-                    e,
-                )
-            })?;
-        Ok(())
     }
 
     async fn move_label(
