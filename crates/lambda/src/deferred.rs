@@ -56,11 +56,6 @@ where
         if built_now {
             return function.dispatch(event, invocation).await;
         }
-        let refreshed = function.refreshed().await?;
-        refreshed
-            .as_ref()
-            .unwrap_or(function)
-            .dispatch(event, invocation)
-            .await
+        super::dispatch_refreshed(function, event, invocation).await
     }
 }

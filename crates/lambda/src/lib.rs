@@ -47,6 +47,16 @@ pub async fn route_within(
     invocation: &Invocation,
 ) -> Result<Value, LambdaError> {
     let event = Event::parse(&event)?;
+    dispatch_refreshed(function, event, invocation).await
+}
+
+/// Runs `event` on `function`, or, with self-rotation, on the function with the rotator's
+/// identity read afresh (see [`Function::refreshed`]).
+async fn dispatch_refreshed(
+    function: &Function,
+    event: Event,
+    invocation: &Invocation,
+) -> Result<Value, LambdaError> {
     let refreshed = function.refreshed().await?;
     refreshed
         .as_ref()
