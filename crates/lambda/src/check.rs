@@ -2,6 +2,7 @@
 //! and the metric lines each target's result gives.
 
 use super::{Function, Invocation, LambdaError};
+use crate::clock::Pacer;
 use crate::metrics;
 use crate::rotation::check::{Action, CheckOptions, CheckReport};
 use crate::rotation::driver::Outcome;
@@ -12,6 +13,10 @@ use std::sync::Arc;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tracing::Instrument;
+
+/// How many rotations a check hands to Secrets Manager per second at most: `RotateSecret` is
+/// limited to 50 per second per Region for the whole account, and the account has other users.
+pub const HAND_OFFS_PER_SECOND: u32 = 20;
 
 impl Function {
     /// The scheduled check (or, with `dry_run`, the status report) of every target, at most
@@ -28,48 +33,49 @@ impl Function {
             deadline: invocation.deadline,
             mode: self.rotation_mode,
             rotation_function_arn: invocation.function_arn.clone(),
+            rotation_slots: Some(Arc::new(Semaphore::new(self.parallelism))),
+            hand_off_pacer: Some(Arc::new(Pacer::per_second(HAND_OFFS_PER_SECOND))),
         });
         let mut ids = self.targets.resolve(self.engine.store.as_ref()).await?;
         if let Some((own, _)) = self.own_secret.as_ref().filter(|(o, _)| !ids.contains(o)) {
             ids.push(own.clone());
         }
-        let permits = Arc::new(Semaphore::new(self.parallelism));
-        let mut tasks = JoinSet::new();
-        let mut index_of = HashMap::new();
-        for (i, id) in ids.iter().enumerate() {
-            let (engine, permits, id) = (self.engine.clone(), permits.clone(), id.clone());
-            let options = options.clone();
-            // The task keeps the invocation's span, so its log lines carry the request id.
-            let check = async move {
-                let _permit = permits.acquire_owned().await.ok();
-                engine.check_with(&id, &options).await
-            };
-            let handle = tasks.spawn(check.instrument(tracing::Span::current()));
-            index_of.insert(handle.id(), i);
-        }
         let mut results: Vec<Value> = vec![Value::Null; ids.len()];
+        // A large fleet's response keeps a short entry for each quiet target: Lambda refuses a
+        // response over 6 MB (about 10,000 full entries), and a full entry in memory is kilobytes.
+        let compact = ids.len() > self.full_response_targets;
         let mut days: Vec<i64> = Vec::new();
         let mut unchecked = 0;
-        while let Some(joined) = tasks.join_next_with_id().await {
+        // At most `look_parallelism` targets in flight: a task is spawned only when one ends, so
+        // a fleet of thousands never holds thousands of pending checks in memory.
+        let mut tasks = JoinSet::new();
+        let mut index_of = HashMap::new();
+        let mut next = 0;
+        loop {
+            while next < ids.len() && tasks.len() < self.look_parallelism {
+                let (engine, id, options) =
+                    (self.engine.clone(), ids[next].clone(), options.clone());
+                // The task keeps the invocation's span, so its log lines carry the request id.
+                let check = async move { engine.check_with(&id, &options).await };
+                let handle = tasks.spawn(check.instrument(tracing::Span::current()));
+                index_of.insert(handle.id(), next);
+                next += 1;
+            }
+            let Some(joined) = tasks.join_next_with_id().await else {
+                break;
+            };
             let (i, outcome) = match joined {
-                Ok((task, outcome)) => (index_of[&task], outcome),
+                Ok((task, outcome)) => (index_of.remove(&task).unwrap_or_default(), outcome),
                 Err(e) => {
-                    let i = index_of[&e.id()];
-                    // Not `{e}`: a panic's message may hold anything (see `rotator_engine::panics`).
-                    let how = if e.is_panic() {
-                        "panicked"
-                    } else {
-                        "was cancelled"
-                    };
-                    tracing::error!(step = "check", "check of {} {how}", ids[i]);
-                    results[i] = json!({"secret_id": ids[i], "ok": false, "error": "the check of this target crashed; see the function's log", "error_class": "crashed"});
+                    let i = index_of.remove(&e.id()).unwrap_or_default();
+                    results[i] = crashed(&ids[i], e.is_panic());
                     unchecked += 1;
                     continue;
                 }
             };
             unchecked += usize::from(outcome.is_err());
             let (result, left) = self.checked(&ids[i], outcome, dry_run).await;
-            results[i] = result;
+            results[i] = if compact { compacted(result) } else { result };
             days.extend(left);
         }
         if !dry_run && unchecked > 0 {
@@ -106,6 +112,7 @@ impl Function {
             "failed": failed,
             "deferred": action_count("deferred"),
             "handed_off": action_count("handed-off"),
+            "compact": compact,
             "results": results,
         });
         if dry_run || failed == 0 {
@@ -186,6 +193,37 @@ impl Function {
         let (_, doc) = self.engine.current(Step::Check, secret_id).await.ok()?;
         Some((doc.entra.expires_at? - self.engine.clock.now()).num_days())
     }
+}
+
+/// A quiet target's entry (checked, nothing done, no drift) made short: its action, expiry and
+/// days left. Any other entry is kept whole.
+fn compacted(entry: Value) -> Value {
+    let report = &entry["report"];
+    let no_drift = report["drift"].as_array().is_none_or(Vec::is_empty);
+    if entry["ok"] != Value::Bool(true) || report["action"] != "none" || !no_drift {
+        return entry;
+    }
+    json!({
+        "secret_id": entry["secret_id"],
+        "ok": true,
+        "report": {
+            "action": "none",
+            "expires_at": report["expires_at"],
+            "days_until_expiry": report["days_until_expiry"],
+        },
+    })
+}
+
+/// The entry of a target whose check task panicked or was cancelled.
+fn crashed(secret_id: &str, panicked: bool) -> Value {
+    // Not the panic's message: it may hold anything (see `rotator_engine::panics`).
+    let how = if panicked {
+        "panicked"
+    } else {
+        "was cancelled"
+    };
+    tracing::error!(step = "check", "check of {secret_id} {how}");
+    json!({"secret_id": secret_id, "ok": false, "error": "the check of this target crashed; see the function's log", "error_class": "crashed"})
 }
 
 /// The failed targets of a check, each with its error class: `id (class), …` (at most ten named).

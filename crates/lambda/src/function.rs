@@ -61,16 +61,26 @@ mod tests {
     }
 }
 
-/// How many targets a check works on at once: enough to finish a fleet well within the
-/// function's timeout, few enough to stay far under Graph's per-app throttling and Secrets
-/// Manager's quotas. Jamf Pro's limit (at most five concurrent connections per server) does not
-/// depend on this number: every Jamf request waits for one of its server's five permits, shared
-/// process-wide ([`crate::jamf::client::server_permits`]), so a fleet whose targets all live on
-/// one server still has at most five requests in flight to it. Measured (docs/PERFORMANCE.md,
-/// 200 targets, 50 ms per call): 16 at once checks them in about 2 s, 3.3 s when 5 rotate (5 at
-/// once: 6.4 s and 9.4 s); more than 16 saves little, since a check that rotates lasts at least
-/// as long as one rotation.
+/// How many rotations a check runs at once: enough to finish a burst well within the function's
+/// timeout, few enough to stay far under Graph's per-app throttling and Secrets Manager's quotas.
+/// Jamf Pro's limit (at most five concurrent connections per server) does not depend on this
+/// number: every Jamf request waits for one of its server's five permits, shared process-wide
+/// ([`crate::jamf::client::server_permits`]), so a fleet whose targets all live on one server
+/// still has at most five requests in flight to it. Measured (docs/PERFORMANCE.md, 200 targets,
+/// 50 ms per call): 3.3 s when 5 rotate (5 at once: 9.4 s); more than 16 saves little, since a
+/// check that rotates lasts at least as long as one rotation.
 pub const DEFAULT_PARALLELISM: usize = 16;
+
+/// How many targets a check reads at once (a target that rotates also takes one of the
+/// [`DEFAULT_PARALLELISM`] rotation slots). A read is two Secrets Manager requests and one Graph
+/// request; measured (docs/PERFORMANCE.md, "Fleets"), 10,000 targets at 50 ms per call take
+/// 102 s at 16 at once.
+pub const DEFAULT_LOOK_PARALLELISM: usize = 64;
+
+/// Above this many targets, a check's response gives each quiet target (checked, nothing done,
+/// no drift) a short entry: its action, expiry and days left. Lambda refuses a response over
+/// 6 MB, which about 10,000 full entries reach (docs/PERFORMANCE.md, "Fleets").
+pub const FULL_RESPONSE_TARGETS: usize = 1_000;
 
 /// Receives each EMF metric line (stdout in Lambda; tests capture them).
 pub type MetricSink = Arc<dyn Fn(&str) + Send + Sync>;
@@ -84,7 +94,12 @@ pub struct Function {
     /// The deployment's targets.
     pub targets: Targets,
     metrics: MetricSink,
+    /// Rotations at once.
     pub(super) parallelism: usize,
+    /// Targets read at once.
+    pub(super) look_parallelism: usize,
+    /// Above this many targets, a check's response is compact ([`FULL_RESPONSE_TARGETS`]).
+    pub(super) full_response_targets: usize,
     /// How the check runs due rotations (`ROTATION_MODE`).
     pub(super) rotation_mode: RotationMode,
     /// The rotator's own document (`ROTATOR_AUTH=client-secret`), checked with the targets; with
@@ -102,6 +117,8 @@ impl Function {
             targets,
             metrics: sink,
             parallelism: DEFAULT_PARALLELISM,
+            look_parallelism: DEFAULT_LOOK_PARALLELISM,
+            full_response_targets: FULL_RESPONSE_TARGETS,
             rotation_mode: RotationMode::default(),
             own_secret: None,
         }
@@ -144,9 +161,26 @@ impl Function {
         self
     }
 
-    /// Checks at most `n` targets at once (Jamf Pro's five per server hold for any `n`).
+    /// Checks at most `n` targets at once, reading or rotating (Jamf Pro's five per server hold
+    /// for any `n`). By default a check reads [`DEFAULT_LOOK_PARALLELISM`] targets at once and
+    /// rotates [`DEFAULT_PARALLELISM`] of them.
     pub fn with_parallelism(mut self, n: usize) -> Self {
         self.parallelism = n.max(1);
+        self.look_parallelism = n.max(1);
+        self
+    }
+
+    /// Rotates at most `n` targets at once, reading up to [`DEFAULT_LOOK_PARALLELISM`] (or what
+    /// [`Self::with_parallelism`] set).
+    pub fn with_rotations_at_once(mut self, n: usize) -> Self {
+        self.parallelism = n.max(1);
+        self
+    }
+
+    /// Gives quiet targets a short entry in a check's response when it has more than `n`
+    /// targets ([`FULL_RESPONSE_TARGETS`] by default).
+    pub fn with_full_response_up_to(mut self, n: usize) -> Self {
+        self.full_response_targets = n;
         self
     }
 

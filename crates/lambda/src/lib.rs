@@ -20,17 +20,21 @@ mod rotate;
 mod step;
 mod targets;
 
+pub use check::HAND_OFFS_PER_SECOND;
 pub use deferred::Deferred;
 pub use error::LambdaError;
 pub use event::{Event, RotateEvent, StepEvent};
-pub use function::{Function, Invocation, MetricSink, DEFAULT_PARALLELISM};
+pub use function::{
+    Function, Invocation, MetricSink, DEFAULT_LOOK_PARALLELISM, DEFAULT_PARALLELISM,
+    FULL_RESPONSE_TARGETS,
+};
 pub use targets::Targets;
 
 use serde_json::Value;
 
 // The engine's and the adapters' modules, at the paths the function names them by.
 use rotator_adapters::{entra, wiring};
-use rotator_engine::{config, document, metrics, ports, rotation};
+use rotator_engine::{clock, config, document, metrics, ports, rotation};
 
 /// Handles one invocation without a deadline: parses the event, runs what it asks, returns the
 /// response. An event that is not understood is refused before anything runs.

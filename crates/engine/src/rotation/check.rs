@@ -14,6 +14,8 @@ use crate::document::TargetDocument;
 use crate::ports::{AlertKind, AppRef, Application, PasswordCredential, SecretInfo, AWSPENDING};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
+use std::sync::Arc;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 /// One kind of drift between what the document says and what the app holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -79,9 +81,22 @@ pub struct CheckOptions {
     /// The rotation function Secrets Manager invokes for a rotation handed to it (the function
     /// running the check). Without it nothing is handed off.
     pub rotation_function_arn: Option<String>,
+    /// Rotations this check may run in process at once, shared by its targets: a target takes
+    /// one before it starts a rotation (and then decides again with the time left), so a check
+    /// can read many targets at once and rotate few. `None`: no limit.
+    pub rotation_slots: Option<Arc<Semaphore>>,
+    /// Spaces the check's hand-offs (`RotateSecret`: 50 per second per Region for the whole
+    /// account). `None`: no spacing.
+    pub hand_off_pacer: Option<Arc<crate::clock::Pacer>>,
 }
 
 impl CheckOptions {
+    /// One of the check's rotation slots, waited for; `None` without a limit.
+    pub async fn rotation_slot(&self) -> Option<OwnedSemaphorePermit> {
+        let slots = self.rotation_slots.clone()?;
+        slots.acquire_owned().await.ok()
+    }
+
     /// The options of a check without a deadline or a hand-off (`dry_run`: the status report).
     pub fn unlimited(dry_run: bool) -> Self {
         Self {

@@ -41,6 +41,26 @@ pub fn how_to_start(mode: RotationMode, fits: bool, can_hand_off: bool) -> Start
     }
 }
 
+/// A rotation's budget against the time left before the check's deadline.
+struct TimeLeft {
+    fits: bool,
+    budget: chrono::Duration,
+    margin: chrono::Duration,
+    left: Option<chrono::Duration>,
+}
+
+impl TimeLeft {
+    /// Why a rotation that does not fit was deferred.
+    fn why_not(&self) -> String {
+        format!(
+            "a rotation may take {} s and the check keeps {} s for its report; {} s were left before the invocation's deadline",
+            self.budget.num_seconds(),
+            self.margin.num_seconds(),
+            self.left.map(|l| l.num_seconds()).unwrap_or(0)
+        )
+    }
+}
+
 impl Engine {
     /// The time a rotation of the target `doc` may take: the propagation wait, the target's
     /// verification window, and the margin for the calls around them.
@@ -62,14 +82,24 @@ impl Engine {
         options: &CheckOptions,
         report: &mut CheckReport,
     ) -> Result<(), RotationError> {
-        let budget = self.rotation_budget(&look.doc);
-        let margin = chrono::Duration::from_std(self.policy.deadline_margin).unwrap_or_default();
-        let now = self.clock.now();
-        let fits = options.deadline.is_none_or(|d| now + budget + margin <= d);
         let function = options.rotation_function_arn.as_deref();
         let can_hand_off = function.is_some() && expiry.pending.is_none();
-        match (how_to_start(options.mode, fits, can_hand_off), function) {
+        let mut time = self.time_left(&look.doc, options);
+        let mut start = how_to_start(options.mode, time.fits, can_hand_off);
+        // A rotation in process waits for one of the check's slots; then, with the time left.
+        let slot = match start {
+            Start::InProcess => options.rotation_slot().await,
+            _ => None,
+        };
+        if slot.is_some() {
+            time = self.time_left(&look.doc, options);
+            start = how_to_start(options.mode, time.fits, can_hand_off);
+        }
+        match (start, function) {
             (Start::HandOff, Some(function)) => {
+                if let Some(pacer) = &options.hand_off_pacer {
+                    pacer.turn(self.clock.as_ref()).await;
+                }
                 self.hand_off(secret_id, &look, expiry, function, report)
                     .await;
                 Ok(())
@@ -79,15 +109,7 @@ impl Engine {
                     .await
             }
             _ => {
-                let left = options
-                    .deadline
-                    .map(|d| (d - now).num_seconds())
-                    .unwrap_or(0);
-                let why = format!(
-                    "a rotation may take {} s and the check keeps {} s for its report; {left} s were left before the invocation's deadline",
-                    budget.num_seconds(),
-                    margin.num_seconds()
-                );
+                let why = time.why_not();
                 self.note(
                     Step::Check,
                     &format!("rotation deferred to the next check: {why}"),
@@ -96,6 +118,19 @@ impl Engine {
                 report.deferred = Some(why);
                 Ok(())
             }
+        }
+    }
+
+    /// Whether a rotation of `doc` started now fits before the check's deadline.
+    fn time_left(&self, doc: &TargetDocument, options: &CheckOptions) -> TimeLeft {
+        let budget = self.rotation_budget(doc);
+        let margin = chrono::Duration::from_std(self.policy.deadline_margin).unwrap_or_default();
+        let now = self.clock.now();
+        TimeLeft {
+            fits: options.deadline.is_none_or(|d| now + budget + margin <= d),
+            budget,
+            margin,
+            left: options.deadline.map(|d| d - now),
         }
     }
 

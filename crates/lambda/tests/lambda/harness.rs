@@ -72,6 +72,10 @@ impl Harness {
         self.function = self.function.with_parallelism(n);
         self
     }
+    pub fn with_full_response_up_to(mut self, n: usize) -> Self {
+        self.function = self.function.with_full_response_up_to(n);
+        self
+    }
     pub fn with_rotation_mode(mut self, mode: rotator_engine::config::RotationMode) -> Self {
         self.function = self.function.with_rotation_mode(mode);
         self

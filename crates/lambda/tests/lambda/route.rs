@@ -184,3 +184,49 @@ async fn a_rotation_reports_how_long_entra_took_to_accept_the_new_secret() {
     assert!((30.0..=60.0).contains(&seconds[0]), "{seconds:?}");
     w.assert_no_leaks(&[&text(&response), &h.output()]);
 }
+
+#[tokio::test]
+async fn a_large_fleets_check_gives_each_quiet_target_a_short_entry() {
+    let (w, h) = spawn(90).await;
+    let full = h.invoke(event("scheduled-check.json")).await.unwrap();
+    assert_eq!(full["compact"], false, "{full}");
+    let whole = &full["results"][0]["report"];
+    assert!(whole["credentials"].is_array(), "{full}");
+
+    // As if the fleet had more targets than a whole response may list.
+    let h = h.with_full_response_up_to(0);
+    let response = h.invoke(event("scheduled-check.json")).await.unwrap();
+
+    assert_eq!(response["compact"], true, "{response}");
+    assert_eq!(
+        response["results"][0],
+        serde_json::json!({
+            "secret_id": w.secret_id,
+            "ok": true,
+            "report": {
+                "action": "none",
+                "expires_at": whole["expires_at"],
+                "days_until_expiry": 89,
+            },
+        })
+    );
+    // The metric is the same with a compact response (one line per check).
+    assert_eq!(h.metric("DaysUntilExpiry", Some(&w.secret_id)), [89.0, 89.0]);
+}
+
+#[tokio::test]
+async fn a_compact_check_response_keeps_the_whole_entry_of_a_target_it_rotated() {
+    let (w, h) = spawn(10).await;
+    let h = h.with_full_response_up_to(0);
+
+    let response = h.invoke(event("scheduled-check.json")).await.unwrap();
+
+    assert_eq!(response["compact"], true, "{response}");
+    assert_first_action(&response, "rotated");
+    let report = &response["results"][0]["report"];
+    assert!(
+        report["rotation"].is_object() && report["credentials"].is_array(),
+        "{response}"
+    );
+    w.assert_invariant().await;
+}
