@@ -5,6 +5,7 @@
 //! The request counts run in CI (`requests_per_rotation`); the timed ones are `#[ignore]`d (they
 //! sleep for real: 50 ms per call) and scripts/bench runs them with `--include-ignored`.
 
+use super::fleet::{response_of, Fleet, FleetSpec};
 use crate::common;
 
 use async_trait::async_trait;
@@ -15,27 +16,21 @@ use aws_sdk_secretsmanager::config::{
 use aws_sdk_secretsmanager::error::BoxError;
 use chrono::Utc;
 use common::moto;
-use rotator_adapters::entra::{GraphDirectory, RotatorIdentity};
 use rotator_adapters::secrets_manager::AwsSecretStore;
-use rotator_engine::config::{Cloud, Settings};
-use rotator_engine::document::{EntraSection, JamfSection, TargetDocument, TargetKind};
-use rotator_engine::ports::{SecretInfo, SecretStore, StoreError};
-use rotator_engine::rotation::{Engine, Policy};
+use rotator_engine::document::TargetKind;
+use rotator_engine::ports::{RotateSecretRequest, SecretInfo, SecretStore, StoreError};
+use rotator_engine::rotation::Engine;
 use rotator_lambda::{route, Function, Targets};
-use rotator_testkit::alerts::MemoryAlerts;
 use rotator_testkit::clock::{ManualClock, SharedClock, SystemClock};
-use rotator_testkit::entra::EntraSim;
-use rotator_testkit::jamf::{JamfSim, JamfSimConfig};
-use rotator_testkit::memory_store::MemoryStore;
-use rotator_testkit::world::{spawn_world, WorldOptions, TENANT_ID};
+use rotator_testkit::world::{spawn_world, WorldOptions};
 use rotator_testkit::RecordedRequest;
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::SecretString;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-const LATENCY: Duration = Duration::from_millis(50);
+pub(super) const LATENCY: Duration = Duration::from_millis(50);
 
 /// Counts every Secrets Manager HTTP request (retries included) by its `X-Amz-Target`.
 #[derive(Debug, Clone, Default)]
@@ -79,10 +74,10 @@ async fn counted_moto(counter: &HttpCounter) -> Arc<dyn SecretStore> {
 }
 
 /// A store that waits `latency` (real time) before every call and counts the calls.
-struct Slow {
-    inner: Arc<dyn SecretStore>,
-    latency: Duration,
-    calls: Arc<Mutex<BTreeMap<String, usize>>>,
+pub(super) struct Slow {
+    pub inner: Arc<dyn SecretStore>,
+    pub latency: Duration,
+    pub calls: Arc<Mutex<BTreeMap<String, usize>>>,
 }
 
 impl Slow {
@@ -176,6 +171,14 @@ impl SecretStore for Slow {
         self.hold("ListSecrets").await;
         self.inner.list_tagged(key, value).await
     }
+    async fn rotate_secret(
+        &self,
+        id: &str,
+        request: &RotateSecretRequest,
+    ) -> Result<(), StoreError> {
+        self.hold("RotateSecret").await;
+        self.inner.rotate_secret(id, request).await
+    }
 }
 
 /// Entra requests by kind: the rotator's sign-ins and secret checks at the token endpoint (they
@@ -241,7 +244,7 @@ fn total(m: &BTreeMap<String, usize>, prefix: &str) -> usize {
         .sum()
 }
 
-fn write(name: &str, v: &Value) {
+pub(super) fn write(name: &str, v: &Value) {
     let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/target/bench");
     std::fs::create_dir_all(dir).unwrap();
     std::fs::write(
@@ -323,12 +326,7 @@ async fn one_rotation_traced(
         .with_metrics(Arc::new(|_: &str| {}));
 
     let started = Instant::now();
-    // A check that leaves targets failed is a function error carrying the whole response.
-    let response = match route(&function, json!({"action": "check"})).await {
-        Ok(response) => response,
-        Err(rotator_lambda::LambdaError::CheckFailed { report, .. }) => report,
-        Err(e) => panic!("the check runs: {e}"),
-    };
+    let response = response_of(route(&function, json!({"action": "check"})).await);
     let wall = started.elapsed();
 
     let rotation = &response["results"][0]["report"]["rotation"];
@@ -397,124 +395,20 @@ async fn engine_overhead() {
 /// shared one (the rest, which a check never contacts); 50 ms on every call.
 async fn scale(n: usize, due: usize, one_host: bool) -> Value {
     common::capture_logs();
-    let clock: SharedClock = Arc::new(SystemClock);
-    let entra = EntraSim::start(clock.clone()).await;
-    entra.add_tenant(TENANT_ID, Some("contoso.onmicrosoft.com"));
-    let (rotator_client_id, rotator_secret) = entra.add_rotator(TENANT_ID);
-    let calls: Arc<Mutex<BTreeMap<String, usize>>> = Arc::default();
-    let memory: Arc<dyn SecretStore> = Arc::new(MemoryStore::new());
-    let store: Arc<dyn SecretStore> = Arc::new(Slow {
-        inner: memory.clone(),
+    let fleet = Fleet::build(&FleetSpec {
+        targets: n,
+        due,
+        one_jamf_server: one_host,
+        clock: Arc::new(SystemClock),
         latency: LATENCY,
-        calls: calls.clone(),
-    });
-    let shared_jamf: Option<JamfSim> = None;
-    let mut shared_jamf = shared_jamf;
-    let mut jamfs: Vec<JamfSim> = Vec::new();
-    let mut ids = Vec::new();
-    for i in 0..n {
-        let app = entra.add_app(TENANT_ID, &format!("Jamf Pro {i}"));
-        entra.make_owner(&rotator_client_id, &app.object_id);
-        let days = if i < due { 10 } else { 90 };
-        let expires = Utc::now() + chrono::Duration::days(days);
-        let (key_id, secret) = entra.seed_password(&app.object_id, "set by hand", expires);
-        let config = JamfSimConfig {
-            entra_login_url: entra.url(),
-            tenant_id: TENANT_ID.into(),
-            client_id: app.client_id.clone(),
-            secret: secret.clone(),
-            cloud: Cloud::Global,
-        };
-        let jamf = if i < due && !one_host {
-            jamfs.push(JamfSim::start(config, clock.clone()).await);
-            jamfs.last().unwrap().clone()
-        } else {
-            if shared_jamf.is_none() {
-                shared_jamf = Some(JamfSim::start(config, clock.clone()).await);
-            }
-            shared_jamf.clone().unwrap()
-        };
-        let (jc, js) = jamf.add_api_client();
-        let id = format!("bench-scale/{i}");
-        let creds_id = format!("{id}/jamf-credentials");
-        let doc = TargetDocument {
-            schema: 1,
-            entra: EntraSection {
-                cloud: Cloud::Global,
-                tenant_id: TENANT_ID.into(),
-                client_id: app.client_id.clone(),
-                application_object_id: Some(app.object_id.clone()),
-                client_secret: secret,
-                key_id: Some(key_id),
-                expires_at: Some(expires),
-            },
-            jamf: JamfSection {
-                url: Some(jamf.url()),
-                target: TargetKind::SmtpGraph,
-                credentials_secret_id: creds_id.clone(),
-                test_recipient: None,
-                page_path: None,
-                secret_field: None,
-                application_id_field: None,
-                observation_secs: None,
-            },
-            rotation: None,
-        };
-        memory
-            .create(
-                &creds_id,
-                &SecretString::from(
-                    json!({"client_id": jc, "client_secret": js.expose_secret()}).to_string(),
-                ),
-                "jamf",
-            )
-            .await
-            .unwrap();
-        memory
-            .create(&id, &doc.to_secret(), "target")
-            .await
-            .unwrap();
-        ids.push(id);
-    }
-    let settings = Settings {
-        entra_login_url: Some(entra.url()),
-        graph_url: Some(entra.url()),
-        rotator_client_id: Some(rotator_client_id.clone()),
-        smtp_test_recipient: Some("it-alerts@example.com".into()),
-        ..Settings::default()
-    };
-    let engine = Engine::new(
-        Arc::new(GraphDirectory::new(
-            &settings,
-            RotatorIdentity {
-                client_id: rotator_client_id.clone(),
-                secret: rotator_secret,
-            },
-            clock.clone(),
-        )),
-        Arc::new(rotator_adapters::jamf::JamfTargets::new(
-            store.clone(),
-            settings.clone(),
-            clock.clone(),
-        )),
-        store.clone(),
-        Arc::new(MemoryAlerts::default()),
-        clock.clone(),
-        Policy::from_settings(&settings),
-    );
-    entra.set_latency(LATENCY);
-    for j in jamfs.iter().chain(shared_jamf.iter()) {
-        j.set_latency(LATENCY);
-    }
+        propagation_lag: Duration::ZERO,
+    })
+    .await;
+    let (entra, jamfs, rotator_client_id) = (&fleet.entra, &fleet.jamfs, &fleet.rotator_client_id);
     let entra_before = entra.requests().len();
-    // BENCH_PARALLELISM overrides the function's default (to measure before/after a change).
-    let parallelism = std::env::var("BENCH_PARALLELISM")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(rotator_lambda::DEFAULT_PARALLELISM);
-    let function = Function::new(engine, Targets::Ids(ids))
-        .with_metrics(Arc::new(|_: &str| {}))
-        .with_parallelism(parallelism);
+    // BENCH_PARALLELISM overrides the function's defaults (to measure before/after a change).
+    let parallelism = super::fleet::bench_parallelism();
+    let function = fleet.function(rotator_engine::config::RotationMode::Auto, parallelism);
 
     let started = Instant::now();
     // A check that leaves targets failed is a function error carrying the whole response.
@@ -544,14 +438,12 @@ async fn scale(n: usize, due: usize, one_host: bool) -> Value {
         );
         assert_eq!(rotated, due);
     }
-    let entra_reqs = entra_counts(&entra.requests()[entra_before..], &rotator_client_id);
-    let mut jamf_total = 0;
-    let mut max_per_host = 0;
-    for j in jamfs.iter().chain(shared_jamf.iter()) {
-        jamf_total += j.requests().len();
-        max_per_host = max_per_host.max(j.max_concurrent());
-    }
-    let sm: usize = calls.lock().unwrap().values().sum();
+    let entra_reqs = entra_counts(&entra.requests()[entra_before..], rotator_client_id);
+    let jamf_total: usize = jamfs.iter().map(|j| j.requests().len()).sum();
+    // Jamf Pro's limit holds whatever the check's parallelism: the per-server permits.
+    let max_per_host = fleet.max_in_flight_per_jamf_server();
+    let sm_calls = fleet.take_sm_calls();
+    let sm: usize = sm_calls.values().sum();
     let figures = json!({
         "targets": n,
         "due": due,
@@ -559,7 +451,7 @@ async fn scale(n: usize, due: usize, one_host: bool) -> Value {
         "rotated": rotated,
         "failed": response["failed"],
         "latency_ms": LATENCY.as_millis() as u64,
-        "parallelism": parallelism,
+        "parallelism": super::fleet::parallelism_figure(parallelism),
         "wall_ms": wall.as_secs_f64() * 1000.0,
         "requests": {
             "entra_token": total(&entra_reqs, "entra token: "),
@@ -569,13 +461,10 @@ async fn scale(n: usize, due: usize, one_host: bool) -> Value {
             "entra_token_by_jamf_not_ours": total(&entra_reqs, "entra token (by"),
         },
         "max_concurrent_per_jamf_host": max_per_host,
-        "detail": {"entra": entra_reqs, "secrets_manager": *calls.lock().unwrap()},
+        "detail": {"entra": entra_reqs, "secrets_manager": sm_calls},
     });
     println!("{}", serde_json::to_string_pretty(&figures).unwrap());
     assert!(sm > 0 && total(&entra_reqs, "graph: ") > 0);
-    // Jamf Pro's limit holds whatever the check's parallelism: the per-server permits.
-    let limit = rotator_adapters::jamf::client::MAX_CONNECTIONS;
-    assert!(max_per_host <= limit, "{max_per_host} requests in flight to one Jamf Pro server (limit {limit}) at parallelism {parallelism}");
     figures
 }
 

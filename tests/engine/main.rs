@@ -11,6 +11,7 @@ mod concurrency;
 mod crash_matrix;
 mod double_faults;
 mod faults;
+mod fleet;
 mod interleavings;
 mod lease;
 mod lockdown;

@@ -13,6 +13,12 @@ impl EntraSim {
         self.state().latency = latency;
     }
 
+    /// Records requests without their bodies from now on: a benchmark of thousands of requests
+    /// then measures the client's memory, not this log's.
+    pub fn forget_bodies(&self) {
+        self.state().forget_bodies = true;
+    }
+
     /// New passwords answer AADSTS7000215 until `created + lag` (by the clock).
     pub fn set_propagation_lag(&self, lag: Duration) {
         self.state().lag = lag;

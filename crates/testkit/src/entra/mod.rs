@@ -116,6 +116,8 @@ struct State {
     fail: HashMap<EntraOp, (usize, u16)>,
     corrupt: HashMap<EntraOp, (usize, Corruption)>,
     requests: Vec<RecordedRequest>,
+    /// Record requests without their bodies (a benchmark's memory figure is then the client's).
+    forget_bodies: bool,
     counts: HashMap<EntraOp, usize>,
     /// The rotator holds no `Application.Read.All` (only `Application.ReadWrite.OwnedBy`): Graph
     /// refuses it the apps it does not own, reads included.
@@ -249,15 +251,21 @@ impl EntraSim {
         if let Some(c) = &client_request_id {
             reply.headers.push(("client-request-id", c.clone()));
         }
-        self.state().requests.push(RecordedRequest::new(
+        let mut st = self.state();
+        let (body, response) = match st.forget_bodies {
+            true => (String::new(), String::new()),
+            false => (body_text, reply.body.clone()),
+        };
+        st.requests.push(RecordedRequest::new(
             &method,
             &uri,
             &headers,
             &["content-type", "client-request-id"],
-            body_text,
+            body,
             reply.status,
-            reply.body.clone(),
+            response,
         ));
+        drop(st);
         self.inner.activity.notify_waiters();
         let mut resp = (
             StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
