@@ -46,6 +46,8 @@ enum Steps {
     Never,
     /// Right after the kill, before the next check.
     Before,
+    /// After the next check, before the third.
+    After,
 }
 
 /// A world whose fanned-out check was killed just after `RotateSecret` returned.
@@ -143,6 +145,9 @@ async fn cell(i: usize, steps: Steps) -> Option<Figures> {
         );
     }
     drain(&k, &sm).await;
+    if steps == Steps::After {
+        late_steps(&k, &sm).await;
+    }
     w.clock.advance(DAY);
     let third = sm
         .invoke_within(check(), &with_secs_left(w, PLENTY))
@@ -176,10 +181,52 @@ async fn drain(k: &Killed, sm: &Harness) {
     }
 }
 
+/// The handed-off version's step events arriving after the next check. When the rotation is
+/// done by then, each one succeeds and changes nothing: no credential made, no label moved
+/// (lease bookkeeping aside), Jamf Pro untouched; at most finishSecret finishes retiring the
+/// credential the rotation replaced, which the next check would retire too (the witness checks
+/// that Jamf Pro was proved on the new one first).
+async fn late_steps(k: &Killed, sm: &Harness) {
+    let w = &k.w;
+    let info = w.store.describe(&w.secret_id).await.unwrap();
+    let done = info.version_with(AWSPENDING).is_none()
+        && w.current_doc().await.entra.key_id.as_deref() != Some(w.initial_key_id.as_str());
+    let before = (stages(&k.store), keys(w), w.jamf_secret());
+    let steps = secrets_manager_invokes(sm, &k.call).await;
+    if done {
+        assert_eq!(steps, STEPS.len(), "late steps of a done rotation succeed");
+        let mut kept = before.1.clone();
+        kept.retain(|key| *key != w.initial_key_id);
+        let now = keys(w);
+        assert!(
+            now == before.1 || now == kept,
+            "late steps: {:?} → {now:?}",
+            before.1
+        );
+        assert!(w.jamf_secret() == before.2, "late steps changed Jamf Pro");
+        assert_eq!(stages(&k.store), before.0, "late steps moved a label");
+    }
+    w.assert_invariant().await;
+}
+
 /// The key ids on the app.
 fn keys(w: &TestWorld) -> Vec<String> {
     let passwords = w.entra.passwords(&w.app.object_id);
     passwords.into_iter().map(|c| c.key_id).collect()
+}
+
+/// The store's versions and labels, the lease's bookkeeping left out.
+fn stages(store: &MemoryStore) -> rotator_testkit::inspect::Snapshot {
+    let mut snapshot = store.snapshot();
+    for secret in snapshot.values_mut() {
+        secret
+            .versions
+            .retain(|id, _| !id.starts_with("jer-lease-"));
+        for v in secret.versions.values_mut() {
+            v.labels.retain(|l| !l.starts_with("JER_LEASE"));
+        }
+    }
+    snapshot
 }
 
 /// The rotation is complete: nothing due or pending, Jamf Pro on `AWSCURRENT`'s secret, one
@@ -340,4 +387,56 @@ async fn a_check_killed_after_a_hand_off_then_a_faulty_check_without_steps_compl
 #[tokio::test]
 async fn a_check_killed_after_a_hand_off_then_its_steps_then_a_faulty_check_completes_cleanly() {
     matrix(Steps::Before).await;
+}
+
+#[tokio::test]
+async fn a_check_killed_after_a_hand_off_then_a_faulty_check_then_late_steps_completes_cleanly() {
+    matrix(Steps::After).await;
+}
+
+/// The calls of a fault-free check after the kill.
+async fn next_check_calls() -> Vec<String> {
+    let k = killed_after_hand_off().await;
+    k.w.clock.advance(DAY);
+    let counter = Tripwire::counting();
+    let h = function(
+        &k.w,
+        wired(&k.engine, counter.clone()),
+        RotationMode::FanOut,
+    )
+    .await;
+    h.invoke_within(check(), &with_secs_left(&k.w, PLENTY))
+        .await
+        .unwrap();
+    counter.names()
+}
+
+#[tokio::test]
+async fn a_late_finish_secret_of_a_done_rotation_whose_lease_was_not_let_go_is_a_no_op() {
+    let calls = next_check_calls().await;
+    assert_eq!(calls.last().unwrap(), "sm: UpdateSecretVersionStage(lease)");
+    let k = killed_after_hand_off().await;
+    let w = &k.w;
+    w.clock.advance(DAY);
+    // The next check completes the rotation; letting go of its lease (its last call) fails.
+    let trip = Tripwire::failing(calls.len(), 1, Fault::Transient);
+    let h = function(w, wired(&k.engine, trip.clone()), RotationMode::FanOut).await;
+    let r = h.invoke_within(check(), &with_secs_left(w, PLENTY)).await;
+    assert_eq!(r.unwrap()["results"][0]["report"]["action"], "rotated");
+    let alerted = w.alerts.sent().len();
+
+    // Secrets Manager's step events arrive while that lease is still live.
+    let sm = function(w, k.engine.clone(), RotationMode::FanOut).await;
+    assert_eq!(secrets_manager_invokes(&sm, &k.call).await, STEPS.len());
+
+    assert_eq!(w.alerts.sent().len(), alerted, "{:?}", w.alerts.sent());
+    assert!(sm
+        .metric("RotationFailed", Some(&k.call.secret_arn))
+        .is_empty());
+    assert_eq!(w.entra.count(EntraOp::AddPassword), 1);
+    w.clock.advance(DAY);
+    sm.invoke_within(check(), &with_secs_left(w, PLENTY))
+        .await
+        .unwrap();
+    assert_completed(&k).await;
 }
