@@ -457,6 +457,11 @@ impl SecretStore for Store {
             .call("sm: ListSecrets", self.0.list_tagged(k, v))
             .await
     }
+    async fn rotate_secret(&self, id: &str, r: &RotateSecretRequest) -> Result<(), StoreError> {
+        self.1
+            .call("sm: RotateSecret", self.0.rotate_secret(id, r))
+            .await
+    }
 }
 
 #[async_trait]

@@ -13,6 +13,8 @@
 //! - `fleet.rs`: the check's deadline gate (a rotation it has no time for is deferred) and the
 //!   fan-out (due rotations handed to Secrets Manager, then run as the four step events): the
 //!   same scenarios end the same way in process and fanned out.
+//! - `fleet_faults.rs`: a check killed just after a hand-off, then a transient error at each of
+//!   the next check's calls, the step events never arriving, arriving before it or late.
 //! - `scripts.rs`: the deployment scripts parse and print their usage; a dry run runs nothing.
 //! - `rehearsal.rs`: `template.yaml` translated by SAM and deployed on moto's CloudFormation; the
 //!   real `bootstrap` with the deployed environment rotates on the scheduled check.
@@ -26,6 +28,8 @@ mod emulated;
 mod emulator;
 #[path = "lambda/fleet.rs"]
 mod fleet;
+#[path = "lambda/fleet_faults.rs"]
+mod fleet_faults;
 #[path = "lambda/harness.rs"]
 mod harness;
 #[path = "lambda/rehearsal.rs"]

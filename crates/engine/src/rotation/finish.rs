@@ -26,7 +26,8 @@ impl Engine {
     /// rotation replaced, and only that one (a lockdown removes every other credential but its
     /// siblings', see [`super::lockdown`]), unless a grace period or the observed-use gate keeps
     /// it for a later check. Run again after a crash, it finds the version already current and
-    /// finishes the retirement.
+    /// finishes the retirement; a step event that finds it current while another attempt holds
+    /// the lease leaves the retirement to that attempt (or the next check) and succeeds.
     pub async fn finish_secret(&self, ctx: &StepContext) -> Result<Finished, RotationError> {
         let step = Step::FinishSecret;
         let (info, standing, doc) = self.finishing(ctx).await?;
@@ -44,9 +45,23 @@ impl Engine {
                 super::ErrorKind::Replaced(ctx.token.clone()),
             ));
         }
-        self.lease(step, ctx)
-            .await
-            .map_err(RotationError::touched)?;
+        if let Err(e) = self.lease(step, ctx).await {
+            if standing == Standing::AlreadyCurrent
+                && !ctx.in_process
+                && matches!(e.kind, super::ErrorKind::Busy { .. })
+            {
+                // A late step event of a rotation that is done (its version is AWSCURRENT): what
+                // is left of it, retiring the replaced credential, belongs to the attempt that
+                // holds the lease or to the next check. Not a failure: nothing to alert.
+                self.note(step, &format!("version {} is already AWSCURRENT and another attempt holds the lease: nothing to do", ctx.token));
+                return Ok(Finished {
+                    old_key_id: (doc.rotation.as_ref()).and_then(|r| r.replaces_key_id.clone()),
+                    retire_pending: Some(e.to_string()),
+                    ..Default::default()
+                });
+            }
+            return Err(e.touched());
+        }
         let current = info
             .version_with(AWSCURRENT)
             .unwrap_or_default()

@@ -24,7 +24,8 @@ use rotator_testkit::jamf::JamfOp;
 use rotator_testkit::memory_store::MemoryStore;
 use serde_json::{json, Value};
 
-const FUNCTION_ARN: &str = "arn:aws:lambda:us-east-1:123456789012:function:jamf-entra-rotator";
+pub(crate) const FUNCTION_ARN: &str =
+    "arn:aws:lambda:us-east-1:123456789012:function:jamf-entra-rotator";
 
 /// What an smtp-graph rotation may take with the default settings: the propagation wait (300 s)
 /// and the margin (60 s); the check keeps another margin for its report.
@@ -40,7 +41,7 @@ async fn spawn_due(mode: RotationMode) -> (TestWorld, MemoryStore, Harness) {
 
 /// The function over `engine` in `mode`, its target named by ARN as the template names them
 /// (and as Secrets Manager's step events do, so that every metric has the same `Target`).
-async fn function(
+pub(crate) async fn function(
     w: &TestWorld,
     engine: rotator_engine::rotation::Engine,
     mode: RotationMode,
@@ -55,14 +56,14 @@ async fn arn(w: &TestWorld) -> String {
 }
 
 /// The runtime's context: `secs` seconds left, this function's ARN.
-fn with_secs_left(w: &TestWorld, secs: i64) -> Invocation {
+pub(crate) fn with_secs_left(w: &TestWorld, secs: i64) -> Invocation {
     Invocation {
         deadline: Some(w.engine.clock.now() + chrono::Duration::seconds(secs)),
         function_arn: Some(FUNCTION_ARN.into()),
     }
 }
 
-fn check() -> Value {
+pub(crate) fn check() -> Value {
     json!({"action": "check"})
 }
 
@@ -287,7 +288,7 @@ impl Ended {
 
 /// What Secrets Manager does with a rotation handed to it: the four step events, in order,
 /// until one fails (it would retry the whole rotation later). Returns how many succeeded.
-async fn secrets_manager_invokes(
+pub(crate) async fn secrets_manager_invokes(
     h: &Harness,
     call: &rotator_testkit::memory_store::RotationInvocation,
 ) -> usize {
