@@ -12,6 +12,8 @@ use rotator_engine::rotation::{ProgressFn, RotateRequest};
 
 mod discover;
 mod setup;
+#[cfg(feature = "sim")]
+mod sim_fleet;
 mod status;
 use serde::Serialize;
 use std::process::ExitCode;
@@ -90,6 +92,13 @@ enum Command {
         /// Which Jamf integration the seeded target uses.
         #[arg(long, value_parser = jamf_target_kind(), default_value = "smtp-graph")]
         target: TargetKind,
+        /// With --seed-secret-id: this many more targets, none due, each its own app, written
+        /// as `<seed>/fleet/<i>` and tagged `jamf-entra-rotator-sim-fleet=<seed>` (benchmarks).
+        #[arg(long, default_value_t = 0, requires = "seed_secret_id")]
+        fleet: usize,
+        /// Milliseconds the stand-ins hold every answer (network and server latency).
+        #[arg(long, default_value_t = 0)]
+        latency_ms: u64,
     },
     /// Read-only onboarding: reads which Entra apps a Jamf Pro server uses (mail through Graph,
     /// the Intune integration), lists each app's client secrets as the rotator sees them in
@@ -405,8 +414,14 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Sim {
             seed_secret_id,
             target,
+            fleet,
+            latency_ms,
         } => {
-            setup::run_sim(seed_secret_id, target, json).await?;
+            let fleet = setup::SimFleet {
+                targets: fleet,
+                latency: std::time::Duration::from_millis(latency_ms),
+            };
+            setup::run_sim(seed_secret_id, target, fleet, json).await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Discover(args) => {

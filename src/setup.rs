@@ -133,6 +133,20 @@ pub enum SetupError {
     /// Occurs when what was given does not match the app.
     #[error("{0}")]
     Mismatch(String),
+    /// Occurs when `sim --fleet` cannot write its targets.
+    #[cfg(feature = "sim")]
+    #[error("the fleet could not be seeded: {0}")]
+    Fleet(String),
+}
+
+/// `sim`'s extra targets (`--fleet`, with a seeded target only) and the latency of its stand-ins.
+#[cfg(feature = "sim")]
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SimFleet {
+    /// Targets beside the seeded one, none due.
+    pub targets: usize,
+    /// Held before every answer of the stand-ins.
+    pub latency: std::time::Duration,
 }
 
 /// Writes a target's document. When the rotator's credentials are configured, it first checks
@@ -359,14 +373,19 @@ pub fn describe_check(r: &CheckReport) -> String {
 pub async fn run_sim(
     seed: Option<String>,
     target: TargetKind,
+    fleet: SimFleet,
     json: bool,
 ) -> Result<(), SetupError> {
     use rotator_testkit::world::{spawn_world, WorldOptions};
     let clock: rotator_engine::clock::SharedClock = Arc::new(rotator_engine::clock::SystemClock);
-    let store: Arc<dyn SecretStore> = match &seed {
-        Some(_) => Arc::new(AwsSecretStore::new(aws_sdk_secretsmanager::Client::new(
+    let client = match &seed {
+        Some(_) => Some(aws_sdk_secretsmanager::Client::new(
             &load_aws_config(std::time::Duration::from_secs(30)).await,
-        ))),
+        )),
+        None => None,
+    };
+    let store: Arc<dyn SecretStore> = match &client {
+        Some(client) => Arc::new(AwsSecretStore::new(client.clone())),
         None => Arc::new(rotator_testkit::memory_store::MemoryStore::new()),
     };
     let name = seed
@@ -377,6 +396,11 @@ pub async fn run_sim(
     // A person watches in real time: a short notification window instead of a minute.
     opts.observation_secs = Some(5);
     let world = spawn_world(opts).await?;
+    if let (Some(client), true) = (&client, fleet.targets > 0) {
+        crate::sim_fleet::seed_fleet(&world, client, fleet.targets).await?;
+    }
+    world.entra.set_latency(fleet.latency);
+    world.jamf.set_latency(fleet.latency);
     let info = serde_json::json!({
         "entra_url": world.entra.url().to_string(),
         "jamf_url": world.jamf.url().to_string(),
@@ -390,7 +414,12 @@ pub async fn run_sim(
             "ROTATOR_CLIENT_ID": world.rotator_client_id,
             "ROTATOR_CREDENTIALS_SECRET_ID": world.rotator_credentials_id,
             "SMTP_TEST_RECIPIENT": "it-alerts@example.com",
-        }
+        },
+        "fleet": {
+            "targets": fleet.targets,
+            "tag_key": crate::sim_fleet::FLEET_TAG_KEY,
+            "tag_value": seed,
+        },
     });
     if json {
         println!("{info}");

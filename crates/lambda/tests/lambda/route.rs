@@ -211,7 +211,10 @@ async fn a_large_fleets_check_gives_each_quiet_target_a_short_entry() {
         })
     );
     // The metric is the same with a compact response (one line per check).
-    assert_eq!(h.metric("DaysUntilExpiry", Some(&w.secret_id)), [89.0, 89.0]);
+    assert_eq!(
+        h.metric("DaysUntilExpiry", Some(&w.secret_id)),
+        [89.0, 89.0]
+    );
 }
 
 #[tokio::test]

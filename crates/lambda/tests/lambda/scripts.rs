@@ -20,6 +20,7 @@ fn script(name: &str) -> Command {
 #[test]
 fn every_script_parses_and_a_wrong_call_prints_its_usage() {
     for name in [
+        "bench-fleet",
         "build",
         "deploy",
         "first-deploy",
@@ -38,6 +39,7 @@ fn every_script_parses_and_a_wrong_call_prints_its_usage() {
     }
     for (name, args) in [
         ("build", &["extra"][..]),
+        ("bench-fleet", &["--bogus"]),
         ("invoke", &["explode"]),
         ("setup-azure", &[]),
         ("setup-jamf", &[]),
