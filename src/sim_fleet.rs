@@ -9,7 +9,6 @@ use rotator_engine::document::TargetDocument;
 use rotator_engine::ports::AWSCURRENT;
 use rotator_testkit::world::{World, TENANT_ID};
 use secrecy::{ExposeSecret, SecretString};
-use std::sync::Arc;
 use tokio::task::JoinSet;
 
 /// The tag every fleet target carries; its value is the seeded target's name.
@@ -32,11 +31,10 @@ pub async fn seed_fleet(
         .await?
         .ok_or_else(|| SetupError::Fleet(format!("{} has no AWSCURRENT", world.secret_id)))?;
     let template = TargetDocument::parse(template.1.expose_secret())?;
-    let client = Arc::new(client.clone());
     let mut writes = JoinSet::new();
     for i in 0..n {
         if writes.len() >= WRITES_AT_ONCE {
-            written(writes.join_next().await)?;
+            write_ended(writes.join_next().await)?;
         }
         let name = format!("{}/fleet/{i}", world.secret_id);
         let value = fleet_document(world, &template, i).to_secret();
@@ -44,7 +42,7 @@ pub async fn seed_fleet(
         writes.spawn(async move { create_tagged(&client, &name, &value, &seed).await });
     }
     while let Some(result) = writes.join_next().await {
-        written(Some(result))?;
+        write_ended(Some(result))?;
     }
     Ok(())
 }
@@ -70,6 +68,7 @@ fn fleet_document(world: &World, template: &TargetDocument, i: usize) -> TargetD
     doc
 }
 
+/// `CreateSecret` of `name` holding `value`, tagged [`FLEET_TAG_KEY`] = `seed`.
 async fn create_tagged(
     client: &aws_sdk_secretsmanager::Client,
     name: &str,
@@ -87,7 +86,8 @@ async fn create_tagged(
         .map_err(|e| SetupError::Fleet(format!("CreateSecret {name}: {}", e.into_service_error())))
 }
 
-fn written(
+/// The outcome of a write that ended (`None`: there was none left).
+fn write_ended(
     joined: Option<Result<Result<(), SetupError>, tokio::task::JoinError>>,
 ) -> Result<(), SetupError> {
     match joined {

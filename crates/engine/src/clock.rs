@@ -45,10 +45,11 @@ pub struct Pacer {
 }
 
 impl Pacer {
-    /// At most `n` (at least 1) calls per second.
+    /// At most `n` (at least 1) calls per second: the interval is rounded up to the microsecond.
     pub fn per_second(n: u32) -> Self {
+        let n = i64::from(n.max(1));
         Self {
-            interval: chrono::Duration::milliseconds(1000 / i64::from(n.max(1))),
+            interval: chrono::Duration::microseconds((1_000_000 + n - 1) / n),
             next: std::sync::Mutex::new(None),
         }
     }
@@ -104,6 +105,11 @@ mod tests {
         }
         let ms = |n| Duration::from_millis(n);
         assert_eq!(*clock.slept.lock().unwrap(), [ms(50), ms(100)]);
+        // 3 a second: a third of a second, rounded up, never less.
+        assert_eq!(
+            Pacer::per_second(3).interval,
+            chrono::Duration::microseconds(333_334)
+        );
         // Long after the last turn: no wait.
         *clock.now.lock().unwrap() = start + chrono::Duration::seconds(1);
         pacer.turn(&clock).await;

@@ -19,8 +19,8 @@ use tracing::Instrument;
 pub const HAND_OFFS_PER_SECOND: u32 = 20;
 
 impl Function {
-    /// The scheduled check (or, with `dry_run`, the status report) of every target, at most
-    /// `parallelism` at once. A target that fails is reported (the engine alerts) and the others go on.
+    /// The scheduled check (or, with `dry_run`, the status report) of every target, reading at
+    /// most `look_parallelism` and rotating at most `parallelism` at once. A target that fails is reported (the engine alerts) and the others go on.
     /// No rotation starts that cannot finish before the invocation's deadline: it is handed to
     /// Secrets Manager (`ROTATION_MODE`) or deferred to the next check.
     pub(super) async fn check_all(
@@ -40,44 +40,14 @@ impl Function {
         if let Some((own, _)) = self.own_secret.as_ref().filter(|(o, _)| !ids.contains(o)) {
             ids.push(own.clone());
         }
-        let mut results: Vec<Value> = vec![Value::Null; ids.len()];
         // A large fleet's response keeps a short entry for each quiet target: Lambda refuses a
         // response over 6 MB (about 10,000 full entries), and a full entry in memory is kilobytes.
         let compact = ids.len() > self.full_response_targets;
-        let mut days: Vec<i64> = Vec::new();
-        let mut unchecked = 0;
-        // At most `look_parallelism` targets in flight: a task is spawned only when one ends, so
-        // a fleet of thousands never holds thousands of pending checks in memory.
-        let mut tasks = JoinSet::new();
-        let mut index_of = HashMap::new();
-        let mut next = 0;
-        loop {
-            while next < ids.len() && tasks.len() < self.look_parallelism {
-                let (engine, id, options) =
-                    (self.engine.clone(), ids[next].clone(), options.clone());
-                // The task keeps the invocation's span, so its log lines carry the request id.
-                let check = async move { engine.check_with(&id, &options).await };
-                let handle = tasks.spawn(check.instrument(tracing::Span::current()));
-                index_of.insert(handle.id(), next);
-                next += 1;
-            }
-            let Some(joined) = tasks.join_next_with_id().await else {
-                break;
-            };
-            let (i, outcome) = match joined {
-                Ok((task, outcome)) => (index_of.remove(&task).unwrap_or_default(), outcome),
-                Err(e) => {
-                    let i = index_of.remove(&e.id()).unwrap_or_default();
-                    results[i] = crashed(&ids[i], e.is_panic());
-                    unchecked += 1;
-                    continue;
-                }
-            };
-            unchecked += usize::from(outcome.is_err());
-            let (result, left) = self.checked(&ids[i], outcome, dry_run).await;
-            results[i] = if compact { compacted(result) } else { result };
-            days.extend(left);
-        }
+        let Checked {
+            results,
+            days,
+            unchecked,
+        } = self.check_each(&ids, &options, compact).await;
         if !dry_run && unchecked > 0 {
             tracing::warn!(
                 unchecked,
@@ -119,14 +89,64 @@ impl Function {
             return Ok(response);
         }
         // Scheduler invokes asynchronously: only a function error reaches the Errors alarm and
-        // the OnFailure queue. The whole response goes to the log (it holds no secret).
-        tracing::error!(report = %response, "the check left {failed} target(s) failed");
+        // the OnFailure queue. The failed entries go to the log (they hold no secret); the whole
+        // response of a large fleet would not fit in one log event (256 KB).
+        let failed_entries: Vec<&Value> = results.iter().filter(|r| r["ok"] != true).collect();
+        tracing::error!(failed = %json!(failed_entries), "the check left {failed} of {} target(s) failed", ids.len());
         Err(LambdaError::CheckFailed {
             failed,
             targets: ids.len(),
             summary: failed_summary(&results),
             report: response,
         })
+    }
+
+    /// Checks each of `ids`, at most `look_parallelism` at once: a task is spawned only when one
+    /// ends, so a fleet of thousands never holds thousands of pending checks in memory.
+    async fn check_each(
+        &self,
+        ids: &[String],
+        options: &Arc<CheckOptions>,
+        compact: bool,
+    ) -> Checked {
+        let mut checked = Checked {
+            results: vec![Value::Null; ids.len()],
+            days: Vec::new(),
+            unchecked: 0,
+        };
+        let mut tasks = JoinSet::new();
+        let mut index_of = HashMap::new();
+        let mut next = 0;
+        loop {
+            while next < ids.len() && tasks.len() < self.look_parallelism {
+                let (engine, id, options) =
+                    (self.engine.clone(), ids[next].clone(), options.clone());
+                // The task keeps the invocation's span, so its log lines carry the request id.
+                let check = async move { engine.check_with(&id, &options).await };
+                let handle = tasks.spawn(check.instrument(tracing::Span::current()));
+                index_of.insert(handle.id(), next);
+                next += 1;
+            }
+            let Some(joined) = tasks.join_next_with_id().await else {
+                return checked;
+            };
+            let task = joined.as_ref().map_or_else(|e| e.id(), |(task, _)| *task);
+            let i = index_of
+                .remove(&task)
+                .expect("every task was spawned with its index");
+            let outcome = match joined {
+                Ok((_, outcome)) => outcome,
+                Err(e) => {
+                    checked.results[i] = crashed(&ids[i], e.is_panic());
+                    checked.unchecked += 1;
+                    continue;
+                }
+            };
+            checked.unchecked += usize::from(outcome.is_err());
+            let (result, left) = self.checked(&ids[i], outcome, options.dry_run).await;
+            checked.results[i] = if compact { compacted(result) } else { result };
+            checked.days.extend(left);
+        }
     }
 
     /// One target's check result: its metric lines, its entry in the response, and the days
@@ -195,12 +215,25 @@ impl Function {
     }
 }
 
-/// A quiet target's entry (checked, nothing done, no drift) made short: its action, expiry and
+/// What [`Function::check_each`] found: an entry per target (in the order given), the days left
+/// of each target checked, and how many could not be checked.
+struct Checked {
+    results: Vec<Value>,
+    days: Vec<i64>,
+    unchecked: usize,
+}
+
+/// A quiet target's entry (checked, not due, nothing done or in progress, no drift) made short: its action, expiry and
 /// days left. Any other entry is kept whole.
 fn compacted(entry: Value) -> Value {
     let report = &entry["report"];
     let no_drift = report["drift"].as_array().is_none_or(Vec::is_empty);
-    if entry["ok"] != Value::Bool(true) || report["action"] != "none" || !no_drift {
+    let quiet = entry["ok"] == true
+        && report["action"] == "none"
+        && report["due"] != true
+        && report["rotation_in_progress_until"].is_null()
+        && no_drift;
+    if !quiet {
         return entry;
     }
     json!({
@@ -245,4 +278,36 @@ fn failed_summary(results: &[Value]) -> String {
         summary.push_str(&format!(" and {more} more"));
     }
     summary
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(report: Value) -> Value {
+        json!({"secret_id": "t", "ok": true, "report": report})
+    }
+
+    #[test]
+    fn only_a_quiet_entry_is_made_short() {
+        let quiet = json!({"action": "none", "due": false, "drift": [], "credentials": [], "expires_at": "2027-03-01T00:00:00Z", "days_until_expiry": 86});
+        assert_eq!(
+            compacted(entry(quiet.clone())),
+            entry(
+                json!({"action": "none", "expires_at": "2027-03-01T00:00:00Z", "days_until_expiry": 86})
+            )
+        );
+        let mut due_elsewhere = quiet.clone();
+        due_elsewhere["due"] = json!(true);
+        due_elsewhere["rotation_in_progress_until"] = json!("2026-12-05T07:00:00Z");
+        let mut drifted = quiet.clone();
+        drifted["drift"] = json!([{"kind": "unmanaged-credential"}]);
+        let mut rotated = quiet.clone();
+        rotated["action"] = json!("rotated");
+        for kept in [due_elsewhere, drifted, rotated] {
+            assert_eq!(compacted(entry(kept.clone())), entry(kept));
+        }
+        let failed = json!({"secret_id": "t", "ok": false, "error": "x"});
+        assert_eq!(compacted(failed.clone()), failed);
+    }
 }

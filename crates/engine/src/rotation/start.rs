@@ -95,6 +95,12 @@ impl Engine {
             time = self.time_left(&look.doc, options);
             start = how_to_start(options.mode, time.fits, can_hand_off);
         }
+        // Held for the rotation only: a hand-off or a deferral lets the next rotation have it.
+        let _slot = if start == Start::InProcess {
+            slot
+        } else {
+            None
+        };
         match (start, function) {
             (Start::HandOff, Some(function)) => {
                 if let Some(pacer) = &options.hand_off_pacer {
