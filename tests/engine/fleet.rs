@@ -385,10 +385,7 @@ fn reset_peak_rss() -> bool {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "slow: 10,000 targets, sleeps for real (scripts/bench-fleet runs it)"]
 async fn fleet_check_of_10000_targets_none_due() {
-    let targets = std::env::var("BENCH_TARGETS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(10_000);
+    let targets = bench_number("BENCH_TARGETS").unwrap_or(10_000);
     let spec = FleetSpec {
         targets,
         due: 0,
@@ -409,12 +406,7 @@ async fn fleet_check_of_10000_targets_none_due() {
     let peak = proc_status_kb("VmHWM").unwrap_or(0);
     let response_bytes = serde_json::to_vec(&response).unwrap().len();
 
-    assert_eq!(
-        response["failed"],
-        0,
-        "{}",
-        &response.to_string()[..2000.min(response.to_string().len())]
-    );
+    assert_eq!(response["failed"], 0, "{}", head(&response, 2000));
     assert_eq!(count_action(&response, "none"), targets, "nothing done");
     let sm = fleet.take_sm_calls();
     let figures = json!({
@@ -441,9 +433,17 @@ async fn fleet_check_of_10000_targets_none_due() {
 /// `BENCH_PARALLELISM` (targets at once, reading or rotating), or `None`: the function's
 /// defaults.
 pub(super) fn bench_parallelism() -> Option<usize> {
-    std::env::var("BENCH_PARALLELISM")
-        .ok()
-        .and_then(|v| v.parse().ok())
+    bench_number("BENCH_PARALLELISM")
+}
+
+/// A number scripts/bench-fleet passes in the environment variable `name`.
+fn bench_number(name: &str) -> Option<usize> {
+    std::env::var(name).ok().and_then(|v| v.parse().ok())
+}
+
+/// The start of `response`, for a failed assertion's message (a char boundary, not a byte).
+fn head(response: &Value, chars: usize) -> String {
+    response.to_string().chars().take(chars).collect()
 }
 
 /// The parallelism a figure was measured with.
@@ -484,12 +484,7 @@ async fn burst(mode: RotationMode, due: usize) -> Value {
         "failed": response["failed"],
         "check_secrets_manager_requests_per_target": per_target(&check_sm, due),
     });
-    assert_eq!(
-        response["failed"],
-        0,
-        "{}",
-        &response.to_string()[..3000.min(response.to_string().len())]
-    );
+    assert_eq!(response["failed"], 0, "{}", head(&response, 3000));
     if !handed_off.is_empty() {
         let started = fleet.engine.clock.now();
         let (completed, longest) = secrets_manager_runs(&fleet, handed_off, STEP_CONCURRENCY).await;
@@ -515,10 +510,7 @@ async fn burst(mode: RotationMode, due: usize) -> Value {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "slow: 500 rotations on a clock 20 times as fast as real time (scripts/bench-fleet runs it)"]
 async fn fleet_burst_of_500_due() {
-    let due = std::env::var("BENCH_DUE")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(500);
+    let due = bench_number("BENCH_DUE").unwrap_or(500);
     let in_process = burst(RotationMode::InProcess, due).await;
     let auto = burst(RotationMode::Auto, due).await;
     let fan_out = burst(RotationMode::FanOut, due).await;

@@ -20,9 +20,10 @@ pub const HAND_OFFS_PER_SECOND: u32 = 20;
 
 impl Function {
     /// The scheduled check (or, with `dry_run`, the status report) of every target, reading at
-    /// most `look_parallelism` and rotating at most `parallelism` at once. A target that fails is reported (the engine alerts) and the others go on.
-    /// No rotation starts that cannot finish before the invocation's deadline: it is handed to
-    /// Secrets Manager (`ROTATION_MODE`) or deferred to the next check.
+    /// most `look_parallelism` and rotating at most `parallelism` at once. A target that fails
+    /// is reported (the engine alerts) and the others go on. No rotation starts that cannot
+    /// finish before the invocation's deadline: it is handed to Secrets Manager
+    /// (`ROTATION_MODE`) or deferred to the next check.
     pub(super) async fn check_all(
         &self,
         dry_run: bool,
@@ -223,8 +224,8 @@ struct Checked {
     unchecked: usize,
 }
 
-/// A quiet target's entry (checked, not due, nothing done or in progress, no drift) made short: its action, expiry and
-/// days left. Any other entry is kept whole.
+/// A quiet target's entry (checked, not due, nothing done or in progress, no drift) made short:
+/// its action, expiry and days left. Any other entry is kept whole.
 fn compacted(entry: Value) -> Value {
     let report = &entry["report"];
     let no_drift = report["drift"].as_array().is_none_or(Vec::is_empty);

@@ -74,11 +74,11 @@ pub const DEFAULT_PARALLELISM: usize = 16;
 /// How many targets a check reads at once (a target that rotates also takes one of the
 /// [`DEFAULT_PARALLELISM`] rotation slots). A read is two Secrets Manager requests and one Graph
 /// request; measured (docs/PERFORMANCE.md, "Fleets"), 10,000 targets at 50 ms per call take
-/// 102 s at 16 at once.
+/// 25.7 s at 64 at once (102 s at 16).
 pub const DEFAULT_LOOK_PARALLELISM: usize = 64;
 
-/// Above this many targets, a check's response gives each quiet target (checked, nothing done,
-/// no drift) a short entry: its action, expiry and days left. Lambda refuses a response over
+/// Above this many targets, a check's response gives each quiet target (checked, not due,
+/// nothing done or in progress, no drift) a short entry: its action, expiry and days left. Lambda refuses a response over
 /// 6 MB, which about 10,000 full entries reach (docs/PERFORMANCE.md, "Fleets").
 pub const FULL_RESPONSE_TARGETS: usize = 1_000;
 
