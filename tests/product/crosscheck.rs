@@ -59,7 +59,7 @@ fn sources() -> Vec<File> {
 }
 
 fn readme() -> String {
-    std::fs::read_to_string(source::repo_root().join("README.md")).unwrap()
+    std::fs::read_to_string(source::repo_root().join("docs/CONFIGURATION.md")).unwrap()
 }
 
 /// The IAM problems of the template text `text` for the sources `files`, in every scenario.

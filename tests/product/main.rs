@@ -10,4 +10,5 @@ mod crosscheck;
 mod discover;
 mod extending;
 mod fleet;
+mod readme;
 mod template;

@@ -463,19 +463,25 @@ fn failures_throttles_expiry_and_silence_each_alarm() {
 }
 
 #[test]
-fn reserved_concurrency_is_small_and_never_one() {
+fn reserved_concurrency_deploys_in_a_fresh_account_and_never_throttles_the_steps() {
     let doc = template();
     let allowed: Vec<u64> = match param(&doc, "ReservedConcurrency", "AllowedValues") {
         Value::Sequence(v) => v.iter().filter_map(Value::as_u64).collect(),
         other => panic!("AllowedValues: {other:?}"),
     };
-    assert!(
-        !allowed.contains(&1),
-        "1 would throttle Secrets Manager's steps during a check"
-    );
-    assert!(allowed.iter().all(|n| *n <= 10), "{allowed:?}");
+    // A fresh account's concurrency limit is 10 and Lambda keeps 10 unreserved: any reservation
+    // fails there, and the failed stack is left in ROLLBACK_COMPLETE.
     let default = param(&doc, "ReservedConcurrency", "Default").as_u64();
-    assert!(default.is_some_and(|n| n >= 2), "{default:?}");
+    assert_eq!(
+        default,
+        Some(0),
+        "the default must leave the function unreserved"
+    );
+    // AWS advises at least 10 for a rotation function: fewer throttles Secrets Manager's steps.
+    assert!(
+        allowed.iter().all(|n| *n == 0 || *n >= 10),
+        "{allowed:?}: a reservation under 10 throttles the step invocations"
+    );
     let f = props(&doc, "RotatorFunction");
     assert_eq!(
         strings(get(f, "ReservedConcurrentExecutions")),
@@ -484,6 +490,17 @@ fn reserved_concurrency_is_small_and_never_one() {
             "ReservedConcurrency",
             "AWS::NoValue"
         ]
+    );
+}
+
+#[test]
+fn the_daily_check_can_be_paused_by_a_parameter() {
+    let doc = template();
+    let state = get(props(&doc, "CheckSchedule"), "State");
+    assert_eq!(strings(state), ["CheckScheduleState"], "{state:?}");
+    assert_eq!(
+        param(&doc, "CheckScheduleState", "Default").as_str(),
+        Some("ENABLED")
     );
 }
 
