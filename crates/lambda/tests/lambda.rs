@@ -18,6 +18,8 @@
 //! - `scripts.rs`: the deployment scripts parse and print their usage; a dry run runs nothing.
 //! - `rehearsal.rs`: `template.yaml` translated by SAM and deployed on moto's CloudFormation; the
 //!   real `bootstrap` with the deployed environment rotates on the scheduled check.
+//! - `uninstall.rs`: `scripts/uninstall` lists what the rehearsed stack and the deployment made,
+//!   changes nothing in a dry run, and removes the stack but keeps the secrets.
 
 #[path = "../../../tests/common/mod.rs"]
 mod common;
@@ -42,3 +44,5 @@ mod scripts;
 mod steps;
 #[path = "lambda/targets.rs"]
 mod targets;
+#[path = "lambda/uninstall.rs"]
+mod uninstall;

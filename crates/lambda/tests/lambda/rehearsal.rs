@@ -37,7 +37,7 @@ const UNSUPPORTED_BY_MOTO: &[&str] = &[
 /// The project's Python with aws-sam-translator and boto3 (`scripts/test` and `.ci/run`
 /// install them). Missing, the test fails with the command that installs them: it never passes
 /// by skipping.
-fn python() -> std::path::PathBuf {
+pub(crate) fn python() -> std::path::PathBuf {
     let venv = crate::common::moto::repo_root().join(".venv/bin/python");
     let ready = venv.is_file()
         && Command::new(&venv)
@@ -83,7 +83,11 @@ async fn rehearse(
 }
 
 /// The rehearsal of `template.yaml`, which must deploy.
-async fn deploy(python: &std::path::Path, stack: &str, params: &[(&str, &str)]) -> Value {
+pub(crate) async fn deploy(
+    python: &std::path::Path,
+    stack: &str,
+    params: &[(&str, &str)],
+) -> Value {
     let (ok, deployed) = rehearse(python, stack, params, &[]).await;
     assert!(ok, "scripts/rehearse-deploy failed: {deployed:#}");
     deployed
