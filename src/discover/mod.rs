@@ -87,7 +87,18 @@ pub struct Integration {
     pub jamf_holds: String,
     /// The `init` command that makes this integration a target (when not managed).
     pub init_command: Option<String>,
+    /// True for an integration Microsoft no longer supports (legacy Conditional Access).
+    pub legacy: bool,
+    /// What to do about a legacy integration: the migration, and what the rotator does meanwhile.
+    pub advice: Option<&'static str>,
 }
+
+/// The advice `discover` gives for Jamf's legacy macOS Conditional Access integration.
+pub const CONDITIONAL_ACCESS_ADVICE: &str = "legacy: Microsoft has ended support for Jamf's macOS \
+    Conditional Access integration, and Jamf Pro accepts no new configurations of it. Migrate to \
+    Device Compliance (Jamf Pro: Settings > Global > Device Compliance), which holds no customer \
+    client secret; then remove this integration and its target. Until then the rotator keeps \
+    its secret from expiring.";
 
 /// The app registration as Graph shows it to the rotator.
 #[derive(Debug, Serialize)]
@@ -324,6 +335,8 @@ fn integration(kind: TargetKind, read: Result<TargetConfig, TargetError>) -> Int
         jamf_holds_key_id: None,
         jamf_holds: String::new(),
         init_command: None,
+        legacy: false,
+        advice: None,
     };
     match read {
         Ok(c) => {
@@ -346,6 +359,9 @@ fn integration(kind: TargetKind, read: Result<TargetConfig, TargetError>) -> Int
     }
     if item.state != "uses-entra-app" {
         item.managed = "no";
+    } else if kind == TargetKind::ConditionalAccess {
+        item.legacy = true;
+        item.advice = Some(CONDITIONAL_ACCESS_ADVICE);
     }
     item
 }

@@ -99,6 +99,9 @@ pub fn describe(d: &Discovery) -> String {
                 format!(" (by {})", i.managed_by.join(", "))
             }
         );
+        if let Some(advice) = i.advice {
+            let _ = writeln!(out, "  LEGACY        {advice}");
+        }
         if let Some(cmd) = &i.init_command {
             let _ = writeln!(
                 out,

@@ -196,6 +196,14 @@ async fn discover_reads_both_integrations_and_changes_nothing() {
     assert_eq!(ca["managed_by"], json!([w.secret_id]));
     assert_eq!(v["managed_targets"], "2 target document(s) read");
     assert_eq!(ca["init_command"], Value::Null);
+    assert_eq!(ca["legacy"], true);
+    let advice = ca["advice"].as_str().unwrap();
+    assert!(
+        advice.contains("ended support") && advice.contains("Device Compliance"),
+        "{advice}"
+    );
+    assert_eq!(smtp["legacy"], false);
+    assert_eq!(smtp["advice"], Value::Null);
     assert_eq!(ca["jamf_holds_key_id"], w.initial_key_id.as_str());
     let creds = ca["app"]["credentials"].as_array().unwrap();
     assert_eq!(creds.len(), 1);
@@ -233,6 +241,8 @@ async fn the_readable_output_shows_what_was_found_and_holds_no_secret() {
         "jamf-entra-rotator init --secret-id",
         "nothing was changed",
         "not attempted",
+        "LEGACY        legacy: Microsoft has ended support",
+        "Device Compliance",
     ] {
         assert!(text.contains(part), "{part:?} in:\n{text}");
     }
@@ -348,6 +358,8 @@ async fn a_jamf_without_graph_mail_is_reported_and_the_json_shape_is_stable() {
         "jamf_holds_key_id",
         "jamf_holds",
         "init_command",
+        "legacy",
+        "advice",
     ]);
     let items = v["integrations"].as_array().unwrap();
     assert_eq!(items.len(), 2);
