@@ -4,12 +4,14 @@
 //!   `SnsAlerts` publishes it): plain text for e-mail and queues, an AWS Chatbot custom
 //!   notification for Slack and Microsoft Teams.
 //! - [`LogAlerts`]: logs the alert when no topic is configured.
+//! - [`refusal`]: the alert of an event the function refused to act on (a secret that is not
+//!   its own).
 //! - [`deliver`]: sends an alert and never fails: an alert that cannot be sent is logged, and the
 //!   error that caused it stays the error the caller reports.
 //!
 //! Metric lines (CloudWatch Embedded Metric Format) are in [`crate::metrics`].
 
-use crate::ports::{Alert, AlertError, Alerts};
+use crate::ports::{Alert, AlertError, AlertKind, Alerts};
 use async_trait::async_trait;
 
 /// SNS subjects: at most 100 characters.
@@ -89,6 +91,24 @@ fn chat_message(alert: &Alert) -> String {
 pub fn structured_message(alert: &Alert) -> String {
     let text = sns_message(alert);
     serde_json::json!({"default": text, "email": text, "https": chat_message(alert)}).to_string()
+}
+
+/// The alert of an event naming `secret_id` that the function refused to act on, for `why` (a
+/// secret that is not one of its targets, a document of a kind that secret may not hold).
+/// Nothing was read beyond the secret's description and documents, nothing asked of Entra,
+/// nothing written; whoever sent the event may be probing for a confused deputy.
+pub fn refusal(secret_id: &str, why: &str) -> Alert {
+    Alert {
+        kind: AlertKind::Refused,
+        target: secret_id.to_string(),
+        subject: sns_subject(&format!("Refused: {secret_id}")),
+        message: format!(
+            "Target: {secret_id}\nThe function was asked to act for this secret and refused: {why}.\n\
+             State left: nothing was changed (no credential made in Entra, nothing written to the secret or to Jamf Pro).\n\
+             What to do: if this secret should be rotated, add it to the deployment's targets (TARGET_SECRET_IDS, or the target tag) \
+             with a document of its own kind; otherwise find who invoked the function or called RotateSecret for it (CloudTrail) and why."
+        ),
+    }
 }
 
 /// Alerts as log lines only, for a deployment without a topic.
