@@ -4,9 +4,11 @@
 //! rotator's own credential in self-rotation, each holding a document of the kind it may hold.
 
 use super::{Function, LambdaError};
-use crate::document::{TargetDocument, TargetKind};
+use crate::document::{DocumentError, TargetDocument, TargetKind};
 use crate::ports::{SecretInfo, SecretStore, AWSCURRENT, AWSPENDING};
-use crate::rotation::{RotationError, Step};
+use crate::rotation::check::{CheckOptions, CheckReport};
+use crate::rotation::error::ErrorKind;
+use crate::rotation::{Engine, RotationError, Step};
 use secrecy::ExposeSecret;
 
 /// Where the deployment's targets come from.
@@ -206,13 +208,72 @@ impl Function {
     /// was changed, and no `RotationFailed` metric is written (no rotation ran): the function's
     /// error (its `Errors` alarm) and this alert report it.
     async fn refuse(&self, secret_id: &str, why: &str) -> LambdaError {
-        tracing::error!(step = "guard", "refused {secret_id}: {why}");
-        let alert = rotator_engine::alert::refusal(secret_id, why);
-        rotator_engine::alert::deliver(self.engine.alerts.as_ref(), &alert).await;
+        alert_refused(&self.engine, secret_id, why).await;
         LambdaError::Refused {
             secret_id: secret_id.to_string(),
             why: why.to_string(),
         }
+    }
+
+    /// What a check needs to judge each of its targets' documents ([`CheckAdmission`]).
+    pub(super) fn check_admission(&self) -> CheckAdmission {
+        let own = self.own_secret.as_ref();
+        CheckAdmission {
+            own: own.map(|(id, _)| id.clone()),
+            rotator_client_id: own.and_then(|(_, s)| s.rotator_client_id.clone()),
+        }
+    }
+}
+
+/// Logs and alerts the refusal of `secret_id` for `why`.
+async fn alert_refused(engine: &Engine, secret_id: &str, why: &str) {
+    tracing::error!(step = "guard", "refused {secret_id}: {why}");
+    let alert = rotator_engine::alert::refusal(secret_id, why);
+    rotator_engine::alert::deliver(engine.alerts.as_ref(), &alert).await;
+}
+
+/// The admission of a check's targets. They come from the deployment's own list (and the
+/// rotator's own credential, as configured), so each is a member already; what is left is the
+/// kind of document it holds ([`document_refusal`]), judged before the engine reads anything
+/// else or asks Entra anything.
+#[derive(Debug, Clone)]
+pub(super) struct CheckAdmission {
+    own: Option<String>,
+    rotator_client_id: Option<String>,
+}
+
+impl CheckAdmission {
+    /// `engine`'s check of `id`, unless its `AWSCURRENT` document is of a kind that secret may
+    /// not hold: then a failed check of class `document` naming why, with nothing else read,
+    /// nothing asked of Entra, and (unless a dry run) a refusal alert. A document that cannot be
+    /// read or parsed is left to the check, which reports it.
+    pub(super) async fn check(
+        &self,
+        engine: &Engine,
+        id: &str,
+        options: &CheckOptions,
+    ) -> Result<CheckReport, RotationError> {
+        let member = if self.own.as_deref() == Some(id) {
+            Member::OwnCredential
+        } else {
+            Member::Target
+        };
+        if let Ok(Some((_, value))) = engine.store.value_at(id, AWSCURRENT).await {
+            let refused = TargetDocument::parse(value.expose_secret())
+                .ok()
+                .and_then(|doc| document_refusal(member, &doc, self.rotator_client_id.as_deref()));
+            if let Some(why) = refused {
+                if !options.dry_run {
+                    alert_refused(engine, id, &why).await;
+                }
+                let invalid = DocumentError::Invalid(format!("refused: {why}"));
+                return Err(RotationError::new(
+                    Step::Check,
+                    ErrorKind::Document(invalid),
+                ));
+            }
+        }
+        engine.check_with(id, options).await
     }
 }
 

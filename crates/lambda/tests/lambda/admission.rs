@@ -259,3 +259,54 @@ async fn the_rotate_requests_reason_is_at_most_200_printable_characters() {
     e["reason"] = "y".repeat(200).into();
     assert_eq!(h.invoke(e).await.unwrap()["report"]["outcome"], "rotated");
 }
+
+#[tokio::test]
+async fn a_check_refuses_a_target_holding_a_rotator_document_before_entra_and_checks_the_others() {
+    let (w, _) = spawn(90).await;
+    let (squatter, _) = foreign_secret(&w, &rotator_document(&w, &w.rotator_client_id)).await;
+    let h = crate::harness::Harness::new(
+        w.engine.clone(),
+        vec![squatter.clone(), w.secret_id.clone()],
+    )
+    .with_parallelism_of(1);
+    let rotator_app = w.entra.object_id_of(&w.rotator_client_id).unwrap();
+
+    let err = h.invoke(event("scheduled-check.json")).await.unwrap_err();
+
+    let LambdaError::CheckFailed { report, .. } = &err else {
+        panic!("not a failed check: {err}")
+    };
+    let refused = &report["results"][0];
+    assert_eq!(refused["error_class"], "document", "{refused}");
+    assert!(
+        refused["error"]
+            .as_str()
+            .unwrap()
+            .contains("refused: it holds a rotator document"),
+        "{refused}"
+    );
+    assert_eq!(
+        report["results"][1]["ok"], true,
+        "the other target is checked"
+    );
+    let asked_about_the_rotator = w
+        .entra
+        .requests()
+        .iter()
+        .any(|r| r.path.contains(&rotator_app) || r.path.contains(&w.rotator_client_id));
+    assert!(
+        !asked_about_the_rotator,
+        "nothing asked of Graph about the rotator's app"
+    );
+    assert_eq!(w.entra.passwords(&rotator_app).len(), 1);
+    let alerts = w.alerts.sent();
+    assert_eq!(
+        alerts
+            .iter()
+            .map(|a| (a.kind, a.target.as_str()))
+            .collect::<Vec<_>>(),
+        [(AlertKind::Refused, squatter.as_str())],
+        "{alerts:?}"
+    );
+    w.assert_no_leaks(&[&text(report)]);
+}
