@@ -184,6 +184,30 @@ mod tests {
     }
 
     #[test]
+    fn a_refusal_names_the_secret_why_and_that_nothing_changed() {
+        let arn = format!(
+            "arn:aws:secretsmanager:us-east-1:1:secret:{}",
+            "x".repeat(120)
+        );
+        let a = refusal(&arn, "it is not one of this deployment's targets");
+        assert_eq!(
+            (a.kind, a.target.as_str()),
+            (AlertKind::Refused, arn.as_str())
+        );
+        assert!(a.subject.starts_with("Refused: arn:aws:") && a.subject.len() <= 100);
+        assert!(
+            a.message.starts_with(&format!("Target: {arn}\n"))
+                && a.message
+                    .contains("refused: it is not one of this deployment's targets.")
+                && a.message.contains("nothing was changed")
+                && a.message.contains("What to do:"),
+            "{}",
+            a.message
+        );
+        assert!(sns_message(&a).contains("Kind: refused"));
+    }
+
+    #[test]
     fn chat_subscribers_get_a_custom_notification_and_everyone_else_the_text() {
         let a = Alert {
             kind: AlertKind::RolledBack,
