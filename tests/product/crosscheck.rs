@@ -1,7 +1,9 @@
 //! Cross-checks of the code against `template.yaml`:
 //! - IAM: every AWS call the code can make, on the secret or topic it acts on, is allowed by the
 //!   function's role, and the role allows nothing beyond that (and what Lambda itself needs), for
-//!   each way of signing in and with the optional KMS key and VPC (`crosscheck/iam.rs`);
+//!   each way of signing in and with the optional KMS key and VPC; an explicit `Deny` keeps the
+//!   role off every other secret, and `RotateSecret` names this function only
+//!   (`crosscheck/iam.rs`);
 //! - environment: every variable the code reads is set by the template or documented in the
 //!   README's configuration table, and nothing is set or documented that nothing reads
 //!   (`crosscheck/env.rs`).
@@ -71,9 +73,9 @@ fn iam_problems(files: &[File], text: &str) -> Vec<String> {
         .into_iter()
         .flat_map(|(name, params)| {
             let d = Deployment::new(&doc, &params);
-            iam::problems(&calls, self_rotating, &d)
-                .into_iter()
-                .map(move |p| format!("{name}: {p}"))
+            let mut problems = iam::problems(&calls, self_rotating, &d);
+            problems.extend(iam::guard_problems(&d));
+            problems.into_iter().map(move |p| format!("{name}: {p}"))
         })
         .collect()
 }
@@ -164,12 +166,14 @@ fn the_iam_check_fails_when_the_role_cannot_hand_rotations_to_secrets_manager() 
     let files = sources();
     let text = template_text();
     // Without RotateSecret on the targets…
-    let no_rotate = text.replacen(
-        "                  - secretsmanager:RotateSecret\n                  - secretsmanager:PutSecretValue\n",
-        "                  - secretsmanager:PutSecretValue\n",
-        1,
-    );
-    assert_ne!(no_rotate, text, "the edit applies");
+    let grant = "              - Sid: HandRotationsToThisFunction\n";
+    let at = text.find(grant).expect("the statement");
+    let end = at
+        + grant.len()
+        + text[at + grant.len()..]
+            .find("              - Sid:")
+            .unwrap();
+    let no_rotate = format!("{}{}", &text[..at], &text[end..]);
     let problems = iam_problems(&files, &no_rotate);
     assert!(
         problems.iter().any(|p| p.starts_with(
@@ -190,6 +194,82 @@ fn the_iam_check_fails_when_the_role_cannot_hand_rotations_to_secrets_manager() 
             "missing: lambda:InvokeFunction on {} (RotateSecret with this function",
             iam::OWN_FUNCTION
         ))),
+        "{problems:#?}"
+    );
+}
+
+#[test]
+fn the_iam_check_fails_without_the_deny_outside_the_roles_secrets() {
+    let files = sources();
+    let text = template_text();
+    // The Deny dropped…
+    let no_deny = text.replacen(
+        "                Effect: Deny\n",
+        "                Effect: Allow\n",
+        1,
+    );
+    assert_ne!(no_deny, text, "the edit applies");
+    let problems = iam_problems(&files, &no_deny);
+    assert!(
+        problems
+            .iter()
+            .any(|p| p.starts_with("federated (defaults): no Deny of [")
+                && p.contains("\"secretsmanager:GetSecretValue\"")
+                && p.contains("\"secretsmanager:PutSecretValue\"")),
+        "{problems:#?}"
+    );
+    // …or one of its actions…
+    let fewer = text.replacen("                  - secretsmanager:PutSecretValue\n                  - secretsmanager:RemoveRegionsFromReplication\n", "                  - secretsmanager:RemoveRegionsFromReplication\n", 1);
+    assert_ne!(fewer, text, "the edit applies");
+    let problems = iam_problems(&files, &fewer);
+    assert!(
+        problems.iter().any(|p| p
+            .starts_with("federated (defaults): no Deny of [\"secretsmanager:PutSecretValue\"]")),
+        "{problems:#?}"
+    );
+    // …or the Jamf credentials forgotten in its NotResource (the Deny would lock the role out).
+    let narrower = text.replace(
+        "                        - !Join [\",\", !Ref JamfCredentialsSecretArns]\n",
+        "",
+    );
+    assert_ne!(narrower, text, "the edit applies");
+    let problems = iam_problems(&files, &narrower);
+    assert!(
+        problems
+            .iter()
+            .any(|p| p.contains("with NotResource exactly the role's secrets")),
+        "{problems:#?}"
+    );
+}
+
+#[test]
+fn the_iam_check_fails_when_rotate_secret_may_name_another_function() {
+    let files = sources();
+    let text = template_text();
+    let condition = format!(
+        "                Condition:\n                  ArnEquals:\n                    secretsmanager:RotationLambdaARN: !Sub {}\n",
+        iam::OWN_FUNCTION
+    );
+    let unpinned = text.replacen(&condition, "", 1);
+    assert_ne!(unpinned, text, "the edit applies");
+    let problems = iam_problems(&files, &unpinned);
+    assert!(
+        problems.contains(&format!(
+            "federated (defaults): secretsmanager:RotateSecret on [\"TargetSecretArns\"] without the condition secretsmanager:RotationLambdaARN = {}: the role could hand a rotation to another function",
+            iam::OWN_FUNCTION
+        )),
+        "{problems:#?}"
+    );
+    // Self-rotation's own RotateSecret is pinned too.
+    let own = format!(
+        "                  Condition:\n                    ArnEquals:\n                      secretsmanager:RotationLambdaARN: !Sub {}\n",
+        iam::OWN_FUNCTION
+    );
+    let unpinned = text.replacen(&own, "", 1);
+    assert_ne!(unpinned, text, "the edit applies");
+    let problems = iam_problems(&files, &unpinned);
+    assert!(
+        problems.iter().any(|p| p.starts_with("client-secret: secretsmanager:RotateSecret on [\"RotatorCredentialsSecretArn\"] without the condition")),
         "{problems:#?}"
     );
 }

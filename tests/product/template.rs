@@ -636,3 +636,110 @@ fn the_dashboard_is_json_with_a_line_per_target_rotations_and_propagation() {
         assert!(text.contains(&search), "{search} in {text}");
     }
 }
+
+/// The statement `sid` of the template (in either branch of a conditional one).
+fn statement(doc: &Value, sid: &str) -> Value {
+    let mut found = Vec::new();
+    statements(doc, "", &mut found);
+    found
+        .into_iter()
+        .map(|(_, s)| s)
+        .find(|s| get(s, "Sid").as_str() == Some(sid))
+        .unwrap_or_else(|| panic!("no statement {sid}"))
+}
+
+#[test]
+fn the_role_is_denied_other_secrets_and_rotates_only_through_this_function() {
+    let doc = template();
+    let deny = statement(&doc, "NoOtherSecrets");
+    assert_eq!(get(&deny, "Effect").as_str(), Some("Deny"));
+    assert!(
+        get(&deny, "Resource").is_null(),
+        "NotResource, not Resource"
+    );
+    let actions = strings(get(&deny, "Action"));
+    for action in [
+        "secretsmanager:GetSecretValue",
+        "secretsmanager:PutSecretValue",
+        "secretsmanager:UpdateSecretVersionStage",
+        "secretsmanager:RotateSecret",
+        "secretsmanager:DescribeSecret",
+    ] {
+        assert!(
+            actions.contains(&action.to_string()),
+            "{action}: {actions:?}"
+        );
+    }
+    assert!(
+        !actions.iter().any(|a| a == "secretsmanager:ListSecrets"),
+        "listing acts on no secret"
+    );
+    let outside = strings(get(&deny, "NotResource"));
+    for secrets in [
+        "TargetSecretArns",
+        "JamfCredentialsSecretArns",
+        "RotatorCredentialsSecretArn",
+    ] {
+        assert!(
+            outside.contains(&secrets.to_string()),
+            "{secrets}: {outside:?}"
+        );
+    }
+    let function =
+        "arn:${AWS::Partition}:lambda:${AWS::Region}:${AWS::AccountId}:function:${FunctionName}";
+    for sid in [
+        "HandRotationsToThisFunction",
+        "HandOwnRotationToThisFunction",
+    ] {
+        let s = statement(&doc, sid);
+        assert_eq!(strings(get(&s, "Action")), ["secretsmanager:RotateSecret"]);
+        assert_eq!(
+            strings(get(
+                get(get(&s, "Condition"), "ArnEquals"),
+                "secretsmanager:RotationLambdaARN"
+            )),
+            [function],
+            "{sid}"
+        );
+    }
+}
+
+#[test]
+fn only_the_rotator_role_publishes_alerts_and_only_over_tls() {
+    let doc = template();
+    let publishes = statement(&doc, "RotatorPublishes");
+    assert_eq!(
+        strings(get(get(&publishes, "Principal"), "AWS")),
+        ["RotatorFunctionRole.Arn"]
+    );
+    let policy = strings(get(props(&doc, "AlertTopicPolicy"), "PolicyDocument"));
+    assert!(
+        !policy.iter().any(|s| s.ends_with(":root")),
+        "the account as a whole may not publish: {policy:?}"
+    );
+    let others = statement(&doc, "NobodyElsePublishes");
+    assert_eq!(
+        (
+            get(&others, "Effect").as_str(),
+            strings(get(&others, "Principal"))
+        ),
+        (Some("Deny"), vec!["*".to_string()])
+    );
+    let unless = get(&others, "Condition");
+    assert_eq!(
+        strings(get(get(unless, "ArnNotEquals"), "aws:PrincipalArn")),
+        ["RotatorFunctionRole.Arn"]
+    );
+    assert_eq!(
+        get(get(unless, "Null"), "aws:PrincipalServiceName").as_str(),
+        Some("true"),
+        "the alarms and the events rule (service principals) still publish"
+    );
+    let tls = statement(&doc, "PublishOverTlsOnly");
+    assert_eq!(get(&tls, "Effect").as_str(), Some("Deny"));
+    assert_eq!(strings(get(&tls, "Action")), ["sns:Publish"]);
+    assert_eq!(
+        get(get(get(&tls, "Condition"), "Bool"), "aws:SecureTransport").as_str(),
+        Some("false")
+    );
+}

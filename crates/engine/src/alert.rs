@@ -4,12 +4,14 @@
 //!   `SnsAlerts` publishes it): plain text for e-mail and queues, an AWS Chatbot custom
 //!   notification for Slack and Microsoft Teams.
 //! - [`LogAlerts`]: logs the alert when no topic is configured.
+//! - [`refusal`]: the alert of an event the function refused to act on (a secret that is not
+//!   its own).
 //! - [`deliver`]: sends an alert and never fails: an alert that cannot be sent is logged, and the
 //!   error that caused it stays the error the caller reports.
 //!
 //! Metric lines (CloudWatch Embedded Metric Format) are in [`crate::metrics`].
 
-use crate::ports::{Alert, AlertError, Alerts};
+use crate::ports::{Alert, AlertError, AlertKind, Alerts};
 use async_trait::async_trait;
 
 /// SNS subjects: at most 100 characters.
@@ -91,6 +93,24 @@ pub fn structured_message(alert: &Alert) -> String {
     serde_json::json!({"default": text, "email": text, "https": chat_message(alert)}).to_string()
 }
 
+/// The alert of an event naming `secret_id` that the function refused to act on, for `why` (a
+/// secret that is not one of its targets, a document of a kind that secret may not hold).
+/// Nothing was read beyond the secret's description and documents, nothing asked of Entra,
+/// nothing written; whoever sent the event may be probing for a confused deputy.
+pub fn refusal(secret_id: &str, why: &str) -> Alert {
+    Alert {
+        kind: AlertKind::Refused,
+        target: secret_id.to_string(),
+        subject: sns_subject(&format!("Refused: {secret_id}")),
+        message: format!(
+            "Target: {secret_id}\nThe function was asked to act for this secret and refused: {why}.\n\
+             State left: nothing was changed (no credential made in Entra, nothing written to the secret or to Jamf Pro).\n\
+             What to do: if this secret should be rotated, add it to the deployment's targets (TARGET_SECRET_IDS, or the target tag) \
+             with a document of its own kind; otherwise find who invoked the function or called RotateSecret for it (CloudTrail) and why."
+        ),
+    }
+}
+
 /// Alerts as log lines only, for a deployment without a topic.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct LogAlerts;
@@ -161,6 +181,30 @@ mod tests {
             m.starts_with("m\n") && m.contains("Target: t") && m.contains("Kind: rotation-failed"),
             "{m}"
         );
+    }
+
+    #[test]
+    fn a_refusal_names_the_secret_why_and_that_nothing_changed() {
+        let arn = format!(
+            "arn:aws:secretsmanager:us-east-1:1:secret:{}",
+            "x".repeat(120)
+        );
+        let a = refusal(&arn, "it is not one of this deployment's targets");
+        assert_eq!(
+            (a.kind, a.target.as_str()),
+            (AlertKind::Refused, arn.as_str())
+        );
+        assert!(a.subject.starts_with("Refused: arn:aws:") && a.subject.len() <= 100);
+        assert!(
+            a.message.starts_with(&format!("Target: {arn}\n"))
+                && a.message
+                    .contains("refused: it is not one of this deployment's targets.")
+                && a.message.contains("nothing was changed")
+                && a.message.contains("What to do:"),
+            "{}",
+            a.message
+        );
+        assert!(sns_message(&a).contains("Kind: refused"));
     }
 
     #[test]

@@ -504,6 +504,9 @@ pub enum AlertKind {
     /// After an emergency, a revoked secret still signed in at the proof's limit (or could not
     /// be tried).
     RevocationUnconfirmed,
+    /// An event named a secret the function does not act for (not a target, or a document of a
+    /// kind its secret may not hold): refused, nothing changed.
+    Refused,
 }
 
 /// One alert. Built only from non-secret facts.

@@ -118,12 +118,17 @@ impl Function {
         let mut tasks = JoinSet::new();
         let mut index_of = HashMap::new();
         let mut next = 0;
+        let admission = self.check_admission();
         loop {
             while next < ids.len() && tasks.len() < self.look_parallelism {
-                let (engine, id, options) =
-                    (self.engine.clone(), ids[next].clone(), options.clone());
+                let (engine, id, options, admission) = (
+                    self.engine.clone(),
+                    ids[next].clone(),
+                    options.clone(),
+                    admission.clone(),
+                );
                 // The task keeps the invocation's span, so its log lines carry the request id.
-                let check = async move { engine.check_with(&id, &options).await };
+                let check = async move { admission.check(&engine, &id, &options).await };
                 let handle = tasks.spawn(check.instrument(tracing::Span::current()));
                 index_of.insert(handle.id(), next);
                 next += 1;

@@ -25,6 +25,17 @@ pub enum LambdaError {
     /// or names none while there are several.
     #[error("{0}")]
     Target(String),
+    /// Occurs when an event names a secret the function does not act for: not one of the
+    /// deployment's targets nor, in self-rotation, the rotator's own credential secret, or
+    /// holding a document of a kind that secret may not hold. Nothing was changed; an alert
+    /// names the secret.
+    #[error("refused {secret_id}: {why}. Nothing was changed")]
+    Refused {
+        /// The secret the event named.
+        secret_id: String,
+        /// Why it was refused.
+        why: String,
+    },
     /// Occurs when the targets tagged for this deployment cannot be listed.
     #[error("listing the target secrets tagged {key}: {source}")]
     ListTargets {
@@ -93,6 +104,7 @@ impl LambdaError {
             LambdaError::BadEvent(_)
             | LambdaError::Config(_)
             | LambdaError::Target(_)
+            | LambdaError::Refused { .. }
             | LambdaError::Panicked(_) => false,
             // Rerunning the whole check minutes later would repeat every alert; the next
             // scheduled check is the retry.

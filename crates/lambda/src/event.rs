@@ -108,6 +108,37 @@ fn string_field(
     }
 }
 
+/// Longest `reason` a rotate event may give: it is recorded in the target's document (whose
+/// size is capped) and shown in every alert of the rotation.
+pub const REASON_MAX_CHARS: usize = 200;
+
+/// Longest `SecretId` (Secrets Manager's own limit, for a name or an ARN).
+const SECRET_ID_MAX_CHARS: usize = 2048;
+
+/// Longest `ClientRequestToken` (Secrets Manager's own limit).
+const TOKEN_MAX_CHARS: usize = 64;
+
+/// A caller's text (`key` of `what`) that goes into documents, logs and alerts: at most `max`
+/// characters, every one printable (no control characters, no bidirectional overrides that
+/// would make an alert read otherwise than it says). The value itself is never echoed.
+fn printable(value: String, key: &str, max: usize, what: &str) -> Result<String, LambdaError> {
+    let count = value.chars().count();
+    if count > max {
+        return Err(bad(format!(
+            "{what}: \"{key}\" has {count} characters; at most {max} are accepted"
+        )));
+    }
+    let unprintable =
+        |c: &char| c.is_control() || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}');
+    if let Some(c) = value.chars().find(unprintable) {
+        return Err(bad(format!(
+            "{what}: \"{key}\" holds a control or formatting character (U+{:04X}); only printable text is accepted",
+            c as u32
+        )));
+    }
+    Ok(value)
+}
+
 /// At most this many unknown fields are named in an error (then "and N more").
 const UNKNOWN_SHOWN: usize = 10;
 
@@ -212,11 +243,18 @@ fn rotate_event(obj: &Map<String, Value>) -> Result<RotateEvent, LambdaError> {
             )))
         }
     };
+    let reason = match string_field(obj, "reason", what)? {
+        Some(reason) => printable(reason, "reason", REASON_MAX_CHARS, what)?,
+        None => "no reason given".into(),
+    };
+    let secret_id = string_field(obj, "secret_id", what)?
+        .map(|id| printable(id, "secret_id", SECRET_ID_MAX_CHARS, what))
+        .transpose()?;
     Ok(RotateEvent {
-        reason: string_field(obj, "reason", what)?.unwrap_or_else(|| "no reason given".into()),
+        reason,
         revoke_old,
         lockdown,
-        secret_id: string_field(obj, "secret_id", what)?,
+        secret_id,
     })
 }
 
@@ -234,8 +272,10 @@ fn step_event(obj: &Map<String, Value>) -> Result<StepEvent, LambdaError> {
     })?;
     let secret_id = string_field(obj, "SecretId", what)?
         .ok_or_else(|| bad(format!("{what}: \"SecretId\" is missing")))?;
+    let secret_id = printable(secret_id, "SecretId", SECRET_ID_MAX_CHARS, what)?;
     let token = string_field(obj, "ClientRequestToken", what)?
         .ok_or_else(|| bad(format!("{what}: \"ClientRequestToken\" is missing")))?;
+    let token = printable(token, "ClientRequestToken", TOKEN_MAX_CHARS, what)?;
     let rotation_token = match obj.get("RotationToken") {
         None | Some(Value::Null) => None,
         Some(Value::String(s)) => Some(SecretString::from(s.clone())),
@@ -360,6 +400,46 @@ mod tests {
         );
         assert!(err(json!({"Step": "createSecret", "SecretId": "s"}))
             .contains("\"ClientRequestToken\" is missing"));
+    }
+
+    #[test]
+    fn a_reason_is_at_most_200_printable_characters() {
+        let rotate = |reason: &str| json!({"action": "rotate", "reason": reason});
+        let longest = "é".repeat(REASON_MAX_CHARS);
+        let Event::Rotate(r) = Event::parse(&rotate(&longest)).unwrap() else {
+            panic!()
+        };
+        assert_eq!(r.reason, longest, "200 characters, not bytes, are accepted");
+        let e = err(rotate(&"x".repeat(REASON_MAX_CHARS + 1)));
+        assert_eq!(
+            e,
+            "unsupported event: a rotate event: \"reason\" has 201 characters; at most 200 are accepted"
+        );
+        for (reason, code) in [
+            ("leaked\nSubject: all clear", "U+000A"),
+            ("leaked\u{1b}[2J", "U+001B"),
+            ("leaked \u{202E}deifirev", "U+202E"),
+        ] {
+            let e = err(rotate(reason));
+            assert!(
+                e.contains("\"reason\" holds a control or formatting character")
+                    && e.contains(code)
+                    && !e.contains("leaked"),
+                "{e}"
+            );
+        }
+    }
+
+    #[test]
+    fn secret_ids_and_tokens_are_bounded_and_printable() {
+        let step = |id: &str, token: &str| json!({"Step": "createSecret", "SecretId": id, "ClientRequestToken": token});
+        assert!(err(step(&"a".repeat(2049), "t")).contains("\"SecretId\" has 2049 characters"));
+        assert!(
+            err(step("s", &"t".repeat(65))).contains("\"ClientRequestToken\" has 65 characters")
+        );
+        assert!(err(step("s\rx", "t")).contains("\"SecretId\" holds a control"));
+        assert!(err(json!({"action": "rotate", "secret_id": "a\u{0}b"}))
+            .contains("\"secret_id\" holds a control"));
     }
 
     #[test]

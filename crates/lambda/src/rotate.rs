@@ -7,12 +7,12 @@ use crate::rotation::RotateRequest;
 use serde_json::{json, Value};
 
 impl Function {
-    /// A rotation by hand. The target must be one of the deployment's; with only one target,
-    /// `secret_id` may be left out.
+    /// A rotation by hand. The secret must be one the function acts for ([`Function::admit`]);
+    /// with only one target, `secret_id` may be left out.
     pub(super) async fn rotate(&self, r: RotateEvent) -> Result<Value, LambdaError> {
         let ids = self.targets.resolve(self.engine.store.as_ref()).await?;
         let secret_id = match r.secret_id {
-            Some(id) => self.ensure_target(&ids, id).await?,
+            Some(id) => id,
             None => match ids.as_slice() {
                 [one] => one.clone(),
                 many => {
@@ -23,6 +23,7 @@ impl Function {
                 }
             },
         };
+        self.admit(&secret_id, &ids).await?;
         let request = RotateRequest {
             reason: format!("manual: {}", r.reason),
             revoke_old: r.revoke_old,
@@ -84,20 +85,6 @@ impl Function {
                 self.metric(metrics::rotation_failed(&report.secret_id))
             }
             Outcome::AlreadyRotated => {}
-        }
-    }
-
-    /// `id` if it is one of `ids` (by id, or by the ARN Secrets Manager reports for it).
-    async fn ensure_target(&self, ids: &[String], id: String) -> Result<String, LambdaError> {
-        if ids.contains(&id) {
-            return Ok(id);
-        }
-        let not_ours = || {
-            LambdaError::Target(format!("secret {id} is not one of this deployment's targets (TARGET_SECRET_IDS or the target tag)"))
-        };
-        match self.engine.store.describe(&id).await {
-            Ok(info) if ids.iter().any(|t| *t == info.arn || *t == info.name) => Ok(id),
-            _ => Err(not_ours()),
         }
     }
 }

@@ -9,8 +9,12 @@ use crate::rotation::{RotateRequest, RotationError, Step, StepContext};
 use serde_json::{json, Value};
 
 impl Function {
-    /// One step of a rotation Secrets Manager drives. The guard runs first (rotation enabled,
-    /// token a pending version); a failure is settled as the in-process driver settles it
+    /// One step of a rotation Secrets Manager drives. Its secret is admitted first
+    /// ([`Function::admit`]: one of this deployment's targets, or the rotator's own credential
+    /// in self-rotation, holding documents of its kind), before anything else is read, asked of
+    /// Entra or written: anyone who may invoke the function, or call `RotateSecret` naming it,
+    /// must not get a new credential into a secret of their own. Then the guard (rotation
+    /// enabled, token a pending version); a failure is settled as the in-process driver settles it
     /// ([`crate::rotation::Engine::settle`]: a failing setSecret or testSecret is rolled back,
     /// a finishSecret that finds the rotation undone elsewhere gives Jamf Pro `AWSCURRENT`'s
     /// secret back) and alerted.
@@ -18,12 +22,8 @@ impl Function {
         let (step, secret_id) = (s.step, s.secret_id.clone());
         let err = |source: RotationError| LambdaError::rotation(&secret_id, source);
         tracing::info!(step = %step, "{step}: step event for {secret_id}, version {}", s.token);
-        let info = self
-            .engine
-            .store
-            .describe(&secret_id)
-            .await
-            .map_err(|e| err(RotationError::store(step, e)))?;
+        let ids = self.targets.resolve(self.engine.store.as_ref()).await?;
+        let info = self.admit(&secret_id, &ids).await?;
         let ctx = StepContext {
             secret_id: secret_id.clone(),
             token: s.token.clone(),

@@ -7,6 +7,9 @@
 //! - `harness.rs`: the sample events, the function with its metric lines captured, shared checks.
 //! - `route.rs`: `check`, `status` and `rotate` events; a malformed event refused.
 //! - `steps.rs`: the four Secrets Manager step events; a failing `testSecret` rolled back.
+//! - `admission.rs`: a step event or rotate request for a secret that is not the deployment's
+//!   own (a copy of a target's document; a rotator document in a target) refused, nothing
+//!   changed, an alert; a rotate request's reason bounded.
 //! - `targets.rs`: targets named, found by tag, and one failing its check (an SNS alert).
 //! - `emulator.rs`: `bootstrap` under `cargo lambda watch`, invoked over HTTP.
 //! - `emulated.rs`: the sample events through that real binary.
@@ -24,6 +27,8 @@
 #[path = "../../../tests/common/mod.rs"]
 mod common;
 
+#[path = "lambda/admission.rs"]
+mod admission;
 #[path = "lambda/emulated.rs"]
 mod emulated;
 #[path = "lambda/emulator.rs"]

@@ -154,10 +154,9 @@ impl<'a> Deployment<'a> {
         }
     }
 
-    /// Every grant of the role `role`: its inline policies, and the `AWS::IAM::Policy`
-    /// resources attached to it that are deployed. Deny statements are not modelled (the
-    /// template has none; a Deny is refused here).
-    pub fn role_grants(&self, role: &str) -> BTreeSet<Grant> {
+    /// Every statement of the role `role`, as deployed: its inline policies and those of the
+    /// `AWS::IAM::Policy` resources attached to it that are deployed.
+    pub fn role_statements(&self, role: &str) -> Vec<Value> {
         let mut documents = Vec::new();
         let r = self.resource(role).expect("the role is deployed");
         for p in get(get(&r, "Properties"), "Policies")
@@ -180,18 +179,46 @@ impl<'a> Deployment<'a> {
                 }
             }
         }
+        documents
+            .iter()
+            .flat_map(|d| get(d, "Statement").as_sequence().unwrap().clone())
+            .collect()
+    }
+
+    /// Every grant of the role `role`: each action of its `Allow` statements on each resource
+    /// (their conditions aside; `iam::guard_problems` reads those, and the `Deny`).
+    pub fn role_grants(&self, role: &str) -> BTreeSet<Grant> {
         let mut grants = BTreeSet::new();
-        for d in &documents {
-            for s in get(d, "Statement").as_sequence().unwrap() {
-                assert_eq!(get(s, "Effect").as_str(), Some("Allow"), "{s:?}");
-                for action in names(get(s, "Action")) {
-                    for resource in names(get(s, "Resource")) {
-                        grants.insert((action.clone(), resource));
-                    }
+        for s in self.role_statements(role) {
+            let effect = get(&s, "Effect").as_str();
+            assert!(matches!(effect, Some("Allow" | "Deny")), "{s:?}");
+            if effect != Some("Allow") {
+                continue;
+            }
+            for action in names(get(&s, "Action")) {
+                for resource in names(get(&s, "Resource")) {
+                    grants.insert((action.clone(), resource));
                 }
             }
         }
         grants
+    }
+}
+
+/// The names every `!Ref` in `v` refers to, in order (`AWS::NoValue` left out): the parameters
+/// a `!Split` / `!Join` of lists is made of.
+pub fn refs(v: &Value) -> Vec<String> {
+    match v {
+        Value::Tagged(t) if t.tag == "!Ref" => t
+            .value
+            .as_str()
+            .filter(|name| *name != "AWS::NoValue")
+            .map(|name| vec![name.to_string()])
+            .unwrap_or_default(),
+        Value::Tagged(t) => refs(&t.value),
+        Value::Sequence(items) => items.iter().flat_map(refs).collect(),
+        Value::Mapping(m) => m.values().flat_map(refs).collect(),
+        _ => Vec::new(),
     }
 }
 

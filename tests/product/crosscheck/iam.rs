@@ -27,12 +27,17 @@
 //! A `RotateSecret` call (the check's hand-off to Secrets Manager) also needs
 //! `lambda:InvokeFunction` on the function itself, which it names as the rotation function.
 //!
+//! Two guards hold beyond the grants ([`guard_problems`]): a `Deny` of every Secrets Manager
+//! action that acts on a secret, on every secret but those the role is granted (`NotResource`),
+//! so that a resource policy on someone else's secret cannot widen the role; and `RotateSecret`
+//! only with this function as the rotation function (`secretsmanager:RotationLambdaARN`).
+//!
 //! What Lambda itself does with the role (not calls of the code) is required too: write the
 //! function's logs (its `LoggingConfig.LogGroup`), send a failed asynchronous invocation to the
 //! `OnFailure` destination, use the alert topic's KMS key to publish, the secrets' KMS key
 //! (`KmsKeyArn`) when set, and the VPC's network interfaces when `SubnetIds` is set.
 
-use super::cfn::{get, names, Deployment, Grant};
+use super::cfn::{get, names, refs, Deployment, Grant};
 use super::source::{method_calls, pascal, sdk_crates_named, sdk_operations, File};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -398,4 +403,66 @@ pub fn problems(calls: &[Call], self_rotating: bool, d: &Deployment) -> Vec<Stri
         }
     }
     out
+}
+
+/// Secrets Manager operations that act on no secret (their resource is `*`): a `Deny` outside
+/// the role's secrets leaves them. `BatchGetSecretValue` reads each secret with `GetSecretValue`,
+/// which the `Deny` covers.
+pub const ACCOUNT_WIDE: [&str; 3] = ["ListSecrets", "GetRandomPassword", "BatchGetSecretValue"];
+
+/// What is wrong with the guards of deployment `d`'s function role: no `Deny` of every Secrets
+/// Manager action on a secret (from the SDK's operations, but [`ACCOUNT_WIDE`]) on every secret
+/// outside exactly those its `Allow` statements name; or a `RotateSecret` allowed without the
+/// condition that the rotation function is this function.
+pub fn guard_problems(d: &Deployment) -> Vec<String> {
+    let role = "RotatorFunctionRole";
+    let statements = d.role_statements(role);
+    let mut problems = Vec::new();
+    let ours: BTreeSet<String> = d
+        .role_grants(role)
+        .into_iter()
+        .filter(|(action, _)| action.starts_with("secretsmanager:"))
+        .map(|(_, resource)| resource)
+        .collect();
+    let on_secrets: BTreeSet<String> = sdk_operations()["secretsmanager"]
+        .iter()
+        .map(|op| pascal(op))
+        .filter(|op| !ACCOUNT_WIDE.contains(&op.as_str()))
+        .map(|op| format!("secretsmanager:{op}"))
+        .collect();
+    let guards: Vec<&serde_norway::Value> = statements
+        .iter()
+        .filter(|s| get(s, "Effect").as_str() == Some("Deny"))
+        .filter(|s| {
+            let outside: BTreeSet<String> = refs(get(s, "NotResource")).into_iter().collect();
+            get(s, "Resource").is_null() && outside == ours
+        })
+        .collect();
+    let denied: BTreeSet<String> = guards
+        .iter()
+        .flat_map(|s| names(get(s, "Action")))
+        .collect();
+    let undenied: Vec<&String> = on_secrets.difference(&denied).collect();
+    if !undenied.is_empty() {
+        problems.push(format!(
+            "no Deny of {undenied:?} with NotResource exactly the role's secrets {ours:?}: a resource policy on another secret could widen the role"
+        ));
+    }
+    for s in &statements {
+        let rotates = names(get(s, "Action")).contains(&"secretsmanager:RotateSecret".into());
+        if get(s, "Effect").as_str() != Some("Allow") || !rotates {
+            continue;
+        }
+        let condition = get(s, "Condition");
+        let pinned = ["ArnEquals", "StringEquals"].iter().any(|op| {
+            names(get(get(condition, op), "secretsmanager:RotationLambdaARN")) == [OWN_FUNCTION]
+        });
+        if !pinned {
+            problems.push(format!(
+                "secretsmanager:RotateSecret on {:?} without the condition secretsmanager:RotationLambdaARN = {OWN_FUNCTION}: the role could hand a rotation to another function",
+                names(get(s, "Resource"))
+            ));
+        }
+    }
+    problems
 }

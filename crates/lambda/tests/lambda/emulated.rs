@@ -1,7 +1,11 @@
 //! The sample events through the real `bootstrap` binary under cargo lambda's emulator
 //! (`emulator.rs`): a check, a manual then an emergency rotation, the four steps, and an SNS
-//! alert for a failing target, each against the stand-ins and moto.
+//! alert for a failing target, each against the stand-ins and moto; and step events for secrets
+//! that are not the deployment's own, refused before any call to Entra, with an alert.
 
+use crate::admission::{
+    assert_refused, assert_untouched, foreign_copy, foreign_secret, rotator_document, step_for,
+};
 use crate::emulator;
 use crate::harness::{
     alert_topic, assert_first_action, assert_jamf_holds, begin_rotation, broken_target, event,
@@ -145,4 +149,73 @@ async fn emulated_manual_then_emergency_rotation() {
     assert_eq!(w.entra.passwords(&w.app.object_id).len(), 1);
     w.assert_invariant().await;
     f.assert_no_leaks(&w, &[&text(&manual), &text(&emergency)]);
+}
+
+#[tokio::test]
+async fn emulated_step_event_for_a_copy_of_a_targets_document_is_refused_before_entra_and_alerts() {
+    let w = emulator::world(300).await;
+    let (_, topic, inbox) = alert_topic().await;
+    let f = emulator::start(&w, &[&w.secret_id], Some(&topic)).await;
+    // Someone copies the target's document into a secret of their own and begins a rotation
+    // of it (an AWSPENDING of its own), then sends the function its createSecret.
+    let (foreign, token) = foreign_copy(&w).await;
+    let before = w.store.describe(&foreign).await.unwrap();
+    let entra_before = w.entra.requests();
+
+    let refused = f.invoke(&step_for("createSecret", &foreign, &token)).await;
+
+    assert_eq!(refused["errorType"], "NonRetryable", "{refused}");
+    assert_refused(
+        refused["errorMessage"].as_str().unwrap(),
+        &foreign,
+        "is not one of this deployment's targets",
+    );
+    assert_untouched(&w, &foreign, &before, &entra_before).await;
+    let notes = inbox.notifications().await;
+    assert_eq!(notes.len(), 1, "{notes:?}");
+    assert!(
+        notes[0]["Subject"]
+            .as_str()
+            .is_some_and(|s| s.starts_with("Refused: arn:aws:secretsmanager:")),
+        "{notes:?}"
+    );
+    let message = notes[0]["Message"].as_str().unwrap();
+    assert!(
+        message.contains(&format!("Target: {foreign}\n")) && message.contains("Kind: refused"),
+        "{message}"
+    );
+    f.assert_no_leaks(&w, &[&text(&refused), &text(&Value::Array(notes))]);
+}
+
+#[tokio::test]
+async fn emulated_step_event_for_a_target_holding_a_rotator_document_is_refused_before_entra() {
+    let w = emulator::world(300).await;
+    let (_, topic, inbox) = alert_topic().await;
+    // A secret among the targets (named by mistake, or tagged by someone who may tag) holding
+    // the rotator's own document: rotating it would hand out a credential of the rotator's app.
+    let (squatter, token) = foreign_secret(&w, &rotator_document(&w, &w.rotator_client_id)).await;
+    let f = emulator::start(&w, &[&w.secret_id, &squatter], Some(&topic)).await;
+    let before = w.store.describe(&squatter).await.unwrap();
+    let entra_before = w.entra.requests();
+
+    let refused = f.invoke(&step_for("createSecret", &squatter, &token)).await;
+
+    assert_eq!(refused["errorType"], "NonRetryable", "{refused}");
+    assert_refused(
+        refused["errorMessage"].as_str().unwrap(),
+        &squatter,
+        "holds a rotator document",
+    );
+    assert_untouched(&w, &squatter, &before, &entra_before).await;
+    let rotator_app = w.entra.object_id_of(&w.rotator_client_id).unwrap();
+    assert_eq!(w.entra.passwords(&rotator_app).len(), 1);
+    let notes = inbox.notifications().await;
+    assert_eq!(notes.len(), 1, "{notes:?}");
+    assert!(
+        notes[0]["Message"]
+            .as_str()
+            .is_some_and(|m| m.contains(&format!("Target: {squatter}\n"))),
+        "{notes:?}"
+    );
+    f.assert_no_leaks(&w, &[&text(&refused), &text(&Value::Array(notes))]);
 }
