@@ -23,8 +23,10 @@ Exit codes:
      (and was rolled back)
   2  bad input or configuration: a flag or argument, a setting (environment variable), a target
      document, a lockdown not confirmed
-  3  could not run: network, AWS, Entra ID or Jamf Pro unreachable or refusing access,
-     throttling, another attempt holding the target; try again later
+  3  could not run: network, AWS, Entra ID or Jamf Pro unreachable, throttling, another
+     attempt holding the target, or the command refused access (sign-in, permissions). A
+     report over targets (status, check, discover) exits 3 only when a service did not answer
+     for one; a target refused access is that target's failure (1)
 
 With --json, a failure prints one object on stdout:
   {\"error\": {\"kind\": \"input|config|unavailable|denied|attention\", \"message\": \"...\", \"exit_code\": N}}
@@ -64,11 +66,6 @@ impl Kind {
             Kind::Unavailable | Kind::Denied => 3,
         }
     }
-
-    /// True when the command could not run (exit 3).
-    pub fn could_not_run(self) -> bool {
-        self.code() == 3
-    }
 }
 
 /// The kind of `error`: the first cause in its chain of a type that says (an unknown error is
@@ -94,11 +91,12 @@ pub fn error_object(error: &anyhow::Error) -> serde_json::Value {
     serde_json::json!({ "error": object })
 }
 
-/// The exit code of a command over targets: 3 when any target could not be looked at now,
-/// else 1 when any needs attention, else 0.
+/// The exit code of a command over targets (status, check, discover): 3 when a service did not
+/// answer for one of them (unreachable, throttled: [`Kind::Unavailable`]), else 1 when any needs
+/// attention, else 0. A target refused access is that target's failure to look at (1).
 pub fn of_targets(attention: bool, failures: impl IntoIterator<Item = Kind>) -> ExitCode {
-    let could_not_run = failures.into_iter().any(Kind::could_not_run);
-    ExitCode::from(match (could_not_run, attention) {
+    let unavailable = failures.into_iter().any(|k| k == Kind::Unavailable);
+    ExitCode::from(match (unavailable, attention) {
         (true, _) => 3,
         (false, true) => 1,
         (false, false) => 0,
@@ -314,12 +312,12 @@ mod tests {
     }
 
     #[test]
-    fn targets_that_could_not_be_looked_at_outrank_attention() {
+    fn a_target_no_service_answered_for_outranks_attention() {
         let code = |a, f: &[Kind]| of_targets(a, f.iter().copied());
         assert_eq!(code(false, &[]), ExitCode::from(0));
-        assert_eq!(code(true, &[Kind::Config]), ExitCode::from(1));
+        assert_eq!(code(true, &[Kind::Config, Kind::Denied]), ExitCode::from(1));
         assert_eq!(
-            code(true, &[Kind::Attention, Kind::Denied]),
+            code(true, &[Kind::Attention, Kind::Unavailable]),
             ExitCode::from(3)
         );
     }

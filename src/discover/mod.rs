@@ -60,8 +60,8 @@ pub struct Discovery {
     pub secret_sign_in: &'static str,
     /// How many integrations could not be read or looked up (the CLI exits 1 then).
     pub problems: usize,
-    /// How many of those Jamf Pro did not answer or refused the credentials for (the CLI exits
-    /// 3 then: it could not run).
+    /// How many of those Jamf Pro did not answer for (unreachable, throttled, a server error:
+    /// the CLI exits 3 then, it could not run).
     pub unreachable: usize,
 }
 
@@ -202,7 +202,7 @@ pub async fn discover(
         .iter()
         .filter(|(_, _, read)| {
             read.as_ref()
-                .is_err_and(|e| exit::target(e).could_not_run())
+                .is_err_and(|e| exit::target(e) == exit::Kind::Unavailable)
         })
         .count();
     let mut integrations = Vec::new();
