@@ -11,6 +11,7 @@ mod discover;
 mod exit_codes;
 mod extending;
 mod fleet;
+mod invoke;
 mod progress;
 mod rotate_safety;
 mod template;
