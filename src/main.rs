@@ -219,12 +219,12 @@ fn clap_message(e: &clap::Error) -> String {
     first.strip_prefix("error: ").unwrap_or(first).to_string()
 }
 
-/// Reports a failed command (one JSON object on stdout with `--json`) and its exit code.
+/// Reports a failed command on stderr (and as one JSON object on stdout with `--json`) and
+/// returns its exit code.
 fn fail(error: anyhow::Error, json: bool) -> ExitCode {
+    eprintln!("error: {error:#}");
     if json {
         println!("{}", exit::error_object(&error));
-    } else {
-        eprintln!("error: {error:#}");
     }
     ExitCode::from(exit::classify(&error).code())
 }

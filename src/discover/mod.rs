@@ -61,7 +61,8 @@ pub struct Discovery {
     /// How many integrations could not be read or looked up (the CLI exits 1 then).
     pub problems: usize,
     /// How many of those Jamf Pro did not answer for (unreachable, throttled, a server error:
-    /// the CLI exits 3 then, it could not run).
+    /// the CLI exits 3 then, it could not run). Not in the JSON, whose shape stays as it was.
+    #[serde(skip)]
     pub unreachable: usize,
 }
 
