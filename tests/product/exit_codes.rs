@@ -246,19 +246,14 @@ async fn discover_exits_2_bad_input_and_3_when_jamf_pro_is_unreachable() {
     let w = spawn_with(100, |_| {}).await;
     let env = world_env(&w).await;
     let creds = w.jamf_credentials_id.as_str();
+    let jamf = w.jamf.url().to_string();
 
-    let input = fails(
-        &["discover", "--jamf-url", &w.jamf.url().to_string()],
-        &env,
-        2,
-        "input",
-    )
-    .await;
+    let input = fails(&["discover", "--jamf-url", &jamf], &env, 2, "input").await;
     let config = fails(
         &[
             "discover",
             "--jamf-url",
-            &w.jamf.url().to_string(),
+            &jamf,
             "--jamf-credentials-secret-id",
             creds,
         ],
@@ -279,7 +274,7 @@ async fn discover_exits_2_bad_input_and_3_when_jamf_pro_is_unreachable() {
         &[
             "discover",
             "--jamf-url",
-            &w.jamf.url().to_string(),
+            &jamf,
             "--jamf-credentials-secret-id",
             creds,
         ],

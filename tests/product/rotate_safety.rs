@@ -84,7 +84,7 @@ async fn rotate_dry_run_says_what_would_happen_and_changes_nothing() {
     assert_eq!(p["emergency"], false);
     assert_eq!(
         removes(&p),
-        [w.initial_key_id.clone()],
+        std::slice::from_ref(&w.initial_key_id),
         "only the old secret goes"
     );
     assert_eq!(lockdown.code, 0, "{}", lockdown.stderr);
