@@ -169,6 +169,35 @@ mod tests {
     }
 
     #[test]
+    fn the_bar_follows_each_poll_up_to_the_limit_and_goes_when_the_wait_ends() {
+        let terminal = Terminal {
+            steps: true,
+            waits: Waits::Bar(Mutex::new(None)),
+        };
+        let limit = Duration::from_secs(300);
+        let bar = |t: &Terminal| match &t.waits {
+            Waits::Bar(slot) => slot
+                .lock()
+                .unwrap()
+                .as_ref()
+                .map(|b| (b.position(), b.length())),
+            _ => unreachable!(),
+        };
+        terminal.waiting("Entra", Duration::ZERO, limit);
+        terminal.waiting("Entra", Duration::from_secs(14), limit);
+        assert_eq!(bar(&terminal), Some((14, Some(300))));
+        terminal.line("  setSecret     a line above the bar");
+        terminal.waiting("Entra", Duration::from_secs(301), limit);
+        assert_eq!(
+            bar(&terminal),
+            Some((300, Some(300))),
+            "never past the limit"
+        );
+        terminal.finished("Entra");
+        assert_eq!(bar(&terminal), None);
+    }
+
+    #[test]
     fn a_short_wait_prints_nothing() {
         let mut lines = WaitLines::default();
         let limit = Duration::from_secs(300);
