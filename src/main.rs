@@ -1,29 +1,32 @@
 //! The `jamf-entra-rotator` command line: parses input, builds clients, calls the library, prints
 //! (readable progress, or one JSON object with `--json`), and maps errors to exit codes
-//! (0 success, 1 a rotation or check failed, 2 bad input or configuration).
+//! ([`exit`]: 0 ok, 1 needs attention, 2 bad input or configuration, 3 could not run).
 
 use anyhow::{Context, Result};
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{Parser, Subcommand};
 use rotator_adapters::wiring;
 use rotator_engine::config::{Cloud, Settings};
-use rotator_engine::document::{RevokeOld, TargetKind};
-use rotator_engine::rotation::driver::{Outcome, RotationReport};
-use rotator_engine::rotation::{ProgressFn, RotateRequest};
+use rotator_engine::document::TargetKind;
 
 mod discover;
+mod exit;
+mod progress;
+mod rotate;
 mod setup;
 #[cfg(feature = "sim")]
 mod sim_fleet;
 mod status;
+use exit::BadInput;
+use progress::Terminal;
 use serde::Serialize;
 use std::process::ExitCode;
-use std::sync::Arc;
 
 #[derive(Parser)]
 #[command(
     name = "jamf-entra-rotator",
     version,
-    about = "Keeps Jamf Pro's Microsoft Entra ID client secrets from expiring."
+    about = "Keeps Jamf Pro's Microsoft Entra ID client secrets from expiring.",
+    after_help = exit::TABLE
 )]
 struct Cli {
     /// Print one JSON object instead of readable progress.
@@ -65,23 +68,9 @@ enum Command {
         #[arg(long)]
         dry_run: bool,
     },
-    /// Rotates a target's secret now (emergency: a leaked secret).
-    Rotate {
-        /// The target's secret id (name or ARN).
-        #[arg(long)]
-        secret_id: String,
-        /// Why (recorded in the document and alerts).
-        #[arg(long, default_value = "manual")]
-        reason: String,
-        /// When the old secret is removed.
-        #[arg(long, value_enum, default_value_t = Revoke::AfterVerification)]
-        revoke_old: Revoke,
-        /// Also remove every other client secret of the app once the new one works; the
-        /// deployment's other targets on the same app (TARGET_SECRET_IDS or the target tag) are
-        /// rotated too rather than cut off.
-        #[arg(long)]
-        lockdown: bool,
-    },
+    /// Rotates a target's secret now (emergency: a leaked secret); --dry-run says what it would
+    /// do and changes nothing.
+    Rotate(Box<rotate::RotateArgs>),
     /// Runs the stand-ins as servers and prints their URLs (for a local trial).
     #[cfg(feature = "sim")]
     Sim {
@@ -204,19 +193,14 @@ fn jamf_target_kind() -> impl clap::builder::TypedValueParser<Value = TargetKind
     })
 }
 
-#[derive(Clone, Copy, ValueEnum)]
-enum Revoke {
-    AfterVerification,
-    Immediately,
-}
-
-/// A failure that is the user's to fix (exit 2), as opposed to a failed rotation (exit 1).
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-struct BadInput(String);
-
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let json = std::env::args_os().any(|a| a == "--json");
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        // Help and version are not failures; clap exits 2 for the rest.
+        Err(e) if !json || !e.use_stderr() => e.exit(),
+        Err(e) => return fail(BadInput(clap_message(&e)).into(), true),
+    };
     init_logging();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -224,17 +208,25 @@ fn main() -> ExitCode {
         .expect("tokio runtime");
     match rt.block_on(run(cli)) {
         Ok(code) => code,
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            if e.chain()
-                .any(|c| c.is::<BadInput>() || c.is::<rotator_engine::config::ConfigError>())
-            {
-                ExitCode::from(2)
-            } else {
-                ExitCode::from(1)
-            }
-        }
+        Err(e) => fail(e, json),
     }
+}
+
+/// The first line of clap's error, without its `error: ` (the usage lines are for a person).
+fn clap_message(e: &clap::Error) -> String {
+    let text = e.render().to_string();
+    let first = text.lines().next().unwrap_or_default();
+    first.strip_prefix("error: ").unwrap_or(first).to_string()
+}
+
+/// Reports a failed command on stderr (and as one JSON object on stdout with `--json`) and
+/// returns its exit code.
+fn fail(error: anyhow::Error, json: bool) -> ExitCode {
+    eprintln!("error: {error:#}");
+    if json {
+        println!("{}", exit::error_object(&error));
+    }
+    ExitCode::from(exit::classify(&error).code())
 }
 
 fn init_logging() {
@@ -251,13 +243,8 @@ fn init_logging() {
 
 async fn run(cli: Cli) -> Result<ExitCode> {
     let json = cli.json;
-    let progress: Option<ProgressFn> = if json {
-        None
-    } else {
-        Some(Arc::new(|step, msg: &str| {
-            eprintln!("  {:<13} {msg}", step.as_str())
-        }))
-    };
+    let terminal = Terminal::for_stderr(json);
+    let progress = terminal.step_lines();
     match cli.command {
         #[cfg(feature = "sim")]
         Command::Demo {
@@ -274,11 +261,12 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                 settings: Settings::from_env()?,
             })
             .await?;
-            let ok = report.rotation.outcome == Outcome::Rotated && report.jamf_secret_works;
+            let rotated = rotator_engine::rotation::driver::Outcome::Rotated;
+            let ok = report.rotation.outcome == rotated && report.jamf_secret_works;
             if json {
                 print_json(&report)?;
             } else {
-                print_rotation(&report.rotation);
+                print!("{}", rotate::describe_rotation(&report.rotation));
                 println!(
                     "Jamf Pro's secret works at Entra afterwards: {}",
                     report.jamf_secret_works
@@ -292,12 +280,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Init(args) => init(*args, json).await,
         Command::Status { secret_id } => {
-            let targets = if secret_id.is_empty() {
-                rotator_lambda::Targets::from_env()
-                    .map_err(|e| BadInput(format!("{e}; or pass --secret-id")))?
-            } else {
-                rotator_lambda::Targets::Ids(secret_id)
-            };
+            let targets = targets_or(secret_id)?;
             let w = wiring::from_settings(Settings::from_env()?).await?;
             let mut ids = targets.resolve(w.store.as_ref()).await?;
             if let Some(own) = w.own_secret.clone().filter(|o| !ids.contains(o)) {
@@ -309,107 +292,25 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             } else {
                 print!("{}", status::table(&status));
             }
-            Ok(if status.attention > 0 {
-                ExitCode::from(1)
-            } else {
-                ExitCode::SUCCESS
-            })
+            let failures = status.results.iter().filter_map(|r| r.failure);
+            Ok(exit::of_targets(status.attention > 0, failures))
         }
         Command::Check { secret_id, dry_run } => {
             // The same target settings as the Lambda (TARGET_SECRET_IDS or the target tag).
-            let targets = if secret_id.is_empty() {
-                rotator_lambda::Targets::from_env()
-                    .map_err(|e| BadInput(format!("{e}; or pass --secret-id")))?
-            } else {
-                rotator_lambda::Targets::Ids(secret_id)
-            };
+            let targets = targets_or(secret_id)?;
             let mut w = wiring::from_settings(Settings::from_env()?).await?;
             if let Some(p) = progress {
                 w.engine = w.engine.with_progress(p);
             }
+            w.engine = w.engine.with_wait_progress(terminal.clone());
             let mut ids = targets.resolve(w.store.as_ref()).await?;
             // from_settings read the rotator's own secret once already: no second read here.
             if let Some(own) = w.own_secret.clone().filter(|o| !ids.contains(o)) {
                 ids.push(own);
             }
-            let mut reports = Vec::new();
-            let mut failed = false;
-            for id in &ids {
-                match w.engine.check(id, dry_run).await {
-                    Ok(r) => {
-                        failed |=
-                            r.action == rotator_engine::rotation::check::Action::RotationFailed;
-                        if !json {
-                            print!("{}", setup::describe_check(&r));
-                        }
-                        reports.push(serde_json::to_value(&r)?);
-                    }
-                    Err(e) => {
-                        failed = true;
-                        if !json {
-                            eprintln!("{id}: check failed: {e}");
-                        }
-                        reports.push(serde_json::json!({"secret_id": id, "error": e.to_string(), "advice": e.advice()}));
-                    }
-                }
-            }
-            if json {
-                print_json(&serde_json::json!({ "targets": reports }))?;
-            }
-            Ok(if failed {
-                ExitCode::from(1)
-            } else {
-                ExitCode::SUCCESS
-            })
+            check(&w.engine, &ids, dry_run, json).await
         }
-        Command::Rotate {
-            secret_id,
-            reason,
-            revoke_old,
-            lockdown,
-        } => {
-            let mut w = wiring::from_settings(Settings::from_env()?).await?;
-            if let Some(p) = progress {
-                w.engine = w.engine.with_progress(p);
-            }
-            let revoke_old = match revoke_old {
-                Revoke::AfterVerification => RevokeOld::AfterVerification,
-                Revoke::Immediately => RevokeOld::Immediately,
-            };
-            // A lockdown rotates the deployment's other targets on the same app registration
-            // too: the same target settings as `check` (TARGET_SECRET_IDS or the target tag).
-            let siblings = match rotator_lambda::Targets::from_env() {
-                Ok(targets) if lockdown => targets.resolve(w.store.as_ref()).await?,
-                _ => Vec::new(),
-            };
-            let report = w
-                .engine
-                .rotate(
-                    &secret_id,
-                    RotateRequest {
-                        reason: format!("manual: {reason}"),
-                        revoke_old,
-                        lockdown,
-                        siblings,
-                    },
-                )
-                .await?;
-            if json {
-                print_json(&report)?;
-            } else {
-                print_rotation(&report);
-            }
-            Ok(
-                if matches!(
-                    report.outcome,
-                    Outcome::Rotated | Outcome::Resumed | Outcome::AlreadyRotated
-                ) {
-                    ExitCode::SUCCESS
-                } else {
-                    ExitCode::from(1)
-                },
-            )
-        }
+        Command::Rotate(args) => rotate::run(*args, json, &terminal).await,
         #[cfg(feature = "sim")]
         Command::Sim {
             seed_secret_id,
@@ -440,11 +341,8 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             } else {
                 print!("{}", discover::describe(&found));
             }
-            Ok(if found.problems > 0 {
-                ExitCode::from(1)
-            } else {
-                ExitCode::SUCCESS
-            })
+            let unreachable = (found.unreachable > 0).then_some(exit::Kind::Unavailable);
+            Ok(exit::of_targets(found.problems > 0, unreachable))
         }
         Command::Probe { secret_id } => {
             use rotator_adapters::jamf::conditional_access::{describe_probe, probe_from_env};
@@ -500,9 +398,7 @@ async fn init(args: InitArgs, json: bool) -> Result<ExitCode> {
         kms_key_id: args.kms_key_id,
         rotation,
     };
-    let outcome = setup::init(&settings, request)
-        .await
-        .map_err(|e| anyhow::Error::new(BadInput(e.to_string())))?;
+    let outcome = setup::init(&settings, request).await?;
     if json {
         print_json(&outcome)?;
     } else {
@@ -531,53 +427,56 @@ async fn init(args: InitArgs, json: bool) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// The targets named on the command line, else the deployment's (`TARGET_SECRET_IDS` or the
+/// target tag).
+fn targets_or(secret_ids: Vec<String>) -> Result<rotator_lambda::Targets> {
+    if secret_ids.is_empty() {
+        let targets = rotator_lambda::Targets::from_env()
+            .map_err(|e| BadInput(format!("{e}; or pass --secret-id")))?;
+        Ok(targets)
+    } else {
+        Ok(rotator_lambda::Targets::Ids(secret_ids))
+    }
+}
+
+/// `check`: checks each target in turn (rotating the due ones unless `dry_run`); exit 3 when a
+/// target could not be checked now, 1 when a check or rotation failed.
+async fn check(
+    engine: &rotator_engine::rotation::Engine,
+    ids: &[String],
+    dry_run: bool,
+    json: bool,
+) -> Result<ExitCode> {
+    use rotator_engine::rotation::check::Action;
+    let mut reports = Vec::new();
+    let mut failed = false;
+    let mut failures = Vec::new();
+    for id in ids {
+        match engine.check(id, dry_run).await {
+            Ok(r) => {
+                failed |= r.action == Action::RotationFailed;
+                if !json {
+                    print!("{}", setup::describe_check(&r));
+                }
+                reports.push(serde_json::to_value(&r)?);
+            }
+            Err(e) => {
+                failed = true;
+                failures.push(exit::rotation(&e.kind));
+                if !json {
+                    eprintln!("{id}: check failed: {e}");
+                }
+                reports.push(serde_json::json!({"secret_id": id, "error": e.to_string(), "advice": e.advice()}));
+            }
+        }
+    }
+    if json {
+        print_json(&serde_json::json!({ "targets": reports }))?;
+    }
+    Ok(exit::of_targets(failed, failures))
+}
+
 fn print_json<T: Serialize>(value: &T) -> Result<()> {
     println!("{}", serde_json::to_string(value)?);
     Ok(())
-}
-
-fn print_rotation(r: &RotationReport) {
-    println!(
-        "{}: {}",
-        r.secret_id,
-        serde_json::to_value(r.outcome)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_string))
-            .unwrap_or_default()
-    );
-    println!("  target           {}", r.target);
-    println!(
-        "  old key id       {}{}",
-        r.old_key_id.as_deref().unwrap_or("-"),
-        if r.old_removed { " (removed)" } else { "" }
-    );
-    println!(
-        "  new key id       {}",
-        r.new_key_id.as_deref().unwrap_or("-")
-    );
-    println!(
-        "  Jamf Pro tested  {}",
-        if r.jamf_accepts_new { "ok" } else { "no" }
-    );
-    if let Some(n) = r.app_credentials {
-        println!("  app credentials  {n}");
-    }
-    for p in r.revocation.iter().flatten() {
-        match p.seconds {
-            Some(s) if p.confirmed => println!(
-                "  revocation       Entra refuses the revoked secret ({s}s after its removal)"
-            ),
-            _ => println!(
-                "  revocation       UNCONFIRMED: {}",
-                p.detail.as_deref().unwrap_or("-")
-            ),
-        }
-    }
-    println!("  elapsed          {:.1}s", r.elapsed_ms as f64 / 1000.0);
-    if let Some(e) = &r.error {
-        println!("  error            {e}");
-    }
-    if let Some(a) = &r.advice {
-        println!("  what to do       {a}");
-    }
 }

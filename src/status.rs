@@ -44,6 +44,9 @@ pub struct Row {
     /// The full read-only check report.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub report: Option<CheckReport>,
+    /// What kind of failure the check's was (the CLI exits 3 when one could not run).
+    #[serde(skip)]
+    pub failure: Option<crate::exit::Kind>,
 }
 
 /// Every target.
@@ -82,11 +85,12 @@ pub fn row(report: CheckReport, last_rotation: Option<DateTime<Utc>>) -> Row {
         drift,
         error: None,
         report: Some(report),
+        failure: None,
     }
 }
 
-/// The row of a target whose check failed with `error`.
-pub fn failed(secret_id: &str, error: String) -> Row {
+/// The row of a target whose check failed with `error`, a failure of kind `failure`.
+pub fn failed(secret_id: &str, error: String, failure: crate::exit::Kind) -> Row {
     Row {
         secret_id: secret_id.to_string(),
         state: State::Failed,
@@ -97,6 +101,7 @@ pub fn failed(secret_id: &str, error: String) -> Row {
         attention: true,
         error: Some(error),
         report: None,
+        failure: Some(failure),
     }
 }
 
@@ -113,7 +118,14 @@ pub async fn status(engine: &Engine, ids: &[String]) -> Status {
                     .and_then(|(_, doc)| doc.rotation.map(|r| r.started_at));
                 row(report, last)
             }
-            Err(e) => failed(id, format!("{e} (class {}); {}", e.class(), e.advice())),
+            Err(e) => {
+                let failure = crate::exit::rotation(&e.kind);
+                failed(
+                    id,
+                    format!("{e} (class {}); {}", e.class(), e.advice()),
+                    failure,
+                )
+            }
         });
     }
     Status {
@@ -226,7 +238,11 @@ mod tests {
         let due = row(report(10, true, &[]), None);
         let expired = row(report(-1, true, &[]), None);
         let drifted = row(report(90, false, &[DriftKind::Unmanaged]), None);
-        let broken = failed("t", "Secrets Manager: AccessDenied".into());
+        let broken = failed(
+            "t",
+            "Secrets Manager: AccessDenied".into(),
+            crate::exit::Kind::Denied,
+        );
         assert_eq!(
             [&ok, &retiring, &due, &expired, &drifted, &broken].map(|r| (r.state, r.attention)),
             [
@@ -247,7 +263,11 @@ mod tests {
             attention: 1,
             results: vec![
                 row(report(90, false, &[]), None),
-                failed("jamf/prod", "the check failed (class store)".into()),
+                failed(
+                    "jamf/prod",
+                    "the check failed (class store)".into(),
+                    crate::exit::Kind::Unavailable,
+                ),
             ],
         };
         let text = table(&status);

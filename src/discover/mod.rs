@@ -15,13 +15,15 @@ mod text;
 
 pub use text::describe;
 
-use crate::BadInput;
+use crate::exit::{self, BadInput};
 use chrono::{DateTime, Utc};
 use rotator_adapters::jamf::{ConditionalAccessTarget, JamfClient, JamfCredentials};
 use rotator_adapters::secrets_manager::{load_aws_config, AwsSecretStore};
 use rotator_engine::config::{Cloud, Settings};
 use rotator_engine::document::TargetKind;
-use rotator_engine::ports::{AppRef, SecretStore, TargetConfig, TargetError, AWSCURRENT};
+use rotator_engine::ports::{
+    AppRef, SecretStore, StoreError, TargetConfig, TargetError, AWSCURRENT,
+};
 use serde::Serialize;
 use std::sync::Arc;
 
@@ -58,6 +60,10 @@ pub struct Discovery {
     pub secret_sign_in: &'static str,
     /// How many integrations could not be read or looked up (the CLI exits 1 then).
     pub problems: usize,
+    /// How many of those Jamf Pro did not answer for (unreachable, throttled, a server error:
+    /// the CLI exits 3 then, it could not run). Not in the JSON, whose shape stays as it was.
+    #[serde(skip)]
+    pub unreachable: usize,
 }
 
 /// What was found for one integration.
@@ -204,6 +210,13 @@ pub async fn discover(
         Err(why) => Err(why.clone()),
     };
 
+    let unreachable = found
+        .iter()
+        .filter(|(_, _, read)| {
+            read.as_ref()
+                .is_err_and(|e| exit::target(e) == exit::Kind::Unavailable)
+        })
+        .count();
     let mut integrations = Vec::new();
     for (kind, credentials_id, read) in found {
         let mut item = integration(kind, read);
@@ -240,6 +253,7 @@ pub async fn discover(
         },
         secret_sign_in: NO_SIGN_IN,
         problems,
+        unreachable,
     })
 }
 
@@ -311,10 +325,14 @@ async fn jamf_credentials(store: &dyn SecretStore, id: &str) -> anyhow::Result<J
     let (_, value) = store
         .value_at(id, AWSCURRENT)
         .await
-        .map_err(|e| {
-            BadInput(format!(
+        .map_err(|e| match e {
+            e @ StoreError::NotFound { .. } => BadInput(format!(
                 "the Jamf credentials secret {id} cannot be read: {e}"
             ))
+            .into(),
+            // Secrets Manager unreachable or refusing: the error's own kind (exit 3).
+            e => anyhow::Error::new(e)
+                .context(format!("the Jamf credentials secret {id} cannot be read")),
         })?
         .ok_or_else(|| BadInput(format!("the Jamf credentials secret {id} has no value")))?;
     Ok(JamfCredentials::parse(&value).map_err(|e| BadInput(format!("{id}: {e}")))?)

@@ -4,20 +4,56 @@
 
 use crate::common;
 
-use common::{moto, spawn_world_on_moto};
+use common::{moto, spawn_world_on_moto, TestWorld};
 use secrecy::ExposeSecret;
 use serde_json::Value;
 use tokio::process::Command;
 
 const BIN: &str = env!("CARGO_BIN_EXE_jamf-entra-rotator");
 
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
+/// What one run of the CLI left.
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
 }
 
-async fn cli(args: &[&str], env: &[(&str, String)]) -> Run {
+impl Run {
+    /// Its stdout as the one JSON object `--json` prints.
+    pub fn json(&self) -> Value {
+        let lines: Vec<&str> = self.stdout.lines().collect();
+        assert_eq!(
+            lines.len(),
+            1,
+            "one JSON object: {}{}",
+            self.stdout,
+            self.stderr
+        );
+        serde_json::from_str(lines[0]).expect("stdout is JSON")
+    }
+}
+
+/// The environment of an operator's shell for world `w`: AWS on moto, Entra on its stand-in,
+/// the rotator's client secret in Secrets Manager, the world's test mail recipient.
+pub async fn world_env(w: &TestWorld) -> Vec<(&'static str, String)> {
+    vec![
+        ("AWS_ENDPOINT_URL", moto::endpoint().await),
+        ("AWS_ACCESS_KEY_ID", "testing".into()),
+        ("AWS_SECRET_ACCESS_KEY", "testing".into()),
+        ("AWS_REGION", moto::REGION.into()),
+        ("ENTRA_LOGIN_URL", w.entra.url().to_string()),
+        ("GRAPH_URL", w.entra.url().to_string()),
+        ("ROTATOR_CLIENT_ID", w.rotator_client_id.clone()),
+        (
+            "ROTATOR_CREDENTIALS_SECRET_ID",
+            w.rotator_credentials_id.clone(),
+        ),
+        ("SMTP_TEST_RECIPIENT", "it-alerts@example.com".into()),
+    ]
+}
+
+/// Runs the CLI with `args` and only `env` (and PATH), stdin closed.
+pub async fn cli(args: &[&str], env: &[(&str, String)]) -> Run {
     let mut cmd = Command::new(BIN);
     cmd.args(args)
         .env_clear()

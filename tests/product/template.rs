@@ -743,3 +743,52 @@ fn only_the_rotator_role_publishes_alerts_and_only_over_tls() {
         Some("false")
     );
 }
+
+#[test]
+fn the_rotation_events_rule_mails_text_saying_who_what_which_secret_and_when() {
+    let doc = template();
+    let targets = get(props(&doc, "RotationEventsRule"), "Targets");
+    let target = untag(targets)
+        .as_sequence()
+        .and_then(|t| t.first())
+        .expect("the rule has a target");
+    let transformer = get(target, "InputTransformer");
+    let paths = get(transformer, "InputPathsMap");
+    for (name, path) in [
+        ("event", "$.detail.eventName"),
+        ("secret", "$.detail.additionalEventData.SecretId"),
+        ("time", "$.detail.eventTime"),
+        ("who", "$.detail.userIdentity.invokedBy"),
+    ] {
+        assert_eq!(
+            get(paths, name).as_str(),
+            Some(path),
+            "InputPathsMap.{name}"
+        );
+    }
+    let text = get(transformer, "InputTemplate")
+        .as_str()
+        .expect("a text template");
+    assert!(
+        !text.trim_start().starts_with('{'),
+        "text, not JSON: {text}"
+    );
+    let names: Vec<String> = untag(paths)
+        .as_mapping()
+        .unwrap()
+        .keys()
+        .map(|k| k.as_str().unwrap().to_string())
+        .collect();
+    for name in &names {
+        assert!(
+            text.contains(&format!("<{name}>")),
+            "the mail shows <{name}>"
+        );
+    }
+    let placeholders = text.matches('<').count();
+    assert_eq!(
+        placeholders,
+        names.len(),
+        "every placeholder is mapped: {text}"
+    );
+}

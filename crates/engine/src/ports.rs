@@ -533,3 +533,17 @@ pub trait Alerts: Send + Sync {
     /// Sends one alert.
     async fn send(&self, alert: &Alert) -> Result<(), AlertError>;
 }
+
+// ---------------------------------------------------------------------------------------------
+// Progress of long waits
+// ---------------------------------------------------------------------------------------------
+
+/// Observes the engine's long waits (the propagation wait): the CLI draws a progress bar on a
+/// terminal, the Lambda logs a line now and then. Given nothing secret.
+pub trait Progress: Send + Sync {
+    /// Called on each poll of a wait for `what` ("Entra to accept the new secret"), `elapsed`
+    /// of at most `limit`.
+    fn waiting(&self, what: &str, elapsed: std::time::Duration, limit: std::time::Duration);
+    /// Called once when that wait ends, whichever way; the default does nothing.
+    fn finished(&self, _what: &str) {}
+}

@@ -159,6 +159,8 @@ pub struct Engine {
     pub policy: Policy,
     progress: Option<ProgressFn>,
     metrics: Option<MetricFn>,
+    /// Observes the propagation wait (see [`propagation`]).
+    waits: Arc<dyn crate::ports::Progress>,
     locks: Arc<Mutex<HashMap<String, Arc<TargetLock>>>>,
 }
 
@@ -181,6 +183,7 @@ impl Engine {
             policy,
             progress: None,
             metrics: None,
+            waits: Arc::new(propagation::LogWaits),
             locks: Default::default(),
         }
     }

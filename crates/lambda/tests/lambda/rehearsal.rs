@@ -7,8 +7,8 @@
 //! The function gets the deployed environment and what Lambda itself sets (runtime API, name,
 //! memory, region, credentials, `AWS_LAMBDA_LOG_LEVEL` from `LoggingConfig`), and only these
 //! on top, none of which the template sets: where AWS and Microsoft are (moto, and the STS,
-//! Entra and Graph stand-ins) and `PROPAGATION_SUCCESSES=1` (the stand-ins run on the system
-//! clock here: a second acceptance would wait in real time). As the runbook orders it, Entra
+//! Entra and Graph stand-ins). The stack is deployed with `PropagationSuccesses=1` (the
+//! stand-ins run on the system clock here: a second acceptance would wait in real time). As the runbook orders it, Entra
 //! trusts the role ARN computed from the stack name before the stack exists.
 
 use crate::common::moto;
@@ -132,6 +132,9 @@ async fn the_translated_stack_deploys_on_moto_and_its_function_rotates_on_the_sc
             ("RotatorClientId", &w.rotator_client_id),
             ("SmtpTestRecipient", &recipient),
             ("AlertOnSuccess", "true"),
+            // The stand-ins run on the system clock here: a second acceptance would wait in
+            // real time.
+            ("PropagationSuccesses", "1"),
         ],
     )
     .await;
@@ -181,7 +184,6 @@ async fn the_translated_stack_deploys_on_moto_and_its_function_rotates_on_the_sc
         ("AWS_ENDPOINT_URL_STS", &sts_url),
         ("ENTRA_LOGIN_URL", &entra),
         ("GRAPH_URL", &entra),
-        ("PROPAGATION_SUCCESSES", "1"),
     ];
     for (k, v) in overlay {
         assert!(
