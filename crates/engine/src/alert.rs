@@ -2,7 +2,7 @@
 //!
 //! - [`sns_subject`], [`structured_message`]: an alert as SNS carries it (the adapters'
 //!   `SnsAlerts` publishes it): plain text for e-mail and queues, an AWS Chatbot custom
-//!   notification for Slack and Microsoft Teams.
+//!   notification for Slack and Microsoft Teams, every text of it made inert ([`chat_text`]).
 //! - [`LogAlerts`]: logs the alert when no topic is configured.
 //! - [`refusal`]: the alert of an event the function refused to act on (a secret that is not
 //!   its own).
@@ -56,30 +56,57 @@ fn kind_name(alert: &Alert) -> String {
         .unwrap_or_default()
 }
 
+/// `text` made inert for a chat renderer. Chatbot's custom notifications render only
+/// "client-markdown" (Slack's mrkdwn, Teams' markdown), and an alert carries text from outside
+/// (an invoker's `reason`, Jamf Pro's error text, secret names): a link that hides its address, a
+/// mention that pages a channel, or formatting that changes what the alert says must show as the
+/// characters they are. So `&`, `<` and `>` become entities (Slack's `<!here>`, `<@U…>` and
+/// `<url|text>`), markdown's punctuation gets a backslash, and `@` a zero-width space after it,
+/// which breaks a mention word without changing what a reader sees.
+pub fn chat_text(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + text.len() / 8);
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '@' => out.push_str("@\u{200B}"),
+            '\\' | '`' | '*' | '_' | '~' | '[' | ']' | '(' | ')' | '#' | '!' | '|' => {
+                out.push('\\');
+                out.push(c);
+            }
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
 /// The alert as an AWS Chatbot (Amazon Q Developer in chat applications) custom notification,
 /// the only form Chatbot shows in Slack or Microsoft Teams: the subject as the title, what
-/// happened and what was left as the description, the "What to do" as the next step.
+/// happened and what was left as the description, the "What to do" as the next step. Every text
+/// goes through [`chat_text`]: Chatbot renders them as markdown.
 fn chat_message(alert: &Alert) -> String {
     let text = crate::redact::truncate(&alert.message, MESSAGE_MAX);
     let (what, todo) = match text.split_once("What to do:") {
-        Some((what, todo)) => (what.trim_end().to_string(), vec![todo.trim().to_string()]),
-        None => (text.clone(), Vec::new()),
+        Some((what, todo)) => (chat_text(what.trim_end()), vec![chat_text(todo.trim())]),
+        None => (chat_text(&text), Vec::new()),
     };
     let kind = kind_name(alert);
+    let title = chat_text(&sns_subject(&alert.subject));
     serde_json::json!({
         "version": "1.0",
         "source": "custom",
         "content": {
             "textType": "client-markdown",
-            "title": sns_subject(&alert.subject),
+            "title": title,
             "description": what,
             "nextSteps": todo,
             "keywords": [kind, "jamf-entra-rotator"],
         },
         "metadata": {
-            "summary": sns_subject(&alert.subject),
+            "summary": title,
             "eventType": kind,
-            "relatedResources": [alert.target],
+            "relatedResources": [chat_text(&alert.target)],
         },
     })
     .to_string()
@@ -230,6 +257,58 @@ mod tests {
         );
         assert_eq!(chat["content"]["nextSteps"][0], "check the integration.");
         assert_eq!(chat["metadata"]["relatedResources"][0], a.target.as_str());
+        assert_eq!(chat["content"]["textType"], "client-markdown");
         assert_eq!(chat["metadata"]["eventType"], "rolled-back");
+    }
+
+    /// An invoker's `reason` (or Jamf Pro's error text) written to page a channel and hide a
+    /// link: the chat form carries it as inert characters, the e-mail form as it was.
+    #[test]
+    fn hostile_markdown_and_mentions_reach_chat_inert() {
+        let hostile =
+            "<@here> <!channel> [click](https://evil) **urgent** `code` @all #general ~x~ a|b";
+        let a = Alert {
+            kind: AlertKind::RotationFailed,
+            target: "arn:aws:secretsmanager:us-east-1:1:secret:jamf_[x]".into(),
+            subject: format!("Rotation failed: {hostile}"),
+            message: format!("Reason: {hostile}\nWhat to do: ask {hostile}"),
+        };
+        let v: serde_json::Value = serde_json::from_str(&structured_message(&a)).unwrap();
+        let chat: serde_json::Value = serde_json::from_str(v["https"].as_str().unwrap()).unwrap();
+        let inert = "&lt;@\u{200B}here&gt; &lt;\\!channel&gt; \\[click\\]\\(https://evil\\) \\*\\*urgent\\*\\* \\`code\\` @\u{200B}all \\#general \\~x\\~ a\\|b";
+        assert_eq!(chat["content"]["description"], format!("Reason: {inert}"));
+        assert_eq!(chat["content"]["nextSteps"][0], format!("ask {inert}"));
+        assert_eq!(
+            chat["content"]["title"],
+            format!("Rotation failed: {inert}")
+        );
+        assert_eq!(chat["metadata"]["summary"], chat["content"]["title"]);
+        assert_eq!(
+            chat["metadata"]["relatedResources"][0],
+            "arn:aws:secretsmanager:us-east-1:1:secret:jamf\\_\\[x\\]"
+        );
+        // Nothing of it is left to render: no raw link, mention, tag or emphasis in any chat text.
+        for field in [
+            &chat["content"]["title"],
+            &chat["content"]["description"],
+            &chat["content"]["nextSteps"][0],
+        ] {
+            let text = field.as_str().unwrap();
+            for live in [
+                "<@",
+                "<!",
+                "](",
+                "[click]",
+                "**",
+                "@here",
+                "@all",
+                " #general",
+                "`code`",
+            ] {
+                assert!(!text.contains(live), "{live:?} is live in {text:?}");
+            }
+        }
+        // E-mail is plain text: the reader sees exactly what was written.
+        assert!(v["email"].as_str().unwrap().contains(hostile));
     }
 }

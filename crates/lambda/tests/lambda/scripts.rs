@@ -54,6 +54,11 @@ fn every_script_parses_and_a_wrong_call_prints_its_usage() {
     }
 }
 
+const OWNED_BY: &str = "18a4783c-866b-4cc7-a460-3d5e5662c884";
+const POLICY_READ: &str = "246dd0d5-5bd0-4def-940b-0421030a5b68";
+const AUDIT_LOG: &str = "b0afded3-3588-46d8-8b3d-9842eff778da";
+const GRAPH_APP: &str = "00000003-0000-0000-c000-000000000000";
+
 #[test]
 fn setup_azure_dry_run_prints_the_steps_and_runs_nothing() {
     let jamf_app = "11111111-2222-3333-4444-555555555555";
@@ -77,14 +82,223 @@ fn setup_azure_dry_run_prints_the_steps_and_runs_nothing() {
     let printed = String::from_utf8_lossy(&out.stderr);
     for step in [
         "az ad app create",
+        &format!(
+            r#"--required-resource-accesses '[{{"resourceAppId": "{GRAPH_APP}", "resourceAccess": [{{"id": "{OWNED_BY}", "type": "Role"}}]}}]'"#
+        ),
         "az ad sp create",
-        "--api 00000003-0000-0000-c000-000000000000 --api-permissions 18a4783c-866b-4cc7-a460-3d5e5662c884=Role",
-        "az ad app permission admin-consent",
+        &format!(
+            r#"az rest --method POST --url https://graph.microsoft.com/v1.0/servicePrincipals/<graph-sp-object-id>/appRoleAssignedTo --headers Content-Type=application/json --body '{{"principalId": "<rotator-sp-object-id>", "resourceId": "<graph-sp-object-id>", "appRoleId": "{OWNED_BY}"}}'"#
+        ),
         &format!("az ad app owner add --id {jamf_app}"),
         "aws secretsmanager create-secret",
     ] {
-        assert!(printed.contains(step), "missing step {step:?} in:\n{printed}");
+        assert!(
+            printed.contains(step),
+            "missing step {step:?} in:\n{printed}"
+        );
     }
+    for never in ["admin-consent", "az ad app list", "displayName eq"] {
+        assert!(
+            !printed.contains(never),
+            "a new app is made, never found by name or consented wholesale ({never}):\n{printed}"
+        );
+    }
+}
+
+/// A stand-in `az` for an Entra tenant where the app `app-123` (service principal `sp-456`) is
+/// pinned: `app` is its JSON (`az ad app show`), `owners` its owners, `sp` its service
+/// principal's, `granted` the app role assignments of that service principal. The signed-in
+/// user is `me-1`; Microsoft Graph's service principal is `graph-sp`; the Jamf Pro app
+/// `jamf-app` is owned by `sp-456` already. Anything else fails (97).
+fn pinned_app_az(app: &str, owners: &str, sp: &str, granted: &str) -> String {
+    format!(
+        r#"case "$*" in
+  "cloud show "*) echo https://graph.microsoft.com/ ;;
+  "ad signed-in-user show "*) echo me-1 ;;
+  "ad sp show --id {GRAPH_APP} "*) echo graph-sp ;;
+  "ad app show --id app-123 -o json") echo '{app}' ;;
+  "ad app owner list --id app-123 -o json") echo '{owners}' ;;
+  "ad app owner list --id jamf-app "*) echo sp-456 ;;
+  "ad app federated-credential list --id app-123 -o json") echo '[]' ;;
+  "ad sp list --filter appId eq 'app-123' -o json") echo '[{sp}]' ;;
+  "ad sp owner list --id sp-456 -o json") echo '[]' ;;
+  "rest --method GET --url https://graph.microsoft.com/v1.0/servicePrincipals/sp-456/appRoleAssignments") echo '{{"value": {granted}}}' ;;
+  *) echo "unexpected az $*" >&2; exit 97 ;;
+esac"#
+    )
+}
+
+/// The pinned app as this script leaves it: requesting `roles` of Graph, no credentials.
+fn clean_app(roles: &[&str]) -> String {
+    let access: Vec<String> = roles
+        .iter()
+        .map(|r| format!(r#"{{"id": "{r}", "type": "Role"}}"#))
+        .collect();
+    format!(
+        r#"{{"appId": "app-123", "passwordCredentials": [], "keyCredentials": [], "requiredResourceAccess": [{{"resourceAppId": "{GRAPH_APP}", "resourceAccess": [{}]}}]}}"#,
+        access.join(", ")
+    )
+}
+
+const ME_OWNER: &str = r#"[{"id": "me-1", "userPrincipalName": "admin@contoso.com"}]"#;
+const CLEAN_SP: &str = r#"{"id": "sp-456", "passwordCredentials": [], "keyCredentials": []}"#;
+
+/// `setup-azure --dry-run --rotator-app-id app-123` against `az`: its output and the calls made.
+fn pinned_dry_run(az: &str, extra: &[&str]) -> (std::process::Output, String) {
+    let dir = stand_ins(&[("az", az), ("aws", "exit 97")]);
+    let out = script("setup-azure")
+        .args(["--dry-run", "--rotator-app-id", "app-123"])
+        .args(["--jamf-app-id", "jamf-app", "--auth", "client-secret"])
+        .args(extra)
+        .env("PATH", path_with(&dir))
+        .output()
+        .unwrap();
+    (out, calls(&dir))
+}
+
+#[test]
+fn setup_azure_refuses_a_pinned_app_with_an_unexpected_owner_or_extra_permissions() {
+    let directory_rw = "19dbc75e-c2e2-444c-a770-ec69d8559fc7"; // Directory.ReadWrite.All
+    let extra_permissions = format!(
+        r#"{{"appId": "app-123", "passwordCredentials": [], "keyCredentials": [], "requiredResourceAccess": [{{"resourceAppId": "{GRAPH_APP}", "resourceAccess": [{{"id": "{OWNED_BY}", "type": "Role"}}, {{"id": "{directory_rw}", "type": "Role"}}, {{"id": "e1fe6dd8-ba31-4d61-89e7-88639da4683d", "type": "Scope"}}]}}]}}"#
+    );
+    let squatter = r#"[{"id": "me-1", "userPrincipalName": "admin@contoso.com"}, {"id": "user-9", "userPrincipalName": "mallory@contoso.com"}]"#;
+    let sp_secret = r#"{"id": "sp-456", "passwordCredentials": [{"keyId": "key-sp-1", "displayName": "jamf-entra-rotator"}], "keyCredentials": []}"#;
+    let cases = [
+        (
+            "an owner who is not you",
+            pinned_app_az(&clean_app(&[OWNED_BY]), squatter, CLEAN_SP, "[]"),
+            vec!["owner of the app: user-9 (mallory@contoso.com)".to_string()],
+        ),
+        (
+            "extra requested permissions",
+            pinned_app_az(&extra_permissions, ME_OWNER, CLEAN_SP, "[]"),
+            vec![
+                format!("requested permission: Role {directory_rw} of API {GRAPH_APP}"),
+                format!("requested permission: Scope e1fe6dd8-ba31-4d61-89e7-88639da4683d of API {GRAPH_APP}"),
+            ],
+        ),
+        (
+            "a client secret on its service principal, a role granted beyond the set",
+            pinned_app_az(
+                &clean_app(&[OWNED_BY]),
+                ME_OWNER,
+                sp_secret,
+                &format!(r#"[{{"resourceId": "graph-sp", "appRoleId": "{directory_rw}", "resourceDisplayName": "Microsoft Graph"}}]"#),
+            ),
+            vec![
+                "client secret on the service principal: key id key-sp-1 (jamf-entra-rotator)".to_string(),
+                format!("granted app role: {directory_rw} of Microsoft Graph"),
+            ],
+        ),
+    ];
+    for (what, az, listed) in cases {
+        let (out, log) = pinned_dry_run(&az, &[]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{what}: refused\n{stderr}");
+        assert!(
+            stderr.contains("refused: app registration app-123 (--rotator-app-id) holds what this rotator does not expect; nothing was changed"),
+            "{what}: {stderr}"
+        );
+        for item in listed {
+            assert!(
+                stderr.contains(&format!("  - {item}\n")),
+                "{what}: {item:?} not listed in\n{stderr}"
+            );
+        }
+        assert!(
+            !stderr.contains("owner of the app: me-1"),
+            "{what}: you are an expected owner\n{stderr}"
+        );
+        for change in [
+            "create",
+            " add ",
+            "update",
+            "reset",
+            "POST",
+            "admin-consent",
+        ] {
+            assert!(
+                !log.contains(change) && !stderr.contains(&format!("$ az {change}")),
+                "{what}: a refused app is not changed ({change}):\n{log}"
+            );
+        }
+        assert!(
+            out.stdout.is_empty(),
+            "{what}: no ROTATOR_CLIENT_ID for a refused app"
+        );
+    }
+
+    // An owner or credential that is yours, named as such, passes.
+    let (out, _) = pinned_dry_run(
+        &pinned_app_az(&clean_app(&[OWNED_BY]), squatter, sp_secret, "[]"),
+        &["--known-owner", "user-9", "--known-credential", "key-sp-1"],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn setup_azure_dry_run_grants_a_pinned_app_exactly_its_roles() {
+    // The pinned app requests and holds OwnedBy already; --grant-policy-read adds Policy.Read.All.
+    let az = pinned_app_az(
+        &clean_app(&[OWNED_BY]),
+        ME_OWNER,
+        CLEAN_SP,
+        &format!(r#"[{{"resourceId": "graph-sp", "appRoleId": "{OWNED_BY}"}}]"#),
+    );
+    let (out, log) = pinned_dry_run(&az, &["--grant-policy-read"]);
+    let printed = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{printed}");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).lines().next(),
+        Some("ROTATOR_CLIENT_ID=app-123")
+    );
+    let changes: Vec<&str> = printed
+        .lines()
+        .filter(|l| {
+            l.starts_with("$ az ")
+                && !l.ends_with("(read)")
+                && !l.contains("(nothing on a first deploy)")
+        })
+        .collect();
+    let grants: Vec<&&str> = changes
+        .iter()
+        .filter(|l| l.contains("appRoleAssignedTo"))
+        .collect();
+    assert_eq!(
+        grants,
+        [&format!(r#"$ az rest --method POST --url https://graph.microsoft.com/v1.0/servicePrincipals/graph-sp/appRoleAssignedTo --headers Content-Type=application/json --body '{{"principalId": "sp-456", "resourceId": "graph-sp", "appRoleId": "{POLICY_READ}"}}'"#).as_str()],
+        "exactly the role not held yet is granted:\n{printed}"
+    );
+    assert!(
+        changes.contains(&format!("$ az ad app permission add --id app-123 --api {GRAPH_APP} --api-permissions {POLICY_READ}=Role").as_str()),
+        "the app declares the role it is granted:\n{printed}"
+    );
+    assert!(
+        printed.contains(&format!("Graph app role {OWNED_BY} already granted")),
+        "{printed}"
+    );
+    for never in [
+        "admin-consent",
+        AUDIT_LOG,
+        "ad app create",
+        "ad sp create",
+        "ad app owner add",
+    ] {
+        assert!(!printed.contains(never), "{never} in:\n{printed}");
+    }
+    // The dry run read the pinned app and changed nothing.
+    for change in ["create", " add ", "update", "reset", "POST"] {
+        assert!(
+            !log.contains(change),
+            "a dry run changed something ({change}):\n{log}"
+        );
+    }
+    assert!(log.contains("az ad app show --id app-123 -o json"), "{log}");
 }
 
 /// A directory of stand-in commands: each named script runs `body` (a shell snippet) after
@@ -235,6 +449,15 @@ fn the_first_deploy_dry_run_uses_every_name_and_arn_only_after_a_step_made_it() 
             .position(|l| l.contains(what))
             .unwrap_or_else(|| panic!("no step {what:?} in:\n{printed}"))
     };
+    // The operator's CLI: without the `sim` feature (no stand-ins, no test keys: check-shipped
+    // proves that build holds no test kit), from the committed Cargo.lock.
+    let cli_build = commands[at("cargo build")];
+    assert!(
+        cli_build.starts_with(
+            "$ cargo build --release --locked --no-default-features --bin jamf-entra-rotator "
+        ),
+        "{cli_build}"
+    );
     let order = [
         "aws iam enable-outbound-web-identity-federation",
         "az ad app federated-credential create",
@@ -306,31 +529,26 @@ fn the_first_deploy_dry_run_uses_every_name_and_arn_only_after_a_step_made_it() 
 }
 
 #[test]
-fn setup_azure_run_again_reuses_the_app_its_grants_ownership_and_federated_credential() {
+fn setup_azure_run_again_reuses_the_pinned_app_its_grants_ownership_and_federated_credential() {
     let issuer = "https://abc.tokens.sts.global.api.aws";
     let role = "arn:aws:iam::111122223333:role/jer-rotator";
-    let az = format!(
-        r#"case "$*" in
-  "ad app list "*) echo app-123 ;;
-  "ad sp list "*) echo sp-456 ;;
-  "ad app permission list "*) echo 18a4783c-866b-4cc7-a460-3d5e5662c884 ;;
-  "ad app permission admin-consent "*) ;;
-  "ad app owner list "*) echo sp-456 ;;
-  "ad app federated-credential list "*) printf '%s\t%s\n' '{issuer}' '{role}' ;;
-  *) echo "unexpected az $*" >&2; exit 97 ;;
-esac"#
+    let az = pinned_app_az(
+        &clean_app(&[OWNED_BY]),
+        ME_OWNER,
+        CLEAN_SP,
+        &format!(r#"[{{"resourceId": "graph-sp", "appRoleId": "{OWNED_BY}"}}]"#),
+    )
+    .replace(
+        r#""ad app federated-credential list --id app-123 -o json") echo '[]' ;;"#,
+        &format!(
+            r#""ad app federated-credential list --id app-123 -o json") echo '[{{"name": "aws-outbound-federation", "issuer": "{issuer}", "subject": "{role}"}}]' ;;"#
+        ),
     );
     let dir = stand_ins(&[("az", az.as_str()), ("aws", "exit 97")]);
 
     let out = script("setup-azure")
-        .args([
-            "--jamf-app-id",
-            "jamf-app",
-            "--role-arn",
-            role,
-            "--issuer",
-            issuer,
-        ])
+        .args(["--rotator-app-id", "app-123", "--jamf-app-id", "jamf-app"])
+        .args(["--role-arn", role, "--issuer", issuer])
         .env("PATH", path_with(&dir))
         .output()
         .unwrap();
@@ -342,38 +560,43 @@ esac"#
         "ROTATOR_CLIENT_ID=app-123"
     );
     let log = calls(&dir);
-    for change in ["create", " add ", "update", "reset"] {
+    for change in [
+        "create",
+        " add ",
+        "update",
+        "reset",
+        "POST",
+        "admin-consent",
+    ] {
         assert!(
             !log.contains(change),
             "a second run changed something ({change}):\n{log}"
         );
     }
-    assert!(
-        log.contains("ad app permission admin-consent --id app-123"),
-        "{log}"
-    );
 }
 
 #[test]
 fn setup_azure_removes_a_client_secret_it_could_not_store() {
-    let az = r#"case "$*" in
-  "ad app list "*) echo app-123 ;;
-  "ad sp list "*) echo sp-456 ;;
-  "ad app permission list "*) echo 18a4783c-866b-4cc7-a460-3d5e5662c884 ;;
-  "ad app owner list "*) echo sp-456 ;;
-  "ad app credential reset "*) echo new-client-secret-XyZ ;;
-  "ad app credential list "*) echo key-789 ;;
-  *) ;;
-esac"#;
+    let az = pinned_app_az(
+        &clean_app(&[OWNED_BY]),
+        ME_OWNER,
+        CLEAN_SP,
+        &format!(r#"[{{"resourceId": "graph-sp", "appRoleId": "{OWNED_BY}"}}]"#),
+    )
+    .replace(
+        "  *) echo \"unexpected",
+        "  \"ad app credential reset \"*) echo new-client-secret-XyZ ;;\n  \"ad app credential list \"*) echo key-789 ;;\n  \"ad app credential delete \"*) ;;\n  *) echo \"unexpected",
+    );
     let aws = r#"case "$*" in
   "secretsmanager describe-secret "*) echo "ResourceNotFoundException" >&2; exit 254 ;;
   "secretsmanager create-secret "*) echo arn:aws:secretsmanager:us-east-1:111122223333:secret:rotator-AbCdEf ;;
   "secretsmanager put-secret-value "*) cat >/dev/null; echo "AccessDeniedException" >&2; exit 254 ;;
   *) exit 97 ;;
 esac"#;
-    let dir = stand_ins(&[("az", az), ("aws", aws)]);
+    let dir = stand_ins(&[("az", az.as_str()), ("aws", aws)]);
 
     let out = script("setup-azure")
+        .args(["--rotator-app-id", "app-123"])
         .args(["--jamf-app-id", "jamf-app", "--auth", "client-secret"])
         .env("PATH", path_with(&dir))
         .output()
@@ -406,4 +629,87 @@ esac"#;
         !everything.contains("new-client-secret-XyZ"),
         "the client secret was printed"
     );
+}
+
+/// A Jamf Pro administrator's password with every character a curl config line could trip on.
+const HOSTILE_PASSWORD: &str = r#"a "quoted\ pass\\" word $(x) `y` ;&|<>*?!#%^~'=end"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn setup_jamf_hands_a_password_with_quotes_and_backslashes_to_jamf_pro_intact() {
+    use rotator_testkit::jamf::{JamfSim, JamfSimConfig};
+    let jamf = JamfSim::start(
+        JamfSimConfig {
+            entra_login_url: url::Url::parse("http://127.0.0.1:9/").unwrap(),
+            tenant_id: "tenant".into(),
+            client_id: "client".into(),
+            secret: secrecy::SecretString::from("unused"),
+            cloud: rotator_engine::config::Cloud::Global,
+        },
+        std::sync::Arc::new(rotator_engine::clock::SystemClock),
+    )
+    .await;
+    jamf.add_user("admin", HOSTILE_PASSWORD);
+    // The real curl, whose config (on stdin) carries the password, reaches the stand-in for the
+    // token and its invalidation; the stand-in has no API roles or clients, so those answer here.
+    let sim = jamf.url().to_string();
+    let curl = format!(
+        r#"url="${{@: -1}}"
+case "$url" in
+  */api/v1/auth/token | */api/v1/auth/invalidate-token) exec /usr/bin/curl "${{@:1:$#-1}}" "${{url/https:\/\/jamf.example.com\//{sim}}}" ;;
+  */api/v1/api-roles\?* | */api/v1/api-integrations\?*) cat >/dev/null; echo '{{"totalCount": 0, "results": []}}' ;;
+  */client-credentials) cat >/dev/null; echo '{{"clientId": "c-1", "clientSecret": "s-1"}}' ;;
+  *) cat >/dev/null; echo '{{"id": "7"}}' ;;
+esac"#
+    );
+    let aws = r#"case "$*" in
+  "secretsmanager describe-secret "*) exit 254 ;;
+  "secretsmanager create-secret "*) echo arn:aws:secretsmanager:us-east-1:111122223333:secret:jamf-AbCdEf ;;
+  "secretsmanager put-secret-value "*) cat >/dev/null ;;
+  *) exit 97 ;;
+esac"#;
+    let dir = stand_ins(&[("curl", curl.as_str()), ("aws", aws)]);
+
+    let mut run = script("setup-jamf");
+    run.args([
+        "--jamf-url",
+        "https://jamf.example.com",
+        "--target",
+        "smtp-graph",
+    ])
+    .env("PATH", path_with(&dir))
+    .env("JAMF_ADMIN_USER", "admin")
+    .env("JAMF_ADMIN_PASSWORD", HOSTILE_PASSWORD);
+    // The stand-in serves on this runtime while the script runs.
+    let out = tokio::task::spawn_blocking(move || run.output())
+        .await
+        .unwrap()
+        .unwrap();
+
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let seen: Vec<(String, String, u16)> = jamf
+        .requests()
+        .into_iter()
+        .map(|r| (r.method, r.path, r.status))
+        .collect();
+    let status_of = |path: &str| seen.iter().find(|(_, p, _)| p == path).map(|(_, _, s)| *s);
+    assert_eq!(
+        status_of("/api/v1/auth/token"),
+        Some(200),
+        "Jamf Pro got the password intact: {seen:?}"
+    );
+    assert_eq!(
+        status_of("/api/v1/auth/invalidate-token"),
+        Some(204),
+        "and the bearer token it gave: {seen:?}"
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("JAMF_CREDENTIALS_SECRET_ARN=arn:aws"));
+    let log = calls(&dir);
+    for part in [HOSTILE_PASSWORD, "quoted", "pass"] {
+        assert!(
+            !log.contains(part),
+            "the password on a command line:\n{log}"
+        );
+        assert!(!stderr.contains(part), "the password printed:\n{stderr}");
+    }
 }
