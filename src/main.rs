@@ -10,6 +10,7 @@ use rotator_engine::document::{RevokeOld, TargetKind};
 use rotator_engine::rotation::driver::{Outcome, RotationReport};
 use rotator_engine::rotation::{ProgressFn, RotateRequest};
 
+mod bind;
 mod discover;
 mod setup;
 #[cfg(feature = "sim")]
@@ -44,6 +45,16 @@ enum Command {
         /// Seconds the Entra stand-in takes to accept a new secret.
         #[arg(long, default_value_t = 2)]
         propagation_lag: u64,
+    },
+    /// Names the Jamf Pro server a Jamf credentials secret belongs to (adds "jamf_url" in a new
+    /// version): the rotator sends those credentials only there.
+    BindCredentials {
+        /// The Jamf credentials secret (name or ARN).
+        #[arg(long)]
+        secret_id: String,
+        /// The Jamf Pro server the credentials belong to (https; its origin is stored).
+        #[arg(long)]
+        jamf_url: String,
     },
     /// Writes a target's document into Secrets Manager. The current client secret is read from
     /// the environment variable JER_CLIENT_SECRET or, with --secret-stdin, from standard input.
@@ -291,6 +302,20 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             })
         }
         Command::Init(args) => init(*args, json).await,
+        Command::BindCredentials {
+            secret_id,
+            jamf_url,
+        } => {
+            let bound = bind::run(&Settings::from_env()?, &secret_id, &jamf_url)
+                .await
+                .map_err(|e| BadInput(e.to_string()))?;
+            if json {
+                print_json(&bound)?;
+            } else {
+                println!("{} {}: {}", bound.action, bound.secret_id, bound.jamf_url);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Status { secret_id } => {
             let targets = if secret_id.is_empty() {
                 rotator_lambda::Targets::from_env()

@@ -265,7 +265,11 @@ impl TargetDocument {
         }
         match (&self.jamf.url, jamf) {
             (Some(url), true) => {
-                if let Err(problem) = crate::endpoint::check_url(url) {
+                // Whether plain http to loopback is allowed is the settings' to say
+                // (ALLOW_LOOPBACK_HTTP), and the Jamf client applies it before any request;
+                // here the URL's form is checked (https or loopback, never user-info).
+                let form = crate::endpoint::LoopbackHttp::Allowed;
+                if let Err(problem) = crate::endpoint::check_url(url, form) {
                     return bad(format!("jamf.url: {problem}"));
                 }
             }
