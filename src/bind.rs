@@ -126,7 +126,10 @@ mod tests {
         let b = bind_credentials(&store, ID, "https://Acme.jamfcloud.com/some/path")
             .await
             .unwrap();
-        assert_eq!((b.action, b.jamf_url.as_str()), ("bound", "https://acme.jamfcloud.com"));
+        assert_eq!(
+            (b.action, b.jamf_url.as_str()),
+            ("bound", "https://acme.jamfcloud.com")
+        );
         assert_eq!(store.describe(ID).await.unwrap().versions.len(), before + 1);
         let (_, v) = store.value_at(ID, AWSCURRENT).await.unwrap().unwrap();
         let url = Url::parse("https://acme.jamfcloud.com").unwrap();
@@ -141,14 +144,26 @@ mod tests {
     #[tokio::test]
     async fn refuses_http_user_info_another_origin_and_non_credentials_writing_nothing() {
         let store = MemoryStore::new();
-        store.insert(ID, r#"{"username":"svc","password":"pa55word!","jamf_url":"https://a.jamfcloud.com"}"#);
+        store.insert(
+            ID,
+            r#"{"username":"svc","password":"pa55word!","jamf_url":"https://a.jamfcloud.com"}"#,
+        );
         for (url, says) in [
             ("http://acme.jamfcloud.com", "plain http"),
             ("http://localhost:8080", "plain http"),
-            ("https://svc:pa55word!@acme.jamfcloud.com", "user name or password"),
-            ("https://b.jamfcloud.com", "already belongs to https://a.jamfcloud.com"),
+            (
+                "https://svc:pa55word!@acme.jamfcloud.com",
+                "user name or password",
+            ),
+            (
+                "https://b.jamfcloud.com",
+                "already belongs to https://a.jamfcloud.com",
+            ),
         ] {
-            let e = bind_credentials(&store, ID, url).await.unwrap_err().to_string();
+            let e = bind_credentials(&store, ID, url)
+                .await
+                .unwrap_err()
+                .to_string();
             assert!(e.contains(says) && !e.contains("pa55word"), "{url}: {e}");
         }
         store.insert("other", r#"{"private_key_pem":"-----BEGIN"}"#);

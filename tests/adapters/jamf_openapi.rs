@@ -226,7 +226,13 @@ async fn exercise_the_client() -> JamfSim {
     ]);
     let connect = |creds: Value| {
         let creds = JamfCredentials::parse(&SecretString::from(creds.to_string())).unwrap();
-        JamfClient::new(&jamf.url(), creds, &rotator_testkit::settings::on_loopback(), clock.clone()).unwrap()
+        JamfClient::new(
+            &jamf.url(),
+            creds,
+            &rotator_testkit::settings::on_loopback(),
+            clock.clone(),
+        )
+        .unwrap()
     };
     let (id, key) = jamf.add_api_client();
     let api = connect(json!({"client_id": id, "client_secret": key.expose_secret()}));

@@ -477,7 +477,10 @@ mod tests {
         ])
         .unwrap_err()
         .to_string();
-        assert!(e.contains("user name or password") && !e.contains("pw-value"), "{e}");
+        assert!(
+            e.contains("user name or password") && !e.contains("pw-value"),
+            "{e}"
+        );
         let e = from(&[("ALLOW_LOOPBACK_HTTP", "yes")]).unwrap_err();
         assert!(e.to_string().contains("ALLOW_LOOPBACK_HTTP"), "{e}");
     }

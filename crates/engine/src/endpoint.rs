@@ -62,7 +62,11 @@ mod tests {
     fn https_always_loopback_http_only_when_allowed() {
         use LoopbackHttp::{Allowed, Refused};
         assert!(check("https://x.jamfcloud.com", Refused).is_ok());
-        for url in ["http://127.0.0.1:9/", "http://[::1]:9/", "http://localhost:9/"] {
+        for url in [
+            "http://127.0.0.1:9/",
+            "http://[::1]:9/",
+            "http://localhost:9/",
+        ] {
             assert!(check(url, Allowed).is_ok(), "{url}");
             let e = check(url, Refused).unwrap_err();
             assert!(e.contains("ALLOW_LOOPBACK_HTTP"), "{e}");

@@ -71,7 +71,8 @@ pub fn endpoint(
     setting: &str,
     loopback: crate::http::LoopbackHttp,
 ) -> Result<Url, DirectoryError> {
-    crate::http::check_url(base, loopback).map_err(|p| DirectoryError::Config(format!("{setting}: {p}")))?;
+    crate::http::check_url(base, loopback)
+        .map_err(|p| DirectoryError::Config(format!("{setting}: {p}")))?;
     let joined = format!("{}{}", base.as_str().trim_end_matches('/'), path);
     Url::parse(&joined)
         .map_err(|e| DirectoryError::Config(format!("{setting}: cannot build a URL from it: {e}")))

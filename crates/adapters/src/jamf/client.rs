@@ -166,7 +166,8 @@ impl JamfClient {
         settings: &Settings,
         clock: SharedClock,
     ) -> Result<Self, TargetError> {
-        crate::http::check_url(base, settings.loopback_http).map_err(|p| TargetError::Config(format!("jamf.url: {p}")))?;
+        crate::http::check_url(base, settings.loopback_http)
+            .map_err(|p| TargetError::Config(format!("jamf.url: {p}")))?;
         let mut base = base.clone();
         base.set_query(None);
         base.set_fragment(None);

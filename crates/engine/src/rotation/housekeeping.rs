@@ -1,5 +1,5 @@
 //! The check's housekeeping: the retirement of the credential the last rotation replaced, the
-//! sweep of orphans, the completion of a lockdown a crash interrupted, and the drift alert.
+//! sweep of orphans, the alert on a lockdown left incomplete, and the drift alert.
 
 use super::check::{kebab, CheckReport, DriftKind, Expiry, Look};
 use super::retire::Retirement;
@@ -8,7 +8,7 @@ use crate::ports::AlertKind;
 
 impl Engine {
     /// Housekeeping: finishes a retirement that is due (or that a crash interrupted), sweeps
-    /// orphans, and completes a lockdown a crash interrupted after the switch. Returns the key
+    /// orphans, and alerts a lockdown left incomplete (removing nothing for it). Returns the key
     /// ids it removed; what it could not remove is alerted.
     pub(super) async fn housekeeping(
         &self,
@@ -115,8 +115,8 @@ impl Engine {
         (removed, not_removed)
     }
 
-    /// A lockdown that a crash interrupted after the switch is completed now: the key ids it
-    /// removed.
+    /// A lockdown the current document records but did not complete is alerted, never
+    /// completed here (see [`super::lockdown`]): nothing is removed, so no key ids are returned.
     async fn finish_interrupted_lockdown(
         &self,
         secret_id: &str,
@@ -128,17 +128,9 @@ impl Engine {
         };
         let mut left = look.application.clone();
         left.passwords.retain(|c| !removed.contains(&c.key_id));
-        let current = (look.current_version.as_str(), &look.doc);
-        match self
-            .complete_lockdown(secret_id, current, record, &look.app, &left)
-            .await
-        {
-            Ok(gone) => gone,
-            Err(e) => {
-                tracing::warn!(step = "check", "the lockdown could not be completed: {e}");
-                Vec::new()
-            }
-        }
+        self.alert_interrupted_lockdown(secret_id, &look.doc, record, &left)
+            .await;
+        Vec::new()
     }
 
     /// Alerts the serious drift still there after the housekeeping: the managed credential
