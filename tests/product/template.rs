@@ -619,3 +619,25 @@ fn the_dashboard_is_json_with_a_line_per_target_rotations_and_propagation() {
         assert!(text.contains(&search), "{search} in {text}");
     }
 }
+
+#[test]
+fn the_deployed_function_never_allows_plain_http_to_loopback() {
+    // ALLOW_LOOPBACK_HTTP is for stand-ins on one machine (tests, `demo`, `sim`); deployed, a
+    // document naming http://localhost must be refused. Not set, not even as a parameter.
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/template.yaml");
+    let text = std::fs::read_to_string(path).expect("template.yaml");
+    assert!(
+        !text.contains("ALLOW_LOOPBACK_HTTP"),
+        "template.yaml must never set ALLOW_LOOPBACK_HTTP"
+    );
+    let doc = template();
+    let env = get(get(props(&doc, "RotatorFunction"), "Environment"), "Variables");
+    let names: Vec<String> = env
+        .as_mapping()
+        .expect("the function's environment is a mapping")
+        .keys()
+        .filter_map(|k| k.as_str().map(str::to_string))
+        .collect();
+    assert!(names.iter().any(|n| n == "TARGET_SECRET_IDS"), "{names:?}");
+    assert!(!names.iter().any(|n| n == "ALLOW_LOOPBACK_HTTP"), "{names:?}");
+}
