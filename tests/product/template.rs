@@ -631,7 +631,10 @@ fn the_deployed_function_never_allows_plain_http_to_loopback() {
         "template.yaml must never set ALLOW_LOOPBACK_HTTP"
     );
     let doc = template();
-    let env = get(get(props(&doc, "RotatorFunction"), "Environment"), "Variables");
+    let env = get(
+        get(props(&doc, "RotatorFunction"), "Environment"),
+        "Variables",
+    );
     let names: Vec<String> = env
         .as_mapping()
         .expect("the function's environment is a mapping")
@@ -639,5 +642,8 @@ fn the_deployed_function_never_allows_plain_http_to_loopback() {
         .filter_map(|k| k.as_str().map(str::to_string))
         .collect();
     assert!(names.iter().any(|n| n == "TARGET_SECRET_IDS"), "{names:?}");
-    assert!(!names.iter().any(|n| n == "ALLOW_LOOPBACK_HTTP"), "{names:?}");
+    assert!(
+        !names.iter().any(|n| n == "ALLOW_LOOPBACK_HTTP"),
+        "{names:?}"
+    );
 }
