@@ -7,6 +7,7 @@
 
 use crate::common;
 
+use common::tripwire::{wired, Tripwire, When};
 use common::TestWorld;
 use rotator_engine::clock::Clock;
 use rotator_engine::document::{RotationRecord, TargetDocument};
@@ -273,4 +274,69 @@ async fn a_jamf_url_with_user_info_is_refused_and_not_echoed() {
         "{e}"
     );
     assert!(!e.contains("hunter2-pw") && !e.contains("admin"), "{e}");
+}
+
+#[tokio::test]
+async fn a_lockdown_flag_written_into_awspending_removes_nothing_when_the_rotation_is_resumed() {
+    let w = common::spawn_world_on_moto(10).await;
+    let (stray, _) = w.entra.seed_password(
+        &w.app.object_id,
+        "someone's test secret",
+        w.clock.now() + chrono::Duration::days(300),
+    );
+    // A scheduled rotation dies after it stored AWSPENDING, before Jamf Pro is written.
+    let trip = Tripwire::at_call("jamf: write secret", When::Before);
+    let engine = wired(&w.engine, trip.clone());
+    let id = w.secret_id.clone();
+    let mut task = tokio::spawn(async move { engine.check(&id, false).await });
+    tokio::select! {
+        _ = trip.crashed.notified() => task.abort(),
+        done = &mut task => panic!("never reached Jamf Pro: {:?}", done.map(|r| r.map(|r| r.rotation))),
+    }
+    let _ = task.await;
+    // Someone adds a lockdown flag to the pending document (the record may differ from
+    // AWSCURRENT: a rotation writes it).
+    let info = w.store.describe(&w.secret_id).await.unwrap();
+    let token = info.version_with("AWSPENDING").unwrap().to_string();
+    let (_, value) = w
+        .store
+        .value_at(&w.secret_id, "AWSPENDING")
+        .await
+        .unwrap()
+        .unwrap();
+    let mut pending = TargetDocument::parse(value.expose_secret()).unwrap();
+    pending.rotation.as_mut().unwrap().lockdown = true;
+    w.store
+        .put_pending(&w.secret_id, &token, &pending.to_secret(), None)
+        .await
+        .unwrap();
+    let (_, value) = w
+        .store
+        .value_at(&w.secret_id, "AWSPENDING")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        value.expose_secret().contains("\"lockdown\":true"),
+        "the flag is written"
+    );
+
+    w.clock.advance(std::time::Duration::from_secs(16 * 60));
+    let report = w.engine.check(&w.secret_id, false).await.unwrap();
+
+    let rotation = report.rotation.expect("the half-done rotation is resumed");
+    assert_eq!(rotation.outcome, Outcome::Resumed, "{:?}", rotation.error);
+    assert!(
+        (w.entra.passwords(&w.app.object_id).iter()).any(|c| c.key_id == stray),
+        "the stray {stray} is kept: the flag came from a document, not a request"
+    );
+    w.clock.advance(std::time::Duration::from_secs(86_400));
+    w.engine.check(&w.secret_id, false).await.unwrap();
+    assert!(
+        (w.alerts.sent().iter()).any(|a| a.subject.starts_with("Lockdown interrupted")),
+        "{:?}",
+        w.alerts.sent()
+    );
+    w.assert_invariant().await;
+    w.assert_no_leaks(&[]);
 }

@@ -49,14 +49,19 @@ impl JamfCredentials {
     /// secret's `"jamf_url"` must name the same origin (scheme, host, port; the case of the host,
     /// a path and a trailing slash do not count). So a document cannot send one server's
     /// credentials to another host. Refused, naming both origins, before anything is sent.
+    /// Every error names `secret_id`.
     pub fn parse_bound(
         value: &SecretString,
         secret_id: &str,
         jamf_url: &Url,
     ) -> Result<Self, TargetError> {
-        let mut raw = raw(value)?;
+        let named = |e: TargetError| match e {
+            TargetError::Config(problem) => TargetError::Config(format!("{secret_id}: {problem}")),
+            other => other,
+        };
+        let mut raw = raw(value).map_err(named)?;
         let bound = raw.jamf_url.take();
-        let credentials = Self::from_raw(raw)?;
+        let credentials = Self::from_raw(raw).map_err(named)?;
         check_origin(bound.as_deref(), secret_id, jamf_url)?;
         Ok(credentials)
     }

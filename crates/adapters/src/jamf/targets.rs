@@ -54,12 +54,7 @@ impl JamfTargets {
                 ))
             })?;
         // Bound to their server: a document naming another host gets nothing sent there.
-        let credentials = JamfCredentials::parse_bound(&value, id, url).map_err(|e| match e {
-            TargetError::Config(problem) if !problem.contains(id.as_str()) => {
-                TargetError::Config(format!("{id}: {problem}"))
-            }
-            other => other,
-        })?;
+        let credentials = JamfCredentials::parse_bound(&value, id, url)?;
         JamfClient::new(url, credentials, &self.settings, self.clock.clone())
     }
 }
