@@ -17,19 +17,12 @@ impl Engine {
         report: &CheckReport,
     ) -> Vec<String> {
         let retirement = self.retirement_due(secret_id, look, report).await;
-        let (mut removed, not_removed) = self
+        let (removed, not_removed) = self
             .remove_due(secret_id, look, report, retirement.as_ref())
             .await;
-        let gone = self
-            .finish_interrupted_lockdown(secret_id, look, &removed)
+        self.alert_if_lockdown_interrupted(secret_id, look, &removed)
             .await;
-        removed.extend(gone);
-        // What the lockdown's completion removed after all is not a housekeeping failure.
-        let not_removed: Vec<String> = not_removed
-            .into_iter()
-            .filter(|(key, _)| !removed.contains(key))
-            .map(|(_, line)| line)
-            .collect();
+        let not_removed: Vec<String> = not_removed.into_iter().map(|(_, line)| line).collect();
         if !not_removed.is_empty() {
             self.housekeeping_failed(secret_id, &report.target, &not_removed)
                 .await;
@@ -116,21 +109,20 @@ impl Engine {
     }
 
     /// A lockdown the current document records but did not complete is alerted, never
-    /// completed here (see [`super::lockdown`]): nothing is removed, so no key ids are returned.
-    async fn finish_interrupted_lockdown(
+    /// completed here: nothing is removed on a document's flag (see [`super::lockdown`]).
+    async fn alert_if_lockdown_interrupted(
         &self,
         secret_id: &str,
         look: &Look,
         removed: &[String],
-    ) -> Vec<String> {
+    ) {
         let Some(record) = look.doc.rotation.as_ref().filter(|r| r.lockdown) else {
-            return Vec::new();
+            return;
         };
         let mut left = look.application.clone();
         left.passwords.retain(|c| !removed.contains(&c.key_id));
         self.alert_interrupted_lockdown(secret_id, &look.doc, record, &left)
             .await;
-        Vec::new()
     }
 
     /// Alerts the serious drift still there after the housekeeping: the managed credential

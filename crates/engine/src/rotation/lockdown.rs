@@ -195,14 +195,14 @@ impl Engine {
     /// the siblings hold): a crash interrupted the lockdown, or someone wrote the flag. Removes
     /// nothing and rotates nothing: a lockdown removes credentials only in the invocation that
     /// received the operator's rotate request with lockdown, since a flag in a document proves
-    /// nothing about who asked. Alerts instead, and returns how many credentials remain.
+    /// nothing about who asked. Alerts instead.
     pub(crate) async fn alert_interrupted_lockdown(
         &self,
         secret_id: &str,
         current: &TargetDocument,
         record: &RotationRecord,
         application: &Application,
-    ) -> usize {
+    ) {
         let step = Step::Check;
         let kept = self.sibling_holds(step, &record.lockdown_siblings).await;
         let remain: Vec<&PasswordCredential> = application
@@ -212,7 +212,7 @@ impl Engine {
             .filter(|c| !(kept.as_ref()).is_ok_and(|k| k.held.contains(&c.key_id.to_lowercase())))
             .collect();
         if remain.is_empty() {
-            return 0;
+            return;
         }
         let n = remain.len();
         let keys: Vec<&str> = remain.iter().map(|c| c.key_id.as_str()).collect();
@@ -232,7 +232,6 @@ impl Engine {
             ),
         )
         .await;
-        n
     }
 }
 
