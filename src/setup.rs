@@ -411,6 +411,7 @@ pub async fn run_sim(
         "env": {
             "ENTRA_LOGIN_URL": world.entra.url().to_string(),
             "GRAPH_URL": world.entra.url().to_string(),
+            "ALLOW_LOOPBACK_HTTP": "true",
             "ROTATOR_CLIENT_ID": world.rotator_client_id,
             "ROTATOR_CREDENTIALS_SECRET_ID": world.rotator_credentials_id,
             "SMTP_TEST_RECIPIENT": "it-alerts@example.com",

@@ -190,7 +190,7 @@ pub async fn discover(
     progress: bool,
 ) -> anyhow::Result<Discovery> {
     let say = Say(progress);
-    rotator_adapters::http::check_url(&req.jamf_url)
+    rotator_adapters::http::check_url(&req.jamf_url, settings.loopback_http)
         .map_err(|p| BadInput(format!("--jamf-url: {p}")))?;
     let store = store(settings).await;
     let found = read_jamf(settings, &req, &store, say).await?;

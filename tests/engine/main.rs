@@ -6,6 +6,7 @@
 mod common;
 
 mod bench_requests;
+mod bindings;
 mod chaos;
 mod concurrency;
 mod crash_matrix;

@@ -39,6 +39,7 @@ async fn discover(w: &TestWorld, args: &[&str], extra: &[(&str, &str)]) -> Run {
         .env("AWS_REGION", moto::REGION)
         .env("ENTRA_LOGIN_URL", w.entra.url().as_str())
         .env("GRAPH_URL", w.entra.url().as_str())
+        .env("ALLOW_LOOPBACK_HTTP", "true")
         .env("ROTATOR_CLIENT_ID", &w.rotator_client_id)
         .env("ROTATOR_CREDENTIALS_SECRET_ID", &w.rotator_credentials_id);
     for (k, v) in extra {

@@ -176,6 +176,8 @@ pub async fn spawn_world(opts: WorldOptions) -> Result<World, StoreError> {
         graph_url: Some(entra.url()),
         rotator_client_id: Some(rotator_client_id.clone()),
         rotator_credentials_secret_id: Some(rotator_credentials_id.clone()),
+        // The stand-ins speak plain http on this machine (ALLOW_LOOPBACK_HTTP=true).
+        loopback_http: rotator_engine::endpoint::LoopbackHttp::Allowed,
         ..opts.settings.clone()
     };
     let identity = RotatorIdentity {

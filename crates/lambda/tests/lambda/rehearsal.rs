@@ -184,6 +184,7 @@ async fn the_translated_stack_deploys_on_moto_and_its_function_rotates_on_the_sc
         ("AWS_ENDPOINT_URL_STS", &sts_url),
         ("ENTRA_LOGIN_URL", &entra),
         ("GRAPH_URL", &entra),
+        ("ALLOW_LOOPBACK_HTTP", "true"),
     ];
     for (k, v) in overlay {
         assert!(
