@@ -43,6 +43,8 @@ pub async fn world_env(w: &TestWorld) -> Vec<(&'static str, String)> {
         ("AWS_REGION", moto::REGION.into()),
         ("ENTRA_LOGIN_URL", w.entra.url().to_string()),
         ("GRAPH_URL", w.entra.url().to_string()),
+        // The stand-ins serve plain http on loopback.
+        ("ALLOW_LOOPBACK_HTTP", "true".into()),
         ("ROTATOR_CLIENT_ID", w.rotator_client_id.clone()),
         (
             "ROTATOR_CREDENTIALS_SECRET_ID",
