@@ -134,26 +134,6 @@ impl SecretStore for Slow {
         self.hold("UpdateSecretVersionStage").await;
         self.inner.remove_pending(id, v).await
     }
-    async fn put_labelled(
-        &self,
-        id: &str,
-        v: &str,
-        value: &SecretString,
-        stage: &str,
-    ) -> Result<(), StoreError> {
-        self.hold("PutSecretValue").await;
-        self.inner.put_labelled(id, v, value, stage).await
-    }
-    async fn move_label(
-        &self,
-        id: &str,
-        stage: &str,
-        to: Option<&str>,
-        from: Option<&str>,
-    ) -> Result<(), StoreError> {
-        self.hold("UpdateSecretVersionStage").await;
-        self.inner.move_label(id, stage, to, from).await
-    }
     async fn create(
         &self,
         name: &str,

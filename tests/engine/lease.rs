@@ -1,14 +1,16 @@
 //! The lease: attempts at one target's rotation, in any number of processes, never run at once.
-//! Secrets Manager enforces it (a custom staging label moved with compare-and-swap); a crashed
-//! holder's lease runs out, and then the next check resumes its work.
+//! The lease table enforces it (conditional writes; every engine of a test world shares one
+//! table, as every process of a deployment shares the DynamoDB table), one holder per invocation;
+//! a crashed holder's lease runs out, and then the next check resumes its work. The lease never
+//! writes a version of the target's secret: Secrets Manager's rule that a new version abandons
+//! its rotation is on in the tests of step events here.
 
 use crate::common;
 
 use common::tripwire::{changes_target, wired, At, Hook, Tripwire, When};
 use common::{spawn_with, spawn_world_on_memory, TestWorld};
-use rotator_engine::ports::{SecretStore, AWSCURRENT, AWSPENDING};
+use rotator_engine::ports::{AWSCURRENT, AWSPENDING};
 use rotator_engine::rotation::driver::Outcome;
-use rotator_engine::rotation::lease::LEASE;
 use rotator_engine::rotation::{Engine, RotateRequest};
 use rotator_lambda::{route, Function, Targets};
 use std::sync::{Arc, Mutex};
@@ -80,6 +82,7 @@ async fn an_attempt_that_finds_another_holding_the_lease_changes_nothing() {
 #[tokio::test]
 async fn a_secrets_manager_rotation_holds_the_lease_across_its_step_events() {
     let (w, store) = spawn_world_on_memory(10).await;
+    store.abandon_rotations_on_new_versions(true);
     let token = uuid::Uuid::new_v4().to_string();
     store.begin_rotation(&w.secret_id, &token).unwrap();
     let function = Function::new(w.engine.clone(), Targets::Ids(vec![w.secret_id.clone()]))
@@ -112,6 +115,8 @@ async fn a_secrets_manager_rotation_holds_the_lease_across_its_step_events() {
     }
     let info = w.store.describe(&w.secret_id).await.unwrap();
     assert_eq!(info.version_with(AWSCURRENT), Some(token.as_str()));
+    assert_eq!(store.abandoned_rotations(), vec![]);
+    assert_eq!(w.leases.record("jamf-prod"), None, "let go of");
     // Let go of: the next rotation needs no wait.
     let next = w
         .engine
@@ -192,16 +197,7 @@ async fn attempts_racing_for_one_target_never_change_it_at_once() {
         let w = if on_moto {
             spawn_with(10, |_| {}).await
         } else {
-            // A target that never had the lease label (written before it existed): the first
-            // take races too, which AWS (and the in-memory store) make a compare-and-swap as well.
-            let (w, store) = spawn_world_on_memory(10).await;
-            let info = store.describe(&w.secret_id).await.unwrap();
-            let on = info.version_with(LEASE).unwrap().to_string();
-            store
-                .move_label(&w.secret_id, LEASE, None, Some(&on))
-                .await
-                .unwrap();
-            w
+            spawn_world_on_memory(10).await.0
         };
         let log = race(&w).await;
         // From an attempt's first change to its last, no other attempt changes anything.

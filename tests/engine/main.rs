@@ -15,6 +15,7 @@ mod fleet;
 mod interleavings;
 mod lease;
 mod lockdown;
+mod step_lease;
 mod races;
 mod retire;
 mod revocation;
