@@ -139,12 +139,20 @@ impl Engine {
         }
         let (key, holder) = (key_of(&ctx.secret_id), ctx.run.holder());
         let expires = self.lease_end();
-        if ctx.run.lease().is_some() {
+        if let Some(held) = ctx.run.lease() {
             let renewed = self.leases.renew(&key, &holder, &holder, expires).await;
             match renewed {
                 Ok(()) => return self.fenced(step, ctx, holder, expires),
                 Err(LeaseError::Held(_)) => {}
-                Err(e) => return Err(unavailable(step, &key, e)),
+                // The table did not answer: the lease it granted still holds as long as its
+                // expiry is far enough (nobody takes a live lease), and then this change may go
+                // on (a credential just made is stored rather than left an orphan).
+                Err(e) => {
+                    tracing::warn!(step = %step, "could not renew the rotation's lease (it holds until {}): {e}", held.expires);
+                    return self
+                        .fenced(step, ctx, holder, held.expires)
+                        .map_err(|_| unavailable(step, &key, e));
+                }
             }
             // It ran out and another attempt took it meanwhile.
             ctx.run.take_lease();
