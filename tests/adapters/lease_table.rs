@@ -75,8 +75,13 @@ async fn of_two_holders_one_holds_the_lease_until_it_runs_out_or_is_let_go_of() 
 
     // Parked between step events: only a step event takes it over.
     (t.renew("jamf/smtp", "a", BETWEEN_STEPS, at(1000)).await).unwrap();
-    assert!(t.acquire("jamf/smtp", "c", at(999), at(60), None).await.is_err());
-    (t.acquire("jamf/smtp", "c", at(999), at(60), Some(BETWEEN_STEPS)).await).unwrap();
+    assert!(t
+        .acquire("jamf/smtp", "c", at(999), at(60), None)
+        .await
+        .is_err());
+    (t.acquire("jamf/smtp", "c", at(999), at(60), Some(BETWEEN_STEPS))
+        .await)
+        .unwrap();
 
     // Run out: anyone takes it; let go of: gone.
     (t.acquire("jamf/smtp", "d", at(2000), at(1000), None).await).unwrap();

@@ -356,13 +356,26 @@ async fn requests_per_rotation() {
     let smtp = one_rotation_traced(TargetKind::SmtpGraph, Duration::ZERO, true, true).await;
     let ca = one_rotation_traced(TargetKind::ConditionalAccess, Duration::ZERO, true, true).await;
     let fanned = fanned_out_rotation().await;
-    for (path, f) in [("in process", &smtp), ("in process", &ca), ("fanned out", &fanned)] {
-        let (sm, leases) = (&f["requests"]["secrets_manager"], &f["requests"]["lease_table"]);
+    for (path, f) in [
+        ("in process", &smtp),
+        ("in process", &ca),
+        ("fanned out", &fanned),
+    ] {
+        let (sm, leases) = (
+            &f["requests"]["secrets_manager"],
+            &f["requests"]["lease_table"],
+        );
         println!("{path}: Secrets Manager {sm}, lease table {leases}");
-        assert!(leases.as_u64().unwrap() >= 2, "{path}: took and let go: {f:#}");
+        assert!(
+            leases.as_u64().unwrap() >= 2,
+            "{path}: took and let go: {f:#}"
+        );
     }
     let in_process = smtp["requests"]["secrets_manager"].as_u64().unwrap();
-    assert!(in_process <= 16, "in process: {in_process} Secrets Manager requests");
+    assert!(
+        in_process <= 16,
+        "in process: {in_process} Secrets Manager requests"
+    );
     write(
         "requests",
         &json!({"smtp-graph": smtp, "conditional-access": ca, "smtp-graph fanned out": fanned}),

@@ -47,7 +47,10 @@ fn event(w: &TestWorld, token: &str, step: &str) -> Value {
 /// How many `RotationFailed` metric lines were written.
 fn failed_metrics(metrics: &Lines) -> usize {
     let lines = metrics.lock().unwrap();
-    lines.iter().filter(|l| l.contains("RotationFailed")).count()
+    lines
+        .iter()
+        .filter(|l| l.contains("RotationFailed"))
+        .count()
 }
 
 #[test]
@@ -141,7 +144,10 @@ async fn two_overlapping_invocations_of_one_token_are_two_holders_and_jamf_pro_e
     let b_err = b_said.expect_err("B met A's lease");
     assert!(b_err.elsewhere(), "{b_err}");
     assert_eq!(failed_metrics(&metrics), 1, "A's failure only");
-    assert!(w.jamf_secret_works(), "Jamf Pro is on a secret Entra accepts");
+    assert!(
+        w.jamf_secret_works(),
+        "Jamf Pro is on a secret Entra accepts"
+    );
     let info = w.store.describe(&w.secret_id).await.unwrap();
     assert_eq!(info.version_with(AWSPENDING), None, "rolled back");
     assert_eq!(store.abandoned_rotations(), vec![]);

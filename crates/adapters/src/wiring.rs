@@ -158,16 +158,16 @@ pub async fn from_settings(settings: Settings) -> Result<Wiring, WiringError> {
     };
     let engine = with_lease_table(
         Engine::new(
-        Arc::new(GraphDirectory::new(&settings, identity, clock.clone())),
-        Arc::new(crate::jamf::JamfTargets::new(
+            Arc::new(GraphDirectory::new(&settings, identity, clock.clone())),
+            Arc::new(crate::jamf::JamfTargets::new(
+                store.clone(),
+                settings.clone(),
+                clock.clone(),
+            )),
             store.clone(),
-            settings.clone(),
-            clock.clone(),
-        )),
-        store.clone(),
-        alerts,
-        clock,
-        Policy::from_settings(&settings),
+            alerts,
+            clock,
+            Policy::from_settings(&settings),
         ),
         &settings,
         &sdk,

@@ -127,9 +127,9 @@ fn rotation_retryable(e: &RotationError) -> bool {
     match &e.kind {
         ErrorKind::Directory(d) => d.is_transient(),
         ErrorKind::Store(s) => s.is_transient(),
-        ErrorKind::PropagationTimeout { .. } | ErrorKind::Concurrent(_) | ErrorKind::Busy { .. } => {
-            true
-        }
+        ErrorKind::PropagationTimeout { .. }
+        | ErrorKind::Concurrent(_)
+        | ErrorKind::Busy { .. } => true,
         _ => false,
     }
 }

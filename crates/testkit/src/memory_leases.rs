@@ -5,8 +5,8 @@
 use crate::ports::{LeaseError, LeaseRecord, LeaseStore};
 use crate::rotation::lease::InProcessLeases;
 use async_trait::async_trait;
-use futures_util::FutureExt;
 use chrono::{DateTime, Utc};
+use futures_util::FutureExt;
 use std::sync::{Arc, Mutex};
 
 /// An in-memory lease table with the DynamoDB table's conditions. Cheap to clone: clones share

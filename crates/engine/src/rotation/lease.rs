@@ -195,11 +195,7 @@ impl Engine {
     ) -> Result<(), RotationError> {
         let parked = (!ctx.in_process).then_some(BETWEEN_STEPS);
         let now = self.clock.now();
-        match self
-            .leases
-            .acquire(key, holder, expires, now, parked)
-            .await
-        {
+        match self.leases.acquire(key, holder, expires, now, parked).await {
             Ok(()) => {
                 let until = expires.format("%H:%M:%S UTC");
                 self.note(step, &format!("holds the rotation's lease until {until}"));
@@ -392,7 +388,10 @@ mod tests {
         let arn = "arn:aws:secretsmanager:us-east-1:123456789012:secret:jamf/smtp-graph-AbC123";
         assert_eq!(key_of(arn), "jamf/smtp-graph");
         assert_eq!(key_of("jamf/smtp-graph"), "jamf/smtp-graph");
-        assert_eq!(key_of("arn:aws:secretsmanager:r:1:secret:x"), "arn:aws:secretsmanager:r:1:secret:x");
+        assert_eq!(
+            key_of("arn:aws:secretsmanager:r:1:secret:x"),
+            "arn:aws:secretsmanager:r:1:secret:x"
+        );
     }
 
     #[tokio::test]
@@ -408,9 +407,15 @@ mod tests {
         // Parked between steps: a step event takes it over, nobody else.
         leases.renew("k", "a", BETWEEN_STEPS, t(900)).await.unwrap();
         assert!(leases.acquire("k", "c", t(999), t(60), None).await.is_err());
-        (leases.acquire("k", "c", t(999), t(60), Some(BETWEEN_STEPS)).await).unwrap();
+        (leases
+            .acquire("k", "c", t(999), t(60), Some(BETWEEN_STEPS))
+            .await)
+            .unwrap();
         // Run out: anyone.
-        leases.acquire("k", "d", t(2000), t(1000), None).await.unwrap();
+        leases
+            .acquire("k", "d", t(2000), t(1000), None)
+            .await
+            .unwrap();
         leases.release("k", "d").await.unwrap();
         assert_eq!(leases.holder("k").await.unwrap(), None);
     }
