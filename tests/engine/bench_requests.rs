@@ -376,6 +376,19 @@ async fn requests_per_rotation() {
         in_process <= 16,
         "in process: {in_process} Secrets Manager requests"
     );
+    // The lease writes no version of the secret: createSecret's is the only one, either way.
+    for f in [&smtp, &ca, &fanned] {
+        assert_eq!(
+            f["detail"]["secrets_manager_http"]["PutSecretValue"], 1,
+            "{f:#}"
+        );
+    }
+    // Before the lease left the secret, a fanned-out rotation made 35.
+    let fanned_sm = fanned["requests"]["secrets_manager"].as_u64().unwrap();
+    assert!(
+        fanned_sm < 35,
+        "fanned out: {fanned_sm} Secrets Manager requests"
+    );
     write(
         "requests",
         &json!({"smtp-graph": smtp, "conditional-access": ca, "smtp-graph fanned out": fanned}),
