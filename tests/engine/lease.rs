@@ -299,3 +299,29 @@ async fn an_emergency_waits_for_the_attempt_that_holds_the_lease_then_retires_wh
     w.assert_invariant().await;
     w.assert_no_leaks(&[&json(&r), &json(&first)]);
 }
+
+#[tokio::test]
+async fn a_lease_with_less_time_left_than_the_next_call_may_take_changes_nothing() {
+    // 100 s of lease, and a call may take 3 × 30 s (HTTP_TIMEOUT_SECS and the SDK's retries)
+    // plus the margin for clock skew: every change is refused before it is made.
+    let w = spawn_with(10, |o| o.settings.rotation_lease = Duration::from_secs(100)).await;
+    let counter = Tripwire::counting();
+    let r = wired(&w.engine, counter.clone())
+        .rotate(&w.secret_id, RotateRequest::default())
+        .await
+        .unwrap();
+
+    assert_ne!(r.outcome, Outcome::Rotated, "{:?}", r.error);
+    assert!(
+        r.error
+            .as_deref()
+            .unwrap_or_default()
+            .contains("less than the next call may take"),
+        "{:?}",
+        r.error
+    );
+    assert_eq!(changes(&counter.names()), Vec::<String>::new());
+    assert_eq!(w.entra.passwords(&w.app.object_id).len(), 1);
+    assert_eq!(w.leases.record(&w.secret_id), None, "let go of");
+    w.assert_invariant().await;
+}
