@@ -224,7 +224,6 @@ pub async fn init(settings: &Settings, req: InitRequest) -> Result<InitOutcome, 
         }
         Err(e) => return Err(e.into()),
     };
-    rotator_engine::rotation::lease::install(&store, &req.secret_id).await?;
     if let Some(rotation) = &req.rotation {
         // The configuration only: no rotation starts now (Secrets Manager tries the function's
         // testSecret step on a copy of the document, which changes nothing).

@@ -55,9 +55,6 @@ async fn intune_sibling(w: &TestWorld, store: &MemoryStore) -> (String, SecretSt
     doc.jamf.credentials_secret_id = creds;
     doc.jamf.observation_secs = Some(5);
     store.insert(&id, doc.to_secret().expose_secret());
-    rotator_engine::rotation::lease::install(store, &id)
-        .await
-        .unwrap();
     (id, secret)
 }
 

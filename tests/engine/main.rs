@@ -21,3 +21,4 @@ mod retire;
 mod revocation;
 mod rotation;
 mod self_rotation;
+mod step_lease;

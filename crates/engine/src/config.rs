@@ -200,6 +200,10 @@ pub struct Settings {
     /// that keeps other attempts out; a crashed holder's lease runs out after this. 0 keeps
     /// nobody out (only where one process at a time is certain: tests that kill the CLI).
     pub rotation_lease: Duration,
+    /// `LEASE_TABLE_NAME`: the DynamoDB table that holds the targets' leases (template.yaml
+    /// creates it); unset, leases stay in the process's memory and keep apart only its own
+    /// attempts.
+    pub lease_table_name: Option<String>,
     /// `RETIRE_GRACE_HOURS` (0): the old credential stays valid this long after a successful
     /// switch; a later scheduled check removes it. Emergency rotations ignore it.
     pub retire_grace: Duration,
@@ -243,6 +247,7 @@ impl Default for Settings {
             smtp_test_recipient: None,
             orphan_min_age: Duration::from_secs(600),
             rotation_lease: Duration::from_secs(900),
+            lease_table_name: None,
             retire_grace: Duration::ZERO,
             retire_after_observed_use: false,
             observed_use_alert_days: 3,
@@ -316,6 +321,7 @@ impl Settings {
             rotation_lease: Duration::from_secs(
                 num(&get, "ROTATION_LEASE_SECS", 900, 0, 86_400)? as u64
             ),
+            lease_table_name: get("LEASE_TABLE_NAME"),
             retire_grace: Duration::from_secs(
                 num(&get, "RETIRE_GRACE_HOURS", 0, 0, 24 * 90)? as u64 * 3600,
             ),
