@@ -315,13 +315,10 @@ impl WebSession {
     }
 }
 
-/// `/path?query` of a URL for messages (pages carry no secrets in their query; the failover
-/// URL never reaches this).
+/// The path of a URL for messages, without `;parameters`, query or fragment
+/// ([`crate::http::label_path`]): a redirect may put a session id or a token in any of them.
 fn path_of(url: &Url) -> String {
-    match url.query() {
-        Some(q) => format!("{}?{q}", url.path()),
-        None => url.path().to_string(),
-    }
+    crate::http::label_path(url.path())
 }
 
 fn location(base: &Url, reply: &Reply) -> Option<Url> {
