@@ -51,8 +51,11 @@ pub(super) struct OverCap {
 /// One control found by the walk, before it is read.
 struct Found<'a> {
     el: ElementRef<'a>,
-    /// The form that owns it ([`PageScan::forms`] index), if any.
+    /// The form that owns it ([`PageScan::forms`] index), if any, when it names none.
     owner: Option<usize>,
+    /// The id its `form` attribute names (resolved once every form is known: the form may come
+    /// later in the page).
+    named_form: Option<&'a str>,
     /// The innermost `<label>` around it.
     enclosing_label: Option<ElementRef<'a>>,
 }
@@ -143,6 +146,7 @@ impl<'a> Walk<'a> {
                 self.found.push(Found {
                     el,
                     owner,
+                    named_form: el.value().attr("form"),
                     enclosing_label: self.open_labels.last().copied(),
                 });
             }
@@ -151,13 +155,13 @@ impl<'a> Walk<'a> {
         Ok(())
     }
 
-    /// The form `el` belongs to: the one its `form` attribute names, else the form around it.
+    /// The form `el` belongs to when it names none in a `form` attribute: the form around it.
     /// A form opened inside a table is left empty by the HTML parser, its controls placed after
     /// it in the table; browsers still submit them with it (the parser's form pointer). Such a
     /// form owns the controls outside any form that follow it within its parent.
     fn owner(&self, el: &ElementRef<'a>) -> Option<usize> {
-        if let Some(named) = el.value().attr("form") {
-            return self.forms_by_id.get(named).copied();
+        if el.value().attr("form").is_some() {
+            return None;
         }
         if let Some(&innermost) = self.open_forms.last() {
             return Some(innermost);
@@ -174,8 +178,11 @@ impl<'a> Walk<'a> {
         let mut label_texts: HashMap<NodeId, String> = HashMap::new();
         let found = std::mem::take(&mut self.found);
         for f in found {
-            // A detached form's later controls count only while the form has none of its own.
-            let Some(owner) = f.owner else { continue };
+            let owner = match f.named_form {
+                Some(id) => self.forms_by_id.get(id).copied(),
+                None => f.owner,
+            };
+            let Some(owner) = owner else { continue };
             let label = self.label_of(&f, &mut label_texts);
             self.read(&f.el, label, &mut controls[owner]);
         }

@@ -305,3 +305,17 @@ fn token_like_hidden_values_are_redacted_whatever_their_name() {
         assert!(!dbg.contains(v), "{dbg}");
     }
 }
+
+/// A control's `form` attribute may name a form that comes later in the page.
+#[test]
+fn a_form_attribute_may_name_a_later_form() {
+    let html = format!(
+        r#"<html><body><input form="intune" name="applicationId" value="{APP}">
+           <form id="intune" method="post" action="x.html"><h2>Microsoft Intune</h2>
+           <input type="password" name="s"><input type="submit" value="Save"></form>
+           <input form="intune" name="late" value="1"><input form="nowhere" name="lost"></body></html>"#
+    );
+    let f = discover(&html, &url(), &FormHints::default(), "GET").unwrap();
+    let names: Vec<&str> = f.controls.iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(names, ["applicationId", "s", "late"]);
+}
