@@ -160,6 +160,14 @@ impl Budget {
     }
 }
 
+/// Why no rotation can ever fit one invocation under `settings` (even a target with no
+/// verification window), with the arithmetic: the function refuses to start with them.
+pub fn settings_never_fit(settings: &Settings) -> Option<String> {
+    Budget::new(&Policy::from_settings(settings), Duration::ZERO)
+        .never_fits(settings.rotation_mode)
+        .map(|why| format!("these settings can never fit an invocation: {why}"))
+}
+
 impl Engine {
     /// The time a rotation of the target `doc` may take in process: the propagation wait, the
     /// target's verification window, and its calls at their worst ([`Budget`]); the check keeps
@@ -476,6 +484,10 @@ mod tests {
             "{why}"
         );
         assert!(why.contains("at most 570 s"), "{why}");
+        // The function's start refuses them; the defaults pass.
+        let refused = settings_never_fit(&long).unwrap();
+        assert!(refused.contains("930 s > 900 s"), "{refused}");
+        assert_eq!(settings_never_fit(&Settings::default()), None);
     }
 
     #[test]
