@@ -856,3 +856,29 @@ fn the_largest_propagation_wait_and_its_margin_fit_the_functions_timeout() {
     let margin = Budget::new(&policy, std::time::Duration::ZERO).margin();
     assert_eq!(most + margin.as_secs(), LAMBDA_TIMEOUT_SECS);
 }
+
+#[test]
+fn only_this_stacks_alarms_publish_to_the_alert_topic() {
+    let doc = template();
+    let alarms = statement(&doc, "AlarmsPublish");
+    let condition = get(&alarms, "Condition");
+    let source = strings(get(get(condition, "ArnLike"), "aws:SourceArn"));
+    assert_eq!(
+        source,
+        ["arn:${AWS::Partition}:cloudwatch:${AWS::Region}:${AWS::AccountId}:alarm:${AWS::StackName}-*"],
+        "any alarm of the account could publish fake alerts: {condition:?}"
+    );
+    // Every alarm of the stack keeps the name CloudFormation gives it (STACK-...): a fixed
+    // AlarmName outside that prefix could no longer publish.
+    let Value::Mapping(resources) = get(&doc, "Resources") else {
+        panic!("no Resources")
+    };
+    for (name, r) in resources {
+        if get(r, "Type").as_str() == Some("AWS::CloudWatch::Alarm") {
+            assert!(
+                get(get(r, "Properties"), "AlarmName").is_null(),
+                "{name:?} sets an AlarmName"
+            );
+        }
+    }
+}
