@@ -303,7 +303,7 @@ fn setup_azure_dry_run_grants_a_pinned_app_exactly_its_roles() {
 
 /// A directory of stand-in commands: each named script runs `body` (a shell snippet) after
 /// appending its name and arguments to `calls.log` in the directory.
-fn stand_ins(commands: &[(&str, &str)]) -> PathBuf {
+pub(crate) fn stand_ins(commands: &[(&str, &str)]) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("jer-stand-ins-{}", uuid::Uuid::new_v4().simple()));
     std::fs::create_dir_all(&dir).unwrap();
     for (name, body) in commands {
@@ -319,12 +319,12 @@ fn stand_ins(commands: &[(&str, &str)]) -> PathBuf {
     dir
 }
 
-fn calls(dir: &Path) -> String {
+pub(crate) fn calls(dir: &Path) -> String {
     std::fs::read_to_string(dir.join("calls.log")).unwrap_or_default()
 }
 
 /// `PATH` with the stand-ins first, then the system (python3, sed, …).
-fn path_with(dir: &Path) -> String {
+pub(crate) fn path_with(dir: &Path) -> String {
     format!("{}:/usr/bin:/bin", dir.display())
 }
 
