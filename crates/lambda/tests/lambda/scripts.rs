@@ -1186,3 +1186,51 @@ esac"#,
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("no AWS region"));
 }
+
+#[test]
+fn setup_azure_fills_a_rotator_credentials_secret_an_interrupted_run_left_empty() {
+    let az = pinned_app_az(
+        &clean_app(&[OWNED_BY]),
+        ME_OWNER,
+        CLEAN_SP,
+        &format!(r#"[{{"resourceId": "graph-sp", "appRoleId": "{OWNED_BY}"}}]"#),
+    )
+    .replace(
+        "  *) echo \"unexpected",
+        "  \"ad app credential reset \"*) echo new-client-secret-XyZ ;;\n  *) echo \"unexpected",
+    );
+    let arn = "arn:aws:secretsmanager:us-east-1:111122223333:secret:rotator-AbCdEf";
+    let aws = format!(
+        r#"case "$*" in
+  "secretsmanager describe-secret "*) echo {arn} ;;
+  "secretsmanager list-secret-version-ids "*) echo 0 ;;
+  "secretsmanager put-secret-value "*) cat > "$(dirname "$0")/stored" ;;
+  *) exit 97 ;;
+esac"#
+    );
+    let dir = stand_ins(&[("az", az.as_str()), ("aws", aws.as_str())]);
+
+    let out = script("setup-azure")
+        .args(["--rotator-app-id", "app-123"])
+        .args(["--jamf-app-id", "jamf-app", "--auth", "client-secret"])
+        .env("PATH", path_with(&dir))
+        .output()
+        .unwrap();
+
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let log = calls(&dir);
+    assert!(!log.contains("create-secret"), "{log}");
+    assert!(
+        log.contains(&format!(
+            "secretsmanager put-secret-value --secret-id {arn}"
+        )),
+        "{log}"
+    );
+    let stored: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("stored")).unwrap()).unwrap();
+    assert_eq!(stored["client_id"], "app-123");
+    assert!(String::from_utf8_lossy(&out.stdout)
+        .contains(&format!("ROTATOR_CREDENTIALS_SECRET_ARN={arn}")));
+    assert!(!stderr.contains("new-client-secret-XyZ"));
+}
