@@ -224,7 +224,6 @@ pub async fn init(settings: &Settings, req: InitRequest) -> Result<InitOutcome, 
         }
         Err(e) => return Err(e.into()),
     };
-    rotator_engine::rotation::lease::install(&store, &req.secret_id).await?;
     if let Some(rotation) = &req.rotation {
         // The configuration only: no rotation starts now (Secrets Manager tries the function's
         // testSecret step on a copy of the document, which changes nothing).
@@ -411,6 +410,7 @@ pub async fn run_sim(
         "env": {
             "ENTRA_LOGIN_URL": world.entra.url().to_string(),
             "GRAPH_URL": world.entra.url().to_string(),
+            "ALLOW_LOOPBACK_HTTP": "true",
             "ROTATOR_CLIENT_ID": world.rotator_client_id,
             "ROTATOR_CREDENTIALS_SECRET_ID": world.rotator_credentials_id,
             "SMTP_TEST_RECIPIENT": "it-alerts@example.com",

@@ -201,7 +201,7 @@ impl Fleet {
 fn jamf_credentials(memory: &MemoryStore, jamf: &JamfSim, n: usize) -> String {
     let (client_id, secret) = jamf.add_api_client();
     let id = format!("fleet/jamf-{n}/credentials");
-    let value = json!({"client_id": client_id, "client_secret": secret.expose_secret()});
+    let value = json!({"client_id": client_id, "client_secret": secret.expose_secret(), "jamf_url": jamf.url().as_str()});
     memory.insert(&id, &value.to_string());
     id
 }
@@ -251,7 +251,7 @@ fn engine(
         graph_url: Some(entra.url()),
         rotator_client_id: Some(rotator_client_id.into()),
         smtp_test_recipient: Some("it-alerts@example.com".into()),
-        ..Settings::default()
+        ..rotator_testkit::settings::on_loopback()
     };
     let identity = RotatorIdentity {
         client_id: rotator_client_id.into(),

@@ -792,3 +792,31 @@ fn the_rotation_events_rule_mails_text_saying_who_what_which_secret_and_when() {
         "every placeholder is mapped: {text}"
     );
 }
+
+#[test]
+fn the_deployed_function_never_allows_plain_http_to_loopback() {
+    // ALLOW_LOOPBACK_HTTP is for stand-ins on one machine (tests, `demo`, `sim`); deployed, a
+    // document naming http://localhost must be refused. Not set, not even as a parameter.
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/template.yaml");
+    let text = std::fs::read_to_string(path).expect("template.yaml");
+    assert!(
+        !text.contains("ALLOW_LOOPBACK_HTTP"),
+        "template.yaml must never set ALLOW_LOOPBACK_HTTP"
+    );
+    let doc = template();
+    let env = get(
+        get(props(&doc, "RotatorFunction"), "Environment"),
+        "Variables",
+    );
+    let names: Vec<String> = env
+        .as_mapping()
+        .expect("the function's environment is a mapping")
+        .keys()
+        .filter_map(|k| k.as_str().map(str::to_string))
+        .collect();
+    assert!(names.iter().any(|n| n == "TARGET_SECRET_IDS"), "{names:?}");
+    assert!(
+        !names.iter().any(|n| n == "ALLOW_LOOPBACK_HTTP"),
+        "{names:?}"
+    );
+}

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-pub use rotator_engine::endpoint::{check_url, is_loopback};
+pub use rotator_engine::endpoint::{check_url, is_loopback, LoopbackHttp};
 
 /// A reqwest client with the product's timeouts. `https_only` is relaxed only because loopback
 /// stand-ins speak plain HTTP: every base URL passes [`check_url`] before it is used. No redirect

@@ -99,6 +99,8 @@ async fn the_probe_command_prints_text_and_json_from_the_environment_alone() {
         ("AWS_ACCESS_KEY_ID", "testing".into()),
         ("AWS_SECRET_ACCESS_KEY", "testing".into()),
         ("AWS_REGION", common::moto::REGION.into()),
+        // The Jamf Pro stand-in listens on loopback.
+        ("ALLOW_LOOPBACK_HTTP", "true".into()),
     ];
     let run = |json: bool| {
         let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_jamf-entra-rotator"));

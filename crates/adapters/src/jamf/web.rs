@@ -365,7 +365,11 @@ mod tests {
             serde_json::json!({"username": "svc-rotator", "password": "web-pw-1"}).to_string(),
         ))
         .unwrap();
-        let client = JamfClient::new(&jamf.url(), creds, &Settings::default(), clock).unwrap();
+        let settings = Settings {
+            loopback_http: crate::http::LoopbackHttp::Allowed,
+            ..Settings::default()
+        };
+        let client = JamfClient::new(&jamf.url(), creds, &settings, clock).unwrap();
         let held = server_permits(&jamf.url())
             .acquire_many_owned(MAX_CONNECTIONS as u32)
             .await

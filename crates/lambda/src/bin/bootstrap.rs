@@ -95,7 +95,12 @@ where
             Err(p) => Err(LambdaError::Panicked(p.to_string())),
         };
         routed.map_err(|e| {
-            tracing::error!(error_type = e.error_type(), "{e}");
+            if e.elsewhere() {
+                // Not a failure: another invocation is rotating the target.
+                tracing::warn!(error_type = e.error_type(), "{e}");
+            } else {
+                tracing::error!(error_type = e.error_type(), "{e}");
+            }
             Diagnostic {
                 error_type: e.error_type().to_string(),
                 error_message: e.to_string(),
