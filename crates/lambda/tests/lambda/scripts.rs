@@ -984,6 +984,7 @@ esac"#
     assert!(!log.contains("create-secret"), "{log}");
     let value: serde_json::Value = serde_json::from_str(&stored).unwrap();
     assert_eq!(value["username"], "rotator");
+    assert_eq!(value["jamf_url"], "https://jamf.example.com");
     assert_eq!(
         String::from_utf8_lossy(&out.stdout).trim(),
         format!("JAMF_CREDENTIALS_SECRET_ARN={arn}")
