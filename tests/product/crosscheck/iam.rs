@@ -471,6 +471,7 @@ pub fn guard_problems(d: &Deployment) -> Vec<String> {
         }
     }
     problems
+}
 
 #[test]
 fn the_lease_tables_four_calls_are_found_and_act_on_the_lease_table_only() {
