@@ -135,9 +135,9 @@ pub(crate) struct Call<'a> {
 }
 
 impl Call<'_> {
-    /// `GET /path` as a log and error label.
+    /// `GET /path` as a log and error label (no parameters or query: [`crate::http::label_path`]).
     pub(crate) fn operation(&self) -> String {
-        format!("{} /{}", self.method, self.path)
+        format!("{} /{}", self.method, crate::http::label_path(self.path))
     }
 }
 
