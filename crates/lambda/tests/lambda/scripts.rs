@@ -87,9 +87,10 @@ fn setup_azure_dry_run_prints_the_steps_and_runs_nothing() {
     );
     let printed = String::from_utf8_lossy(&out.stderr);
     for step in [
-        "az ad app create",
+        // A Graph POST makes a new app; `az ad app create` would patch one of the same name.
+        "az rest --method POST --url https://graph.microsoft.com/v1.0/applications",
         &format!(
-            r#"--required-resource-accesses '[{{"resourceAppId": "{GRAPH_APP}", "resourceAccess": [{{"id": "{OWNED_BY}", "type": "Role"}}]}}]'"#
+            r#""requiredResourceAccess": [{{"resourceAppId": "{GRAPH_APP}", "resourceAccess": [{{"id": "{OWNED_BY}", "type": "Role"}}]}}]"#
         ),
         "az ad sp create",
         &format!(
@@ -103,7 +104,12 @@ fn setup_azure_dry_run_prints_the_steps_and_runs_nothing() {
             "missing step {step:?} in:\n{printed}"
         );
     }
-    for never in ["admin-consent", "az ad app list", "displayName eq"] {
+    for never in [
+        "admin-consent",
+        "az ad app list",
+        "displayName eq",
+        "az ad app create",
+    ] {
         assert!(
             !printed.contains(never),
             "a new app is made, never found by name or consented wholesale ({never}):\n{printed}"
