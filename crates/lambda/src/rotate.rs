@@ -74,6 +74,11 @@ impl Function {
         for sibling in &report.siblings {
             self.outcome_metric(sibling);
         }
+        // A sibling with no time left before the deadline is deferred, not failed (as a check
+        // counts one); its own alert says what to run.
+        for deferred in &report.deferred {
+            self.metric(metrics::rotation_deferred(&deferred.secret_id));
+        }
         for proof in report.revocation.iter().flatten() {
             self.metric(match proof.seconds {
                 Some(s) if proof.confirmed => metrics::revocation_seconds(&secret_id, s),
