@@ -179,6 +179,13 @@ pub async fn init(settings: &Settings, req: InitRequest) -> Result<InitOutcome, 
         rotation: None,
     };
     doc.validate()?;
+    if let Some(why) = rotator_engine::rotation::start::Budget::of(settings, &doc)
+        .never_fits(settings.rotation_mode)
+    {
+        return Err(SetupError::Mismatch(format!(
+            "this target could never rotate: {why}; nothing was written"
+        )));
+    }
     if settings.rotator_credentials_secret_id.is_some()
         || settings.rotator_auth == rotator_engine::config::RotatorAuth::Federated
     {
@@ -480,5 +487,43 @@ mod rotation_config_tests {
             e.contains("\"every day\" must be rate(…) or cron(…)"),
             "{e}"
         );
+    }
+}
+
+#[cfg(test)]
+mod budget_tests {
+    use super::*;
+
+    /// `init` refuses a target that could never rotate within Lambda's 900 s, with the
+    /// arithmetic, before it reads or writes anything.
+    #[tokio::test]
+    async fn init_refuses_a_target_whose_budget_can_never_fit() {
+        let settings = Settings {
+            propagation_timeout: std::time::Duration::from_secs(600),
+            ..Settings::default()
+        };
+        let request = InitRequest {
+            secret_id: "jamf/never-fits".into(),
+            jamf_url: url::Url::parse("https://example.jamfcloud.com").unwrap(),
+            target: TargetKind::SmtpGraph,
+            jamf_credentials_secret_id: "jamf/creds".into(),
+            tenant_id: "contoso.onmicrosoft.com".into(),
+            client_id: "11111111-1111-1111-1111-111111111111".into(),
+            application_object_id: None,
+            cloud: Cloud::Global,
+            key_id: Some("33333333-3333-3333-3333-333333333333".into()),
+            test_recipient: Some("it@example.com".into()),
+            client_secret: SecretString::from("Zq8~verysecretvalue"),
+            overwrite: false,
+            kms_key_id: None,
+            rotation: None,
+        };
+        let e = init(&settings, request).await.unwrap_err().to_string();
+        assert!(
+            e.contains("600 s propagation (setSecret) + 330 s margin = 930 s > 900 s"),
+            "{e}"
+        );
+        assert!(e.contains("nothing was written"), "{e}");
+        assert!(!e.contains("verysecretvalue"), "{e}");
     }
 }

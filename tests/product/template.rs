@@ -820,3 +820,39 @@ fn the_deployed_function_never_allows_plain_http_to_loopback() {
         "{names:?}"
     );
 }
+
+/// The template's limits make a configuration that can never fit impossible: at the largest
+/// `PropagationTimeoutSecs` and in every `RotationMode`, the function's start accepts the
+/// settings the template sets (the others at their defaults), and the function's `Timeout` is
+/// the 900 s the budget is computed against.
+#[test]
+fn the_largest_propagation_wait_and_its_margin_fit_the_functions_timeout() {
+    use rotator_engine::config::{Settings, LAMBDA_TIMEOUT_SECS};
+    use rotator_engine::rotation::start::{settings_never_fit, Budget};
+    let doc = template();
+    let timeout = get(props(&doc, "RotatorFunction"), "Timeout").as_u64();
+    assert_eq!(timeout, Some(LAMBDA_TIMEOUT_SECS));
+    let most = param(&doc, "PropagationTimeoutSecs", "MaxValue")
+        .as_u64()
+        .expect("PropagationTimeoutSecs has a MaxValue");
+    let default = param(&doc, "PropagationTimeoutSecs", "Default").as_u64();
+    for propagation in [Some(most), default] {
+        let propagation = std::time::Duration::from_secs(propagation.unwrap());
+        for mode in strings(param(&doc, "RotationMode", "AllowedValues")) {
+            let settings = Settings {
+                propagation_timeout: propagation,
+                rotation_mode: mode.parse().unwrap(),
+                ..Settings::default()
+            };
+            assert_eq!(
+                settings_never_fit(&settings),
+                None,
+                "{mode} {propagation:?}"
+            );
+        }
+    }
+    // The sum, as the timeout comment states it: the largest wait and the margin are 900 s.
+    let policy = rotator_engine::rotation::Policy::default();
+    let margin = Budget::new(&policy, std::time::Duration::ZERO).margin();
+    assert_eq!(most + margin.as_secs(), LAMBDA_TIMEOUT_SECS);
+}

@@ -219,14 +219,36 @@ pub struct Settings {
     pub revocation_proof_timeout: Duration,
     /// `ROTATION_MODE` (`auto`): how the scheduled check runs due rotations ([`RotationMode`]).
     pub rotation_mode: RotationMode,
-    /// `DEADLINE_MARGIN_SECS` (60): what a rotation needs beyond the propagation wait and the
-    /// target's verification window (Graph, Jamf Pro and Secrets Manager calls), and what the
-    /// check keeps for its report, metrics and alerts before the invocation's deadline.
+    /// `DEADLINE_MARGIN_SECS` (60): what an invocation keeps for its report, metrics and alerts
+    /// before its deadline. The calls a rotation makes after its waits are budgeted from
+    /// `HTTP_TIMEOUT_SECS` and the retry policy ([`Settings::worst_call`]), not from this.
     pub deadline_margin: Duration,
     /// `ALLOW_LOOPBACK_HTTP` (false): plain http to a loopback address is allowed, for stand-ins
     /// on this machine (tests, the CLI's `demo`). The deployed function never sets it, so a
     /// document or setting naming `http://localhost` is refused there.
     pub loopback_http: LoopbackHttp,
+}
+
+/// Lambda's longest invocation (the template's `Timeout`, 15 minutes): every invocation's worst
+/// case must fit in it (`rotation::start::Budget`).
+pub const LAMBDA_TIMEOUT_SECS: u64 = 900;
+
+/// Attempts per Entra or Graph call: the adapters' retry policy (`entra::retry`) takes its
+/// number from here, so that the budget and the policy cannot drift apart.
+pub const GRAPH_ATTEMPTS: u32 = 4;
+
+/// The retry policy's longest wait between two attempts (its backoff's cap).
+pub const GRAPH_MAX_BACKOFF_SECS: u64 = 30;
+
+impl Settings {
+    /// One Entra or Graph call at the retry policy's worst: each of [`GRAPH_ATTEMPTS`] attempts
+    /// runs to `HTTP_TIMEOUT_SECS`, and each wait between two of them is the backoff's cap
+    /// ([`GRAPH_MAX_BACKOFF_SECS`]). With the defaults: 4 × 30 s + 3 × 30 s = 210 s. (A
+    /// `Retry-After` from Graph may ask for longer; Graph's throttling asks for seconds.)
+    pub fn worst_call(&self) -> Duration {
+        let waits = u64::from(GRAPH_ATTEMPTS.saturating_sub(1)) * GRAPH_MAX_BACKOFF_SECS;
+        self.http_timeout * GRAPH_ATTEMPTS + Duration::from_secs(waits)
+    }
 }
 
 impl Default for Settings {

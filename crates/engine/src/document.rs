@@ -80,6 +80,12 @@ pub struct EntraSection {
 /// document says otherwise (`jamf.observation_secs`).
 pub const DEFAULT_OBSERVATION_SECS: u64 = 60;
 
+/// The longest `jamf.observation_secs`: testSecret's invocation watches for that long, then
+/// needs the calls' worst-case margin (330 s with the default settings) within Lambda's 900 s.
+/// `init` and the function's start check the budget under the actual settings
+/// (`rotation::start::Budget`).
+pub const MAX_OBSERVATION_SECS: u64 = 570;
+
 /// Which Jamf integration uses the secret.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -272,8 +278,14 @@ impl TargetDocument {
         {
             return bad("entra.tenant_id must be a GUID or a domain name".into());
         }
-        if self.jamf.observation_secs.is_some_and(|s| s > 3600) {
-            return bad("jamf.observation_secs must be at most 3600".into());
+        if let Some(secs) = self
+            .jamf
+            .observation_secs
+            .filter(|s| *s > MAX_OBSERVATION_SECS)
+        {
+            return bad(format!(
+                "jamf.observation_secs is {secs}; it must be at most {MAX_OBSERVATION_SECS} (testSecret's invocation watches that long, then needs 330 s of margin for its calls within Lambda's 900 s)"
+            ));
         }
         use secrecy::ExposeSecret;
         if self.entra.client_secret.expose_secret().is_empty() {

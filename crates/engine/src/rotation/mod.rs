@@ -88,6 +88,11 @@ pub struct Policy {
     /// What a rotation needs beyond the propagation wait and the verification window, and what
     /// the check keeps for its reporting before an invocation's deadline.
     pub deadline_margin: Duration,
+    /// One Entra or Graph call at the retry policy's worst ([`Settings::worst_call`]); the
+    /// rollback's calls take `http_timeout` each (see [`start::Budget`]).
+    pub worst_call: Duration,
+    /// `HTTP_TIMEOUT_SECS`: one attempt of any outbound call.
+    pub http_timeout: Duration,
 }
 
 impl Policy {
@@ -110,6 +115,8 @@ impl Policy {
             observed_use_alert_days: s.observed_use_alert_days,
             revocation_proof_timeout: s.revocation_proof_timeout,
             deadline_margin: s.deadline_margin,
+            worst_call: s.worst_call(),
+            http_timeout: s.http_timeout,
         }
     }
 }

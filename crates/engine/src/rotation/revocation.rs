@@ -6,7 +6,8 @@
 //! (then a `revocation-unconfirmed` alert). The report says how many seconds the refusal took.
 //!
 //! Within an invocation's deadline the proof takes only the time left, less
-//! [`super::Policy::deadline_margin`] for the report and the alerts: when that is shorter than the
+//! [`super::Policy::deadline_margin`] for the report and the alerts and
+//! [`super::Policy::http_timeout`] for a last try: when that is shorter than the
 //! limit, the proof stops in time and the alert says so (the secret was still accepted after so
 //! many seconds, the proof was cut short by the deadline), rather than Lambda killing the
 //! invocation before any alert goes out.
@@ -141,14 +142,18 @@ impl Engine {
     }
 
     /// How long the proof may take: [`super::Policy::revocation_proof_timeout`], cut to the
-    /// time left before `deadline` less the margin for the report and alerts. `None`: the proof
+    /// time left before `deadline` less the margin for the report and alerts
+    /// (`DEADLINE_MARGIN_SECS`) and one try (`HTTP_TIMEOUT_SECS`). `None`: the proof
     /// is off (a limit of zero).
     fn proof_limit(&self, deadline: Option<DateTime<Utc>>) -> Option<ProofLimit> {
         let setting = self.policy.revocation_proof_timeout;
         if setting.is_zero() {
             return None;
         }
-        let margin = chrono::Duration::from_std(self.policy.deadline_margin).unwrap_or_default();
+        // The report and the alerts, and a last try that started just before the limit and
+        // runs to its HTTP timeout.
+        let margin = self.policy.deadline_margin + self.policy.http_timeout;
+        let margin = chrono::Duration::from_std(margin).unwrap_or_default();
         let left = deadline.map(|d| (d - margin - self.clock.now()).to_std().unwrap_or_default());
         Some(match left {
             Some(left) if left < setting => ProofLimit {

@@ -89,8 +89,11 @@ async fn an_emergency_that_meets_a_held_lease_with_too_little_time_fails_in_time
         .await)
         .unwrap();
     let h = Harness::new(w.engine.clone(), vec![w.secret_id.clone()]);
-    // 600 s left: a rotation needs 300 + 60 s and the report 60 s, so it may wait 180 s.
-    let invocation = within(&w, 600);
+    // Time for the rotation (its budget, as the check counts it), the report, and 180 s more:
+    // the emergency may wait 180 s.
+    let budget = w.engine.rotation_budget(&w.current_doc().await);
+    let margin = chrono::Duration::from_std(w.engine.policy.deadline_margin).unwrap();
+    let invocation = within(&w, (budget + margin).num_seconds() + 180);
     let deadline = invocation.deadline.unwrap();
 
     let e = h.invoke_within(emergency(), &invocation).await.unwrap_err();
