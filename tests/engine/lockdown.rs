@@ -239,3 +239,76 @@ async fn a_lockdown_interrupted_after_the_switch_is_alerted_by_the_next_check_an
     w.assert_invariant().await;
     w.assert_no_leaks(&[&json(&report), &json(&again)]);
 }
+
+#[tokio::test]
+async fn a_lockdown_whose_sibling_does_not_fit_before_the_deadline_defers_it_and_alerts() {
+    let (w, store) = spawn_world_on_memory(200).await;
+    let (sibling, _) = intune_sibling(&w, &store).await;
+    let sibling_key = current(&store, &sibling).await.entra.key_id.unwrap();
+    let lines = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let sink = lines.clone();
+    let function = Function::new(
+        w.engine.clone(),
+        Targets::Ids(vec![w.secret_id.clone(), sibling.clone()]),
+    )
+    .with_metrics(Arc::new(move |l: &str| sink.lock().unwrap().push(l.into())));
+    // 400 s left: the target's own rotation runs; the sibling's (300 s propagation + 5 s
+    // observation + the calls at their worst, and 60 s for the report) does not fit.
+    let budget = w.engine.rotation_budget(&current(&store, &sibling).await);
+    let deadline = w.clock.now() + chrono::Duration::seconds(400);
+    let invocation = rotator_lambda::Invocation {
+        deadline: Some(deadline),
+        function_arn: None,
+    };
+
+    let out = rotator_lambda::route_within(
+        &function,
+        serde_json::json!({"action": "rotate", "secret_id": w.secret_id, "reason": "leaked",
+            "revoke_old": "immediately", "lockdown": true}),
+        &invocation,
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+
+    assert!(w.clock.now() <= deadline);
+    let report = &out["report"];
+    assert_eq!(report["outcome"], "rotated", "{out}");
+    assert!(report.get("siblings").is_none(), "{out}");
+    let deferred = &report["deferred"][0];
+    assert_eq!(deferred["secret_id"], sibling.as_str(), "{out}");
+    assert!(
+        deferred["why"]
+            .as_str()
+            .is_some_and(|w| w.contains(&format!("may take {} s", budget.num_seconds()))),
+        "{out}"
+    );
+    // The sibling was not touched: its secret is still on the app and in its document.
+    assert_eq!(
+        current(&store, &sibling).await.entra.key_id.as_deref(),
+        Some(sibling_key.as_str())
+    );
+    assert!(w
+        .entra
+        .passwords(&w.app.object_id)
+        .iter()
+        .any(|c| c.key_id == sibling_key));
+    let alert = w
+        .alerts
+        .sent()
+        .into_iter()
+        .find(|a| a.target == sibling)
+        .expect("the deferred sibling is alerted");
+    assert!(
+        alert.subject.starts_with("Lockdown sibling not rotated")
+            && alert.message.contains("\"revoke_old\":\"immediately\"")
+            && alert.message.contains(&format!("--secret-id {sibling}")),
+        "{alert:?}"
+    );
+    let metrics = lines.lock().unwrap().join("\n");
+    assert!(
+        metrics.contains("RotationDeferred") && metrics.contains(&sibling),
+        "{metrics}"
+    );
+    w.assert_invariant().await;
+    w.assert_no_leaks(&[&json(&out), &metrics]);
+}

@@ -9,7 +9,7 @@ use common::{spawn_with, TestWorld};
 use rotator_engine::clock::Clock;
 use rotator_engine::document::RevokeOld;
 use rotator_engine::ports::AlertKind;
-use rotator_engine::rotation::driver::Outcome;
+use rotator_engine::rotation::driver::{Outcome, RotateOptions};
 use rotator_engine::rotation::RotateRequest;
 use rotator_lambda::{route, Function, Targets};
 use secrecy::ExposeSecret;
@@ -162,4 +162,70 @@ async fn a_rotation_that_is_no_emergency_never_tries_the_old_secret() {
         "no sign-in with the old secret"
     );
     assert!(w.alerts.sent().is_empty());
+}
+
+#[tokio::test]
+async fn a_proof_the_deadline_leaves_no_time_for_alerts_at_once_instead_of_being_killed() {
+    let w = spawn_with(200, |o| {
+        o.settings.revocation_proof_timeout = Duration::from_secs(480);
+    })
+    .await;
+    w.entra.set_removal_lag(Duration::from_secs(3600));
+    let old = w.secrets[0].expose_secret().to_string();
+    // 60 s left, and the default 60 s are kept for the report and the alerts.
+    let deadline = w.clock.now() + chrono::Duration::seconds(60);
+    let before = tries_with(&w, &old);
+
+    let report = w
+        .engine
+        .rotate_within(
+            &w.secret_id,
+            emergency(),
+            RotateOptions {
+                deadline: Some(deadline),
+            },
+        )
+        .await
+        .unwrap();
+
+    assert!(w.clock.now() < deadline, "answered in time");
+    assert_eq!(report.outcome, Outcome::Rotated, "{report:?}");
+    let proof = &report.revocation.as_ref().expect("a proof was due")[0];
+    assert_eq!((proof.confirmed, proof.attempts), (false, 0), "{proof:?}");
+    assert_eq!(
+        tries_with(&w, &old),
+        before,
+        "no try started past the limit"
+    );
+    let detail = proof.detail.as_deref().unwrap();
+    assert!(
+        detail.contains("not tried") && detail.contains("cut short by the invocation's deadline"),
+        "{detail}"
+    );
+    let alerts: Vec<_> = (w.alerts.sent().into_iter())
+        .filter(|a| a.kind == AlertKind::RevocationUnconfirmed)
+        .collect();
+    assert_eq!(alerts.len(), 1, "{:?}", w.alerts.sent());
+    w.assert_invariant().await;
+    w.assert_no_leaks(&[&format!("{report:?}")]);
+}
+
+#[tokio::test]
+async fn without_a_deadline_the_proof_keeps_its_own_limit() {
+    let w = spawn_with(200, |o| {
+        o.settings.revocation_proof_timeout = Duration::from_secs(120);
+    })
+    .await;
+    w.entra.set_removal_lag(Duration::from_secs(3600));
+
+    let report = w
+        .engine
+        .rotate_within(&w.secret_id, emergency(), RotateOptions::default())
+        .await
+        .unwrap();
+
+    let proof = &report.revocation.as_ref().expect("a proof was due")[0];
+    assert_eq!(proof.limit_secs, 120, "{proof:?}");
+    let detail = proof.detail.as_deref().unwrap();
+    assert!(!detail.contains("cut short"), "{detail}");
 }

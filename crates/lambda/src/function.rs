@@ -205,7 +205,7 @@ impl Function {
         match event {
             Event::Check => self.check_all(false, invocation).await,
             Event::Status => self.check_all(true, invocation).await,
-            Event::Rotate(r) => self.rotate(r).await,
+            Event::Rotate(r) => self.rotate(r, invocation).await,
             Event::Step(s) => self.step(s).await,
         }
     }

@@ -1,15 +1,21 @@
 //! A rotation by hand (`{"action":"rotate", ...}`), of one of the deployment's targets.
 
-use super::{Function, LambdaError, RotateEvent};
+use super::{Function, Invocation, LambdaError, RotateEvent};
 use crate::metrics;
-use crate::rotation::driver::{Outcome, RotationReport};
+use crate::rotation::driver::{Outcome, RotateOptions, RotationReport};
 use crate::rotation::RotateRequest;
 use serde_json::{json, Value};
 
 impl Function {
     /// A rotation by hand. The secret must be one the function acts for ([`Function::admit`]);
-    /// with only one target, `secret_id` may be left out.
-    pub(super) async fn rotate(&self, r: RotateEvent) -> Result<Value, LambdaError> {
+    /// with only one target, `secret_id` may be left out. It runs within `invocation`'s deadline,
+    /// as a check does: an emergency's lease wait, revocation proof and lockdown siblings stop
+    /// in time, and what they could not do is reported and alerted.
+    pub(super) async fn rotate(
+        &self,
+        r: RotateEvent,
+        invocation: &Invocation,
+    ) -> Result<Value, LambdaError> {
         let ids = self.targets.resolve(self.engine.store.as_ref()).await?;
         let secret_id = match r.secret_id {
             Some(id) => id,
@@ -38,9 +44,12 @@ impl Function {
             request.revoke_old,
             request.lockdown
         );
+        let options = RotateOptions {
+            deadline: invocation.deadline,
+        };
         let report = self
             .engine
-            .rotate(&secret_id, request)
+            .rotate_within(&secret_id, request, options)
             .await
             .map_err(|source| LambdaError::rotation(&secret_id, source))?;
         self.outcome_metric(&report);
@@ -64,6 +73,11 @@ impl Function {
         // RotationFailed alarm sees a sibling that failed; its own alert has gone out).
         for sibling in &report.siblings {
             self.outcome_metric(sibling);
+        }
+        // A sibling with no time left before the deadline is deferred, not failed (as a check
+        // counts one); its own alert says what to run.
+        for deferred in &report.deferred {
+            self.metric(metrics::rotation_deferred(&deferred.secret_id));
         }
         for proof in report.revocation.iter().flatten() {
             self.metric(match proof.seconds {

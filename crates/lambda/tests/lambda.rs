@@ -13,6 +13,8 @@
 //! - `targets.rs`: targets named, found by tag, and one failing its check (an SNS alert).
 //! - `emulator.rs`: `bootstrap` under `cargo lambda watch`, invoked over HTTP.
 //! - `emulated.rs`: the sample events through that real binary.
+//! - `deadlines.rs`: a manual emergency within its invocation's deadline: the revocation proof
+//!   cut short and alerted in time; a held lease it has no time to wait for.
 //! - `fleet.rs`: the check's deadline gate (a rotation it has no time for is deferred) and the
 //!   fan-out (due rotations handed to Secrets Manager, then run as the four step events): the
 //!   same scenarios end the same way in process and fanned out.
@@ -32,6 +34,8 @@ mod common;
 
 #[path = "lambda/admission.rs"]
 mod admission;
+#[path = "lambda/deadlines.rs"]
+mod deadlines;
 #[path = "lambda/emulated.rs"]
 mod emulated;
 #[path = "lambda/emulator.rs"]

@@ -70,6 +70,19 @@ pub struct RotationReport {
     /// A lockdown's rotations of its sibling targets (on the same app registration).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub siblings: Vec<RotationReport>,
+    /// A lockdown's siblings not rotated because their rotation did not fit before the
+    /// invocation's deadline (see [`super::lockdown`]); each was alerted.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub deferred: Vec<super::lockdown::DeferredSibling>,
+}
+
+/// What bounds one rotation besides its request.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RotateOptions {
+    /// When the invocation running it ends (the Lambda runtime's deadline). `None`: no limit
+    /// (the CLI). An emergency waits for a held lease, proves the revocation and rotates a
+    /// lockdown's siblings only within it.
+    pub deadline: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 impl Engine {
@@ -83,7 +96,19 @@ impl Engine {
     pub async fn rotate(
         &self,
         secret_id: &str,
+        request: RotateRequest,
+    ) -> Result<RotationReport, RotationError> {
+        self.rotate_within(secret_id, request, RotateOptions::default())
+            .await
+    }
+
+    /// [`Self::rotate`] within `options` (the invocation's deadline): nothing it does outlives
+    /// the deadline, what does not fit is reported and alerted.
+    pub async fn rotate_within(
+        &self,
+        secret_id: &str,
         mut request: RotateRequest,
+        options: RotateOptions,
     ) -> Result<RotationReport, RotationError> {
         if request.lockdown {
             let (_, current) = self.current(Step::Guard, secret_id).await?;
@@ -96,18 +121,23 @@ impl Engine {
                 .lockdown_siblings(secret_id, &current, &request.siblings, &application)
                 .await?;
         }
-        let mut report = self.rotate_seen(secret_id, request.clone(), None).await?;
+        let mut report = self
+            .rotate_seen_within(secret_id, request.clone(), None, options)
+            .await?;
         // After an emergency: proves that Entra refuses the revoked secret (revocation.rs), right
         // after its removal (the seconds it reports count from there) and before the siblings,
         // whose rotations a timed-out invocation can leave for the next check to resume.
-        self.prove_revocation(&request, &mut report).await;
+        self.prove_revocation(&request, &mut report, options.deadline)
+            .await;
         if request.lockdown
             && matches!(
                 report.outcome,
                 Outcome::Rotated | Outcome::Resumed | Outcome::AlreadyRotated
             )
         {
-            report.siblings = self.rotate_siblings(secret_id, &request.siblings).await;
+            (report.siblings, report.deferred) = self
+                .rotate_siblings(secret_id, &request.siblings, options)
+                .await;
         }
         Ok(report)
     }
@@ -118,6 +148,19 @@ impl Engine {
         secret_id: &str,
         request: RotateRequest,
         seen: Option<Seen>,
+    ) -> Result<RotationReport, RotationError> {
+        self.rotate_seen_within(secret_id, request, seen, RotateOptions::default())
+            .await
+    }
+
+    /// [`Self::rotate_seen`] within `options`: an emergency waits for a held lease only as long
+    /// as the deadline leaves time for the rotation itself.
+    pub(crate) async fn rotate_seen_within(
+        &self,
+        secret_id: &str,
+        request: RotateRequest,
+        seen: Option<Seen>,
+        options: RotateOptions,
     ) -> Result<RotationReport, RotationError> {
         let started = self.clock.now();
         let before = match &seen {
@@ -148,7 +191,9 @@ impl Engine {
         if request.is_emergency() {
             // An emergency waits for an attempt in another process to let go of the lease, and
             // then finds its result (and still retires at once what that one kept).
-            info = self.wait_for_lease(secret_id, info).await?;
+            info = self
+                .wait_for_lease(secret_id, info, options.deadline)
+                .await?;
         }
         let attempt = Attempt {
             secret_id,
@@ -632,6 +677,7 @@ impl RotationReport {
             rollback: None,
             revocation: None,
             siblings: Vec::new(),
+            deferred: Vec::new(),
         }
     }
 }

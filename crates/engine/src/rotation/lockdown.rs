@@ -26,6 +26,18 @@ use chrono::{DateTime, Utc};
 use secrecy::ExposeSecret;
 use std::collections::BTreeSet;
 
+/// A lockdown's sibling that was not rotated: its rotation did not fit before the invocation's
+/// deadline.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct DeferredSibling {
+    /// The sibling's secret id.
+    pub secret_id: String,
+    /// Its Jamf host and target kind.
+    pub target: String,
+    /// Why it was not rotated (the budget against the time left).
+    pub why: String,
+}
+
 /// What a lockdown must leave on the app for the siblings, as read just now.
 #[derive(Debug, Default)]
 pub(crate) struct Siblings {
@@ -162,14 +174,24 @@ impl Engine {
         Ok(out)
     }
 
-    /// Rotates the lockdown's siblings, each as an emergency (its old secret goes at once).
+    /// Rotates the lockdown's siblings, each as an emergency (its old secret goes at once),
+    /// within `options`' deadline: a sibling starts only if its own rotation budget (and the
+    /// margin kept for the report) fits the time left, as a check decides. One that does not
+    /// fit is reported `deferred` and alerted, with what to run. Returns the rotations and the
+    /// deferred siblings.
     pub(crate) async fn rotate_siblings(
         &self,
         secret_id: &str,
         siblings: &[String],
-    ) -> Vec<super::driver::RotationReport> {
-        let mut reports = Vec::new();
+        options: super::driver::RotateOptions,
+    ) -> (Vec<super::driver::RotationReport>, Vec<DeferredSibling>) {
+        let (mut reports, mut deferred) = (Vec::new(), Vec::new());
         for id in siblings {
+            if let Some(d) = self.sibling_does_not_fit(id, options.deadline).await {
+                self.alert_deferred_sibling(secret_id, &d).await;
+                deferred.push(d);
+                continue;
+            }
             self.note(
                 Step::Guard,
                 &format!("lockdown: rotating sibling target {id}"),
@@ -179,7 +201,7 @@ impl Engine {
                 revoke_old: RevokeOld::Immediately,
                 ..Default::default()
             };
-            match self.rotate_seen(id, request, None).await {
+            match self.rotate_seen_within(id, request, None, options).await {
                 Ok(r) => reports.push(r),
                 Err(e) => tracing::error!(
                     step = "lockdown",
@@ -187,7 +209,53 @@ impl Engine {
                 ),
             }
         }
-        reports
+        (reports, deferred)
+    }
+
+    /// Why sibling `id` cannot be rotated before `deadline` (`None`: it fits, or there is no
+    /// deadline). Its budget is read from its current document; one that cannot be read is left
+    /// to its rotation, which reports the error.
+    async fn sibling_does_not_fit(
+        &self,
+        id: &str,
+        deadline: Option<DateTime<Utc>>,
+    ) -> Option<DeferredSibling> {
+        let deadline = deadline?;
+        let (_, doc) = self.current(Step::Guard, id).await.ok()?;
+        let budget = self.rotation_budget(&doc);
+        let margin = chrono::Duration::from_std(self.policy.deadline_margin).unwrap_or_default();
+        let left = deadline - self.clock.now();
+        (left < budget + margin).then(|| DeferredSibling {
+            secret_id: id.to_string(),
+            target: doc.label(),
+            why: format!(
+                "its rotation may take {} s and {} s are kept for the report; {} s were left before the invocation's deadline",
+                budget.num_seconds(),
+                margin.num_seconds(),
+                left.num_seconds().max(0)
+            ),
+        })
+    }
+
+    /// Alerts that the lockdown of `secret_id` did not rotate sibling `d`: its old secret is
+    /// still on the app and valid, and the operator must rotate it.
+    async fn alert_deferred_sibling(&self, secret_id: &str, d: &DeferredSibling) {
+        tracing::warn!(
+            step = "lockdown",
+            "sibling {} not rotated: {}",
+            d.secret_id,
+            d.why
+        );
+        self.alert(
+            AlertKind::RotationFailed,
+            &d.secret_id,
+            format!("Lockdown sibling not rotated: {}", d.target),
+            format!(
+                "Target: {} ({})\nWhat happened: the lockdown of {secret_id} did not rotate this sibling target (same app registration): {}.\nState left: its current secret is still on the app and valid; Jamf Pro uses it.\nWhat to do: rotate it now as an emergency, in an invocation of its own: invoke the function with {{\"action\":\"rotate\",\"secret_id\":\"{}\",\"reason\":\"lockdown of {secret_id}\",\"revoke_old\":\"immediately\"}} (or the CLI: rotate --secret-id {} --revoke-old immediately).",
+                d.secret_id, d.target, d.why, d.secret_id, d.secret_id
+            ),
+        )
+        .await;
     }
 
     /// A check's part, for a current document whose rotation record says lockdown while

@@ -5,6 +5,13 @@
 //! for a new secret's propagation) or [`super::Policy::revocation_proof_timeout`] has passed
 //! (then a `revocation-unconfirmed` alert). The report says how many seconds the refusal took.
 //!
+//! Within an invocation's deadline the proof takes only the time left, less
+//! [`super::Policy::deadline_margin`] for the report and the alerts and
+//! [`super::Policy::http_timeout`] for a last try: when that is shorter than the
+//! limit, the proof stops in time and the alert says so (the secret was still accepted after so
+//! many seconds, the proof was cut short by the deadline), rather than Lambda killing the
+//! invocation before any alert goes out.
+//!
 //! Every try is a sign-in with the app's client id and the revoked secret: Entra's sign-in logs
 //! (service principal sign-ins of the Jamf app) show them as the rotator's, from the function's
 //! address, failing with AADSTS7000215 once the removal has taken effect. A token Entra still
@@ -18,6 +25,7 @@ use super::driver::{Outcome, RotationReport};
 use super::{app_of, Engine, RotateRequest, Step};
 use crate::document::{RevokeOld, TargetDocument};
 use crate::ports::{AlertKind, AppRef, SecretCheck, AWSPREVIOUS};
+use chrono::{DateTime, Utc};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
 use std::time::Duration;
@@ -52,32 +60,35 @@ impl Engine {
         &self,
         request: &RotateRequest,
         report: &mut RotationReport,
+        deadline: Option<DateTime<Utc>>,
     ) {
         let emergency = request.revoke_old == RevokeOld::Immediately || request.lockdown;
         let completed = matches!(
             report.outcome,
             Outcome::Rotated | Outcome::Resumed | Outcome::AlreadyRotated
         );
-        let limit = self.policy.revocation_proof_timeout;
         let Some(key_id) = report.old_key_id.clone() else {
             return;
         };
-        if !emergency || !completed || !report.old_removed || limit.is_zero() {
+        if !emergency || !completed || !report.old_removed {
             return;
         }
+        let Some(limit) = self.proof_limit(deadline) else {
+            return;
+        };
         let step = Step::FinishSecret;
         self.note(
             step,
             &format!("proving that Entra refuses the revoked secret {key_id}"),
         );
         let proof = match self.revoked_secret(&report.secret_id, &key_id).await {
-            Ok((app, secret)) => self.until_refused(&app, &secret, &key_id).await,
+            Ok((app, secret)) => self.until_refused(&app, &secret, &key_id, limit).await,
             Err(detail) => RevocationProof {
                 key_id: key_id.clone(),
                 confirmed: false,
                 seconds: None,
                 attempts: 0,
-                limit_secs: limit.as_secs(),
+                limit_secs: limit.limit.as_secs(),
                 detail: Some(detail),
             },
         };
@@ -130,14 +141,52 @@ impl Engine {
         Ok((app_of(&doc), doc.entra.client_secret.clone()))
     }
 
+    /// How long the proof may take: [`super::Policy::revocation_proof_timeout`], cut to the
+    /// time left before `deadline` less the margin for the report and alerts
+    /// (`DEADLINE_MARGIN_SECS`) and one try (`HTTP_TIMEOUT_SECS`). `None`: the proof
+    /// is off (a limit of zero).
+    fn proof_limit(&self, deadline: Option<DateTime<Utc>>) -> Option<ProofLimit> {
+        let setting = self.policy.revocation_proof_timeout;
+        if setting.is_zero() {
+            return None;
+        }
+        // The report and the alerts, and a last try that started just before the limit and
+        // runs to its HTTP timeout.
+        let margin = self.policy.deadline_margin + self.policy.http_timeout;
+        let margin = chrono::Duration::from_std(margin).unwrap_or_default();
+        let left = deadline.map(|d| (d - margin - self.clock.now()).to_std().unwrap_or_default());
+        Some(match left {
+            Some(left) if left < setting => ProofLimit {
+                limit: left,
+                cut_short: true,
+            },
+            _ => ProofLimit {
+                limit: setting,
+                cut_short: false,
+            },
+        })
+    }
+
     /// Tries `secret` with backoff until Entra refuses it enough times in a row, or the limit.
+    /// A limit the deadline cut to nothing makes no try at all.
     async fn until_refused(
         &self,
         app: &AppRef,
         secret: &SecretString,
         key_id: &str,
+        limit: ProofLimit,
     ) -> RevocationProof {
-        let limit = self.policy.revocation_proof_timeout;
+        let ProofLimit { limit, cut_short } = limit;
+        if limit.is_zero() {
+            return RevocationProof {
+                key_id: key_id.to_string(),
+                confirmed: false,
+                seconds: None,
+                attempts: 0,
+                limit_secs: 0,
+                detail: Some(format!("the revoked secret was not tried: {CUT_SHORT}")),
+            };
+        }
         let needed = self.policy.propagation_successes.max(1);
         let scope = app.cloud.graph_scope();
         let started = self.clock.now();
@@ -188,15 +237,31 @@ impl Engine {
             pause = (pause * 2).min(MAX_PAUSE);
         }
         let waited = (self.clock.now() - started).num_seconds();
+        let cut = if cut_short {
+            format!("; {CUT_SHORT}")
+        } else {
+            String::new()
+        };
         RevocationProof {
             key_id: key_id.to_string(),
             confirmed: false,
             seconds: None,
             attempts,
             limit_secs: limit.as_secs(),
-            detail: detail.map(|d| format!("{d} ({waited}s after its removal, {attempts} tries)")),
+            detail: detail
+                .map(|d| format!("{d} ({waited}s after its removal, {attempts} tries){cut}")),
         }
     }
+}
+
+/// What the alert says when the invocation's deadline stopped the proof.
+const CUT_SHORT: &str = "the proof was cut short by the invocation's deadline";
+
+/// How long the proof may take, and whether the invocation's deadline cut it.
+#[derive(Debug, Clone, Copy)]
+struct ProofLimit {
+    limit: Duration,
+    cut_short: bool,
 }
 
 /// The `revocation-unconfirmed` alert's text.
