@@ -49,9 +49,6 @@ async fn hostile_intune_target(w: &TestWorld, store: &MemoryStore) -> String {
     doc.jamf.target = rotator_engine::document::TargetKind::ConditionalAccess;
     doc.jamf.credentials_secret_id = creds;
     store.insert(&id, doc.to_secret().expose_secret());
-    rotator_engine::rotation::lease::install(store, &id)
-        .await
-        .unwrap();
     id
 }
 
