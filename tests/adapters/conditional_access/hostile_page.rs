@@ -41,7 +41,8 @@ async fn hostile_intune_target(w: &TestWorld, store: &MemoryStore) -> String {
     let creds = format!("{id}/jamf-credentials");
     store.insert(
         &creds,
-        &serde_json::json!({"username": "svc-intune", "password": password}).to_string(),
+        &serde_json::json!({"username": "svc-intune", "password": password, "jamf_url": w.jamf.url().as_str()})
+            .to_string(),
     );
     let mut doc = w.current_doc().await;
     doc.entra.client_secret = secret;
