@@ -10,6 +10,12 @@ impl IntuneForm {
         self.controls[self.application_id].value.trim()
     }
 
+    /// The path the form posts to, for errors, alerts and the probe: without path parameters
+    /// (`;jsessionid=…` is a session).
+    pub fn action_label(&self) -> String {
+        crate::http::label_path(self.action.path())
+    }
+
     /// The client-secret control's name.
     pub fn secret_field(&self) -> &str {
         &self.controls[self.secret].name

@@ -318,3 +318,32 @@ fn a_form_attribute_may_name_a_later_form() {
     let names: Vec<&str> = f.controls.iter().map(|c| c.name.as_str()).collect();
     assert_eq!(names, ["applicationId", "s", "late"]);
 }
+
+#[test]
+fn the_action_and_page_paths_in_errors_and_reports_carry_no_session_parameter() {
+    let session = ";jsessionid=SESSION0123456789";
+    let url = Url::parse(&format!(
+        "http://127.0.0.1:9/ConditionalAccess.html{session}?o=u"
+    ))
+    .unwrap();
+    let html = standard().replace(
+        "action=\"ConditionalAccess.html?o=u\"",
+        &format!("action=\"ConditionalAccess.html{session}?o=u\""),
+    );
+    let f = discover(&html, &url, &FormHints::default(), "GET").unwrap();
+    assert!(
+        f.action.path().contains("jsessionid"),
+        "the form posts where the page says"
+    );
+    assert_eq!(f.action_label(), "/ConditionalAccess.html");
+
+    let no_secret = html.replace("type=\"password\" ", "");
+    let e = discover(&no_secret, &url, &FormHints::default(), "GET")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("/ConditionalAccess.html"), "{e}");
+    assert!(
+        !e.contains("jsessionid") && !e.contains("SESSION0123"),
+        "{e}"
+    );
+}
