@@ -73,10 +73,10 @@ impl IntuneForm {
 
     /// Values a message about this form must never show (rendered passwords and tokens).
     pub fn sensitive_values(&self) -> Vec<SecretString> {
-        self.controls
-            .iter()
-            .filter(|c| c.is_sensitive() && !c.value.is_empty())
-            .map(|c| SecretString::from(c.value.clone()))
+        // The application id is compared with the page after Save, so it is never scrubbed.
+        (self.controls.iter().enumerate())
+            .filter(|(i, c)| *i != self.application_id && c.is_sensitive() && !c.value.is_empty())
+            .map(|(_, c)| SecretString::from(c.value.clone()))
             .collect()
     }
 }
