@@ -13,6 +13,7 @@ mod crash_matrix;
 mod double_faults;
 mod faults;
 mod fleet;
+mod forged_pending;
 mod interleavings;
 mod lease;
 mod lockdown;

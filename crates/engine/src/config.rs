@@ -383,8 +383,9 @@ impl Settings {
 }
 
 /// The AWS SDK's endpoint overrides for the services the product calls.
-const AWS_ENDPOINT_SETTINGS: [&str; 4] = [
+const AWS_ENDPOINT_SETTINGS: [&str; 5] = [
     "AWS_ENDPOINT_URL",
+    "AWS_ENDPOINT_URL_DYNAMODB",
     "AWS_ENDPOINT_URL_SECRETS_MANAGER",
     "AWS_ENDPOINT_URL_SNS",
     "AWS_ENDPOINT_URL_STS",
@@ -476,6 +477,14 @@ mod tests {
         assert!(
             from(&[("AWS_ENDPOINT_URL", "http://127.0.0.1:5599")]).is_ok(),
             "moto on loopback"
+        );
+        // The lease table's client reads its own override: checked like the others.
+        let e = from(&[("AWS_ENDPOINT_URL_DYNAMODB", "http://ddb.example.com")])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("AWS_ENDPOINT_URL_DYNAMODB") && e.contains("plain http"),
+            "{e}"
         );
         assert!(from(&[(
             "AWS_ENDPOINT_URL",

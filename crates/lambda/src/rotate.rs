@@ -2,6 +2,7 @@
 
 use super::{Function, Invocation, LambdaError, RotateEvent};
 use crate::metrics;
+use crate::ports::SecretInfo;
 use crate::rotation::driver::{Outcome, RotateOptions, RotationReport};
 use crate::rotation::RotateRequest;
 use serde_json::{json, Value};
@@ -29,13 +30,18 @@ impl Function {
                 }
             },
         };
-        self.admit(&secret_id, &ids).await?;
+        let info = self.admit(&secret_id, &ids).await?;
+        let given = secret_id;
+        let secret_id = canonical_id(&given, &info);
         let request = RotateRequest {
             reason: format!("manual: {}", r.reason),
             revoke_old: r.revoke_old,
             lockdown: r.lockdown,
             // A lockdown rotates the targets on the same app registration too.
-            siblings: ids.iter().filter(|id| **id != secret_id).cloned().collect(),
+            siblings: (ids.iter())
+                .filter(|id| ![&given, &info.arn, &info.name].contains(id))
+                .cloned()
+                .collect(),
         };
         tracing::info!(
             step = "rotate",
@@ -100,5 +106,17 @@ impl Function {
             }
             Outcome::AlreadyRotated => {}
         }
+    }
+}
+
+/// The id an admitted secret is acted on by: `given` when it is the secret's name or full ARN,
+/// else (a partial ARN, without Secrets Manager's random suffix) the full ARN. The lease is keyed
+/// by the name the id carries (`lease::key_of`), and a partial ARN would name another key: two
+/// attempts could then hold one target at once.
+pub(super) fn canonical_id(given: &str, info: &SecretInfo) -> String {
+    if given == info.name || given == info.arn {
+        given.to_string()
+    } else {
+        info.arn.clone()
     }
 }

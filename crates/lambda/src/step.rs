@@ -25,7 +25,8 @@ impl Function {
         let ids = self.targets.resolve(self.engine.store.as_ref()).await?;
         let info = self.admit(&secret_id, &ids).await?;
         let ctx = StepContext {
-            secret_id: secret_id.clone(),
+            // Not the event's spelling: a partial ARN would lease another key.
+            secret_id: super::rotate::canonical_id(&secret_id, &info),
             token: s.token.clone(),
             rotation_token: s.rotation_token,
             request: RotateRequest {

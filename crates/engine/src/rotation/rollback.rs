@@ -198,7 +198,8 @@ impl Engine {
         if may_hold_new && !self.restore(ctx, &mut out).await {
             return out;
         }
-        self.remove_new(ctx, &pending, may_hold_new, &mut out).await;
+        self.remove_new(ctx, &info.arn, &pending, may_hold_new, &mut out)
+            .await;
         out.complete = out.problems.is_empty();
         out
     }
@@ -291,47 +292,29 @@ impl Engine {
     /// Removes the new credential (after the removal's own fresh look), then drops
     /// `AWSPENDING`. When the look finds that `AWSCURRENT` now holds the new credential (another
     /// attempt completed the rotation during the restore), Jamf Pro is given that secret again
-    /// and nothing more is undone.
+    /// and nothing more is undone. The key id comes from the pending document, which anyone who
+    /// may write the secret can forge: see [`Engine::new_credential_app`].
     async fn remove_new(
         &self,
         ctx: &StepContext,
+        arn: &str,
         pending: &crate::document::TargetDocument,
         restored: bool,
         out: &mut RolledBack,
     ) {
         let step = Step::Rollback;
         if let Some(key) = &pending.entra.key_id {
-            let app = AppRef {
-                object_id: pending.entra.application_object_id.clone(),
-                ..app_of(pending)
-            };
-            match self
-                .remove_for(
-                    step,
-                    ctx,
-                    &app,
-                    key,
-                    &[(&ctx.token, pending)],
-                    Some(&ctx.token),
-                )
-                .await
-            {
-                Ok(()) => {
+            match self.new_credential_app(ctx, arn, key).await {
+                Ok(Some(app)) => {
+                    self.remove_new_key(ctx, &app, key, pending, restored, out)
+                        .await
+                }
+                Ok(None) => {
+                    // Never made, or already gone: nothing to remove.
                     out.new_removed = true;
-                    self.note(step, &format!("removed the new credential {key}"));
+                    self.note(step, &format!("the new credential {key} is not on the app"));
                 }
-                Err(NotRemoved::Held { stage, why, .. }) => {
-                    if stage == AWSCURRENT {
-                        out.completed_elsewhere = true;
-                        if restored && !self.restore(ctx, out).await {
-                            return;
-                        }
-                    }
-                    out.problems.push(why);
-                }
-                Err(NotRemoved::Failed(e)) => out
-                    .problems
-                    .push(format!("could not remove the new credential {key}: {e}")),
+                Err(why) => out.problems.push(why),
             }
         }
         if out.new_removed || pending.entra.key_id.is_none() {
@@ -341,6 +324,81 @@ impl Engine {
                 "AWSPENDING kept, since it holds the credential that could not be removed".into(),
             );
         }
+    }
+
+    /// Removes credential `key`, which [`Engine::new_credential_app`] showed is this rotation's.
+    async fn remove_new_key(
+        &self,
+        ctx: &StepContext,
+        app: &AppRef,
+        key: &str,
+        pending: &crate::document::TargetDocument,
+        restored: bool,
+        out: &mut RolledBack,
+    ) {
+        let step = Step::Rollback;
+        let known = [(ctx.token.as_str(), pending)];
+        match (self.remove_for(step, ctx, app, key, &known, Some(&ctx.token))).await {
+            Ok(()) => {
+                out.new_removed = true;
+                self.note(step, &format!("removed the new credential {key}"));
+            }
+            Err(NotRemoved::Held { stage, why, .. }) => {
+                if stage == AWSCURRENT {
+                    out.completed_elsewhere = true;
+                    if restored && !self.restore(ctx, out).await {
+                        return;
+                    }
+                }
+                out.problems.push(why);
+            }
+            Err(NotRemoved::Failed(e)) => out
+                .problems
+                .push(format!("could not remove the new credential {key}: {e}")),
+        }
+    }
+
+    /// The app the new credential `key` (named by the pending document) is removed from: the app
+    /// `AWSCURRENT` names, by its client id (the object id from `AWSCURRENT` or from Graph, never
+    /// from the pending document), and only when Graph shows `key` there under the name this
+    /// target's rotation `ctx.token` gives its credential. A pending document is writable by
+    /// anyone with `PutSecretValue`: a forged one naming another credential (a sibling target's,
+    /// one we never made) removes nothing. `Ok(None)` when the app has no such key; `Err` is the
+    /// problem, for the alert.
+    async fn new_credential_app(
+        &self,
+        ctx: &StepContext,
+        arn: &str,
+        key: &str,
+    ) -> Result<Option<AppRef>, String> {
+        let kept = |why: String| format!("credential {key} was kept: {why}");
+        let current = match ctx.run.current() {
+            Some((_, doc)) => doc,
+            None => {
+                (self.current(Step::Rollback, &ctx.secret_id).await)
+                    .map_err(|e| kept(format!("AWSCURRENT could not be read ({e})")))?
+                    .1
+            }
+        };
+        let app = app_of(&current);
+        let found = (self.directory.application(&app).await)
+            .map_err(|e| kept(format!("the app could not be read ({e})")))?;
+        let Some(credential) =
+            (found.passwords.iter()).find(|c| c.key_id.eq_ignore_ascii_case(key))
+        else {
+            return Ok(None);
+        };
+        let ours = super::credential_name(&super::target_tag(arn), &ctx.token);
+        if credential.display_name.as_deref() != Some(ours.as_str()) {
+            return Err(kept(format!(
+                "AWSPENDING (version {}) names it as this rotation's new credential, but this rotation did not make it (the pending document may be forged)",
+                ctx.token
+            )));
+        }
+        Ok(Some(AppRef {
+            object_id: Some(found.object_id),
+            ..app
+        }))
     }
 
     /// Gives Jamf Pro the secret `AWSCURRENT` holds, read afresh, and looks again once it is

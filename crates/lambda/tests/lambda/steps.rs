@@ -103,3 +103,40 @@ async fn a_failing_test_secret_step_is_rolled_back_and_alerted() {
     w.assert_invariant().await;
     w.assert_no_leaks(&[&err.to_string()]);
 }
+
+/// A step event naming its secret by a partial ARN (no random suffix) and one naming it by its
+/// full ARN contend for one lease: while an invocation of the full ARN holds it, the partial
+/// one's createSecret is refused as busy and makes no credential.
+#[tokio::test]
+async fn a_partial_arn_step_event_contends_for_the_full_arns_lease() {
+    use rotator_engine::clock::Clock;
+    let (w, h) = spawn(300).await;
+    let token = begin_rotation(&w).await;
+    let arn = w.store.describe(&w.secret_id).await.unwrap().arn;
+    let now = w.clock.now();
+    let full_key = rotator_engine::rotation::lease::key_of(&arn);
+    (w.engine.leases)
+        .acquire(
+            &full_key,
+            "an invocation for the full ARN",
+            now + chrono::Duration::minutes(10),
+            now,
+            None,
+        )
+        .await
+        .unwrap();
+    let keys_before = w.entra.passwords(&w.app.object_id).len();
+    let mut partial = step_event("createSecret", &w, &token);
+    partial["SecretId"] = arn[..arn.len() - 7].into();
+
+    let e = h.invoke(partial).await.unwrap_err().to_string();
+
+    assert!(e.contains("lease"), "{e}");
+    assert_eq!(
+        w.entra.passwords(&w.app.object_id).len(),
+        keys_before,
+        "no credential was made beside the lease's holder"
+    );
+    let info = w.store.describe(&w.secret_id).await.unwrap();
+    assert!(!info.has(&token, AWSCURRENT), "nothing was promoted");
+}

@@ -234,7 +234,7 @@ impl ConditionalAccessTarget {
                 }
                 SaveOutcome::Unrecognised(title) => {
                     return Err(TargetError::InvalidResponse {
-                        operation: format!("POST {}", form.action.path()),
+                        operation: format!("POST {}", form.action_label()),
                         message: format!(
                             "after Save, Jamf Pro answered a page that is neither the settings page nor an error (\"{title}\"); \
                              whether the secret was saved is unknown"

@@ -53,7 +53,7 @@ pub(super) async fn save_outcome_off_runtime(
         .map(|s| SecretString::from(s.expose_secret().to_string()))
         .collect();
     let application_id = form.application_id().to_string();
-    let operation = format!("POST {}", crate::http::label_path(form.action.path()));
+    let operation = format!("POST {}", form.action_label());
     off_runtime(&operation, PARSE_TIME_LIMIT, move || {
         let refs: Vec<&SecretString> = owned.iter().collect();
         Ok(save_outcome(&html, &application_id, &refs))

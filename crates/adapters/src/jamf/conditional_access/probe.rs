@@ -148,7 +148,7 @@ pub async fn probe(
         secret_id: secret_id.to_string(),
         server: client.server().to_string(),
         page: format!("/{}", target.page_path.trim_start_matches('/')),
-        form_action: form.action.path().to_string(),
+        form_action: form.action_label(),
         submit_control: form.submit_label.clone(),
         secret_field: form.secret_field().to_string(),
         application_id_field: form.application_id_field().to_string(),

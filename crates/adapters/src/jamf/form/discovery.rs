@@ -94,7 +94,7 @@ fn form_on(
                 "no form with a client-secret input ({}) on the page \"{}\": is {} the Microsoft Intune integration's edit page?",
                 hints.secret_field.as_deref().map(|n| format!("named '{n}'")).unwrap_or_else(|| "a password input".into()),
                 truncate(&title(doc), 80),
-                page_url.path()
+                crate::http::label_path(page_url.path())
             )))
         }
         n => return Err(invalid(format!("{n} forms with a client-secret input, none of them clearly the Microsoft Intune integration's"))),

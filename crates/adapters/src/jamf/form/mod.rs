@@ -90,13 +90,15 @@ pub struct Control {
 
 impl Control {
     /// True for values that must never be shown: passwords, controls named like a token (the
-    /// CSRF `session-token`, `csrf`, `_xsrf`, `nonce`, …), and hidden values shaped like a token
-    /// whatever their name (a JWT, a long random-looking hex or base64 run).
+    /// CSRF `session-token`, `csrf`, `_xsrf`, `nonce`, …), and values shaped like a token
+    /// whatever their name or kind (a JWT, a long random-looking hex or base64 run): a visible
+    /// text input may hold one as well as a hidden one. The application-ID control is shown
+    /// by [`IntuneForm`]'s own accessors, never through this test.
     pub fn is_sensitive(&self) -> bool {
         self.secret
             || self.kind == ControlKind::Password
             || tokens::names_a_secret(&self.name)
-            || (self.kind == ControlKind::Hidden && tokens::looks_like_token(&self.value))
+            || tokens::looks_like_token(&self.value)
     }
 
     /// The value for reports: the rendered value, or [`REDACTED`] for sensitive controls.

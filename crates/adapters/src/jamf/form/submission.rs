@@ -10,6 +10,12 @@ impl IntuneForm {
         self.controls[self.application_id].value.trim()
     }
 
+    /// The path the form posts to, for errors, alerts and the probe: without path parameters
+    /// (`;jsessionid=…` is a session).
+    pub fn action_label(&self) -> String {
+        crate::http::label_path(self.action.path())
+    }
+
     /// The client-secret control's name.
     pub fn secret_field(&self) -> &str {
         &self.controls[self.secret].name
@@ -67,10 +73,10 @@ impl IntuneForm {
 
     /// Values a message about this form must never show (rendered passwords and tokens).
     pub fn sensitive_values(&self) -> Vec<SecretString> {
-        self.controls
-            .iter()
-            .filter(|c| c.is_sensitive() && !c.value.is_empty())
-            .map(|c| SecretString::from(c.value.clone()))
+        // The application id is compared with the page after Save, so it is never scrubbed.
+        (self.controls.iter().enumerate())
+            .filter(|(i, c)| *i != self.application_id && c.is_sensitive() && !c.value.is_empty())
+            .map(|(_, c)| SecretString::from(c.value.clone()))
             .collect()
     }
 }

@@ -2,7 +2,7 @@
 //! the page after Save.
 
 use super::*;
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 
 const APP: &str = "11111111-2222-3333-4444-555555555555";
 
@@ -317,4 +317,63 @@ fn a_form_attribute_may_name_a_later_form() {
     let f = discover(&html, &url(), &FormHints::default(), "GET").unwrap();
     let names: Vec<&str> = f.controls.iter().map(|c| c.name.as_str()).collect();
     assert_eq!(names, ["applicationId", "s", "late"]);
+}
+
+#[test]
+fn the_action_and_page_paths_in_errors_and_reports_carry_no_session_parameter() {
+    let session = ";jsessionid=SESSION0123456789";
+    let url = Url::parse(&format!(
+        "http://127.0.0.1:9/ConditionalAccess.html{session}?o=u"
+    ))
+    .unwrap();
+    let html = standard().replace(
+        "action=\"ConditionalAccess.html?o=u\"",
+        &format!("action=\"ConditionalAccess.html{session}?o=u\""),
+    );
+    let f = discover(&html, &url, &FormHints::default(), "GET").unwrap();
+    assert!(
+        f.action.path().contains("jsessionid"),
+        "the form posts where the page says"
+    );
+    assert_eq!(f.action_label(), "/ConditionalAccess.html");
+
+    let no_secret = html.replace("type=\"password\" ", "");
+    let e = discover(&no_secret, &url, &FormHints::default(), "GET")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("/ConditionalAccess.html"), "{e}");
+    assert!(
+        !e.contains("jsessionid") && !e.contains("SESSION0123"),
+        "{e}"
+    );
+}
+
+#[test]
+fn a_token_in_a_visible_text_control_under_a_bland_name_is_redacted() {
+    let jwt = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2lnbmF0dXJlNDU2";
+    let html = page(&format!(
+        r#"<input type="text" name="notes" value="{jwt}">
+           <label for="a">Application ID</label><input id="a" name="applicationId" value="{APP}">
+           <input type="password" name="clientSecret" value="********">
+           <input type="submit" name="action" value="Save">"#
+    ));
+    let f = discover(&html, &url(), &FormHints::default(), "GET").unwrap();
+    let notes = f.controls.iter().find(|c| c.name == "notes").unwrap();
+    assert_eq!(notes.kind, ControlKind::Text);
+    assert_eq!(notes.shown_value(), crate::redact::REDACTED);
+    assert!(!format!("{f:?}").contains(jwt), "{f:?}");
+    let sensitive: Vec<String> = (f.sensitive_values().iter())
+        .map(|s| s.expose_secret().to_string())
+        .collect();
+    assert!(
+        sensitive.iter().any(|v| v == jwt),
+        "scrubbed from messages too"
+    );
+    assert!(
+        !sensitive.iter().any(|v| v == APP),
+        "the application id is never scrubbed"
+    );
+    assert_eq!(f.application_id(), APP);
+    let domain = f.controls.iter().find(|c| c.name == "domain").unwrap();
+    assert_eq!(domain.shown_value(), "contoso.onmicrosoft.com");
 }

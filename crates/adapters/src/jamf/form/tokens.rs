@@ -1,5 +1,5 @@
 //! Which rendered values must never be shown: those of controls named like a token (`csrf`,
-//! `_xsrf`, `nonce`, …), and hidden values shaped like one whatever the control's name (a JWT,
+//! `_xsrf`, `nonce`, …), and values shaped like one whatever the control's name or kind (a JWT,
 //! a long hex or base64 run with a digit and the spread of characters random bytes have).
 
 /// Words in a control's name that mark its value as a secret (compared in lower case).
