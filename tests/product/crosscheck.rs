@@ -179,12 +179,7 @@ fn the_iam_check_fails_when_the_role_cannot_hand_rotations_to_secrets_manager() 
     // Without RotateSecret on the targets…
     let grant = "              - Sid: HandRotationsToThisFunction\n";
     let at = text.find(grant).expect("the statement");
-    let end = at
-        + grant.len()
-        + text[at + grant.len()..]
-            .find("\n              - ")
-            .unwrap()
-        + 1;
+    let end = at + grant.len() + text[at + grant.len()..].find("\n              - ").unwrap() + 1;
     let no_rotate = format!("{}{}", &text[..at], &text[end..]);
     let problems = iam_problems(&files, &no_rotate);
     for (scenario, targets) in [
@@ -253,8 +248,10 @@ fn the_iam_check_fails_without_the_deny_outside_the_roles_secrets() {
     assert_ne!(narrower, text, "the edit applies");
     let problems = iam_problems(&files, &narrower);
     assert!(
-        problems.iter().any(|p| p.starts_with("targets by ARN: no Deny")
-            && p.contains("with NotResource exactly the role's secrets")),
+        problems
+            .iter()
+            .any(|p| p.starts_with("targets by ARN: no Deny")
+                && p.contains("with NotResource exactly the role's secrets")),
         "{problems:#?}"
     );
     // …and by tag.
@@ -280,8 +277,12 @@ fn the_iam_check_fails_without_the_deny_outside_the_roles_secrets() {
     assert_ne!(unconditioned, text, "the edit applies");
     let problems = iam_problems(&files, &unconditioned);
     assert!(
-        problems.iter().any(|p| p.starts_with("federated (defaults): no Deny")
-            && p.contains("StringNotEquals secretsmanager:ResourceTag/jamf-entra-rotator:target")),
+        problems
+            .iter()
+            .any(|p| p.starts_with("federated (defaults): no Deny")
+                && p.contains(
+                    "StringNotEquals secretsmanager:ResourceTag/jamf-entra-rotator:target"
+                )),
         "{problems:#?}"
     );
     assert!(

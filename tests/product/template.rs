@@ -753,20 +753,38 @@ fn tag_condition_values(s: &Value, op: &str) -> Vec<String> {
 fn targets_are_found_by_tag_by_default_and_the_role_holds_only_where_the_tag_is() {
     let doc = template();
     let params = get(&doc, "Parameters");
-    assert_eq!(get(get(params, "TargetSecretArns"), "Default").as_str(), Some(""));
-    assert_eq!(get(get(params, "TargetTagValue"), "Default").as_str(), Some(""));
+    assert_eq!(
+        get(get(params, "TargetSecretArns"), "Default").as_str(),
+        Some("")
+    );
+    assert_eq!(
+        get(get(params, "TargetTagValue"), "Default").as_str(),
+        Some("")
+    );
     // The function lists the tag the IAM conditions name, with the stack's name by default.
     let env = get(
-        get(get(props(&doc, "RotatorFunction"), "Environment"), "Variables"),
+        get(
+            get(props(&doc, "RotatorFunction"), "Environment"),
+            "Variables",
+        ),
         "TARGET_TAG_KEY",
     );
-    assert_eq!(strings(env), ["TargetsByTag", "jamf-entra-rotator:target", ""]);
+    assert_eq!(
+        strings(env),
+        ["TargetsByTag", "jamf-entra-rotator:target", ""]
+    );
     let value = strings(get(
-        get(get(props(&doc, "RotatorFunction"), "Environment"), "Variables"),
+        get(
+            get(props(&doc, "RotatorFunction"), "Environment"),
+            "Variables",
+        ),
         "TARGET_TAG_VALUE",
     ));
     let tag_value = ["HasTargetTagValue", "TargetTagValue", "AWS::StackName"];
-    assert_eq!(value[..4], ["TargetsByTag", tag_value[0], tag_value[1], tag_value[2]]);
+    assert_eq!(
+        value[..4],
+        ["TargetsByTag", tag_value[0], tag_value[1], tag_value[2]]
+    );
     for sid in ["RotateTargetSecrets", "HandRotationsToThisFunction"] {
         let s = statement(&doc, sid);
         assert_eq!(
@@ -779,7 +797,10 @@ fn targets_are_found_by_tag_by_default_and_the_role_holds_only_where_the_tag_is(
     let deny = statement(&doc, "NoOtherSecrets");
     assert_eq!(tag_condition_values(&deny, "StringNotEquals"), tag_value);
     let list = statement(&doc, "ListTaggedTargets");
-    assert_eq!(strings(get(&list, "Action")), ["secretsmanager:ListSecrets"]);
+    assert_eq!(
+        strings(get(&list, "Action")),
+        ["secretsmanager:ListSecrets"]
+    );
 }
 
 #[test]

@@ -291,7 +291,11 @@ pub fn required(calls: &[Call], self_rotating: bool, d: &Deployment) -> BTreeMap
             .or_insert(why);
     };
     let by_tag = d.condition("TargetsByTag");
-    let targets = if by_tag { TARGET_TAG } else { "TargetSecretArns" };
+    let targets = if by_tag {
+        TARGET_TAG
+    } else {
+        "TargetSecretArns"
+    };
     for c in calls {
         let why = format!("called at {}", c.site);
         match c.subject {
