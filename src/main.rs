@@ -480,7 +480,13 @@ async fn init_fresh(
     json: bool,
 ) -> Result<ExitCode> {
     let settings = Settings::from_env()?;
-    let w = wiring::from_settings(settings.clone()).await?;
+    let mut w = wiring::from_settings(settings.clone()).await?;
+    // The propagation wait may take minutes: shown as it goes, as for `rotate`.
+    let terminal = Terminal::for_stderr(json);
+    w.engine = w.engine.with_wait_progress(terminal.clone());
+    if !json {
+        terminal.line("init --fresh: a new client secret on the app, proven at Entra, written into Jamf Pro and tested there, then stored");
+    }
     let store = setup::aws_store(&settings).await;
     // No current secret: the document gets the new one.
     let placeholder = secrecy::SecretString::from(String::new());
