@@ -9,6 +9,7 @@ use rotator_engine::config::{Cloud, Settings};
 use rotator_engine::document::TargetKind;
 
 mod ack;
+mod bind;
 mod discover;
 mod exit;
 mod fresh;
@@ -50,6 +51,16 @@ enum Command {
         /// Seconds the Entra stand-in takes to accept a new secret.
         #[arg(long, default_value_t = 2)]
         propagation_lag: u64,
+    },
+    /// Names the Jamf Pro server a Jamf credentials secret belongs to (adds "jamf_url" in a new
+    /// version): the rotator sends those credentials only there.
+    BindCredentials {
+        /// The Jamf credentials secret (name or ARN).
+        #[arg(long)]
+        secret_id: String,
+        /// The Jamf Pro server the credentials belong to (https; its origin is stored).
+        #[arg(long)]
+        jamf_url: String,
     },
     /// Writes a target's document into Secrets Manager. The current client secret is read from
     /// the environment variable JER_CLIENT_SECRET or, with --secret-stdin, from standard input;
@@ -359,6 +370,20 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::AckDrift { secret_id, drift } => ack_drift(&secret_id, drift, json).await,
+        Command::BindCredentials {
+            secret_id,
+            jamf_url,
+        } => {
+            let bound = bind::run(&Settings::from_env()?, &secret_id, &jamf_url)
+                .await
+                .map_err(|e| BadInput(e.to_string()))?;
+            if json {
+                print_json(&bound)?;
+            } else {
+                println!("{} {}: {}", bound.action, bound.secret_id, bound.jamf_url);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Status { secret_id } => {
             let targets = targets_or(secret_id)?;
             let w = wiring::from_settings(Settings::from_env()?).await?;

@@ -191,6 +191,13 @@ pub async fn init(settings: &Settings, req: InitRequest) -> Result<InitOutcome, 
     let store = aws_store(settings).await;
     let mut doc = req.document(req.client_secret.clone());
     doc.validate()?;
+    if let Some(why) = rotator_engine::rotation::start::Budget::of(settings, &doc)
+        .never_fits(settings.rotation_mode)
+    {
+        return Err(SetupError::Mismatch(format!(
+            "this target could never rotate: {why}; nothing was written"
+        )));
+    }
     if settings.rotator_credentials_secret_id.is_some()
         || settings.rotator_auth == rotator_engine::config::RotatorAuth::Federated
     {
@@ -238,7 +245,7 @@ pub(crate) async fn existing(
 }
 
 /// Writes `doc` as the secret's `AWSCURRENT` (a new secret unless `exists`), tags it as a
-/// target when asked, installs the lease and configures Secrets Manager rotation when asked.
+/// target when asked, and configures Secrets Manager rotation when asked.
 pub(crate) async fn write_document(
     store: &AwsSecretStore,
     req: &InitRequest,
@@ -263,7 +270,6 @@ pub(crate) async fn write_document(
         // A tag, no new version: the deployment finds its targets by it.
         store.tag(&req.secret_id, key, value).await?;
     }
-    rotator_engine::rotation::lease::install(store, &req.secret_id).await?;
     if let Some(rotation) = &req.rotation {
         // The configuration only: no rotation starts now (Secrets Manager tries the function's
         // testSecret step on a copy of the document, which changes nothing).
@@ -451,6 +457,7 @@ pub async fn run_sim(
         "env": {
             "ENTRA_LOGIN_URL": world.entra.url().to_string(),
             "GRAPH_URL": world.entra.url().to_string(),
+            "ALLOW_LOOPBACK_HTTP": "true",
             "ROTATOR_CLIENT_ID": world.rotator_client_id,
             "ROTATOR_CREDENTIALS_SECRET_ID": world.rotator_credentials_id,
             "SMTP_TEST_RECIPIENT": "it-alerts@example.com",
@@ -520,5 +527,43 @@ mod rotation_config_tests {
             e.contains("\"every day\" must be rate(…) or cron(…)"),
             "{e}"
         );
+    }
+}
+
+#[cfg(test)]
+mod budget_tests {
+    use super::*;
+
+    /// `init` refuses a target that could never rotate within Lambda's 900 s, with the
+    /// arithmetic, before it reads or writes anything.
+    #[tokio::test]
+    async fn init_refuses_a_target_whose_budget_can_never_fit() {
+        let settings = Settings {
+            propagation_timeout: std::time::Duration::from_secs(600),
+            ..Settings::default()
+        };
+        let request = InitRequest {
+            secret_id: "jamf/never-fits".into(),
+            jamf_url: url::Url::parse("https://example.jamfcloud.com").unwrap(),
+            target: TargetKind::SmtpGraph,
+            jamf_credentials_secret_id: "jamf/creds".into(),
+            tenant_id: "contoso.onmicrosoft.com".into(),
+            client_id: "11111111-1111-1111-1111-111111111111".into(),
+            application_object_id: None,
+            cloud: Cloud::Global,
+            key_id: Some("33333333-3333-3333-3333-333333333333".into()),
+            test_recipient: Some("it@example.com".into()),
+            client_secret: SecretString::from("Zq8~verysecretvalue"),
+            overwrite: false,
+            kms_key_id: None,
+            rotation: None,
+        };
+        let e = init(&settings, request).await.unwrap_err().to_string();
+        assert!(
+            e.contains("600 s propagation (setSecret) + 330 s margin = 930 s > 900 s"),
+            "{e}"
+        );
+        assert!(e.contains("nothing was written"), "{e}");
+        assert!(!e.contains("verysecretvalue"), "{e}");
     }
 }

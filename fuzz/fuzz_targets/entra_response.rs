@@ -42,7 +42,7 @@ const KINDS: &[&str] = &[
 ];
 
 /// The rotator's test key (`src/sim/test_keys`): planted as `private_key_pem`.
-const TEST_KEY: &str = include_str!("../../src/sim/test_keys/rotator_certificate_key.pem");
+const TEST_KEY: &str = include_str!("../../crates/testkit/src/test_keys/rotator_certificate_key.pem");
 
 /// The key's base64 lines: none may show up in an error or `Debug`.
 fn key_lines(pem: &str) -> Vec<&str> {

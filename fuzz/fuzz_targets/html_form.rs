@@ -4,7 +4,9 @@
 //! echoes after Save is scrubbed; the form never posts to another server.
 //!
 //! Input: a first line `discover [secret_field] [application_id_field]`, `save [application id]`
-//! or `login`, a blank line, then the page.
+//! or `login`, a blank line, then the page. A word `*N` on the first line repeats the page N
+//! times (up to [`MAX_PAGE`] bytes): small inputs become large hostile pages (hundreds of forms,
+//! thousands of controls and labels), which must be refused by the caps or read within them.
 #![no_main]
 
 #[path = "common.rs"]
@@ -19,6 +21,21 @@ use secrecy::{ExposeSecret, SecretString};
 use url::Url;
 
 const KINDS: &[&str] = &["discover", "save", "login"];
+
+/// The largest page a `*N` repeat builds. Not the 2 MiB body cap: html5ever's tree builder is
+/// quadratic in nesting depth (40,000 nested elements take over 10 s), which the product bounds
+/// with its read time limit, off the runtime; a fuzz run would only report it as a timeout.
+const MAX_PAGE: usize = 64 * 1024;
+
+/// The page, repeated as a `*N` word asks (the word removed from `words`).
+fn repeated<'a>(page: &str, words: &mut Vec<&'a str>) -> String {
+    let Some(i) = words.iter().position(|w| w.starts_with('*')) else {
+        return page.to_string();
+    };
+    let n: usize = words.remove(i)[1..].parse().unwrap_or(1);
+    let n = n.clamp(1, MAX_PAGE / page.len().max(1));
+    page.repeat(n)
+}
 
 fn run_discover(html: &str, hints: &FormHints, known: Option<&str>) {
     let page = Url::parse("https://jamf.example.com/ConditionalAccess.html?o=u").unwrap();
@@ -78,8 +95,9 @@ fuzz_target!(|data: &[u8]| {
         None => (&[][..], data),
     };
     let head = String::from_utf8_lossy(head);
-    let html = String::from_utf8_lossy(page);
-    let mut words = head.split_whitespace();
+    let mut words: Vec<&str> = head.split_whitespace().collect();
+    let html = repeated(&String::from_utf8_lossy(page), &mut words);
+    let mut words = words.into_iter();
     let kind = words
         .next()
         .and_then(|k| KINDS.iter().position(|x| *x == k))

@@ -190,7 +190,7 @@ pub async fn discover(
     progress: bool,
 ) -> anyhow::Result<Discovery> {
     let say = Say(progress);
-    rotator_adapters::http::check_url(&req.jamf_url)
+    rotator_adapters::http::check_url(&req.jamf_url, settings.loopback_http)
         .map_err(|p| BadInput(format!("--jamf-url: {p}")))?;
     let store = store(settings).await;
     let found = read_jamf(settings, &req, &store, say).await?;
@@ -267,12 +267,15 @@ async fn read_jamf(
     say: Say,
 ) -> anyhow::Result<Vec<Read>> {
     let api = match &req.jamf_credentials_secret_id {
-        Some(id) => Some((id.clone(), jamf_credentials(store, id).await?)),
+        Some(id) => Some((
+            id.clone(),
+            jamf_credentials(store, id, &req.jamf_url).await?,
+        )),
         None => None,
     };
     let ui = match &req.jamf_ui_credentials_secret_id {
         Some(id) => {
-            let creds = jamf_credentials(store, id).await?;
+            let creds = jamf_credentials(store, id, &req.jamf_url).await?;
             if !creds.is_user() {
                 return Err(BadInput(format!(
                     "--jamf-ui-credentials-secret-id: {id} holds an API client; the Conditional \
@@ -321,7 +324,13 @@ async fn read_jamf(
 const NO_UI_ACCOUNT: &str = "not read: Jamf Pro has no API for these settings, and no user \
 account was given (pass --jamf-ui-credentials-secret-id)";
 
-async fn jamf_credentials(store: &dyn SecretStore, id: &str) -> anyhow::Result<JamfCredentials> {
+/// The Jamf credentials `id` holds, bound to `jamf_url`: credentials of another server are never
+/// sent to this one.
+async fn jamf_credentials(
+    store: &dyn SecretStore,
+    id: &str,
+    jamf_url: &url::Url,
+) -> anyhow::Result<JamfCredentials> {
     let (_, value) = store
         .value_at(id, AWSCURRENT)
         .await
@@ -335,7 +344,7 @@ async fn jamf_credentials(store: &dyn SecretStore, id: &str) -> anyhow::Result<J
                 .context(format!("the Jamf credentials secret {id} cannot be read")),
         })?
         .ok_or_else(|| BadInput(format!("the Jamf credentials secret {id} has no value")))?;
-    Ok(JamfCredentials::parse(&value).map_err(|e| BadInput(format!("{id}: {e}")))?)
+    Ok(JamfCredentials::parse_bound(&value, id, jamf_url).map_err(|e| BadInput(e.to_string()))?)
 }
 
 /// The integration as Jamf Pro showed it.

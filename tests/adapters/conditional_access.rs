@@ -10,9 +10,12 @@
 //! - `rollback.rs`: the save-time test, notifications, rollback and alerts; the heartbeat.
 //! - `refusals.rs`: rotations refused before any change.
 //! - `probe.rs`: the read-only probe and the `probe` and `demo` commands.
+//! - `hostile_page.rs`: a hostile edit page fails its target, and the others complete.
 
 #[path = "conditional_access/harness.rs"]
 mod harness;
+#[path = "conditional_access/hostile_page.rs"]
+mod hostile_page;
 #[path = "conditional_access/layouts.rs"]
 mod layouts;
 #[path = "conditional_access/probe.rs"]

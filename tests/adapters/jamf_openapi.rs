@@ -9,7 +9,7 @@
 
 use chrono::{TimeZone, Utc};
 use rotator_adapters::jamf::{JamfClient, JamfCredentials, SmtpGraphTarget};
-use rotator_engine::config::{Cloud, Settings};
+use rotator_engine::config::Cloud;
 use rotator_engine::ports::SecretHolder;
 use rotator_testkit::clock::{ManualClock, SharedClock};
 use rotator_testkit::entra::EntraSim;
@@ -226,7 +226,13 @@ async fn exercise_the_client() -> JamfSim {
     ]);
     let connect = |creds: Value| {
         let creds = JamfCredentials::parse(&SecretString::from(creds.to_string())).unwrap();
-        JamfClient::new(&jamf.url(), creds, &Settings::default(), clock.clone()).unwrap()
+        JamfClient::new(
+            &jamf.url(),
+            creds,
+            &rotator_testkit::settings::on_loopback(),
+            clock.clone(),
+        )
+        .unwrap()
     };
     let (id, key) = jamf.add_api_client();
     let api = connect(json!({"client_id": id, "client_secret": key.expose_secret()}));

@@ -11,6 +11,7 @@ mod entra;
 mod hostile;
 mod jamf;
 mod jamf_openapi;
+mod lease_table;
 mod limits;
 mod rotator_auth;
 mod vault;

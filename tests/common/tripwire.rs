@@ -273,10 +273,57 @@ pub fn wired(e: &Engine, trip: Arc<Tripwire>) -> Engine {
         Arc::new(Dir(e.directory.clone(), trip.clone())),
         Arc::new(Targets(e.targets.clone(), trip.clone())),
         Arc::new(Store(e.store.clone(), trip.clone())),
-        Arc::new(Alarms(e.alerts.clone(), trip)),
+        Arc::new(Alarms(e.alerts.clone(), trip.clone())),
         e.clock.clone(),
         e.policy.clone(),
     )
+    .with_leases(Arc::new(Leases(e.leases.clone(), trip)))
+}
+
+/// The lease table behind the tripwire: its calls are numbered too ("lease: PutItem", …).
+struct Leases(Arc<dyn LeaseStore>, Arc<Tripwire>);
+
+impl<T> Injected for Result<T, LeaseError> {
+    fn transient(call: &str) -> Self {
+        Err(LeaseError::Unavailable {
+            operation: call.to_string(),
+            code: "InternalServerError".into(),
+            message: "injected: failed after the SDK's retries".into(),
+        })
+    }
+}
+
+#[async_trait]
+impl LeaseStore for Leases {
+    async fn acquire(
+        &self,
+        key: &str,
+        holder: &str,
+        expires: DateTime<Utc>,
+        now: DateTime<Utc>,
+        parked: Option<&str>,
+    ) -> Result<(), LeaseError> {
+        let take = self.0.acquire(key, holder, expires, now, parked);
+        self.1.call("lease: PutItem", take).await
+    }
+    async fn renew(
+        &self,
+        key: &str,
+        holder: &str,
+        to: &str,
+        expires: DateTime<Utc>,
+    ) -> Result<(), LeaseError> {
+        let renew = self.0.renew(key, holder, to, expires);
+        self.1.call("lease: UpdateItem", renew).await
+    }
+    async fn release(&self, key: &str, holder: &str) -> Result<(), LeaseError> {
+        (self.1)
+            .call("lease: DeleteItem", self.0.release(key, holder))
+            .await
+    }
+    async fn holder(&self, key: &str) -> Result<Option<LeaseRecord>, LeaseError> {
+        self.1.call("lease: GetItem", self.0.holder(key)).await
+    }
 }
 
 struct Dir(Arc<dyn Directory>, Arc<Tripwire>);
@@ -403,34 +450,6 @@ impl SecretStore for Store {
             .call(
                 "sm: UpdateSecretVersionStage(-AWSPENDING)",
                 self.0.remove_pending(id, v),
-            )
-            .await
-    }
-    async fn put_labelled(
-        &self,
-        id: &str,
-        v: &str,
-        value: &SecretString,
-        stage: &str,
-    ) -> Result<(), StoreError> {
-        self.1
-            .call(
-                "sm: PutSecretValue(lease)",
-                self.0.put_labelled(id, v, value, stage),
-            )
-            .await
-    }
-    async fn move_label(
-        &self,
-        id: &str,
-        stage: &str,
-        to: Option<&str>,
-        from: Option<&str>,
-    ) -> Result<(), StoreError> {
-        self.1
-            .call(
-                "sm: UpdateSecretVersionStage(lease)",
-                self.0.move_label(id, stage, to, from),
             )
             .await
     }

@@ -257,6 +257,7 @@ impl Cli {
             ("AWS_REGION", moto::REGION.into()),
             ("ENTRA_LOGIN_URL", world.entra.url().to_string()),
             ("GRAPH_URL", world.entra.url().to_string()),
+            ("ALLOW_LOOPBACK_HTTP", "true".into()),
             ("ROTATOR_CLIENT_ID", world.rotator_client_id.clone()),
             (
                 "ROTATOR_CREDENTIALS_SECRET_ID",

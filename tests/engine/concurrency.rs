@@ -58,7 +58,13 @@ fn jamf_client(jamf: &JamfSim, clock: &SharedClock) -> JamfClient {
         serde_json::json!({"client_id": id, "client_secret": secret.expose_secret()}).to_string(),
     ))
     .unwrap();
-    JamfClient::new(&jamf.url(), creds, &Settings::default(), clock.clone()).unwrap()
+    JamfClient::new(
+        &jamf.url(),
+        creds,
+        &rotator_testkit::settings::on_loopback(),
+        clock.clone(),
+    )
+    .unwrap()
 }
 
 #[tokio::test(start_paused = true)]
@@ -167,7 +173,7 @@ async fn graph(apps: usize) -> Graph {
     let settings = Settings {
         entra_login_url: Some(sim.url()),
         graph_url: Some(sim.url()),
-        ..Settings::default()
+        ..rotator_testkit::settings::on_loopback()
     };
     let identity = RotatorIdentity {
         client_id: rotator_id,

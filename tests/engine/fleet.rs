@@ -18,9 +18,12 @@
 
 use super::bench_requests::{write, Slow, LATENCY};
 use rotator_adapters::entra::{GraphDirectory, RotatorIdentity};
+use rotator_engine::clock::Pacer;
 use rotator_engine::config::{Cloud, RotationMode, Settings};
 use rotator_engine::document::{EntraSection, JamfSection, TargetDocument, TargetKind};
-use rotator_engine::ports::{SecretStore, AWSCURRENT};
+use rotator_engine::ports::{RotateSecretRequest, SecretInfo, SecretStore, StoreError, AWSCURRENT};
+use rotator_engine::rotation::check::{Action, CheckOptions};
+use rotator_engine::rotation::start::Budget;
 use rotator_engine::rotation::{Engine, Policy};
 use rotator_lambda::{route, route_within, Function, Invocation, LambdaError, Targets};
 use rotator_testkit::alerts::MemoryAlerts;
@@ -201,7 +204,7 @@ impl Fleet {
 fn jamf_credentials(memory: &MemoryStore, jamf: &JamfSim, n: usize) -> String {
     let (client_id, secret) = jamf.add_api_client();
     let id = format!("fleet/jamf-{n}/credentials");
-    let value = json!({"client_id": client_id, "client_secret": secret.expose_secret()});
+    let value = json!({"client_id": client_id, "client_secret": secret.expose_secret(), "jamf_url": jamf.url().as_str()});
     memory.insert(&id, &value.to_string());
     id
 }
@@ -251,7 +254,7 @@ fn engine(
         graph_url: Some(entra.url()),
         rotator_client_id: Some(rotator_client_id.into()),
         smtp_test_recipient: Some("it-alerts@example.com".into()),
-        ..Settings::default()
+        ..rotator_testkit::settings::on_loopback()
     };
     let identity = RotatorIdentity {
         client_id: rotator_client_id.into(),
@@ -570,9 +573,10 @@ async fn a_rotation_that_waited_for_its_turn_starts_only_if_it_still_fits() {
     let function = fleet
         .function(RotationMode::InProcess, Some(3))
         .with_rotations_at_once(1);
-    // A rotation's budget (300 s of propagation wait and 60 s of margin) and the check's margin
-    // (60 s) fit, with 10 s to spare: less than one rotation takes (the 15 s propagation lag).
-    let secs = 300 + 60 + 60 + 10;
+    // A rotation's budget (300 s of propagation wait and 270 s for its calls at their worst) and
+    // the check's margin (60 s) fit, with 10 s to spare: less than one rotation takes (the 15 s
+    // propagation lag).
+    let secs = 300 + 270 + 60 + 10;
 
     let (response, _) = invoke_check_within(&fleet, &function, secs).await;
 
@@ -584,4 +588,151 @@ async fn a_rotation_that_waited_for_its_turn_starts_only_if_it_still_fits() {
         3,
         "Jamf Pro on AWSCURRENT everywhere"
     );
+}
+
+/// A store that notes, at each `RotateSecret`, how many of the check's rotation slots are free.
+struct SlotsAtHandOff {
+    inner: Arc<dyn SecretStore>,
+    slots: Arc<Semaphore>,
+    free: Arc<Mutex<Vec<usize>>>,
+}
+
+#[async_trait::async_trait]
+impl SecretStore for SlotsAtHandOff {
+    async fn describe(&self, id: &str) -> Result<SecretInfo, StoreError> {
+        self.inner.describe(id).await
+    }
+    async fn value(&self, id: &str, v: &str) -> Result<Option<SecretString>, StoreError> {
+        self.inner.value(id, v).await
+    }
+    async fn version_exists(&self, id: &str, v: &str) -> Result<bool, StoreError> {
+        self.inner.version_exists(id, v).await
+    }
+    async fn value_at(
+        &self,
+        id: &str,
+        stage: &str,
+    ) -> Result<Option<(String, SecretString)>, StoreError> {
+        self.inner.value_at(id, stage).await
+    }
+    async fn put_pending(
+        &self,
+        id: &str,
+        v: &str,
+        value: &SecretString,
+        rt: Option<&SecretString>,
+    ) -> Result<(), StoreError> {
+        self.inner.put_pending(id, v, value, rt).await
+    }
+    async fn promote(&self, id: &str, v: &str, from: &str) -> Result<(), StoreError> {
+        self.inner.promote(id, v, from).await
+    }
+    async fn remove_pending(&self, id: &str, v: &str) -> Result<(), StoreError> {
+        self.inner.remove_pending(id, v).await
+    }
+    async fn put_labelled(
+        &self,
+        id: &str,
+        v: &str,
+        value: &SecretString,
+        stage: &str,
+    ) -> Result<(), StoreError> {
+        self.inner.put_labelled(id, v, value, stage).await
+    }
+    async fn move_label(
+        &self,
+        id: &str,
+        stage: &str,
+        to: Option<&str>,
+        from: Option<&str>,
+    ) -> Result<(), StoreError> {
+        self.inner.move_label(id, stage, to, from).await
+    }
+    async fn create(
+        &self,
+        name: &str,
+        value: &SecretString,
+        description: &str,
+    ) -> Result<String, StoreError> {
+        self.inner.create(name, value, description).await
+    }
+    async fn put_current(&self, id: &str, value: &SecretString) -> Result<(), StoreError> {
+        self.inner.put_current(id, value).await
+    }
+    async fn list_tagged(&self, key: &str, value: Option<&str>) -> Result<Vec<String>, StoreError> {
+        self.inner.list_tagged(key, value).await
+    }
+    async fn rotate_secret(
+        &self,
+        id: &str,
+        request: &RotateSecretRequest,
+    ) -> Result<(), StoreError> {
+        self.free
+            .lock()
+            .unwrap()
+            .push(self.slots.available_permits());
+        self.inner.rotate_secret(id, request).await
+    }
+}
+
+/// A hand-off gives its rotation slot back before it waits on the pacer and calls
+/// `RotateSecret`: with one slot, of two due targets checked at once, one rotates in process
+/// while the other waits for the slot; when it has the slot the time left no longer fits, so it
+/// is handed off, and at its `RotateSecret` the slot is free for another due target.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hand_off_gives_its_rotation_slot_back_before_rotate_secret() {
+    let spec = FleetSpec {
+        targets: 2,
+        due: 2,
+        one_jamf_server: false,
+        clock: Arc::new(ManualClock::new(chrono::Utc::now())),
+        latency: Duration::ZERO,
+        propagation_lag: PROPAGATION_LAG,
+    };
+    let fleet = Fleet::build(&spec).await;
+    let slots = Arc::new(Semaphore::new(1));
+    let free = Arc::new(Mutex::new(Vec::new()));
+    let e = &fleet.engine;
+    let store = Arc::new(SlotsAtHandOff {
+        inner: e.store.clone(),
+        slots: slots.clone(),
+        free: free.clone(),
+    });
+    let engine = Engine::new(
+        e.directory.clone(),
+        e.targets.clone(),
+        store,
+        e.alerts.clone(),
+        e.clock.clone(),
+        e.policy.clone(),
+    );
+    // Time for one rotation and the report, 10 s to spare: less than a rotation takes.
+    let needed = Budget::new(&e.policy, Duration::ZERO)
+        .in_process()
+        .as_secs() as i64;
+    let options = CheckOptions {
+        deadline: Some(e.clock.now() + chrono::Duration::seconds(needed + 10)),
+        mode: RotationMode::Auto,
+        rotation_function_arn: Some(FUNCTION_ARN.into()),
+        rotation_slots: Some(slots.clone()),
+        hand_off_pacer: Some(Arc::new(Pacer::per_second(50))),
+        ..CheckOptions::default()
+    };
+
+    let (first, second) = tokio::join!(
+        engine.check_with(&fleet.ids[0], &options),
+        engine.check_with(&fleet.ids[1], &options)
+    );
+
+    let actions = [first.unwrap().action, second.unwrap().action];
+    assert!(
+        actions.contains(&Action::Rotated) && actions.contains(&Action::HandedOff),
+        "{actions:?}"
+    );
+    assert_eq!(
+        *free.lock().unwrap(),
+        [1],
+        "the slot was free at RotateSecret"
+    );
+    assert_eq!(slots.available_permits(), 1);
 }

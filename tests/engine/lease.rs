@@ -1,14 +1,16 @@
 //! The lease: attempts at one target's rotation, in any number of processes, never run at once.
-//! Secrets Manager enforces it (a custom staging label moved with compare-and-swap); a crashed
-//! holder's lease runs out, and then the next check resumes its work.
+//! The lease table enforces it (conditional writes; every engine of a test world shares one
+//! table, as every process of a deployment shares the DynamoDB table), one holder per invocation;
+//! a crashed holder's lease runs out, and then the next check resumes its work. The lease never
+//! writes a version of the target's secret: Secrets Manager's rule that a new version abandons
+//! its rotation is on in the tests of step events here.
 
 use crate::common;
 
 use common::tripwire::{changes_target, wired, At, Hook, Tripwire, When};
 use common::{spawn_with, spawn_world_on_memory, TestWorld};
-use rotator_engine::ports::{SecretStore, AWSCURRENT, AWSPENDING};
+use rotator_engine::ports::{AWSCURRENT, AWSPENDING};
 use rotator_engine::rotation::driver::Outcome;
-use rotator_engine::rotation::lease::LEASE;
 use rotator_engine::rotation::{Engine, RotateRequest};
 use rotator_lambda::{route, Function, Targets};
 use std::sync::{Arc, Mutex};
@@ -80,6 +82,7 @@ async fn an_attempt_that_finds_another_holding_the_lease_changes_nothing() {
 #[tokio::test]
 async fn a_secrets_manager_rotation_holds_the_lease_across_its_step_events() {
     let (w, store) = spawn_world_on_memory(10).await;
+    store.abandon_rotations_on_new_versions(true);
     let token = uuid::Uuid::new_v4().to_string();
     store.begin_rotation(&w.secret_id, &token).unwrap();
     let function = Function::new(w.engine.clone(), Targets::Ids(vec![w.secret_id.clone()]))
@@ -112,6 +115,8 @@ async fn a_secrets_manager_rotation_holds_the_lease_across_its_step_events() {
     }
     let info = w.store.describe(&w.secret_id).await.unwrap();
     assert_eq!(info.version_with(AWSCURRENT), Some(token.as_str()));
+    assert_eq!(store.abandoned_rotations(), vec![]);
+    assert_eq!(w.leases.record("jamf-prod"), None, "let go of");
     // Let go of: the next rotation needs no wait.
     let next = w
         .engine
@@ -192,16 +197,7 @@ async fn attempts_racing_for_one_target_never_change_it_at_once() {
         let w = if on_moto {
             spawn_with(10, |_| {}).await
         } else {
-            // A target that never had the lease label (written before it existed): the first
-            // take races too, which AWS (and the in-memory store) make a compare-and-swap as well.
-            let (w, store) = spawn_world_on_memory(10).await;
-            let info = store.describe(&w.secret_id).await.unwrap();
-            let on = info.version_with(LEASE).unwrap().to_string();
-            store
-                .move_label(&w.secret_id, LEASE, None, Some(&on))
-                .await
-                .unwrap();
-            w
+            spawn_world_on_memory(10).await.0
         };
         let log = race(&w).await;
         // From an attempt's first change to its last, no other attempt changes anything.
@@ -302,4 +298,30 @@ async fn an_emergency_waits_for_the_attempt_that_holds_the_lease_then_retires_wh
     assert_ne!(creds[0].key_id, w.initial_key_id);
     w.assert_invariant().await;
     w.assert_no_leaks(&[&json(&r), &json(&first)]);
+}
+
+#[tokio::test]
+async fn a_lease_with_less_time_left_than_the_next_call_may_take_changes_nothing() {
+    // 100 s of lease, and a call may take 3 × 30 s (HTTP_TIMEOUT_SECS and the SDK's retries)
+    // plus the margin for clock skew: every change is refused before it is made.
+    let w = spawn_with(10, |o| o.settings.rotation_lease = Duration::from_secs(100)).await;
+    let counter = Tripwire::counting();
+    let r = wired(&w.engine, counter.clone())
+        .rotate(&w.secret_id, RotateRequest::default())
+        .await
+        .unwrap();
+
+    assert_ne!(r.outcome, Outcome::Rotated, "{:?}", r.error);
+    assert!(
+        r.error
+            .as_deref()
+            .unwrap_or_default()
+            .contains("less than the next call may take"),
+        "{:?}",
+        r.error
+    );
+    assert_eq!(changes(&counter.names()), Vec::<String>::new());
+    assert_eq!(w.entra.passwords(&w.app.object_id).len(), 1);
+    assert_eq!(w.leases.record(&w.secret_id), None, "let go of");
+    w.assert_invariant().await;
 }

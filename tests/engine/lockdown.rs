@@ -1,6 +1,7 @@
 //! Lockdown (`rotate --lockdown`): every other client secret of the app goes once the new one
 //! works, but never a sibling target's working one (mail and Intune on one app registration):
-//! the siblings are rotated too. A lockdown a crash interrupted is completed by the next check.
+//! the siblings are rotated too. A lockdown a crash interrupted is alerted by the next check,
+//! which removes nothing on the document's flag alone; the operator's new request completes it.
 
 use crate::common;
 
@@ -45,7 +46,7 @@ async fn intune_sibling(w: &TestWorld, store: &MemoryStore) -> (String, SecretSt
     let creds = format!("{id}/jamf-credentials");
     store.insert(
         &creds,
-        &serde_json::json!({"username": "svc-intune", "password": password}).to_string(),
+        &serde_json::json!({"username": "svc-intune", "password": password, "jamf_url": w.jamf.url().as_str()}).to_string(),
     );
     let mut doc = w.current_doc().await;
     doc.entra.client_secret = secret.clone();
@@ -54,9 +55,6 @@ async fn intune_sibling(w: &TestWorld, store: &MemoryStore) -> (String, SecretSt
     doc.jamf.credentials_secret_id = creds;
     doc.jamf.observation_secs = Some(5);
     store.insert(&id, doc.to_secret().expose_secret());
-    rotator_engine::rotation::lease::install(store, &id)
-        .await
-        .unwrap();
     (id, secret)
 }
 
@@ -179,7 +177,8 @@ async fn a_lockdown_refuses_when_the_app_holds_a_credential_of_a_target_it_does_
 }
 
 #[tokio::test]
-async fn a_lockdown_interrupted_after_the_switch_is_completed_by_the_next_check() {
+async fn a_lockdown_interrupted_after_the_switch_is_alerted_by_the_next_check_and_completed_by_a_new_request(
+) {
     let (w, _store) = spawn_world_on_memory(200).await;
     let (stray, _) = w.entra.seed_password(
         &w.app.object_id,
@@ -190,19 +189,14 @@ async fn a_lockdown_interrupted_after_the_switch_is_completed_by_the_next_check(
     let trip = Tripwire::at_call("graph: removePassword", When::Before);
     let engine = wired(&w.engine, trip.clone());
     let id = w.secret_id.clone();
-    let mut task = tokio::spawn(async move {
-        engine
-            .rotate(
-                &id,
-                RotateRequest {
-                    reason: "manual: leaked".into(),
-                    revoke_old: RevokeOld::Immediately,
-                    lockdown: true,
-                    ..Default::default()
-                },
-            )
-            .await
-    });
+    let lockdown = RotateRequest {
+        reason: "manual: leaked".into(),
+        revoke_old: RevokeOld::Immediately,
+        lockdown: true,
+        ..Default::default()
+    };
+    let request = lockdown.clone();
+    let mut task = tokio::spawn(async move { engine.rotate(&id, request).await });
     tokio::select! {
         _ = trip.crashed.notified() => task.abort(),
         done = &mut task => panic!("never removed anything: {:?}", done.map(|r| r.map(|r| r.outcome))),
@@ -217,30 +211,31 @@ async fn a_lockdown_interrupted_after_the_switch_is_completed_by_the_next_check(
     w.clock.advance(Duration::from_secs(86_400));
     let report = w.engine.check(&w.secret_id, false).await.unwrap();
 
-    let keys: Vec<String> = w
-        .entra
-        .passwords(&w.app.object_id)
-        .into_iter()
-        .map(|c| c.key_id)
-        .collect();
-    assert_eq!(
-        keys,
-        vec![switched.entra.key_id.clone().unwrap()],
-        "the lockdown was completed: the old secret and the stray {stray} are gone"
+    // The rotation's own retirement completes (the replaced secret goes); no other credential
+    // goes on the document's flag alone: the check alerts instead.
+    let keys = |w: &TestWorld| -> Vec<String> {
+        let mut k: Vec<String> = (w.entra.passwords(&w.app.object_id).into_iter())
+            .map(|c| c.key_id)
+            .collect();
+        k.sort();
+        k
+    };
+    let mut expect = vec![switched.entra.key_id.clone().unwrap(), stray.clone()];
+    expect.sort();
+    assert_eq!(keys(&w), expect, "the stray {stray} is still there");
+    let alert = (w.alerts.sent().into_iter())
+        .find(|a| a.subject.starts_with("Lockdown interrupted"))
+        .expect("the interrupted lockdown is alerted");
+    assert!(
+        alert.message.contains("Lockdown interrupted: 1 other credentials remain on the app; run rotate --lockdown again to remove them"),
+        "{}",
+        alert.message
     );
-    // A credential added after the lockdown is the operator's own: never removed by it.
-    let (later, _) = w.entra.seed_password(
-        &w.app.object_id,
-        "added by hand after the lockdown",
-        w.clock.now() + chrono::Duration::days(300),
-    );
-    w.clock.advance(Duration::from_secs(86_400));
-    let again = w.engine.check(&w.secret_id, false).await.unwrap();
-    assert!(w
-        .entra
-        .passwords(&w.app.object_id)
-        .iter()
-        .any(|c| c.key_id == later));
+
+    // The operator's new request carries the lockdown out, in its own invocation.
+    let again = w.engine.rotate(&w.secret_id, lockdown).await.unwrap();
+    let now_current = w.current_doc().await.entra.key_id.unwrap();
+    assert_eq!(keys(&w), vec![now_current], "the lockdown was completed");
     w.assert_invariant().await;
     w.assert_no_leaks(&[&json(&report), &json(&again)]);
 }

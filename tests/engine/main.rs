@@ -6,6 +6,7 @@
 mod common;
 
 mod bench_requests;
+mod bindings;
 mod chaos;
 mod concurrency;
 mod crash_matrix;
@@ -20,3 +21,4 @@ mod retire;
 mod revocation;
 mod rotation;
 mod self_rotation;
+mod step_lease;

@@ -141,24 +141,6 @@ impl SecretStore for Racing {
     async fn remove_pending(&self, s: &str, v: &str) -> Result<(), StoreError> {
         self.inner.remove_pending(s, v).await
     }
-    async fn put_labelled(
-        &self,
-        s: &str,
-        v: &str,
-        value: &SecretString,
-        stage: &str,
-    ) -> Result<(), StoreError> {
-        self.inner.put_labelled(s, v, value, stage).await
-    }
-    async fn move_label(
-        &self,
-        s: &str,
-        stage: &str,
-        to: Option<&str>,
-        from: Option<&str>,
-    ) -> Result<(), StoreError> {
-        self.inner.move_label(s, stage, to, from).await
-    }
     async fn create(&self, n: &str, v: &SecretString, d: &str) -> Result<String, StoreError> {
         self.inner.create(n, v, d).await
     }

@@ -43,6 +43,8 @@ pub async fn world_env(w: &TestWorld) -> Vec<(&'static str, String)> {
         ("AWS_REGION", moto::REGION.into()),
         ("ENTRA_LOGIN_URL", w.entra.url().to_string()),
         ("GRAPH_URL", w.entra.url().to_string()),
+        // The stand-ins serve plain http on loopback.
+        ("ALLOW_LOOPBACK_HTTP", "true".into()),
         ("ROTATOR_CLIENT_ID", w.rotator_client_id.clone()),
         (
             "ROTATOR_CREDENTIALS_SECRET_ID",
@@ -113,6 +115,7 @@ async fn init_status_and_rotate_work_from_the_environment_alone() {
         ("AWS_REGION", moto::REGION.into()),
         ("ENTRA_LOGIN_URL", w.entra.url().to_string()),
         ("GRAPH_URL", w.entra.url().to_string()),
+        ("ALLOW_LOOPBACK_HTTP", "true".into()),
         ("ROTATOR_CLIENT_ID", w.rotator_client_id.clone()),
         (
             "ROTATOR_CREDENTIALS_SECRET_ID",
@@ -326,6 +329,7 @@ async fn status_covers_every_target_as_a_table_and_exits_1_when_one_needs_attent
             ("AWS_REGION", moto::REGION.into()),
             ("ENTRA_LOGIN_URL", w.entra.url().to_string()),
             ("GRAPH_URL", w.entra.url().to_string()),
+            ("ALLOW_LOOPBACK_HTTP", "true".into()),
             ("ROTATOR_CLIENT_ID", w.rotator_client_id.clone()),
             (
                 "ROTATOR_CREDENTIALS_SECRET_ID",

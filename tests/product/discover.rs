@@ -9,6 +9,7 @@ use crate::common;
 use common::{moto, spawn_with, spawn_world_on_moto, TestWorld};
 use rotator_engine::document::TargetKind;
 use rotator_engine::ports::SecretInfo;
+use secrecy::ExposeSecret;
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
 use tokio::process::Command;
@@ -39,6 +40,7 @@ async fn discover(w: &TestWorld, args: &[&str], extra: &[(&str, &str)]) -> Run {
         .env("AWS_REGION", moto::REGION)
         .env("ENTRA_LOGIN_URL", w.entra.url().as_str())
         .env("GRAPH_URL", w.entra.url().as_str())
+        .env("ALLOW_LOOPBACK_HTTP", "true")
         .env("ROTATOR_CLIENT_ID", &w.rotator_client_id)
         .env("ROTATOR_CREDENTIALS_SECRET_ID", &w.rotator_credentials_id);
     for (k, v) in extra {
@@ -424,7 +426,7 @@ async fn refusals_by_jamf_pro_and_entra_are_named_and_exit_1() {
     let w = spawn_world_on_moto(90).await;
     let wrong_jamf = moto::unique("discover-wrong-jamf");
     let wrong = secrecy::SecretString::from(
-        json!({"client_id": "no-such-client", "client_secret": "not-the-secret"}).to_string(),
+        json!({"client_id": "no-such-client", "client_secret": "not-the-secret", "jamf_url": w.jamf.url().as_str()}).to_string(),
     );
     w.store.create(&wrong_jamf, &wrong, "test").await.unwrap();
     let args = ["--json", "--jamf-credentials-secret-id", &wrong_jamf];
@@ -475,4 +477,36 @@ async fn refusals_by_jamf_pro_and_entra_are_named_and_exit_1() {
         "{error}"
     );
     w.assert_no_leaks(&[&jamf.stdout, &jamf.stderr, &entra.stdout, &entra.stderr]);
+}
+
+#[tokio::test]
+async fn jamf_credentials_bound_to_another_server_are_never_sent_to_this_one() {
+    let w = spawn_world_on_moto(90).await;
+    let (_, value) = w
+        .store
+        .value_at(&w.jamf_credentials_id, "AWSCURRENT")
+        .await
+        .unwrap()
+        .unwrap();
+    let mut bound: Value = serde_json::from_str(value.expose_secret()).unwrap();
+    bound["jamf_url"] = json!("https://other.jamfcloud.com");
+    let elsewhere = moto::unique("discover-bound-elsewhere");
+    let secret = secrecy::SecretString::from(bound.to_string());
+    w.store.create(&elsewhere, &secret, "test").await.unwrap();
+    let jamf_seen = w.jamf.requests().len();
+
+    let run = discover(&w, &["--jamf-credentials-secret-id", &elsewhere], &[]).await;
+
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("other.jamfcloud.com"),
+        "the error names the server the credentials belong to: {}",
+        run.stderr
+    );
+    assert_eq!(
+        w.jamf.requests().len(),
+        jamf_seen,
+        "nothing was sent to this Jamf Pro"
+    );
+    w.assert_no_leaks(&[&run.stdout, &run.stderr]);
 }

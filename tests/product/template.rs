@@ -891,3 +891,93 @@ fn the_rotation_events_rule_mails_text_saying_who_what_which_secret_and_when() {
         "every placeholder is mapped: {text}"
     );
 }
+
+#[test]
+fn the_deployed_function_never_allows_plain_http_to_loopback() {
+    // ALLOW_LOOPBACK_HTTP is for stand-ins on one machine (tests, `demo`, `sim`); deployed, a
+    // document naming http://localhost must be refused. Not set, not even as a parameter.
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/template.yaml");
+    let text = std::fs::read_to_string(path).expect("template.yaml");
+    assert!(
+        !text.contains("ALLOW_LOOPBACK_HTTP"),
+        "template.yaml must never set ALLOW_LOOPBACK_HTTP"
+    );
+    let doc = template();
+    let env = get(
+        get(props(&doc, "RotatorFunction"), "Environment"),
+        "Variables",
+    );
+    let names: Vec<String> = env
+        .as_mapping()
+        .expect("the function's environment is a mapping")
+        .keys()
+        .filter_map(|k| k.as_str().map(str::to_string))
+        .collect();
+    assert!(names.iter().any(|n| n == "TARGET_SECRET_IDS"), "{names:?}");
+    assert!(
+        !names.iter().any(|n| n == "ALLOW_LOOPBACK_HTTP"),
+        "{names:?}"
+    );
+}
+
+/// The template's limits make a configuration that can never fit impossible: at the largest
+/// `PropagationTimeoutSecs` and in every `RotationMode`, the function's start accepts the
+/// settings the template sets (the others at their defaults), and the function's `Timeout` is
+/// the 900 s the budget is computed against.
+#[test]
+fn the_largest_propagation_wait_and_its_margin_fit_the_functions_timeout() {
+    use rotator_engine::config::{Settings, LAMBDA_TIMEOUT_SECS};
+    use rotator_engine::rotation::start::{settings_never_fit, Budget};
+    let doc = template();
+    let timeout = get(props(&doc, "RotatorFunction"), "Timeout").as_u64();
+    assert_eq!(timeout, Some(LAMBDA_TIMEOUT_SECS));
+    let most = param(&doc, "PropagationTimeoutSecs", "MaxValue")
+        .as_u64()
+        .expect("PropagationTimeoutSecs has a MaxValue");
+    let default = param(&doc, "PropagationTimeoutSecs", "Default").as_u64();
+    for propagation in [Some(most), default] {
+        let propagation = std::time::Duration::from_secs(propagation.unwrap());
+        for mode in strings(param(&doc, "RotationMode", "AllowedValues")) {
+            let settings = Settings {
+                propagation_timeout: propagation,
+                rotation_mode: mode.parse().unwrap(),
+                ..Settings::default()
+            };
+            assert_eq!(
+                settings_never_fit(&settings),
+                None,
+                "{mode} {propagation:?}"
+            );
+        }
+    }
+    // The sum, as the timeout comment states it: the largest wait and the margin are 900 s.
+    let policy = rotator_engine::rotation::Policy::default();
+    let margin = Budget::new(&policy, std::time::Duration::ZERO).margin();
+    assert_eq!(most + margin.as_secs(), LAMBDA_TIMEOUT_SECS);
+}
+
+#[test]
+fn only_this_stacks_alarms_publish_to_the_alert_topic() {
+    let doc = template();
+    let alarms = statement(&doc, "AlarmsPublish");
+    let condition = get(&alarms, "Condition");
+    let source = strings(get(get(condition, "ArnLike"), "aws:SourceArn"));
+    assert_eq!(
+        source,
+        ["arn:${AWS::Partition}:cloudwatch:${AWS::Region}:${AWS::AccountId}:alarm:${AWS::StackName}-*"],
+        "any alarm of the account could publish fake alerts: {condition:?}"
+    );
+    // Every alarm of the stack keeps the name CloudFormation gives it (STACK-...): a fixed
+    // AlarmName outside that prefix could no longer publish.
+    let Value::Mapping(resources) = get(&doc, "Resources") else {
+        panic!("no Resources")
+    };
+    for (name, r) in resources {
+        if get(r, "Type").as_str() == Some("AWS::CloudWatch::Alarm") {
+            assert!(
+                get(get(r, "Properties"), "AlarmName").is_null(),
+                "{name:?} sets an AlarmName"
+            );
+        }
+    }
+}

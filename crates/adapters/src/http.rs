@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-pub use rotator_engine::endpoint::{check_url, is_loopback};
+pub use rotator_engine::endpoint::{check_url, is_loopback, LoopbackHttp};
 
 /// A reqwest client with the product's timeouts. `https_only` is relaxed only because loopback
 /// stand-ins speak plain HTTP: every base URL passes [`check_url`] before it is used. No redirect
@@ -94,6 +94,17 @@ pub async fn read_body(
     Ok(body)
 }
 
+/// A request path as log lines and error labels show it: without `;parameters` on any segment
+/// (`;jsessionid=…`), `?query` or `#fragment`, which may carry a session id or a token. The one
+/// function every label of a Jamf Pro or Graph request goes through.
+pub fn label_path(path: &str) -> String {
+    let path = path.split(['?', '#']).next().unwrap_or_default();
+    path.split('/')
+        .map(|segment| segment.split(';').next().unwrap_or_default())
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
 /// Parses a `Retry-After` header given in seconds (what Graph sends). HTTP dates are not used
 /// by Graph; they fall back to `None` and the caller's own backoff.
 pub fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
@@ -107,6 +118,25 @@ pub fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn labels_carry_no_parameters_query_or_fragment() {
+        let cases = [
+            ("api/v1/notifications", "api/v1/notifications"),
+            ("/ConditionalAccess.html?o=u", "/ConditionalAccess.html"),
+            ("/a;jsessionid=ABC123/b.html", "/a/b.html"),
+            (
+                "/page.html;jsessionid=ABC123?token=s3cr3t#frag",
+                "/page.html",
+            ),
+            ("legacy/x.html#token=s3cr3t", "legacy/x.html"),
+            ("/p;a=1;b=2", "/p"),
+            ("", ""),
+        ];
+        for (path, label) in cases {
+            assert_eq!(label_path(path), label, "{path}");
+        }
+    }
 
     /// Serves one raw HTTP answer per connection on a loopback port: `head` (status line and
     /// headers), then `chunks` chunks of `chunk` bytes; returns the URL and how many chunks the

@@ -9,6 +9,7 @@
 //! - [`jamf`]: Jamf Pro API client and web session, and the Jamf targets (`smtp-graph`,
 //!   `conditional-access` with its form discovery and `probe`).
 //! - [`secrets_manager`]: the Secrets Manager adapter (a `SecretStore`) and the SDK configuration.
+//! - [`lease_table`]: the targets' leases in a DynamoDB table (a `LeaseStore`).
 //! - [`sns`]: alerts through an SNS topic.
 //! - [`http`]: shared HTTP plumbing: a client with timeouts, `Retry-After`.
 //! - [`wiring`]: builds the production engine from settings (CLI and Lambda share it).
@@ -16,6 +17,7 @@
 pub mod entra;
 pub mod http;
 pub mod jamf;
+pub mod lease_table;
 pub mod secrets_manager;
 pub mod sns;
 pub mod wiring;

@@ -1,5 +1,6 @@
-//! Builds the production engine from settings: Secrets Manager and SNS through the AWS SDK
-//! (standard credential chain; `AWS_ENDPOINT_URL` honoured), Graph with the rotator's identity
+//! Builds the production engine from settings: Secrets Manager, SNS and the lease table
+//! (DynamoDB, `LEASE_TABLE_NAME`) through the AWS SDK (standard credential chain;
+//! `AWS_ENDPOINT_URL` honoured), Graph with the rotator's identity
 //! per `ROTATOR_AUTH` (a client secret or certificate read from `ROTATOR_CREDENTIALS_SECRET_ID`,
 //! or an AWS STS web identity token), Jamf targets over HTTPS. The CLI and the Lambda share it.
 
@@ -10,6 +11,7 @@ use crate::config::Settings;
 use crate::entra::{
     GraphDirectory, RotatorCredential, RotatorIdentity, RotatorSignIn, StsWebIdentityTokens,
 };
+use crate::lease_table::DynamoLeases;
 use crate::ports::{Alerts, SecretStore, StoreError, AWSCURRENT};
 use crate::rotation::{Engine, Policy};
 use crate::secrets_manager::{load_aws_config, AwsSecretStore};
@@ -154,17 +156,21 @@ pub async fn from_settings(settings: Settings) -> Result<Wiring, WiringError> {
         Some(arn) => Arc::new(SnsAlerts::new(aws_sdk_sns::Client::new(&sdk), arn.clone())),
         None => Arc::new(LogAlerts),
     };
-    let engine = Engine::new(
-        Arc::new(GraphDirectory::new(&settings, identity, clock.clone())),
-        Arc::new(crate::jamf::JamfTargets::new(
+    let engine = with_lease_table(
+        Engine::new(
+            Arc::new(GraphDirectory::new(&settings, identity, clock.clone())),
+            Arc::new(crate::jamf::JamfTargets::new(
+                store.clone(),
+                settings.clone(),
+                clock.clone(),
+            )),
             store.clone(),
-            settings.clone(),
-            clock.clone(),
-        )),
-        store.clone(),
-        alerts,
-        clock,
-        Policy::from_settings(&settings),
+            alerts,
+            clock,
+            Policy::from_settings(&settings),
+        ),
+        &settings,
+        &sdk,
     );
     Ok(Wiring {
         settings,
@@ -172,6 +178,22 @@ pub async fn from_settings(settings: Settings) -> Result<Wiring, WiringError> {
         engine,
         own_secret,
     })
+}
+
+/// The engine with its leases in the table `LEASE_TABLE_NAME`. Without the setting the leases
+/// stay in this process's memory, which keeps apart only the attempts of this process: said
+/// loudly, since the deployment (template.yaml) always sets it.
+fn with_lease_table(engine: Engine, settings: &Settings, sdk: &aws_config::SdkConfig) -> Engine {
+    match &settings.lease_table_name {
+        Some(table) => engine.with_leases(Arc::new(DynamoLeases::new(
+            aws_sdk_dynamodb::Client::new(sdk),
+            table.clone(),
+        ))),
+        None => {
+            tracing::warn!("LEASE_TABLE_NAME is not set: rotations in other processes are not kept apart from this one's (set it to the deployment's lease table)");
+            engine
+        }
+    }
 }
 
 /// The rotator's own document, when it rotates its own secret: with `ROTATOR_AUTH=client-secret`

@@ -138,6 +138,32 @@ pub fn refusal(secret_id: &str, why: &str) -> Alert {
     }
 }
 
+/// Daily checks in a row that find a rotation due and defer it before the deferral alerts.
+pub const DEFERRALS_BEFORE_ALERT: i64 = 3;
+
+/// The alert of a rotation that `checks` checks running found due and none could start (the
+/// latest deferred it for `why`), while the secret expires on `expires_on`. Nothing was changed.
+pub fn deferred(
+    secret_id: &str,
+    target: &str,
+    checks: i64,
+    expires_on: chrono::NaiveDate,
+    why: &str,
+) -> Alert {
+    Alert {
+        kind: AlertKind::ExpiryClose,
+        target: secret_id.to_string(),
+        subject: sns_subject(&format!("Rotation deferred {checks} times: {target}")),
+        message: format!(
+            "Target: {secret_id} ({target})\nRotation deferred {checks} times: the rotation has been due for {checks} daily checks and none could start it; the latest deferred it ({why}).\n\
+             The client secret Jamf Pro uses expires on {expires_on}.\n\
+             State left: nothing was changed; Jamf Pro keeps its secret.\n\
+             What to do: raise ROTATION_MODE to auto or fan-out (the check then hands the rotation to Secrets Manager, one step per invocation), \
+             or lower PROPAGATION_TIMEOUT_SECS or the target's observation_secs, or rotate it now with `jamf-entra-rotator rotate`."
+        ),
+    }
+}
+
 /// Alerts as log lines only, for a deployment without a topic.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct LogAlerts;

@@ -2,6 +2,7 @@
 //! the CLI). Every endpoint is a setting, so tests point the product at stand-ins by
 //! configuration alone.
 
+use crate::endpoint::LoopbackHttp;
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 use url::Url;
@@ -199,6 +200,10 @@ pub struct Settings {
     /// that keeps other attempts out; a crashed holder's lease runs out after this. 0 keeps
     /// nobody out (only where one process at a time is certain: tests that kill the CLI).
     pub rotation_lease: Duration,
+    /// `LEASE_TABLE_NAME`: the DynamoDB table that holds the targets' leases (template.yaml
+    /// creates it); unset, leases stay in the process's memory and keep apart only its own
+    /// attempts.
+    pub lease_table_name: Option<String>,
     /// `RETIRE_GRACE_HOURS` (0): the old credential stays valid this long after a successful
     /// switch; a later scheduled check removes it. Emergency rotations ignore it.
     pub retire_grace: Duration,
@@ -214,10 +219,36 @@ pub struct Settings {
     pub revocation_proof_timeout: Duration,
     /// `ROTATION_MODE` (`auto`): how the scheduled check runs due rotations ([`RotationMode`]).
     pub rotation_mode: RotationMode,
-    /// `DEADLINE_MARGIN_SECS` (60): what a rotation needs beyond the propagation wait and the
-    /// target's verification window (Graph, Jamf Pro and Secrets Manager calls), and what the
-    /// check keeps for its report, metrics and alerts before the invocation's deadline.
+    /// `DEADLINE_MARGIN_SECS` (60): what an invocation keeps for its report, metrics and alerts
+    /// before its deadline. The calls a rotation makes after its waits are budgeted from
+    /// `HTTP_TIMEOUT_SECS` and the retry policy ([`Settings::worst_call`]), not from this.
     pub deadline_margin: Duration,
+    /// `ALLOW_LOOPBACK_HTTP` (false): plain http to a loopback address is allowed, for stand-ins
+    /// on this machine (tests, the CLI's `demo`). The deployed function never sets it, so a
+    /// document or setting naming `http://localhost` is refused there.
+    pub loopback_http: LoopbackHttp,
+}
+
+/// Lambda's longest invocation (the template's `Timeout`, 15 minutes): every invocation's worst
+/// case must fit in it (`rotation::start::Budget`).
+pub const LAMBDA_TIMEOUT_SECS: u64 = 900;
+
+/// Attempts per Entra or Graph call: the adapters' retry policy (`entra::retry`) takes its
+/// number from here, so that the budget and the policy cannot drift apart.
+pub const GRAPH_ATTEMPTS: u32 = 4;
+
+/// The retry policy's longest wait between two attempts (its backoff's cap).
+pub const GRAPH_MAX_BACKOFF_SECS: u64 = 30;
+
+impl Settings {
+    /// One Entra or Graph call at the retry policy's worst: each of [`GRAPH_ATTEMPTS`] attempts
+    /// runs to `HTTP_TIMEOUT_SECS`, and each wait between two of them is the backoff's cap
+    /// ([`GRAPH_MAX_BACKOFF_SECS`]). With the defaults: 4 × 30 s + 3 × 30 s = 210 s. (A
+    /// `Retry-After` from Graph may ask for longer; Graph's throttling asks for seconds.)
+    pub fn worst_call(&self) -> Duration {
+        let waits = u64::from(GRAPH_ATTEMPTS.saturating_sub(1)) * GRAPH_MAX_BACKOFF_SECS;
+        self.http_timeout * GRAPH_ATTEMPTS + Duration::from_secs(waits)
+    }
 }
 
 impl Default for Settings {
@@ -238,12 +269,14 @@ impl Default for Settings {
             smtp_test_recipient: None,
             orphan_min_age: Duration::from_secs(600),
             rotation_lease: Duration::from_secs(900),
+            lease_table_name: None,
             retire_grace: Duration::ZERO,
             retire_after_observed_use: false,
             observed_use_alert_days: 3,
             revocation_proof_timeout: Duration::from_secs(600),
             rotation_mode: RotationMode::Auto,
             deadline_margin: Duration::from_secs(60),
+            loopback_http: LoopbackHttp::Refused,
         }
     }
 }
@@ -258,19 +291,25 @@ impl Settings {
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let d = Settings::default();
         let get = |k: &str| get(k).filter(|v| !v.trim().is_empty());
-        // The AWS SDK reads its endpoint overrides itself; they get the same rule as ours:
-        // HTTPS, or plain HTTP to loopback only (moto, LocalStack on this machine).
+        // The AWS SDK reads its endpoint overrides itself: HTTPS, or plain HTTP to loopback
+        // (moto, LocalStack on this machine). They name no Jamf or Entra host, so
+        // ALLOW_LOOPBACK_HTTP does not govern them.
         for name in AWS_ENDPOINT_SETTINGS {
             if let Some(v) = get(name) {
-                parse_url(name, v.trim())?;
+                parse_url(name, v.trim(), LoopbackHttp::Allowed)?;
             }
         }
+        let loopback_http = if flag(&get, "ALLOW_LOOPBACK_HTTP")? {
+            LoopbackHttp::Allowed
+        } else {
+            LoopbackHttp::Refused
+        };
         Ok(Self {
             entra_login_url: get("ENTRA_LOGIN_URL")
-                .map(|v| parse_url("ENTRA_LOGIN_URL", &v))
+                .map(|v| parse_url("ENTRA_LOGIN_URL", &v, loopback_http))
                 .transpose()?,
             graph_url: get("GRAPH_URL")
-                .map(|v| parse_url("GRAPH_URL", &v))
+                .map(|v| parse_url("GRAPH_URL", &v, loopback_http))
                 .transpose()?,
             rotator_client_id: get("ROTATOR_CLIENT_ID"),
             rotator_credentials_secret_id: get("ROTATOR_CREDENTIALS_SECRET_ID"),
@@ -304,6 +343,7 @@ impl Settings {
             rotation_lease: Duration::from_secs(
                 num(&get, "ROTATION_LEASE_SECS", 900, 0, 86_400)? as u64
             ),
+            lease_table_name: get("LEASE_TABLE_NAME"),
             retire_grace: Duration::from_secs(
                 num(&get, "RETIRE_GRACE_HOURS", 0, 0, 24 * 90)? as u64 * 3600,
             ),
@@ -323,6 +363,7 @@ impl Settings {
             deadline_margin: Duration::from_secs(
                 num(&get, "DEADLINE_MARGIN_SECS", 60, 0, 900)? as u64
             ),
+            loopback_http,
         })
     }
 
@@ -349,12 +390,12 @@ const AWS_ENDPOINT_SETTINGS: [&str; 4] = [
     "AWS_ENDPOINT_URL_STS",
 ];
 
-fn parse_url(name: &str, value: &str) -> Result<Url, ConfigError> {
+fn parse_url(name: &str, value: &str, loopback: LoopbackHttp) -> Result<Url, ConfigError> {
     let url = Url::parse(value).map_err(|e| ConfigError::Invalid {
         name: name.into(),
         problem: format!("not a URL: {e}"),
     })?;
-    crate::endpoint::check_url(&url).map_err(|problem| ConfigError::Invalid {
+    crate::endpoint::check_url(&url, loopback).map_err(|problem| ConfigError::Invalid {
         name: name.into(),
         problem,
     })?;
@@ -423,7 +464,8 @@ mod tests {
     fn plain_http_to_a_remote_host_is_refused() {
         let e = from(&[("GRAPH_URL", "http://graph.example.com")]).unwrap_err();
         assert!(e.to_string().contains("GRAPH_URL"), "{e}");
-        assert!(from(&[("GRAPH_URL", "http://127.0.0.1:8080")]).is_ok());
+        let allowed = ("ALLOW_LOOPBACK_HTTP", "true");
+        assert!(from(&[("GRAPH_URL", "http://127.0.0.1:8080"), allowed]).is_ok());
         let e = from(&[("AWS_ENDPOINT_URL_SECRETS_MANAGER", "http://sm.example.com")])
             .unwrap_err()
             .to_string();
@@ -440,6 +482,35 @@ mod tests {
             "https://vpce-1.secretsmanager.us-east-1.vpce.amazonaws.com"
         )])
         .is_ok());
+    }
+
+    #[test]
+    fn loopback_http_only_with_allow_loopback_http_and_never_user_info() {
+        assert_eq!(from(&[]).unwrap().loopback_http, LoopbackHttp::Refused);
+        let e = from(&[("ENTRA_LOGIN_URL", "http://localhost:9")]).unwrap_err();
+        assert!(
+            e.to_string().contains("ENTRA_LOGIN_URL")
+                && e.to_string().contains("ALLOW_LOOPBACK_HTTP"),
+            "{e}"
+        );
+        let allowed = from(&[
+            ("ENTRA_LOGIN_URL", "http://localhost:9"),
+            ("ALLOW_LOOPBACK_HTTP", "true"),
+        ])
+        .unwrap();
+        assert_eq!(allowed.loopback_http, LoopbackHttp::Allowed);
+        let e = from(&[
+            ("GRAPH_URL", "https://u:pw-value@graph.example.com"),
+            ("ALLOW_LOOPBACK_HTTP", "true"),
+        ])
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("user name or password") && !e.contains("pw-value"),
+            "{e}"
+        );
+        let e = from(&[("ALLOW_LOOPBACK_HTTP", "yes")]).unwrap_err();
+        assert!(e.to_string().contains("ALLOW_LOOPBACK_HTTP"), "{e}");
     }
 
     #[test]

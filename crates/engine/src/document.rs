@@ -80,6 +80,12 @@ pub struct EntraSection {
 /// document says otherwise (`jamf.observation_secs`).
 pub const DEFAULT_OBSERVATION_SECS: u64 = 60;
 
+/// The longest `jamf.observation_secs`: testSecret's invocation watches for that long, then
+/// needs the calls' worst-case margin (330 s with the default settings) within Lambda's 900 s.
+/// `init` and the function's start check the budget under the actual settings
+/// (`rotation::start::Budget`).
+pub const MAX_OBSERVATION_SECS: u64 = 570;
+
 /// Which Jamf integration uses the secret.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -193,6 +199,22 @@ pub enum DocumentError {
     /// Occurs when the secret's value is not a valid document.
     #[error("the target document is invalid: {0}")]
     Invalid(String),
+    /// Occurs when the pending document (`AWSPENDING`) differs from `AWSCURRENT` in more than a
+    /// rotation changes (the credential and the rotation record): it was not written by a
+    /// rotation, and acting on it could send credentials elsewhere.
+    #[error(
+        "the pending document (AWSPENDING, version {version}) differs from AWSCURRENT in {}, \
+         which a rotation never changes: refused, nothing was changed. If you did not write it, \
+         someone else did; remove the AWSPENDING label from that version and look into who \
+         can write this secret",
+        fields.join(", ")
+    )]
+    PendingDiffers {
+        /// The pending version.
+        version: String,
+        /// The fields that differ (names, never values).
+        fields: Vec<&'static str>,
+    },
 }
 
 impl TargetDocument {
@@ -256,8 +278,14 @@ impl TargetDocument {
         {
             return bad("entra.tenant_id must be a GUID or a domain name".into());
         }
-        if self.jamf.observation_secs.is_some_and(|s| s > 3600) {
-            return bad("jamf.observation_secs must be at most 3600".into());
+        if let Some(secs) = self
+            .jamf
+            .observation_secs
+            .filter(|s| *s > MAX_OBSERVATION_SECS)
+        {
+            return bad(format!(
+                "jamf.observation_secs is {secs}; it must be at most {MAX_OBSERVATION_SECS} (testSecret's invocation watches that long, then needs 330 s of margin for its calls within Lambda's 900 s)"
+            ));
         }
         use secrecy::ExposeSecret;
         if self.entra.client_secret.expose_secret().is_empty() {
@@ -265,7 +293,11 @@ impl TargetDocument {
         }
         match (&self.jamf.url, jamf) {
             (Some(url), true) => {
-                if let Err(problem) = crate::endpoint::check_url(url) {
+                // Whether plain http to loopback is allowed is the settings' to say
+                // (ALLOW_LOOPBACK_HTTP), and the Jamf client applies it before any request;
+                // here the URL's form is checked (https or loopback, never user-info).
+                let form = crate::endpoint::LoopbackHttp::Allowed;
+                if let Err(problem) = crate::endpoint::check_url(url, form) {
                     return bad(format!("jamf.url: {problem}"));
                 }
             }
@@ -274,6 +306,69 @@ impl TargetDocument {
             (None, false) => {}
         }
         Ok(())
+    }
+
+    /// The fields in which this pending document differs from `current` beyond what a rotation
+    /// changes: the credential (client secret, key id, expiry; the app's object id when current
+    /// had none, since createSecret fills it in) and the rotation record. Names, never values.
+    pub fn differences_from_current(&self, current: &TargetDocument) -> Vec<&'static str> {
+        let (p, c) = (self, current);
+        let object_id_filled_in = c.entra.application_object_id.is_none();
+        let same = [
+            ("schema", p.schema == c.schema),
+            ("entra.cloud", p.entra.cloud == c.entra.cloud),
+            ("entra.tenant_id", p.entra.tenant_id == c.entra.tenant_id),
+            ("entra.client_id", p.entra.client_id == c.entra.client_id),
+            (
+                "entra.application_object_id",
+                object_id_filled_in
+                    || p.entra.application_object_id == c.entra.application_object_id,
+            ),
+            ("jamf.url", p.jamf.url == c.jamf.url),
+            ("jamf.target", p.jamf.target == c.jamf.target),
+            (
+                "jamf.credentials_secret_id",
+                p.jamf.credentials_secret_id == c.jamf.credentials_secret_id,
+            ),
+            (
+                "jamf.test_recipient",
+                p.jamf.test_recipient == c.jamf.test_recipient,
+            ),
+            ("jamf.page_path", p.jamf.page_path == c.jamf.page_path),
+            (
+                "jamf.secret_field",
+                p.jamf.secret_field == c.jamf.secret_field,
+            ),
+            (
+                "jamf.application_id_field",
+                p.jamf.application_id_field == c.jamf.application_id_field,
+            ),
+            (
+                "jamf.observation_secs",
+                p.jamf.observation_secs == c.jamf.observation_secs,
+            ),
+        ];
+        same.into_iter()
+            .filter(|(_, same)| !same)
+            .map(|(name, _)| name)
+            .collect()
+    }
+
+    /// Refuses this pending document (version `version`) when it differs from `current` beyond
+    /// what a rotation changes ([`Self::differences_from_current`]).
+    pub fn check_pending(
+        &self,
+        version: &str,
+        current: &TargetDocument,
+    ) -> Result<(), DocumentError> {
+        let fields = self.differences_from_current(current);
+        if fields.is_empty() {
+            return Ok(());
+        }
+        Err(DocumentError::PendingDiffers {
+            version: version.to_string(),
+            fields,
+        })
     }
 
     /// Serialises the document (to store it in Secrets Manager).
@@ -404,6 +499,77 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(!e.contains("verysecret"), "{e}");
+    }
+
+    /// A pending document as createSecret makes it from `current`: new credential, new record.
+    fn rotated(current: &TargetDocument) -> TargetDocument {
+        let mut p = current.clone();
+        p.entra.client_secret = SecretString::from("Zq8~thenewsecretvalue".to_string());
+        p.entra.key_id = Some("44444444-4444-4444-4444-444444444444".into());
+        p.entra.expires_at = Some("2028-01-01T00:00:00Z".parse().unwrap());
+        p.entra.application_object_id = Some("22222222-2222-2222-2222-222222222222".into());
+        p.rotation = Some(RotationRecord {
+            token: "t1".into(),
+            replaces_key_id: current.entra.key_id.clone(),
+            reason: "scheduled".into(),
+            started_at: "2027-04-01T00:00:00Z".parse().unwrap(),
+            revoke_old: RevokeOld::AfterVerification,
+            lockdown: false,
+            lockdown_siblings: Vec::new(),
+        });
+        p
+    }
+
+    #[test]
+    fn a_pending_document_may_differ_only_in_the_credential_and_the_record() {
+        let current = TargetDocument::parse(DOC).unwrap();
+        let pending = rotated(&current);
+        assert!(pending.differences_from_current(&current).is_empty());
+        pending.check_pending("t1", &current).unwrap();
+        // Once the object id is known, it may not change either.
+        let mut known = current.clone();
+        known.entra.application_object_id = Some("99999999-9999-9999-9999-999999999999".into());
+        assert_eq!(
+            pending.differences_from_current(&known),
+            ["entra.application_object_id"]
+        );
+    }
+
+    #[test]
+    fn a_tampered_pending_document_is_refused_naming_the_fields_not_the_values() {
+        let current = TargetDocument::parse(DOC).unwrap();
+        let mut pending = rotated(&current);
+        pending.jamf.url = Some(Url::parse("https://evil.example.com").unwrap());
+        pending.jamf.credentials_secret_id = "jamf/other-server".into();
+        pending.entra.tenant_id = "fabrikam.onmicrosoft.com".into();
+        pending.entra.client_id = "55555555-5555-5555-5555-555555555555".into();
+        pending.entra.cloud = Cloud::Usgov;
+        pending.jamf.target = TargetKind::ConditionalAccess;
+        pending.jamf.test_recipient = Some("attacker@example.com".into());
+        let e = pending.check_pending("t1", &current).unwrap_err();
+        let DocumentError::PendingDiffers { fields, .. } = &e else {
+            panic!("{e:?}")
+        };
+        assert_eq!(
+            fields,
+            &[
+                "entra.cloud",
+                "entra.tenant_id",
+                "entra.client_id",
+                "jamf.url",
+                "jamf.target",
+                "jamf.credentials_secret_id",
+                "jamf.test_recipient"
+            ]
+        );
+        let text = e.to_string();
+        assert!(
+            text.contains("version t1") && text.contains("jamf.url"),
+            "{text}"
+        );
+        for value in ["evil.example.com", "attacker@", "thenewsecret", "fabrikam"] {
+            assert!(!text.contains(value), "{text}");
+        }
     }
 
     #[test]

@@ -437,25 +437,6 @@ pub trait SecretStore: Send + Sync {
     ) -> Result<(), StoreError>;
     /// Removes `AWSPENDING` from `version_id` (a no-op when it is not there).
     async fn remove_pending(&self, secret_id: &str, version_id: &str) -> Result<(), StoreError>;
-    /// `PutSecretValue(ClientRequestToken=version_id, VersionStages=[stage])`: a new version that
-    /// carries only the custom label `stage` (never one of AWS's three, which this never moves).
-    async fn put_labelled(
-        &self,
-        secret_id: &str,
-        version_id: &str,
-        value: &SecretString,
-        stage: &str,
-    ) -> Result<(), StoreError>;
-    /// `UpdateSecretVersionStage` for the custom label `stage`: attaches it to `to` (or only takes
-    /// it off, when `to` is `None`), taking it from `from`. A compare-and-swap: refused when the
-    /// label is not on `from`, or, with `from` `None`, is on another version.
-    async fn move_label(
-        &self,
-        secret_id: &str,
-        stage: &str,
-        to: Option<&str>,
-        from: Option<&str>,
-    ) -> Result<(), StoreError>;
     /// Creates a secret whose first version (`AWSCURRENT`) is `value`; returns its ARN.
     async fn create(
         &self,
@@ -493,6 +474,71 @@ pub trait SecretStore: Send + Sync {
             "this store cannot hand the rotation of {secret_id} to Secrets Manager"
         )))
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Lease store: a DynamoDB table with conditional writes
+// ---------------------------------------------------------------------------------------------
+
+/// Who holds a target's lease, and until when.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LeaseRecord {
+    /// The holder's id (one invocation's, or one in-process run's).
+    pub holder: String,
+    /// When it runs out (whole seconds: the table keeps epoch seconds).
+    pub expires: DateTime<Utc>,
+}
+
+/// A lease-store call that was refused or failed.
+#[derive(Debug, thiserror::Error)]
+pub enum LeaseError {
+    /// Occurs when another holder has the lease (`record`, when it could be read), or when the
+    /// caller asked about a lease it no longer holds.
+    #[error("the lease is held by another attempt{}", .0.as_ref().map(|r| format!(" until {}", r.expires.format("%Y-%m-%d %H:%M:%S UTC"))).unwrap_or_default())]
+    Held(Option<LeaseRecord>),
+    /// Occurs when the lease table cannot be reached or refuses the call for another reason
+    /// (throttling, a missing table, no permission).
+    #[error("lease table {operation} failed: {code}: {message}")]
+    Unavailable {
+        /// The API operation (`PutItem`, …).
+        operation: String,
+        /// The AWS error code, or `dispatch` / `timeout`.
+        code: String,
+        /// What happened (never a secret: the table holds none).
+        message: String,
+    },
+}
+
+/// Where a target's lease lives: one item per target (its key), written only with conditions, so
+/// that of two attempts only one holds it; it runs out by itself at its expiry. The lease never
+/// touches the target's secret (a new version of a secret abandons the rotation Secrets Manager
+/// is running).
+#[async_trait]
+pub trait LeaseStore: Send + Sync {
+    /// Takes the lease of `key` for `holder` until `expires`: granted when nobody holds it, when
+    /// it ran out before `now`, when `holder` holds it already, or when it is parked under
+    /// `parked` (a holder name anyone may take it over from). [`LeaseError::Held`] otherwise.
+    async fn acquire(
+        &self,
+        key: &str,
+        holder: &str,
+        expires: DateTime<Utc>,
+        now: DateTime<Utc>,
+        parked: Option<&str>,
+    ) -> Result<(), LeaseError>;
+    /// Moves the expiry of a lease `holder` holds to `expires`, handing it to `to` as it does
+    /// (`to` = `holder` to keep it). [`LeaseError::Held`] when `holder` no longer holds it.
+    async fn renew(
+        &self,
+        key: &str,
+        holder: &str,
+        to: &str,
+        expires: DateTime<Utc>,
+    ) -> Result<(), LeaseError>;
+    /// Lets go of a lease `holder` holds (a no-op for a lease it does not hold).
+    async fn release(&self, key: &str, holder: &str) -> Result<(), LeaseError>;
+    /// Who holds the lease of `key` as stored (perhaps run out), if anyone.
+    async fn holder(&self, key: &str) -> Result<Option<LeaseRecord>, LeaseError>;
 }
 
 // ---------------------------------------------------------------------------------------------

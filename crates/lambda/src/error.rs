@@ -118,6 +118,12 @@ impl LambdaError {
         }
     }
 
+    /// True when the invocation met another attempt holding the target's lease: the work is in
+    /// progress elsewhere, not failed (logged as a warning; no alert, no failure metric).
+    pub fn elsewhere(&self) -> bool {
+        matches!(self, LambdaError::Rotation { source, .. } if source.elsewhere())
+    }
+
     /// The error type reported to Lambda: `Retryable` or `NonRetryable`.
     pub fn error_type(&self) -> &'static str {
         if self.is_retryable() {
@@ -133,7 +139,9 @@ fn rotation_retryable(e: &RotationError) -> bool {
     match &e.kind {
         ErrorKind::Directory(d) => d.is_transient(),
         ErrorKind::Store(s) => s.is_transient(),
-        ErrorKind::PropagationTimeout { .. } | ErrorKind::Concurrent(_) => true,
+        ErrorKind::PropagationTimeout { .. }
+        | ErrorKind::Concurrent(_)
+        | ErrorKind::Busy { .. } => true,
         _ => false,
     }
 }

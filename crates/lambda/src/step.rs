@@ -33,6 +33,7 @@ impl Function {
                 ..Default::default()
             },
             in_process: false,
+            // A fresh run per invocation: its random id is this invocation's lease holder.
             run: crate::rotation::run::Run::rereading(),
         };
         let was = match standing(&info, &s.token, step, true) {
@@ -49,6 +50,7 @@ impl Function {
                         self.alert_failed(&ctx, &e, settled).await;
                     }
                 }
+                self.engine.release(&ctx, "").await;
                 return Err(err(e));
             }
         };
@@ -65,13 +67,24 @@ impl Function {
                         self.metric(metrics::rotation_succeeded(&secret_id));
                         self.alert_succeeded(&ctx).await;
                     }
+                } else {
+                    // The rotation's next step event takes the lease over.
+                    self.engine.hand_on(&ctx).await;
                 }
                 Ok(json!({"step": step, "secret_id": secret_id, "token": s.token, "ok": true}))
+            }
+            Err(e) if e.elsewhere() => {
+                // Another invocation holds the target: this step is not done (Secrets Manager
+                // must not go on), but nothing failed: no alert, no failure metric.
+                tracing::warn!(step = %step, "{step}: {e}; the step is left to the rotation in progress elsewhere");
+                Err(err(e))
             }
             Err(e) => {
                 let undone = self.step_failed(&ctx, &e).await;
                 if undone {
                     self.engine.release(&ctx, &home).await;
+                } else {
+                    self.engine.hand_on(&ctx).await;
                 }
                 Err(err(e))
             }

@@ -126,6 +126,7 @@ async fn bootstrap_init_makes_no_request_and_its_first_invocation_reads_the_secr
         .env("AWS_REGION", moto::REGION)
         .env("ENTRA_LOGIN_URL", w.entra.url().as_str())
         .env("GRAPH_URL", w.entra.url().as_str())
+        .env("ALLOW_LOOPBACK_HTTP", "true")
         .env("ROTATOR_CLIENT_ID", &w.rotator_client_id)
         .env("ROTATOR_CREDENTIALS_SECRET_ID", &rotator_secret_id)
         .env(

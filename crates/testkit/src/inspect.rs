@@ -21,10 +21,6 @@ pub enum StoreOp {
     Promote,
     /// [`crate::ports::SecretStore::remove_pending`].
     RemovePending,
-    /// [`crate::ports::SecretStore::put_labelled`].
-    PutLabelled,
-    /// [`crate::ports::SecretStore::move_label`].
-    MoveLabel,
     /// [`crate::ports::SecretStore::create`].
     Create,
     /// [`crate::ports::SecretStore::put_current`].

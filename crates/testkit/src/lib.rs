@@ -9,7 +9,8 @@
 //! - [`world`]: the stand-ins composed with the engine and a secret store; [`demo`] runs one
 //!   rotation in it.
 //! - In-memory ports: [`memory_store::MemoryStore`] (Secrets Manager's semantics, with fault
-//!   injection and value-free [`inspect::Snapshot`]s), [`alerts::MemoryAlerts`]; and the
+//!   injection and value-free [`inspect::Snapshot`]s), [`memory_leases::MemoryLeases`] (the
+//!   lease table), [`alerts::MemoryAlerts`]; and the
 //!   [`clock::ManualClock`].
 
 pub mod alerts;
@@ -19,6 +20,7 @@ pub mod entra;
 pub mod inspect;
 pub mod jamf;
 pub mod jamf_web;
+pub mod memory_leases;
 pub mod memory_store;
 pub mod settings;
 pub mod sts;

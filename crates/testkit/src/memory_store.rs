@@ -4,6 +4,11 @@
 //! Versions carry staging labels; a label sits on at most one version; moving `AWSCURRENT` moves
 //! `AWSPREVIOUS` to the version it left; a `PutSecretValue` with a known token and a different
 //! value fails. Test helpers inject faults and take value-free snapshots.
+//!
+//! Behind a switch ([`MemoryStore::abandon_rotations_on_new_versions`]), Secrets Manager's
+//! documented rule: a new version of a secret while a rotation Secrets Manager started is under
+//! way, other than createSecret's `AWSPENDING` write under the rotation's token, abandons that
+//! rotation (`AWSPENDING` removed, `RotationAbandoned` recorded).
 
 use crate::inspect::{hash, SecretSnapshot, Snapshot, StoreOp, VersionSnapshot};
 use crate::ports::{
@@ -27,6 +32,8 @@ struct Secret {
     rotation: Option<(String, Option<String>)>,
     tags: BTreeMap<String, String>,
     versions: BTreeMap<String, Version>,
+    /// The token of the rotation Secrets Manager started (`RotateSecret`) and that is under way.
+    rotating: Option<String>,
 }
 
 impl Secret {
@@ -74,6 +81,7 @@ impl Secret {
         self.versions.insert(token.to_string(), Version::default());
         self.attach(AWSPENDING, token);
         self.rotation_enabled = Some(true);
+        self.rotating = Some(token.to_string());
         Ok(true)
     }
     /// AWSCURRENT to `version_id`; AWSPREVIOUS to the version it left.
@@ -93,6 +101,10 @@ struct State {
     faults: HashMap<StoreOp, (u32, String)>,
     /// The rotation function invocations `RotateSecret` asked for, not yet taken by a test.
     invocations: Vec<RotationInvocation>,
+    /// Secrets Manager's rule that a new version abandons its rotation, switched on.
+    abandon_on_new_version: bool,
+    /// `RotationAbandoned` events: (secret name, the abandoned rotation's token).
+    abandoned: Vec<(String, String)>,
 }
 
 /// A rotation `RotateSecret` handed to Secrets Manager: Secrets Manager would now invoke
@@ -142,6 +154,7 @@ impl State {
             rotation: None,
             tags: BTreeMap::new(),
             versions: BTreeMap::new(),
+            rotating: None,
         };
         let version = uuid::Uuid::new_v4().to_string();
         secret.versions.insert(
@@ -155,6 +168,36 @@ impl State {
         self.secrets.insert(name.to_string(), secret);
         arn
     }
+    /// Secrets Manager's rule, when switched on: a write of version `version_id` (`pending`: by
+    /// `PutSecretValue` with `AWSPENDING`) that creates a version while a rotation it started is
+    /// under way abandons that rotation, unless it is createSecret's write under its token.
+    fn new_version(
+        &mut self,
+        secret_id: &str,
+        version_id: &str,
+        pending: bool,
+    ) -> Result<(), StoreError> {
+        let on = self.abandon_on_new_version;
+        let name = self.name_of(secret_id)?;
+        let secret = self.find(secret_id)?;
+        let Some(token) = secret.rotating.clone().filter(|_| on) else {
+            return Ok(());
+        };
+        let written = secret
+            .versions
+            .get(version_id)
+            .is_some_and(|v| v.value.is_some());
+        if written || (pending && version_id == token) {
+            return Ok(());
+        }
+        if let Some(v) = secret.versions.get_mut(&token) {
+            v.labels.retain(|l| l != AWSPENDING);
+        }
+        secret.rotating = None;
+        self.abandoned.push((name, token));
+        Ok(())
+    }
+
     /// Fails the call when a fault is armed for `op` (before anything changes).
     fn check(&mut self, op: StoreOp, secret_id: &str) -> Result<(), StoreError> {
         if let Some((n, code)) = self.faults.get_mut(&op) {
@@ -254,6 +297,19 @@ impl MemoryStore {
             .find(secret_id)?
             .begin(secret_id, token)
             .map(|_| ())
+    }
+
+    /// Switches Secrets Manager's documented rule on: while a rotation it started is under way,
+    /// a new version of the secret (any but createSecret's `AWSPENDING` write under the rotation's
+    /// token) abandons it: `AWSPENDING` leaves the token's version and `RotationAbandoned` is
+    /// recorded ([`Self::abandoned_rotations`]).
+    pub fn abandon_rotations_on_new_versions(&self, on: bool) {
+        self.lock().abandon_on_new_version = on;
+    }
+
+    /// The `RotationAbandoned` events so far: (secret name, token).
+    pub fn abandoned_rotations(&self) -> Vec<(String, String)> {
+        self.lock().abandoned.clone()
     }
 
     /// The rotation invocations `RotateSecret` asked for since the last call, oldest first.
@@ -394,6 +450,7 @@ impl SecretStore for MemoryStore {
     ) -> Result<(), StoreError> {
         let mut st = self.lock();
         st.check(StoreOp::PutPending, secret_id)?;
+        st.new_version(secret_id, version_id, true)?;
         put_value(
             st.find(secret_id)?,
             secret_id,
@@ -429,6 +486,9 @@ impl SecretStore for MemoryStore {
             }
             secret.make_current(version_id);
         }
+        if secret.rotating.as_deref() == Some(version_id) {
+            secret.rotating = None;
+        }
         let v = secret.versions.get_mut(version_id).expect("checked above");
         v.labels.retain(|l| l != AWSPENDING);
         Ok(())
@@ -441,54 +501,8 @@ impl SecretStore for MemoryStore {
         if let Some(v) = secret.versions.get_mut(version_id) {
             v.labels.retain(|l| l != AWSPENDING);
         }
-        Ok(())
-    }
-
-    async fn put_labelled(
-        &self,
-        secret_id: &str,
-        version_id: &str,
-        value: &SecretString,
-        stage: &str,
-    ) -> Result<(), StoreError> {
-        let mut st = self.lock();
-        st.check(StoreOp::PutLabelled, secret_id)?;
-        put_value(st.find(secret_id)?, secret_id, version_id, value, stage)
-    }
-
-    async fn move_label(
-        &self,
-        secret_id: &str,
-        stage: &str,
-        to: Option<&str>,
-        from: Option<&str>,
-    ) -> Result<(), StoreError> {
-        let mut st = self.lock();
-        st.check(StoreOp::MoveLabel, secret_id)?;
-        let secret = st.find(secret_id)?;
-        // AWS: a label attached elsewhere must be named in RemoveFromVersionId, and a version
-        // named there must carry it.
-        let on = secret.with_label(stage).map(str::to_string);
-        if on.as_deref() != from && !(on.is_some() && on.as_deref() == to && from.is_none()) {
-            return Err(aws_error(
-                "UpdateSecretVersionStage",
-                secret_id,
-                "InvalidParameterException",
-                &format!("the staging label {stage} is attached to {on:?}, not {from:?}"),
-            ));
-        }
-        if let Some(to) = to {
-            if !secret.versions.contains_key(to) {
-                return Err(aws_error(
-                    "UpdateSecretVersionStage",
-                    secret_id,
-                    "ResourceNotFoundException",
-                    "no such version",
-                ));
-            }
-            secret.attach(stage, to);
-        } else {
-            secret.detach(stage);
+        if secret.rotating.as_deref() == Some(version_id) {
+            secret.rotating = None;
         }
         Ok(())
     }
@@ -515,8 +529,9 @@ impl SecretStore for MemoryStore {
     async fn put_current(&self, secret_id: &str, value: &SecretString) -> Result<(), StoreError> {
         let mut st = self.lock();
         st.check(StoreOp::PutCurrent, secret_id)?;
-        let secret = st.find(secret_id)?;
         let version = uuid::Uuid::new_v4().to_string();
+        st.new_version(secret_id, &version, false)?;
+        let secret = st.find(secret_id)?;
         secret.versions.insert(
             version.clone(),
             Version {

@@ -7,11 +7,20 @@ use crate::entra::SimApp;
 use crate::jamf::JamfSim;
 use secrecy::{ExposeSecret, SecretString};
 
+/// The product's default settings, but allowing plain http to loopback (`ALLOW_LOOPBACK_HTTP`),
+/// where the stand-ins listen: what a test that builds its own settings starts from.
+pub fn on_loopback() -> crate::config::Settings {
+    crate::config::Settings {
+        loopback_http: rotator_engine::endpoint::LoopbackHttp::Allowed,
+        ..Default::default()
+    }
+}
+
 /// The Jamf account the rotator signs in to Jamf Pro's web UI with (conditional-access).
 const UI_ACCOUNT: &str = "svc-entra-rotator";
 
-/// The Jamf credentials a kind's target reads (the credentials secret's JSON) and the secret in
-/// them (for the leak scan).
+/// The Jamf credentials a kind's target reads (the credentials secret's JSON, bound to the
+/// stand-in's origin by `jamf_url`) and the secret in them (for the leak scan).
 pub struct JamfCredentials {
     /// The credentials secret's document.
     pub document: serde_json::Value,
@@ -31,7 +40,7 @@ pub fn seed(
     let (client_id, client_secret) = jamf.add_api_client();
     match kind {
         TargetKind::SmtpGraph | TargetKind::Rotator => JamfCredentials {
-            document: serde_json::json!({"client_id": client_id, "client_secret": client_secret.expose_secret()}),
+            document: serde_json::json!({"client_id": client_id, "client_secret": client_secret.expose_secret(), "jamf_url": jamf.url().as_str()}),
             secret: client_secret,
         },
         TargetKind::ConditionalAccess => {
@@ -46,7 +55,7 @@ pub fn seed(
                 secret: first_secret.expose_secret().to_string(),
             });
             JamfCredentials {
-                document: serde_json::json!({"username": UI_ACCOUNT, "password": password.expose_secret()}),
+                document: serde_json::json!({"username": UI_ACCOUNT, "password": password.expose_secret(), "jamf_url": jamf.url().as_str()}),
                 secret: password,
             }
         }

@@ -9,6 +9,7 @@ use crate::config::{Cloud, Settings};
 use crate::document::{EntraSection, JamfSection, TargetDocument, TargetKind};
 use crate::entra::{EntraSim, SimApp};
 use crate::jamf::{JamfSim, JamfSimConfig};
+use crate::memory_leases::MemoryLeases;
 use crate::ports::{SecretStore, StoreError};
 use crate::rotation::{Engine, Policy};
 use rotator_adapters::entra::{GraphDirectory, RotatorIdentity};
@@ -81,6 +82,8 @@ pub struct World {
     pub settings: Settings,
     /// Recorded alerts.
     pub alerts: MemoryAlerts,
+    /// The lease table every engine of this world (every process of the test) shares.
+    pub leases: MemoryLeases,
     /// The engine, wired to the stand-ins.
     pub engine: Engine,
     /// The store.
@@ -168,14 +171,13 @@ pub async fn spawn_world(opts: WorldOptions) -> Result<World, StoreError> {
         )
         .await?;
 
-    // As `init` does.
-    crate::rotation::lease::install(store.as_ref(), &secret_id).await?;
-
     let settings = Settings {
         entra_login_url: Some(entra.url()),
         graph_url: Some(entra.url()),
         rotator_client_id: Some(rotator_client_id.clone()),
         rotator_credentials_secret_id: Some(rotator_credentials_id.clone()),
+        // The stand-ins speak plain http on this machine (ALLOW_LOOPBACK_HTTP=true).
+        loopback_http: rotator_engine::endpoint::LoopbackHttp::Allowed,
         ..opts.settings.clone()
     };
     let identity = RotatorIdentity {
@@ -183,6 +185,7 @@ pub async fn spawn_world(opts: WorldOptions) -> Result<World, StoreError> {
         secret: rotator_secret.clone(),
     };
     let alerts = MemoryAlerts::default();
+    let leases = MemoryLeases::default();
     let engine = Engine::new(
         Arc::new(GraphDirectory::new(&settings, identity, clock.clone())),
         Arc::new(rotator_adapters::jamf::JamfTargets::new(
@@ -194,8 +197,10 @@ pub async fn spawn_world(opts: WorldOptions) -> Result<World, StoreError> {
         Arc::new(alerts.clone()),
         clock.clone(),
         Policy::from_settings(&settings),
-    );
+    )
+    .with_leases(Arc::new(leases.clone()));
     Ok(World {
+        leases,
         entra,
         jamf,
         app,
@@ -248,5 +253,6 @@ impl World {
             self.clock.clone(),
             Policy::from_settings(&self.settings),
         )
+        .with_leases(Arc::new(self.leases.clone()))
     }
 }

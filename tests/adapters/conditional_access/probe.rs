@@ -99,6 +99,8 @@ async fn the_probe_command_prints_text_and_json_from_the_environment_alone() {
         ("AWS_ACCESS_KEY_ID", "testing".into()),
         ("AWS_SECRET_ACCESS_KEY", "testing".into()),
         ("AWS_REGION", common::moto::REGION.into()),
+        // The Jamf Pro stand-in listens on loopback.
+        ("ALLOW_LOOPBACK_HTTP", "true".into()),
     ];
     let run = |json: bool| {
         let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_jamf-entra-rotator"));
@@ -169,4 +171,30 @@ async fn demo_conditional_access_json_has_the_fields_of_the_core_demo() {
             .ends_with("conditional-access"),
         "{ca}"
     );
+}
+
+/// Hidden fields named `csrf`, `_xsrf` and `nonce`, and an innocent name holding a token-shaped
+/// value, are `[redacted]` in the probe's report and text; a rotation still sends each of them
+/// back exactly as rendered (the stand-in refuses a Save that changed any).
+#[tokio::test]
+async fn probe_redacts_token_fields_by_name_and_by_value() {
+    use rotator_testkit::jamf_web::TOKEN_FIELDS;
+    let layout = Layout {
+        token_fields: true,
+        ..Layout::default()
+    };
+    let w = ca_world(layout.clone()).await;
+    let report = probe_page(&w).await;
+    let text = describe_probe(&report);
+    for (name, value) in TOKEN_FIELDS {
+        let shown = report.controls.iter().find(|c| c.name == name).unwrap();
+        assert_eq!(shown.value, "[redacted]", "{name}");
+        assert!(
+            !text.contains(value) && !json(&report).contains(value),
+            "{name}: {text}"
+        );
+    }
+    assert!(text.contains("domainName"), "{text}");
+    drop(w);
+    super::harness::rotated(layout).await;
 }

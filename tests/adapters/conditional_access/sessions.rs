@@ -112,7 +112,7 @@ async fn a_session_that_keeps_expiring_fails_without_a_change() {
 async fn a_refused_web_login_fails_clearly_before_any_change() {
     let w = ca_world(Layout::default()).await;
     let wrong =
-        serde_json::json!({"username": "svc-entra-rotator", "password": "not-the-password"})
+        serde_json::json!({"username": "svc-entra-rotator", "password": "not-the-password", "jamf_url": w.jamf.url().as_str()})
             .to_string();
     w.store
         .put_current(&w.jamf_credentials_id, &secrecy::SecretString::from(wrong))

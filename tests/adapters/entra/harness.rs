@@ -41,7 +41,7 @@ pub async fn spawn_world() -> World {
     let settings = Settings {
         entra_login_url: Some(sim.url()),
         graph_url: Some(sim.url()),
-        ..Settings::default()
+        ..rotator_testkit::settings::on_loopback()
     };
     let identity = RotatorIdentity {
         client_id: rotator_id.clone(),

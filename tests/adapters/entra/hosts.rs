@@ -36,7 +36,7 @@ async fn default_hosts_must_be_https_and_plain_http_elsewhere_is_refused() {
     let w = spawn_world().await;
     let settings = Settings {
         graph_url: Some("http://graph.example.com/".parse().unwrap()),
-        ..Settings::default()
+        ..rotator_testkit::settings::on_loopback()
     };
     let dir = w.dir_with_settings(&settings);
     let e = dir.application(&w.app).await.unwrap_err();

@@ -20,7 +20,7 @@ async fn the_factory_needs_a_recipient_and_usable_credentials() {
     );
     let settings = Settings {
         smtp_test_recipient: Some("ops@example.com".into()),
-        ..Settings::default()
+        ..rotator_testkit::settings::on_loopback()
     };
     let f = JamfTargets::new(Arc::new(w.store.clone()), settings, w.shared_clock());
     f.open(&no_recipient).await.unwrap().verify().await.unwrap();

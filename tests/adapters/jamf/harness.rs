@@ -4,7 +4,7 @@
 
 use chrono::{TimeZone, Utc};
 use rotator_adapters::jamf::{JamfClient, JamfCredentials, JamfTargets};
-use rotator_engine::config::{Cloud, Settings};
+use rotator_engine::config::Cloud;
 use rotator_engine::document::TargetDocument;
 use rotator_engine::ports::{SecretHolder, TargetError, TargetFactory};
 use rotator_testkit::clock::{Clock, ManualClock, SharedClock};
@@ -59,7 +59,7 @@ pub async fn spawn_world() -> World {
     let store = MemoryStore::new();
     store.insert(
         CREDS_ID,
-        &serde_json::json!({"client_id": jamf_client_id, "client_secret": jamf_client_secret.expose_secret()}).to_string(),
+        &serde_json::json!({"client_id": jamf_client_id, "client_secret": jamf_client_secret.expose_secret(), "jamf_url": jamf.url().as_str()}).to_string(),
     );
     World {
         clock,
@@ -84,7 +84,7 @@ impl World {
         JamfClient::new(
             &self.jamf.url(),
             creds,
-            &Settings::default(),
+            &rotator_testkit::settings::on_loopback(),
             self.shared_clock(),
         )
         .unwrap()
@@ -124,7 +124,7 @@ impl World {
     pub fn factory(&self) -> JamfTargets {
         JamfTargets::new(
             Arc::new(self.store.clone()),
-            Settings::default(),
+            rotator_testkit::settings::on_loopback(),
             self.shared_clock(),
         )
     }

@@ -89,6 +89,7 @@ async fn the_cli_in_federated_mode_finds_sts_through_aws_endpoint_url_sts() {
         ("AWS_REGION", common::moto::REGION.into()),
         ("ENTRA_LOGIN_URL", w.entra.url().to_string()),
         ("GRAPH_URL", w.entra.url().to_string()),
+        ("ALLOW_LOOPBACK_HTTP", "true".into()),
         ("ROTATOR_AUTH", "federated".into()),
         ("ROTATOR_CLIENT_ID", w.rotator_client_id.clone()),
         ("SMTP_TEST_RECIPIENT", "it-alerts@example.com".into()),

@@ -85,7 +85,7 @@ async fn federated_mode_needs_the_client_id_setting_and_reads_no_secret() {
     let store = rotator_testkit::memory_store::MemoryStore::new();
     let settings = Settings {
         rotator_auth: RotatorAuth::Federated,
-        ..Settings::default()
+        ..rotator_testkit::settings::on_loopback()
     };
     let e = rotator_adapters::wiring::rotator_identity(&settings, &store)
         .await

@@ -178,7 +178,7 @@ pub async fn bare() -> Bare {
     let settings = Settings {
         entra_login_url: Some(entra.url()),
         graph_url: Some(entra.url()),
-        ..Settings::default()
+        ..rotator_testkit::settings::on_loopback()
     };
     let app = AppRef {
         cloud: Cloud::Global,

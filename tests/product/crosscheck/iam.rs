@@ -19,6 +19,7 @@
 //! | `jamf/` | the Jamf Pro credentials a target names | `JamfCredentialsSecretArns` |
 //! | `wiring` | the rotator's credential (certificate, client-secret) | `RotatorCredentialsSecretArn` |
 //! | `sns` | the alert topic | `AlertTopic` |
+//! | `lease_table` (DynamoDB) | the lease table | `LeaseTable` |
 //! | `entra/` (STS) | no resource (`GetWebIdentityToken`, federated only) | `*` |
 //! | the CLI (`src/`: `main`, `setup`, `status`), `probe` | the CLI's own calls (`init`, `status`, `probe`, `sim`): not the function | not granted |
 //!
@@ -57,6 +58,8 @@ pub enum Subject {
     RotatorCredential,
     /// The alert topic.
     AlertTopic,
+    /// The lease table (DynamoDB).
+    LeaseTable,
     /// No resource: STS `GetWebIdentityToken`.
     NoResource,
     /// Every secret: `ListSecrets`, only with `TARGET_TAG_KEY`.
@@ -105,6 +108,8 @@ fn direct_subject(f: &File, service: &str) -> Option<Subject> {
         Subject::Cli
     } else if service == "sns" && f.is_in("sns") {
         Subject::AlertTopic
+    } else if service == "dynamodb" && f.is_in("lease_table") {
+        Subject::LeaseTable
     } else if service == "sts" && f.is_in("entra") {
         Subject::NoResource
     } else {
@@ -314,6 +319,7 @@ pub fn required(calls: &[Call], self_rotating: bool, d: &Deployment) -> BTreeMap
                 add(&c.action, "RotatorCredentialsSecretArn", why)
             }
             Subject::AlertTopic => add(&c.action, "AlertTopic", why),
+            Subject::LeaseTable => add(&c.action, "LeaseTable.Arn", why),
             Subject::NoResource if federated => add(&c.action, "*", why),
             Subject::TagListing if by_tag => add(&c.action, "*", why),
             _ => {}
@@ -500,4 +506,24 @@ pub fn guard_problems(d: &Deployment) -> Vec<String> {
         }
     }
     problems
+}
+
+#[test]
+fn the_lease_tables_four_calls_are_found_and_act_on_the_lease_table_only() {
+    let files = super::sources();
+    let calls = calls(&files).unwrap_or_else(|p| panic!("{p:#?}"));
+    let on_table: BTreeSet<&str> = (calls.iter())
+        .filter(|c| c.action.starts_with("dynamodb:"))
+        .inspect(|c| assert_eq!(c.subject, Subject::LeaseTable, "{c:?}"))
+        .map(|c| c.action.as_str())
+        .collect();
+    assert_eq!(
+        on_table,
+        BTreeSet::from([
+            "dynamodb:DeleteItem",
+            "dynamodb:GetItem",
+            "dynamodb:PutItem",
+            "dynamodb:UpdateItem"
+        ])
+    );
 }

@@ -17,6 +17,7 @@ impl GraphDirectory {
             &self.settings.login_base(cloud),
             &format!("/{tenant}/oauth2/v2.0/token"),
             "ENTRA_LOGIN_URL",
+            self.settings.loopback_http,
         )
     }
 
@@ -79,6 +80,7 @@ impl GraphDirectory {
             &self.settings.graph_base(app.cloud),
             &call.path,
             "GRAPH_URL",
+            self.settings.loopback_http,
         )?;
         retry::run(&self.clock, call.operation, call.safety, || {
             Box::pin(self.graph_attempt(app, call, &url))

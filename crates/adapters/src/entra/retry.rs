@@ -15,7 +15,7 @@ use std::pin::Pin;
 use std::time::Duration;
 
 /// At most this many attempts per call.
-pub const MAX_ATTEMPTS: usize = 4;
+pub const MAX_ATTEMPTS: usize = rotator_engine::config::GRAPH_ATTEMPTS as usize;
 
 /// Whether a call may be repeated after a failure that may have reached the server.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -76,7 +76,9 @@ impl Failure {
 fn backoff() -> ExponentialBuilder {
     ExponentialBuilder::default()
         .with_min_delay(Duration::from_secs(1))
-        .with_max_delay(Duration::from_secs(30))
+        .with_max_delay(Duration::from_secs(
+            rotator_engine::config::GRAPH_MAX_BACKOFF_SECS,
+        ))
         .with_max_times(MAX_ATTEMPTS - 1)
         .with_jitter()
 }

@@ -63,9 +63,16 @@ pub fn invalid(operation: &str, message: impl Into<String>) -> DirectoryError {
     }
 }
 
-/// Joins a configured base URL (checked: HTTPS, or HTTP to loopback) and a path.
-pub fn endpoint(base: &Url, path: &str, setting: &str) -> Result<Url, DirectoryError> {
-    crate::http::check_url(base).map_err(|p| DirectoryError::Config(format!("{setting}: {p}")))?;
+/// Joins a configured base URL (checked: HTTPS, or HTTP to loopback where `loopback` allows it)
+/// and a path.
+pub fn endpoint(
+    base: &Url,
+    path: &str,
+    setting: &str,
+    loopback: crate::http::LoopbackHttp,
+) -> Result<Url, DirectoryError> {
+    crate::http::check_url(base, loopback)
+        .map_err(|p| DirectoryError::Config(format!("{setting}: {p}")))?;
     let joined = format!("{}{}", base.as_str().trim_end_matches('/'), path);
     Url::parse(&joined)
         .map_err(|e| DirectoryError::Config(format!("{setting}: cannot build a URL from it: {e}")))
@@ -237,6 +244,7 @@ mod tests {
             &Url::parse("http://graph.example.com").unwrap(),
             "/v1.0/x",
             "GRAPH_URL",
+            crate::http::LoopbackHttp::Allowed,
         )
         .unwrap_err();
         assert!(e.to_string().contains("GRAPH_URL"), "{e}");
@@ -244,6 +252,7 @@ mod tests {
             &Url::parse("https://graph.microsoft.com").unwrap(),
             "/v1.0/x",
             "GRAPH_URL",
+            crate::http::LoopbackHttp::Allowed,
         )
         .unwrap();
         assert_eq!(u.as_str(), "https://graph.microsoft.com/v1.0/x");

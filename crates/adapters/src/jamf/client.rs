@@ -135,9 +135,9 @@ pub(crate) struct Call<'a> {
 }
 
 impl Call<'_> {
-    /// `GET /path` as a log and error label.
+    /// `GET /path` as a log and error label (no parameters or query: [`crate::http::label_path`]).
     pub(crate) fn operation(&self) -> String {
-        format!("{} /{}", self.method, self.path)
+        format!("{} /{}", self.method, crate::http::label_path(self.path))
     }
 }
 
@@ -159,14 +159,15 @@ impl Failure {
 
 impl JamfClient {
     /// A client for the server at `base` signing in with `credentials`. The URL must be HTTPS
-    /// (plain HTTP only to loopback); timeouts come from `settings.http_timeout`.
+    /// (plain HTTP only to loopback, where `settings.loopback_http` allows it); timeouts come from `settings.http_timeout`.
     pub fn new(
         base: &Url,
         credentials: JamfCredentials,
         settings: &Settings,
         clock: SharedClock,
     ) -> Result<Self, TargetError> {
-        crate::http::check_url(base).map_err(|p| TargetError::Config(format!("jamf.url: {p}")))?;
+        crate::http::check_url(base, settings.loopback_http)
+            .map_err(|p| TargetError::Config(format!("jamf.url: {p}")))?;
         let mut base = base.clone();
         base.set_query(None);
         base.set_fragment(None);

@@ -30,9 +30,15 @@ impl JamfTargets {
         }
     }
 
-    /// Reads and parses the Jamf credentials `doc` points to, and builds the client.
+    /// Reads and parses the Jamf credentials `doc` points to, refuses them unless their
+    /// `jamf_url` names the document's Jamf origin, and builds the client.
     pub async fn client(&self, doc: &TargetDocument) -> Result<JamfClient, TargetError> {
         let id = &doc.jamf.credentials_secret_id;
+        let url = doc
+            .jamf
+            .url
+            .as_ref()
+            .ok_or_else(|| TargetError::Config("jamf.url is missing".into()))?;
         let (_, value) = self
             .store
             .value_at(id, AWSCURRENT)
@@ -47,15 +53,8 @@ impl JamfTargets {
                     "the Jamf credentials secret {id} has no {AWSCURRENT} value"
                 ))
             })?;
-        let credentials = JamfCredentials::parse(&value).map_err(|e| match e {
-            TargetError::Config(problem) => TargetError::Config(format!("{id}: {problem}")),
-            other => other,
-        })?;
-        let url = doc
-            .jamf
-            .url
-            .as_ref()
-            .ok_or_else(|| TargetError::Config("jamf.url is missing".into()))?;
+        // Bound to their server: a document naming another host gets nothing sent there.
+        let credentials = JamfCredentials::parse_bound(&value, id, url)?;
         JamfClient::new(url, credentials, &self.settings, self.clock.clone())
     }
 }

@@ -11,6 +11,7 @@
 //! allows it once), because only the caller knows which request must be repeated.
 
 use super::client::{JamfClient, Reply};
+use super::conditional_access::{off_runtime, PARSE_TIME_LIMIT};
 use super::credentials::JamfCredentials;
 use super::errors;
 use super::form::{is_login_page, Encoded};
@@ -116,7 +117,15 @@ impl WebSession {
                 .send_once(request)
                 .await
                 .map_err(|e| errors::transport(&operation, &e))?;
-            match self.login_answer(&target, &reply, &operation, &password)? {
+            // The answer is read off the runtime like every page (it may be any size up to the
+            // body cap): is it the login form again?
+            let body = reply.body.clone();
+            let shows_login = reply.status == 200
+                && off_runtime(&operation, PARSE_TIME_LIMIT, move || {
+                    Ok(is_login_page(&String::from_utf8_lossy(&body)))
+                })
+                .await?;
+            match self.login_answer(&target, &reply, shows_login, &operation, &password)? {
                 LoginAnswer::LoggedIn => {
                     tracing::info!(server = self.client.server(), sso_failover = via_failover, "logged in to Jamf Pro's web UI");
                     self.logged_in = true;
@@ -151,6 +160,7 @@ impl WebSession {
         &self,
         target: &Url,
         reply: &Reply,
+        shows_login: bool,
         operation: &str,
         password: &SecretString,
     ) -> Result<LoginAnswer, TargetError> {
@@ -173,7 +183,7 @@ impl WebSession {
                 let to_idp = html.to_ascii_lowercase().contains("name=\"samlrequest\"");
                 Ok(if to_idp {
                     LoginAnswer::SsoEnforced
-                } else if is_login_page(&html) {
+                } else if shows_login {
                     LoginAnswer::Refused
                 } else {
                     LoginAnswer::LoggedIn
@@ -315,13 +325,10 @@ impl WebSession {
     }
 }
 
-/// `/path?query` of a URL for messages (pages carry no secrets in their query; the failover
-/// URL never reaches this).
+/// The path of a URL for messages, without `;parameters`, query or fragment
+/// ([`crate::http::label_path`]): a redirect may put a session id or a token in any of them.
 fn path_of(url: &Url) -> String {
-    match url.query() {
-        Some(q) => format!("{}?{q}", url.path()),
-        None => url.path().to_string(),
-    }
+    crate::http::label_path(url.path())
 }
 
 fn location(base: &Url, reply: &Reply) -> Option<Url> {
@@ -365,7 +372,11 @@ mod tests {
             serde_json::json!({"username": "svc-rotator", "password": "web-pw-1"}).to_string(),
         ))
         .unwrap();
-        let client = JamfClient::new(&jamf.url(), creds, &Settings::default(), clock).unwrap();
+        let settings = Settings {
+            loopback_http: crate::http::LoopbackHttp::Allowed,
+            ..Settings::default()
+        };
+        let client = JamfClient::new(&jamf.url(), creds, &settings, clock).unwrap();
         let held = server_permits(&jamf.url())
             .acquire_many_owned(MAX_CONNECTIONS as u32)
             .await

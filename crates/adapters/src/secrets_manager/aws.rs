@@ -323,43 +323,6 @@ impl SecretStore for AwsSecretStore {
         }
     }
 
-    async fn put_labelled(
-        &self,
-        secret_id: &str,
-        version_id: &str,
-        value: &SecretString,
-        stage: &str,
-    ) -> Result<(), StoreError> {
-        tracing::debug!(
-            secret_id,
-            version_id,
-            stage,
-            "PutSecretValue with a custom label"
-        );
-        self.put_value(secret_id, version_id, value, stage, None)
-            .await
-    }
-
-    async fn move_label(
-        &self,
-        secret_id: &str,
-        stage: &str,
-        to: Option<&str>,
-        from: Option<&str>,
-    ) -> Result<(), StoreError> {
-        tracing::debug!(secret_id, stage, ?to, ?from, "moving a custom label");
-        self.client
-            .update_secret_version_stage()
-            .secret_id(secret_id)
-            .version_stage(stage)
-            .set_move_to_version_id(to.map(str::to_string))
-            .set_remove_from_version_id(from.map(str::to_string))
-            .send()
-            .await
-            .map_err(|e| map_err("UpdateSecretVersionStage", secret_id, secret_id, e))?;
-        Ok(())
-    }
-
     async fn create(
         &self,
         name: &str,

@@ -188,6 +188,8 @@ pub(super) struct Look {
     pub(super) now: DateTime<Utc>,
     /// Rotations this process had let through the target's lock before the read.
     pub(super) generation: u64,
+    /// Until when another attempt holds the target's lease, as the lease table said.
+    pub(super) lease_until: Option<DateTime<Utc>>,
 }
 
 /// The managed credential's expiry, and whether a rotation is due.
@@ -315,6 +317,7 @@ impl Engine {
                 ..Default::default()
             });
         Ok(Look {
+            lease_until: self.held_until(secret_id).await,
             info,
             current_version,
             doc,
@@ -362,9 +365,7 @@ impl Engine {
             || !expiry.managed_found
             || expiry.days.is_none_or(|d| d <= expiry.threshold);
         CheckReport {
-            rotation_in_progress_until: super::lease::Lease::of(&look.info)
-                .filter(|l| l.live(look.now))
-                .map(|l| l.expires),
+            rotation_in_progress_until: look.lease_until,
             secret_id: secret_id.to_string(),
             target: look.doc.label(),
             key_id: look.doc.entra.key_id.clone(),

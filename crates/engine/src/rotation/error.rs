@@ -280,6 +280,12 @@ impl RotationError {
     pub fn advice(&self) -> String {
         self.kind.advice()
     }
+
+    /// True when another attempt holds the target's lease: this one changed nothing and the
+    /// rotation is in progress elsewhere (not a failure: no alert, no failure metric).
+    pub fn elsewhere(&self) -> bool {
+        matches!(self.kind, ErrorKind::Busy { .. })
+    }
 }
 
 impl ErrorKind {

@@ -108,6 +108,7 @@ impl Engine {
             if let Some((_, value)) = pending.filter(|(version, _)| *version == ctx.token) {
                 let doc = TargetDocument::parse(value.expose_secret())
                     .map_err(|e| RotationError::new(step, super::ErrorKind::Document(e)))?;
+                let doc = self.checked_pending(step, ctx, doc).await?;
                 return Ok((info, Standing::Pending, doc));
             }
         }
@@ -238,8 +239,9 @@ impl Engine {
         let new_key = new_key(plan.doc);
         let record = plan.doc.rotation.as_ref();
         // (A lockdown needs to know which credential to keep: never without the new key id.)
-        let lockdown =
-            (record.is_some_and(|r| r.lockdown) || ctx.request.lockdown) && !new_key.is_empty();
+        // Only the operator's request in this invocation makes a lockdown, never the record: a
+        // flag in a document proves nothing about who asked (a check alerts it instead).
+        let lockdown = ctx.request.lockdown && !new_key.is_empty();
         // A lockdown keeps what the target's siblings (on the same app) hold: they are rotated
         // too, and retire their old secrets themselves.
         let siblings = if lockdown {

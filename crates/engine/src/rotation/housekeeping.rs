@@ -1,5 +1,5 @@
 //! The check's housekeeping: the retirement of the credential the last rotation replaced, the
-//! sweep of orphans, the completion of a lockdown a crash interrupted, and the drift alert.
+//! sweep of orphans, the alert on a lockdown left incomplete, and the drift alert.
 
 use super::check::{kebab, CheckReport, DriftKind, Look, DRIFT_ACK_TAG};
 use super::retire::Retirement;
@@ -8,7 +8,7 @@ use crate::ports::AlertKind;
 
 impl Engine {
     /// Housekeeping: finishes a retirement that is due (or that a crash interrupted), sweeps
-    /// orphans, and completes a lockdown a crash interrupted after the switch. Returns the key
+    /// orphans, and alerts a lockdown left incomplete (removing nothing for it). Returns the key
     /// ids it removed; what it could not remove is alerted.
     pub(super) async fn housekeeping(
         &self,
@@ -17,19 +17,12 @@ impl Engine {
         report: &CheckReport,
     ) -> Vec<String> {
         let retirement = self.retirement_due(secret_id, look, report).await;
-        let (mut removed, not_removed) = self
+        let (removed, not_removed) = self
             .remove_due(secret_id, look, report, retirement.as_ref())
             .await;
-        let gone = self
-            .finish_interrupted_lockdown(secret_id, look, &removed)
+        self.alert_if_lockdown_interrupted(secret_id, look, &removed)
             .await;
-        removed.extend(gone);
-        // What the lockdown's completion removed after all is not a housekeeping failure.
-        let not_removed: Vec<String> = not_removed
-            .into_iter()
-            .filter(|(key, _)| !removed.contains(key))
-            .map(|(_, line)| line)
-            .collect();
+        let not_removed: Vec<String> = not_removed.into_iter().map(|(_, line)| line).collect();
         if !not_removed.is_empty() {
             self.housekeeping_failed(secret_id, &report.target, &not_removed)
                 .await;
@@ -115,30 +108,21 @@ impl Engine {
         (removed, not_removed)
     }
 
-    /// A lockdown that a crash interrupted after the switch is completed now: the key ids it
-    /// removed.
-    async fn finish_interrupted_lockdown(
+    /// A lockdown the current document records but did not complete is alerted, never
+    /// completed here: nothing is removed on a document's flag (see [`super::lockdown`]).
+    async fn alert_if_lockdown_interrupted(
         &self,
         secret_id: &str,
         look: &Look,
         removed: &[String],
-    ) -> Vec<String> {
+    ) {
         let Some(record) = look.doc.rotation.as_ref().filter(|r| r.lockdown) else {
-            return Vec::new();
+            return;
         };
         let mut left = look.application.clone();
         left.passwords.retain(|c| !removed.contains(&c.key_id));
-        let current = (look.current_version.as_str(), &look.doc);
-        match self
-            .complete_lockdown(secret_id, current, record, &look.app, &left)
-            .await
-        {
-            Ok(gone) => gone,
-            Err(e) => {
-                tracing::warn!(step = "check", "the lockdown could not be completed: {e}");
-                Vec::new()
-            }
-        }
+        self.alert_interrupted_lockdown(secret_id, &look.doc, record, &left)
+            .await;
     }
 
     /// Alerts the serious drift still there after the housekeeping

@@ -1,22 +1,21 @@
 //! The lease: attempts at one target's rotation (scheduled checks, manual rotations, CLI runs,
-//! Secrets Manager's own rotation, in any number of processes) are serialized by something
-//! Secrets Manager enforces, a custom staging label moved with a compare-and-swap.
+//! Secrets Manager's step events, in any number of processes) take turns. The lease lives in a
+//! [`LeaseStore`] (the deployment's DynamoDB table, `LEASE_TABLE_NAME`), never in the target's
+//! secret: a new version of a secret abandons the rotation Secrets Manager is running.
 //!
-//! - The label [`LEASE`] sits on one version of the target's secret. When that version is a
-//!   lease version (its id is `jer-lease-<expiry>-<holder>-<take>`) whose expiry is still ahead, that
-//!   holder has the lease; on any other version (where a holder lets it go), or after the expiry,
-//!   it is free.
-//! - To take it, an attempt writes a small version of its own (`PutSecretValue` with the label
-//!   [`LEASE_NEXT`], so `AWSCURRENT` stays put; it holds no secret), then moves [`LEASE`] onto it
-//!   with `UpdateSecretVersionStage(RemoveFromVersionId=<where it was>)`: Secrets Manager refuses
-//!   the move if another attempt moved the label since, so only one of two racing attempts gets
-//!   it. A holder that crashed holds it until the expiry ([`super::Policy::lease`], 15 minutes by
-//!   default), then anyone may take it.
-//! - An attempt takes the lease before it changes anything (createSecret before its first
-//!   removal, every later step before its first write), keeps it for the whole in-process
-//!   rotation, renews it when it nears the expiry, and moves the label back onto a plain version
-//!   when done. A step event's holder is named after its token, so the four step events of one
-//!   Secrets Manager rotation share it.
+//! - One item per target, keyed by the secret's name ([`key_of`]), holding the holder's id and
+//!   the expiry. Taking it is a conditional write that succeeds only when nobody holds it, it ran
+//!   out, or the taker holds it already; letting go deletes it only when the caller holds it.
+//! - The holder is one invocation (one in-process run, or one step event): its id is random
+//!   ([`super::run::Run::holder`]), so two overlapping invocations of one token are two holders
+//!   and never both pass.
+//! - Fencing: before every change the holder asks the table ([`Engine::lease`]: a conditional
+//!   renewal), and goes on only while the lease is still its own with more time left than the
+//!   next call may take ([`Policy::call_budget`](super::Policy::call_budget)).
+//! - A step event that ends with the rotation still under way parks the lease under
+//!   [`BETWEEN_STEPS`]: the next step event of Secrets Manager's rotation may take it over, no
+//!   other attempt can until it runs out. A step that finishes or undoes the rotation, and every
+//!   in-process run, lets go of it.
 //!
 //! An attempt that finds the lease held changes nothing ([`ErrorKind::Busy`]); an emergency
 //! rotation waits for it first (see the driver). The rules every step obeys anyway (a fresh look
@@ -24,153 +23,231 @@
 //! outlive its lease.
 
 use super::{Engine, ErrorKind, RotationError, Step, StepContext};
-use crate::ports::{SecretInfo, SecretStore, StoreError, AWSCURRENT, AWSPENDING};
+use crate::ports::{
+    LeaseError, LeaseRecord, LeaseStore, SecretInfo, StoreError, AWSCURRENT, AWSPENDING,
+};
+use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use secrecy::SecretString;
+use std::collections::HashMap;
+use std::sync::Mutex;
 
-/// The custom staging label whose version holds the lease.
-pub const LEASE: &str = "JER_LEASE";
-/// The label a lease version is written with (Secrets Manager needs one; it means nothing).
-pub const LEASE_NEXT: &str = "JER_LEASE_NEXT";
-/// The id prefix of a lease version.
-const PREFIX: &str = "jer-lease-";
-/// A holder stops counting on its lease this long before the expiry (clock skew between
-/// processes, and one call in flight), and renews it instead.
-const MARGIN: chrono::Duration = chrono::Duration::seconds(60);
+/// The holder name a Secrets Manager rotation's lease is parked under between its step events:
+/// a step event may take it over, nothing else may until it runs out.
+pub const BETWEEN_STEPS: &str = "secretsmanager-rotation";
+/// Clock skew between processes: a holder counts on its lease only this long less.
+const MARGIN: chrono::Duration = chrono::Duration::seconds(30);
 
-/// A lease, as its version id spells it.
+/// A lease this attempt holds.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Lease {
-    /// The lease version's id.
-    pub version: String,
-    /// Who holds it (a run's random id, or one derived from a step event's token).
+    /// Who holds it (the run's random id).
     pub holder: String,
     /// When it runs out.
     pub expires: DateTime<Utc>,
 }
 
-impl Lease {
-    /// The lease a version id names, if it is a lease version.
-    pub fn parse(version: &str) -> Option<Lease> {
-        let (secs, rest) = version.strip_prefix(PREFIX)?.split_once('-')?;
-        let (holder, _take) = rest.rsplit_once('-')?;
-        Some(Lease {
-            version: version.to_string(),
-            holder: holder.to_string(),
-            expires: DateTime::from_timestamp(secs.parse().ok()?, 0)?,
-        })
-    }
-
-    /// The lease the stages show, whoever holds it and whether or not it ran out.
-    pub fn of(info: &SecretInfo) -> Option<Lease> {
-        info.version_with(LEASE).and_then(Lease::parse)
-    }
-
-    /// True while the lease keeps others out.
-    pub fn live(&self, now: DateTime<Utc>) -> bool {
-        now < self.expires
-    }
-
-    /// A new lease version's id; the last part tells two takes by one holder apart.
-    fn id(holder: &str, expires: DateTime<Utc>) -> String {
-        let take = &uuid::Uuid::new_v4().simple().to_string()[..8];
-        format!("{PREFIX}{}-{holder}-{take}", expires.timestamp())
-    }
-}
-
-/// Attaches the lease label, free, to the secret's `AWSCURRENT` version unless it is attached
-/// already. `init` does it when it writes a target's first document, so that every later move of
-/// the label is a compare-and-swap even on a store that attaches a label attached nowhere without
-/// one (moto); on AWS, a target that lacks it gets it at the first take, which is a
-/// compare-and-swap there too.
-pub async fn install(store: &dyn SecretStore, secret_id: &str) -> Result<(), StoreError> {
-    let info = store.describe(secret_id).await?;
-    match (info.version_with(LEASE), info.version_with(AWSCURRENT)) {
-        (None, Some(current)) => {
-            store
-                .move_label(secret_id, LEASE, Some(current), None)
-                .await
+/// The lease key of a secret given by name or by full ARN: its name (Secrets Manager ends an
+/// ARN with the name, a hyphen and six random characters), so every caller names one item.
+pub fn key_of(secret_id: &str) -> String {
+    match secret_id.split_once(":secret:") {
+        Some((arn, rest)) if arn.starts_with("arn:") && rest.len() > 7 => {
+            rest[..rest.len() - 7].to_string()
         }
-        _ => Ok(()),
+        _ => secret_id.to_string(),
     }
 }
 
-/// The holder id of a step event for `token`: the same for all four steps of its rotation.
-fn step_holder(token: &str) -> String {
-    uuid::Uuid::new_v5(
-        &uuid::Uuid::NAMESPACE_OID,
-        format!("step|{token}").as_bytes(),
-    )
-    .simple()
-    .to_string()
+/// One process's leases, in memory: the engine's lease store until a table is wired in (tests,
+/// the CLI's `demo`). It keeps apart only the attempts that share it; the deployment wires the
+/// DynamoDB table, which every process shares.
+#[derive(Default)]
+pub struct InProcessLeases {
+    items: Mutex<HashMap<String, LeaseRecord>>,
+}
+
+impl InProcessLeases {
+    fn items(&self) -> std::sync::MutexGuard<'_, HashMap<String, LeaseRecord>> {
+        self.items.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+#[async_trait]
+impl LeaseStore for InProcessLeases {
+    async fn acquire(
+        &self,
+        key: &str,
+        holder: &str,
+        expires: DateTime<Utc>,
+        now: DateTime<Utc>,
+        parked: Option<&str>,
+    ) -> Result<(), LeaseError> {
+        let mut items = self.items();
+        if let Some(r) = items.get(key) {
+            let free = r.expires < now || r.holder == holder || Some(r.holder.as_str()) == parked;
+            if !free {
+                return Err(LeaseError::Held(Some(r.clone())));
+            }
+        }
+        let holder = holder.to_string();
+        items.insert(key.to_string(), LeaseRecord { holder, expires });
+        Ok(())
+    }
+
+    async fn renew(
+        &self,
+        key: &str,
+        holder: &str,
+        to: &str,
+        expires: DateTime<Utc>,
+    ) -> Result<(), LeaseError> {
+        match self.items().get_mut(key) {
+            Some(r) if r.holder == holder => {
+                *r = LeaseRecord {
+                    holder: to.to_string(),
+                    expires,
+                };
+                Ok(())
+            }
+            other => Err(LeaseError::Held(other.cloned())),
+        }
+    }
+
+    async fn release(&self, key: &str, holder: &str) -> Result<(), LeaseError> {
+        let mut items = self.items();
+        if items.get(key).is_some_and(|r| r.holder == holder) {
+            items.remove(key);
+        }
+        Ok(())
+    }
+
+    async fn holder(&self, key: &str) -> Result<Option<LeaseRecord>, LeaseError> {
+        Ok(self.items().get(key).cloned())
+    }
 }
 
 impl Engine {
-    /// Makes sure this attempt holds the target's lease before it changes anything: what the run
-    /// holds already (unless near its expiry), or taken (or renewed) now. Fails with
-    /// [`ErrorKind::Busy`] when another attempt holds it, and with [`ErrorKind::Stale`] (still
-    /// holding it) when the stages changed since this attempt read them: another attempt acted
-    /// before this one got the lease, so what this one planned no longer stands.
+    /// Makes sure this attempt holds the target's lease before it changes anything, asking the
+    /// table every time: taken now (the first time), or renewed (a conditional write that fails
+    /// when another attempt took it after it ran out). Fails with [`ErrorKind::Busy`] when
+    /// another attempt holds it; with [`ErrorKind::Stale`] (still holding it) when another
+    /// attempt acted before this one got it, so what this one planned no longer stands; and when
+    /// less time is left than the next call may take.
     pub(crate) async fn lease(&self, step: Step, ctx: &StepContext) -> Result<(), RotationError> {
-        let now = self.clock.now();
-        let held = ctx.run.lease();
-        if held.as_ref().is_some_and(|l| now < l.expires - MARGIN) {
+        if self.policy.lease <= chrono::Duration::zero() {
+            // ROTATION_LEASE_SECS=0 keeps nobody out.
             return Ok(());
         }
-        let holder = self.holder(ctx);
-        // Where the label was: the run's look at the stages (taken a few calls ago, under the
-        // process's lock) saves a request; any doubt is settled by a fresh look.
-        let planned = ctx.run.info();
-        let mut seen = match (&held, &planned) {
-            (None, Some(info)) => info.clone(),
-            _ => self.describe(step, ctx).await?,
-        };
-        if Lease::of(&seen).is_some_and(|l| l.live(now) && l.holder != holder)
-            && held.is_none()
-            && planned.is_some()
-        {
-            seen = self.describe(step, ctx).await?;
-        }
-        let on = seen.version_with(LEASE).map(str::to_string);
-        if let Some(l) = on.as_deref().and_then(Lease::parse) {
-            if l.live(now) && l.holder != holder {
-                return Err(busy(step, &l));
+        let (key, holder) = (key_of(&ctx.secret_id), ctx.run.holder());
+        let expires = self.lease_end();
+        if let Some(held) = ctx.run.lease() {
+            let renewed = self.leases.renew(&key, &holder, &holder, expires).await;
+            match renewed {
+                Ok(()) => return self.fenced(step, ctx, holder, expires),
+                Err(LeaseError::Held(_)) => {}
+                // The table did not answer: the lease it granted still holds as long as its
+                // expiry is far enough (nobody takes a live lease), and then this change may go
+                // on (a credential just made is stored rather than left an orphan).
+                Err(e) => {
+                    tracing::warn!(step = %step, "could not renew the rotation's lease (it holds until {}): {e}", held.expires);
+                    return self
+                        .fenced(step, ctx, holder, held.expires)
+                        .map_err(|_| unavailable(step, &key, e));
+                }
             }
-            if l.holder == holder && now < l.expires - MARGIN {
-                // A step event of the rotation that holds it.
-                return Ok(());
+            // It ran out and another attempt took it meanwhile.
+            ctx.run.take_lease();
+            self.take(step, ctx, &key, &holder, expires).await?;
+            // A rollback looks at everything afresh anyway and must still undo what this
+            // attempt did; anything else starts over from a fresh look.
+            if step == Step::Rollback {
+                return self.fenced(step, ctx, holder, expires);
             }
-        }
-        let lease = self.take(step, ctx, &holder, on.as_deref()).await?;
-        self.keep(ctx, lease);
-        if let Some(held) = held {
-            // Renewed with nobody holding it in between; or a rollback, which looks at
-            // everything afresh anyway and must still undo what this attempt did.
-            if on.as_deref() == Some(held.version.as_str()) || step == Step::Rollback {
-                return Ok(());
-            }
-            // It ran out and another attempt held it in between: what this one planned may no
-            // longer stand. The driver starts over from a fresh look (and resumes what this one
-            // left, if anything).
             self.note(step, "this attempt's lease ran out and another attempt held the target meanwhile; starting over");
+            ctx.run.set_lease(Lease { holder, expires });
             return Err(RotationError::new(step, ErrorKind::Stale));
         }
-        if self.stale(step, ctx, planned).await? {
+        self.take(step, ctx, &key, &holder, expires).await?;
+        ctx.run.set_lease(Lease {
+            holder: holder.clone(),
+            expires,
+        });
+        if self.stale(step, ctx, ctx.run.info()).await? {
             return Err(RotationError::new(step, ErrorKind::Stale));
+        }
+        self.fenced(step, ctx, holder, expires)
+    }
+
+    /// The expiry of a lease taken or renewed now (whole seconds, as the table keeps it).
+    fn lease_end(&self) -> DateTime<Utc> {
+        let end = self.clock.now() + self.policy.lease;
+        DateTime::from_timestamp(end.timestamp(), 0).unwrap_or(end)
+    }
+
+    /// One conditional take of the lease for `holder`; a step event may take it over from a
+    /// step event of the same rotation that parked it.
+    async fn take(
+        &self,
+        step: Step,
+        ctx: &StepContext,
+        key: &str,
+        holder: &str,
+        expires: DateTime<Utc>,
+    ) -> Result<(), RotationError> {
+        let parked = (!ctx.in_process).then_some(BETWEEN_STEPS);
+        let now = self.clock.now();
+        match self.leases.acquire(key, holder, expires, now, parked).await {
+            Ok(()) => {
+                let until = expires.format("%H:%M:%S UTC");
+                self.note(step, &format!("holds the rotation's lease until {until}"));
+                Ok(())
+            }
+            Err(LeaseError::Held(record)) => Err(RotationError::new(
+                step,
+                ErrorKind::Busy {
+                    until: record.map_or(expires, |r| r.expires),
+                },
+            )),
+            Err(e) => Err(unavailable(step, key, e)),
+        }
+    }
+
+    /// Records the lease as held and refuses when less of it is left than the next call may
+    /// take (HTTP_TIMEOUT_SECS and the retries within it), and a margin for clock skew.
+    fn fenced(
+        &self,
+        step: Step,
+        ctx: &StepContext,
+        holder: String,
+        expires: DateTime<Utc>,
+    ) -> Result<(), RotationError> {
+        ctx.run.set_lease(Lease { holder, expires });
+        let left = expires - self.clock.now();
+        if left < self.policy.call_budget + MARGIN {
+            return Err(RotationError::new(
+                step,
+                ErrorKind::Concurrent(format!(
+                    "the rotation's lease has {}s left, less than the next call may take ({}s): nothing more is changed",
+                    left.num_seconds(),
+                    (self.policy.call_budget + MARGIN).num_seconds()
+                )),
+            ));
         }
         Ok(())
     }
 
     /// Right after a take: did anyone change the stages since this attempt looked (`planned`, a
-    /// run's look)? A compare-and-swap from a version the label left and came back to cannot
-    /// tell. From now on nobody else changes anything, so the run's look is refreshed.
+    /// run's look)? From now on nobody else changes anything, so the run's look is refreshed.
     async fn stale(
         &self,
         step: Step,
         ctx: &StepContext,
         planned: Option<SecretInfo>,
     ) -> Result<bool, RotationError> {
-        let now_seen = self.describe(step, ctx).await?;
+        let now_seen = self
+            .store
+            .describe(&ctx.secret_id)
+            .await
+            .map_err(|e| RotationError::store(step, e))?;
         // (Only a run that remembers has a plan.)
         Ok(match &planned {
             Some(planned) => {
@@ -193,95 +270,14 @@ impl Engine {
         })
     }
 
-    async fn describe(&self, step: Step, ctx: &StepContext) -> Result<SecretInfo, RotationError> {
-        self.store
-            .describe(&ctx.secret_id)
-            .await
-            .map_err(|e| RotationError::store(step, e))
-    }
-
-    /// Writes a lease version and moves [`LEASE`] onto it from `from` (compare-and-swap). When
-    /// the move is refused because the label moved elsewhere meanwhile and is free there (another
-    /// attempt let go of it), the move is tried once more from there.
-    async fn take(
-        &self,
-        step: Step,
-        ctx: &StepContext,
-        holder: &str,
-        from: Option<&str>,
-    ) -> Result<Lease, RotationError> {
-        let expires = self.clock.now() + self.policy.lease;
-        let version = Lease::id(holder, expires);
-        let value = SecretString::from(
-            serde_json::json!({"lease": "jamf-entra-rotator", "holder": holder, "expires_at": expires})
-                .to_string(),
-        );
-        self.store
-            .put_labelled(&ctx.secret_id, &version, &value, LEASE_NEXT)
-            .await
-            .map_err(|e| RotationError::store(step, e))?;
-        let mut from = from.map(str::to_string);
-        for again in [false, true] {
-            let moved = self
-                .store
-                .move_label(&ctx.secret_id, LEASE, Some(&version), from.as_deref())
-                .await;
-            // A move from a version that carried the label is a compare-and-swap everywhere.
-            if moved.is_ok() && from.is_some() {
-                break;
-            }
-            // Refused, its answer lost, or taken from nowhere (the label's first use, which a
-            // store may attach without compare-and-swap, giving it to two versions): look.
-            let info = self.describe(step, ctx).await?;
-            let carriers = carriers_of(&info);
-            if self.won(step, ctx, &version, &carriers).await? {
-                break;
-            }
-            match (moved, carriers.as_slice()) {
-                // Free, on another version than this attempt saw it on: once more from there.
-                (Err(_), [elsewhere]) if !again => from = Some(elsewhere.to_string()),
-                (Err(e), _) => return Err(RotationError::store(step, e)),
-                (Ok(()), _) => {
-                    return Err(RotationError::new(
-                        step,
-                        ErrorKind::Concurrent("the lease label moved away as it was taken".into()),
-                    ))
-                }
-            }
-        }
-        self.note(
-            step,
-            &format!(
-                "holds the rotation's lease until {}",
-                expires.format("%H:%M:%S UTC")
-            ),
-        );
-        Ok(Lease {
-            version,
-            holder: holder.to_string(),
-            expires,
-        })
-    }
-
-    /// Lets go of the lease this attempt holds, moving the label onto `home` (a plain version:
-    /// the label stays attached, so the next move is a compare-and-swap on every store). A lease
-    /// that cannot be let go of runs out by itself.
-    pub async fn release(&self, ctx: &StepContext, home: &str) {
-        let lease = if ctx.run.remembers() {
-            ctx.run.take_lease()
-        } else {
-            // A step event: its lease is the one named for its token.
-            match self.store.describe(&ctx.secret_id).await {
-                Ok(info) => Lease::of(&info).filter(|l| l.holder == self.holder(ctx)),
-                Err(_) => None,
-            }
+    /// Lets go of the lease this attempt holds, if it holds one. A lease that cannot be let go
+    /// of runs out by itself. (`_home` is where the old label lease went; nothing now.)
+    pub async fn release(&self, ctx: &StepContext, _home: &str) {
+        let Some(lease) = ctx.run.take_lease() else {
+            return;
         };
-        let Some(lease) = lease else { return };
-        match self
-            .store
-            .move_label(&ctx.secret_id, LEASE, Some(home), Some(&lease.version))
-            .await
-        {
+        let key = key_of(&ctx.secret_id);
+        match self.leases.release(&key, &lease.holder).await {
             Ok(()) => tracing::debug!(step = "lease", "let go of the rotation's lease"),
             Err(e) => tracing::warn!(
                 step = "lease",
@@ -291,19 +287,47 @@ impl Engine {
         }
     }
 
+    /// A step event whose rotation goes on (a later step, or Secrets Manager's retry) parks the
+    /// lease under [`BETWEEN_STEPS`] instead of letting go: the rotation's next step event takes
+    /// it over, other attempts stay out until it runs out.
+    pub async fn hand_on(&self, ctx: &StepContext) {
+        let Some(lease) = ctx.run.take_lease() else {
+            return;
+        };
+        let (key, end) = (key_of(&ctx.secret_id), self.lease_end());
+        match (self.leases)
+            .renew(&key, &lease.holder, BETWEEN_STEPS, end)
+            .await
+        {
+            Ok(()) => tracing::debug!(step = "lease", "lease kept for the rotation's next step"),
+            Err(e) => tracing::warn!(
+                step = "lease",
+                "could not hand the rotation's lease on (it runs out at {}): {e}",
+                lease.expires
+            ),
+        }
+    }
+
+    /// Until when another attempt holds the target's lease (`None`: free, or unreadable).
+    pub(crate) async fn held_until(&self, secret_id: &str) -> Option<DateTime<Utc>> {
+        let record = self.leases.holder(&key_of(secret_id)).await.ok()??;
+        (record.expires > self.clock.now()).then_some(record.expires)
+    }
+
     /// Waits (polling with backoff, on the engine's clock) until no other attempt holds the
-    /// target's lease, for at most twice the lease's length; returns the stages as last seen. An
-    /// emergency waits rather than fail: the attempt in its way completes or rolls back within
-    /// its lease, and the emergency then finds its result.
+    /// target's lease, for at most twice the lease's length; returns the stages, read again when
+    /// it waited. An emergency waits rather than fail: the attempt in its way completes or rolls
+    /// back within its lease, and the emergency then finds its result.
     pub(crate) async fn wait_for_lease(
         &self,
         secret_id: &str,
-        mut info: SecretInfo,
+        info: SecretInfo,
     ) -> Result<SecretInfo, RotationError> {
         let step = Step::Guard;
         let deadline = self.clock.now() + self.policy.lease * 2;
         let mut pause = std::time::Duration::from_secs(2);
-        while let Some(l) = Lease::of(&info).filter(|l| l.live(self.clock.now())) {
+        let mut waited = false;
+        while let Some(until) = self.held_until(secret_id).await {
             let now = self.clock.now();
             if now >= deadline {
                 break;
@@ -312,86 +336,45 @@ impl Engine {
                 step,
                 &format!(
                     "another attempt holds this target's lease until {}; waiting for it",
-                    l.expires.format("%H:%M:%S UTC")
+                    until.format("%H:%M:%S UTC")
                 ),
             );
-            let left = (l.expires.min(deadline) - now)
+            let left = (until.min(deadline) - now)
                 .to_std()
                 .unwrap_or_default()
                 .max(std::time::Duration::from_secs(1));
             self.clock.sleep(pause.min(left)).await;
             pause = (pause * 2).min(std::time::Duration::from_secs(20));
-            info = self
-                .store
-                .describe(secret_id)
-                .await
-                .map_err(|e| RotationError::store(step, e))?;
+            waited = true;
         }
-        Ok(info)
-    }
-
-    /// Who this attempt is, to the lease.
-    fn holder(&self, ctx: &StepContext) -> String {
-        if ctx.run.remembers() {
-            ctx.run.holder()
-        } else {
-            step_holder(&ctx.token)
+        if !waited {
+            return Ok(info);
         }
-    }
-
-    fn keep(&self, ctx: &StepContext, lease: Lease) {
-        ctx.run.set_lease(lease);
+        self.store
+            .describe(secret_id)
+            .await
+            .map_err(|e| RotationError::store(step, e))
     }
 }
 
-/// The versions that carry the lease label.
-fn carriers_of(info: &SecretInfo) -> Vec<String> {
-    (info.versions.iter())
-        .filter(|(_, labels)| labels.iter().any(|l| l == LEASE))
-        .map(|(v, _)| v.clone())
-        .collect()
-}
-
-impl Engine {
-    /// Judges a take of the lease by who carries the label now: true when this attempt's
-    /// `version` alone does; [`ErrorKind::Busy`] when it shares the label (it lets go: only a
-    /// sole holder holds it) or another attempt's live lease carries it; false when the lease
-    /// is free to take again.
-    async fn won(
-        &self,
-        step: Step,
-        ctx: &StepContext,
-        version: &str,
-        carriers: &[String],
-    ) -> Result<bool, RotationError> {
-        let mine = carriers.iter().any(|v| v == version);
-        if mine && carriers.len() == 1 {
-            return Ok(true);
-        }
-        if mine {
-            let _ = self
-                .store
-                .move_label(&ctx.secret_id, LEASE, None, Some(version))
-                .await;
-            return Err(busy(step, &Lease::parse(version).expect("our own id")));
-        }
-        let now = self.clock.now();
-        match carriers
-            .iter()
-            .find_map(|v| Lease::parse(v))
-            .filter(|l| l.live(now))
-        {
-            Some(live) => Err(busy(step, &live)),
-            None => Ok(false),
-        }
-    }
-}
-
-fn busy(step: Step, lease: &Lease) -> RotationError {
-    RotationError::new(
+/// A lease-table call that failed for another reason than the lease being held: a store error
+/// (its code keeps whether a retry may help).
+fn unavailable(step: Step, key: &str, e: LeaseError) -> RotationError {
+    let (operation, code, message) = match e {
+        LeaseError::Unavailable {
+            operation,
+            code,
+            message,
+        } => (operation, code, message),
+        held => ("lease".into(), "Held".into(), held.to_string()),
+    };
+    RotationError::store(
         step,
-        ErrorKind::Busy {
-            until: lease.expires,
+        StoreError::Aws {
+            operation: format!("lease table {operation}"),
+            secret_id: key.to_string(),
+            code,
+            message,
         },
     )
 }
@@ -401,27 +384,39 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_lease_version_spells_its_holder_and_expiry_and_others_are_no_lease() {
-        let at = DateTime::from_timestamp(1_800_000_000, 0).unwrap();
-        let id = Lease::id("0123456789abcdef0123456789abcdef", at);
-        assert!(
-            id.len() <= 64,
-            "a ClientRequestToken is at most 64 characters"
-        );
-        let l = Lease::parse(&id).unwrap();
+    fn a_secrets_arn_and_its_name_are_one_lease_key() {
+        let arn = "arn:aws:secretsmanager:us-east-1:123456789012:secret:jamf/smtp-graph-AbC123";
+        assert_eq!(key_of(arn), "jamf/smtp-graph");
+        assert_eq!(key_of("jamf/smtp-graph"), "jamf/smtp-graph");
         assert_eq!(
-            (l.holder.as_str(), l.expires),
-            ("0123456789abcdef0123456789abcdef", at)
+            key_of("arn:aws:secretsmanager:r:1:secret:x"),
+            "arn:aws:secretsmanager:r:1:secret:x"
         );
-        assert!(l.live(at - chrono::Duration::seconds(1)) && !l.live(at));
-        assert!(Lease::parse("3f0c9a4e-0000-4000-8000-000000000000").is_none());
-        assert!(Lease::parse("jer-lease-soon-x-y").is_none());
-        assert_ne!(
-            Lease::id("h", at),
-            Lease::id("h", at),
-            "every take is a new version"
-        );
-        assert_eq!(step_holder("t"), step_holder("t"));
-        assert_ne!(step_holder("t"), step_holder("u"));
+    }
+
+    #[tokio::test]
+    async fn of_two_holders_one_holds_the_lease_until_it_runs_out_or_is_let_go() {
+        let leases = InProcessLeases::default();
+        let t = |s: i64| DateTime::from_timestamp(1_800_000_000 + s, 0).unwrap();
+        leases.acquire("k", "a", t(900), t(0), None).await.unwrap();
+        let held = leases.acquire("k", "b", t(960), t(60), None).await;
+        assert!(matches!(held, Err(LeaseError::Held(Some(r))) if r.holder == "a"));
+        assert!(leases.renew("k", "b", "b", t(999)).await.is_err());
+        leases.release("k", "b").await.unwrap();
+        assert_eq!(leases.holder("k").await.unwrap().unwrap().holder, "a");
+        // Parked between steps: a step event takes it over, nobody else.
+        leases.renew("k", "a", BETWEEN_STEPS, t(900)).await.unwrap();
+        assert!(leases.acquire("k", "c", t(999), t(60), None).await.is_err());
+        (leases
+            .acquire("k", "c", t(999), t(60), Some(BETWEEN_STEPS))
+            .await)
+            .unwrap();
+        // Run out: anyone.
+        leases
+            .acquire("k", "d", t(2000), t(1000), None)
+            .await
+            .unwrap();
+        leases.release("k", "d").await.unwrap();
+        assert_eq!(leases.holder("k").await.unwrap(), None);
     }
 }

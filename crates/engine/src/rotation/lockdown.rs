@@ -12,14 +12,16 @@
 //! - The sweep keeps the new credential, what the siblings' `AWSCURRENT` and `AWSPENDING` hold
 //!   (read right before it), and a sibling's credential younger than the orphan age (a rotation
 //!   of that sibling in flight).
-//! - The document records the lockdown and its siblings. A check that finds a lockdown
-//!   incomplete (a credential created before it started still on the app: a crash after the
-//!   switch) completes it: it rotates a sibling still on a secret from before, and sweeps the
-//!   rest. A credential created after the lockdown started is never removed by it.
+//! - Credentials go only in the invocation that received the operator's rotate request with
+//!   lockdown. The document records the lockdown and its siblings, but a flag in a document
+//!   proves nothing about who asked (anyone who may write the secret can set it): a check that
+//!   finds a lockdown incomplete (a credential created before it started still on the app: a
+//!   crash after the switch, or a forged flag) removes nothing and alerts, asking the operator
+//!   to run the lockdown again.
 
-use super::{is_ours, Engine, ErrorKind, RotateRequest, RotationError, Step, StepContext};
+use super::{is_ours, Engine, ErrorKind, RotateRequest, RotationError, Step};
 use crate::document::{RevokeOld, RotationRecord, TargetDocument};
-use crate::ports::{AppRef, Application, PasswordCredential, AWSCURRENT, AWSPENDING};
+use crate::ports::{AlertKind, Application, PasswordCredential, AWSCURRENT, AWSPENDING};
 use chrono::{DateTime, Utc};
 use secrecy::ExposeSecret;
 use std::collections::BTreeSet;
@@ -188,84 +190,48 @@ impl Engine {
         reports
     }
 
-    /// A check's part: completes a lockdown a crash interrupted after the switch (a credential
-    /// created before the lockdown started is still on the app). Returns the key ids removed.
-    pub(crate) async fn complete_lockdown(
+    /// A check's part, for a current document whose rotation record says lockdown while
+    /// credentials created before it started are still on the app (other than its own and what
+    /// the siblings hold): a crash interrupted the lockdown, or someone wrote the flag. Removes
+    /// nothing and rotates nothing: a lockdown removes credentials only in the invocation that
+    /// received the operator's rotate request with lockdown, since a flag in a document proves
+    /// nothing about who asked. Alerts instead.
+    pub(crate) async fn alert_interrupted_lockdown(
         &self,
         secret_id: &str,
-        current: (&str, &TargetDocument),
+        current: &TargetDocument,
         record: &RotationRecord,
-        app: &AppRef,
         application: &Application,
-    ) -> Result<Vec<String>, RotationError> {
+    ) {
         let step = Step::Check;
-        let stale: Vec<&PasswordCredential> = application
+        let kept = self.sibling_holds(step, &record.lockdown_siblings).await;
+        let remain: Vec<&PasswordCredential> = application
             .passwords
             .iter()
-            .filter(|c| before(c, record.started_at) && !is_key(c, &current.1.entra.key_id))
+            .filter(|c| before(c, record.started_at) && !is_key(c, &current.entra.key_id))
+            .filter(|c| !(kept.as_ref()).is_ok_and(|k| k.held.contains(&c.key_id.to_lowercase())))
             .collect();
-        if stale.is_empty() {
-            return Ok(Vec::new());
+        if remain.is_empty() {
+            return;
         }
-        let ctx = StepContext {
-            secret_id: secret_id.to_string(),
-            token: current.0.to_string(),
-            rotation_token: None,
-            request: RotateRequest::default(),
-            in_process: true,
-            run: super::run::Run::rereading(),
-        };
-        self.lease(step, &ctx).await?;
-        self.note(
-            step,
-            "completing the lockdown an interruption left unfinished",
+        let n = remain.len();
+        let keys: Vec<&str> = remain.iter().map(|c| c.key_id.as_str()).collect();
+        let summary = format!(
+            "Lockdown interrupted: {n} other credentials remain on the app; run rotate --lockdown again to remove them"
         );
-        let result = self.sweep_stale(&ctx, current, record, app, &stale).await;
-        self.release(&ctx, current.0).await;
-        result
-    }
-
-    async fn sweep_stale(
-        &self,
-        ctx: &StepContext,
-        current: (&str, &TargetDocument),
-        record: &RotationRecord,
-        app: &AppRef,
-        stale: &[&PasswordCredential],
-    ) -> Result<Vec<String>, RotationError> {
-        let step = Step::Check;
-        // A sibling still on a secret from before the lockdown is rotated first (its own
-        // rotation retires that secret once the new one works in Jamf Pro).
-        let holds = self.sibling_holds(step, &record.lockdown_siblings).await?;
-        let behind: Vec<String> = holds
-            .current
-            .iter()
-            .filter(|(_, k)| stale.iter().any(|c| c.key_id.eq_ignore_ascii_case(k)))
-            .map(|(id, _)| id.clone())
-            .collect();
-        self.rotate_siblings(&ctx.secret_id, &behind).await;
-        let holds = self.sibling_holds(step, &record.lockdown_siblings).await?;
-        let now = self.clock.now();
-        let mut removed = Vec::new();
-        for cred in stale {
-            if holds.keep(cred, now, self.policy.orphan_min_age) {
-                continue;
-            }
-            match self
-                .remove_checked(step, &ctx.secret_id, app, &cred.key_id, &[current], None)
-                .await
-            {
-                Ok(()) => {
-                    self.note(
-                        step,
-                        &format!("removed credential {} (lockdown)", cred.key_id),
-                    );
-                    removed.push(cred.key_id.clone());
-                }
-                Err(e) => tracing::warn!(step = "check", "lockdown: {e}"),
-            }
-        }
-        Ok(removed)
+        self.note(step, &summary);
+        self.alert(
+            AlertKind::Drift,
+            secret_id,
+            format!("Lockdown interrupted: {}", current.label()),
+            format!(
+                "Target: {secret_id} ({})\n{summary}.\nCredentials created before the lockdown started ({}): {}.\nThe check removes none of them: a lockdown is carried out only by the invocation the operator's rotate request with lockdown reached (a flag in a document proves nothing about who asked).",
+                current.label(),
+                record.started_at.format("%Y-%m-%d %H:%M:%S UTC"),
+                keys.join(", ")
+            ),
+        )
+        .await;
     }
 }
 

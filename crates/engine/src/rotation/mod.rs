@@ -42,7 +42,8 @@ use crate::clock::SharedClock;
 use crate::config::Settings;
 use crate::document::{RevokeOld, TargetDocument};
 use crate::ports::{
-    Alerts, AppRef, Application, Directory, SecretHolder, SecretStore, TargetFactory, AWSCURRENT,
+    Alerts, AppRef, Application, Directory, LeaseStore, SecretHolder, SecretStore, TargetFactory,
+    AWSCURRENT,
 };
 use error::ErrorKind;
 use secrecy::{ExposeSecret, SecretString};
@@ -72,6 +73,9 @@ pub struct Policy {
     pub orphan_min_age: chrono::Duration,
     /// How long an attempt holds the target's lease (see [`lease`]).
     pub lease: chrono::Duration,
+    /// The longest one outbound call may take with its retries (three times HTTP_TIMEOUT_SECS,
+    /// as the AWS SDK's operation timeout): a holder goes on only with more lease left than this.
+    pub call_budget: chrono::Duration,
     /// The old credential stays valid this long after a switch (emergencies ignore it).
     pub retire_grace: chrono::Duration,
     /// Keep the old credential until the new one is seen signing in (emergencies ignore it).
@@ -84,6 +88,11 @@ pub struct Policy {
     /// What a rotation needs beyond the propagation wait and the verification window, and what
     /// the check keeps for its reporting before an invocation's deadline.
     pub deadline_margin: Duration,
+    /// One Entra or Graph call at the retry policy's worst ([`Settings::worst_call`]); the
+    /// rollback's calls take `http_timeout` each (see [`start::Budget`]).
+    pub worst_call: Duration,
+    /// `HTTP_TIMEOUT_SECS`: one attempt of any outbound call.
+    pub http_timeout: Duration,
 }
 
 impl Policy {
@@ -99,11 +108,15 @@ impl Policy {
                 .unwrap_or(chrono::Duration::minutes(10)),
             lease: chrono::Duration::from_std(s.rotation_lease)
                 .unwrap_or(chrono::Duration::minutes(15)),
+            call_budget: chrono::Duration::from_std(s.http_timeout * 3)
+                .unwrap_or(chrono::Duration::seconds(90)),
             retire_grace: chrono::Duration::from_std(s.retire_grace).unwrap_or_default(),
             retire_after_observed_use: s.retire_after_observed_use,
             observed_use_alert_days: s.observed_use_alert_days,
             revocation_proof_timeout: s.revocation_proof_timeout,
             deadline_margin: s.deadline_margin,
+            worst_call: s.worst_call(),
+            http_timeout: s.http_timeout,
         }
     }
 }
@@ -153,6 +166,8 @@ pub struct Engine {
     pub store: Arc<dyn SecretStore>,
     /// Alerts.
     pub alerts: Arc<dyn Alerts>,
+    /// Where the targets' leases live (see [`lease`]).
+    pub leases: Arc<dyn LeaseStore>,
     /// Time and waiting.
     pub clock: SharedClock,
     /// Knobs.
@@ -179,6 +194,7 @@ impl Engine {
             targets,
             store,
             alerts,
+            leases: Arc::new(lease::InProcessLeases::default()),
             clock,
             policy,
             progress: None,
@@ -186,6 +202,13 @@ impl Engine {
             waits: Arc::new(propagation::LogWaits),
             locks: Default::default(),
         }
+    }
+
+    /// Keeps the targets' leases in `leases` (the deployment's lease table) instead of this
+    /// process's memory.
+    pub fn with_leases(mut self, leases: Arc<dyn LeaseStore>) -> Self {
+        self.leases = leases;
+        self
     }
 
     /// Reports each step's progress to `f` (the CLI prints it).

@@ -58,6 +58,11 @@ impl Engine {
         } else {
             "Secrets Manager's retry, or the next check,"
         };
+        if is_pending_refused(&e.kind) {
+            // AWSPENDING was not written by a rotation: nothing of it is acted on, not even
+            // undone (its key id and app are as untrusted as the rest).
+            return not_rolled_back("Nothing was changed: the pending document was refused, and the rotation stays as it was (Jamf Pro on AWSCURRENT's secret unless an earlier step changed it).".into());
+        }
         if let ErrorKind::Busy { until } = &e.kind {
             return not_rolled_back(format!("Nothing more was changed by this attempt: another one holds the rotation's lease (until {}) and carries on with it.", until.format("%Y-%m-%d %H:%M:%S UTC")));
         }
@@ -150,6 +155,11 @@ impl Engine {
         };
         let pending = match pending {
             Ok(doc) => doc,
+            Err(e) if is_pending_refused(&e.kind) => {
+                out.jamf_restored = may_hold_new.then_some(false);
+                out.problems.push(format!("nothing was undone: {e}"));
+                return out;
+            }
             Err(e) => return self.undo_unreadable(ctx, e, may_hold_new).await,
         };
         let info = match self.store.describe(&ctx.secret_id).await {
@@ -383,6 +393,14 @@ impl Engine {
             }
         }
     }
+}
+
+/// True when the error is a pending document refused for differing from `AWSCURRENT`.
+fn is_pending_refused(kind: &ErrorKind) -> bool {
+    matches!(
+        kind,
+        ErrorKind::Document(crate::document::DocumentError::PendingDiffers { .. })
+    )
 }
 
 /// True when Jamf Pro may hold the new secret after `failure`: this run wrote it, or an earlier

@@ -181,7 +181,8 @@ impl Run {
         self.remember(|k| k.followed = true);
     }
 
-    /// This run's id as a holder of the target's lease (random, made at first use).
+    /// This run's id as a holder of the target's lease: random, made at first use, so every
+    /// invocation (every step event too) is a holder of its own.
     pub fn holder(&self) -> String {
         self.known()
             .holder
@@ -194,17 +195,17 @@ impl Run {
         self.known().lease.clone()
     }
 
-    /// Records the lease this run holds.
+    /// Records the lease this run holds (kept by every run, a step event's too: it is this
+    /// invocation's to let go of).
     pub fn set_lease(&self, lease: super::lease::Lease) {
-        self.remember(|k| k.lease = Some(lease));
+        self.known().lease = Some(lease);
     }
 
     /// Takes over a lease an earlier go of the same rotation took (its holder id too).
     pub fn adopt_lease(&self, lease: super::lease::Lease) {
-        self.remember(|k| {
-            k.holder = Some(lease.holder.clone());
-            k.lease = Some(lease);
-        });
+        let mut k = self.known();
+        k.holder = Some(lease.holder.clone());
+        k.lease = Some(lease);
     }
 
     /// A step context for this run's target with no token of its own (for letting go of the

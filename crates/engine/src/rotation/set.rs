@@ -107,8 +107,9 @@ impl Engine {
                 .map_err(|e| RotationError::store(step, e))?
             {
                 if version == ctx.token {
-                    return TargetDocument::parse(value.expose_secret())
-                        .map_err(|e| RotationError::new(step, ErrorKind::Document(e)));
+                    let doc = TargetDocument::parse(value.expose_secret())
+                        .map_err(|e| RotationError::new(step, ErrorKind::Document(e)))?;
+                    return self.checked_pending(step, ctx, doc).await;
                 }
             }
         }
@@ -152,13 +153,15 @@ impl Engine {
         ))
     }
 
-    /// The document stored in the token's version (written by createSecret).
+    /// The document stored in the token's version (written by createSecret), refused when it
+    /// differs from `AWSCURRENT` beyond what a rotation changes ([`Self::checked_pending`]).
     pub(crate) async fn pending_document(
         &self,
         step: Step,
         ctx: &StepContext,
     ) -> Result<TargetDocument, RotationError> {
-        self.document(step, &ctx.secret_id, &ctx.token)
+        let doc = self
+            .document(step, &ctx.secret_id, &ctx.token)
             .await?
             .ok_or_else(|| {
                 RotationError::new(
@@ -167,7 +170,26 @@ impl Engine {
                         version: ctx.token.clone(),
                     },
                 )
-            })
+            })?;
+        self.checked_pending(step, ctx, doc).await
+    }
+
+    /// Returns `pending` (the token's document, just read) when it equals `AWSCURRENT`'s but for
+    /// the credential and the rotation record, as every document createSecret writes does.
+    /// Anything else (another Jamf URL, credentials secret, tenant, app, kind, ...) was written
+    /// by someone else: acting on it could send Jamf credentials or the new secret elsewhere, so
+    /// it is refused before anything is read from or sent to the servers it names.
+    pub(crate) async fn checked_pending(
+        &self,
+        step: Step,
+        ctx: &StepContext,
+        pending: TargetDocument,
+    ) -> Result<TargetDocument, RotationError> {
+        let (_, current) = self.current_of(step, ctx).await?;
+        pending
+            .check_pending(&ctx.token, &current)
+            .map_err(|e| RotationError::new(step, ErrorKind::Document(e)))?;
+        Ok(pending)
     }
 }
 

@@ -47,6 +47,9 @@ struct Setup {
 fn init() -> anyhow::Result<Setup> {
     let settings = Settings::from_env().context("reading the function's settings")?;
     wiring::check_rotator_settings(&settings).context("reading the function's settings")?;
+    if let Some(why) = rotator_engine::rotation::start::settings_never_fit(&settings) {
+        anyhow::bail!("reading the function's settings: {why}");
+    }
     let targets = Targets::from_env()?;
     tracing::info!(?targets, auth = ?settings.rotator_auth, "ready");
     Ok(Setup { settings, targets })
@@ -95,7 +98,12 @@ where
             Err(p) => Err(LambdaError::Panicked(p.to_string())),
         };
         routed.map_err(|e| {
-            tracing::error!(error_type = e.error_type(), "{e}");
+            if e.elsewhere() {
+                // Not a failure: another invocation is rotating the target.
+                tracing::warn!(error_type = e.error_type(), "{e}");
+            } else {
+                tracing::error!(error_type = e.error_type(), "{e}");
+            }
             Diagnostic {
                 error_type: e.error_type().to_string(),
                 error_message: e.to_string(),

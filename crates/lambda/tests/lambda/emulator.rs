@@ -73,6 +73,7 @@ pub async fn start(w: &TestWorld, targets: &[&str], topic: Option<&str>) -> Emul
         .env("AWS_REGION", moto::REGION)
         .env("ENTRA_LOGIN_URL", w.entra.url().as_str())
         .env("GRAPH_URL", w.entra.url().as_str())
+        .env("ALLOW_LOOPBACK_HTTP", "true")
         .env("ROTATOR_CLIENT_ID", s.rotator_client_id.as_deref().unwrap())
         .env(
             "ROTATOR_CREDENTIALS_SECRET_ID",

@@ -28,8 +28,9 @@ pub(crate) const FUNCTION_ARN: &str =
     "arn:aws:lambda:us-east-1:123456789012:function:jamf-entra-rotator";
 
 /// What an smtp-graph rotation may take with the default settings: the propagation wait (300 s)
-/// and the margin (60 s); the check keeps another margin for its report.
-const NEEDED_SECS: i64 = 300 + 60 + 60;
+/// and its calls at their worst (one Graph call through every retry, 4 × 30 s + 3 × 30 s, and
+/// the rollback's two calls, 2 × 30 s); the check keeps 60 s for its report.
+const NEEDED_SECS: i64 = 300 + 270 + 60;
 
 /// A world whose one target expires in 10 days (due), on the memory store, and the function
 /// for it in `mode`.
@@ -82,7 +83,7 @@ async fn a_check_defers_a_rotation_it_has_no_time_to_finish_and_reports_it_as_de
     assert!(
         report["deferred"]
             .as_str()
-            .is_some_and(|why| why.contains("419 s were left")),
+            .is_some_and(|why| why.contains("629 s were left")),
         "{r}"
     );
     assert_eq!(
@@ -94,11 +95,17 @@ async fn a_check_defers_a_rotation_it_has_no_time_to_finish_and_reports_it_as_de
     assert_eq!(h.metric("DaysUntilExpiry", Some(&arn(&w).await)), [9.0]);
     assert_eq!(h.metric("RotationDeferred", Some(&arn(&w).await)), [1.0]);
     assert!(h.metric("RotationFailed", Some(&arn(&w).await)).is_empty());
-    // Nothing started: no credential, no version, nothing to Jamf Pro, no alert.
+    // Nothing started: no credential, no version, nothing to Jamf Pro. The secret has been due
+    // for 22 daily checks (9 days left of a 30-day window: days 30 to 9): the deferral alerts.
     assert_eq!(store.snapshot(), before);
     assert_eq!(w.entra.count(EntraOp::AddPassword), 0);
     assert_eq!(w.jamf.count(JamfOp::PutSmtp), 0);
-    assert!(w.alerts.sent().is_empty(), "{:?}", w.alerts.sent());
+    let subjects: Vec<_> = w.alerts.sent().into_iter().map(|a| a.subject).collect();
+    assert_eq!(subjects.len(), 1, "{subjects:?}");
+    assert!(
+        subjects[0].starts_with("Rotation deferred 22 times"),
+        "{subjects:?}"
+    );
     w.assert_no_leaks(&[&text(&r), &h.output()]);
 }
 
@@ -124,11 +131,61 @@ async fn a_check_with_just_enough_time_left_rotates_in_process() {
 async fn the_budget_counts_the_conditional_access_observation_window() {
     let (w, _store, _h) = spawn_due(RotationMode::Auto).await;
     let mut doc = w.current_doc().await;
-    assert_eq!(w.engine.rotation_budget(&doc).num_seconds(), 300 + 60);
+    assert_eq!(w.engine.rotation_budget(&doc).num_seconds(), 300 + 270);
     doc.jamf.target = TargetKind::ConditionalAccess;
-    assert_eq!(w.engine.rotation_budget(&doc).num_seconds(), 300 + 60 + 60);
-    doc.jamf.observation_secs = Some(600);
-    assert_eq!(w.engine.rotation_budget(&doc).num_seconds(), 300 + 600 + 60);
+    assert_eq!(w.engine.rotation_budget(&doc).num_seconds(), 300 + 60 + 270);
+    doc.jamf.observation_secs = Some(500);
+    assert_eq!(
+        w.engine.rotation_budget(&doc).num_seconds(),
+        300 + 500 + 270
+    );
+}
+
+/// A rotation deferred in check after check alerts once it has been due for three daily checks,
+/// with the date the secret expires; the first two deferrals alert nothing. Nothing is written to
+/// count them: the count comes from the days the secret has been within its rotation window.
+#[tokio::test]
+async fn a_rotation_deferred_in_three_daily_checks_alerts_with_its_expiry_date() {
+    // 31 days to go, less a moment: 30 whole days, the first day of the 30-day window.
+    let (w, store) = spawn_world_on_memory(31).await;
+    let h = function(&w, w.engine.clone(), RotationMode::InProcess).await;
+    let before = store.snapshot();
+    let expires = w.current_doc().await.entra.expires_at.unwrap().date_naive();
+    let mut deferred = Vec::new();
+    for day in 0..3 {
+        if day > 0 {
+            w.clock.advance(std::time::Duration::from_secs(86_400));
+        }
+        let r = h
+            .invoke_within(check(), &with_secs_left(&w, NEEDED_SECS - 1))
+            .await
+            .unwrap();
+        deferred.push((
+            r["results"][0]["report"]["action"].clone(),
+            w.alerts.sent().len(),
+        ));
+    }
+    assert_eq!(
+        deferred,
+        [
+            (json!("deferred"), 0),
+            (json!("deferred"), 0),
+            (json!("deferred"), 1)
+        ]
+    );
+    let alert = &w.alerts.sent()[0];
+    assert_eq!(alert.kind, AlertKind::ExpiryClose);
+    assert!(
+        alert.subject.starts_with("Rotation deferred 3 times"),
+        "{alert:?}"
+    );
+    assert!(
+        alert.message.contains(&format!("expires on {expires}")),
+        "{}",
+        alert.message
+    );
+    assert!(alert.message.contains("ROTATION_MODE"), "{}", alert.message);
+    assert_eq!(store.snapshot(), before, "no version written to count");
 }
 
 #[tokio::test]

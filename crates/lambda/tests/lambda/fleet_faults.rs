@@ -414,7 +414,7 @@ async fn next_check_calls() -> Vec<String> {
 #[tokio::test]
 async fn a_late_finish_secret_of_a_done_rotation_whose_lease_was_not_let_go_is_a_no_op() {
     let calls = next_check_calls().await;
-    assert_eq!(calls.last().unwrap(), "sm: UpdateSecretVersionStage(lease)");
+    assert_eq!(calls.last().unwrap(), "lease: DeleteItem");
     let k = killed_after_hand_off().await;
     let w = &k.w;
     w.clock.advance(DAY);

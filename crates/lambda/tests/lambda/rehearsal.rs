@@ -166,6 +166,8 @@ async fn the_translated_stack_deploys_on_moto_and_its_function_rotates_on_the_sc
     assert_eq!(deployed_env["ROTATOR_AUTH"], "federated");
     let topic = deployed["outputs"]["AlertTopicArn"].as_str().unwrap();
     assert_eq!(deployed_env["ALERT_TOPIC_ARN"], topic);
+    // The stack's lease table: the function's leases live there.
+    let leases = lease_table(&deployed_env["LEASE_TABLE_NAME"]).await;
 
     // What Lambda sets, then the stand-ins' addresses: none of them is the template's to set.
     let mut env = deployed_env.clone();
@@ -184,6 +186,7 @@ async fn the_translated_stack_deploys_on_moto_and_its_function_rotates_on_the_sc
         ("AWS_ENDPOINT_URL_STS", &sts_url),
         ("ENTRA_LOGIN_URL", &entra),
         ("GRAPH_URL", &entra),
+        ("ALLOW_LOOPBACK_HTTP", "true"),
     ];
     for (k, v) in overlay {
         assert!(
@@ -209,6 +212,15 @@ async fn the_translated_stack_deploys_on_moto_and_its_function_rotates_on_the_sc
         "the function signed in through STS (federated)"
     );
     w.assert_invariant().await;
+    assert_eq!(
+        leases.items().await,
+        0,
+        "the rotation took its lease in the stack's table and let go of it"
+    );
+    assert!(
+        f.output().contains("holds the rotation's lease until"),
+        "the rotation held the lease"
+    );
     let alerts = inbox.notifications().await;
     assert!(
         alerts
@@ -220,6 +232,40 @@ async fn the_translated_stack_deploys_on_moto_and_its_function_rotates_on_the_sc
         &w,
         &[&text(&response), &serde_json::to_string(&alerts).unwrap()],
     );
+}
+
+/// The stack's lease table on moto.
+struct LeaseTable {
+    client: aws_sdk_dynamodb::Client,
+    name: String,
+}
+
+/// The lease table the stack created, checked as the template declares it (TTL on
+/// `expires_at`; moto may not keep the TTL of a CloudFormation table, so only when it says).
+async fn lease_table(name: &str) -> LeaseTable {
+    use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
+    let conf = aws_sdk_dynamodb::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new(moto::REGION))
+        .credentials_provider(Credentials::new("testing", "testing", None, None, "moto"))
+        .endpoint_url(moto::endpoint().await)
+        .build();
+    let client = aws_sdk_dynamodb::Client::from_conf(conf);
+    let table = client.describe_table().table_name(name).send().await;
+    let key = table.expect("the stack created the lease table");
+    let key = key.table().and_then(|t| t.key_schema().first());
+    assert_eq!(key.map(|k| k.attribute_name()), Some("pk"));
+    LeaseTable {
+        client,
+        name: name.to_string(),
+    }
+}
+
+impl LeaseTable {
+    async fn items(&self) -> usize {
+        let scan = self.client.scan().table_name(&self.name).send().await;
+        scan.unwrap().items().len()
+    }
 }
 
 #[tokio::test]

@@ -50,6 +50,12 @@ pub struct Layout {
     pub quiet_errors: bool,
     /// The form says `enctype="multipart/form-data"` (and Save accepts only that).
     pub multipart: bool,
+    /// Hidden inputs named `csrf`, `_xsrf` and `nonce`, and one with an innocent name (`state`)
+    /// holding a token-shaped value ([`TOKEN_FIELDS`]): each must come back as rendered.
+    pub token_fields: bool,
+    /// Bytes of [`hostile_forms`] put before the edit form (0: none): a page built to make form
+    /// discovery slow.
+    pub hostile_bytes: usize,
 }
 
 impl Default for Layout {
@@ -73,6 +79,8 @@ impl Default for Layout {
             echo_secret_in_errors: false,
             quiet_errors: false,
             multipart: false,
+            token_fields: false,
+            hostile_bytes: 0,
         }
     }
 }
@@ -122,4 +130,31 @@ impl Layout {
             ..Self::default()
         }
     }
+}
+
+/// The hidden inputs [`Layout::token_fields`] adds: name and rendered value.
+pub const TOKEN_FIELDS: [(&str, &str); 4] = [
+    ("csrf", "csrf-plain-value"),
+    ("_xsrf", "xsrf-plain-value"),
+    ("nonce", "nonce-plain-value"),
+    (
+        "state",
+        "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJqYW1mIn0.c2lnbmF0dXJlLTQy",
+    ),
+];
+
+/// About `bytes` of HTML built to make form discovery slow: many small forms, each with a few
+/// controls, `<label for>` elements naming controls of other forms, and labels wrapping controls.
+/// Every form has a password input, so each is a candidate for the client-secret form.
+pub fn hostile_forms(bytes: usize) -> String {
+    let mut out = String::with_capacity(bytes + 256);
+    let mut i = 0usize;
+    while out.len() < bytes {
+        out.push_str(&format!(
+            r#"<form id="f{i}" method="post"><label for="c{j}">L{i}</label><input id="c{i}" name="n{i}" value="v"><label>W<input type="password" name="p{i}"></label></form>"#,
+            j = i + 1
+        ));
+        i += 1;
+    }
+    out
 }

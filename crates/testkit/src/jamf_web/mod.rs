@@ -29,7 +29,7 @@ mod handlers;
 mod layout;
 mod pages;
 
-pub use layout::{Layout, SubmitControl};
+pub use layout::{hostile_forms, Layout, SubmitControl, TOKEN_FIELDS};
 
 use super::jamf::JamfSim;
 use super::RecordedRequest;

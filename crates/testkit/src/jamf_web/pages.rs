@@ -119,6 +119,12 @@ impl WebUi {
             rendered.push(("proxyPassword".into(), String::new()));
         }
         let mut hidden = format!(r#"<input type="hidden" name="session-token" value="{csrf}">"#);
+        if layout.token_fields {
+            for (name, value) in super::TOKEN_FIELDS {
+                hidden += &format!(r#"<input type="hidden" name="{name}" value="{value}">"#);
+                rendered.push((name.into(), value.into()));
+            }
+        }
         if layout.extra_controls {
             hidden += r#"<input type="hidden" name="formVersion" value="3"><input type="hidden" name="id" value="1">"#;
             rendered.extend([
@@ -173,9 +179,10 @@ impl WebUi {
         } else {
             ""
         };
+        let hostile = super::hostile_forms(layout.hostile_bytes);
         drop(st);
         Page::html(format!(
-            r#"<!DOCTYPE html><html><head><title>Conditional Access - Jamf Pro</title></head><body>{other_form}
+            r#"<!DOCTYPE html><html><head><title>Conditional Access - Jamf Pro</title></head><body>{hostile}{other_form}
 <h1>Conditional Access</h1>{error}
 <form method="post" action="{path}?o=u" id="{prefix}form"{enctype}>{hidden}
 <h2>Microsoft Intune Integration</h2>

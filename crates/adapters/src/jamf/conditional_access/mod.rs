@@ -14,14 +14,16 @@
 //!
 //! [`probe`] shows an administrator what the target would do, changing nothing.
 
+mod offload;
 mod probe;
+
+pub use offload::{off_runtime, PARSE_TIME_LIMIT};
 
 pub use probe::{describe_probe, probe, probe_from_env, ProbeControl, ProbePair, ProbeReport};
 
 use super::client::JamfClient;
 use super::form::{
-    discover, is_login_page, save_outcome, ControlKind, FormHints, IntuneForm, SaveOutcome,
-    DEFAULT_PAGE_PATH,
+    read_edit_page, ControlKind, EditPage, FormHints, IntuneForm, SaveOutcome, DEFAULT_PAGE_PATH,
 };
 use super::web::WebSession;
 use crate::clock::SharedClock;
@@ -136,15 +138,24 @@ impl ConditionalAccessTarget {
         )
     }
 
-    /// Loads the edit page and discovers the form, logging in again once if the session expired.
+    /// Loads the edit page and discovers the form (off the runtime, [`off_runtime`]), logging
+    /// in again once if the session expired.
     async fn load_form(&self, web: &mut WebSession) -> Result<IntuneForm, TargetError> {
-        let operation = format!("GET /{}", self.page_path.trim_start_matches('/'));
+        let operation = format!(
+            "GET /{}",
+            crate::http::label_path(self.page_path.trim_start_matches('/'))
+        );
         loop {
             let page = web.get(&self.page_path).await?;
-            if is_login_page(&page.html) {
-                if web.relogin().await? {
-                    continue;
-                }
+            let (hints, op) = (self.hints.clone(), operation.clone());
+            let read = off_runtime(&operation, PARSE_TIME_LIMIT, move || {
+                read_edit_page(&page.html, &page.url, &hints, &op)
+            })
+            .await?;
+            if let EditPage::Form(form) = read {
+                return Ok(form);
+            }
+            if !web.relogin().await? {
                 return Err(TargetError::Auth {
                     server: self.client.server().to_string(),
                     message: format!(
@@ -153,7 +164,6 @@ impl ConditionalAccessTarget {
                     ),
                 });
             }
-            return discover(&page.html, &page.url, &self.hints, &operation);
         }
     }
 
@@ -204,7 +214,7 @@ impl ConditionalAccessTarget {
             let page = web
                 .post_form(&form.action, form.encode(secret), &secrets)
                 .await?;
-            match save_outcome(&page.html, form.application_id(), &secrets) {
+            match offload::save_outcome_off_runtime(&form, page.html, &secrets).await? {
                 SaveOutcome::Saved => {
                     tracing::info!(server = self.client.server(), field = form.secret_field(), "Jamf Pro saved the Microsoft Intune integration's client secret");
                     return Ok(());

@@ -18,7 +18,8 @@ pub struct ProbeControl {
     pub name: String,
     /// Its kind.
     pub kind: ControlKind,
-    /// The rendered value, `[redacted]` for passwords and tokens.
+    /// The rendered value, `[redacted]` for passwords, controls named like a token (`csrf`,
+    /// `_xsrf`, `nonce`, …) and hidden values shaped like one, whatever their name.
     pub value: String,
     /// Its label, when found.
     pub label: Option<String>,
@@ -122,7 +123,12 @@ pub async fn probe(
         .map(|(i, c)| ProbeControl {
             name: c.name.clone(),
             kind: c.kind,
-            value: c.shown_value(),
+            // The application ID is shown in full below in any case.
+            value: if i == form.application_id {
+                form.application_id().to_string()
+            } else {
+                c.shown_value()
+            },
             label: c.label.clone(),
             role: role(i),
         })

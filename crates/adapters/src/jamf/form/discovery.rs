@@ -1,12 +1,22 @@
 //! Finding the Microsoft Intune integration's form on the page, its submit control, and its
 //! client-secret and application-ID controls (by hint, or by kind, name, label or GUID value).
 
-use super::controls::collect;
-use super::{attr_lc, is_login_page, sel, title, Control, ControlKind, FormHints, IntuneForm};
+use super::controls::{scan, OverCap};
+use super::outcome::is_login_doc;
+use super::{attr_lc, title, Control, ControlKind, FormHints, IntuneForm};
 use crate::ports::TargetError;
 use crate::redact::truncate;
 use scraper::Html;
 use url::Url;
+
+/// What the edit page turned out to be.
+#[derive(Debug)]
+pub enum EditPage {
+    /// Jamf Pro's login page: the session expired.
+    Login,
+    /// The Microsoft Intune integration's form.
+    Form(IntuneForm),
+}
 
 /// Finds the Microsoft Intune integration's form on the page at `page_url` and everything it
 /// would submit. `operation` names the page load in errors. Errors say what was found and what
@@ -17,19 +27,54 @@ pub fn discover(
     hints: &FormHints,
     operation: &str,
 ) -> Result<IntuneForm, TargetError> {
+    match read_edit_page(html, page_url, hints, operation)? {
+        EditPage::Form(form) => Ok(form),
+        EditPage::Login => Err(TargetError::InvalidResponse {
+            operation: operation.to_string(),
+            message: "Jamf Pro served its login page instead of the settings page".into(),
+        }),
+    }
+}
+
+/// Reads the edit page with one parse: the login page, or the Intune form ([`discover`]). The
+/// work is linear in the page, and a page with more forms or controls than the caps
+/// ([`super::MAX_FORMS`], [`super::MAX_CONTROLS`]) is refused, naming the cap and `operation`.
+pub fn read_edit_page(
+    html: &str,
+    page_url: &Url,
+    hints: &FormHints,
+    operation: &str,
+) -> Result<EditPage, TargetError> {
     let doc = Html::parse_document(html);
+    if is_login_doc(&doc) {
+        return Ok(EditPage::Login);
+    }
+    form_on(&doc, page_url, hints, operation).map(EditPage::Form)
+}
+
+fn form_on(
+    doc: &Html,
+    page_url: &Url,
+    hints: &FormHints,
+    operation: &str,
+) -> Result<IntuneForm, TargetError> {
     let invalid = |message: String| TargetError::InvalidResponse {
         operation: operation.to_string(),
         message,
     };
-    if is_login_page(html) {
-        return Err(invalid(
-            "Jamf Pro served its login page instead of the settings page".into(),
-        ));
-    }
+    let page = scan(doc).map_err(|OverCap { what, limit }| {
+        invalid(format!(
+            "the page has more than {limit} {what} (the limit for a settings page): refusing to read it"
+        ))
+    })?;
+    tracing::debug!(
+        operation,
+        forms = page.forms.len(),
+        nodes_visited = page.visits,
+        "read the page's forms"
+    );
     let mut candidates = Vec::new();
-    for form in doc.select(&sel("form")) {
-        let controls = collect(&doc, form);
+    for (form, controls) in page.forms.into_iter().zip(page.controls) {
         let has_secret = controls.iter().any(|(c, _)| match &hints.secret_field {
             Some(name) => &c.name == name,
             None => c.kind == ControlKind::Password,
@@ -48,7 +93,7 @@ pub fn discover(
             return Err(invalid(format!(
                 "no form with a client-secret input ({}) on the page \"{}\": is {} the Microsoft Intune integration's edit page?",
                 hints.secret_field.as_deref().map(|n| format!("named '{n}'")).unwrap_or_else(|| "a password input".into()),
-                truncate(&title(&doc), 80),
+                truncate(&title(doc), 80),
                 page_url.path()
             )))
         }

@@ -9,9 +9,16 @@
 //! when it cannot be identified the target refuses instead of guessing. Any name can be set in
 //! the document (`jamf.secret_field`, `jamf.application_id_field`).
 //!
+//! A page is Jamf Pro's or a hostile server's: the work on it is linear in its size (one walk, a
+//! label map built once, label texts read within a bound), and a page with more than
+//! [`MAX_FORMS`] forms or [`MAX_CONTROLS`] controls is refused. The target reads pages off the
+//! async runtime under a time limit (`conditional_access::off_runtime`); the response body cap
+//! ([`crate::http::MAX_RESPONSE_BYTES`]) bounds the page before it is parsed.
+//!
 //! Layout: this file holds the types and the HTML helpers; `discovery` finds the form and its
-//! secret and application-ID controls; `controls` collects what a form submits; `submission`
-//! encodes the submission; `outcome` recognises the login page and reads the page after Save.
+//! secret and application-ID controls; `controls` collects what every form submits in one walk;
+//! `tokens` tells which rendered values must never be shown; `submission` encodes the
+//! submission; `outcome` recognises the login page and reads the page after Save.
 
 use crate::redact::REDACTED;
 use scraper::{ElementRef, Html, Selector};
@@ -24,8 +31,9 @@ mod outcome;
 mod submission;
 #[cfg(test)]
 mod tests;
+mod tokens;
 
-pub use discovery::discover;
+pub use discovery::{discover, read_edit_page, EditPage};
 pub use outcome::{is_login_page, save_outcome, SaveOutcome};
 
 /// Path of the Conditional Access edit page below the server's base URL.
@@ -33,6 +41,13 @@ pub const DEFAULT_PAGE_PATH: &str = "ConditionalAccess.html?o=u";
 
 /// Longest page text kept in an error.
 const MAX_MESSAGE: usize = 300;
+
+/// Most forms a page may hold: Jamf Pro's settings pages have a handful. A page with more is
+/// refused before any control is read (form discovery must stay cheap on a hostile page).
+pub const MAX_FORMS: usize = 64;
+/// Most controls (inputs, selects, textareas, buttons) a page may hold: the settings pages have
+/// tens.
+pub const MAX_CONTROLS: usize = 2_000;
 
 /// What kind of control a form field is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -74,11 +89,14 @@ pub struct Control {
 }
 
 impl Control {
-    /// True for values that must never be shown: passwords, and tokens (the CSRF `session-token`).
+    /// True for values that must never be shown: passwords, controls named like a token (the
+    /// CSRF `session-token`, `csrf`, `_xsrf`, `nonce`, …), and hidden values shaped like a token
+    /// whatever their name (a JWT, a long random-looking hex or base64 run).
     pub fn is_sensitive(&self) -> bool {
         self.secret
             || self.kind == ControlKind::Password
-            || self.name.to_ascii_lowercase().contains("token")
+            || tokens::names_a_secret(&self.name)
+            || (self.kind == ControlKind::Hidden && tokens::looks_like_token(&self.value))
     }
 
     /// The value for reports: the rendered value, or [`REDACTED`] for sensitive controls.

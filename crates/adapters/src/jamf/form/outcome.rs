@@ -1,15 +1,26 @@
 //! Reading what Jamf Pro served: its login page (the session expired), or the page after Save
 //! (saved, an error, or nothing recognisable).
 
-use super::{attr_lc, collapse, sel, title, MAX_MESSAGE};
+use super::controls::{bounded_text, TextBound};
+use super::{attr_lc, sel, title, MAX_MESSAGE};
 use crate::redact::{scrub, truncate};
 use scraper::{ElementRef, Html};
 use secrecy::SecretString;
 
+/// How much of an error's text is read: past [`MAX_MESSAGE`] and any secret to scrub.
+const ERROR_TEXT: TextBound = TextBound {
+    nodes: 512,
+    chars: 4096,
+};
+
 /// True when `html` is Jamf Pro's login page (a form with a username and a password input): what
 /// the server serves instead of a settings page once the session has expired.
 pub fn is_login_page(html: &str) -> bool {
-    let doc = Html::parse_document(html);
+    is_login_doc(&Html::parse_document(html))
+}
+
+/// [`is_login_page`] of a parsed page.
+pub(super) fn is_login_doc(doc: &Html) -> bool {
     doc.select(&sel("form")).any(|form| {
         let inputs: Vec<ElementRef> = form.select(&sel("input")).collect();
         let has = |pred: &dyn Fn(&ElementRef) -> bool| inputs.iter().any(pred);
@@ -37,11 +48,14 @@ pub enum SaveOutcome {
 /// Reads the page Jamf Pro answered Save with. `application_id` is what the form held: a page
 /// that saved shows it again. Error texts are scrubbed of `secrets`.
 pub fn save_outcome(html: &str, application_id: &str, secrets: &[&SecretString]) -> SaveOutcome {
-    if is_login_page(html) {
+    let doc = Html::parse_document(html);
+    if is_login_doc(&doc) {
         return SaveOutcome::LoginPage;
     }
-    let doc = Html::parse_document(html);
-    let errors: Vec<String> = doc
+    // The first error shown; its text read within a bound (an error nested in another would
+    // otherwise be read once per level), long enough to scrub a secret before it is cut.
+    let mut visits = 0;
+    let first = doc
         .select(&sel("[class], [role], [id]"))
         .filter(|e| {
             let class = attr_lc(e, "class");
@@ -56,11 +70,10 @@ pub fn save_outcome(html: &str, application_id: &str, secrets: &[&SecretString])
                     .replace(' ', "")
                     .contains("display:none")
         })
-        .map(|e| collapse(&e.text().collect::<String>()))
-        .filter(|t| !t.is_empty())
-        .collect();
-    if let Some(first) = errors.first() {
-        return SaveOutcome::Failed(truncate(&scrub(first, secrets), MAX_MESSAGE));
+        .map(|e| bounded_text(&e, ERROR_TEXT, &mut visits))
+        .find(|t| !t.is_empty());
+    if let Some(first) = first {
+        return SaveOutcome::Failed(truncate(&scrub(&first, secrets), MAX_MESSAGE));
     }
     // Jamf Pro answers a successful Save with the read view. The edit form coming back without
     // a recognisable error may be an error this code cannot read: never call that success.

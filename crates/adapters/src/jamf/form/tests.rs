@@ -172,3 +172,149 @@ fn a_form_opened_inside_a_table_keeps_its_controls() {
         ["applicationId", "s"]
     );
 }
+
+/// The standard page after about `bytes` of [`rotator_testkit::jamf_web::hostile_forms`].
+fn hostile_page(bytes: usize) -> String {
+    format!(
+        "{}{}",
+        rotator_testkit::jamf_web::hostile_forms(bytes),
+        standard()
+    )
+}
+
+/// The hostile page's cost: `discover` on [`hostile_page`]s of 16 KiB to 2 MiB, timed and
+/// printed. Run with
+/// `cargo test -p rotator-adapters --lib hostile_page_benchmark -- --ignored --nocapture`.
+#[test]
+#[ignore = "a benchmark: prints figures, asserts nothing about time"]
+fn hostile_page_benchmark() {
+    for kib in [16, 64, 256, 2048] {
+        let html = hostile_page(kib * 1024);
+        let started = std::time::Instant::now();
+        let result = discover(&html, &url(), &FormHints::default(), "GET /bench");
+        println!(
+            "hostile page {kib} KiB ({} bytes): discover took {:.3} s: {}",
+            html.len(),
+            started.elapsed().as_secs_f64(),
+            match &result {
+                Ok(f) => format!("found the form ({} controls)", f.controls.len()),
+                Err(e) => format!("refused: {e}"),
+            }
+        );
+    }
+}
+
+/// Nodes of a parsed page (what linear work is measured against).
+fn nodes(html: &str) -> usize {
+    scraper::Html::parse_document(html).tree.nodes().count()
+}
+
+/// The 2 MiB hostile page (thousands of small forms, controls and labels) is refused by the
+/// form cap, naming the cap and the page and quoting nothing of it.
+#[test]
+fn a_hostile_page_over_the_caps_is_refused_naming_the_cap() {
+    let html = hostile_page(2 * 1024 * 1024);
+    let e = discover(
+        &html,
+        &url(),
+        &FormHints::default(),
+        "GET /ConditionalAccess.html",
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        e.contains("GET /ConditionalAccess.html")
+            && e.contains(&format!("more than {MAX_FORMS} forms")),
+        "{e}"
+    );
+    assert!(!e.contains("L1") && e.len() < 300, "{e}");
+    // The controls cap: one form with more controls than allowed.
+    let many = "<input name=x>".repeat(MAX_CONTROLS + 1);
+    let e = discover(&page(&many), &url(), &FormHints::default(), "GET /p")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains(&format!("more than {MAX_CONTROLS} controls")),
+        "{e}"
+    );
+}
+
+/// A page just within the caps, built to make discovery quadratic (every form's controls named
+/// by labels elsewhere, a label wrapping every control, deep nesting around the controls), costs
+/// work linear in its size: the walk's node visits stay within a small multiple of its nodes.
+#[test]
+fn a_hostile_page_within_the_caps_costs_linear_work() {
+    let forms = rotator_testkit::jamf_web::hostile_forms(60 * 140);
+    let deep = format!(
+        "{}<label>{}{}</label>{}",
+        "<div>".repeat(5_000),
+        "<span>label text</span>".repeat(2_000),
+        "<input name=w type=hidden>".repeat(MAX_CONTROLS - 200),
+        "</div>".repeat(5_000)
+    );
+    let html = format!("{forms}{deep}");
+    let doc = scraper::Html::parse_document(&html);
+    let scan = super::controls::scan(&doc).expect("within the caps");
+    assert!(scan.forms.len() <= MAX_FORMS);
+    let total: usize = scan.controls.iter().map(Vec::len).sum();
+    assert!(total > 100, "{total} controls read");
+    let n = nodes(&html);
+    assert!(
+        scan.visits <= 2 * n,
+        "{} visits for {n} nodes: not linear",
+        scan.visits
+    );
+}
+
+#[test]
+fn token_like_hidden_values_are_redacted_whatever_their_name() {
+    let jwt = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2lnbmF0dXJlMTIz";
+    let html = page(&format!(
+        r#"<input type="hidden" name="csrf" value="plain1">
+           <input type="hidden" name="_xsrf" value="plain2">
+           <input type="hidden" name="nonce" value="plain3">
+           <input type="hidden" name="formVersion" value="{jwt}">
+           <input type="hidden" name="state" value="9f86d081884c7d659a2feaa0c55ad015">
+           <input type="hidden" name="id" value="1">
+           <label for="a">Application ID</label><input id="a" name="applicationId" value="{APP}">
+           <input type="password" name="clientSecret" value="********">
+           <input type="submit" name="action" value="Save">"#
+    ));
+    let f = discover(&html, &url(), &FormHints::default(), "GET").unwrap();
+    let shown = |name: &str| {
+        f.controls
+            .iter()
+            .find(|c| c.name == name)
+            .unwrap()
+            .shown_value()
+    };
+    for name in ["csrf", "_xsrf", "nonce", "formVersion", "state"] {
+        assert_eq!(shown(name), crate::redact::REDACTED, "{name}");
+    }
+    assert_eq!(shown("id"), "1");
+    assert_eq!(shown("applicationId"), APP);
+    let dbg = format!("{f:?}");
+    for v in [
+        "plain1",
+        "plain2",
+        "plain3",
+        jwt,
+        "9f86d081884c7d659a2feaa0c55ad015",
+    ] {
+        assert!(!dbg.contains(v), "{dbg}");
+    }
+}
+
+/// A control's `form` attribute may name a form that comes later in the page.
+#[test]
+fn a_form_attribute_may_name_a_later_form() {
+    let html = format!(
+        r#"<html><body><input form="intune" name="applicationId" value="{APP}">
+           <form id="intune" method="post" action="x.html"><h2>Microsoft Intune</h2>
+           <input type="password" name="s"><input type="submit" value="Save"></form>
+           <input form="intune" name="late" value="1"><input form="nowhere" name="lost"></body></html>"#
+    );
+    let f = discover(&html, &url(), &FormHints::default(), "GET").unwrap();
+    let names: Vec<&str> = f.controls.iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(names, ["applicationId", "s", "late"]);
+}
