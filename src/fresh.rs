@@ -16,6 +16,7 @@
 use crate::setup::{self, InitOutcome, InitRequest};
 use anyhow::{anyhow, Context, Result};
 use rotator_adapters::secrets_manager::AwsSecretStore;
+use rotator_engine::config::Settings;
 use rotator_engine::ports::{AppRef, NewPassword, SecretHolder};
 use rotator_engine::rotation::{credential_name, target_tag, Engine};
 use secrecy::SecretString;
@@ -28,10 +29,11 @@ enum Unproven {
     TestFailed(anyhow::Error),
 }
 
-/// Runs `init --fresh` for `req` with `engine`'s Entra, Jamf Pro and clock, writing through
+/// Runs `init --fresh` for `req` (under `settings`) with `engine`'s Entra, Jamf Pro and clock, writing through
 /// `store`. Everything `init` refuses (an existing secret without `--overwrite`, a bad document)
 /// is refused before anything is made.
 pub async fn init_fresh(
+    settings: &Settings,
     engine: &Engine,
     store: &AwsSecretStore,
     req: InitRequest,
@@ -40,6 +42,7 @@ pub async fn init_fresh(
     // A placeholder until the new secret exists; the document is checked before anything is made.
     let mut doc = req.document(SecretString::from("not-yet-made"));
     doc.validate()?;
+    setup::check_budget(settings, &doc)?;
     let app = engine.directory.application(&AppRef::of(&doc)).await?;
     doc.entra.application_object_id = Some(app.object_id.clone());
     let app = AppRef::of(&doc);

@@ -516,7 +516,7 @@ async fn init_fresh(
     // No current secret: the document gets the new one.
     let placeholder = secrecy::SecretString::from(String::new());
     let request = init_request(args, placeholder, tag, rotation);
-    let outcome = fresh::init_fresh(&w.engine, &store, request).await?;
+    let outcome = fresh::init_fresh(&settings, &w.engine, &store, request).await?;
     print_init(&outcome, json)?;
     Ok(ExitCode::SUCCESS)
 }

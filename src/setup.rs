@@ -191,13 +191,7 @@ pub async fn init(settings: &Settings, req: InitRequest) -> Result<InitOutcome, 
     let store = aws_store(settings).await;
     let mut doc = req.document(req.client_secret.clone());
     doc.validate()?;
-    if let Some(why) = rotator_engine::rotation::start::Budget::of(settings, &doc)
-        .never_fits(settings.rotation_mode)
-    {
-        return Err(SetupError::Mismatch(format!(
-            "this target could never rotate: {why}; nothing was written"
-        )));
-    }
+    check_budget(settings, &doc)?;
     if settings.rotator_credentials_secret_id.is_some()
         || settings.rotator_auth == rotator_engine::config::RotatorAuth::Federated
     {
@@ -215,6 +209,18 @@ pub async fn init(settings: &Settings, req: InitRequest) -> Result<InitOutcome, 
     }
     let exists = existing(&store, &req).await?;
     write_document(&store, &req, &doc, exists).await
+}
+
+/// Refuses a target that could never rotate within Lambda's 900 s, with the arithmetic.
+pub(crate) fn check_budget(settings: &Settings, doc: &TargetDocument) -> Result<(), SetupError> {
+    match rotator_engine::rotation::start::Budget::of(settings, doc)
+        .never_fits(settings.rotation_mode)
+    {
+        Some(why) => Err(SetupError::Mismatch(format!(
+            "this target could never rotate: {why}; nothing was written"
+        ))),
+        None => Ok(()),
+    }
 }
 
 /// Secrets Manager, as `init` uses it.
@@ -557,6 +563,7 @@ mod budget_tests {
             overwrite: false,
             kms_key_id: None,
             rotation: None,
+            tag: None,
         };
         let e = init(&settings, request).await.unwrap_err().to_string();
         assert!(
