@@ -630,24 +630,6 @@ impl SecretStore for SlotsAtHandOff {
     async fn remove_pending(&self, id: &str, v: &str) -> Result<(), StoreError> {
         self.inner.remove_pending(id, v).await
     }
-    async fn put_labelled(
-        &self,
-        id: &str,
-        v: &str,
-        value: &SecretString,
-        stage: &str,
-    ) -> Result<(), StoreError> {
-        self.inner.put_labelled(id, v, value, stage).await
-    }
-    async fn move_label(
-        &self,
-        id: &str,
-        stage: &str,
-        to: Option<&str>,
-        from: Option<&str>,
-    ) -> Result<(), StoreError> {
-        self.inner.move_label(id, stage, to, from).await
-    }
     async fn create(
         &self,
         name: &str,

@@ -39,19 +39,18 @@ async fn hostile_intune_target(w: &TestWorld, store: &MemoryStore) -> String {
     });
     let id = format!("{}-intune", w.secret_id);
     let creds = format!("{id}/jamf-credentials");
+    let mut doc = w.current_doc().await;
+    let jamf_url = doc.jamf.url.as_ref().map(|u| u.to_string());
     store.insert(
         &creds,
-        &serde_json::json!({"username": "svc-intune", "password": password}).to_string(),
+        &serde_json::json!({"username": "svc-intune", "password": password, "jamf_url": jamf_url})
+            .to_string(),
     );
-    let mut doc = w.current_doc().await;
     doc.entra.client_secret = secret;
     doc.entra.key_id = Some(key);
     doc.jamf.target = rotator_engine::document::TargetKind::ConditionalAccess;
     doc.jamf.credentials_secret_id = creds;
     store.insert(&id, doc.to_secret().expose_secret());
-    rotator_engine::rotation::lease::install(store, &id)
-        .await
-        .unwrap();
     id
 }
 
