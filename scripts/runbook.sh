@@ -1,4 +1,4 @@
-# Sourced by scripts/first-deploy, scripts/setup-azure and scripts/setup-jamf: how a step runs,
+# Sourced by scripts/first-deploy, scripts/deploy, scripts/setup-azure and scripts/setup-jamf: how a step runs,
 # and how a dry run shows it. A dry run prints every command on stderr as
 #
 #   $ command arg arg -> <placeholder>
@@ -46,6 +46,27 @@ lookup() {
         printf '%s -> (nothing on a first deploy)\n' "$(show "$@")" >&2
     else
         "$@"
+    fi
+}
+
+# stored_secret_state SECRET_ID: "ARN filled", "ARN empty" (the secret exists but holds no
+# current value: a run stopped between creating it and filling it), or nothing when there is no
+# such secret. Reads the secret's versions, never its value; a dry run finds nothing.
+stored_secret_state() {
+    local arn current
+    if $dry_run; then
+        lookup aws secretsmanager describe-secret --secret-id "$1" --query ARN --output text
+        return
+    fi
+    arn="$(aws secretsmanager describe-secret --secret-id "$1" --query ARN --output text 2>/dev/null || true)"
+    [[ -n "$arn" ]] || return 0
+    current="$(aws secretsmanager list-secret-version-ids --secret-id "$1" \
+        --query "length(Versions[?contains(VersionStages, 'AWSCURRENT')])" --output text)" ||
+        die "could not read the versions of $1"
+    if [[ "$current" == 0 ]]; then
+        echo "$arn empty"
+    else
+        echo "$arn filled"
     fi
 }
 

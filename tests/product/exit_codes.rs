@@ -262,10 +262,13 @@ async fn discover_exits_2_bad_input_and_3_when_jamf_pro_is_unreachable() {
         "config",
     )
     .await;
+    // Credentials bound to the closed port: the binding passes, and Jamf Pro does not answer.
+    let closed = closed_port();
+    bind_credentials(&w, &closed).await;
     let args = [
         "discover",
         "--jamf-url",
-        &closed_port(),
+        &closed,
         "--jamf-credentials-secret-id",
         creds,
     ];
@@ -313,9 +316,11 @@ async fn probe_exits_0_match_1_mismatch_2_not_conditional_access_3_unreachable()
     )
     .await;
     let mismatch = cli(&["probe", "--secret-id", id], &env).await;
+    let closed = closed_port();
+    bind_credentials(&w, &closed).await;
     put(
         |d, url| d.jamf.url = Some(url.parse().unwrap()),
-        closed_port(),
+        closed.clone(),
     )
     .await;
     let unreachable = fails(&["probe", "--secret-id", id], &env, 3, "unavailable").await;
@@ -325,4 +330,21 @@ async fn probe_exits_0_match_1_mismatch_2_not_conditional_access_3_unreachable()
     assert_eq!(ok.code, 0, "{}{}", ok.stdout, ok.stderr);
     assert_eq!(mismatch.code, 1, "{}{}", mismatch.stdout, mismatch.stderr);
     assert_no_leaks(&w, &[&ok, &mismatch, &unreachable, &not_ca]);
+}
+
+/// Binds the world's Jamf credentials to `url` (their `jamf_url`), as `bind-credentials` would.
+async fn bind_credentials(w: &TestWorld, url: &str) {
+    let (_, value) = w
+        .store
+        .value_at(&w.jamf_credentials_id, "AWSCURRENT")
+        .await
+        .unwrap()
+        .unwrap();
+    let mut creds: serde_json::Value = serde_json::from_str(value.expose_secret()).unwrap();
+    creds["jamf_url"] = serde_json::Value::String(url.to_string());
+    let bound = secrecy::SecretString::from(creds.to_string());
+    w.store
+        .put_current(&w.jamf_credentials_id, &bound)
+        .await
+        .unwrap();
 }

@@ -21,6 +21,9 @@
 //! - `scripts.rs`: the deployment scripts parse and print their usage; a dry run runs nothing.
 //! - `rehearsal.rs`: `template.yaml` translated by SAM and deployed on moto's CloudFormation; the
 //!   real `bootstrap` with the deployed environment rotates on the scheduled check.
+//! - `operator.rs`: the operator CLI with exactly the rehearsed stack's configuration
+//!   (`scripts/operator-env`), signed in to Entra federated as an operator role Entra trusts
+//!   through its own federated credential: `status`, `discover`, `init`, `rotate --lockdown`.
 //! - `uninstall.rs`: `scripts/uninstall` lists what the rehearsed stack and the deployment made,
 //!   changes nothing in a dry run, and removes the stack but keeps the secrets.
 
@@ -39,6 +42,8 @@ mod fleet;
 mod fleet_faults;
 #[path = "lambda/harness.rs"]
 mod harness;
+#[path = "lambda/operator.rs"]
+mod operator;
 #[path = "lambda/rehearsal.rs"]
 mod rehearsal;
 #[path = "lambda/route.rs"]

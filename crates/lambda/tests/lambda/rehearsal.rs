@@ -93,7 +93,7 @@ pub(crate) async fn deploy(
     deployed
 }
 
-fn strings(v: &Value) -> BTreeMap<String, String> {
+pub(crate) fn strings(v: &Value) -> BTreeMap<String, String> {
     v.as_object()
         .unwrap()
         .iter()

@@ -3,7 +3,11 @@
 //! runbook's dry run, walked: every name and ARN a step uses exists (a step before produced it),
 //! the Entra side comes before the deploy and trusts the role the template will name, and no
 //! tool runs. `setup-azure` run against stand-in `az` and `aws` commands: it reuses what exists,
-//! and never leaves a client secret on the app that nothing stores.
+//! and never leaves a client secret on the app that nothing stores. The runbook heals itself: a
+//! missing region is named, an empty credentials secret is filled, the first contact is `status`,
+//! auto and fan-out set the rotation function, samconfig.toml is saved and used, and a stack left
+//! in ROLLBACK_COMPLETE is deleted before the deploy; operators get their own federated credential
+//! and `scripts/operator-env` the deployed settings.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -26,6 +30,7 @@ fn every_script_parses_and_a_wrong_call_prints_its_usage() {
         "first-deploy",
         "invoke",
         "local",
+        "operator-env",
         "runbook.sh",
         "setup-azure",
         "setup-jamf",
@@ -44,6 +49,7 @@ fn every_script_parses_and_a_wrong_call_prints_its_usage() {
         ("setup-azure", &[]),
         ("setup-jamf", &[]),
         ("first-deploy", &[]),
+        ("operator-env", &["--bogus"]),
     ] {
         let out = script(name).args(args).output().unwrap();
         assert_eq!(out.status.code(), Some(2), "{name}");
@@ -81,9 +87,10 @@ fn setup_azure_dry_run_prints_the_steps_and_runs_nothing() {
     );
     let printed = String::from_utf8_lossy(&out.stderr);
     for step in [
-        "az ad app create",
+        // A Graph POST makes a new app; `az ad app create` would patch one of the same name.
+        "az rest --method POST --url https://graph.microsoft.com/v1.0/applications",
         &format!(
-            r#"--required-resource-accesses '[{{"resourceAppId": "{GRAPH_APP}", "resourceAccess": [{{"id": "{OWNED_BY}", "type": "Role"}}]}}]'"#
+            r#""requiredResourceAccess": [{{"resourceAppId": "{GRAPH_APP}", "resourceAccess": [{{"id": "{OWNED_BY}", "type": "Role"}}]}}]"#
         ),
         "az ad sp create",
         &format!(
@@ -97,7 +104,12 @@ fn setup_azure_dry_run_prints_the_steps_and_runs_nothing() {
             "missing step {step:?} in:\n{printed}"
         );
     }
-    for never in ["admin-consent", "az ad app list", "displayName eq"] {
+    for never in [
+        "admin-consent",
+        "az ad app list",
+        "displayName eq",
+        "az ad app create",
+    ] {
         assert!(
             !printed.contains(never),
             "a new app is made, never found by name or consented wholesale ({never}):\n{printed}"
@@ -303,7 +315,7 @@ fn setup_azure_dry_run_grants_a_pinned_app_exactly_its_roles() {
 
 /// A directory of stand-in commands: each named script runs `body` (a shell snippet) after
 /// appending its name and arguments to `calls.log` in the directory.
-fn stand_ins(commands: &[(&str, &str)]) -> PathBuf {
+pub(crate) fn stand_ins(commands: &[(&str, &str)]) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("jer-stand-ins-{}", uuid::Uuid::new_v4().simple()));
     std::fs::create_dir_all(&dir).unwrap();
     for (name, body) in commands {
@@ -319,12 +331,12 @@ fn stand_ins(commands: &[(&str, &str)]) -> PathBuf {
     dir
 }
 
-fn calls(dir: &Path) -> String {
+pub(crate) fn calls(dir: &Path) -> String {
     std::fs::read_to_string(dir.join("calls.log")).unwrap_or_default()
 }
 
 /// `PATH` with the stand-ins first, then the system (python3, sed, …).
-fn path_with(dir: &Path) -> String {
+pub(crate) fn path_with(dir: &Path) -> String {
     format!("{}:/usr/bin:/bin", dir.display())
 }
 
@@ -465,8 +477,9 @@ fn the_first_deploy_dry_run_uses_every_name_and_arn_only_after_a_step_made_it() 
         "jamf-entra-rotator init --secret-id jamf-entra-rotator/smtp-graph",
         "sam build",
         "sam deploy",
-        "aws cloudformation describe-stacks",
-        "scripts/invoke check",
+        "RotatorRoleArn",
+        "aws secretsmanager rotate-secret",
+        "scripts/invoke status",
     ];
     for pair in order.windows(2) {
         assert!(
@@ -521,10 +534,144 @@ fn the_first_deploy_dry_run_uses_every_name_and_arn_only_after_a_step_made_it() 
         deploy.contains("--capabilities CAPABILITY_NAMED_IAM"),
         "{deploy}"
     );
-    assert!(commands[at("scripts/invoke check")].contains(&format!("FUNCTION_NAME={function}")));
+    // The first contact reads (status), never rotates.
+    assert!(commands[at("scripts/invoke status")].contains(&format!("FUNCTION_NAME={function}")));
     assert!(
-        printed.contains("success: scripts/invoke exits 0"),
+        !commands.iter().any(|c| c.contains("scripts/invoke check")
+            || c.contains("scripts/invoke rotate")
+            || c.contains("scripts/invoke emergency")),
         "{printed}"
+    );
+    assert!(
+        printed.contains("success: scripts/invoke status exits 0"),
+        "{printed}"
+    );
+    // samconfig.toml saved, so a later bare scripts/deploy does not fall into --guided.
+    assert!(deploy.contains("--save-params"), "{deploy}");
+    // RotationMode auto (the default) hands rotations to Secrets Manager: the target names the
+    // deployed function as its rotation function, without a rotation now.
+    assert!(overrides.contains(&("RotationMode", "auto")));
+    let rotation = commands[at("aws secretsmanager rotate-secret")];
+    assert!(
+        rotation.contains("--secret-id <target-secret-arn>")
+            && rotation.contains("--rotation-lambda-arn <function-arn>")
+            && rotation.contains("--no-rotate-immediately"),
+        "{rotation}"
+    );
+}
+
+/// The first deploy's dry run with `extra` flags (and stand-ins that fail if called): its
+/// printed commands.
+fn first_deploy_dry_run(extra: &[&str]) -> String {
+    let tools = [
+        "aws",
+        "az",
+        "sam",
+        "cargo",
+        "cargo-lambda",
+        "rustup",
+        "curl",
+    ];
+    let dir = stand_ins(&tools.map(|t| (t, "exit 97")));
+    let out = script("first-deploy")
+        .args(["--dry-run", "--tenant-id", "contoso.onmicrosoft.com"])
+        .args(["--jamf-url", "https://example.jamfcloud.com"])
+        .args(["--jamf-app-id", "11111111-2222-3333-4444-555555555555"])
+        .args(["--region", "eu-west-1"])
+        .args(extra)
+        .env("PATH", path_with(&dir))
+        .output()
+        .unwrap();
+    let printed = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(out.status.success(), "{printed}");
+    assert_eq!(calls(&dir), "", "a dry run runs no tool");
+    printed
+}
+
+#[test]
+fn first_deploy_sets_the_rotation_function_only_when_rotations_are_handed_to_secrets_manager() {
+    let recipient = ["--test-recipient", "it@example.com"];
+    let fan_out = first_deploy_dry_run(&[&recipient[..], &["--rotation-mode", "fan-out"]].concat());
+    assert!(fan_out.contains("RotationMode=fan-out"), "{fan_out}");
+    assert!(
+        fan_out.contains("$ aws secretsmanager rotate-secret --secret-id <target-secret-arn> --region eu-west-1 --rotation-lambda-arn <function-arn> --no-rotate-immediately"),
+        "{fan_out}"
+    );
+    let in_process =
+        first_deploy_dry_run(&[&recipient[..], &["--rotation-mode", "in-process"]].concat());
+    assert!(
+        in_process.contains("RotationMode=in-process"),
+        "{in_process}"
+    );
+    assert!(!in_process.contains("rotate-secret"), "{in_process}");
+    // conditional-access: the first contact is status and probe, read only.
+    let ca = first_deploy_dry_run(&["--target", "conditional-access"]);
+    let status = ca.find("scripts/invoke status").expect("status first");
+    let probe = ca
+        .find("jamf-entra-rotator probe --secret-id jamf-entra-rotator/conditional-access")
+        .unwrap_or_else(|| panic!("probe: {ca}"));
+    assert!(status < probe, "{ca}");
+    assert!(!ca.contains("scripts/invoke check"), "{ca}");
+}
+
+#[test]
+fn first_deploy_passes_each_operator_role_to_setup_azure() {
+    let printed = first_deploy_dry_run(&[
+        "--test-recipient",
+        "it@example.com",
+        "--operator-role-arn",
+        "arn:aws:iam::111122223333:role/jer-operators",
+    ]);
+    let fics: Vec<&str> = printed
+        .lines()
+        .filter(|l| l.starts_with("$ az ad app federated-credential create"))
+        .collect();
+    assert_eq!(
+        fics.len(),
+        2,
+        "the function's and the operator's:\n{printed}"
+    );
+    assert!(
+        fics[0].contains(r#""name": "aws-outbound-federation""#),
+        "{}",
+        fics[0]
+    );
+    assert!(
+        fics[1].contains(r#""name": "operator-jer-operators""#)
+            && fics[1].contains(r#""subject": "arn:aws:iam::111122223333:role/jer-operators""#),
+        "{}",
+        fics[1]
+    );
+}
+
+#[test]
+fn first_deploy_without_a_region_stops_at_once_and_says_how_to_give_one() {
+    let aws = r#"case "$*" in
+  "configure get region") exit 1 ;;
+  *) exit 97 ;;
+esac"#;
+    let dir = stand_ins(&[("aws", aws)]);
+    let out = script("first-deploy")
+        .args(["--tenant-id", "contoso.onmicrosoft.com"])
+        .args(["--jamf-url", "https://example.jamfcloud.com"])
+        .args(["--jamf-app-id", "11111111-2222-3333-4444-555555555555"])
+        .args(["--test-recipient", "it@example.com"])
+        .env("PATH", path_with(&dir))
+        .env_remove("AWS_REGION")
+        .env_remove("AWS_DEFAULT_REGION")
+        .output()
+        .unwrap();
+
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("no AWS region") && stderr.contains("--region"),
+        "{stderr}"
+    );
+    assert_eq!(
+        calls(&dir).trim(),
+        "aws configure get region",
+        "nothing else ran"
     );
 }
 
@@ -712,4 +859,385 @@ esac"#;
         );
         assert!(!stderr.contains(part), "the password printed:\n{stderr}");
     }
+}
+
+#[test]
+fn setup_azure_adds_an_operator_credential_beside_the_functions_and_checks_it_on_a_rerun() {
+    let issuer = "https://abc.tokens.sts.global.api.aws";
+    let role = "arn:aws:iam::111122223333:role/jer-rotator";
+    let operator = "arn:aws:iam::111122223333:role/ops/jer-operators";
+    let fic = |name: &str, subject: &str| {
+        format!(r#"{{"name": "{name}", "issuer": "{issuer}", "subject": "{subject}"}}"#)
+    };
+    let az = pinned_app_az(
+        &clean_app(&[OWNED_BY]),
+        ME_OWNER,
+        CLEAN_SP,
+        &format!(r#"[{{"resourceId": "graph-sp", "appRoleId": "{OWNED_BY}"}}]"#),
+    )
+    .replace(
+        r#""ad app federated-credential list --id app-123 -o json") echo '[]' ;;"#,
+        &format!(
+            r#""ad app federated-credential list --id app-123 -o json") echo '[{}]' ;;
+  "ad app federated-credential create "*) ;;"#,
+            fic("aws-outbound-federation", role)
+        ),
+    );
+    let run = |az: &str, extra: &[&str]| {
+        let dir = stand_ins(&[("az", az), ("aws", "exit 97")]);
+        let out = script("setup-azure")
+            .args(["--rotator-app-id", "app-123", "--jamf-app-id", "jamf-app"])
+            .args(["--role-arn", role, "--issuer", issuer])
+            .args(extra)
+            .env("PATH", path_with(&dir))
+            .output()
+            .unwrap();
+        (out, calls(&dir))
+    };
+
+    // The first time: one more credential, the function's untouched.
+    let (out, log) = run(&az, &["--operator-role-arn", operator]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let created: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("federated-credential create") || l.contains("update"))
+        .collect();
+    assert_eq!(created.len(), 1, "{log}");
+    assert!(
+        created[0].contains(r#""name": "operator-jer-operators""#)
+            && created[0].contains(&format!(r#""subject": "{operator}""#))
+            && created[0].contains(&format!(r#""issuer": "{issuer}""#))
+            && created[0].contains(r#""audiences": ["api://AzureADTokenExchange"]"#),
+        "{log}"
+    );
+
+    // A rerun: both credentials there; with the operator role named, nothing changes ...
+    let both = az.replace(
+        &format!("echo '[{}]'", fic("aws-outbound-federation", role)),
+        &format!(
+            "echo '[{}, {}]'",
+            fic("aws-outbound-federation", role),
+            fic("operator-jer-operators", operator)
+        ),
+    );
+    let (out, log) = run(&both, &["--operator-role-arn", operator]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!log.contains("create") && !log.contains("update"), "{log}");
+    // ... and without it, the operator's credential is unexpected: refused, nothing changed.
+    let (out, log) = run(&both, &[]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("federated credential: operator-jer-operators"),
+        "{stderr}"
+    );
+    assert!(!log.contains("create"), "{log}");
+
+    // Not a role ARN: refused before anything runs.
+    let (out, log) = run(
+        &az,
+        &["--operator-role-arn", "arn:aws:iam::111122223333:user/bob"],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not an IAM role ARN"));
+    assert_eq!(log, "");
+}
+
+#[test]
+fn setup_jamf_fills_a_credentials_secret_an_interrupted_run_left_empty() {
+    let arn = "arn:aws:secretsmanager:us-east-1:111122223333:secret:jamf-AbCdEf";
+    let aws = |versions: &str| {
+        format!(
+            r#"case "$*" in
+  "secretsmanager describe-secret "*) echo {arn} ;;
+  "secretsmanager list-secret-version-ids "*) echo {versions} ;;
+  "secretsmanager put-secret-value "*) cat > "$(dirname "$0")/stored" ;;
+  *) exit 97 ;;
+esac"#
+        )
+    };
+    let run = |versions: &str| {
+        let dir = stand_ins(&[("aws", aws(versions).as_str())]);
+        let out = script("setup-jamf")
+            .args(["--jamf-url", "https://jamf.example.com"])
+            .args(["--target", "conditional-access"])
+            .env("PATH", path_with(&dir))
+            .env("JAMF_ROTATOR_USER", "rotator")
+            .env("JAMF_ROTATOR_PASSWORD", "pw-Secret-42")
+            .output()
+            .unwrap();
+        let stored = std::fs::read_to_string(dir.join("stored")).unwrap_or_default();
+        (out, calls(&dir), stored)
+    };
+
+    let (out, log, stored) = run("0");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        log.contains(&format!(
+            "secretsmanager put-secret-value --secret-id {arn}"
+        )),
+        "the empty secret is filled:\n{log}"
+    );
+    assert!(!log.contains("create-secret"), "{log}");
+    let value: serde_json::Value = serde_json::from_str(&stored).unwrap();
+    assert_eq!(value["username"], "rotator");
+    assert_eq!(value["jamf_url"], "https://jamf.example.com");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        format!("JAMF_CREDENTIALS_SECRET_ARN={arn}")
+    );
+    assert!(
+        stderr.contains("empty") && !stderr.contains("pw-Secret-42"),
+        "{stderr}"
+    );
+
+    // Filled: kept as it is.
+    let (out, log, _) = run("1");
+    assert!(out.status.success());
+    assert!(
+        !log.contains("put-secret-value") && !log.contains("create-secret"),
+        "{log}"
+    );
+}
+
+/// A copy of the repository's `scripts/deploy` (and what it sources) in a directory of its own,
+/// so that it finds no samconfig.toml and no .venv but what a test puts there.
+fn deploy_copy() -> PathBuf {
+    let root = std::env::temp_dir().join(format!("jer-repo-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(root.join("scripts")).unwrap();
+    let repo = crate::common::moto::repo_root();
+    for name in ["deploy", "runbook.sh"] {
+        std::fs::copy(
+            repo.join("scripts").join(name),
+            root.join("scripts").join(name),
+        )
+        .unwrap();
+    }
+    root
+}
+
+/// `aws` for a stack left in ROLLBACK_COMPLETE until it is deleted; `sam deploy` exits
+/// `deploy_exit`.
+fn rollback_stand_ins(deploy_exit: i32) -> PathBuf {
+    let aws = r#"state="$(dirname "$0")/deleted"
+case "$*" in
+  "cloudformation describe-stacks "*) if [[ -f "$state" ]]; then echo "Stack does not exist" >&2; exit 254; else echo ROLLBACK_COMPLETE; fi ;;
+  "cloudformation delete-stack "*) touch "$state" ;;
+  "cloudformation wait stack-delete-complete "*) ;;
+  "cloudformation describe-stack-events "*) echo "RotatorFunction	Specified ReservedConcurrentExecutions decreases the account's UnreservedConcurrentExecution below its minimum" ;;
+  *) exit 97 ;;
+esac"#;
+    let sam = format!(
+        r#"case "$1" in build) ;; deploy) [[ {deploy_exit} == 0 ]] || rm -f "$(dirname "$0")/deleted"; exit {deploy_exit} ;; esac"#
+    );
+    stand_ins(&[
+        ("aws", aws),
+        ("sam", &sam),
+        ("cargo", ""),
+        ("cargo-lambda", ""),
+    ])
+}
+
+#[test]
+fn deploy_deletes_a_stack_a_failed_first_deploy_left_in_rollback_complete_then_deploys() {
+    let root = deploy_copy();
+    let dir = rollback_stand_ins(0);
+
+    let out = Command::new("bash")
+        .arg(root.join("scripts/deploy"))
+        .args([
+            "--stack-name",
+            "jer",
+            "--region",
+            "eu-west-1",
+            "--parameter-overrides",
+            "A=b",
+        ])
+        .env("PATH", path_with(&dir))
+        .output()
+        .unwrap();
+
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("ROLLBACK_COMPLETE"), "{stderr}");
+    let log = calls(&dir);
+    let at = |what: &str| {
+        log.find(what)
+            .unwrap_or_else(|| panic!("no {what}:\n{log}"))
+    };
+    assert!(
+        at("aws cloudformation describe-stacks --stack-name jer --region eu-west-1")
+            < at("aws cloudformation delete-stack --stack-name jer --region eu-west-1")
+    );
+    assert!(at("delete-stack") < at("wait stack-delete-complete --stack-name jer"));
+    assert!(
+        at("wait stack-delete-complete")
+            < at("sam deploy --capabilities CAPABILITY_NAMED_IAM --stack-name jer")
+    );
+
+    // A deploy that fails and leaves the stack in ROLLBACK_COMPLETE says what failed and that a
+    // rerun deletes it.
+    let dir = rollback_stand_ins(1);
+    std::fs::write(dir.join("deleted"), "").unwrap();
+    let out = Command::new("bash")
+        .arg(root.join("scripts/deploy"))
+        .args(["--stack-name", "jer", "--region", "eu-west-1"])
+        .env("PATH", path_with(&dir))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("ReservedConcurrentExecutions") && stderr.contains("run again"),
+        "{stderr}"
+    );
+    let _ = std::fs::remove_dir_all(&root);
+}
+
+#[test]
+fn deploy_after_the_first_uses_the_saved_samconfig_never_guided() {
+    let root = deploy_copy();
+    std::fs::write(
+        root.join("samconfig.toml"),
+        "version = 0.1\n[default.deploy.parameters]\nstack_name = \"jer-saved\"\nregion = \"eu-west-1\"\n",
+    )
+    .unwrap();
+    let aws = r#"case "$*" in "cloudformation describe-stacks "*) echo UPDATE_COMPLETE ;; *) exit 97 ;; esac"#;
+    let dir = stand_ins(&[
+        ("aws", aws),
+        ("sam", ""),
+        ("cargo", ""),
+        ("cargo-lambda", ""),
+    ]);
+
+    let out = Command::new("bash")
+        .arg(root.join("scripts/deploy"))
+        .env("PATH", path_with(&dir))
+        .output()
+        .unwrap();
+
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let log = calls(&dir);
+    assert!(
+        log.contains("sam deploy --capabilities CAPABILITY_NAMED_IAM\n"),
+        "{log}"
+    );
+    assert!(!log.contains("--guided"), "{log}");
+    assert!(
+        log.contains(
+            "aws cloudformation describe-stacks --stack-name jer-saved --region eu-west-1"
+        ),
+        "the saved stack's status is read:\n{log}"
+    );
+    let _ = std::fs::remove_dir_all(&root);
+}
+
+#[test]
+fn operator_env_prints_the_deployed_functions_environment_as_quoted_exports() {
+    let env = r#"{"ROTATOR_AUTH": "federated", "TARGET_SECRET_IDS": "arn:a,arn:b", "SMTP_TEST_RECIPIENT": "it's@example.com"}"#;
+    let aws = format!(
+        r#"case "$*" in
+  "cloudformation describe-stacks --stack-name jer --region eu-west-1 "*) echo jer-fn ;;
+  "lambda get-function-configuration --function-name jer-fn --region eu-west-1 --query Environment.Variables --output json") echo '{}' ;;
+  *) exit 97 ;;
+esac"#,
+        env.replace('\'', r"'\''")
+    );
+    let dir = stand_ins(&[("aws", aws.as_str())]);
+    let out = script("operator-env")
+        .args(["--stack", "jer", "--region", "eu-west-1"])
+        .env("PATH", path_with(&dir))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let exports = String::from_utf8_lossy(&out.stdout).to_string();
+
+    // What a shell makes of the lines is exactly the deployed environment, and the region.
+    let shown = Command::new("bash")
+        .arg("-c")
+        .arg(r#"eval "$1"; printf '%s\n' "$ROTATOR_AUTH" "$TARGET_SECRET_IDS" "$SMTP_TEST_RECIPIENT" "$AWS_REGION""#)
+        .arg("-")
+        .arg(&exports)
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&shown.stdout),
+        "federated\narn:a,arn:b\nit's@example.com\neu-west-1\n",
+        "{exports}"
+    );
+
+    let out = script("operator-env")
+        .args(["--stack", "jer"])
+        .env("PATH", path_with(&stand_ins(&[("aws", "exit 1")])))
+        .env_remove("AWS_REGION")
+        .env_remove("AWS_DEFAULT_REGION")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no AWS region"));
+}
+
+#[test]
+fn setup_azure_fills_a_rotator_credentials_secret_an_interrupted_run_left_empty() {
+    let az = pinned_app_az(
+        &clean_app(&[OWNED_BY]),
+        ME_OWNER,
+        CLEAN_SP,
+        &format!(r#"[{{"resourceId": "graph-sp", "appRoleId": "{OWNED_BY}"}}]"#),
+    )
+    .replace(
+        "  *) echo \"unexpected",
+        "  \"ad app credential reset \"*) echo new-client-secret-XyZ ;;\n  *) echo \"unexpected",
+    );
+    let arn = "arn:aws:secretsmanager:us-east-1:111122223333:secret:rotator-AbCdEf";
+    let aws = format!(
+        r#"case "$*" in
+  "secretsmanager describe-secret "*) echo {arn} ;;
+  "secretsmanager list-secret-version-ids "*) echo 0 ;;
+  "secretsmanager put-secret-value "*) cat > "$(dirname "$0")/stored" ;;
+  *) exit 97 ;;
+esac"#
+    );
+    let dir = stand_ins(&[("az", az.as_str()), ("aws", aws.as_str())]);
+
+    let out = script("setup-azure")
+        .args(["--rotator-app-id", "app-123"])
+        .args(["--jamf-app-id", "jamf-app", "--auth", "client-secret"])
+        .env("PATH", path_with(&dir))
+        .output()
+        .unwrap();
+
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let log = calls(&dir);
+    assert!(!log.contains("create-secret"), "{log}");
+    assert!(
+        log.contains(&format!(
+            "secretsmanager put-secret-value --secret-id {arn}"
+        )),
+        "{log}"
+    );
+    let stored: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("stored")).unwrap()).unwrap();
+    assert_eq!(stored["client_id"], "app-123");
+    assert!(String::from_utf8_lossy(&out.stdout)
+        .contains(&format!("ROTATOR_CREDENTIALS_SECRET_ARN={arn}")));
+    assert!(!stderr.contains("new-client-secret-XyZ"));
 }
