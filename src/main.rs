@@ -8,10 +8,13 @@ use rotator_adapters::wiring;
 use rotator_engine::config::{Cloud, Settings};
 use rotator_engine::document::TargetKind;
 
+mod ack;
 mod bind;
 mod discover;
 mod exit;
+mod fresh;
 mod progress;
+mod retire;
 mod rotate;
 mod setup;
 #[cfg(feature = "sim")]
@@ -60,8 +63,34 @@ enum Command {
         jamf_url: String,
     },
     /// Writes a target's document into Secrets Manager. The current client secret is read from
-    /// the environment variable JER_CLIENT_SECRET or, with --secret-stdin, from standard input.
+    /// the environment variable JER_CLIENT_SECRET or, with --secret-stdin, from standard input;
+    /// with --fresh, a new one is made, written into Jamf Pro and tested there first.
     Init(Box<InitArgs>),
+    /// Removes one client secret from a target's app (e.g. the one Jamf Pro used before
+    /// `init --fresh`). Refuses the one the target holds, and one the rotator did not make for
+    /// this target unless --yes.
+    Retire {
+        /// The target's secret id (name or ARN).
+        #[arg(long)]
+        secret_id: String,
+        /// Key id of the credential to remove.
+        #[arg(long)]
+        key_id: String,
+        /// Remove it although the rotator did not make it for this target.
+        #[arg(long)]
+        yes: bool,
+    },
+    /// Acknowledges a target's drift: the check stops alerting on that same drift (a new
+    /// finding alerts again). Tags the target's secret; writes no secret version.
+    AckDrift {
+        /// The target's secret id (name or ARN).
+        #[arg(long)]
+        secret_id: String,
+        /// The drift's digest, from the drift alert; without it, a read-only check finds the
+        /// drift now (which needs the rotator's sign-in to Entra).
+        #[arg(long)]
+        drift: Option<String>,
+    },
     /// Read-only report of every target (a table, or --json): days left, last rotation, state,
     /// drift. Exits 1 when any target needs attention (inside the threshold, expired, its check
     /// failed, or drift to look at).
@@ -165,6 +194,39 @@ struct InitArgs {
     /// `cron(…)`.
     #[arg(long)]
     rotation_schedule: Option<String>,
+    /// Onboard without the current secret: make a new one on the app, wait until Entra accepts
+    /// it, write it into Jamf Pro, run Jamf Pro's test, and only then store the document. The
+    /// old credential stays on the app (retire it with `retire`).
+    #[arg(long, conflicts_with_all = ["secret_stdin", "key_id"])]
+    fresh: bool,
+    /// Tag key that makes the secret a target (default: TARGET_TAG_KEY, or
+    /// jamf-entra-rotator:target with --tag-value).
+    #[arg(long)]
+    tag_key: Option<String>,
+    /// Tag value (default: TARGET_TAG_VALUE; the template's is the stack's name).
+    #[arg(long)]
+    tag_value: Option<String>,
+}
+
+/// The tag key the template's targets carry.
+const TARGET_TAG_KEY: &str = "jamf-entra-rotator:target";
+
+impl InitArgs {
+    /// The target tag `init` puts on the secret: the flags, else the deployment's
+    /// (`TARGET_TAG_KEY`, `TARGET_TAG_VALUE`), else none (targets by ARN).
+    fn tag(&self) -> Result<Option<(String, String)>, BadInput> {
+        let env = |k: &str| std::env::var(k).ok().filter(|v| !v.trim().is_empty());
+        let value = self.tag_value.clone().or_else(|| env("TARGET_TAG_VALUE"));
+        let key = self.tag_key.clone().or_else(|| env("TARGET_TAG_KEY"));
+        match (key, value) {
+            (None, None) => Ok(None),
+            (Some(key), Some(value)) => Ok(Some((key, value))),
+            (None, Some(value)) => Ok(Some((TARGET_TAG_KEY.to_string(), value))),
+            (Some(key), None) => Err(BadInput(format!(
+                "the target tag {key} needs a value: pass --tag-value (the template's TargetTagValue, by default the stack's name) or set TARGET_TAG_VALUE"
+            ))),
+        }
+    }
 }
 
 #[derive(clap::Args)]
@@ -290,6 +352,24 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             })
         }
         Command::Init(args) => init(*args, json).await,
+        Command::Retire {
+            secret_id,
+            key_id,
+            yes,
+        } => {
+            let w = wiring::from_settings(Settings::from_env()?).await?;
+            let retired = retire::retire(&w.engine, &secret_id, &key_id, yes).await?;
+            if json {
+                print_json(&retired)?;
+            } else {
+                println!(
+                    "removed credential {} from {}'s app",
+                    retired.key_id, retired.secret_id
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::AckDrift { secret_id, drift } => ack_drift(&secret_id, drift, json).await,
         Command::BindCredentials {
             secret_id,
             jamf_url,
@@ -393,6 +473,10 @@ async fn init(args: InitArgs, json: bool) -> Result<ExitCode> {
         args.rotation_schedule.as_deref(),
     )
     .map_err(|e| anyhow::Error::new(BadInput(e.to_string())))?;
+    let tag = args.tag()?;
+    if args.fresh {
+        return init_fresh(args, tag, rotation, json).await;
+    }
     let secret = if args.secret_stdin {
         let mut s = String::new();
         std::io::stdin()
@@ -407,7 +491,73 @@ async fn init(args: InitArgs, json: bool) -> Result<ExitCode> {
         })?
     };
     let settings = Settings::from_env()?;
-    let request = setup::InitRequest {
+    let request = init_request(args, secrecy::SecretString::from(secret), tag, rotation);
+    let outcome = setup::init(&settings, request).await?;
+    print_init(&outcome, json)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `init --fresh` ([`fresh`]): through the rotator's own Entra sign-in and Jamf Pro access.
+async fn init_fresh(
+    args: InitArgs,
+    tag: Option<(String, String)>,
+    rotation: Option<setup::RotationConfig>,
+    json: bool,
+) -> Result<ExitCode> {
+    let settings = Settings::from_env()?;
+    let mut w = wiring::from_settings(settings.clone()).await?;
+    // The propagation wait may take minutes: shown as it goes, as for `rotate`.
+    let terminal = Terminal::for_stderr(json);
+    w.engine = w.engine.with_wait_progress(terminal.clone());
+    if !json {
+        terminal.line("init --fresh: a new client secret on the app, proven at Entra, written into Jamf Pro and tested there, then stored");
+    }
+    let store = setup::aws_store(&settings).await;
+    // No current secret: the document gets the new one.
+    let placeholder = secrecy::SecretString::from(String::new());
+    let request = init_request(args, placeholder, tag, rotation);
+    let outcome = fresh::init_fresh(&settings, &w.engine, &store, request).await?;
+    print_init(&outcome, json)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `ack-drift`: the digest given, or the one a read-only check finds now.
+async fn ack_drift(secret_id: &str, drift: Option<String>, json: bool) -> Result<ExitCode> {
+    let settings = Settings::from_env()?;
+    let acked = match drift {
+        Some(digest) => {
+            let digest = ack::parse_digest(&digest)?;
+            let store = setup::aws_store(&settings).await;
+            ack::acknowledge(&store, secret_id, Some(digest), Vec::new()).await?
+        }
+        None => {
+            let w = wiring::from_settings(settings).await?;
+            let report = w.engine.check(secret_id, true).await?;
+            let (digest, findings) = ack::of_report(&report);
+            ack::acknowledge(w.store.as_ref(), secret_id, digest, findings).await?
+        }
+    };
+    if json {
+        print_json(&acked)?;
+    } else {
+        match &acked.drift {
+            Some(d) => println!("acknowledged drift {d} of {secret_id}: the check alerts on it no more (a new finding alerts)"),
+            None => println!("{secret_id} has no drift to acknowledge; nothing was changed"),
+        }
+        for f in &acked.findings {
+            println!("  {f}");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn init_request(
+    args: InitArgs,
+    client_secret: secrecy::SecretString,
+    tag: Option<(String, String)>,
+    rotation: Option<setup::RotationConfig>,
+) -> setup::InitRequest {
+    setup::InitRequest {
         secret_id: args.secret_id,
         jamf_url: args.jamf_url,
         target: args.target,
@@ -418,14 +568,17 @@ async fn init(args: InitArgs, json: bool) -> Result<ExitCode> {
         cloud: args.cloud,
         key_id: args.key_id,
         test_recipient: args.test_recipient,
-        client_secret: secrecy::SecretString::from(secret),
+        client_secret,
         overwrite: args.overwrite,
         kms_key_id: args.kms_key_id,
         rotation,
-    };
-    let outcome = setup::init(&settings, request).await?;
+        tag,
+    }
+}
+
+fn print_init(outcome: &setup::InitOutcome, json: bool) -> Result<()> {
     if json {
-        print_json(&outcome)?;
+        print_json(outcome)?;
     } else {
         println!(
             "{} document for {} (key id {}, expires {})",
@@ -448,8 +601,11 @@ async fn init(args: InitArgs, json: bool) -> Result<ExitCode> {
                     ))
             );
         }
+        if let Some(tag) = &outcome.tag {
+            println!("tagged {tag}: a target of the deployment that lists this tag");
+        }
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(())
 }
 
 /// The targets named on the command line, else the deployment's (`TARGET_SECRET_IDS` or the

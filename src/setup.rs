@@ -45,6 +45,38 @@ pub struct InitRequest {
     pub kms_key_id: Option<String>,
     /// Secrets Manager rotation to configure on the secret ([`RotationConfig::parse`]).
     pub rotation: Option<RotationConfig>,
+    /// The tag that makes the secret one of the deployment's targets (key, value): the
+    /// template's default names its targets by tag.
+    pub tag: Option<(String, String)>,
+}
+
+impl InitRequest {
+    /// The document `init` writes, with `client_secret`.
+    pub fn document(&self, client_secret: SecretString) -> TargetDocument {
+        TargetDocument {
+            schema: 1,
+            entra: EntraSection {
+                cloud: self.cloud,
+                tenant_id: self.tenant_id.clone(),
+                client_id: self.client_id.clone(),
+                application_object_id: self.application_object_id.clone(),
+                client_secret,
+                key_id: self.key_id.clone(),
+                expires_at: None,
+            },
+            jamf: JamfSection {
+                url: Some(self.jamf_url.clone()),
+                target: self.target,
+                credentials_secret_id: self.jamf_credentials_secret_id.clone(),
+                test_recipient: self.test_recipient.clone(),
+                page_path: None,
+                secret_field: None,
+                application_id_field: None,
+                observation_secs: None,
+            },
+            rotation: None,
+        }
+    }
 }
 
 /// Secrets Manager rotation of a target's secret: the function Secrets Manager invokes for each
@@ -113,6 +145,9 @@ pub struct InitOutcome {
     /// The Secrets Manager rotation configured on the secret.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rotation: Option<RotationConfig>,
+    /// The target tag put on the secret, `key=value`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tag: Option<String>,
 }
 
 /// Why `init` refused.
@@ -153,39 +188,10 @@ pub struct SimFleet {
 /// against Entra that the app exists, that it accepts the given secret, and finds the secret's
 /// key id (by its hint) and expiry; nothing is written when any of that fails.
 pub async fn init(settings: &Settings, req: InitRequest) -> Result<InitOutcome, SetupError> {
-    let sdk = load_aws_config(settings.http_timeout).await;
-    let store = AwsSecretStore::new(aws_sdk_secretsmanager::Client::new(&sdk));
-    let mut doc = TargetDocument {
-        schema: 1,
-        entra: EntraSection {
-            cloud: req.cloud,
-            tenant_id: req.tenant_id,
-            client_id: req.client_id,
-            application_object_id: req.application_object_id,
-            client_secret: req.client_secret,
-            key_id: req.key_id,
-            expires_at: None,
-        },
-        jamf: JamfSection {
-            url: Some(req.jamf_url),
-            target: req.target,
-            credentials_secret_id: req.jamf_credentials_secret_id,
-            test_recipient: req.test_recipient,
-            page_path: None,
-            secret_field: None,
-            application_id_field: None,
-            observation_secs: None,
-        },
-        rotation: None,
-    };
+    let store = aws_store(settings).await;
+    let mut doc = req.document(req.client_secret.clone());
     doc.validate()?;
-    if let Some(why) = rotator_engine::rotation::start::Budget::of(settings, &doc)
-        .never_fits(settings.rotation_mode)
-    {
-        return Err(SetupError::Mismatch(format!(
-            "this target could never rotate: {why}; nothing was written"
-        )));
-    }
+    check_budget(settings, &doc)?;
     if settings.rotator_credentials_secret_id.is_some()
         || settings.rotator_auth == rotator_engine::config::RotatorAuth::Federated
     {
@@ -201,36 +207,75 @@ pub async fn init(settings: &Settings, req: InitRequest) -> Result<InitOutcome, 
             "pass --key-id, or configure the rotator's sign-in (ROTATOR_CREDENTIALS_SECRET_ID or ROTATOR_AUTH=federated) so init can look the key id up".into(),
         ));
     }
-    let action = match store.describe(&req.secret_id).await {
-        Ok(_) if !req.overwrite => {
-            return Err(SetupError::Mismatch(format!(
-                "secret {} already exists; pass --overwrite to replace its document",
-                req.secret_id
-            )))
-        }
-        Ok(_) if req.kms_key_id.is_some() => {
-            return Err(SetupError::Mismatch(format!(
-                "--kms-key-id applies to a new secret, and {} exists: change its key with `aws secretsmanager update-secret --secret-id {} --kms-key-id …`",
-                req.secret_id, req.secret_id
-            )))
-        }
-        Ok(_) => {
-            store.put_current(&req.secret_id, &doc.to_secret()).await?;
-            "replaced"
-        }
-        Err(StoreError::NotFound { .. }) => {
-            store
-                .create_encrypted(
-                    &req.secret_id,
-                    &doc.to_secret(),
-                    "Jamf Pro's Entra client secret, rotated by jamf-entra-rotator",
-                    req.kms_key_id.as_deref(),
-                )
-                .await?;
-            "created"
-        }
-        Err(e) => return Err(e.into()),
+    let exists = existing(&store, &req).await?;
+    write_document(&store, &req, &doc, exists).await
+}
+
+/// Refuses a target that could never rotate within Lambda's 900 s, with the arithmetic.
+pub(crate) fn check_budget(settings: &Settings, doc: &TargetDocument) -> Result<(), SetupError> {
+    match rotator_engine::rotation::start::Budget::of(settings, doc)
+        .never_fits(settings.rotation_mode)
+    {
+        Some(why) => Err(SetupError::Mismatch(format!(
+            "this target could never rotate: {why}; nothing was written"
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// Secrets Manager, as `init` uses it.
+pub(crate) async fn aws_store(settings: &Settings) -> AwsSecretStore {
+    let sdk = load_aws_config(settings.http_timeout).await;
+    AwsSecretStore::new(aws_sdk_secretsmanager::Client::new(&sdk))
+}
+
+/// Whether `req`'s secret exists, when `init` may write it: a document is replaced only with
+/// `--overwrite`, and a KMS key applies to a new secret only. Asked before anything is made.
+pub(crate) async fn existing(
+    store: &AwsSecretStore,
+    req: &InitRequest,
+) -> Result<bool, SetupError> {
+    match store.describe(&req.secret_id).await {
+        Ok(_) if !req.overwrite => Err(SetupError::Mismatch(format!(
+            "secret {} already exists; pass --overwrite to replace its document",
+            req.secret_id
+        ))),
+        Ok(_) if req.kms_key_id.is_some() => Err(SetupError::Mismatch(format!(
+            "--kms-key-id applies to a new secret, and {} exists: change its key with `aws secretsmanager update-secret --secret-id {} --kms-key-id …`",
+            req.secret_id, req.secret_id
+        ))),
+        Ok(_) => Ok(true),
+        Err(StoreError::NotFound { .. }) => Ok(false),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Writes `doc` as the secret's `AWSCURRENT` (a new secret unless `exists`), tags it as a
+/// target when asked, and configures Secrets Manager rotation when asked.
+pub(crate) async fn write_document(
+    store: &AwsSecretStore,
+    req: &InitRequest,
+    doc: &TargetDocument,
+    exists: bool,
+) -> Result<InitOutcome, SetupError> {
+    let action = if exists {
+        store.put_current(&req.secret_id, &doc.to_secret()).await?;
+        "replaced"
+    } else {
+        store
+            .create_encrypted(
+                &req.secret_id,
+                &doc.to_secret(),
+                "Jamf Pro's Entra client secret, rotated by jamf-entra-rotator",
+                req.kms_key_id.as_deref(),
+            )
+            .await?;
+        "created"
     };
+    if let Some((key, value)) = &req.tag {
+        // A tag, no new version: the deployment finds its targets by it.
+        store.tag(&req.secret_id, key, value).await?;
+    }
     if let Some(rotation) = &req.rotation {
         // The configuration only: no rotation starts now (Secrets Manager tries the function's
         // testSecret step on a copy of the document, which changes nothing).
@@ -244,10 +289,11 @@ pub async fn init(settings: &Settings, req: InitRequest) -> Result<InitOutcome, 
     }
     Ok(InitOutcome {
         action,
-        secret_id: req.secret_id,
-        key_id: doc.entra.key_id,
+        secret_id: req.secret_id.clone(),
+        key_id: doc.entra.key_id.clone(),
         expires_at: doc.entra.expires_at,
-        rotation: req.rotation,
+        rotation: req.rotation.clone(),
+        tag: req.tag.as_ref().map(|(k, v)| format!("{k}={v}")),
     })
 }
 
@@ -517,6 +563,7 @@ mod budget_tests {
             overwrite: false,
             kms_key_id: None,
             rotation: None,
+            tag: None,
         };
         let e = init(&settings, request).await.unwrap_err().to_string();
         assert!(

@@ -25,9 +25,11 @@ use iam::Subject;
 use source::File;
 
 const SECRET: &str = "arn:aws:secretsmanager:us-east-1:111122223333:secret:rotator-AbCdEf";
+const TARGET: &str = "arn:aws:secretsmanager:us-east-1:111122223333:secret:jamf-AbCdEf";
 const KEY: &str = "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab";
 
-/// The ways the template is deployed: each sign-in mode, and the options.
+/// The ways the template is deployed: each sign-in mode, targets by tag (the default) or by ARN,
+/// and the options.
 fn scenarios() -> Vec<(&'static str, Vec<(&'static str, &'static str)>)> {
     vec![
         ("federated (defaults)", vec![]),
@@ -41,6 +43,15 @@ fn scenarios() -> Vec<(&'static str, Vec<(&'static str, &'static str)>)> {
         (
             "client-secret",
             vec![
+                ("RotatorAuth", "client-secret"),
+                ("RotatorCredentialsSecretArn", SECRET),
+            ],
+        ),
+        ("targets by ARN", vec![("TargetSecretArns", TARGET)]),
+        (
+            "client-secret, targets by ARN",
+            vec![
+                ("TargetSecretArns", TARGET),
                 ("RotatorAuth", "client-secret"),
                 ("RotatorCredentialsSecretArn", SECRET),
             ],
@@ -168,19 +179,20 @@ fn the_iam_check_fails_when_the_role_cannot_hand_rotations_to_secrets_manager() 
     // Without RotateSecret on the targets…
     let grant = "              - Sid: HandRotationsToThisFunction\n";
     let at = text.find(grant).expect("the statement");
-    let end = at
-        + grant.len()
-        + text[at + grant.len()..]
-            .find("              - Sid:")
-            .unwrap();
+    let end = at + grant.len() + text[at + grant.len()..].find("\n              - ").unwrap() + 1;
     let no_rotate = format!("{}{}", &text[..at], &text[end..]);
     let problems = iam_problems(&files, &no_rotate);
-    assert!(
-        problems.iter().any(|p| p.starts_with(
-            "federated (defaults): missing: secretsmanager:RotateSecret on TargetSecretArns (called at crates/engine/src/rotation/start.rs"
-        )),
-        "{problems:#?}"
-    );
+    for (scenario, targets) in [
+        ("federated (defaults)", iam::TARGET_TAG),
+        ("targets by ARN", "TargetSecretArns"),
+    ] {
+        assert!(
+            problems.iter().any(|p| p.starts_with(&format!(
+                "{scenario}: missing: secretsmanager:RotateSecret on {targets} (called at crates/engine/src/rotation/start.rs"
+            ))),
+            "{problems:#?}"
+        );
+    }
     // …or without the right to name itself as the rotation function.
     let statement = format!(
         "                Action: lambda:InvokeFunction\n                Resource: !Sub {}\n",
@@ -227,17 +239,54 @@ fn the_iam_check_fails_without_the_deny_outside_the_roles_secrets() {
             .starts_with("federated (defaults): no Deny of [\"secretsmanager:PutSecretValue\"]")),
         "{problems:#?}"
     );
-    // …or the Jamf credentials forgotten in its NotResource (the Deny would lock the role out).
+    // …or the Jamf credentials forgotten in its NotResource (the Deny would lock the role out),
+    // by ARN…
     let narrower = text.replace(
-        "                        - !Join [\",\", !Ref JamfCredentialsSecretArns]\n",
-        "",
+        "\n                          - !Join [\",\", !Ref JamfCredentialsSecretArns]\n",
+        "\n",
     );
     assert_ne!(narrower, text, "the edit applies");
     let problems = iam_problems(&files, &narrower);
     assert!(
         problems
             .iter()
-            .any(|p| p.contains("with NotResource exactly the role's secrets")),
+            .any(|p| p.starts_with("targets by ARN: no Deny")
+                && p.contains("with NotResource exactly the role's secrets")),
+        "{problems:#?}"
+    );
+    // …and by tag.
+    let narrower = text.replacen(
+        "\n                    - !Ref JamfCredentialsSecretArns\n",
+        "\n                    - !Ref RotatorCredentialsSecretArn\n",
+        1,
+    );
+    assert_ne!(narrower, text, "the edit applies");
+    let problems = iam_problems(&files, &narrower);
+    assert!(
+        problems
+            .iter()
+            .any(|p| p.starts_with("federated (defaults): no Deny")),
+        "{problems:#?}"
+    );
+    // By tag, a Deny that spares the tag's secrets by another condition (or none) is no guard.
+    let unconditioned = text.replacen(
+        "                  - StringNotEquals:\n",
+        "                  - StringNotLike:\n",
+        1,
+    );
+    assert_ne!(unconditioned, text, "the edit applies");
+    let problems = iam_problems(&files, &unconditioned);
+    assert!(
+        problems
+            .iter()
+            .any(|p| p.starts_with("federated (defaults): no Deny")
+                && p.contains(
+                    "StringNotEquals secretsmanager:ResourceTag/jamf-entra-rotator:target"
+                )),
+        "{problems:#?}"
+    );
+    assert!(
+        !problems.iter().any(|p| p.starts_with("targets by ARN")),
         "{problems:#?}"
     );
 }
@@ -246,16 +295,36 @@ fn the_iam_check_fails_without_the_deny_outside_the_roles_secrets() {
 fn the_iam_check_fails_when_rotate_secret_may_name_another_function() {
     let files = sources();
     let text = template_text();
-    let condition = format!(
-        "                Condition:\n                  ArnEquals:\n                    secretsmanager:RotationLambdaARN: !Sub {}\n",
+    let pin = format!(
+        "                  - ArnEquals:\n                      secretsmanager:RotationLambdaARN: !Sub {}\n",
         iam::OWN_FUNCTION
     );
-    let unpinned = text.replacen(&condition, "", 1);
+    // By tag (the tag condition alone left)…
+    let unpinned = text.replacen(
+        &format!("{pin}                    StringEquals:\n"),
+        "                  - StringEquals:\n",
+        1,
+    );
     assert_ne!(unpinned, text, "the edit applies");
     let problems = iam_problems(&files, &unpinned);
     assert!(
         problems.contains(&format!(
-            "federated (defaults): secretsmanager:RotateSecret on [\"TargetSecretArns\"] without the condition secretsmanager:RotationLambdaARN = {}: the role could hand a rotation to another function",
+            "federated (defaults): secretsmanager:RotateSecret on [\"*\"] without the condition secretsmanager:RotationLambdaARN = {}: the role could hand a rotation to another function",
+            iam::OWN_FUNCTION
+        )),
+        "{problems:#?}"
+    );
+    // …and by ARN (no condition).
+    let unpinned = text.replacen(
+        &format!("{pin}              # The tag's"),
+        "                  - !Ref AWS::NoValue\n              # The tag's",
+        1,
+    );
+    assert_ne!(unpinned, text, "the edit applies");
+    let problems = iam_problems(&files, &unpinned);
+    assert!(
+        problems.contains(&format!(
+            "targets by ARN: secretsmanager:RotateSecret on [\"TargetSecretArns\"] without the condition secretsmanager:RotationLambdaARN = {}: the role could hand a rotation to another function",
             iam::OWN_FUNCTION
         )),
         "{problems:#?}"

@@ -14,10 +14,14 @@ use serde_norway::Value;
 /// - the EC2 network-interface actions Lambda needs in a VPC take no resource
 ///   (`AWSLambdaVPCAccessExecutionRole` grants the same).
 ///
+/// - `ListSecrets`, which finds the targets by tag (the default), takes no resource either;
+/// - a `*` narrowed by a resource-tag condition (`secretsmanager:ResourceTag/…`) is the
+///   tag's secrets, not every secret ([`tag_scoped`]).
+///
 /// The function writes metrics as EMF log lines (no `cloudwatch:PutMetricData`, which only takes
-/// `Resource: "*"`), and the template names its targets (`ListSecrets`, needed only for
-/// `TARGET_TAG_KEY`, only takes `Resource: "*"`).
+/// `Resource: "*"`).
 const ALLOWED_WILDCARDS: &[(&str, &str)] = &[
+    ("ListTaggedTargets", "*"),
     ("FederatedSignIn", "*"),
     ("AccountAdministers", "kms:*"),
     ("AccountAdministers", "*"),
@@ -98,6 +102,31 @@ fn statements(v: &Value, path: &str, out: &mut Vec<(String, Value)>) {
     }
 }
 
+/// Every mapping key in `v`, tags and `!If` branches looked through.
+fn keys(v: &Value) -> Vec<String> {
+    match untag(v) {
+        Value::Mapping(m) => m
+            .iter()
+            .flat_map(|(k, child)| {
+                let mut found = vec![k.as_str().unwrap_or("").to_string()];
+                found.extend(keys(child));
+                found
+            })
+            .collect(),
+        Value::Sequence(items) => items.iter().flat_map(keys).collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// Whether statement `s` holds only where a secret carries a tag: every branch of its
+/// `Condition` names `secretsmanager:ResourceTag/…` (a branch without a condition is by ARN,
+/// where the `*` is not taken).
+fn tag_scoped(s: &Value) -> bool {
+    keys(get(s, "Condition"))
+        .iter()
+        .any(|k| k.starts_with("secretsmanager:ResourceTag/"))
+}
+
 /// What is wrong with the template's IAM: wildcard actions or resources, `NotAction` /
 /// `NotResource`, or a `*` principal.
 fn wildcard_problems(doc: &Value) -> Vec<String> {
@@ -109,7 +138,8 @@ fn wildcard_problems(doc: &Value) -> Vec<String> {
             continue;
         }
         let sid = get(s, "Sid").as_str().unwrap_or("");
-        let allowed = |what: &str| ALLOWED_WILDCARDS.contains(&(sid, what));
+        let allowed =
+            |what: &str| ALLOWED_WILDCARDS.contains(&(sid, what)) || (what == "*" && tag_scoped(s));
         for key in ["NotAction", "NotResource"] {
             if !get(s, key).is_null() {
                 problems.push(format!("{path}: {key} allows everything but a list"));
@@ -693,15 +723,84 @@ fn the_role_is_denied_other_secrets_and_rotates_only_through_this_function() {
     ] {
         let s = statement(&doc, sid);
         assert_eq!(strings(get(&s, "Action")), ["secretsmanager:RotateSecret"]);
+        // Whichever way the targets are named (by tag or by ARN), the pin holds.
+        let conditions = branches(s.get("Condition").unwrap());
+        assert!(!conditions.is_empty(), "{sid}");
+        for condition in conditions {
+            assert_eq!(
+                strings(get(
+                    get(&condition, "ArnEquals"),
+                    "secretsmanager:RotationLambdaARN"
+                )),
+                [function],
+                "{sid}"
+            );
+        }
+    }
+}
+
+/// The value names of the tag condition `op` in the picked branch of `s`'s `Condition`
+/// (`!If [TargetsByTag, by tag, by ARN]`): the first branch.
+fn tag_condition_values(s: &Value, op: &str) -> Vec<String> {
+    let by_tag = &branches(s.get("Condition").expect("a condition"))[0];
+    strings(get(
+        get(by_tag, op),
+        "secretsmanager:ResourceTag/jamf-entra-rotator:target",
+    ))
+}
+
+#[test]
+fn targets_are_found_by_tag_by_default_and_the_role_holds_only_where_the_tag_is() {
+    let doc = template();
+    let params = get(&doc, "Parameters");
+    assert_eq!(
+        get(get(params, "TargetSecretArns"), "Default").as_str(),
+        Some("")
+    );
+    assert_eq!(
+        get(get(params, "TargetTagValue"), "Default").as_str(),
+        Some("")
+    );
+    // The function lists the tag the IAM conditions name, with the stack's name by default.
+    let env = get(
+        get(
+            get(props(&doc, "RotatorFunction"), "Environment"),
+            "Variables",
+        ),
+        "TARGET_TAG_KEY",
+    );
+    assert_eq!(
+        strings(env),
+        ["TargetsByTag", "jamf-entra-rotator:target", ""]
+    );
+    let value = strings(get(
+        get(
+            get(props(&doc, "RotatorFunction"), "Environment"),
+            "Variables",
+        ),
+        "TARGET_TAG_VALUE",
+    ));
+    let tag_value = ["HasTargetTagValue", "TargetTagValue", "AWS::StackName"];
+    assert_eq!(
+        value[..4],
+        ["TargetsByTag", tag_value[0], tag_value[1], tag_value[2]]
+    );
+    for sid in ["RotateTargetSecrets", "HandRotationsToThisFunction"] {
+        let s = statement(&doc, sid);
         assert_eq!(
-            strings(get(
-                get(get(&s, "Condition"), "ArnEquals"),
-                "secretsmanager:RotationLambdaARN"
-            )),
-            [function],
-            "{sid}"
+            tag_condition_values(&s, "StringEquals"),
+            tag_value,
+            "{sid} holds only on the tag's secrets"
         );
     }
+    // The Deny spares the tag's secrets and the credentials by ARN, nothing else.
+    let deny = statement(&doc, "NoOtherSecrets");
+    assert_eq!(tag_condition_values(&deny, "StringNotEquals"), tag_value);
+    let list = statement(&doc, "ListTaggedTargets");
+    assert_eq!(
+        strings(get(&list, "Action")),
+        ["secretsmanager:ListSecrets"]
+    );
 }
 
 #[test]

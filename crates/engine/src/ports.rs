@@ -448,6 +448,18 @@ pub trait SecretStore: Send + Sync {
     async fn put_current(&self, secret_id: &str, value: &SecretString) -> Result<(), StoreError>;
     /// Secret ids that carry the tag `key` (with `value`, when given): the targets of a deployment.
     async fn list_tagged(&self, key: &str, value: Option<&str>) -> Result<Vec<String>, StoreError>;
+    /// The secret's tags (`DescribeSecret`), key → value. A store without tags has none.
+    async fn tags(&self, secret_id: &str) -> Result<BTreeMap<String, String>, StoreError> {
+        self.describe(secret_id).await.map(|_| BTreeMap::new())
+    }
+    /// `TagResource`: sets the tag `key` = `value` on the secret (no new version). A store that
+    /// cannot tag refuses, changing nothing.
+    async fn tag(&self, secret_id: &str, key: &str, value: &str) -> Result<(), StoreError> {
+        let _ = (key, value);
+        Err(StoreError::Invalid(format!(
+            "this store cannot tag {secret_id}"
+        )))
+    }
     /// `RotateSecret`: with `rotate_immediately`, Secrets Manager attaches `AWSPENDING` to a new
     /// empty version `token` and invokes the rotation function for each of the four steps.
     /// Refused while `AWSPENDING` is on another version than `AWSCURRENT`. A store that cannot

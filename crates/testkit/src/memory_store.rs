@@ -543,6 +543,19 @@ impl SecretStore for MemoryStore {
         Ok(())
     }
 
+    async fn tags(&self, secret_id: &str) -> Result<BTreeMap<String, String>, StoreError> {
+        let mut st = self.lock();
+        st.check(StoreOp::Describe, secret_id)?;
+        Ok(st.find(secret_id)?.tags.clone())
+    }
+
+    async fn tag(&self, secret_id: &str, key: &str, value: &str) -> Result<(), StoreError> {
+        let mut st = self.lock();
+        let secret = st.find(secret_id)?;
+        secret.tags.insert(key.to_string(), value.to_string());
+        Ok(())
+    }
+
     async fn list_tagged(&self, key: &str, value: Option<&str>) -> Result<Vec<String>, StoreError> {
         let mut st = self.lock();
         st.check(StoreOp::ListTagged, key)?;

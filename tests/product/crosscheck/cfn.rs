@@ -195,14 +195,34 @@ impl<'a> Deployment<'a> {
             if effect != Some("Allow") {
                 continue;
             }
+            let tag = tag_condition(&s, "StringEquals").map(|(key, _)| key);
             for action in names(get(&s, "Action")) {
                 for resource in names(get(&s, "Resource")) {
+                    // `*` narrowed to the secrets carrying a tag is named by that tag.
+                    let resource = match &tag {
+                        Some(key) if resource == "*" => key.clone(),
+                        _ => resource,
+                    };
                     grants.insert((action.clone(), resource));
                 }
             }
         }
         grants
     }
+}
+
+/// The resource-tag condition of statement `s` under operator `op` (`StringEquals`,
+/// `StringNotEquals`): its key without the `secretsmanager:` prefix (`ResourceTag/<tag key>`)
+/// and the names of its values.
+pub fn tag_condition(s: &Value, op: &str) -> Option<(String, Vec<String>)> {
+    let Value::Mapping(m) = get(get(s, "Condition"), op) else {
+        return None;
+    };
+    m.iter().find_map(|(k, v)| {
+        let key = k.as_str()?.strip_prefix("secretsmanager:")?;
+        key.starts_with("ResourceTag/")
+            .then(|| (key.to_string(), names(v)))
+    })
 }
 
 /// The names every `!Ref` in `v` refers to, in order (`AWS::NoValue` left out): the parameters

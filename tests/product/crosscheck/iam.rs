@@ -14,8 +14,8 @@
 //!
 //! | module | calls act on | template resource |
 //! |---|---|---|
-//! | `rotation/`, `lambda/` | the targets (the engine); with `ROTATOR_AUTH=client-secret`, also the rotator's own document, which the check adds to the targets (self-rotation) | `TargetSecretArns`; `RotatorCredentialsSecretArn` |
-//! | `lambda/`: `list_tagged` | every secret (`ListSecrets`, `TARGET_TAG_KEY` only, which the template does not set) | not granted |
+//! | `rotation/`, `lambda/` | the targets (the engine); with `ROTATOR_AUTH=client-secret`, also the rotator's own document, which the check adds to the targets (self-rotation) | `TargetSecretArns` (by ARN) or `*` conditioned on the target tag ([`TARGET_TAG`]); `RotatorCredentialsSecretArn` |
+//! | `lambda/`: `list_tagged` | no secret (`ListSecrets`, with `TARGET_TAG_KEY`: targets by tag) | `*` by tag; not granted by ARN |
 //! | `jamf/` | the Jamf Pro credentials a target names | `JamfCredentialsSecretArns` |
 //! | `wiring` | the rotator's credential (certificate, client-secret) | `RotatorCredentialsSecretArn` |
 //! | `sns` | the alert topic | `AlertTopic` |
@@ -67,6 +67,9 @@ pub enum Subject {
     /// The CLI only, never the function.
     Cli,
 }
+
+/// The grants on the targets in tag mode: `*` conditioned on the tag (`cfn::tag_condition`).
+pub const TARGET_TAG: &str = "ResourceTag/jamf-entra-rotator:target";
 
 /// One AWS call the code can make.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -292,11 +295,17 @@ pub fn required(calls: &[Call], self_rotating: bool, d: &Deployment) -> BTreeMap
         need.entry((action.to_string(), resource.to_string()))
             .or_insert(why);
     };
+    let by_tag = d.condition("TargetsByTag");
+    let targets = if by_tag {
+        TARGET_TAG
+    } else {
+        "TargetSecretArns"
+    };
     for c in calls {
         let why = format!("called at {}", c.site);
         match c.subject {
             Subject::Targets => {
-                add(&c.action, "TargetSecretArns", why.clone());
+                add(&c.action, targets, why.clone());
                 if client_secret && self_rotating {
                     add(
                         &c.action,
@@ -312,6 +321,7 @@ pub fn required(calls: &[Call], self_rotating: bool, d: &Deployment) -> BTreeMap
             Subject::AlertTopic => add(&c.action, "AlertTopic", why),
             Subject::LeaseTable => add(&c.action, "LeaseTable.Arn", why),
             Subject::NoResource if federated => add(&c.action, "*", why),
+            Subject::TagListing if by_tag => add(&c.action, "*", why),
             _ => {}
         }
     }
@@ -424,11 +434,21 @@ pub fn guard_problems(d: &Deployment) -> Vec<String> {
     let role = "RotatorFunctionRole";
     let statements = d.role_statements(role);
     let mut problems = Vec::new();
-    let ours: BTreeSet<String> = d
-        .role_grants(role)
+    let grants = d.role_grants(role);
+    let by_tag = grants.iter().any(|(_, resource)| resource == TARGET_TAG);
+    // The secrets granted by ARN; those granted by tag are outside the Deny by its condition.
+    let ours: BTreeSet<String> = grants
         .into_iter()
         .filter(|(action, _)| action.starts_with("secretsmanager:"))
+        .filter(|(action, _)| !ACCOUNT_WIDE.iter().any(|a| action.ends_with(a)))
         .map(|(_, resource)| resource)
+        .filter(|resource| resource != TARGET_TAG)
+        .collect();
+    // The tag values the Allow statements grant; the Deny must spare exactly those.
+    let tag_values: BTreeSet<Vec<String>> = statements
+        .iter()
+        .filter_map(|s| super::cfn::tag_condition(s, "StringEquals"))
+        .map(|(_, values)| values)
         .collect();
     let on_secrets: BTreeSet<String> = sdk_operations()["secretsmanager"]
         .iter()
@@ -440,8 +460,22 @@ pub fn guard_problems(d: &Deployment) -> Vec<String> {
         .iter()
         .filter(|s| get(s, "Effect").as_str() == Some("Deny"))
         .filter(|s| {
-            let outside: BTreeSet<String> = refs(get(s, "NotResource")).into_iter().collect();
-            get(s, "Resource").is_null() && outside == ours
+            // Not `get`, which would look through a lone `!Ref` to its bare name.
+            let outside: BTreeSet<String> = s
+                .get("NotResource")
+                .map(refs)
+                .unwrap_or_default()
+                .into_iter()
+                .collect();
+            let spared = super::cfn::tag_condition(s, "StringNotEquals")
+                .filter(|(key, _)| key == TARGET_TAG)
+                .map(|(_, values)| values);
+            let tag_guard = if by_tag {
+                tag_values.len() == 1 && spared.as_ref() == tag_values.iter().next()
+            } else {
+                get(s, "Condition").is_null()
+            };
+            get(s, "Resource").is_null() && outside == ours && tag_guard
         })
         .collect();
     let denied: BTreeSet<String> = guards
@@ -451,7 +485,8 @@ pub fn guard_problems(d: &Deployment) -> Vec<String> {
     let undenied: Vec<&String> = on_secrets.difference(&denied).collect();
     if !undenied.is_empty() {
         problems.push(format!(
-            "no Deny of {undenied:?} with NotResource exactly the role's secrets {ours:?}: a resource policy on another secret could widen the role"
+            "no Deny of {undenied:?} with NotResource exactly the role's secrets {ours:?}{}: a resource policy on another secret could widen the role",
+            if by_tag { format!(" and StringNotEquals secretsmanager:{TARGET_TAG} = {tag_values:?}") } else { String::new() }
         ));
     }
     for s in &statements {

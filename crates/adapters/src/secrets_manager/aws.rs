@@ -344,6 +344,41 @@ impl SecretStore for AwsSecretStore {
         Ok(())
     }
 
+    async fn tags(&self, secret_id: &str) -> Result<BTreeMap<String, String>, StoreError> {
+        let out = self
+            .client
+            .describe_secret()
+            .secret_id(secret_id)
+            .send()
+            .await
+            .map_err(|e| map_err("DescribeSecret", secret_id, secret_id, e))?;
+        Ok(out
+            .tags()
+            .iter()
+            .filter_map(|t| {
+                Some((
+                    t.key()?.to_string(),
+                    t.value().unwrap_or_default().to_string(),
+                ))
+            })
+            .collect())
+    }
+
+    async fn tag(&self, secret_id: &str, key: &str, value: &str) -> Result<(), StoreError> {
+        let tag = aws_sdk_secretsmanager::types::Tag::builder()
+            .key(key)
+            .value(value)
+            .build();
+        self.client
+            .tag_resource()
+            .secret_id(secret_id)
+            .tags(tag)
+            .send()
+            .await
+            .map_err(|e| map_err("TagResource", secret_id, secret_id, e))?;
+        Ok(())
+    }
+
     async fn list_tagged(&self, key: &str, value: Option<&str>) -> Result<Vec<String>, StoreError> {
         let mut filters = vec![Filter::builder()
             .key(FilterNameStringType::TagKey)

@@ -273,8 +273,7 @@ impl Engine {
             return Ok(report);
         }
         let removed = self.housekeeping(secret_id, &look, &report).await;
-        self.alert_drift(secret_id, &report, &removed, &expiry)
-            .await;
+        self.alert_drift(secret_id, &report, &removed).await;
         if report.due {
             self.start_due(secret_id, look, &expiry, &removed, options, &mut report)
                 .await?;
@@ -516,6 +515,52 @@ fn credential_drift(
         key_id: Some(c.key_id.clone()),
         detail,
     })
+}
+
+/// The tag on a target's secret that acknowledges its drift: the [`CheckReport::drift_digest`]
+/// of the drift an operator acknowledged (`jamf-entra-rotator ack-drift`). A tag, not a field
+/// of the document: a new version would abandon a running Secrets Manager rotation.
+pub const DRIFT_ACK_TAG: &str = "jamf-entra-rotator:drift-ack";
+
+impl CheckReport {
+    /// The drift a check alerts on: the managed credential missing or expired, credentials
+    /// nobody manages; those the housekeeping `removed` aside.
+    pub fn alerted_drift(&self, removed: &[String]) -> Vec<&Drift> {
+        let managed = self.key_id.as_deref().map(str::to_lowercase);
+        self.drift
+            .iter()
+            .filter(|d| d.key_id.as_ref().is_none_or(|k| !removed.contains(k)))
+            .filter(|d| {
+                matches!(d.kind, DriftKind::ManagedMissing | DriftKind::Unmanaged)
+                    || (d.kind == DriftKind::Expired
+                        && d.key_id.as_deref().map(str::to_lowercase) == managed)
+            })
+            .collect()
+    }
+
+    /// A digest of the alerted drift (`removed` aside): its findings by kind and credential,
+    /// not their sentences, whose days change daily. `None` when there is none. The same
+    /// findings give the same digest; another finding, another digest.
+    pub fn drift_digest(&self, removed: &[String]) -> Option<String> {
+        let mut findings: Vec<String> = self
+            .alerted_drift(removed)
+            .iter()
+            .map(|d| {
+                format!(
+                    "{} {}",
+                    kebab(d.kind),
+                    d.key_id.as_deref().unwrap_or("-").to_lowercase()
+                )
+            })
+            .collect();
+        if findings.is_empty() {
+            return None;
+        }
+        findings.sort();
+        findings.dedup();
+        let name = findings.join("\n");
+        Some(uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_OID, name.as_bytes()).to_string())
+    }
 }
 
 /// A drift kind's name as reports and alerts write it (`orphan`, `retire-pending`).

@@ -1,7 +1,7 @@
 //! The check's housekeeping: the retirement of the credential the last rotation replaced, the
 //! sweep of orphans, the alert on a lockdown left incomplete, and the drift alert.
 
-use super::check::{kebab, CheckReport, DriftKind, Expiry, Look};
+use super::check::{kebab, CheckReport, DriftKind, Look, DRIFT_ACK_TAG};
 use super::retire::Retirement;
 use super::{Engine, Step};
 use crate::ports::AlertKind;
@@ -125,30 +125,38 @@ impl Engine {
             .await;
     }
 
-    /// Alerts the serious drift still there after the housekeeping: the managed credential
-    /// missing or expired, credentials nobody manages.
+    /// Alerts the serious drift still there after the housekeeping
+    /// ([`CheckReport::alerted_drift`]), unless an operator acknowledged that same drift (the
+    /// secret's [`DRIFT_ACK_TAG`] holds its digest): a new finding alerts again.
     pub(super) async fn alert_drift(
         &self,
         secret_id: &str,
         report: &CheckReport,
         removed: &[String],
-        expiry: &Expiry,
     ) {
-        let lines: Vec<String> = report
-            .drift
-            .iter()
-            .filter(|d| d.key_id.as_ref().is_none_or(|k| !removed.contains(k)))
-            .filter(|d| {
-                matches!(d.kind, DriftKind::ManagedMissing | DriftKind::Unmanaged)
-                    || (d.kind == DriftKind::Expired
-                        && d.key_id.as_deref().map(str::to_lowercase) == expiry.managed_key)
-            })
-            .map(|d| format!("- {}: {}", kebab(d.kind), d.detail))
-            .collect();
-        if lines.is_empty() {
+        let Some(digest) = report.drift_digest(removed) else {
+            return;
+        };
+        // A tag that cannot be read acknowledges nothing: the alert goes out.
+        let acked = self
+            .store
+            .tags(secret_id)
+            .await
+            .ok()
+            .and_then(|mut t| t.remove(DRIFT_ACK_TAG));
+        if acked.as_deref() == Some(digest.as_str()) {
+            self.note(
+                Step::Check,
+                &format!("drift {digest} acknowledged; not alerted"),
+            );
             return;
         }
-        self.alert(AlertKind::Drift, secret_id, format!("Drift: {}", report.target), format!("Target: {secret_id} ({})\n{}\nWhat to do: review the app registration's client secrets; outside a lockdown the rotator removes only the secret a rotation replaced and its own leftovers.", report.target, lines.join("\n"))).await;
+        let lines: Vec<String> = report
+            .alerted_drift(removed)
+            .iter()
+            .map(|d| format!("- {}: {}", kebab(d.kind), d.detail))
+            .collect();
+        self.alert(AlertKind::Drift, secret_id, format!("Drift: {}", report.target), format!("Target: {secret_id} ({})\n{}\nWhat to do: review the app registration's client secrets; outside a lockdown the rotator removes only the secret a rotation replaced and its own leftovers. When this drift is known and intended: jamf-entra-rotator ack-drift --secret-id {secret_id} --drift {digest} (a new finding alerts again).", report.target, lines.join("\n"))).await;
     }
 
     /// Alerts that credentials the check should have removed (an orphan, or the one a rotation

@@ -311,3 +311,43 @@ async fn a_template_moto_refuses_fails_the_rehearsal() {
         "{printed:#}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_default_deployment_names_its_targets_by_tag_and_deploys_the_tag_conditions() {
+    let python = python();
+    let (stack, function) = (moto::unique("by-tag"), moto::unique("rotator"));
+    let jamf = format!(
+        "arn:aws:secretsmanager:{}:{}:secret:jamf-AbCdEf",
+        moto::REGION,
+        moto::ACCOUNT
+    );
+
+    // No TargetSecretArns: the template's default.
+    let deployed = deploy(
+        &python,
+        &stack,
+        &[
+            ("FunctionName", &function),
+            ("JamfCredentialsSecretArns", &jamf),
+            ("RotatorClientId", "11111111-1111-1111-1111-111111111111"),
+        ],
+    )
+    .await;
+
+    assert_eq!(deployed["stack_status"], "CREATE_COMPLETE", "{deployed:#}");
+    let env = strings(&deployed["environment"]);
+    assert_eq!(env["TARGET_SECRET_IDS"], "");
+    assert_eq!(env["TARGET_TAG_KEY"], "jamf-entra-rotator:target");
+    assert_eq!(
+        env["TARGET_TAG_VALUE"], stack,
+        "the stack's name by default"
+    );
+    let policy = deployed["role_policies"]["rotator"].to_string();
+    let condition = format!("\"secretsmanager:ResourceTag/jamf-entra-rotator:target\":\"{stack}\"");
+    assert_eq!(
+        policy.matches(&condition).count(),
+        3,
+        "the target grants, the hand-off and the Deny name the tag: {policy}"
+    );
+    assert!(policy.contains("secretsmanager:ListSecrets"), "{policy}");
+}
