@@ -116,6 +116,44 @@ async fn uninstall_lists_everything_the_deployment_made_and_a_dry_run_changes_no
     );
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn uninstall_finds_the_targets_of_a_stack_that_names_them_by_tag() {
+    let python = python();
+    let w = emulator::world(60).await;
+    let (stack, function) = (moto::unique("uninstall-tag"), moto::unique("rotator"));
+    let target = w.store.describe(&w.secret_id).await.unwrap().arn;
+    let jamf = w.store.describe(&w.jamf_credentials_id).await.unwrap().arn;
+    let sm = moto::secrets_client().await;
+    let tag = aws_sdk_secretsmanager::types::Tag::builder()
+        .key("jamf-entra-rotator:target")
+        .value(&stack)
+        .build();
+    sm.tag_resource()
+        .secret_id(&target)
+        .tags(tag)
+        .send()
+        .await
+        .unwrap();
+    deploy(
+        &python,
+        &stack,
+        &[
+            ("FunctionName", &function),
+            ("JamfCredentialsSecretArns", &jamf),
+            ("RotatorClientId", &w.rotator_client_id),
+        ],
+    )
+    .await;
+
+    let dry = uninstall(&["--dry-run", "--stack", &stack]).await;
+    let stdout = String::from_utf8_lossy(&dry.stdout);
+    assert!(dry.status.success(), "{stdout}");
+    assert!(
+        stdout.contains(&format!("target secret {target}")),
+        "the tagged target is listed:\n{stdout}"
+    );
+}
+
 #[tokio::test]
 async fn uninstall_refuses_a_stack_it_cannot_find() {
     let out = uninstall(&["--dry-run", "--stack", &moto::unique("absent")]).await;
