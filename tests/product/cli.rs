@@ -54,6 +54,31 @@ pub async fn world_env(w: &TestWorld) -> Vec<(&'static str, String)> {
     ]
 }
 
+/// `init` of a new smtp-graph target `id` for world `w`'s app, as an operator types it (the client
+/// secret comes from the environment).
+pub fn init_args(w: &TestWorld, id: &str) -> Vec<String> {
+    let jamf_url = w.jamf.url().to_string();
+    [
+        "init",
+        "--secret-id",
+        id,
+        "--jamf-url",
+        &jamf_url,
+        "--target",
+        "smtp-graph",
+        "--jamf-credentials-secret-id",
+        &w.jamf_credentials_id,
+        "--tenant-id",
+        rotator_testkit::world::TENANT_ID,
+        "--client-id",
+        &w.app.client_id,
+        "--test-recipient",
+        "it@example.com",
+    ]
+    .map(str::to_string)
+    .to_vec()
+}
+
 /// Runs the CLI with `args` and only `env` (and PATH), stdin closed.
 pub async fn cli(args: &[&str], env: &[(&str, String)]) -> Run {
     let mut cmd = Command::new(BIN);
@@ -128,28 +153,10 @@ async fn init_status_and_rotate_work_from_the_environment_alone() {
     ];
     let id = moto::unique("cli-target");
     let jamf_url = w.jamf.url().to_string();
-    let init = cli(
-        &[
-            "init",
-            "--json",
-            "--secret-id",
-            &id,
-            "--jamf-url",
-            &jamf_url,
-            "--target",
-            "smtp-graph",
-            "--jamf-credentials-secret-id",
-            &w.jamf_credentials_id,
-            "--tenant-id",
-            rotator_testkit::world::TENANT_ID,
-            "--client-id",
-            &w.app.client_id,
-            "--test-recipient",
-            "it@example.com",
-        ],
-        &env,
-    )
-    .await;
+    let mut args = init_args(&w, &id);
+    args.push("--json".into());
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let init = cli(&args, &env).await;
     assert_eq!(init.code, 0, "{}", init.stderr);
     let v: Value = serde_json::from_str(init.stdout.trim()).unwrap();
     assert_eq!(v["action"], "created");

@@ -2,7 +2,7 @@
 //! attention, 2 bad input or configuration, 3 could not run. Each failure is also run with
 //! `--json`, which prints exactly one `{"error": {kind, message, exit_code}}` object.
 
-use crate::cli::{cli, world_env, Run};
+use crate::cli::{cli, init_args, world_env, Run};
 use crate::common::{moto, spawn_with, TestWorld};
 use rotator_engine::document::TargetKind;
 use rotator_testkit::jamf::JamfOp;
@@ -184,25 +184,9 @@ async fn init_exits_2_bad_input_or_configuration_and_3_unreachable_or_throttled(
         &world_env(&w).await,
         &[("JER_CLIENT_SECRET", w.secrets[0].expose_secret())],
     );
-    let jamf_url = w.jamf.url().to_string();
     let id = moto::unique("init-exit");
-    let args = [
-        "init",
-        "--secret-id",
-        &id,
-        "--jamf-url",
-        &jamf_url,
-        "--target",
-        "smtp-graph",
-        "--jamf-credentials-secret-id",
-        &w.jamf_credentials_id,
-        "--tenant-id",
-        rotator_testkit::world::TENANT_ID,
-        "--client-id",
-        &w.app.client_id,
-        "--test-recipient",
-        "it@example.com",
-    ];
+    let args = init_args(&w, &id);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let no_secret: Vec<_> = env
         .iter()
         .filter(|(k, _)| *k != "JER_CLIENT_SECRET")

@@ -3,7 +3,7 @@
 //! leaves), `retire` on the operator's word, and `ack-drift`. The CLI against the stand-ins and
 //! moto, configured through the environment only.
 
-use crate::cli::{cli, world_env, Run};
+use crate::cli::{cli, init_args, world_env, Run};
 use crate::common::{moto, spawn_world_on_moto, TestWorld};
 use rotator_engine::ports::{AlertKind, StoreError};
 use rotator_engine::rotation::check::DRIFT_ACK_TAG;
@@ -12,26 +12,10 @@ use secrecy::ExposeSecret;
 
 /// `init` of a new smtp-graph target `id` of world `w`'s app, with `extra` flags and `env`.
 async fn init(w: &TestWorld, id: &str, extra: &[&str], env: &[(&str, String)]) -> Run {
-    let jamf_url = w.jamf.url().to_string();
-    let mut args = vec![
-        "init",
-        "--json",
-        "--secret-id",
-        id,
-        "--jamf-url",
-        &jamf_url,
-        "--target",
-        "smtp-graph",
-        "--jamf-credentials-secret-id",
-        &w.jamf_credentials_id,
-        "--tenant-id",
-        rotator_testkit::world::TENANT_ID,
-        "--client-id",
-        &w.app.client_id,
-        "--test-recipient",
-        "it@example.com",
-    ];
-    args.extend_from_slice(extra);
+    let mut args = init_args(w, id);
+    args.push("--json".into());
+    args.extend(extra.iter().map(|s| s.to_string()));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
     cli(&args, env).await
 }
 
