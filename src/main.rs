@@ -101,7 +101,7 @@ enum Command {
     },
     /// The scheduled check: rotates the targets whose secret is due.
     Check {
-        /// Target secret ids (repeatable; default: TARGET_SECRET_IDS, comma-separated).
+        /// Target secret ids (repeatable; default: TARGET_SECRET_IDS, comma-separated, or the tag).
         #[arg(long)]
         secret_id: Vec<String>,
         /// Report only; change nothing.
