@@ -142,7 +142,7 @@ pub fn rotation(kind: &ErrorKind) -> Kind {
         Target(e) => target(e),
         Store(e) => store(e),
         Document(_) | SiblingDocument { .. } | NoCurrentVersion { .. } => Kind::Config,
-        Busy { .. } | Concurrent(_) | Stale | Replaced(_) => Kind::Unavailable,
+        Busy { .. } | Concurrent(_) | Stale => Kind::Unavailable,
         _ => Kind::Attention,
     }
 }

@@ -203,15 +203,16 @@ async fn jamf_configured_for_another_app_is_not_changed() {
 async fn bad_step(token: impl FnOnce(&TestWorld) -> String, step: Step, expect: &str) {
     let (w, store) = spawn_world_on_memory(10).await;
     let before = state(&w, &store).await;
-    let ctx = StepContext {
+    let event = rotator_engine::rotation::step_event::StepEvent {
+        step,
         secret_id: w.secret_id.clone(),
         token: token(&w),
         rotation_token: None,
-        request: RotateRequest::default(),
-        in_process: false,
-        run: rotator_engine::rotation::run::Run::rereading(),
     };
-    let e = w.engine.run_step(step, &ctx).await.unwrap_err().to_string();
+    let info = store.describe(&w.secret_id).await.unwrap();
+    let e = (w.engine.step_event(event, &info).await)
+        .unwrap_err()
+        .to_string();
     assert!(e.contains(expect), "{e}");
     assert_eq!(state(&w, &store).await, before);
 }
@@ -249,8 +250,8 @@ async fn step_with_a_token_that_is_not_pending() {
         token: previous,
         rotation_token: None,
         request: RotateRequest::default(),
-        in_process: false,
-        run: rotator_engine::rotation::run::Run::rereading(),
+        driver: rotator_engine::rotation::Driver::SecretsManager,
+        holder: rotator_engine::rotation::holder::Holder::new(),
     };
     let e = w
         .engine
@@ -276,8 +277,8 @@ async fn step_for_a_secret_that_does_not_exist() {
         token: "t".into(),
         rotation_token: None,
         request: RotateRequest::default(),
-        in_process: false,
-        run: rotator_engine::rotation::run::Run::rereading(),
+        driver: rotator_engine::rotation::Driver::SecretsManager,
+        holder: rotator_engine::rotation::holder::Holder::new(),
     };
     let e = w
         .engine

@@ -120,8 +120,8 @@ fn other_acts(w: &TestWorld, store: &MemoryStore, other: Other) -> Hook {
                         token,
                         rotation_token: None,
                         request: RotateRequest::default(),
-                        in_process: true,
-                        run: rotator_engine::rotation::run::Run::rereading(),
+                        driver: rotator_engine::rotation::Driver::InProcess,
+                        holder: rotator_engine::rotation::holder::Holder::new(),
                     };
                     let failure = RotationError::new(
                         Step::TestSecret,

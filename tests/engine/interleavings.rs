@@ -17,7 +17,6 @@ use rotator_engine::rotation::{
     credential_name, target_tag, Engine, RotateRequest, Step, StepContext,
 };
 use rotator_lambda::route;
-use rotator_testkit::entra::EntraOp;
 use rotator_testkit::jamf::JamfOp;
 use rotator_testkit::memory_store::MemoryStore;
 use secrecy::ExposeSecret;
@@ -38,8 +37,8 @@ fn step_ctx(w: &TestWorld, token: &str) -> StepContext {
         token: token.to_string(),
         rotation_token: None,
         request: RotateRequest::default(),
-        in_process: false,
-        run: rotator_engine::rotation::run::Run::rereading(),
+        driver: rotator_engine::rotation::Driver::SecretsManager,
+        holder: rotator_engine::rotation::holder::Holder::new(),
     }
 }
 
@@ -244,7 +243,7 @@ async fn create_secret_never_sweeps_a_young_credential_another_process_made_for_
         w.clock.now() + chrono::Duration::days(180),
     );
     let ctx = StepContext {
-        in_process: true,
+        driver: rotator_engine::rotation::Driver::InProcess,
         ..step_ctx(&w, &token)
     };
 
@@ -288,10 +287,9 @@ async fn a_retried_test_secret_after_a_partial_rollback_proves_the_pending_secre
             .await
             .unwrap_or_else(|e| panic!("{step}: {e}"));
     }
-    // testSecret fails; the rollback puts the old secret back into Jamf Pro but cannot remove
-    // the new credential, so it keeps AWSPENDING (which holds it).
+    // testSecret fails; Secrets Manager retries the rotation, so the failure puts the old secret
+    // back into Jamf Pro and keeps AWSPENDING and the new credential for the retry.
     w.jamf.fail_next(JamfOp::SmtpTest, 1, 400);
-    w.entra.fail_next(EntraOp::RemovePassword, 1, 403);
     let failed = route(&function, step_event(&w, "testSecret", &token)).await;
     assert!(failed.is_err());
     let info = w.store.describe(&w.secret_id).await.unwrap();

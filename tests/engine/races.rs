@@ -22,10 +22,10 @@ use std::sync::{Arc, Mutex};
 /// When the other process acts.
 #[derive(Clone, Copy, PartialEq)]
 enum At {
-    /// After this process's testSecret, before its finishSecret looks at `AWSPENDING` (its second
-    /// read of it: the first is setSecret's, before Jamf Pro is written): the other rolls back the same
-    /// rotation (it had written Jamf Pro, so it puts the old secret back, removes the new
-    /// credential and drops AWSPENDING).
+    /// After this process's testSecret, before its finishSecret looks at the stages (the first
+    /// look after testSecret's read of the pending version, the second read of it): the other
+    /// rolls back the same rotation (it had written Jamf Pro, so it puts the old secret back,
+    /// removes the new credential and drops AWSPENDING).
     Finish,
     /// Inside this process's move of AWSCURRENT (after its look at the stages): the same
     /// rollback by the other process. Secrets Manager cannot make the move conditional on
@@ -63,8 +63,8 @@ impl Racing {
                     token: token.into(),
                     rotation_token: None,
                     request: RotateRequest::default(),
-                    in_process: true,
-                    run: rotator_engine::rotation::run::Run::rereading(),
+                    driver: rotator_engine::rotation::Driver::InProcess,
+                    holder: rotator_engine::rotation::holder::Holder::new(),
                 };
                 let failure = RotationError::new(
                     Step::TestSecret,
@@ -93,9 +93,22 @@ impl Racing {
 #[async_trait]
 impl SecretStore for Racing {
     async fn describe(&self, s: &str) -> Result<SecretInfo, StoreError> {
+        if self.pending_reads.load(std::sync::atomic::Ordering::SeqCst) == 2 {
+            let token = (self.inner.describe(s).await?)
+                .version_with(AWSPENDING)
+                .map(str::to_string);
+            if let Some(token) = token {
+                self.other_acts(At::Finish, s, &token).await;
+            }
+        }
         self.inner.describe(s).await
     }
     async fn value(&self, s: &str, v: &str) -> Result<Option<SecretString>, StoreError> {
+        let pending = self.inner.describe(s).await?.version_with(AWSPENDING) == Some(v);
+        if pending {
+            self.pending_reads
+                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
         self.inner.value(s, v).await
     }
     async fn version_exists(&self, s: &str, v: &str) -> Result<bool, StoreError> {
@@ -106,22 +119,6 @@ impl SecretStore for Racing {
         s: &str,
         stage: &str,
     ) -> Result<Option<(String, SecretString)>, StoreError> {
-        if stage == AWSPENDING
-            && self
-                .pending_reads
-                .fetch_add(1, std::sync::atomic::Ordering::SeqCst)
-                == 1
-        {
-            let token = self
-                .inner
-                .describe(s)
-                .await?
-                .version_with(AWSPENDING)
-                .map(str::to_string);
-            if let Some(token) = token {
-                self.other_acts(At::Finish, s, &token).await;
-            }
-        }
         self.inner.value_at(s, stage).await
     }
     async fn put_pending(

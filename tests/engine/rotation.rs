@@ -542,8 +542,8 @@ async fn secrets_manager_steps_racing_the_in_process_driver_end_with_one_new_cre
             token: token.clone(),
             rotation_token: None,
             request: RotateRequest::default(),
-            in_process: false,
-            run: rotator_engine::rotation::run::Run::rereading(),
+            driver: rotator_engine::rotation::Driver::SecretsManager,
+            holder: rotator_engine::rotation::holder::Holder::new(),
         };
         let engine = w.world.second_engine();
         for step in [

@@ -12,6 +12,7 @@ use common::tripwire::{wired, At, Hook, Tripwire};
 use common::{spawn_world_on_memory, TestWorld};
 use rotator_engine::ports::{SecretStore, AWSCURRENT, AWSPENDING};
 use rotator_engine::rotation::driver::Outcome;
+use rotator_engine::rotation::lease::BETWEEN_STEPS;
 use rotator_engine::rotation::{Engine, RotateRequest};
 use rotator_lambda::{route, Function, LambdaError, Targets};
 use rotator_testkit::jamf::JamfOp;
@@ -148,10 +149,31 @@ async fn two_overlapping_invocations_of_one_token_are_two_holders_and_jamf_pro_e
         w.jamf_secret_works(),
         "Jamf Pro is on a secret Entra accepts"
     );
+    // Secrets Manager retries the whole rotation with the same token: A put the old secret back
+    // into Jamf Pro and kept AWSPENDING and the new credential for that retry, and parked the
+    // lease for it.
     let info = w.store.describe(&w.secret_id).await.unwrap();
-    assert_eq!(info.version_with(AWSPENDING), None, "rolled back");
+    assert_eq!(info.version_with(AWSPENDING), Some(token.as_str()), "kept");
     assert_eq!(store.abandoned_rotations(), vec![]);
-    assert_eq!(w.leases.record("jamf-prod"), None, "A let go of it");
+    let parked = w.leases.record("jamf-prod").map(|r| r.holder);
+    assert_eq!(
+        parked.as_deref(),
+        Some(BETWEEN_STEPS),
+        "parked for the retry"
+    );
+    w.assert_invariant().await;
+
+    for step in ["createSecret", "setSecret", "testSecret", "finishSecret"] {
+        (route(&f, event(&w, &token, step)).await).unwrap_or_else(|e| panic!("{step}: {e}"));
+    }
+    let info = w.store.describe(&w.secret_id).await.unwrap();
+    assert_eq!(
+        info.version_with(AWSCURRENT),
+        Some(token.as_str()),
+        "the retry completed"
+    );
+    assert!(w.jamf_secret_works());
+    assert_eq!(w.entra.passwords(&w.app.object_id).len(), 1);
     w.assert_invariant().await;
 }
 

@@ -11,7 +11,11 @@
 //!
 //! Metric lines (CloudWatch Embedded Metric Format) are in [`crate::metrics`].
 
+use crate::document::TargetDocument;
 use crate::ports::{Alert, AlertError, AlertKind, Alerts};
+use crate::rotation::report::RotationReport;
+use crate::rotation::rollback::Settled;
+use crate::rotation::{RotateRequest, RotationError};
 use async_trait::async_trait;
 
 /// SNS subjects: at most 100 characters.
@@ -134,6 +138,88 @@ pub fn refusal(secret_id: &str, why: &str) -> Alert {
              State left: nothing was changed (no credential made in Entra, nothing written to the secret or to Jamf Pro).\n\
              What to do: if this secret should be rotated, add it to the deployment's targets (TARGET_SECRET_IDS, or the target tag) \
              with a document of its own kind; otherwise find who invoked the function or called RotateSecret for it (CloudTrail) and why."
+        ),
+    }
+}
+
+/// The alert of a rotation the in-process driver completed (sent with `ALERT_ON_SUCCESS`).
+pub fn rotated(r: &RotationReport) -> Alert {
+    Alert {
+        kind: AlertKind::Rotated,
+        target: r.secret_id.clone(),
+        subject: sns_subject(&format!("Rotated: {}", r.target)),
+        message: format!(
+            "Target: {} ({})\nReason: {}\nNew key id: {}\nOld key id: {} (removed: {})\nElapsed: {} ms",
+            r.secret_id,
+            r.target,
+            r.reason,
+            r.new_key_id.as_deref().unwrap_or("-"),
+            r.old_key_id.as_deref().unwrap_or("-"),
+            r.old_removed,
+            r.elapsed_ms
+        ),
+    }
+}
+
+/// The alert of a rotation the in-process driver could not complete (`e`), with the state
+/// `settled` left.
+pub fn rotation_failed(r: &RotationReport, e: &RotationError, settled: &Settled) -> Alert {
+    Alert {
+        kind: settled.alert,
+        target: r.secret_id.clone(),
+        subject: sns_subject(&format!("Rotation failed: {}", r.target)),
+        message: format!(
+            "Target: {} ({})\nReason: {}\nFailed step: {}\nError class: {}\nError: {e}\nState left: {}\nWhat to do: {}",
+            r.secret_id,
+            r.target,
+            r.reason,
+            e.step,
+            e.class(),
+            settled.state,
+            e.advice()
+        ),
+    }
+}
+
+/// The alert of a rotation Secrets Manager drove to its end (sent with `ALERT_ON_SUCCESS`):
+/// `doc` is the document now `AWSCURRENT`.
+pub fn step_rotated(
+    secret_id: &str,
+    token: &str,
+    request: &RotateRequest,
+    doc: &TargetDocument,
+) -> Alert {
+    let replaced = doc
+        .rotation
+        .as_ref()
+        .and_then(|r| r.replaces_key_id.clone());
+    Alert {
+        kind: AlertKind::Rotated,
+        target: secret_id.to_string(),
+        subject: sns_subject(&format!("Rotated: {}", doc.label())),
+        message: format!(
+            "Target: {secret_id} ({})\nDriver: Secrets Manager rotation, version {token}\nReason: {}\nNew key id: {}\nOld key id: {}",
+            doc.label(),
+            request.reason,
+            doc.entra.key_id.as_deref().unwrap_or("-"),
+            replaced.as_deref().unwrap_or("-"),
+        ),
+    }
+}
+
+/// The alert of a step of a rotation Secrets Manager drives that failed (`e`), with the state
+/// `settled` left.
+pub fn step_failed(secret_id: &str, token: &str, e: &RotationError, settled: Settled) -> Alert {
+    Alert {
+        kind: settled.alert,
+        target: secret_id.to_string(),
+        subject: sns_subject(&format!("Rotation failed: {secret_id}")),
+        message: format!(
+            "Target: {secret_id}\nDriver: Secrets Manager rotation, version {token}\nFailed step: {}\nError class: {}\nError: {e}\nState left: {}\nWhat to do: {}",
+            e.step,
+            e.class(),
+            settled.state,
+            e.advice()
         ),
     }
 }

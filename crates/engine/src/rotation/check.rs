@@ -6,8 +6,8 @@
 //! drift, and then starts the rotation that is due: in this process, handed to Secrets Manager,
 //! or deferred when the invocation has no time left for it ([`super::start`]).
 
-use super::driver::RotationReport;
 use super::ledger::Ledger;
+use super::report::RotationReport;
 use super::{app_of, is_ours, Engine, RotationError, Step};
 use crate::config::RotationMode;
 use crate::document::TargetDocument;
@@ -275,7 +275,7 @@ impl Engine {
         let removed = self.housekeeping(secret_id, &look, &report).await;
         self.alert_drift(secret_id, &report, &removed).await;
         if report.due {
-            self.start_due(secret_id, look, &expiry, &removed, options, &mut report)
+            self.start_due(secret_id, look, &expiry, options, &mut report)
                 .await?;
         }
         Ok(report)

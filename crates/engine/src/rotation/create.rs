@@ -43,17 +43,17 @@ impl Engine {
         if standing == Standing::AlreadyCurrent || self.already_created(ctx, &info).await? {
             return Ok(());
         }
-        let base = self.preflight(step, ctx).await?;
+        let base = self.preflight(step, &ctx.secret_id).await?;
         // From here on this attempt changes things: no other may at the same time.
-        self.lease(step, ctx).await?;
+        self.lease_after(step, ctx, Some(&info)).await?;
         // Orphans: ours, held by no version. Their secrets exist nowhere, so nobody uses them.
         let current = (base.version.as_str(), &base.doc);
         if self
             .sweep_orphans(step, ctx, &info, &base.app, &base.application, current)
             .await?
         {
-            // A concurrent attempt of this rotation stored its credential: this one follows it.
-            ctx.run.set_followed();
+            // A concurrent attempt of this rotation stored its credential: the later steps
+            // read that one.
             return Ok(());
         }
         let now = self.clock.now();
@@ -92,11 +92,10 @@ impl Engine {
     /// Reads what the rotation starts from. A Jamf Pro that cannot be reached, refuses the
     /// rotator's Jamf credentials, or is configured for another app is refused here, before
     /// anything is created.
-    async fn preflight(&self, step: Step, ctx: &StepContext) -> Result<Base, RotationError> {
-        let (version, doc) = self.current_of(step, ctx).await?;
-        let target = self.open_target(step, ctx, &doc, true).await?;
-        self.release_target(ctx, &target).await;
-        let application = self.application_of(step, ctx, &doc).await?;
+    async fn preflight(&self, step: Step, secret_id: &str) -> Result<Base, RotationError> {
+        let (version, doc) = self.current(step, secret_id).await?;
+        self.open_checked(step, &doc).await?.close().await;
+        let application = self.listing(step, &doc).await?;
         let app = AppRef {
             object_id: Some(application.object_id.clone()),
             ..app_of(&doc)
@@ -227,12 +226,10 @@ impl Engine {
                 ctx.rotation_token.as_ref(),
             )
             .await;
-        if put.is_ok() && ctx.run.remembers() {
+        if put.is_ok() {
             // Secrets Manager refuses a differing value under a token that already holds one, so
             // a write that succeeded stored ours. (An emulator that overwrites instead is caught
-            // by setSecret, which re-reads AWSPENDING before it writes Jamf Pro.)
-            ctx.run.added(credential);
-            ctx.run.set_pending(doc);
+            // by setSecret, which reads the version again before it writes Jamf Pro.)
             self.note_stored(ctx);
             return Ok(());
         }
@@ -293,7 +290,6 @@ impl Engine {
                 super::ErrorKind::TokenSpent(ctx.token.clone()),
             ));
         }
-        ctx.run.set_followed();
         self.note(
             step,
             &format!(

@@ -1,88 +1,24 @@
-//! The in-process driver: runs the four steps in one go (scheduled check, manual invoke, CLI),
-//! resuming a rotation found half done instead of starting another, and rolling back when one
-//! cannot complete.
+//! The in-process driver: runs the same four steps Secrets Manager invokes, one after the other
+//! in one invocation (scheduled check, manual invoke, CLI). Each step reads what it needs; the
+//! driver carries nothing between them but the invocation's lease holder. It resumes a rotation
+//! found half done instead of starting another, and rolls back when one cannot complete.
 
-use super::rollback::RolledBack;
-use super::run::{Run, Seen};
-use super::{app_of, Engine, ErrorKind, RotateRequest, RotationError, Step, StepContext};
+use super::holder::Holder;
+pub use super::report::{Outcome, RotateOptions, RotationReport};
+use super::{app_of, Driver, Engine, ErrorKind, RotateRequest, RotationError, Step, StepContext};
+use crate::document::TargetDocument;
 use crate::ports::{Alert, AlertKind, SecretInfo, AWSCURRENT, AWSPENDING};
-use serde::Serialize;
 
-/// How a rotation ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Outcome {
-    /// A new secret is in Jamf Pro and `AWSCURRENT`; the old one is retired.
-    Rotated,
-    /// A rotation found half done was completed.
-    Resumed,
-    /// Another rotation of the same target completed while this one waited; nothing more done.
-    AlreadyRotated,
-    /// The rotation failed and was undone: Jamf Pro is on the old secret.
-    RolledBack,
-    /// The rotation failed; see `error` and `rollback` for the state left.
-    Failed,
-}
-
-/// The result of one rotation, for the CLI's output, the Lambda's response and alerts.
-#[derive(Debug, Clone, Serialize)]
-pub struct RotationReport {
-    /// The target's secret id.
-    pub secret_id: String,
-    /// Jamf host and target kind.
-    pub target: String,
-    /// How it ended.
-    pub outcome: Outcome,
-    /// The rotation's token (the new version id).
-    pub token: Option<String>,
-    /// Why it ran.
-    pub reason: String,
-    /// The key id that was current before.
-    pub old_key_id: Option<String>,
-    /// The new key id (absent when none was created).
-    pub new_key_id: Option<String>,
-    /// When the new secret expires.
-    pub new_expires_at: Option<chrono::DateTime<chrono::Utc>>,
-    /// True when the old credential is gone from the app.
-    pub old_removed: bool,
-    /// Why the old credential is kept for now (grace period, observed-use gate).
-    pub old_retire_pending: Option<String>,
-    /// True when Jamf Pro's own test passed with the new secret.
-    pub jamf_accepts_new: bool,
-    /// Credentials left on the app afterwards.
-    pub app_credentials: Option<usize>,
-    /// Wall time.
-    pub elapsed_ms: i64,
-    /// The step that failed.
-    pub failed_step: Option<Step>,
-    /// The error (never a secret).
-    pub error: Option<String>,
-    /// Error class: `entra`, `jamf`, `secrets-manager`, `propagation`, ….
-    pub error_class: Option<String>,
-    /// The one thing the operator should do.
-    pub advice: Option<String>,
-    /// What the rollback did.
-    pub rollback: Option<RolledBack>,
-    /// After an emergency: whether Entra refuses the revoked secret, and how soon
-    /// ([`super::revocation`]).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub revocation: Option<Vec<super::revocation::RevocationProof>>,
-    /// A lockdown's rotations of its sibling targets (on the same app registration).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub siblings: Vec<RotationReport>,
-    /// A lockdown's siblings not rotated because their rotation did not fit before the
-    /// invocation's deadline (see [`super::lockdown`]); each was alerted.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub deferred: Vec<super::lockdown::DeferredSibling>,
-}
-
-/// What bounds one rotation besides its request.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct RotateOptions {
-    /// When the invocation running it ends (the Lambda runtime's deadline). `None`: no limit
-    /// (the CLI). An emergency waits for a held lease, proves the revocation and rotates a
-    /// lockdown's siblings only within it.
-    pub deadline: Option<chrono::DateTime<chrono::Utc>>,
+/// What a check read just before deciding to rotate, handed to the rotation so that it does not
+/// read it again.
+#[derive(Clone)]
+pub struct Seen {
+    /// The secret's stages.
+    pub info: SecretInfo,
+    /// The `AWSCURRENT` version and its document.
+    pub current: (String, TargetDocument),
+    /// Rotations this process had let through the target's lock when the check read it.
+    pub generation: u64,
 }
 
 impl Engine {
@@ -212,14 +148,12 @@ impl Engine {
         mut info: SecretInfo,
         mut seen: Option<Seen>,
     ) -> Result<RotationReport, RotationError> {
-        let mut lease = None;
+        // One holder for every go: a go that found the plan stale keeps the lease for the next.
+        let holder = Holder::new();
         for _ in 0..3 {
-            match self.attempt(a, &info, seen.take(), lease.take()).await? {
+            match self.attempt(a, &info, seen.take(), holder.clone()).await? {
                 Attempted::Done(report) => return Ok(*report),
-                Attempted::Stale(held) => {
-                    lease = held;
-                    info = self.stages(a.secret_id).await?;
-                }
+                Attempted::Stale => info = self.stages(a.secret_id).await?,
             }
         }
         Err(RotationError::new(Step::Guard, ErrorKind::Stale))
@@ -231,36 +165,29 @@ impl Engine {
     }
 
     /// One go at the rotation, from the stages in `info` (and what a check saw, if it still
-    /// stands), holding `lease` when an earlier go took it.
+    /// stands), as `holder`.
     async fn attempt(
         &self,
         a: Attempt<'_>,
         info: &SecretInfo,
         seen: Option<Seen>,
-        lease: Option<super::lease::Lease>,
+        holder: Holder,
     ) -> Result<Attempted, RotationError> {
-        let (secret_id, step) = (a.secret_id, Step::Guard);
-        let (run, current_version) = self.open_run(secret_id, info, seen, lease).await?;
-        let (_, current) = run.current().expect("set by open_run");
-        let mut report = RotationReport::start(secret_id, &current, a.request);
+        let (current_version, current) = self.current_of(a.secret_id, info, seen).await?;
+        let mut report = RotationReport::start(a.secret_id, &current, a.request);
+        let (token, resumed) = self.token_for_attempt(info, &current_version);
+        let mut ctx = StepContext {
+            holder,
+            ..StepContext::new(a.secret_id, &token, a.request.clone(), Driver::InProcess)
+        };
         if a.base != Some(current_version.as_str()) {
             // A rotation finished while this one waited for the lock: its result is ours.
             let just = "another rotation of this target just completed; nothing more to do";
-            self.note(step, just);
-            self.release(&run.context(secret_id), &current_version)
-                .await;
+            self.note(Step::Guard, just);
+            self.release(&ctx, &current_version).await;
             let current = (current_version.as_str(), &current);
             return Ok(self.already_done(&a, current, report).await);
         }
-        let (token, resumed) = self.token_for_attempt(info, &current_version);
-        let mut ctx = StepContext {
-            secret_id: secret_id.to_string(),
-            token,
-            rotation_token: None,
-            request: a.request.clone(),
-            in_process: true,
-            run: run.clone(),
-        };
         report.token = Some(ctx.token.clone());
         let result = self.run_all(&ctx, &mut report).await;
         if let Err(RotationError {
@@ -268,8 +195,7 @@ impl Engine {
             ..
         }) = &result
         {
-            run.close().await;
-            return Ok(Attempted::Stale(run.take_lease()));
+            return Ok(Attempted::Stale);
         }
         let result = match self
             .after_spent(&mut ctx, &current_version, result, &mut report)
@@ -288,11 +214,27 @@ impl Engine {
             Ok(()) => ctx.token.clone(),
             Err(_) => current_version.clone(),
         };
-        self.conclude(&ctx, result, resumed, &current, &mut report)
-            .await;
-        run.close().await;
+        self.conclude(&ctx, result, resumed, &mut report).await;
         self.release(&ctx, &home).await;
         Ok(self.done(&a, report))
+    }
+
+    /// `AWSCURRENT`'s version and document: what a check saw when it still stands (the same
+    /// version), or read now.
+    async fn current_of(
+        &self,
+        secret_id: &str,
+        info: &SecretInfo,
+        seen: Option<Seen>,
+    ) -> Result<(String, TargetDocument), RotationError> {
+        let version = info.version_with(AWSCURRENT).ok_or_else(|| {
+            let secret_id = secret_id.to_string();
+            RotationError::new(Step::Guard, ErrorKind::NoCurrentVersion { secret_id })
+        })?;
+        match seen.filter(|s| s.current.0 == version) {
+            Some(seen) => Ok(seen.current),
+            None => self.current(Step::Guard, secret_id).await,
+        }
     }
 
     /// The attempt's report when another rotation moved `AWSCURRENT` from `moved.0` to
@@ -302,7 +244,7 @@ impl Engine {
         a: &Attempt<'_>,
         ctx: &StepContext,
         moved: (&str, String),
-        current: &crate::document::TargetDocument,
+        current: &TargetDocument,
         report: RotationReport,
     ) -> Attempted {
         let step = Step::Guard;
@@ -310,7 +252,6 @@ impl Engine {
             step,
             "another rotation of this target completed meanwhile; nothing more to do",
         );
-        ctx.run.close().await;
         self.release(ctx, moved.0).await;
         let (version, now_current) = match self.current(step, a.secret_id).await {
             Ok(read) => read,
@@ -324,45 +265,12 @@ impl Engine {
     async fn already_done(
         &self,
         a: &Attempt<'_>,
-        current: (&str, &crate::document::TargetDocument),
+        current: (&str, &TargetDocument),
         mut report: RotationReport,
     ) -> Attempted {
         self.already_rotated(current.0, current.1, a.request, &mut report)
             .await;
         self.done(a, report)
-    }
-
-    /// The run an attempt reads through: what a check saw when it still stands (the same
-    /// `AWSCURRENT`), or the current document read now; the stages in `info`; and the lease an
-    /// earlier go took.
-    async fn open_run(
-        &self,
-        secret_id: &str,
-        info: &SecretInfo,
-        seen: Option<Seen>,
-        lease: Option<super::lease::Lease>,
-    ) -> Result<(Run, String), RotationError> {
-        let current_version = info
-            .version_with(AWSCURRENT)
-            .ok_or_else(|| {
-                let secret_id = secret_id.to_string();
-                RotationError::new(Step::Guard, ErrorKind::NoCurrentVersion { secret_id })
-            })?
-            .to_string();
-        let run = match seen.filter(|s| s.current.0 == current_version) {
-            Some(seen) => Run::from_seen(seen),
-            None => {
-                let (version, doc) = self.current(Step::Guard, secret_id).await?;
-                let run = Run::default();
-                run.set_current(version, doc);
-                run
-            }
-        };
-        run.set_info(info.clone());
-        if let Some(lease) = lease {
-            run.adopt_lease(lease);
-        }
-        Ok((run, current_version))
     }
 
     /// The token of this attempt, and whether it resumes a rotation left half done.
@@ -406,10 +314,7 @@ impl Engine {
                 "version {spent} was spent by an attempt that was rolled back; using the next one"
             ),
         );
-        match self
-            .next_attempt(&ctx.secret_id, current_version, &ctx.run)
-            .await
-        {
+        match self.next_attempt(&ctx.secret_id, current_version).await {
             Ok(Next::Token(token)) => {
                 ctx.token = token;
                 report.token = Some(ctx.token.clone());
@@ -433,7 +338,6 @@ impl Engine {
         ctx: &StepContext,
         result: Result<(), RotationError>,
         resumed: bool,
-        current: &crate::document::TargetDocument,
         report: &mut RotationReport,
     ) {
         match result {
@@ -443,23 +347,8 @@ impl Engine {
                 } else {
                     Outcome::Rotated
                 };
-                report.app_credentials = match ctx.run.application() {
-                    Some(app) => Some(app.passwords.len()),
-                    None => self
-                        .directory
-                        .application(&app_of(current))
-                        .await
-                        .ok()
-                        .map(|app| app.passwords.len()),
-                };
                 if self.policy.alert_on_success {
-                    self.alert(
-                        AlertKind::Rotated,
-                        &ctx.secret_id,
-                        format!("Rotated: {}", report.target),
-                        success_message(report),
-                    )
-                    .await;
+                    self.send(crate::alert::rotated(report)).await;
                 }
             }
             Err(mut e) => {
@@ -479,7 +368,7 @@ impl Engine {
     async fn already_rotated(
         &self,
         version: &str,
-        current: &crate::document::TargetDocument,
+        current: &TargetDocument,
         request: &RotateRequest,
         report: &mut RotationReport,
     ) {
@@ -494,14 +383,12 @@ impl Engine {
         if !request.is_emergency() {
             return;
         }
-        let ctx = StepContext {
-            secret_id: report.secret_id.clone(),
-            token: version.to_string(),
-            rotation_token: None,
-            request: request.clone(),
-            in_process: true,
-            run: super::run::Run::rereading(),
-        };
+        let ctx = StepContext::new(
+            &report.secret_id,
+            version,
+            request.clone(),
+            Driver::InProcess,
+        );
         match self.finish_secret(&ctx).await {
             Ok(done) => {
                 report.old_removed = done.old_removed;
@@ -512,75 +399,28 @@ impl Engine {
         self.release(&ctx, version).await;
     }
 
-    /// createSecret → (race check) → setSecret → testSecret → finishSecret.
+    /// The four steps, as Secrets Manager would invoke them: createSecret → setSecret →
+    /// testSecret → finishSecret. Each reads what it needs; the report is filled from what
+    /// finishSecret leaves.
     async fn run_all(
         &self,
         ctx: &StepContext,
         report: &mut RotationReport,
     ) -> Result<(), RotationError> {
         self.create_secret(ctx).await?;
-        let stored = self.stored_by_create(ctx).await?;
-        if let Some(doc) = stored {
-            report.new_key_id = doc.entra.key_id.clone();
-            report.new_expires_at = doc.entra.expires_at;
-            report.old_key_id = doc
-                .rotation
-                .as_ref()
-                .and_then(|r| r.replaces_key_id.clone())
-                .or(report.old_key_id.take());
-        }
         self.set_secret(ctx).await?;
         self.test_secret(ctx).await?;
         report.jamf_accepts_new = true;
-        let done = match self.finish_secret(ctx).await {
-            // The version was overwritten after Jamf Pro got this run's secret: the run now
-            // follows the stored one; put it into Jamf Pro, test it, and finish again.
-            Err(RotationError {
-                kind: ErrorKind::Replaced(_),
-                ..
-            }) => {
-                self.note(
-                    Step::FinishSecret,
-                    "the version now holds a concurrent attempt's credential; installing that one",
-                );
-                self.set_secret(ctx).await?;
-                self.test_secret(ctx).await?;
-                self.finish_secret(ctx).await?
-            }
-            other => other?,
-        };
+        let done = self.finish_secret(ctx).await?;
         report.old_removed = done.old_removed;
         report.old_retire_pending = done.retire_pending;
-        // setSecret may have followed a concurrent attempt's credential.
-        if let Some(doc) = ctx.run.pending() {
-            report.new_key_id = doc.entra.key_id.clone();
+        report.app_credentials = done.app_credentials;
+        report.old_key_id = done.old_key_id.or(report.old_key_id.take());
+        if let Some(doc) = done.current {
+            report.new_key_id = doc.entra.key_id;
             report.new_expires_at = doc.entra.expires_at;
         }
         Ok(())
-    }
-
-    /// What createSecret stored in the token's version. When this run stored it, setSecret
-    /// re-checks that it is still the pending version before it writes Jamf Pro (after the
-    /// propagation wait, when it matters most). Otherwise another process may have moved
-    /// `AWSPENDING` to its own version meanwhile: then that rotation wins, and ours is undone
-    /// before it touches Jamf Pro.
-    async fn stored_by_create(
-        &self,
-        ctx: &StepContext,
-    ) -> Result<Option<crate::document::TargetDocument>, RotationError> {
-        if let Some(doc) = ctx.run.pending() {
-            return Ok(Some(doc));
-        }
-        let step = Step::CreateSecret;
-        let info = (self.store.describe(&ctx.secret_id).await)
-            .map_err(|e| RotationError::store(step, e))?;
-        if !info.has(&ctx.token, AWSPENDING) && !info.has(&ctx.token, AWSCURRENT) {
-            return Err(RotationError::new(
-                step,
-                ErrorKind::Concurrent("AWSPENDING moved to another version".into()),
-            ));
-        }
-        self.document(step, &ctx.secret_id, &ctx.token).await
     }
 
     /// Records a failure: rolls back what can be rolled back, alerts, fills the report.
@@ -595,21 +435,9 @@ impl Engine {
         if settled.alert == AlertKind::RolledBack {
             report.outcome = Outcome::RolledBack;
         }
+        self.send(crate::alert::rotation_failed(report, &e, &settled))
+            .await;
         report.rollback = settled.rollback;
-        let (kind, state) = (settled.alert, settled.state);
-        let subject = format!("Rotation failed: {}", report.target);
-        let message = format!(
-            "Target: {} ({})\nReason: {}\nFailed step: {}\nError class: {}\nError: {}\nState left: {}\nWhat to do: {}",
-            report.secret_id,
-            report.target,
-            report.reason,
-            e.step,
-            e.class(),
-            e,
-            state,
-            e.advice()
-        );
-        self.alert(kind, &ctx.secret_id, subject, message).await;
     }
 
     /// Sends an alert; a failure to send is logged and never hides the original error.
@@ -620,6 +448,11 @@ impl Engine {
             subject: crate::alert::sns_subject(&subject),
             message,
         };
+        self.send(alert).await;
+    }
+
+    /// Sends `alert` (built in [`crate::alert`]); a failure to send is logged.
+    pub(crate) async fn send(&self, alert: Alert) {
         crate::alert::deliver(self.alerts.as_ref(), &alert).await;
     }
 }
@@ -628,8 +461,8 @@ impl Engine {
 enum Attempted {
     /// Finished, one way or another (see the report).
     Done(Box<RotationReport>),
-    /// Another attempt acted before this one got the lease; this one holds it now.
-    Stale(Option<super::lease::Lease>),
+    /// Another attempt acted before this one got the lease; this one's holder holds it now.
+    Stale,
 }
 
 /// What every go at one rotation shares.
@@ -648,48 +481,13 @@ enum Next {
     Moved(String),
 }
 
-impl RotationReport {
-    /// The report of a rotation of the target whose current document is `current`, about to
-    /// start.
-    fn start(
-        secret_id: &str,
-        current: &crate::document::TargetDocument,
-        request: &RotateRequest,
-    ) -> Self {
-        RotationReport {
-            secret_id: secret_id.to_string(),
-            target: current.label(),
-            outcome: Outcome::Rotated,
-            token: None,
-            reason: request.reason.clone(),
-            old_key_id: current.entra.key_id.clone(),
-            new_key_id: None,
-            new_expires_at: None,
-            old_removed: false,
-            old_retire_pending: None,
-            jamf_accepts_new: false,
-            app_credentials: None,
-            elapsed_ms: 0,
-            failed_step: None,
-            error: None,
-            error_class: None,
-            advice: None,
-            rollback: None,
-            revocation: None,
-            siblings: Vec::new(),
-            deferred: Vec::new(),
-        }
-    }
-}
-
 impl Engine {
-    /// The token to use after the first one turned out spent: from a fresh look at the stages
-    /// (kept in the run), unless `AWSCURRENT` is no longer `current_version`.
+    /// The token to use after the first one turned out spent: from a fresh look at the stages,
+    /// unless `AWSCURRENT` is no longer `current_version`.
     async fn next_attempt(
         &self,
         secret_id: &str,
         current_version: &str,
-        run: &Run,
     ) -> Result<Next, RotationError> {
         let info = self
             .store
@@ -703,7 +501,6 @@ impl Engine {
             return Ok(Next::Moved(moved.to_string()));
         }
         let token = next_token(self, secret_id, &info, current_version).await?;
-        run.set_info(info);
         Ok(Next::Token(token))
     }
 }
@@ -754,39 +551,4 @@ fn token_for(info: &SecretInfo, current_version: &str, n: u32) -> String {
         format!("{}|{current_version}|{n}", info.arn).as_bytes(),
     )
     .to_string()
-}
-
-/// What a rollback left, in a sentence for alerts.
-pub fn rollback_state(rb: &RolledBack) -> String {
-    if rb.completed_elsewhere {
-        return format!(
-            "Another attempt completed this rotation meanwhile: Jamf Pro holds the secret AWSCURRENT holds, and nothing was undone ({}).",
-            rb.problems.join("; ")
-        );
-    }
-    let jamf = match rb.jamf_restored {
-        None => "Jamf Pro was not changed and keeps the old secret, which still works.",
-        Some(true) => "The old secret was put back into Jamf Pro.",
-        Some(false) => {
-            "Jamf Pro may hold the NEW secret, which was kept on the app and in AWSPENDING."
-        }
-    };
-    if rb.problems.is_empty() {
-        format!("{jamf} The new credential was removed and AWSPENDING dropped.")
-    } else {
-        format!("{jamf} Not undone: {}.", rb.problems.join("; "))
-    }
-}
-
-fn success_message(r: &RotationReport) -> String {
-    format!(
-        "Target: {} ({})\nReason: {}\nNew key id: {}\nOld key id: {} (removed: {})\nElapsed: {} ms",
-        r.secret_id,
-        r.target,
-        r.reason,
-        r.new_key_id.as_deref().unwrap_or("-"),
-        r.old_key_id.as_deref().unwrap_or("-"),
-        r.old_removed,
-        r.elapsed_ms
-    )
 }

@@ -204,11 +204,6 @@ pub enum ErrorKind {
     /// Occurs when another rotation of the same target took over.
     #[error("another rotation of this target is in progress: {0}")]
     Concurrent(String),
-    /// Occurs when the version was overwritten with another credential after Jamf Pro got this
-    /// rotation's (a store that does not refuse a differing same-token write: moto); the
-    /// in-process driver then installs the stored one and finishes again.
-    #[error("version {0} now holds another credential than the one Jamf Pro was given")]
-    Replaced(String),
     /// Occurs when another attempt at this target's rotation holds its lease: nothing more is
     /// changed by this one.
     #[error("another attempt at this target's rotation holds its lease until {}", .until.format("%Y-%m-%d %H:%M:%S UTC"))]
@@ -304,7 +299,7 @@ impl ErrorKind {
             RotationDisabled { .. } | UnknownToken { .. } | NotPending { .. } => "guard",
             NothingPending { .. } | CredentialKept { .. } | NotAStep(_) => "guard",
             AttemptsExhausted { .. } | TokenSpent(_) => "guard",
-            Concurrent(_) | Replaced(_) | Busy { .. } | Stale => "concurrent",
+            Concurrent(_) | Busy { .. } | Stale => "concurrent",
             Panicked(_) => "panic",
         }
     }
@@ -352,7 +347,6 @@ impl ErrorKind {
             AttemptsExhausted { .. } => "Look at the secret's versions (describe-secret): a hundred attempts at this version were rolled back. Fix what the alerts of those attempts name, remove stale AWSPENDING labels, then run the check again.".into(),
             Concurrent(_) => "Another rotation of this target is running; wait for it to finish.".into(),
             TokenSpent(_) => "Nothing: the next rotation uses the next version id.".into(),
-            Replaced(_) => "Another attempt of this rotation is running; wait for it to finish.".into(),
             Panicked(_) => "A bug in the rotator stopped this target's check (the log says where); the other targets were checked. Run the check again (a half-done rotation is resumed, never duplicated) and report the bug if it repeats.".into(),
             Stale => "Nothing: another attempt changed the target meanwhile; the next check resumes or completes what is left.".into(),
             Busy { .. } => "Nothing to do: another attempt (a check, a manual rotation, Secrets Manager's rotation) is rotating this target. It completes or rolls back by itself; if it died, its lease runs out at the time given and the next check resumes its work.".into(),
@@ -428,7 +422,6 @@ mod tests {
             ErrorKind::NotAStep(Step::Check),
             ErrorKind::AttemptsExhausted { attempts: 100 },
             ErrorKind::Concurrent("AWSPENDING moved".into()),
-            ErrorKind::Replaced(t()),
             ErrorKind::Busy {
                 until: chrono::Utc::now(),
             },

@@ -3,8 +3,7 @@
 use super::remove::NotRemoved;
 use super::{app_of, guard::Standing, Engine, RotationError, Step, StepContext};
 use crate::document::TargetDocument;
-use crate::ports::{AppRef, Application, SecretInfo, AWSCURRENT, AWSPENDING};
-use secrecy::ExposeSecret;
+use crate::ports::{AppRef, Application, AWSCURRENT, AWSPENDING};
 use serde::Serialize;
 
 /// What finishSecret retired.
@@ -18,6 +17,11 @@ pub struct Finished {
     pub also_removed: Vec<String>,
     /// Why the old credential is kept for now (grace period, observed-use gate).
     pub retire_pending: Option<String>,
+    /// The document now `AWSCURRENT` (the new secret's), for the report; never serialized.
+    #[serde(skip)]
+    pub current: Option<TargetDocument>,
+    /// Credentials left on the app afterwards, as this step saw them.
+    pub app_credentials: Option<usize>,
 }
 
 impl Engine {
@@ -30,33 +34,20 @@ impl Engine {
     /// the lease leaves the retirement to that attempt (or the next check) and succeeds.
     pub async fn finish_secret(&self, ctx: &StepContext) -> Result<Finished, RotationError> {
         let step = Step::FinishSecret;
-        let (info, standing, doc) = self.finishing(ctx).await?;
-        if ctx
-            .run
-            .pending()
-            .is_some_and(|given| given.entra.key_id != doc.entra.key_id)
-        {
-            // Jamf Pro got another credential than the version holds now: nothing is moved or
-            // retired; the driver installs the stored one and finishes again.
-            ctx.run.set_pending(doc);
-            ctx.run.set_followed();
-            return Err(RotationError::new(
-                step,
-                super::ErrorKind::Replaced(ctx.token.clone()),
-            ));
-        }
+        let (info, standing) = self.guard(step, ctx).await?;
+        let doc = self.pending_document(step, ctx).await?;
         if let Err(e) = self.lease(step, ctx).await {
             if standing == Standing::AlreadyCurrent
-                && !ctx.in_process
                 && matches!(e.kind, super::ErrorKind::Busy { .. })
             {
-                // A late step event of a rotation that is done (its version is AWSCURRENT): what
-                // is left of it, retiring the replaced credential, belongs to the attempt that
-                // holds the lease or to the next check. Not a failure: nothing to alert.
+                // A late step of a rotation that is done (its version is AWSCURRENT): what is
+                // left of it, retiring the replaced credential, belongs to the attempt that holds
+                // the lease or to the next check. Not a failure: nothing to alert.
                 self.note(step, &format!("version {} is already AWSCURRENT and another attempt holds the lease: nothing to do", ctx.token));
                 return Ok(Finished {
                     old_key_id: (doc.rotation.as_ref()).and_then(|r| r.replaces_key_id.clone()),
                     retire_pending: Some(e.to_string()),
+                    current: Some(doc),
                     ..Default::default()
                 });
             }
@@ -86,34 +77,9 @@ impl Engine {
             .await?;
         // Gone now, or never there (removed by hand, or by an earlier run of this step).
         done.old_removed = done.old_key_id.is_some() && done.retire_pending.is_none();
+        done.app_credentials = Some(left_on_app(&application, &done));
+        done.current = Some(doc);
         Ok(done)
-    }
-
-    /// The stages and the pending document, looked at afresh even in a run: since setSecret
-    /// looked, another attempt of this rotation may have rolled back (AWSPENDING gone), completed
-    /// it, or (a store that does not refuse a same-token write) overwritten the version; the
-    /// compare-and-swap that moves AWSCURRENT only guards AWSCURRENT. In a run, one read of
-    /// AWSPENDING answers both: still pending, and what it holds.
-    async fn finishing(
-        &self,
-        ctx: &StepContext,
-    ) -> Result<(SecretInfo, Standing, TargetDocument), RotationError> {
-        let step = Step::FinishSecret;
-        if let (Some(info), Some(_)) = (ctx.run.info(), ctx.run.pending()) {
-            let pending = self
-                .store
-                .value_at(&ctx.secret_id, AWSPENDING)
-                .await
-                .map_err(|e| RotationError::store(step, e))?;
-            if let Some((_, value)) = pending.filter(|(version, _)| *version == ctx.token) {
-                let doc = TargetDocument::parse(value.expose_secret())
-                    .map_err(|e| RotationError::new(step, super::ErrorKind::Document(e)))?;
-                let doc = self.checked_pending(step, ctx, doc).await?;
-                return Ok((info, Standing::Pending, doc));
-            }
-        }
-        let (info, standing) = self.guard(step, ctx).await?;
-        Ok((info, standing, self.pending_document(step, ctx).await?))
     }
 
     /// Moves `AWSCURRENT` to the token's version (unless it is there already) and drops
@@ -156,7 +122,7 @@ impl Engine {
         Ok(moved)
     }
 
-    /// Lists the app afresh, never from a run: this is the last look before something is
+    /// Lists the app afresh: this is the last look before something is
     /// removed. When the new credential is gone, another attempt of this rotation rolled it back
     /// after this one looked at the stages (Secrets Manager cannot make the move conditional on
     /// AWSPENDING): nothing is retired, AWSCURRENT goes back to the version whose secret still
@@ -317,6 +283,18 @@ struct Retiring<'a> {
     this_rotation: String,
     /// The replaced credential is retired now.
     retire: bool,
+}
+
+/// How many of the app's credentials (as listed before the retirement) are left after it.
+fn left_on_app(application: &Application, done: &Finished) -> usize {
+    let is = |a: &str, b: &str| a.eq_ignore_ascii_case(b);
+    let gone = |key: &str| {
+        (done.old_removed && done.old_key_id.as_deref().is_some_and(|old| is(old, key)))
+            || done.also_removed.iter().any(|k| is(k, key))
+    };
+    (application.passwords.iter())
+        .filter(|c| !gone(&c.key_id))
+        .count()
 }
 
 /// The new credential's key id, lowercased (empty when the document has none).

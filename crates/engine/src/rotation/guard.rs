@@ -40,33 +40,34 @@ pub fn standing(
 }
 
 impl Engine {
-    /// Describes the secret and checks where the context's token stands.
+    /// Describes the secret and checks where the context's token stands. createSecret may make
+    /// the token's version itself when the token names none and no other version is pending:
+    /// the in-process driver starts a rotation that way (Secrets Manager makes an empty
+    /// `AWSPENDING` version before its first step event, so its tokens always name one).
     pub(crate) async fn guard(
         &self,
         step: Step,
         ctx: &StepContext,
     ) -> Result<(SecretInfo, Standing), RotationError> {
-        // The in-process driver described the secret under its lock just before createSecret.
-        let known = if step == Step::CreateSecret {
-            ctx.run.info()
-        } else {
-            None
-        };
-        let info = match known {
-            Some(info) => info,
-            None => self
-                .store
-                .describe(&ctx.secret_id)
-                .await
-                .map_err(|e| RotationError::store(step, e))?,
-        };
-        if ctx.in_process && step == Step::CreateSecret && !info.versions.contains_key(&ctx.token) {
-            // The in-process driver's createSecret makes the version itself.
+        let info = self
+            .store
+            .describe(&ctx.secret_id)
+            .await
+            .map_err(|e| RotationError::store(step, e))?;
+        if makes_its_version(step, &info, &ctx.token) {
             return Ok((info, Standing::Pending));
         }
         let standing = standing(&info, &ctx.token, step, false)?;
         Ok((info, standing))
     }
+}
+
+/// True when `step` is createSecret for a token that names no version of the secret while no
+/// version is pending: createSecret then makes the version itself.
+pub(crate) fn makes_its_version(step: Step, info: &SecretInfo, token: &str) -> bool {
+    step == Step::CreateSecret
+        && !info.versions.contains_key(token)
+        && info.version_with(AWSPENDING).is_none()
 }
 
 #[cfg(test)]

@@ -7,7 +7,7 @@
 //!   the expiry. Taking it is a conditional write that succeeds only when nobody holds it, it ran
 //!   out, or the taker holds it already; letting go deletes it only when the caller holds it.
 //! - The holder is one invocation (one in-process run, or one step event): its id is random
-//!   ([`super::run::Run::holder`]), so two overlapping invocations of one token are two holders
+//!   ([`super::holder::Holder`]), so two overlapping invocations of one token are two holders
 //!   and never both pass.
 //! - Fencing: before every change the holder asks the table ([`Engine::lease`]: a conditional
 //!   renewal), and goes on only while the lease is still its own with more time left than the
@@ -22,7 +22,7 @@
 //! before every removal, never the key `AWSCURRENT` holds) keep the invariant should a holder
 //! outlive its lease.
 
-use super::{Engine, ErrorKind, RotationError, Step, StepContext};
+use super::{Driver, Engine, ErrorKind, RotationError, Step, StepContext};
 use crate::ports::AlertKind;
 use crate::ports::{
     LeaseError, LeaseRecord, LeaseStore, SecretInfo, StoreError, AWSCURRENT, AWSPENDING,
@@ -134,13 +134,25 @@ impl Engine {
     /// attempt acted before this one got it, so what this one planned no longer stands; and when
     /// less time is left than the next call may take.
     pub(crate) async fn lease(&self, step: Step, ctx: &StepContext) -> Result<(), RotationError> {
+        self.lease_after(step, ctx, None).await
+    }
+
+    /// [`Self::lease`], for a step that planned its change from `planned` (the stages it read):
+    /// when the lease is taken now and either stage moved since, the plan no longer stands
+    /// ([`ErrorKind::Stale`]).
+    pub(crate) async fn lease_after(
+        &self,
+        step: Step,
+        ctx: &StepContext,
+        planned: Option<&SecretInfo>,
+    ) -> Result<(), RotationError> {
         if self.policy.lease <= chrono::Duration::zero() {
             // ROTATION_LEASE_SECS=0 keeps nobody out.
             return Ok(());
         }
-        let (key, holder) = (key_of(&ctx.secret_id), ctx.run.holder());
+        let (key, holder) = (key_of(&ctx.secret_id), ctx.holder.id().to_string());
         let expires = self.lease_end();
-        if let Some(held) = ctx.run.lease() {
+        if let Some(held) = ctx.holder.lease() {
             let renewed = self.leases.renew(&key, &holder, &holder, expires).await;
             match renewed {
                 Ok(()) => return self.fenced(step, ctx, holder, expires),
@@ -156,7 +168,7 @@ impl Engine {
                 }
             }
             // It ran out and another attempt took it meanwhile.
-            ctx.run.take_lease();
+            ctx.holder.take_lease();
             self.take(step, ctx, &key, &holder, expires).await?;
             // A rollback looks at everything afresh anyway and must still undo what this
             // attempt did; anything else starts over from a fresh look.
@@ -164,15 +176,15 @@ impl Engine {
                 return self.fenced(step, ctx, holder, expires);
             }
             self.note(step, "this attempt's lease ran out and another attempt held the target meanwhile; starting over");
-            ctx.run.set_lease(Lease { holder, expires });
+            ctx.holder.set_lease(Lease { holder, expires });
             return Err(RotationError::new(step, ErrorKind::Stale));
         }
         self.take(step, ctx, &key, &holder, expires).await?;
-        ctx.run.set_lease(Lease {
+        ctx.holder.set_lease(Lease {
             holder: holder.clone(),
             expires,
         });
-        if self.stale(step, ctx, ctx.run.info()).await? {
+        if self.stale(step, ctx, planned).await? {
             return Err(RotationError::new(step, ErrorKind::Stale));
         }
         self.fenced(step, ctx, holder, expires)
@@ -194,7 +206,7 @@ impl Engine {
         holder: &str,
         expires: DateTime<Utc>,
     ) -> Result<(), RotationError> {
-        let parked = (!ctx.in_process).then_some(BETWEEN_STEPS);
+        let parked = (ctx.driver == Driver::SecretsManager).then_some(BETWEEN_STEPS);
         let now = self.clock.now();
         match self.leases.acquire(key, holder, expires, now, parked).await {
             Ok(()) => {
@@ -221,7 +233,7 @@ impl Engine {
         holder: String,
         expires: DateTime<Utc>,
     ) -> Result<(), RotationError> {
-        ctx.run.set_lease(Lease { holder, expires });
+        ctx.holder.set_lease(Lease { holder, expires });
         let left = expires - self.clock.now();
         if left < self.policy.call_budget + MARGIN {
             return Err(RotationError::new(
@@ -236,45 +248,40 @@ impl Engine {
         Ok(())
     }
 
-    /// Right after a take: did anyone change the stages since this attempt looked (`planned`, a
-    /// run's look)? From now on nobody else changes anything, so the run's look is refreshed.
+    /// Right after a take: does what the step read before it still stand? Neither stage may have
+    /// moved since `planned` (the stages the step planned from), when given; otherwise its token
+    /// must still be pending or current (or createSecret still free to make its version). A
+    /// rollback looks at everything afresh anyway, and is never stale.
     async fn stale(
         &self,
         step: Step,
         ctx: &StepContext,
-        planned: Option<SecretInfo>,
+        planned: Option<&SecretInfo>,
     ) -> Result<bool, RotationError> {
+        if step == Step::Rollback {
+            return Ok(false);
+        }
         let now_seen = self
             .store
             .describe(&ctx.secret_id)
             .await
             .map_err(|e| RotationError::store(step, e))?;
-        // (Only a run that remembers has a plan.)
-        Ok(match &planned {
-            Some(planned) => {
-                let moved = |stage| planned.version_with(stage) != now_seen.version_with(stage);
-                let stale = moved(AWSCURRENT) || moved(AWSPENDING);
-                ctx.run.set_info(now_seen);
-                stale
-            }
-            // A step event's guard looked before the lease was taken: does it still stand?
-            _ if step != Step::Rollback => {
-                // (An in-process createSecret makes its version itself.)
-                let made_here = ctx.in_process
-                    && step == Step::CreateSecret
-                    && !now_seen.versions.contains_key(&ctx.token);
-                !made_here
-                    && !now_seen.has(&ctx.token, AWSPENDING)
-                    && !now_seen.has(&ctx.token, AWSCURRENT)
-            }
-            _ => false,
-        })
+        let moved =
+            |stage| planned.is_some_and(|p| p.version_with(stage) != now_seen.version_with(stage));
+        if moved(AWSCURRENT) || moved(AWSPENDING) {
+            return Ok(true);
+        }
+        Ok(
+            !super::guard::makes_its_version(step, &now_seen, &ctx.token)
+                && !now_seen.has(&ctx.token, AWSPENDING)
+                && !now_seen.has(&ctx.token, AWSCURRENT),
+        )
     }
 
     /// Lets go of the lease this attempt holds, if it holds one. A lease that cannot be let go
     /// of runs out by itself. (`_home` is where the old label lease went; nothing now.)
     pub async fn release(&self, ctx: &StepContext, _home: &str) {
-        let Some(lease) = ctx.run.take_lease() else {
+        let Some(lease) = ctx.holder.take_lease() else {
             return;
         };
         let key = key_of(&ctx.secret_id);
@@ -292,7 +299,7 @@ impl Engine {
     /// lease under [`BETWEEN_STEPS`] instead of letting go: the rotation's next step event takes
     /// it over, other attempts stay out until it runs out.
     pub async fn hand_on(&self, ctx: &StepContext) {
-        let Some(lease) = ctx.run.take_lease() else {
+        let Some(lease) = ctx.holder.take_lease() else {
             return;
         };
         let (key, end) = (key_of(&ctx.secret_id), self.lease_end());

@@ -19,24 +19,13 @@
 //!   crash after the switch, or a forged flag) removes nothing and alerts, asking the operator
 //!   to run the lockdown again.
 
+use super::report::DeferredSibling;
 use super::{is_ours, Engine, ErrorKind, RotateRequest, RotationError, Step};
 use crate::document::{RevokeOld, RotationRecord, TargetDocument};
 use crate::ports::{AlertKind, Application, PasswordCredential, AWSCURRENT, AWSPENDING};
 use chrono::{DateTime, Utc};
 use secrecy::ExposeSecret;
 use std::collections::BTreeSet;
-
-/// A lockdown's sibling that was not rotated: its rotation did not fit before the invocation's
-/// deadline.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct DeferredSibling {
-    /// The sibling's secret id.
-    pub secret_id: String,
-    /// Its Jamf host and target kind.
-    pub target: String,
-    /// Why it was not rotated (the budget against the time left).
-    pub why: String,
-}
 
 /// What a lockdown must leave on the app for the siblings, as read just now.
 #[derive(Debug, Default)]
@@ -183,8 +172,8 @@ impl Engine {
         &self,
         secret_id: &str,
         siblings: &[String],
-        options: super::driver::RotateOptions,
-    ) -> (Vec<super::driver::RotationReport>, Vec<DeferredSibling>) {
+        options: super::report::RotateOptions,
+    ) -> (Vec<super::report::RotationReport>, Vec<DeferredSibling>) {
         let (mut reports, mut deferred) = (Vec::new(), Vec::new());
         for id in siblings {
             if let Some(d) = self.sibling_does_not_fit(id, options.deadline).await {

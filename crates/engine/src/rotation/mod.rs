@@ -22,18 +22,20 @@ pub mod driver;
 pub mod error;
 pub mod finish;
 pub mod guard;
+pub mod holder;
 mod housekeeping;
 pub mod lease;
 pub mod ledger;
 pub mod lockdown;
 pub mod propagation;
 pub mod remove;
+pub mod report;
 pub mod retire;
 pub mod revocation;
 pub mod rollback;
-pub mod run;
 pub mod set;
 pub mod start;
+pub mod step_event;
 pub mod test;
 
 pub use error::{RotationError, Step};
@@ -42,8 +44,7 @@ use crate::clock::SharedClock;
 use crate::config::Settings;
 use crate::document::{RevokeOld, TargetDocument};
 use crate::ports::{
-    Alerts, AppRef, Application, Directory, LeaseStore, SecretHolder, SecretStore, TargetFactory,
-    AWSCURRENT,
+    Alerts, AppRef, Application, Directory, LeaseStore, SecretStore, TargetFactory, AWSCURRENT,
 };
 use error::ErrorKind;
 use secrecy::{ExposeSecret, SecretString};
@@ -275,69 +276,14 @@ impl Engine {
             .map_err(|e| RotationError::new(step, ErrorKind::Document(e)))
     }
 
-    /// The `AWSCURRENT` version and document: what the run knows, or read.
-    pub(crate) async fn current_of(
+    /// The app the document names, as Graph lists it now.
+    pub(crate) async fn listing(
         &self,
         step: Step,
-        ctx: &StepContext,
-    ) -> Result<(String, TargetDocument), RotationError> {
-        if let Some(known) = ctx.run.current() {
-            return Ok(known);
-        }
-        self.current(step, &ctx.secret_id).await
-    }
-
-    /// The app's listing: what the run knows, or read (and then known to the run).
-    pub(crate) async fn application_of(
-        &self,
-        step: Step,
-        ctx: &StepContext,
         doc: &TargetDocument,
     ) -> Result<Application, RotationError> {
-        if let Some(app) = ctx.run.application() {
-            return Ok(app);
-        }
-        let app = self
-            .directory
-            .application(&app_of(doc))
-            .await
-            .map_err(|e| RotationError::directory(step, e))?;
-        ctx.run.set_application(app.clone());
-        Ok(app)
-    }
-
-    /// The document's Jamf target: the one the run already opened and checked, or a new one
-    /// (checked against the document's app when `checked`). A target opened here for a step
-    /// without a run must be given back with [`Self::release_target`].
-    pub(crate) async fn open_target(
-        &self,
-        step: Step,
-        ctx: &StepContext,
-        doc: &TargetDocument,
-        checked: bool,
-    ) -> Result<Arc<dyn SecretHolder>, RotationError> {
-        if let Some(t) = ctx.run.target().await {
-            return Ok(t);
-        }
-        let target: Arc<dyn SecretHolder> = if checked {
-            Arc::from(self.open_checked(step, doc).await?)
-        } else {
-            Arc::from(
-                self.targets
-                    .open(doc)
-                    .await
-                    .map_err(|e| RotationError::target(step, e))?,
-            )
-        };
-        ctx.run.keep_target(target.clone()).await;
-        Ok(target)
-    }
-
-    /// Ends a step's target session, unless the run keeps it for its later steps.
-    pub(crate) async fn release_target(&self, ctx: &StepContext, target: &Arc<dyn SecretHolder>) {
-        if !ctx.run.remembers() {
-            target.close().await;
-        }
+        (self.directory.application(&app_of(doc)).await)
+            .map_err(|e| RotationError::directory(step, e))
     }
 
     /// Reads the `AWSCURRENT` document and its version id.
@@ -398,7 +344,21 @@ impl Drop for CountOnRelease<'_> {
     }
 }
 
-/// What every step gets: which secret, which version (token), and what the rotation was asked.
+/// Who drives a rotation. The steps do the same either way; what differs is the driver's:
+/// whose parked lease a step may take over ([`lease`]) and what a failed step leaves behind
+/// ([`rollback`]: Secrets Manager retries a failed rotation, the in-process driver rolls back).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Driver {
+    /// The scheduled check, a manual rotation, the CLI: all four steps in one invocation.
+    #[default]
+    InProcess,
+    /// Secrets Manager: one Lambda invocation per step, keyed on the `ClientRequestToken`.
+    SecretsManager,
+}
+
+/// What every step gets: which secret, which version (token), what the rotation was asked, who
+/// drives it, and which invocation acts (the lease holder). Nothing else: each step reads what
+/// it needs.
 #[derive(Clone)]
 pub struct StepContext {
     /// The target's secret id (name or ARN).
@@ -409,12 +369,24 @@ pub struct StepContext {
     pub rotation_token: Option<SecretString>,
     /// What the rotation was asked to do (used by createSecret when it writes the document).
     pub request: RotateRequest,
-    /// Driven in-process: createSecret itself creates the version (Secrets Manager creates an
-    /// empty `AWSPENDING` version before a step event instead).
-    pub in_process: bool,
-    /// What the steps read through: what the in-process driver carries between its steps, or
-    /// a run that remembers nothing ([`run::Run::rereading`]) so that every step re-reads.
-    pub run: run::Run,
+    /// Who drives the rotation.
+    pub driver: Driver,
+    /// This invocation as the target's lease holder.
+    pub holder: holder::Holder,
+}
+
+impl StepContext {
+    /// The context of one invocation's steps for `token` of `secret_id`, with a new holder.
+    pub fn new(secret_id: &str, token: &str, request: RotateRequest, driver: Driver) -> Self {
+        Self {
+            secret_id: secret_id.to_string(),
+            token: token.to_string(),
+            rotation_token: None,
+            request,
+            driver,
+            holder: holder::Holder::new(),
+        }
+    }
 }
 
 impl std::fmt::Debug for StepContext {
@@ -427,8 +399,8 @@ impl std::fmt::Debug for StepContext {
                 &self.rotation_token.as_ref().map(|_| "[redacted]"),
             )
             .field("request", &self.request)
-            .field("in_process", &self.in_process)
-            .field("run", &self.run)
+            .field("driver", &self.driver)
+            .field("holder", &self.holder)
             .finish()
     }
 }

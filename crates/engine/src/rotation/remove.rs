@@ -48,8 +48,7 @@ impl std::fmt::Display for NotRemoved {
 
 impl Engine {
     /// [`Self::remove_checked`] for a step of a rotation, which must still hold the target's
-    /// lease: the run's documents count as known, and the run's listing forgets the key once it
-    /// is gone.
+    /// lease.
     pub(crate) async fn remove_for(
         &self,
         step: Step,
@@ -61,18 +60,8 @@ impl Engine {
     ) -> Result<(), NotRemoved> {
         // Still this attempt's turn? (Free while the lease is far from its end.)
         self.lease(step, ctx).await.map_err(NotRemoved::Failed)?;
-        let (current, pending) = (ctx.run.current(), ctx.run.pending());
-        let mut all: Vec<(&str, &TargetDocument)> = known.to_vec();
-        if let Some((v, doc)) = &current {
-            all.push((v, doc));
-        }
-        if let Some(doc) = &pending {
-            all.push((&ctx.token, doc));
-        }
-        self.remove_checked(step, &ctx.secret_id, app, key_id, &all, pending_of)
-            .await?;
-        ctx.run.removed(key_id);
-        Ok(())
+        self.remove_checked(step, &ctx.secret_id, app, key_id, known, pending_of)
+            .await
     }
 
     /// Removes credential `key_id` from the app after a fresh look at the stages of `secret_id`:

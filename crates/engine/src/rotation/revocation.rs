@@ -21,36 +21,18 @@
 //! keeps. Credentials a lockdown removes that were never the rotator's have secrets it never saw,
 //! so they cannot be tried.
 
-use super::driver::{Outcome, RotationReport};
+use super::report::{Outcome, RevocationProof, RotationReport};
 use super::{app_of, Engine, RotateRequest, Step};
 use crate::document::{RevokeOld, TargetDocument};
 use crate::ports::{AlertKind, AppRef, SecretCheck, AWSPREVIOUS};
 use chrono::{DateTime, Utc};
 use secrecy::{ExposeSecret, SecretString};
-use serde::Serialize;
 use std::time::Duration;
 
 /// First pause between tries; doubles up to [`MAX_PAUSE`].
 const FIRST_PAUSE: Duration = Duration::from_secs(5);
 /// Longest pause between tries (about a dozen tries in ten minutes).
 const MAX_PAUSE: Duration = Duration::from_secs(60);
-
-/// What the proof found for one revoked secret.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct RevocationProof {
-    /// The revoked credential's key id.
-    pub key_id: String,
-    /// True when Entra refused the secret (as many times in a row as a propagation needs).
-    pub confirmed: bool,
-    /// Seconds from the removal to Entra's first refusal of that streak (when confirmed).
-    pub seconds: Option<u64>,
-    /// Sign-in tries made with the revoked secret.
-    pub attempts: u32,
-    /// The limit applied (`REVOCATION_PROOF_TIMEOUT_SECS`).
-    pub limit_secs: u64,
-    /// Why it is not confirmed (never a secret).
-    pub detail: Option<String>,
-}
 
 impl Engine {
     /// After an emergency rotation that removed the old credential: proves that Entra refuses

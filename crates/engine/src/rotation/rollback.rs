@@ -4,7 +4,7 @@
 //! And [`Engine::settle`]: what a failed step leaves behind, the same for both drivers.
 
 use super::remove::NotRemoved;
-use super::{app_of, Engine, ErrorKind, RotationError, Step, StepContext};
+use super::{app_of, Driver, Engine, ErrorKind, RotationError, Step, StepContext};
 use crate::ports::{AlertKind, AppRef, SecretInfo, AWSCURRENT, AWSPENDING};
 use serde::Serialize;
 
@@ -53,10 +53,9 @@ impl Engine {
             state,
             rollback: None,
         };
-        let next = if ctx.in_process {
-            "The next run"
-        } else {
-            "Secrets Manager's retry, or the next check,"
+        let next = match ctx.driver {
+            Driver::InProcess => "The next run",
+            Driver::SecretsManager => "Secrets Manager's retry, or the next check,",
         };
         if is_pending_refused(&e.kind) {
             // AWSPENDING was not written by a rotation: nothing of it is acted on, not even
@@ -79,7 +78,13 @@ impl Engine {
             }
             // A step event's createSecret may be Secrets Manager's retry of a rotation whose
             // setSecret already ran: nothing is undone, the rotation is resumed later.
-            Step::CreateSecret if !ctx.in_process => not_rolled_back(format!("Nothing was undone: AWSPENDING and the new credential (if one was stored) are kept, and Jamf Pro may already hold it. {next} resumes the rotation.")),
+            Step::CreateSecret if ctx.driver == Driver::SecretsManager => not_rolled_back(format!("Nothing was undone: AWSPENDING and the new credential (if one was stored) are kept, and Jamf Pro may already hold it. {next} resumes the rotation.")),
+            // Secrets Manager retries the whole rotation with the same token, from createSecret,
+            // and needs AWSPENDING where it was: only Jamf Pro is put back on AWSCURRENT's
+            // secret; the new credential stays, stored in AWSPENDING, for the retry.
+            Step::SetSecret | Step::TestSecret if ctx.driver == Driver::SecretsManager && !undone => {
+                self.keep_for_retry(ctx, e, next).await
+            }
             Step::SetSecret | Step::TestSecret | Step::CreateSecret | Step::FinishSecret => {
                 // Undone elsewhere: Jamf Pro was written in setSecret.
                 let rb = self.undo(ctx, undone || may_hold_new(ctx, e)).await;
@@ -89,11 +94,37 @@ impl Engine {
                     } else {
                         AlertKind::RotationFailed
                     },
-                    state: super::driver::rollback_state(&rb),
+                    state: super::report::rollback_state(&rb),
                     rollback: Some(rb),
                 }
             }
             _ => not_rolled_back("Nothing was changed.".into()),
+        }
+    }
+
+    /// What a failed setSecret or testSecret of a rotation Secrets Manager drives leaves for its
+    /// retry: Jamf Pro back on `AWSCURRENT`'s secret (when it may hold the new one), `AWSPENDING`
+    /// and the new credential kept.
+    async fn keep_for_retry(&self, ctx: &StepContext, e: &RotationError, next: &str) -> Settled {
+        let jamf = if !may_hold_new(ctx, e) {
+            "Jamf Pro was not changed and keeps the old secret, which still works.".to_string()
+        } else {
+            match self.lease(Step::Rollback, ctx).await {
+                Err(held) => {
+                    format!("Jamf Pro is left to the attempt that holds the target now ({held}).")
+                }
+                Ok(()) => match self.restore_jamf(ctx).await {
+                    Ok(()) => "The old secret was put back into Jamf Pro.".to_string(),
+                    Err(re) => format!(
+                        "Jamf Pro may hold the new secret: putting the old one back failed ({re})."
+                    ),
+                },
+            }
+        };
+        Settled {
+            alert: AlertKind::RotationFailed,
+            state: format!("{jamf} AWSPENDING and the new credential are kept (both valid): {next} resumes the rotation."),
+            rollback: None,
         }
     }
 
@@ -149,11 +180,7 @@ impl Engine {
     async fn undo(&self, ctx: &StepContext, may_hold_new: bool) -> RolledBack {
         let step = Step::Rollback;
         let mut out = RolledBack::default();
-        let pending = match ctx.run.pending() {
-            Some(doc) => Ok(doc),
-            None => self.pending_document(step, ctx).await,
-        };
-        let pending = match pending {
+        let pending = match self.pending_document(step, ctx).await {
             Ok(doc) => doc,
             Err(e) if is_pending_refused(&e.kind) => {
                 out.jamf_restored = may_hold_new.then_some(false);
@@ -251,13 +278,6 @@ impl Engine {
         // the new credential gone and moved AWSCURRENT back): nothing is pending any more and the
         // token never became current. Jamf Pro may hold the removed secret if this run wrote it.
         let undone_elsewhere = info.version_with(AWSPENDING).is_none();
-        if ctx.run.followed() && !undone_elsewhere {
-            // The pending credential is a concurrent attempt's, which this run followed: that
-            // attempt may have put it into Jamf Pro and may still complete. Undoing it here could
-            // leave Jamf Pro on a secret that attempt then retires; leave all to it (or, if it
-            // died, to the next check, which resumes the half-done rotation).
-            return Some("the new credential belongs to a concurrent attempt of this rotation, which this run followed; it is left to that attempt or to the next check".into());
-        }
         if may_hold_new && !still_ours && !undone_elsewhere {
             // Another rotation took over; it owns Jamf Pro now. Leave our credential for the
             // orphan sweep rather than risk removing a secret Jamf Pro holds.
@@ -372,14 +392,8 @@ impl Engine {
         key: &str,
     ) -> Result<Option<AppRef>, String> {
         let kept = |why: String| format!("credential {key} was kept: {why}");
-        let current = match ctx.run.current() {
-            Some((_, doc)) => doc,
-            None => {
-                (self.current(Step::Rollback, &ctx.secret_id).await)
-                    .map_err(|e| kept(format!("AWSCURRENT could not be read ({e})")))?
-                    .1
-            }
-        };
+        let (_, current) = (self.current(Step::Rollback, &ctx.secret_id).await)
+            .map_err(|e| kept(format!("AWSCURRENT could not be read ({e})")))?;
         let app = app_of(&current);
         let found = (self.directory.application(&app).await)
             .map_err(|e| kept(format!("the app could not be read ({e})")))?;
@@ -466,5 +480,6 @@ fn is_pending_refused(kind: &ErrorKind) -> bool {
 /// Then the old secret is put back before anything is removed.
 fn may_hold_new(ctx: &StepContext, failure: &RotationError) -> bool {
     failure.jamf_touched
-        || (!ctx.in_process && matches!(failure.step, Step::SetSecret | Step::TestSecret))
+        || (ctx.driver == Driver::SecretsManager
+            && matches!(failure.step, Step::SetSecret | Step::TestSecret))
 }

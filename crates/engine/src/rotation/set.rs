@@ -16,7 +16,7 @@ impl Engine {
         let Some(mut pending) = self.pending_of(step, ctx).await? else {
             return Ok(());
         };
-        let target = self.open_target(step, ctx, &pending, true).await?;
+        let target = self.open_checked(step, &pending).await?;
         let result = async {
             for _ in 0..3 {
                 let waiting_since = self.clock.now();
@@ -28,15 +28,13 @@ impl Engine {
                     )
                     .await
                 {
-                    // In a run, createSecret trusted its write; a store that overwrites a
-                    // same-token write instead of refusing it (moto does) lets a concurrent
-                    // attempt replace the secret, and that attempt may remove ours. Follow the
-                    // stored one rather than fail.
-                    if ctx.run.remembers() {
-                        if let Ok(latest) = self.still_pending(step, ctx).await {
-                            if follow(ctx, &mut pending, latest) {
-                                continue;
-                            }
+                    // createSecret trusts its write; a store that overwrites a same-token write
+                    // instead of refusing it (moto does) lets a concurrent attempt replace the
+                    // secret, and that attempt may remove ours. Follow the stored one rather
+                    // than fail.
+                    if let Ok(latest) = self.still_pending(step, ctx, &pending).await {
+                        if follow(&mut pending, latest) {
+                            continue;
                         }
                     }
                     return Err(e);
@@ -44,8 +42,8 @@ impl Engine {
                 self.propagated(ctx, &pending, waiting_since);
                 // The wait can be long: make sure no other rotation took over, and that the
                 // version still holds the secret just waited for, before touching Jamf Pro.
-                let latest = self.still_pending(step, ctx).await?;
-                if follow(ctx, &mut pending, latest) {
+                let latest = self.still_pending(step, ctx, &pending).await?;
+                if follow(&mut pending, latest) {
                     continue;
                 }
                 self.lease(step, ctx).await?;
@@ -55,6 +53,7 @@ impl Engine {
                     .install(&pending.entra.client_secret)
                     .await
                     .map_err(|e| RotationError::target(step, e).touched())?;
+                ctx.holder.installed(&ctx.token);
                 self.note(
                     step,
                     &format!("Jamf Pro {} now holds the new secret", pending.label()),
@@ -67,50 +66,47 @@ impl Engine {
             ))
         }
         .await;
-        self.release_target(ctx, &target).await;
+        target.close().await;
         result
     }
 
     /// The pending document a step works on, after the guard; `None` when the rotation is
-    /// already complete. In a run whose createSecret stored it, the run knows it and where the
-    /// token stands (setSecret re-checks before it writes Jamf Pro); otherwise both are read.
+    /// already complete.
     pub(crate) async fn pending_of(
         &self,
         step: Step,
         ctx: &StepContext,
     ) -> Result<Option<TargetDocument>, RotationError> {
-        if let Some(doc) = ctx.run.pending() {
-            return Ok(Some(doc));
-        }
         let (_, standing) = self.guard(step, ctx).await?;
         if standing == Standing::AlreadyCurrent {
             return Ok(None);
         }
-        let doc = self.pending_document(step, ctx).await?;
-        ctx.run.set_pending(doc.clone());
-        Ok(Some(doc))
+        self.pending_document(step, ctx).await.map(Some)
     }
 
     /// Re-checks, just before Jamf Pro is written, that the token is still the pending version,
-    /// and returns what it holds now. In a run, one read of `AWSPENDING` answers both; when that
-    /// shows anything unexpected (or outside a run), the full guard decides.
+    /// and returns what it holds now. One read of `AWSPENDING` answers both: when it still holds
+    /// `checked` (the document this step read and compared with `AWSCURRENT`), that is all;
+    /// another document is compared again; anything unexpected goes to the full guard.
     async fn still_pending(
         &self,
         step: Step,
         ctx: &StepContext,
+        checked: &TargetDocument,
     ) -> Result<TargetDocument, RotationError> {
-        if ctx.run.remembers() {
-            if let Some((version, value)) = self
-                .store
-                .value_at(&ctx.secret_id, AWSPENDING)
-                .await
-                .map_err(|e| RotationError::store(step, e))?
-            {
-                if version == ctx.token {
-                    let doc = TargetDocument::parse(value.expose_secret())
-                        .map_err(|e| RotationError::new(step, ErrorKind::Document(e)))?;
-                    return self.checked_pending(step, ctx, doc).await;
+        if let Some((version, value)) = self
+            .store
+            .value_at(&ctx.secret_id, AWSPENDING)
+            .await
+            .map_err(|e| RotationError::store(step, e))?
+        {
+            if version == ctx.token {
+                if value.expose_secret() == checked.to_secret().expose_secret() {
+                    return Ok(checked.clone());
                 }
+                let doc = TargetDocument::parse(value.expose_secret())
+                    .map_err(|e| RotationError::new(step, ErrorKind::Document(e)))?;
+                return self.checked_pending(step, ctx, doc).await;
             }
         }
         self.guard(step, ctx).await?;
@@ -185,7 +181,7 @@ impl Engine {
         ctx: &StepContext,
         pending: TargetDocument,
     ) -> Result<TargetDocument, RotationError> {
-        let (_, current) = self.current_of(step, ctx).await?;
+        let (_, current) = self.current(step, &ctx.secret_id).await?;
         pending
             .check_pending(&ctx.token, &current)
             .map_err(|e| RotationError::new(step, ErrorKind::Document(e)))?;
@@ -195,13 +191,11 @@ impl Engine {
 
 /// Switches `pending` to what the version holds now when that is another credential (a
 /// concurrent attempt's, which this rotation then follows); true when it did.
-fn follow(ctx: &StepContext, pending: &mut TargetDocument, latest: TargetDocument) -> bool {
+fn follow(pending: &mut TargetDocument, latest: TargetDocument) -> bool {
     if latest.entra.key_id == pending.entra.key_id {
         return false;
     }
     *pending = latest;
-    ctx.run.set_pending(pending.clone());
-    ctx.run.set_followed();
     true
 }
 

@@ -31,8 +31,8 @@
 //! and at the function's start ([`Budget::never_fits`]).
 
 use super::check::{Action, CheckOptions, CheckReport, Expiry, HandOff, Look};
-use super::driver::Outcome;
-use super::run::Seen;
+use super::driver::Seen;
+use super::report::Outcome;
 use super::Policy;
 use super::{Engine, RotateRequest, RotationError, Step};
 use crate::alert;
@@ -179,13 +179,12 @@ impl Engine {
     }
 
     /// Starts the rotation a check found due, as [`how_to_start`] says, and records it in
-    /// `report`. The check read `look`; the housekeeping since removed `removed`.
+    /// `report`. The check read `look`.
     pub(super) async fn start_due(
         &self,
         secret_id: &str,
         look: Look,
         expiry: &Expiry,
-        removed: &[String],
         options: &CheckOptions,
         report: &mut CheckReport,
     ) -> Result<(), RotationError> {
@@ -215,10 +214,7 @@ impl Engine {
                     .await;
                 Ok(())
             }
-            (Start::InProcess, _) => {
-                self.rotate_due(secret_id, look, expiry, removed, report)
-                    .await
-            }
+            (Start::InProcess, _) => self.rotate_due(secret_id, look, expiry, report).await,
             _ => {
                 let why = time.why_not();
                 self.note(
@@ -270,13 +266,12 @@ impl Engine {
         }
     }
 
-    /// Rotates now, in this process, from what the check read (less what it removed).
+    /// Rotates now, in this process, from what the check read.
     async fn rotate_due(
         &self,
         secret_id: &str,
         look: Look,
         expiry: &Expiry,
-        removed: &[String],
         report: &mut CheckReport,
     ) -> Result<(), RotationError> {
         let reason = match (&expiry.pending, expiry.managed_found, expiry.days) {
@@ -285,16 +280,11 @@ impl Engine {
             (_, _, Some(d)) => format!("scheduled: {d} days until expiry"),
             _ => "scheduled".to_string(),
         };
-        // The rotation starts from what the check just read (the stages, the document, the app,
-        // less what the housekeeping removed) instead of reading it all again.
-        let mut application = look.application;
-        application
-            .passwords
-            .retain(|c| !removed.contains(&c.key_id));
+        // The rotation starts from what the check just read (the stages and the document)
+        // instead of reading it again.
         let seen = Seen {
             info: look.info,
             current: (look.current_version, look.doc),
-            application,
             generation: look.generation,
         };
         let request = RotateRequest {

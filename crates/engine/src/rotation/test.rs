@@ -2,32 +2,35 @@
 //!
 //! Jamf Pro's own tests (the SMTP test mail, the integration's notifications) prove that Jamf Pro
 //! works with the secret it holds, not which secret that is, and Jamf Pro never returns it. A
-//! step event cannot know what happened since setSecret (a rollback may have put the old secret
-//! back and kept `AWSPENDING`, and Secrets Manager then retries testSecret): there, testSecret
-//! writes the pending secret into Jamf Pro again before it tests, so a pass proves the pending
-//! secret. The in-process driver wrote it just before, in the same run.
+//! step cannot know what happened since setSecret (another attempt's rollback may have put the
+//! old secret back and kept `AWSPENDING`, and Secrets Manager then retries testSecret), so
+//! testSecret writes the pending secret into Jamf Pro again before it tests: a pass proves the
+//! pending secret. Unless this invocation wrote it under a lease it has held ever since
+//! ([`super::holder`]): then nobody else has written Jamf Pro meanwhile.
 
 use super::{app_of, Engine, ErrorKind, RotationError, Step, StepContext};
 use crate::ports::SecretCheck;
 
 impl Engine {
-    /// testSecret. Runs the target's own test (Jamf Pro uses the secret it holds: a test mail,
-    /// the integration's health), then asks the token endpoint once more for the integration's
-    /// scope. Both must pass before the old secret may be retired. In a step event it first
-    /// writes the pending secret into Jamf Pro again (see the module's documentation); in a run
-    /// it changes nothing.
+    /// testSecret. Writes the pending secret into Jamf Pro again (see the module's
+    /// documentation), runs the target's own test (Jamf Pro uses the secret it holds: a test
+    /// mail, the integration's health), then asks the token endpoint once more for the
+    /// integration's scope. Both must pass before the old secret may be retired.
     pub async fn test_secret(&self, ctx: &StepContext) -> Result<(), RotationError> {
+        // setSecret ran before (whoever drives the rotation): whatever fails here, Jamf Pro may
+        // hold the new secret.
+        self.test_pending(ctx).await.map_err(RotationError::touched)
+    }
+
+    async fn test_pending(&self, ctx: &StepContext) -> Result<(), RotationError> {
         let step = Step::TestSecret;
         let Some(pending) = self.pending_of(step, ctx).await? else {
             return Ok(());
         };
-        let target = self
-            .open_target(step, ctx, &pending, !ctx.run.remembers())
-            .await
-            .map_err(RotationError::touched)?;
+        let target = self.open_checked(step, &pending).await?;
         let verified = async {
-            if !ctx.run.remembers() {
-                self.lease(step, ctx).await?;
+            self.lease(step, ctx).await?;
+            if !ctx.holder.has_installed(&ctx.token) {
                 target
                     .install(&pending.entra.client_secret)
                     .await
@@ -40,8 +43,8 @@ impl Engine {
                 .map_err(|e| RotationError::target(step, e))
         }
         .await;
-        self.release_target(ctx, &target).await;
-        verified.map_err(RotationError::touched)?;
+        target.close().await;
+        verified?;
         self.note(step, "Jamf Pro works with the new secret");
         match self
             .directory
@@ -51,7 +54,7 @@ impl Engine {
                 &target.scope(),
             )
             .await
-            .map_err(|e| RotationError::directory(step, e).touched())?
+            .map_err(|e| RotationError::directory(step, e))?
         {
             SecretCheck::Accepted => {
                 self.note(step, "Entra accepts the new secret");
@@ -62,11 +65,8 @@ impl Engine {
                 ErrorKind::Expired {
                     which: super::error::Which::New,
                 },
-            )
-            .touched()),
-            SecretCheck::NotAccepted => {
-                Err(RotationError::new(step, ErrorKind::NewSecretRefused).touched())
-            }
+            )),
+            SecretCheck::NotAccepted => Err(RotationError::new(step, ErrorKind::NewSecretRefused)),
         }
     }
 }

@@ -309,7 +309,7 @@ const SCENARIOS: [Scenario; 3] = [
 ];
 
 /// How a scenario ended.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 struct Ended {
     /// Jamf Pro holds the secret `AWSCURRENT` holds.
     jamf_on_current: bool,
@@ -396,7 +396,20 @@ async fn the_same_scenarios_end_the_same_way_in_process_and_fanned_out() {
         let (in_process, w1) = run(s, RotationMode::InProcess).await;
         let (fanned_out, w2) = run(s, RotationMode::FanOut).await;
 
-        assert_eq!(in_process, fanned_out, "{}", s.name);
+        if s.jamf_test_fails {
+            // Secrets Manager retries a failed rotation with the same token: its testSecret puts
+            // the old secret back into Jamf Pro and keeps AWSPENDING and the new credential for
+            // that retry; the in-process driver rolls back.
+            let kept = Ended {
+                credentials: 2,
+                no_pending: false,
+                alerts: vec![AlertKind::RotationFailed, AlertKind::ExpiryClose],
+                ..in_process.clone()
+            };
+            assert_eq!(fanned_out, kept, "{}", s.name);
+        } else {
+            assert_eq!(in_process, fanned_out, "{}", s.name);
+        }
         assert!(
             in_process.jamf_on_current && in_process.no_pending,
             "{}: {in_process:?}",

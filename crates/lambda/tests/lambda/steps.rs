@@ -59,7 +59,8 @@ async fn the_four_secrets_manager_step_events_in_sequence_complete_a_rotation() 
 }
 
 #[tokio::test]
-async fn a_failing_test_secret_step_is_rolled_back_and_alerted() {
+async fn a_failing_test_secret_step_puts_the_old_secret_back_keeps_the_rotation_for_the_retry_and_alerts(
+) {
     let (w, h) = spawn(300).await;
     let token = begin_rotation(&w).await;
     for step in ["createSecret", "setSecret"] {
@@ -74,17 +75,11 @@ async fn a_failing_test_secret_step_is_rolled_back_and_alerted() {
 
     assert!(err.to_string().contains("testSecret"), "{err}");
     assert_eq!(err.error_type(), "NonRetryable");
+    // Secrets Manager retries the whole rotation with the same token: AWSPENDING and the new
+    // credential stay for it (both valid); Jamf Pro is back on the old secret meanwhile.
     let info = w.store.describe(&w.secret_id).await.unwrap();
-    assert!(
-        info.version_with(AWSPENDING).is_none(),
-        "rollback drops AWSPENDING"
-    );
-    let creds = w.entra.passwords(&w.app.object_id);
-    assert_eq!(creds.len(), 1);
-    assert_eq!(
-        creds[0].key_id, w.initial_key_id,
-        "the new credential is removed, the old one kept"
-    );
+    assert_eq!(info.version_with(AWSPENDING), Some(token.as_str()));
+    assert_eq!(w.entra.passwords(&w.app.object_id).len(), 2);
     assert_eq!(
         w.jamf.smtp_secret().as_deref(),
         Some(w.secrets[0].expose_secret()),
@@ -92,9 +87,12 @@ async fn a_failing_test_secret_step_is_rolled_back_and_alerted() {
     );
     let alerts = w.alerts.sent();
     assert_eq!(alerts.len(), 1);
-    assert_eq!(alerts[0].kind, AlertKind::RolledBack);
+    assert_eq!(alerts[0].kind, AlertKind::RotationFailed);
     assert!(
         alerts[0].message.contains("Failed step: testSecret")
+            && alerts[0]
+                .message
+                .contains("AWSPENDING and the new credential are kept")
             && alerts[0].message.contains("What to do:"),
         "{}",
         alerts[0].message
@@ -102,6 +100,15 @@ async fn a_failing_test_secret_step_is_rolled_back_and_alerted() {
     assert_eq!(h.metric("RotationFailed", Some(&w.secret_id)), [1.0]);
     w.assert_invariant().await;
     w.assert_no_leaks(&[&err.to_string()]);
+
+    // The retry completes the rotation.
+    for step in ["createSecret", "setSecret", "testSecret", "finishSecret"] {
+        h.invoke(step_event(step, &w, &token)).await.unwrap();
+    }
+    let info = w.store.describe(&w.secret_id).await.unwrap();
+    assert_eq!(info.version_with(AWSCURRENT), Some(token.as_str()));
+    assert_eq!(w.entra.passwords(&w.app.object_id).len(), 1);
+    w.assert_invariant().await;
 }
 
 /// A step event naming its secret by a partial ARN (no random suffix) and one naming it by its
