@@ -200,3 +200,41 @@ pub async fn assert_unchanged(w: &TestWorld, before: &SecretInfo) {
     assert_eq!(w.entra.count(EntraOp::AddPassword), 0);
     assert_eq!(w.jamf.count(JamfOp::PutSmtp), 0);
 }
+
+/// A new lease table on moto, as template.yaml declares it (partition key `pk`); its name, for
+/// the function's `LEASE_TABLE_NAME`.
+pub async fn lease_table() -> String {
+    use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
+    use aws_sdk_dynamodb::types::{
+        AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+    };
+    let conf = aws_sdk_dynamodb::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new(moto::REGION))
+        .credentials_provider(Credentials::new("testing", "testing", None, None, "moto"))
+        .endpoint_url(moto::endpoint().await)
+        .build();
+    let name = moto::unique("leases");
+    aws_sdk_dynamodb::Client::from_conf(conf)
+        .create_table()
+        .table_name(&name)
+        .billing_mode(BillingMode::PayPerRequest)
+        .attribute_definitions(
+            AttributeDefinition::builder()
+                .attribute_name("pk")
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+                .unwrap(),
+        )
+        .key_schema(
+            KeySchemaElement::builder()
+                .attribute_name("pk")
+                .key_type(KeyType::Hash)
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .expect("moto creates the lease table");
+    name
+}
