@@ -11,7 +11,9 @@
 
 use crate::common::{moto, TestWorld};
 use crate::emulator::{self, Emulated};
-use crate::harness::{alert_topic, event, lease_table, step_event, text, STEPS};
+use crate::harness::{
+    alert_topic, assert_first_action, event, lease_table, step_event, text, STEPS,
+};
 use crate::sm_proxy::SmProxy;
 use aws_sdk_secretsmanager::config::{BehaviorVersion, Credentials, Region};
 use aws_sdk_secretsmanager::types::RotationRulesType;
@@ -22,6 +24,8 @@ use serde_json::Value;
 
 /// What a step event that met another invocation's lease answers (`Busy`: in progress elsewhere).
 const ELSEWHERE: &str = "holds its lease until";
+/// Taking a target's lease: the lease table's conditional `PutItem`.
+const LEASE_TAKE: &str = "DynamoDB_20120810.PutItem";
 
 /// The function under Secrets Manager's emulated side.
 struct Emulation {
@@ -40,7 +44,10 @@ async fn emulation(expires_in_days: i64, processes: usize, topic: Option<&str>) 
     let w = emulator::world(expires_in_days).await;
     let proxy = SmProxy::start().await;
     let (url, table) = (proxy.url(), lease_table().await);
-    let env = [("AWS_ENDPOINT_URL", url.as_str()), ("LEASE_TABLE_NAME", &table)];
+    let env = [
+        ("AWS_ENDPOINT_URL", url.as_str()),
+        ("LEASE_TABLE_NAME", &table),
+    ];
     let mut f = emulator::start_with(&w, &[&w.secret_id], topic, &env).await;
     for _ in 1..processes {
         f.add_process(&w, &[&w.secret_id], topic, &env).await;
@@ -122,33 +129,43 @@ impl Emulation {
         Ok(())
     }
 
-    /// The end every scenario must reach: nothing abandoned, `token` rotated in, Jamf Pro on
-    /// the new secret and Entra accepting it, the invariant, no failure metric, nothing leaked.
+    /// The end every scenario must reach: `token` rotated in, Jamf Pro on its secret, no
+    /// failure metric, and what [`Self::assert_safe`] checks.
     async fn assert_rotated(&self, token: &str, captured: &[&str]) {
-        let w = &self.w;
-        assert_eq!(self.proxy.abandoned(), vec![], "RotationAbandoned");
-        let info = w.store.describe(&w.secret_id).await.unwrap();
+        let info = self.w.store.describe(&self.w.secret_id).await.unwrap();
         assert_eq!(info.version_with(AWSCURRENT), Some(token), "rotated");
         assert_eq!(info.version_with(AWSPENDING), None, "{info:?}");
-        let current = w.current_doc().await;
-        assert_eq!(
-            w.jamf.smtp_secret().as_deref(),
-            Some(secrecy::ExposeSecret::expose_secret(
-                &current.entra.client_secret
-            )),
-            "Jamf Pro holds AWSCURRENT's secret"
-        );
-        assert!(w.jamf_secret_works(), "Entra accepts Jamf Pro's secret");
-        w.assert_invariant().await;
-        self.assert_no_failure_metric();
-        self.f.assert_no_leaks(w, captured);
+        let current = self.w.current_doc().await.entra.client_secret;
+        let current = secrecy::ExposeSecret::expose_secret(&current).to_string();
+        assert_eq!(self.w.jamf.smtp_secret(), Some(current), "Jamf Pro on it");
+        assert_eq!(self.failures(), 0, "no RotationFailed");
+        self.assert_safe(captured).await;
     }
 
-    fn assert_no_failure_metric(&self) {
-        let failed: Vec<_> = (self.f.metrics().into_iter())
+    /// What holds whatever happened: no `RotationAbandoned`, Jamf Pro on a secret Entra accepts,
+    /// the invariant, and no secret in the function's output or `captured`.
+    async fn assert_safe(&self, captured: &[&str]) {
+        assert_eq!(self.proxy.abandoned(), vec![], "RotationAbandoned");
+        assert!(
+            self.w.jamf_secret_works(),
+            "Entra accepts Jamf Pro's secret"
+        );
+        self.w.assert_invariant().await;
+        self.f.assert_no_leaks(&self.w, captured);
+    }
+
+    /// How many `RotationFailed` metric lines the function printed.
+    fn failures(&self) -> usize {
+        let metrics = self.f.metrics().into_iter();
+        metrics
             .filter(|(name, _, _)| name == "RotationFailed")
-            .collect();
-        assert_eq!(failed, vec![], "no RotationFailed");
+            .count()
+    }
+
+    /// The version `stage` is on.
+    async fn version_with(&self, stage: &str) -> Option<String> {
+        let info = self.w.store.describe(&self.w.secret_id).await.unwrap();
+        info.version_with(stage).map(str::to_string)
     }
 
     /// The Secrets Manager requests so far, one line each, for a failure message.
@@ -160,6 +177,45 @@ impl Emulation {
 }
 
 #[tokio::test]
+async fn a_new_version_written_during_the_rotation_abandons_it_and_its_next_step_is_refused() {
+    let e = emulation(300, 1, None).await;
+    let token = e.rotate_secret().await;
+    e.run(&token, &STEPS[..1]).await.unwrap();
+    assert_eq!(
+        e.proxy.abandoned(),
+        vec![],
+        "createSecret's own AWSPENDING write"
+    );
+    // What the old lease did at each take: a version of the secret with a label of its own.
+    let current = e.w.current_doc().await.to_secret();
+    let value = secrecy::ExposeSecret::expose_secret(&current).to_string();
+    let put =
+        e.sm.put_secret_value()
+            .secret_id(&e.arn)
+            .secret_string(value);
+    put.version_stages("LEASE").send().await.unwrap();
+
+    let next = e.step("setSecret", &token).await;
+
+    let abandoned = e.proxy.abandoned();
+    assert_eq!(abandoned.len(), 1, "RotationAbandoned: {abandoned:?}");
+    assert_eq!(
+        (
+            abandoned[0].secret_arn.as_str(),
+            abandoned[0].token.as_str()
+        ),
+        (e.arn.as_str(), token.as_str())
+    );
+    assert_eq!(e.version_with(AWSPENDING).await, None, "AWSPENDING removed");
+    assert!(
+        matches!(said("setSecret", &next), Said::Failed(_)),
+        "{next}"
+    );
+    assert!(e.w.jamf_secret_works());
+    e.f.assert_no_leaks(&e.w, &[&text(&next)]);
+}
+
+#[tokio::test]
 async fn secrets_manager_rotates_through_four_step_invocations() {
     let e = emulation(300, 1, None).await;
     let token = e.rotate_secret().await;
@@ -168,6 +224,26 @@ async fn secrets_manager_rotates_through_four_step_invocations() {
 
     assert_eq!(run, Ok(()), "{}", e.sequence());
     e.assert_rotated(&token, &[]).await;
+}
+
+#[tokio::test]
+#[ignore = "issue 20 goal: at most 16 Secrets Manager requests per rotation; the real bootstrap makes 42 when Secrets Manager drives it (16 DescribeSecret, 23 GetSecretValue) and 11 to the lease table"]
+async fn a_rotation_secrets_manager_drives_makes_at_most_16_secrets_manager_requests() {
+    let e = emulation(300, 1, None).await;
+    let token = e.rotate_secret().await;
+    let before = e.proxy.calls().len();
+
+    e.run(&token, &STEPS).await.unwrap();
+
+    let calls = e.proxy.calls().split_off(before);
+    let mut by_operation = std::collections::BTreeMap::<&str, usize>::new();
+    for c in &calls {
+        *by_operation.entry(c.operation.as_str()).or_default() += 1;
+    }
+    let sm = calls
+        .iter()
+        .filter(|c| c.operation.starts_with("secretsmanager."));
+    assert!(sm.count() <= 16, "{by_operation:?}");
 }
 
 #[tokio::test]
@@ -193,16 +269,38 @@ async fn each_step_delivered_twice_at_once_to_two_processes_rotates_once() {
     let token = e.rotate_secret().await;
 
     for step in STEPS {
+        // The first delivery takes the target's lease (its answer held there); the second
+        // arrives meanwhile, at the other process, and runs to its end.
+        let mut taken = e.proxy.hold_answer(|op| op == LEASE_TAKE);
+        let second = async {
+            taken.reached().await;
+            let second = e.step(step, &token).await;
+            taken.release();
+            second
+        };
+        let (first, second) = tokio::join!(e.step(step, &token), second);
+        // The first runs the step; the second meets its lease and settles quietly, without
+        // failing (Secrets Manager goes on after the one that succeeded).
+        let both = (said(step, &first), said(step, &second));
+        assert_eq!(both, (Said::Done, Said::Elsewhere), "{}", e.sequence());
+    }
+
+    assert_eq!(e.w.entra.count(EntraOp::AddPassword), 1, "one credential");
+    e.assert_rotated(&token, &[]).await;
+}
+
+#[tokio::test]
+async fn each_step_delivered_twice_at_once_unsynchronised_rotates_once() {
+    let e = emulation(300, 2, None).await;
+    let token = e.rotate_secret().await;
+
+    for step in STEPS {
         let (a, b) = tokio::join!(e.step(step, &token), e.step(step, &token));
+        // One runs it; the other runs it again after it (idempotent) or meets its lease.
         let both = [said(step, &a), said(step, &b)];
-        // One runs it; the other runs it again after it (idempotent) or meets its lease and
-        // settles quietly. Secrets Manager goes on after the one that succeeded.
         assert!(both.contains(&Said::Done), "{both:?}\n{}", e.sequence());
-        assert!(
-            both.iter().all(|s| !matches!(s, Said::Failed(_))),
-            "{both:?}\n{}",
-            e.sequence()
-        );
+        let failed = both.iter().filter(|s| matches!(s, Said::Failed(_)));
+        assert_eq!(failed.count(), 0, "{both:?}\n{}", e.sequence());
     }
 
     assert_eq!(e.w.entra.count(EntraOp::AddPassword), 1, "one credential");
@@ -218,7 +316,11 @@ async fn a_scheduled_check_between_two_steps_leaves_the_rotation_to_secrets_mana
     let check = e.f.invoke(&event("scheduled-check.json")).await;
     let rest = e.run(&token, &STEPS[2..]).await;
 
-    assert!(check.get("errorType").is_none(), "{check}");
+    // Due, and seen in progress: left to Secrets Manager.
+    assert_first_action(&check, "none");
+    let report = &check["results"][0]["report"];
+    assert_eq!(report["due"], true, "{check}");
+    assert!(report["rotation_in_progress_until"].is_string(), "{check}");
     assert_eq!(rest, Ok(()), "after the check: {}", e.sequence());
     assert_eq!(e.w.entra.count(EntraOp::AddPassword), 1, "{check}");
     e.assert_rotated(&token, &[&text(&check)]).await;
@@ -235,16 +337,9 @@ async fn a_rotation_that_failed_in_create_secret_is_retried_from_create_secret_a
 
     assert!(matches!(first, Err(Said::Failed(_))), "{first:?}");
     assert_eq!(retry, Ok(()), "Secrets Manager's retry: {}", e.sequence());
-    let failed: Vec<_> = (e.f.metrics().into_iter())
-        .filter(|(name, _, _)| name == "RotationFailed")
-        .collect();
-    assert_eq!(failed.len(), 1, "the first attempt's failure: {failed:?}");
-    assert_eq!(e.proxy.abandoned(), vec![], "RotationAbandoned");
-    let info = e.w.store.describe(&e.w.secret_id).await.unwrap();
-    assert_eq!(info.version_with(AWSCURRENT), Some(token.as_str()));
-    assert!(e.w.jamf_secret_works());
-    e.w.assert_invariant().await;
-    e.f.assert_no_leaks(&e.w, &[]);
+    assert_eq!(e.failures(), 1, "the first attempt's failure");
+    assert_eq!(e.version_with(AWSCURRENT).await, Some(token));
+    e.assert_safe(&[]).await;
 }
 
 #[tokio::test]
@@ -258,13 +353,9 @@ async fn a_rotation_that_failed_in_test_secret_is_retried_from_create_secret_and
     let retry = e.run(&token, &STEPS).await;
 
     assert!(matches!(first, Err(Said::Failed(_))), "{first:?}");
-    assert_eq!(e.proxy.abandoned(), vec![], "RotationAbandoned");
-    assert!(e.w.jamf_secret_works());
-    e.w.assert_invariant().await;
-    e.f.assert_no_leaks(&e.w, &[]);
+    e.assert_safe(&[]).await;
     assert_eq!(retry, Ok(()), "Secrets Manager's retry: {}", e.sequence());
-    let info = e.w.store.describe(&e.w.secret_id).await.unwrap();
-    assert_eq!(info.version_with(AWSCURRENT), Some(token.as_str()));
+    assert_eq!(e.version_with(AWSCURRENT).await, Some(token));
 }
 
 #[tokio::test]
@@ -279,7 +370,9 @@ async fn two_overlapping_invocations_of_one_token_one_rolling_back_leave_jamf_pr
     // Jamf Pro (A's next AWS request is held there), Secrets Manager's retry B of setSecret
     // arrives (a slow step overlapped) and goes to the other process.
     e.w.jamf.fail_next(JamfOp::SmtpTest, 1, 400);
-    let mut restored = (e.proxy).hold_answer(move |_| jamf.count(JamfOp::PutSmtp) > written);
+    let mut restored = e
+        .proxy
+        .hold_answer(move |_| jamf.count(JamfOp::PutSmtp) > written);
     let b_during_a = async {
         restored.reached().await;
         let b = e.step("setSecret", &token).await;
@@ -290,18 +383,15 @@ async fn two_overlapping_invocations_of_one_token_one_rolling_back_leave_jamf_pr
     let (a, b) = tokio::join!(e.step("testSecret", &token), b_during_a);
 
     assert!(matches!(said("testSecret", &a), Said::Failed(_)), "{a}");
-    assert_eq!(said("setSecret", &b), Said::Elsewhere, "{b}\n{}", e.sequence());
-    assert!(
-        e.w.jamf_secret_works(),
-        "Jamf Pro is on a secret Entra accepts"
+    assert_eq!(
+        said("setSecret", &b),
+        Said::Elsewhere,
+        "{b}\n{}",
+        e.sequence()
     );
-    let info = e.w.store.describe(&e.w.secret_id).await.unwrap();
-    assert_eq!(info.version_with(AWSPENDING), None, "rolled back");
-    assert_eq!(e.proxy.abandoned(), vec![], "RotationAbandoned");
-    let failed = e.f.metrics().into_iter().filter(|m| m.0 == "RotationFailed");
-    assert_eq!(failed.count(), 1, "A's failure only");
-    e.w.assert_invariant().await;
-    e.f.assert_no_leaks(&e.w, &[&text(&a), &text(&b)]);
+    assert_eq!(e.version_with(AWSPENDING).await, None, "rolled back");
+    assert_eq!(e.failures(), 1, "A's failure only");
+    e.assert_safe(&[&text(&a), &text(&b)]).await;
 }
 
 #[tokio::test]
@@ -311,7 +401,9 @@ async fn a_step_event_that_meets_a_manual_rotation_settles_quietly_and_the_rotat
     // A manual rotation holds the target; once its createSecret stored AWSPENDING (that answer
     // held), a step event of that version arrives at the other process (a stray or retried
     // delivery).
-    let mut stored = (e.proxy).hold_answer(|op| op == "secretsmanager.PutSecretValue");
+    let mut stored = e
+        .proxy
+        .hold_answer(|op| op == "secretsmanager.PutSecretValue");
     let step_during_manual = async {
         stored.reached().await;
         let info = e.w.store.describe(&e.w.secret_id).await.unwrap();
@@ -326,15 +418,13 @@ async fn a_step_event_that_meets_a_manual_rotation_settles_quietly_and_the_rotat
 
     assert_eq!(manual["report"]["outcome"], "rotated", "{manual}");
     assert_eq!(said("setSecret", &step), Said::Elsewhere, "{step}");
-    e.assert_no_failure_metric();
+    assert_eq!(e.failures(), 0, "no RotationFailed");
     let notes = inbox.notifications().await;
     let failed = notes.iter().filter(|n| {
         let subject = n["Subject"].as_str().unwrap_or_default();
         subject.starts_with("Rotation failed")
     });
     assert_eq!(failed.count(), 0, "{notes:?}");
-    assert!(e.w.jamf_secret_works());
-    e.w.assert_invariant().await;
     let notes = text(&Value::Array(notes));
-    e.f.assert_no_leaks(&e.w, &[&text(&manual), &text(&step), &notes]);
+    e.assert_safe(&[&text(&manual), &text(&step), &notes]).await;
 }

@@ -66,10 +66,13 @@ pub struct Hold {
 }
 
 impl Hold {
-    /// Waits until the request arrived and moto answered it (the answer is held).
+    /// Waits until the request arrived and moto answered it (the answer is held); a request
+    /// that never comes fails the test after a minute rather than hanging it.
     pub async fn reached(&mut self) {
         if let Some(r) = self.reached.take() {
-            r.await.expect("the proxy holds the answer");
+            let minute = std::time::Duration::from_secs(60);
+            let reached = tokio::time::timeout(minute, r).await;
+            assert!(matches!(reached, Ok(Ok(()))), "the held request never came");
         }
     }
 
@@ -340,7 +343,10 @@ impl SmProxy {
             .await;
         if let Err(e) = removed {
             // Already gone (the function dropped it itself): nothing left to remove.
-            eprintln!("sm_proxy: AWSPENDING not removed from {token}: {}", DisplayErrorContext(e));
+            eprintln!(
+                "sm_proxy: AWSPENDING not removed from {token}: {}",
+                DisplayErrorContext(e)
+            );
         }
         let mut st = self.state();
         st.rotating.remove(arn);
