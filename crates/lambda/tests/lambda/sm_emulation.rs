@@ -15,9 +15,7 @@
 
 use crate::common::{moto, TestWorld};
 use crate::emulator::{self, Emulated};
-use crate::harness::{
-    alert_topic, assert_first_action, event, lease_table, step_event, text, STEPS,
-};
+use crate::harness::{alert_topic, assert_first_action, event, step_event, text, STEPS};
 use crate::sm_proxy::SmProxy;
 use aws_sdk_secretsmanager::config::{BehaviorVersion, Credentials, Region};
 use aws_sdk_secretsmanager::types::RotationRulesType;
@@ -47,7 +45,8 @@ struct Emulation {
 async fn emulation(expires_in_days: i64, processes: usize, topic: Option<&str>) -> Emulation {
     let w = emulator::world(expires_in_days).await;
     let proxy = SmProxy::start().await;
-    let (url, table) = (proxy.url(), lease_table().await);
+    let table = moto::create_lease_table(&moto::dynamodb_client().await).await;
+    let url = proxy.url();
     let env = [
         ("AWS_ENDPOINT_URL", url.as_str()),
         ("LEASE_TABLE_NAME", &table),
@@ -172,6 +171,24 @@ impl Emulation {
         info.version_with(stage).map(str::to_string)
     }
 
+    /// Runs `first` and, while the proxy holds the first answer to it that `held` picks, runs
+    /// `meanwhile` (lazy: it starts only then) to its end; returns both answers.
+    async fn overlapped(
+        &self,
+        held: impl Fn(&str) -> bool + Send + 'static,
+        first: impl std::future::Future<Output = Value>,
+        meanwhile: impl std::future::Future<Output = Value>,
+    ) -> (Value, Value) {
+        let mut hold = self.proxy.hold_answer(held);
+        let meanwhile = async {
+            hold.reached().await;
+            let answer = meanwhile.await;
+            hold.release();
+            answer
+        };
+        tokio::join!(first, meanwhile)
+    }
+
     /// The Secrets Manager requests so far, one line each, for a failure message.
     fn sequence(&self) -> String {
         let calls = self.proxy.calls().into_iter();
@@ -275,14 +292,13 @@ async fn each_step_delivered_twice_at_once_to_two_processes_rotates_once() {
     for step in STEPS {
         // The first delivery takes the target's lease (its answer held there); the second
         // arrives meanwhile, at the other process, and runs to its end.
-        let mut taken = e.proxy.hold_answer(|op| op == LEASE_TAKE);
-        let second = async {
-            taken.reached().await;
-            let second = e.step(step, &token).await;
-            taken.release();
-            second
-        };
-        let (first, second) = tokio::join!(e.step(step, &token), second);
+        let (first, second) = e
+            .overlapped(
+                |op| op == LEASE_TAKE,
+                e.step(step, &token),
+                e.step(step, &token),
+            )
+            .await;
         // The first runs the step; the second meets its lease and settles quietly, without
         // failing (Secrets Manager goes on after the one that succeeded).
         let both = (said(step, &first), said(step, &second));
@@ -374,17 +390,15 @@ async fn two_overlapping_invocations_of_one_token_one_rolling_back_leave_jamf_pr
     // Jamf Pro (A's next AWS request is held there), Secrets Manager's retry B of setSecret
     // arrives (a slow step overlapped) and goes to the other process.
     e.w.jamf.fail_next(JamfOp::SmtpTest, 1, 400);
-    let mut restored = e
-        .proxy
-        .hold_answer(move |_| jamf.count(JamfOp::PutSmtp) > written);
-    let b_during_a = async {
-        restored.reached().await;
-        let b = e.step("setSecret", &token).await;
-        restored.release();
-        b
-    };
+    let restored = move |_: &str| jamf.count(JamfOp::PutSmtp) > written;
 
-    let (a, b) = tokio::join!(e.step("testSecret", &token), b_during_a);
+    let (a, b) = e
+        .overlapped(
+            restored,
+            e.step("testSecret", &token),
+            e.step("setSecret", &token),
+        )
+        .await;
 
     assert!(matches!(said("testSecret", &a), Said::Failed(_)), "{a}");
     assert_eq!(
@@ -405,20 +419,16 @@ async fn a_step_event_that_meets_a_manual_rotation_settles_quietly_and_the_rotat
     // A manual rotation holds the target; once its createSecret stored AWSPENDING (that answer
     // held), a step event of that version arrives at the other process (a stray or retried
     // delivery).
-    let mut stored = e
-        .proxy
-        .hold_answer(|op| op == "secretsmanager.PutSecretValue");
-    let step_during_manual = async {
-        stored.reached().await;
-        let info = e.w.store.describe(&e.w.secret_id).await.unwrap();
-        let token = info.version_with(AWSPENDING).expect("pending").to_string();
-        let r = e.step("setSecret", &token).await;
-        stored.release();
-        r
+    let stored = |op: &str| op == "secretsmanager.PutSecretValue";
+    let step_of_its_version = async {
+        let token = e.version_with(AWSPENDING).await.expect("pending");
+        e.step("setSecret", &token).await
     };
 
     let rotate = event("rotate-manual.json");
-    let (manual, step) = tokio::join!(e.f.invoke(&rotate), step_during_manual);
+    let (manual, step) = e
+        .overlapped(stored, e.f.invoke(&rotate), step_of_its_version)
+        .await;
 
     assert_eq!(manual["report"]["outcome"], "rotated", "{manual}");
     assert_eq!(said("setSecret", &step), Said::Elsewhere, "{step}");
