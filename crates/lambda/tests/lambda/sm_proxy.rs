@@ -229,12 +229,14 @@ impl SmProxy {
         }
     }
 
+    /// One request: read, judged against the rule, forwarded, recorded, perhaps held.
     async fn handle(&self, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
         let request = Request::read(&headers, &body);
         // Whether this write makes a version while a rotation runs, asked before moto changes.
-        let abandons = match request.writes_version {
-            true => self.would_abandon(&request).await,
-            false => None,
+        let abandons = if request.writes_version {
+            self.would_abandon(&request).await
+        } else {
+            None
         };
         let (status, response_headers, answer) = self.forward(method, &uri, &headers, body).await;
         let call = request.call(status.as_u16());
