@@ -3,10 +3,6 @@
 //! a lease parked between step events is taken over by a step event only.
 
 use crate::common::moto;
-use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
-use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
-};
 use chrono::{DateTime, Utc};
 use rotator_adapters::lease_table::DynamoLeases;
 use rotator_engine::ports::{LeaseError, LeaseStore};
@@ -14,35 +10,8 @@ use rotator_engine::rotation::lease::BETWEEN_STEPS;
 
 /// A DynamoDB client for moto and a new lease table (as template.yaml declares it).
 async fn table() -> DynamoLeases {
-    let conf = aws_sdk_dynamodb::Config::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .region(Region::new(moto::REGION))
-        .credentials_provider(Credentials::new("testing", "testing", None, None, "moto"))
-        .endpoint_url(moto::endpoint().await)
-        .build();
-    let client = aws_sdk_dynamodb::Client::from_conf(conf);
-    let name = moto::unique("leases");
-    client
-        .create_table()
-        .table_name(&name)
-        .billing_mode(BillingMode::PayPerRequest)
-        .attribute_definitions(
-            AttributeDefinition::builder()
-                .attribute_name("pk")
-                .attribute_type(ScalarAttributeType::S)
-                .build()
-                .unwrap(),
-        )
-        .key_schema(
-            KeySchemaElement::builder()
-                .attribute_name("pk")
-                .key_type(KeyType::Hash)
-                .build()
-                .unwrap(),
-        )
-        .send()
-        .await
-        .expect("moto creates the table");
+    let client = moto::dynamodb_client().await;
+    let name = moto::create_lease_table(&client).await;
     DynamoLeases::new(client, name)
 }
 
@@ -92,17 +61,7 @@ async fn of_two_holders_one_holds_the_lease_until_it_runs_out_or_is_let_go_of() 
 #[tokio::test]
 async fn a_missing_table_is_an_error_that_names_the_call_not_a_held_lease() {
     let t = table().await;
-    let missing = DynamoLeases::new(
-        aws_sdk_dynamodb::Client::from_conf(
-            aws_sdk_dynamodb::Config::builder()
-                .behavior_version(BehaviorVersion::latest())
-                .region(Region::new(moto::REGION))
-                .credentials_provider(Credentials::new("testing", "testing", None, None, "moto"))
-                .endpoint_url(moto::endpoint().await)
-                .build(),
-        ),
-        "no-such-table",
-    );
+    let missing = DynamoLeases::new(moto::dynamodb_client().await, "no-such-table");
     drop(t);
     let e = missing
         .acquire("k", "a", at(900), at(0), None)

@@ -5,7 +5,8 @@
 //! port. Tests share that server, so every resource name goes through [`unique`].
 //!
 //! Also here, because only moto needs them: [`begin_rotation`] (what `RotateSecret` does before
-//! the first step, the AWS way) and an SQS inbox for reading what SNS published.
+//! the first step, the AWS way), a lease table ([`create_lease_table`]) and an SQS inbox for
+//! reading what SNS published.
 #![allow(dead_code)]
 
 use aws_sdk_secretsmanager::config::{BehaviorVersion, Credentials, Region};
@@ -135,6 +136,48 @@ pub async fn sns_client() -> aws_sdk_sns::Client {
         .endpoint_url(endpoint().await)
         .build();
     aws_sdk_sns::Client::from_conf(conf)
+}
+
+/// A DynamoDB client for moto (dummy credentials, us-east-1): the lease table's service.
+pub async fn dynamodb_client() -> aws_sdk_dynamodb::Client {
+    let conf = aws_sdk_dynamodb::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new(REGION))
+        .credentials_provider(credentials())
+        .endpoint_url(endpoint().await)
+        .build();
+    aws_sdk_dynamodb::Client::from_conf(conf)
+}
+
+/// A new lease table as template.yaml declares it (partition key `pk`, a string; on demand);
+/// returns its name.
+pub async fn create_lease_table(client: &aws_sdk_dynamodb::Client) -> String {
+    use aws_sdk_dynamodb::types::{
+        AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+    };
+    let name = unique("leases");
+    client
+        .create_table()
+        .table_name(&name)
+        .billing_mode(BillingMode::PayPerRequest)
+        .attribute_definitions(
+            AttributeDefinition::builder()
+                .attribute_name("pk")
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+                .unwrap(),
+        )
+        .key_schema(
+            KeySchemaElement::builder()
+                .attribute_name("pk")
+                .key_type(KeyType::Hash)
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .expect("moto creates the lease table");
+    name
 }
 
 /// `name` with a unique suffix, so tests sharing one moto never collide.

@@ -13,6 +13,9 @@
 //! - `targets.rs`: targets named, found by tag, and one failing its check (an SNS alert).
 //! - `emulator.rs`: `bootstrap` under `cargo lambda watch`, invoked over HTTP.
 //! - `emulated.rs`: the sample events through that real binary.
+//! - `sm_emulation.rs`: Secrets Manager's side emulated in front of that binary (`RotateSecret`,
+//!   one invocation per step, duplicated, concurrent, a check between, a retry), with the rule
+//!   moto lacks (a new version abandons the rotation) applied on the wire by `sm_proxy.rs`.
 //! - `deadlines.rs`: a manual emergency within its invocation's deadline: the revocation proof
 //!   cut short and alerted in time; a held lease it has no time to wait for.
 //! - `fleet.rs`: the check's deadline gate (a rotation it has no time for is deferred) and the
@@ -54,6 +57,10 @@ mod rehearsal;
 mod route;
 #[path = "lambda/scripts.rs"]
 mod scripts;
+#[path = "lambda/sm_emulation.rs"]
+mod sm_emulation;
+#[path = "lambda/sm_proxy.rs"]
+mod sm_proxy;
 #[path = "lambda/steps.rs"]
 mod steps;
 #[path = "lambda/targets.rs"]

@@ -29,11 +29,14 @@ pub struct Emulated {
     port: u16,
     /// Everything the function printed on stdout: JSON log lines and EMF metric lines.
     stdout: Arc<Mutex<Vec<String>>>,
+    /// More function processes polling the same emulator ([`Emulated::add_process`]).
+    more: Vec<Child>,
 }
 
 impl Drop for Emulated {
     fn drop(&mut self) {
-        for child in [&mut self.function, &mut self.emulator] {
+        let more = self.more.iter_mut();
+        for child in more.chain([&mut self.function, &mut self.emulator]) {
             let _ = child.kill();
             let _ = child.wait();
         }
@@ -56,7 +59,30 @@ pub async fn for_one_target(expires_in_days: i64) -> (TestWorld, Emulated) {
 /// Starts the emulator and the real function configured for `w`'s stand-ins, with `targets`
 /// and, when given, an alert topic.
 pub async fn start(w: &TestWorld, targets: &[&str], topic: Option<&str>) -> Emulated {
+    start_with(w, targets, topic, &[]).await
+}
+
+/// As [`start`], with `extra` added to the function's environment (over what `start` sets).
+pub async fn start_with(
+    w: &TestWorld,
+    targets: &[&str],
+    topic: Option<&str>,
+    extra: &[(&str, &str)],
+) -> Emulated {
     let (emulator, port) = runtime_api().await;
+    let cmd = function_command(w, targets, topic, extra, port).await;
+    launch(cmd, emulator, port)
+}
+
+/// The real function configured for `w`'s stand-ins, `targets`, `topic` and `extra`, polling
+/// the emulator on `port`.
+async fn function_command(
+    w: &TestWorld,
+    targets: &[&str],
+    topic: Option<&str>,
+    extra: &[(&str, &str)],
+    port: u16,
+) -> Command {
     let s = &w.settings;
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_bootstrap"));
     cmd.env_remove("AWS_PROFILE")
@@ -90,7 +116,8 @@ pub async fn start(w: &TestWorld, targets: &[&str], topic: Option<&str>) -> Emul
         Some(t) => cmd.env("ALERT_TOPIC_ARN", t),
         None => cmd.env_remove("ALERT_TOPIC_ARN"),
     };
-    launch(cmd, emulator, port)
+    cmd.envs(extra.iter().copied());
+    cmd
 }
 
 /// Starts the emulator and the real function with exactly `env` (nothing inherited from the
@@ -152,25 +179,46 @@ async fn runtime_api() -> (Child, u16) {
 }
 
 /// Spawns the function `cmd` against the emulator on `port`, its stdout captured.
-fn launch(mut cmd: Command, emulator: Child, port: u16) -> Emulated {
-    cmd.stdout(Stdio::piped()).stderr(Stdio::inherit());
-    let mut function = cmd.spawn().expect("bootstrap starts");
+fn launch(cmd: Command, emulator: Child, port: u16) -> Emulated {
     let stdout: Arc<Mutex<Vec<String>>> = Arc::default();
-    let (pipe, sink) = (function.stdout.take().unwrap(), stdout.clone());
-    std::thread::spawn(move || {
-        for line in std::io::BufReader::new(pipe).lines().map_while(Result::ok) {
-            sink.lock().unwrap().push(line);
-        }
-    });
+    let function = spawn_function(cmd, &stdout);
     Emulated {
         emulator,
         function,
         port,
         stdout,
+        more: Vec::new(),
     }
 }
 
+/// Spawns the function `cmd`, its stdout lines collected into `sink`.
+fn spawn_function(mut cmd: Command, sink: &Arc<Mutex<Vec<String>>>) -> Child {
+    cmd.stdout(Stdio::piped()).stderr(Stdio::inherit());
+    let mut function = cmd.spawn().expect("bootstrap starts");
+    let (pipe, sink) = (function.stdout.take().unwrap(), sink.clone());
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(pipe).lines().map_while(Result::ok) {
+            sink.lock().unwrap().push(line);
+        }
+    });
+    function
+}
+
 impl Emulated {
+    /// Starts one more function process, configured as [`start_with`] does, polling the same
+    /// emulator: the emulator hands concurrent invocations to different processes, as Lambda
+    /// runs concurrent invocations in different execution environments.
+    pub async fn add_process(
+        &mut self,
+        w: &TestWorld,
+        targets: &[&str],
+        topic: Option<&str>,
+        extra: &[(&str, &str)],
+    ) {
+        let cmd = function_command(w, targets, topic, extra, self.port).await;
+        self.more.push(spawn_function(cmd, &self.stdout));
+    }
+
     /// Invokes the function with `event` as `cargo lambda invoke` does; returns the response
     /// body (a function error comes back as `{"errorType","errorMessage"}`).
     pub async fn invoke(&self, event: &Value) -> Value {
