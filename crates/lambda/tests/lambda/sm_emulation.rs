@@ -9,8 +9,7 @@
 //! token's version `AWSCURRENT`, Jamf Pro on a secret Entra accepts, the invariant, no failure
 //! metric, and no secret in anything printed.
 //!
-//! Two wait for issue 20 (`#[ignore]`, the reason in each): Secrets Manager's retry of a rotation
-//! whose testSecret failed and was rolled back, and the goal of at most 16 Secrets Manager
+//! One waits for issue 20 (`#[ignore]`, the reason in it): the goal of at most 16 Secrets Manager
 //! requests per rotation.
 
 use crate::common::{moto, TestWorld};
@@ -248,7 +247,7 @@ async fn secrets_manager_rotates_through_four_step_invocations() {
 }
 
 #[tokio::test]
-#[ignore = "issue 20 goal: at most 16 Secrets Manager requests per rotation; the real bootstrap makes 42 when Secrets Manager drives it (16 DescribeSecret, 23 GetSecretValue) and 11 to the lease table"]
+#[ignore = "issue 20 goal: at most 16 Secrets Manager requests per rotation; the real bootstrap makes 38 (stateless steps; 42 before) when Secrets Manager drives it"]
 async fn a_rotation_secrets_manager_drives_makes_at_most_16_secrets_manager_requests() {
     let e = emulation(300, 1, None).await;
     let token = e.rotate_secret().await;
@@ -363,7 +362,6 @@ async fn a_rotation_that_failed_in_create_secret_is_retried_from_create_secret_a
 }
 
 #[tokio::test]
-#[ignore = "issue 20: a failed testSecret rolls back and drops AWSPENDING, so Secrets Manager's retry (createSecret, same token) is refused: 'token … is not a version of secret …'"]
 async fn a_rotation_that_failed_in_test_secret_is_retried_from_create_secret_and_completes() {
     let e = emulation(300, 1, None).await;
     let token = e.rotate_secret().await;
@@ -407,7 +405,12 @@ async fn two_overlapping_invocations_of_one_token_one_rolling_back_leave_jamf_pr
         "{b}\n{}",
         e.sequence()
     );
-    assert_eq!(e.version_with(AWSPENDING).await, None, "rolled back");
+    // A put the old secret back and kept AWSPENDING for Secrets Manager's retry.
+    assert_eq!(
+        e.version_with(AWSPENDING).await,
+        Some(token),
+        "kept for the retry"
+    );
     assert_eq!(e.failures(), 1, "A's failure only");
     e.assert_safe(&[&text(&a), &text(&b)]).await;
 }
