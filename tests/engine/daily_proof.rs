@@ -321,3 +321,68 @@ async fn conditional_access_an_unauthorized_notification_puts_the_current_secret
     w.assert_invariant().await;
     w.assert_no_leaks(&[&serde_json::to_string(&report).unwrap()]);
 }
+
+/// `init --daily-proof`, as an operator types it, opts the new target in: its first check
+/// proves Jamf Pro, finds the pasted secret and puts the document's back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn init_with_daily_proof_opts_the_target_in() {
+    let w = spawn_with(90, |_| {}).await;
+    let id = common::moto::unique("daily-proof-target");
+    let jamf_url = w.jamf.url().to_string();
+    let env: Vec<(&str, String)> = vec![
+        ("AWS_ENDPOINT_URL", common::moto::endpoint().await),
+        ("AWS_ACCESS_KEY_ID", "testing".into()),
+        ("AWS_SECRET_ACCESS_KEY", "testing".into()),
+        ("AWS_REGION", common::moto::REGION.into()),
+        ("ENTRA_LOGIN_URL", w.entra.url().to_string()),
+        ("GRAPH_URL", w.entra.url().to_string()),
+        ("ALLOW_LOOPBACK_HTTP", "true".into()),
+        ("ROTATOR_CLIENT_ID", w.rotator_client_id.clone()),
+        (
+            "ROTATOR_CREDENTIALS_SECRET_ID",
+            w.rotator_credentials_id.clone(),
+        ),
+        (
+            "JER_CLIENT_SECRET",
+            w.secrets[0].expose_secret().to_string(),
+        ),
+    ];
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_jamf-entra-rotator"))
+        .args([
+            "init",
+            "--secret-id",
+            &id,
+            "--jamf-url",
+            &jamf_url,
+            "--target",
+            "smtp-graph",
+            "--jamf-credentials-secret-id",
+            &w.jamf_credentials_id,
+            "--tenant-id",
+            rotator_testkit::world::TENANT_ID,
+            "--client-id",
+            &w.app.client_id,
+            "--test-recipient",
+            "it@example.com",
+            "--daily-proof",
+        ])
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .envs(env)
+        .output()
+        .await
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let (_, stored) = w.store.value_at(&id, "AWSCURRENT").await.unwrap().unwrap();
+    let doc = rotator_engine::document::TargetDocument::parse(stored.expose_secret()).unwrap();
+    assert!(doc.jamf.daily_proof);
+    w.jamf.set_smtp_secret(PASTED);
+
+    let report = w.engine.check(&id, false).await.unwrap();
+
+    assert!(report.proof.unwrap().repaired);
+    assert!(w.jamf_secret_works());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    w.assert_no_leaks(&[&stdout, &stderr]);
+}
