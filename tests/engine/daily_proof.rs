@@ -386,3 +386,51 @@ async fn init_with_daily_proof_opts_the_target_in() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     w.assert_no_leaks(&[&stdout, &stderr]);
 }
+
+/// Another attempt takes the target's lease between the proof's failure and its write: the
+/// proof writes nothing, says why, and leaves the target to that attempt.
+#[tokio::test]
+async fn the_proof_writes_only_under_the_targets_lease() {
+    use common::tripwire::{wired, At, Tripwire};
+    let w = opted_in(TargetKind::SmtpGraph).await;
+    w.jamf.set_smtp_secret(PASTED);
+    let (leases, key, clock) = (
+        w.leases.clone(),
+        rotator_engine::rotation::lease::key_of(&w.secret_id),
+        w.clock.clone(),
+    );
+    let hook: common::tripwire::Hook = Box::new(move || {
+        Box::pin(async move {
+            let now = rotator_testkit::clock::Clock::now(&clock);
+            let until = now + chrono::Duration::minutes(15);
+            leases
+                .acquire(&key, "another attempt", until, now, None)
+                .await
+                .unwrap();
+        })
+    });
+    let trip = Tripwire::interfering(At::Named("entra: token with a secret", 1), hook);
+
+    let report = wired(&w.engine, trip.clone())
+        .check(&w.secret_id, false)
+        .await
+        .unwrap();
+
+    assert!(
+        trip.hooked.lock().unwrap().is_some(),
+        "the other took the lease"
+    );
+    let proof = report.proof.unwrap();
+    assert!(!proof.passed && !proof.repaired, "{proof:?}");
+    assert_eq!(w.jamf.count(JamfOp::PutSmtp), 0, "nothing written");
+    assert_eq!(w.jamf_secret().as_deref(), Some(PASTED));
+    let alerts = proof_alerts(&w);
+    assert_eq!(alerts.len(), 1);
+    assert!(
+        alerts[0].message.contains(
+            "Nothing was written to Jamf Pro: the rotator could not take the target's lease"
+        ) && alerts[0].message.contains("holds its lease until"),
+        "{}",
+        alerts[0].message
+    );
+}

@@ -174,7 +174,9 @@ impl Engine {
                     scrubbed(&e, &look.doc)
                 )
             }),
-            Err(e) => Err(format!("the target's lease: {e}")),
+            Err(e) => Err(format!(
+                "the rotator could not take the target's lease, so it left the target to whoever holds it ({e})"
+            )),
         };
         self.release(&ctx, "").await;
         if let Err(why) = written {
