@@ -175,6 +175,10 @@ struct InitArgs {
     /// smtp-graph: recipient of the test mail.
     #[arg(long)]
     test_recipient: Option<String>,
+    /// Have the daily check run Jamf Pro's own test (the SMTP test mail; conditional-access: the
+    /// integration's notifications) and put AWSCURRENT's secret back when Jamf Pro's was refused.
+    #[arg(long)]
+    daily_proof: bool,
     /// Read the client secret from standard input instead of JER_CLIENT_SECRET.
     #[arg(long)]
     secret_stdin: bool,
@@ -568,6 +572,7 @@ fn init_request(
         cloud: args.cloud,
         key_id: args.key_id,
         test_recipient: args.test_recipient,
+        daily_proof: args.daily_proof,
         client_secret,
         overwrite: args.overwrite,
         kms_key_id: args.kms_key_id,

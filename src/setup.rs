@@ -36,6 +36,8 @@ pub struct InitRequest {
     pub key_id: Option<String>,
     /// smtp-graph: test mail recipient.
     pub test_recipient: Option<String>,
+    /// The check's daily proof that Jamf Pro works (`jamf.daily_proof`).
+    pub daily_proof: bool,
     /// The current client secret.
     pub client_secret: SecretString,
     /// Replace an existing document.
@@ -73,6 +75,7 @@ impl InitRequest {
                 secret_field: None,
                 application_id_field: None,
                 observation_secs: None,
+                daily_proof: self.daily_proof,
             },
             rotation: None,
         }
@@ -559,6 +562,7 @@ mod budget_tests {
             cloud: Cloud::Global,
             key_id: Some("33333333-3333-3333-3333-333333333333".into()),
             test_recipient: Some("it@example.com".into()),
+            daily_proof: false,
             client_secret: SecretString::from("Zq8~verysecretvalue"),
             overwrite: false,
             kms_key_id: None,

@@ -221,6 +221,7 @@ mod tests {
             rotation: None,
             hand_off: None,
             deferred: None,
+            proof: None,
         }
     }
 

@@ -511,6 +511,9 @@ impl SecretHolder for Target {
     async fn verify(&self) -> Result<(), TargetError> {
         self.1.call("jamf: test", self.0.verify()).await
     }
+    async fn prove(&self) -> Result<(), TargetError> {
+        self.1.call("jamf: prove", self.0.prove()).await
+    }
     async fn close(&self) {
         // Best effort (a logout); not a crash point of its own.
         self.0.close().await

@@ -237,6 +237,7 @@ fn target_document(
             secret_field: None,
             application_id_field: None,
             observation_secs: None,
+            daily_proof: false,
         },
         rotation: None,
     }

@@ -10,6 +10,7 @@ mod bindings;
 mod chaos;
 mod concurrency;
 mod crash_matrix;
+mod daily_proof;
 mod double_faults;
 mod faults;
 mod fleet;

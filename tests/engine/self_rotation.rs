@@ -47,6 +47,7 @@ async fn the_rotator_rotates_its_own_secret_and_signs_in_with_the_new_one() {
             secret_field: None,
             application_id_field: None,
             observation_secs: None,
+            daily_proof: false,
         },
         rotation: None,
     };

@@ -6,6 +6,8 @@
 //! - [`LogAlerts`]: logs the alert when no topic is configured.
 //! - [`refusal`]: the alert of an event the function refused to act on (a secret that is not
 //!   its own).
+//! - [`jamf_proof_failed`]: the alert of the check's daily proof ("Jamf Pro cannot use its
+//!   secret"), saying what the proof put back.
 //! - [`deliver`]: sends an alert and never fails: an alert that cannot be sent is logged, and the
 //!   error that caused it stays the error the caller reports.
 //!
@@ -250,6 +252,54 @@ pub fn deferred(
     }
 }
 
+/// What the daily proof did about a failed test, for its alert ([`jamf_proof_failed`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProofRepair {
+    /// `AWSCURRENT`'s secret was put back into Jamf Pro and Jamf Pro's test passes with it.
+    Repaired,
+    /// `AWSCURRENT`'s secret was put back, and the test still fails (why).
+    StillFailing(String),
+    /// Nothing was written (why: the failure is not the secret's, Entra refuses `AWSCURRENT`'s
+    /// secret too, another attempt holds the target, the write failed).
+    NotWritten(String),
+}
+
+/// The alert of a daily proof that found Jamf Pro unable to use its secret: Jamf Pro's own test
+/// failed with `error` (never a secret: the caller scrubs it), and what the proof then did.
+/// `advice` is the target kind's "where to look in Jamf Pro".
+pub fn jamf_proof_failed(
+    secret_id: &str,
+    target: &str,
+    error: &str,
+    repair: &ProofRepair,
+    advice: &str,
+) -> Alert {
+    let (what, state) = match repair {
+        ProofRepair::Repaired => (
+            "The rotator put AWSCURRENT's secret back into Jamf Pro, and Jamf Pro's test passes with it now: Jamf Pro held a secret the rotator does not manage (pasted by hand, or a write that landed late).".to_string(),
+            "Jamf Pro holds AWSCURRENT's secret and works; no credential on the app was changed.",
+        ),
+        ProofRepair::StillFailing(why) => (
+            format!("The rotator put AWSCURRENT's secret back into Jamf Pro (Entra accepts it), and Jamf Pro's test still fails: {why}."),
+            "Jamf Pro holds AWSCURRENT's secret, which Entra accepts; the failure is elsewhere. No credential on the app was changed.",
+        ),
+        ProofRepair::NotWritten(why) => (
+            format!("Nothing was written to Jamf Pro: {why}."),
+            "Jamf Pro keeps what it holds; no credential on the app was changed.",
+        ),
+    };
+    Alert {
+        kind: AlertKind::JamfProofFailed,
+        target: secret_id.to_string(),
+        subject: sns_subject(&format!("Jamf Pro cannot use its secret: {target}")),
+        message: format!(
+            "Target: {secret_id} ({target})\nThe daily proof ran Jamf Pro's own test with the secret Jamf Pro holds, and it failed: {error}\n{what}\n\
+             State left: {state}\n\
+             What to do: {advice} If someone changes the secret by hand, let the rotator do it instead (`jamf-entra-rotator rotate`); the next check proves Jamf Pro again."
+        ),
+    }
+}
+
 /// Alerts as log lines only, for a deployment without a topic.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct LogAlerts;
@@ -344,6 +394,43 @@ mod tests {
             a.message
         );
         assert!(sns_message(&a).contains("Kind: refused"));
+    }
+
+    #[test]
+    fn a_proof_alert_says_what_was_found_what_was_done_and_what_to_do() {
+        let a = jamf_proof_failed(
+            "jamf/prod",
+            "example.jamfcloud.com smtp-graph",
+            "the test mail failed",
+            &ProofRepair::Repaired,
+            "In Jamf Pro, check Settings > System > SMTP Server.",
+        );
+        assert_eq!(a.kind, AlertKind::JamfProofFailed);
+        assert_eq!(
+            a.subject,
+            "Jamf Pro cannot use its secret: example.jamfcloud.com smtp-graph"
+        );
+        for part in [
+            "Target: jamf/prod (example.jamfcloud.com smtp-graph)",
+            "it failed: the test mail failed",
+            "put AWSCURRENT's secret back",
+            "State left: Jamf Pro holds AWSCURRENT's secret and works",
+            "What to do: In Jamf Pro, check Settings > System > SMTP Server.",
+        ] {
+            assert!(a.message.contains(part), "{part:?} in {}", a.message);
+        }
+        assert!(sns_message(&a).contains("Kind: jamf-proof-failed"));
+        let kept = jamf_proof_failed(
+            "t",
+            "x",
+            "e",
+            &ProofRepair::NotWritten("the failure is not the secret's".into()),
+            "",
+        );
+        assert!(kept
+            .message
+            .contains("Nothing was written to Jamf Pro: the failure is not the secret's."));
+        assert!(!kept.message.contains("put AWSCURRENT's secret back"));
     }
 
     #[test]

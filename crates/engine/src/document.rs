@@ -19,7 +19,8 @@
 //!     "url": "https://example.jamfcloud.com",
 //!     "target": "smtp-graph",
 //!     "credentials_secret_id": "jamf/rotator-api-client",
-//!     "test_recipient": "it-alerts@example.com"
+//!     "test_recipient": "it-alerts@example.com",
+//!     "daily_proof": true
 //!   }
 //! }
 //! ```
@@ -153,6 +154,19 @@ pub struct JamfSection {
     /// `conditional-access`: seconds to watch Jamf's notifications after the change (default 60).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observation_secs: Option<u64>,
+    /// Opt-in: the scheduled check runs Jamf Pro's own test every day (the SMTP test mail; for
+    /// `conditional-access`, the integration's notifications), so that a secret Jamf Pro holds
+    /// and Entra refuses (pasted by hand, a write applied late) is found within a day and
+    /// `AWSCURRENT`'s put back ([`crate::rotation::proof`]). Off unless set: the test mail
+    /// reaches a mailbox daily.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub daily_proof: bool,
+}
+
+/// Serde helper: leaves a flag that is off out of the document (documents without it parse the
+/// same).
+fn is_false(flag: &bool) -> bool {
+    !*flag
 }
 
 /// How the old secret is retired.
@@ -305,6 +319,9 @@ impl TargetDocument {
             (Some(_), false) => return bad("jamf.url does not belong in a rotator document".into()),
             (None, false) => {}
         }
+        if self.jamf.daily_proof && !jamf {
+            return bad("jamf.daily_proof does not belong in a rotator document (no Jamf Pro holds the rotator's own secret)".into());
+        }
         Ok(())
     }
 
@@ -347,6 +364,7 @@ impl TargetDocument {
                 "jamf.observation_secs",
                 p.jamf.observation_secs == c.jamf.observation_secs,
             ),
+            ("jamf.daily_proof", p.jamf.daily_proof == c.jamf.daily_proof),
         ];
         same.into_iter()
             .filter(|(_, same)| !same)
@@ -570,6 +588,41 @@ mod tests {
         for value in ["evil.example.com", "attacker@", "thenewsecret", "fabrikam"] {
             assert!(!text.contains(value), "{text}");
         }
+    }
+
+    #[test]
+    fn the_daily_proof_is_off_unless_set_and_older_documents_read_the_same() {
+        let old = TargetDocument::parse(DOC).unwrap();
+        assert!(!old.jamf.daily_proof);
+        use secrecy::ExposeSecret;
+        let written = old.to_secret().expose_secret().to_string();
+        assert!(!written.contains("daily_proof"), "{written}");
+        let opted = DOC.replace(
+            "\"test_recipient\"",
+            "\"daily_proof\":true,\"test_recipient\"",
+        );
+        let doc = TargetDocument::parse(&opted).unwrap();
+        assert!(doc.jamf.daily_proof);
+        let again = TargetDocument::parse(doc.to_secret().expose_secret()).unwrap();
+        assert!(again.jamf.daily_proof);
+        let e = TargetDocument::parse(&DOC.replace(
+            "\"test_recipient\"",
+            "\"daily_proof\":\"yes\",\"test_recipient\"",
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("jamf.daily_proof"), "{e}");
+    }
+
+    #[test]
+    fn a_rotator_document_has_no_daily_proof() {
+        let rotator = r#"{"schema":1,"entra":{"tenant_id":"contoso.onmicrosoft.com",
+          "client_id":"11111111-1111-1111-1111-111111111111","client_secret":"Zq8~verysecretvalue"},
+          "jamf":{"target":"rotator","daily_proof":true}}"#;
+        let e = TargetDocument::parse(rotator).unwrap_err().to_string();
+        assert!(e.contains("jamf.daily_proof does not belong"), "{e}");
+        TargetDocument::parse(&rotator.replace("\"daily_proof\":true", "\"daily_proof\":false"))
+            .unwrap();
     }
 
     #[test]

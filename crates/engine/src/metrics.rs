@@ -106,6 +106,12 @@ pub fn rotation_handed_off(target: &str) -> String {
     target_line(target, "RotationHandedOff", 1.0, "Count")
 }
 
+/// `JamfProofFailed` = 1 for the target: the check's daily proof found that Jamf Pro's own test
+/// fails with the secret it holds (written whether or not `AWSCURRENT`'s was put back).
+pub fn jamf_proof_failed(target: &str) -> String {
+    target_line(target, "JamfProofFailed", 1.0, "Count")
+}
+
 /// Writes one EMF line to stdout, where the Lambda runtime hands it to CloudWatch Logs.
 pub fn emit(line: &str) {
     use std::io::Write;
@@ -149,6 +155,7 @@ mod tests {
             (rotation_succeeded("arn:t"), "RotationSucceeded", 1.0),
             (rotation_failed("arn:t"), "RotationFailed", 1.0),
             (propagation_seconds("arn:t", 7.5), "PropagationSeconds", 7.5),
+            (jamf_proof_failed("arn:t"), "JamfProofFailed", 1.0),
         ] {
             let v: Value = serde_json::from_str(&line).expect("JSON");
             let d = &v["_aws"]["CloudWatchMetrics"][0];

@@ -289,6 +289,12 @@ pub trait SecretHolder: Send + Sync {
     async fn install(&self, secret: &SecretString) -> Result<(), TargetError>;
     /// Proves that Jamf Pro works with the secret it holds.
     async fn verify(&self) -> Result<(), TargetError>;
+    /// Proves, changing nothing, that Jamf Pro works with the secret it holds now, when nothing
+    /// was just changed (the check's daily proof): a problem Jamf Pro already reports counts,
+    /// where [`Self::verify`] looks only for what a change brought. The default is `verify`.
+    async fn prove(&self) -> Result<(), TargetError> {
+        self.verify().await
+    }
     /// Ends what the target keeps open between calls (a web-UI session, a user's API token). The
     /// engine calls it when it is done with the target (after one step, or after a whole
     /// in-process rotation); the default has nothing to end.
@@ -565,6 +571,10 @@ pub enum AlertKind {
     /// An event named a secret the function does not act for (not a target, or a document of a
     /// kind its secret may not hold): refused, nothing changed.
     Refused,
+    /// The check's daily proof ([`crate::rotation::proof`]): Jamf Pro's own test failed with the
+    /// secret it holds ("Jamf Pro cannot use its secret"), whether or not `AWSCURRENT`'s was put
+    /// back.
+    JamfProofFailed,
 }
 
 /// One alert. Built only from non-secret facts.

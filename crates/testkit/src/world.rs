@@ -36,6 +36,8 @@ pub struct WorldOptions {
     pub settings: Settings,
     /// `conditional-access`: seconds to watch Jamf's notifications (`None`: the default 60 s).
     pub observation_secs: Option<u64>,
+    /// The document's `jamf.daily_proof` (the check runs Jamf Pro's own test daily).
+    pub daily_proof: bool,
 }
 
 impl WorldOptions {
@@ -52,6 +54,7 @@ impl WorldOptions {
                 ..Settings::default()
             },
             observation_secs: None,
+            daily_proof: false,
         }
     }
 }
@@ -145,6 +148,7 @@ pub async fn spawn_world(opts: WorldOptions) -> Result<World, StoreError> {
             secret_field: None,
             application_id_field: None,
             observation_secs: opts.observation_secs,
+            daily_proof: opts.daily_proof,
         },
         rotation: None,
     };

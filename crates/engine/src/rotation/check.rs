@@ -168,6 +168,9 @@ pub struct CheckReport {
     /// Why a due rotation was deferred (the time it needs, the time left).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub deferred: Option<String>,
+    /// The daily proof that Jamf Pro works with its secret (`jamf.daily_proof`), when it ran.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub proof: Option<super::proof::ProofResult>,
 }
 
 /// What a check read of one target.
@@ -272,7 +275,7 @@ impl Engine {
             self.leave_alone(&mut report, options.dry_run);
             return Ok(report);
         }
-        let removed = self.housekeeping(secret_id, &look, &report).await;
+        let removed = self.housekeeping(secret_id, &look, &mut report).await;
         self.alert_drift(secret_id, &report, &removed).await;
         if report.due {
             self.start_due(secret_id, look, &expiry, options, &mut report)
@@ -390,6 +393,7 @@ impl Engine {
             rotation: None,
             hand_off: None,
             deferred: None,
+            proof: None,
         }
     }
 

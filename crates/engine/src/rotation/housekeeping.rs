@@ -1,5 +1,6 @@
 //! The check's housekeeping: the retirement of the credential the last rotation replaced, the
-//! sweep of orphans, the alert on a lockdown left incomplete, and the drift alert.
+//! sweep of orphans, the alert on a lockdown left incomplete, the drift alert, and the daily
+//! proof that Jamf Pro works ([`super::proof`]).
 
 use super::check::{kebab, CheckReport, DriftKind, Look, DRIFT_ACK_TAG};
 use super::retire::Retirement;
@@ -8,13 +9,15 @@ use crate::ports::AlertKind;
 
 impl Engine {
     /// Housekeeping: finishes a retirement that is due (or that a crash interrupted), sweeps
-    /// orphans, and alerts a lockdown left incomplete (removing nothing for it). Returns the key
-    /// ids it removed; what it could not remove is alerted.
+    /// orphans, alerts a lockdown left incomplete (removing nothing for it), and then runs the
+    /// daily proof when the target opts in (after the removals: a retirement of a credential
+    /// Jamf Pro still used is found the same day). Returns the key ids it removed; what it could
+    /// not remove is alerted.
     pub(super) async fn housekeeping(
         &self,
         secret_id: &str,
         look: &Look,
-        report: &CheckReport,
+        report: &mut CheckReport,
     ) -> Vec<String> {
         let retirement = self.retirement_due(secret_id, look, report).await;
         let (removed, not_removed) = self
@@ -27,6 +30,7 @@ impl Engine {
             self.housekeeping_failed(secret_id, &report.target, &not_removed)
                 .await;
         }
+        report.proof = self.daily_proof(secret_id, look, report).await;
         removed
     }
 

@@ -27,6 +27,7 @@ mod housekeeping;
 pub mod lease;
 pub mod ledger;
 pub mod lockdown;
+pub mod proof;
 pub mod propagation;
 pub mod remove;
 pub mod report;

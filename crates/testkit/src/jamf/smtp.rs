@@ -9,6 +9,13 @@ use serde_json::{json, Value};
 const AUTH_TYPES: [&str; 4] = ["NONE", "BASIC", "GRAPH_API", "GOOGLE_MAIL"];
 
 impl JamfSim {
+    /// Replaces the Graph client secret the SMTP settings hold, with no request: an
+    /// administrator pasting a secret on the settings page, or a write Jamf Pro applies late
+    /// landing. The test mail then asks Entra with it, as Jamf Pro sends with the stored settings.
+    pub fn set_smtp_secret(&self, secret: &str) {
+        self.state().smtp_secret = Some(secret.to_string());
+    }
+
     /// `PUT /api/v2/smtp-server`: applies the merge patch, keeps secrets out of what GET returns.
     pub(super) fn put_smtp(&self, headers: &axum::http::HeaderMap, body: &str) -> Reply {
         let content_type = headers

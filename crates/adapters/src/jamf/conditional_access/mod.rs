@@ -11,6 +11,8 @@
 //! - `verify`: watch `GET /api/v1/notifications` for `observation_secs` (default 60) on the
 //!   injected clock: a `CONDITIONAL_ACCESS_CONNECTION_ERROR` or `MII_*` notification that was not
 //!   there before the change fails the rotation.
+//! - `prove` (the check's daily proof): one read of the notifications; any of the integration's
+//!   present now fails, since nothing was changed to compare against.
 //!
 //! [`probe`] shows an administrator what the target would do, changing nothing.
 
@@ -325,6 +327,20 @@ impl SecretHolder for ConditionalAccessTarget {
             .unwrap_or_else(|p| p.into_inner())
             .remove(&self.baseline_key());
         result
+    }
+
+    /// Nothing was just changed, so there is no baseline: whatever the integration's
+    /// notifications report now is the answer (one read, no waiting, no save).
+    async fn prove(&self) -> Result<(), TargetError> {
+        let now = self.problems().await?;
+        if now.is_empty() {
+            return Ok(());
+        }
+        let kinds: Vec<&str> = now.keys().map(String::as_str).collect();
+        Err(TargetError::Rejected(format!(
+            "Jamf Pro reports {} (Settings > Notifications)",
+            kinds.join(", ")
+        )))
     }
 
     /// Logs out of the web UI and ends the API token.
