@@ -266,16 +266,17 @@ impl Engine {
             .describe(&ctx.secret_id)
             .await
             .map_err(|e| RotationError::store(step, e))?;
-        let moved =
-            |stage| planned.is_some_and(|p| p.version_with(stage) != now_seen.version_with(stage));
-        if moved(AWSCURRENT) || moved(AWSPENDING) {
-            return Ok(true);
-        }
-        Ok(
-            !super::guard::makes_its_version(step, &now_seen, &ctx.token)
-                && !now_seen.has(&ctx.token, AWSPENDING)
-                && !now_seen.has(&ctx.token, AWSCURRENT),
-        )
+        Ok(match planned {
+            Some(planned) => {
+                let moved = |stage| planned.version_with(stage) != now_seen.version_with(stage);
+                moved(AWSCURRENT) || moved(AWSPENDING)
+            }
+            None => {
+                !super::guard::makes_its_version(step, &now_seen, &ctx.token)
+                    && !now_seen.has(&ctx.token, AWSPENDING)
+                    && !now_seen.has(&ctx.token, AWSCURRENT)
+            }
+        })
     }
 
     /// Lets go of the lease this attempt holds, if it holds one. A lease that cannot be let go

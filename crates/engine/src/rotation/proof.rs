@@ -15,8 +15,7 @@
 //! (`AWSPENDING`: Jamf Pro may rightly hold the pending secret).
 
 use super::check::{CheckReport, Look};
-use super::run::Run;
-use super::{Engine, Step};
+use super::{Driver, Engine, Step, StepContext};
 use crate::alert::ProofRepair;
 use crate::document::{TargetDocument, TargetKind};
 use crate::ports::{SecretCheck, SecretHolder, TargetError};
@@ -164,10 +163,8 @@ impl Engine {
         if let Err(why) = self.names_the_app(target, &look.doc).await {
             return ProofRepair::NotWritten(why);
         }
-        let run = Run::default();
-        run.set_info(look.info.clone());
-        let ctx = run.context(secret_id);
-        let written = match self.lease(Step::Check, &ctx).await {
+        let ctx = StepContext::new(secret_id, "", Default::default(), Driver::InProcess);
+        let written = match self.lease_after(Step::Check, &ctx, Some(&look.info)).await {
             Ok(()) => target.install(secret).await.map_err(|e| {
                 format!(
                     "putting AWSCURRENT's secret back failed (it may still land; Entra accepts it): {}",
