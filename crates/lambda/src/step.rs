@@ -2,10 +2,10 @@
 //! leaves behind.
 
 use super::{Function, LambdaError, StepEvent};
-use crate::metrics;
-use crate::ports::{AlertKind, AWSCURRENT};
-use crate::rotation::guard::{standing, Standing};
-use crate::rotation::{RotateRequest, RotationError, Step, StepContext};
+use rotator_engine::metrics;
+use rotator_engine::ports::{AlertKind, AWSCURRENT};
+use rotator_engine::rotation::guard::{standing, Standing};
+use rotator_engine::rotation::{RotateRequest, RotationError, Step, StepContext};
 use serde_json::{json, Value};
 
 impl Function {
@@ -15,7 +15,7 @@ impl Function {
     /// Entra or written: anyone who may invoke the function, or call `RotateSecret` naming it,
     /// must not get a new credential into a secret of their own. Then the guard (rotation
     /// enabled, token a pending version); a failure is settled as the in-process driver settles it
-    /// ([`crate::rotation::Engine::settle`]: a failing setSecret or testSecret is rolled back,
+    /// ([`rotator_engine::rotation::Engine::settle`]: a failing setSecret or testSecret is rolled back,
     /// a finishSecret that finds the rotation undone elsewhere gives Jamf Pro `AWSCURRENT`'s
     /// secret back) and alerted.
     pub(super) async fn step(&self, s: StepEvent) -> Result<Value, LambdaError> {
@@ -35,7 +35,7 @@ impl Function {
             },
             in_process: false,
             // A fresh run per invocation: its random id is this invocation's lease holder.
-            run: crate::rotation::run::Run::rereading(),
+            run: rotator_engine::rotation::run::Run::rereading(),
         };
         let was = match standing(&info, &s.token, step, true) {
             Ok(was) => was,
@@ -144,7 +144,7 @@ impl Function {
         &self,
         ctx: &StepContext,
         e: &RotationError,
-        settled: crate::rotation::rollback::Settled,
+        settled: rotator_engine::rotation::rollback::Settled,
     ) {
         let (kind, state) = (settled.alert, settled.state);
         let message = format!(

@@ -10,7 +10,7 @@ use super::driver::RotationReport;
 use super::ledger::Ledger;
 use super::{app_of, is_ours, Engine, RotationError, Step};
 use crate::config::RotationMode;
-use crate::document::TargetDocument;
+use crate::document::{TargetDocument, TargetKind};
 use crate::ports::{AlertKind, AppRef, Application, PasswordCredential, SecretInfo, AWSPENDING};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -168,6 +168,10 @@ pub struct CheckReport {
     /// Why a due rotation was deferred (the time it needs, the time left).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub deferred: Option<String>,
+    /// Which Jamf integration uses the secret.
+    pub kind: TargetKind,
+    /// When the rotation that made the current document started (none before the first).
+    pub last_rotation: Option<DateTime<Utc>>,
 }
 
 /// What a check read of one target.
@@ -390,6 +394,8 @@ impl Engine {
             rotation: None,
             hand_off: None,
             deferred: None,
+            kind: look.doc.jamf.target,
+            last_rotation: look.doc.rotation.as_ref().map(|r| r.started_at),
         }
     }
 
