@@ -15,5 +15,6 @@ mod invoke;
 mod onboarding;
 mod progress;
 mod readme;
+mod report_schema;
 mod rotate_safety;
 mod template;

@@ -92,7 +92,7 @@ fn store_subject(f: &File, method: &str) -> Option<Subject> {
         Subject::Cli
     } else if method == "list_tagged" {
         Subject::TagListing
-    } else if f.is_in("rotation") || f.is_in("lambda") {
+    } else if f.is_in("rotation") || f.is_in("fleet") || f.is_in("lambda") {
         Subject::Targets
     } else if f.is_in("jamf") {
         Subject::JamfCredentials

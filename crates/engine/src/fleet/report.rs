@@ -248,3 +248,121 @@ impl FleetReport {
         summary
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::document::TargetKind;
+    use crate::rotation::check::Drift;
+    use crate::rotation::error::ErrorKind;
+    use crate::rotation::Step;
+
+    fn report(days: i64, due: bool, drift: &[DriftKind]) -> CheckReport {
+        CheckReport {
+            rotation_in_progress_until: None,
+            secret_id: format!("t{days}"),
+            target: "jamf.example.com smtp-graph".into(),
+            key_id: None,
+            expires_at: None,
+            days_until_expiry: Some(days),
+            threshold_days: 30,
+            due,
+            action: if due {
+                Action::WouldRotate
+            } else {
+                Action::None
+            },
+            drift: (drift.iter())
+                .map(|k| Drift {
+                    kind: *k,
+                    key_id: None,
+                    detail: String::new(),
+                })
+                .collect(),
+            credentials: Vec::new(),
+            rotation: None,
+            hand_off: None,
+            deferred: None,
+            kind: TargetKind::SmtpGraph,
+            last_rotation: None,
+        }
+    }
+
+    #[test]
+    fn due_expired_failed_and_drift_need_attention_and_expected_states_do_not() {
+        let row = |r| TargetReport::checked(r);
+        let ok = row(report(90, false, &[]));
+        let retiring = row(report(
+            90,
+            false,
+            &[DriftKind::RetirePending, DriftKind::OtherTarget],
+        ));
+        let due = row(report(10, true, &[]));
+        let expired = row(report(-1, true, &[]));
+        let drifted = row(report(90, false, &[DriftKind::Unmanaged]));
+        let mut rotated = report(10, true, &[]);
+        rotated.action = Action::Rotated;
+        let rotated = row(rotated);
+        let missing = ErrorKind::NoCurrentVersion {
+            secret_id: "t".into(),
+        };
+        let broken = TargetReport::failed("t", &RotationError::new(Step::Check, missing));
+        assert_eq!(
+            [&ok, &retiring, &due, &expired, &drifted, &rotated, &broken]
+                .map(|r| (r.state, r.attention, r.ok)),
+            [
+                (State::Ok, false, true),
+                (State::Ok, false, true),
+                (State::Due, true, true),
+                (State::Expired, true, true),
+                (State::Ok, true, true),
+                (State::Ok, false, true),
+                (State::Failed, true, false),
+            ]
+        );
+        assert_eq!(broken.error_class.as_deref(), Some("document"));
+        assert!(broken.advice.is_some(), "{broken:?}");
+    }
+
+    #[test]
+    fn only_a_quiet_entry_is_made_short() {
+        let quiet = report(86, false, &[]);
+        let short = serde_json::to_value(TargetReport::checked(quiet.clone()).compacted());
+        assert_eq!(
+            short.unwrap(),
+            serde_json::json!({"secret_id": "t86", "ok": true, "state": "ok", "attention": false,
+                "report": {"action": "none", "expires_at": null, "days_until_expiry": 86}})
+        );
+        let mut due_elsewhere = quiet.clone();
+        due_elsewhere.due = true;
+        due_elsewhere.rotation_in_progress_until = Some(Utc::now());
+        let drifted = report(86, false, &[DriftKind::Unmanaged]);
+        let mut rotated = quiet.clone();
+        rotated.action = Action::Rotated;
+        for kept in [due_elsewhere, drifted, rotated] {
+            let entry = TargetReport::checked(kept);
+            assert!(entry.clone().compacted().full().is_some(), "{entry:?}");
+        }
+        let crashed = TargetReport::crashed("t").compacted();
+        assert_eq!(crashed.error_class.as_deref(), Some("crashed"));
+    }
+
+    #[test]
+    fn a_fleet_report_counts_and_names_its_failed_targets() {
+        let failed: Vec<TargetReport> = (0..12)
+            .map(|i| TargetReport::crashed(&format!("t{i}")))
+            .collect();
+        let mut results = vec![TargetReport::checked(report(90, false, &[]))];
+        results.extend(failed);
+        let fleet = FleetReport::new(false, results, false);
+        assert_eq!(
+            (fleet.action, fleet.targets, fleet.failed, fleet.attention),
+            ("check", 13, 12, 12)
+        );
+        let summary = fleet.failed_summary();
+        assert!(
+            summary.starts_with("t0 (crashed), t1 (crashed)") && summary.ends_with(" and 2 more"),
+            "{summary}"
+        );
+    }
+}
