@@ -283,6 +283,24 @@ mod tests {
     }
 
     #[test]
+    fn targets_that_cannot_be_told_are_configuration_or_the_stores_answer() {
+        let none = TargetsError::Config("no secret carries the tag k=v".into());
+        assert_eq!(classify(&anyhow::Error::new(none)).code(), 2);
+        let list = |code| TargetsError::List {
+            key: "k".into(),
+            source: aws(code),
+        };
+        assert_eq!(
+            classify(&anyhow::Error::new(list("ThrottlingException"))),
+            Kind::Unavailable
+        );
+        assert_eq!(
+            classify(&anyhow::Error::new(list("AccessDeniedException"))),
+            Kind::Denied
+        );
+    }
+
+    #[test]
     fn a_failed_rotation_needs_attention_and_a_mismatch_is_input() {
         let timeout = ErrorKind::PropagationTimeout {
             waited: std::time::Duration::from_secs(300),

@@ -64,7 +64,10 @@ async fn the_clis_check_and_status_follow_the_target_report_schema() {
     assert_eq!(entry(&status, &missing)["state"], "failed", "{status}");
     let rotated = entry(&check, &w.secret_id);
     assert_eq!(rotated["report"]["action"], "rotated", "{check}");
-    assert_eq!(rotated["report"]["rotation"]["outcome"], "rotated", "{check}");
+    assert_eq!(
+        rotated["report"]["rotation"]["outcome"], "rotated",
+        "{check}"
+    );
     assert_eq!(rotated["state"], "ok", "{check}");
     assert_eq!(entry(&check, &missing)["ok"], false, "{check}");
 }
@@ -91,9 +94,19 @@ async fn the_lambdas_check_and_status_follow_the_target_report_schema() {
     assert_follows_the_schema("check", &check);
     assert_follows_the_schema("compact check", &compact);
     let failed = entry(&check, &missing);
-    assert_eq!((failed["ok"].as_bool(), failed["state"].as_str()), (Some(false), Some("failed")));
-    assert!(failed["error_class"].is_string() && failed["advice"].is_string(), "{failed}");
-    assert_eq!(entry(&check, &w.secret_id)["report"]["action"], "rotated", "{check}");
+    assert_eq!(
+        (failed["ok"].as_bool(), failed["state"].as_str()),
+        (Some(false), Some("failed"))
+    );
+    assert!(
+        failed["error_class"].is_string() && failed["advice"].is_string(),
+        "{failed}"
+    );
+    assert_eq!(
+        entry(&check, &w.secret_id)["report"]["action"],
+        "rotated",
+        "{check}"
+    );
     let short = &entry(&compact, &w.secret_id)["report"];
     assert_eq!(short.as_object().map(|o| o.len()), Some(3), "{compact}");
 }
@@ -105,7 +118,11 @@ fn the_schema_refuses_a_wrong_shape() {
     let failed = json!({"secret_id": "jamf/prod", "ok": false, "state": "failed", "attention": true,
         "error": "Secrets Manager: no such secret", "error_class": "secrets-manager", "advice": "check the id"});
     assert!(errors(None, &good).is_empty(), "{:?}", errors(None, &good));
-    assert!(errors(None, &failed).is_empty(), "{:?}", errors(None, &failed));
+    assert!(
+        errors(None, &failed).is_empty(),
+        "{:?}",
+        errors(None, &failed)
+    );
 
     let mut unknown = good.clone();
     unknown["days_left"] = json!(90);

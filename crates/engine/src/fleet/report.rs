@@ -308,8 +308,11 @@ mod tests {
         };
         let broken = TargetReport::failed("t", &RotationError::new(Step::Check, missing));
         assert_eq!(
-            [&ok, &retiring, &due, &expired, &drifted, &rotated, &broken]
-                .map(|r| (r.state, r.attention, r.ok)),
+            [&ok, &retiring, &due, &expired, &drifted, &rotated, &broken].map(|r| (
+                r.state,
+                r.attention,
+                r.ok
+            )),
             [
                 (State::Ok, false, true),
                 (State::Ok, false, true),
