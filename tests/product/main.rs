@@ -12,6 +12,7 @@ mod exit_codes;
 mod extending;
 mod fleet;
 mod invoke;
+mod layering;
 mod onboarding;
 mod progress;
 mod readme;
