@@ -56,7 +56,7 @@ pub async fn check(w: &Wiring, ids: &[String], dry_run: bool, progress: bool) ->
                 }
             }
         }
-        std::future::ready(TargetReport::of(&id, &outcome))
+        std::future::ready(TargetReport::of(&id, outcome))
     }))
     .await;
     Checked {

@@ -116,7 +116,8 @@ fn the_schema_refuses_a_wrong_shape() {
     let good = json!({"secret_id": "jamf/prod", "ok": true, "state": "ok", "attention": false,
         "report": {"action": "none", "expires_at": null, "days_until_expiry": 90}});
     let failed = json!({"secret_id": "jamf/prod", "ok": false, "state": "failed", "attention": true,
-        "error": "Secrets Manager: no such secret", "error_class": "secrets-manager", "advice": "check the id"});
+        "error": "Secrets Manager: no such secret", "error_class": "secrets-manager",
+        "advice": "check the id"});
     assert!(errors(None, &good).is_empty(), "{:?}", errors(None, &good));
     assert!(
         errors(None, &failed).is_empty(),

@@ -108,24 +108,16 @@ impl Function {
             // The engine has alerted already: a check that cannot run is a failure too.
             tracing::error!(step = %e.step, class = e.class(), "check of {secret_id} failed: {e}");
         }
-        let report = TargetReport::of(secret_id, &outcome);
-        let report = if compact { report.compacted() } else { report };
-        let Ok(checked) = outcome else {
-            return Entry {
-                report,
-                days: None,
-                checked: false,
-            };
+        let (days, checked) = match &outcome {
+            Ok(report) if dry_run => (report.days_until_expiry, true),
+            Ok(report) => (self.metrics_of(secret_id, report).await, true),
+            Err(_) => (None, false),
         };
-        let days = if dry_run {
-            checked.days_until_expiry
-        } else {
-            self.metrics_of(secret_id, &checked).await
-        };
+        let report = TargetReport::of(secret_id, outcome);
         Entry {
-            report,
+            report: if compact { report.compacted() } else { report },
             days,
-            checked: true,
+            checked,
         }
     }
 

@@ -65,10 +65,10 @@ mod tests {
 /// timeout, few enough to stay far under Graph's per-app throttling and Secrets Manager's quotas.
 /// Jamf Pro's limit (at most five concurrent connections per server) does not depend on this
 /// number: every Jamf request waits for one of its server's five permits, shared process-wide
-/// (`rotator_adapters::jamf::client::server_permits`), so a fleet whose targets all live on one server
-/// still has at most five requests in flight to it. Measured (docs/PERFORMANCE.md, 200 targets,
-/// 50 ms per call): 3.3 s when 5 rotate (5 at once: 9.4 s); more than 16 saves little, since a
-/// check that rotates lasts at least as long as one rotation.
+/// (`rotator_adapters::jamf::client::server_permits`), so a fleet whose targets all live on one
+/// server still has at most five requests in flight to it. Measured (docs/PERFORMANCE.md, 200
+/// targets, 50 ms per call): 3.3 s when 5 rotate (5 at once: 9.4 s); more than 16 saves little,
+/// since a check that rotates lasts at least as long as one rotation.
 pub const DEFAULT_PARALLELISM: usize = 16;
 
 /// How many targets a check reads at once (a target that rotates also takes one of the

@@ -28,7 +28,7 @@ pub use function::{
     Function, Invocation, MetricSink, DEFAULT_LOOK_PARALLELISM, DEFAULT_PARALLELISM,
     FULL_RESPONSE_TARGETS,
 };
-/// The deployment's targets, as [`Function::new`] takes them (the engine's [`rotator_engine::fleet`]).
+/// The deployment's targets, as [`Function::new`] takes them ([`rotator_engine::fleet`]).
 pub use rotator_engine::fleet::Targets;
 
 use serde_json::Value;

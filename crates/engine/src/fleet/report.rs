@@ -86,10 +86,10 @@ fn needs_a_look(kind: DriftKind) -> bool {
 
 impl TargetReport {
     /// The entry of `secret_id` for how its check ended.
-    pub fn of(secret_id: &str, outcome: &Result<CheckReport, TargetFailure>) -> Self {
+    pub fn of(secret_id: &str, outcome: Result<CheckReport, TargetFailure>) -> Self {
         match outcome {
-            Ok(report) => Self::checked(report.clone()),
-            Err(TargetFailure::Failed(e)) => Self::failed(secret_id, e),
+            Ok(report) => Self::checked(report),
+            Err(TargetFailure::Failed(e)) => Self::failed(secret_id, &e),
             Err(TargetFailure::Crashed) => Self::crashed(secret_id),
         }
     }
