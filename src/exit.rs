@@ -8,10 +8,10 @@ use crate::setup::SetupError;
 use rotator_adapters::wiring::WiringError;
 use rotator_engine::config::ConfigError;
 use rotator_engine::document::DocumentError;
+use rotator_engine::fleet::TargetsError;
 use rotator_engine::ports::{DirectoryError, StoreError, TargetError};
 use rotator_engine::rotation::error::ErrorKind;
 use rotator_engine::rotation::RotationError;
-use rotator_lambda::LambdaError;
 use serde::Serialize;
 use std::process::ExitCode;
 
@@ -119,8 +119,8 @@ fn kind_of(cause: &(dyn std::error::Error + 'static)) -> Option<Kind> {
     if let Some(e) = cause.downcast_ref::<SetupError>() {
         return Some(setup(e));
     }
-    if let Some(e) = cause.downcast_ref::<LambdaError>() {
-        return Some(lambda(e));
+    if let Some(e) = cause.downcast_ref::<TargetsError>() {
+        return Some(targets(e));
     }
     if let Some(e) = cause.downcast_ref::<DirectoryError>() {
         return Some(directory(e));
@@ -169,19 +169,11 @@ fn setup(e: &SetupError) -> Kind {
     }
 }
 
-fn lambda(e: &LambdaError) -> Kind {
+/// The kind of a failure to tell the deployment's targets: a setting, or the store's answer.
+fn targets(e: &TargetsError) -> Kind {
     match e {
-        LambdaError::BadEvent(_) | LambdaError::Target(_) | LambdaError::Refused { .. } => {
-            Kind::Input
-        }
-        LambdaError::Config(_) => Kind::Config,
-        LambdaError::Build { transient, .. } if *transient => Kind::Unavailable,
-        LambdaError::Build { .. } => Kind::Config,
-        LambdaError::ListTargets { source, .. } => store(source),
-        LambdaError::Rotation { source, .. } => rotation(&source.kind),
-        LambdaError::RotationFailed { .. }
-        | LambdaError::CheckFailed { .. }
-        | LambdaError::Panicked(_) => Kind::Attention,
+        TargetsError::Config(_) => Kind::Config,
+        TargetsError::List { source, .. } => store(source),
     }
 }
 
@@ -288,6 +280,24 @@ mod tests {
             until: chrono::Utc::now(),
         };
         assert_eq!(rotation(&busy).code(), 3);
+    }
+
+    #[test]
+    fn targets_that_cannot_be_told_are_configuration_or_the_stores_answer() {
+        let none = TargetsError::Config("no secret carries the tag k=v".into());
+        assert_eq!(classify(&anyhow::Error::new(none)).code(), 2);
+        let list = |code| TargetsError::List {
+            key: "k".into(),
+            source: aws(code),
+        };
+        assert_eq!(
+            classify(&anyhow::Error::new(list("ThrottlingException"))),
+            Kind::Unavailable
+        );
+        assert_eq!(
+            classify(&anyhow::Error::new(list("AccessDeniedException"))),
+            Kind::Denied
+        );
     }
 
     #[test]

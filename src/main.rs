@@ -7,6 +7,7 @@ use clap::{Parser, Subcommand};
 use rotator_adapters::wiring;
 use rotator_engine::config::{Cloud, Settings};
 use rotator_engine::document::TargetKind;
+use rotator_engine::fleet::Targets;
 
 mod ack;
 mod bind;
@@ -391,18 +392,14 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Status { secret_id } => {
             let targets = targets_or(secret_id)?;
             let w = wiring::from_settings(Settings::from_env()?).await?;
-            let mut ids = targets.resolve(w.store.as_ref()).await?;
-            if let Some(own) = w.own_secret.clone().filter(|o| !ids.contains(o)) {
-                ids.push(own);
-            }
-            let status = status::status(&w.engine, &ids).await;
+            let ids = deployment_ids(&targets, &w).await?;
+            let status = status::check(&w, &ids, true, false).await;
             if json {
-                print_json(&status)?;
+                print_json(&status.report)?;
             } else {
-                print!("{}", status::table(&status));
+                print!("{}", status::table(&status.report));
             }
-            let failures = status.results.iter().filter_map(|r| r.failure);
-            Ok(exit::of_targets(status.attention > 0, failures))
+            Ok(status.status_exit())
         }
         Command::Check { secret_id, dry_run } => {
             // The same target settings as the Lambda (TARGET_SECRET_IDS or the target tag).
@@ -412,12 +409,12 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                 w.engine = w.engine.with_progress(p);
             }
             w.engine = w.engine.with_wait_progress(terminal.clone());
-            let mut ids = targets.resolve(w.store.as_ref()).await?;
-            // from_settings read the rotator's own secret once already: no second read here.
-            if let Some(own) = w.own_secret.clone().filter(|o| !ids.contains(o)) {
-                ids.push(own);
+            let ids = deployment_ids(&targets, &w).await?;
+            let checked = status::check(&w, &ids, dry_run, !json).await;
+            if json {
+                print_json(&checked.report)?;
             }
-            check(&w.engine, &ids, dry_run, json).await
+            Ok(checked.check_exit())
         }
         Command::Rotate(args) => rotate::run(*args, json, &terminal).await,
         #[cfg(feature = "sim")]
@@ -615,51 +612,21 @@ fn print_init(outcome: &setup::InitOutcome, json: bool) -> Result<()> {
 
 /// The targets named on the command line, else the deployment's (`TARGET_SECRET_IDS` or the
 /// target tag).
-fn targets_or(secret_ids: Vec<String>) -> Result<rotator_lambda::Targets> {
+fn targets_or(secret_ids: Vec<String>) -> Result<Targets> {
     if secret_ids.is_empty() {
-        let targets = rotator_lambda::Targets::from_env()
-            .map_err(|e| BadInput(format!("{e}; or pass --secret-id")))?;
+        let targets =
+            Targets::from_env().map_err(|e| BadInput(format!("{e}; or pass --secret-id")))?;
         Ok(targets)
     } else {
-        Ok(rotator_lambda::Targets::Ids(secret_ids))
+        Ok(Targets::Ids(secret_ids))
     }
 }
 
-/// `check`: checks each target in turn (rotating the due ones unless `dry_run`); exit 3 when a
-/// target could not be checked now, 1 when a check or rotation failed.
-async fn check(
-    engine: &rotator_engine::rotation::Engine,
-    ids: &[String],
-    dry_run: bool,
-    json: bool,
-) -> Result<ExitCode> {
-    use rotator_engine::rotation::check::Action;
-    let mut reports = Vec::new();
-    let mut failed = false;
-    let mut failures = Vec::new();
-    for id in ids {
-        match engine.check(id, dry_run).await {
-            Ok(r) => {
-                failed |= r.action == Action::RotationFailed;
-                if !json {
-                    print!("{}", setup::describe_check(&r));
-                }
-                reports.push(serde_json::to_value(&r)?);
-            }
-            Err(e) => {
-                failed = true;
-                failures.push(exit::rotation(&e.kind));
-                if !json {
-                    eprintln!("{id}: check failed: {e}");
-                }
-                reports.push(serde_json::json!({"secret_id": id, "error": e.to_string(), "advice": e.advice()}));
-            }
-        }
-    }
-    if json {
-        print_json(&serde_json::json!({ "targets": reports }))?;
-    }
-    Ok(exit::of_targets(failed, failures))
+/// The secret ids `targets` names now, and the rotator's own credential secret once (read by
+/// `from_settings` already: no second read here).
+async fn deployment_ids(targets: &Targets, w: &wiring::Wiring) -> Result<Vec<String>> {
+    let own = w.own_secret.as_deref();
+    Ok(targets.resolve_with_own(w.store.as_ref(), own).await?)
 }
 
 fn print_json<T: Serialize>(value: &T) -> Result<()> {

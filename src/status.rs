@@ -1,152 +1,96 @@
-//! `status` for operators: every target in one table (or one JSON object), read-only, and
-//! whether any needs attention: inside the rotation threshold or expired, its check failed, or
-//! drift that someone should look at. The CLI exits 1 then, so cron and monitoring can use it.
+//! `check` and `status` for operators: the engine's fleet check ([`FleetCheck`], the one the
+//! Lambda runs) over the deployment's targets, without a deadline. `check` prints each target as
+//! its check ends; `status` is its read-only dry run, printed as one table at the end. With
+//! `--json` both print one [`FleetReport`] (docs/target-report.schema.json). `status` exits 1
+//! when any target needs attention (inside the rotation threshold or expired, its check failed,
+//! or drift that someone should look at), so cron and monitoring can use it.
 
+use crate::exit::{self, Kind};
 use chrono::{DateTime, Utc};
-use rotator_engine::rotation::check::{CheckReport, DriftKind};
-use rotator_engine::rotation::{Engine, Step};
-use serde::Serialize;
+use rotator_adapters::wiring::Wiring;
+use rotator_engine::fleet::{Admission, FleetCheck, FleetReport, TargetFailure, TargetReport};
+use std::process::ExitCode;
 
-/// Where a target stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum State {
-    /// Not due.
-    Ok,
-    /// Inside the rotation threshold: the next check rotates it.
-    Due,
-    /// The managed secret has expired.
-    Expired,
-    /// The target could not be checked.
-    Failed,
+/// Targets the CLI reads at once: a fleet's status in seconds, far under Graph's and Secrets
+/// Manager's quotas.
+pub const READS_AT_ONCE: usize = 16;
+
+/// Targets the CLI rotates at once: one, so that a rotation's progress lines stay together.
+pub const ROTATIONS_AT_ONCE: usize = 1;
+
+/// A check of every target in `ids` and what kind each failure was (the exit code).
+pub struct Checked {
+    /// The report, one entry per target in the order given.
+    pub report: FleetReport,
+    /// The kind of each target's failure to run.
+    pub failures: Vec<Kind>,
 }
 
-/// One target.
-#[derive(Debug, Serialize)]
-pub struct Row {
-    /// The target's secret id.
-    pub secret_id: String,
-    /// Where it stands.
-    pub state: State,
-    /// Whole days until the managed secret expires.
-    pub days_until_expiry: Option<i64>,
-    /// When it expires.
-    pub expires_at: Option<DateTime<Utc>>,
-    /// When the rotation that made the current document started (none before the first).
-    pub last_rotation: Option<DateTime<Utc>>,
-    /// The kinds of drift found.
-    pub drift: Vec<DriftKind>,
-    /// True when someone should act: due, expired, failed, or drift of a kind that needs a look.
-    pub attention: bool,
-    /// Why the check failed (never a secret).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
-    /// The full read-only check report.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub report: Option<CheckReport>,
-    /// What kind of failure the check's was (the CLI exits 3 when one could not run).
-    #[serde(skip)]
-    pub failure: Option<crate::exit::Kind>,
-}
-
-/// Every target.
-#[derive(Debug, Serialize)]
-pub struct Status {
-    /// How many targets.
-    pub targets: usize,
-    /// How many need attention.
-    pub attention: usize,
-    /// One row each, in the order given.
-    pub results: Vec<Row>,
-}
-
-/// Drift that needs a person: Jamf Pro's secret gone from the app, expired or unmanaged
-/// credentials, leftovers of an interrupted rotation. A retirement waiting for its time and a
-/// credential of another target on a shared app are expected.
-fn needs_a_look(kind: DriftKind) -> bool {
-    !matches!(kind, DriftKind::RetirePending | DriftKind::OtherTarget)
-}
-
-/// The row of a check `report`, with the last rotation's start.
-pub fn row(report: CheckReport, last_rotation: Option<DateTime<Utc>>) -> Row {
-    let state = match report.days_until_expiry {
-        Some(d) if d < 0 => State::Expired,
-        _ if report.due => State::Due,
-        _ => State::Ok,
+/// Checks `ids` with `w`'s engine (`dry_run`: the status report), printing each target's end
+/// as it comes when `progress`: its check report on stdout, or its failure on stderr.
+pub async fn check(w: &Wiring, ids: &[String], dry_run: bool, progress: bool) -> Checked {
+    let fleet = FleetCheck {
+        admission: Admission {
+            own: w.own_secret.clone(),
+            rotator_client_id: w.settings.rotator_client_id.clone(),
+        },
+        ..FleetCheck::unlimited(dry_run, READS_AT_ONCE, ROTATIONS_AT_ONCE)
     };
-    let drift: Vec<DriftKind> = report.drift.iter().map(|d| d.kind).collect();
-    Row {
-        secret_id: report.secret_id.clone(),
-        state,
-        days_until_expiry: report.days_until_expiry,
-        expires_at: report.expires_at,
-        last_rotation,
-        attention: state != State::Ok || drift.iter().any(|k| needs_a_look(*k)),
-        drift,
-        error: None,
-        report: Some(report),
-        failure: None,
-    }
-}
-
-/// The row of a target whose check failed with `error`, a failure of kind `failure`.
-pub fn failed(secret_id: &str, error: String, failure: crate::exit::Kind) -> Row {
-    Row {
-        secret_id: secret_id.to_string(),
-        state: State::Failed,
-        days_until_expiry: None,
-        expires_at: None,
-        last_rotation: None,
-        drift: Vec::new(),
-        attention: true,
-        error: Some(error),
-        report: None,
-        failure: Some(failure),
-    }
-}
-
-/// The read-only status of every target in `ids` (one at a time: a handful of targets).
-pub async fn status(engine: &Engine, ids: &[String]) -> Status {
-    let mut results = Vec::with_capacity(ids.len());
-    for id in ids {
-        results.push(match engine.check(id, true).await {
-            Ok(report) => {
-                let last = engine
-                    .current(Step::Check, id)
-                    .await
-                    .ok()
-                    .and_then(|(_, doc)| doc.rotation.map(|r| r.started_at));
-                row(report, last)
+    let mut failures = Vec::new();
+    let results = (fleet.run(&w.engine, ids, |id, outcome| {
+        match &outcome {
+            Ok(r) if progress => print!("{}", crate::setup::describe_check(r)),
+            Ok(_) => {}
+            Err(TargetFailure::Failed(e)) => {
+                failures.push(exit::rotation(&e.kind));
+                if progress {
+                    eprintln!("{id}: check failed: {e}");
+                }
             }
-            Err(e) => {
-                let failure = crate::exit::rotation(&e.kind);
-                failed(
-                    id,
-                    format!("{e} (class {}); {}", e.class(), e.advice()),
-                    failure,
-                )
+            Err(TargetFailure::Crashed) => {
+                failures.push(Kind::Attention);
+                if progress {
+                    eprintln!(
+                        "{id}: check crashed (a bug); run it again, and report it if it repeats"
+                    );
+                }
             }
-        });
-    }
-    Status {
-        targets: results.len(),
-        attention: results.iter().filter(|r| r.attention).count(),
-        results,
+        }
+        std::future::ready(TargetReport::of(&id, outcome))
+    }))
+    .await;
+    Checked {
+        report: FleetReport::new(dry_run, results, false),
+        failures,
     }
 }
 
-fn kebab(kind: DriftKind) -> String {
-    serde_json::to_value(kind)
+impl Checked {
+    /// `status`'s exit code: 3 when a service did not answer for a target, else 1 when any
+    /// needs attention, else 0.
+    pub fn status_exit(&self) -> ExitCode {
+        let attention = self.report.attention > 0;
+        exit::of_targets(attention, self.failures.iter().copied())
+    }
+
+    /// `check`'s exit code: 3 when a service did not answer for a target, else 1 when a check
+    /// or a rotation failed, else 0.
+    pub fn check_exit(&self) -> ExitCode {
+        let failed = self.report.failed > 0;
+        exit::of_targets(failed, self.failures.iter().copied())
+    }
+}
+
+fn kebab<T: serde::Serialize>(value: T) -> String {
+    serde_json::to_value(value)
         .ok()
         .and_then(|v| v.as_str().map(str::to_string))
         .unwrap_or_default()
 }
 
 /// The status as a table: one line per target, then the failed checks' errors.
-pub fn table(status: &Status) -> String {
-    let width = status
-        .results
-        .iter()
+pub fn table(status: &FleetReport) -> String {
+    let width = (status.results.iter())
         .map(|r| r.secret_id.len())
         .chain([6])
         .max()
@@ -158,15 +102,17 @@ pub fn table(status: &Status) -> String {
         "TARGET", "DAYS", "EXPIRES", "LAST ROTATION", "STATE"
     );
     for r in &status.results {
-        let drift: Vec<String> = r.drift.iter().map(|k| kebab(*k)).collect();
-        let state = serde_json::to_value(r.state).unwrap_or_default();
+        let report = r.full();
+        let drift: Vec<String> = (report.iter())
+            .flat_map(|c| c.drift.iter().map(|d| kebab(d.kind)))
+            .collect();
         out.push_str(&format!(
             "{:width$}  {:>5}  {:10}  {:13}  {:8}  {}{}\n",
             r.secret_id,
-            r.days_until_expiry.map_or("-".into(), |d| d.to_string()),
-            day(r.expires_at),
-            day(r.last_rotation),
-            state.as_str().unwrap_or("?"),
+            (report.and_then(|c| c.days_until_expiry)).map_or("-".into(), |d| d.to_string()),
+            day(report.and_then(|c| c.expires_at)),
+            day(report.and_then(|c| c.last_rotation)),
+            kebab(r.state),
             if drift.is_empty() {
                 "-".into()
             } else {
@@ -176,10 +122,16 @@ pub fn table(status: &Status) -> String {
         ));
     }
     for r in status.results.iter().filter(|r| r.error.is_some()) {
+        let class = r.error_class.as_deref().unwrap_or("?");
+        let advice = r
+            .advice
+            .as_deref()
+            .map(|a| format!("; {a}"))
+            .unwrap_or_default();
+        let error = r.error.as_deref().unwrap_or("");
         out.push_str(&format!(
-            "{}: {}\n",
-            r.secret_id,
-            r.error.as_deref().unwrap_or("")
+            "{}: {error} (class {class}){advice}\n",
+            r.secret_id
         ));
     }
     out.push_str(&format!(
@@ -192,9 +144,12 @@ pub fn table(status: &Status) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use rotator_engine::rotation::check::{Action, Drift};
+    use rotator_engine::document::TargetKind;
+    use rotator_engine::rotation::check::{Action, CheckReport};
+    use rotator_engine::rotation::error::ErrorKind;
+    use rotator_engine::rotation::{RotationError, Step};
 
-    fn report(days: i64, due: bool, drift: &[DriftKind]) -> CheckReport {
+    fn report(days: i64) -> CheckReport {
         CheckReport {
             rotation_in_progress_until: None,
             secret_id: format!("t{days}"),
@@ -203,74 +158,33 @@ mod tests {
             expires_at: None,
             days_until_expiry: Some(days),
             threshold_days: 30,
-            due,
-            action: if due {
-                Action::WouldRotate
-            } else {
-                Action::None
-            },
-            drift: drift
-                .iter()
-                .map(|k| Drift {
-                    kind: *k,
-                    key_id: None,
-                    detail: String::new(),
-                })
-                .collect(),
+            due: false,
+            action: Action::None,
+            drift: Vec::new(),
             credentials: Vec::new(),
             rotation: None,
             hand_off: None,
             deferred: None,
             proof: None,
+            kind: TargetKind::SmtpGraph,
+            last_rotation: None,
         }
     }
 
     #[test]
-    fn due_expired_failed_and_drift_need_attention_and_expected_states_do_not() {
-        let ok = row(report(90, false, &[]), None);
-        let retiring = row(
-            report(
-                90,
-                false,
-                &[DriftKind::RetirePending, DriftKind::OtherTarget],
-            ),
-            None,
-        );
-        let due = row(report(10, true, &[]), None);
-        let expired = row(report(-1, true, &[]), None);
-        let drifted = row(report(90, false, &[DriftKind::Unmanaged]), None);
-        let broken = failed(
-            "t",
-            "Secrets Manager: AccessDenied".into(),
-            crate::exit::Kind::Denied,
-        );
-        assert_eq!(
-            [&ok, &retiring, &due, &expired, &drifted, &broken].map(|r| (r.state, r.attention)),
-            [
-                (State::Ok, false),
-                (State::Ok, false),
-                (State::Due, true),
-                (State::Expired, true),
-                (State::Ok, true),
-                (State::Failed, true),
-            ]
-        );
-    }
-
-    #[test]
     fn the_table_has_a_line_per_target_and_says_how_many_need_attention() {
-        let status = Status {
-            targets: 2,
-            attention: 1,
-            results: vec![
-                row(report(90, false, &[]), None),
-                failed(
-                    "jamf/prod",
-                    "the check failed (class store)".into(),
-                    crate::exit::Kind::Unavailable,
-                ),
-            ],
+        let missing = ErrorKind::NoCurrentVersion {
+            secret_id: "jamf/prod".into(),
         };
+        let failed = RotationError::new(Step::Check, missing);
+        let status = FleetReport::new(
+            true,
+            vec![
+                TargetReport::checked(report(90)),
+                TargetReport::failed("jamf/prod", &failed),
+            ],
+            false,
+        );
         let text = table(&status);
         let lines: Vec<&str> = text.lines().collect();
         assert!(lines[0].starts_with("TARGET"), "{text}");
@@ -283,7 +197,7 @@ mod tests {
             "{text}"
         );
         assert!(
-            text.contains("jamf/prod: the check failed (class store)"),
+            text.contains(&format!("jamf/prod: {failed} (class {})", failed.class())),
             "{text}"
         );
         assert!(

@@ -151,7 +151,7 @@ pub async fn deployment_targets(
     if !ids.is_empty() {
         return Ok(ids);
     }
-    let targets = rotator_lambda::Targets::from_env().map_err(|_| {
+    let targets = rotator_engine::fleet::Targets::from_env().map_err(|_| {
         "the deployment's targets were not named (TARGET_SECRET_IDS, TARGET_TAG_KEY or --secret-id)"
             .to_string()
     })?;

@@ -92,7 +92,7 @@ pub async fn run(args: RotateArgs, json: bool, terminal: &Arc<Terminal>) -> Resu
     };
     // A lockdown rotates the deployment's other targets on the same app registration too: the
     // same target settings as `check` (TARGET_SECRET_IDS or the target tag).
-    let candidates = match rotator_lambda::Targets::from_env() {
+    let candidates = match rotator_engine::fleet::Targets::from_env() {
         Ok(targets) if args.lockdown => targets.resolve(w.store.as_ref()).await?,
         _ => Vec::new(),
     };

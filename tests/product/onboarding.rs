@@ -70,7 +70,7 @@ async fn a_second_target_added_by_init_keeps_the_first_and_the_check_sees_both()
 
     // The check finds its targets by the tag, with no list to replace: both.
     let check = cli(&["check", "--dry-run", "--json"], &env).await;
-    let reports = check.json()["targets"].as_array().cloned().unwrap();
+    let reports = check.json()["results"].as_array().cloned().unwrap();
     let checked: Vec<&str> = reports
         .iter()
         .map(|r| r["secret_id"].as_str().unwrap())

@@ -13,7 +13,9 @@
 //!   store, alerts) and their error types.
 //! - [`rotation`]: the guard, the four idempotent steps (`create`, `set`, `test`, `finish`), the
 //!   propagation wait, retirement (grace period, observed-use gate), rollback, the in-process
-//!   driver, and the scheduled `check`.
+//!   driver, and the scheduled `check` of one target.
+//! - [`fleet`]: the deployment's targets and the bounded check of them all (the Lambda's and
+//!   the CLI's `check` and `status`), with one report shape per target.
 //! - [`alert`]: delivering alerts (never failing the caller), log-only alerts, SNS text rules.
 //! - [`metrics`]: CloudWatch EMF metric lines.
 //! - [`endpoint`]: HTTPS-only URLs, loopback excepted.
@@ -26,6 +28,7 @@ pub mod clock;
 pub mod config;
 pub mod document;
 pub mod endpoint;
+pub mod fleet;
 pub mod metrics;
 pub mod panics;
 pub mod ports;

@@ -1,7 +1,7 @@
 //! The function's error: what went wrong, and whether invoking again may help.
 
-use crate::ports::StoreError;
-use crate::rotation::RotationError;
+use rotator_engine::fleet::TargetsError;
+use rotator_engine::rotation::RotationError;
 
 /// Why an invocation failed. Messages never carry a secret or token.
 #[derive(Debug, thiserror::Error)]
@@ -36,14 +36,10 @@ pub enum LambdaError {
         /// Why it was refused.
         why: String,
     },
-    /// Occurs when the targets tagged for this deployment cannot be listed.
-    #[error("listing the target secrets tagged {key}: {source}")]
-    ListTargets {
-        /// The tag key.
-        key: String,
-        /// Secrets Manager's error.
-        source: StoreError,
-    },
+    /// Occurs when the deployment's targets cannot be told: none or both named, none tagged,
+    /// or the tagged ones cannot be listed.
+    #[error(transparent)]
+    Targets(#[from] TargetsError),
     /// Occurs when a rotation or a rotation step could not run or failed.
     #[error("{secret_id}: {source}. What to do: {}", source.advice())]
     Rotation {
@@ -110,7 +106,7 @@ impl LambdaError {
             // scheduled check is the retry.
             LambdaError::CheckFailed { .. } => false,
             LambdaError::Build { transient, .. } => *transient,
-            LambdaError::ListTargets { source, .. } => source.is_transient(),
+            LambdaError::Targets(e) => e.is_transient(),
             LambdaError::Rotation { source, .. } => rotation_retryable(source),
             LambdaError::RotationFailed { class, .. } => {
                 matches!(class.as_str(), "propagation" | "concurrent")
@@ -135,7 +131,7 @@ impl LambdaError {
 }
 
 fn rotation_retryable(e: &RotationError) -> bool {
-    use crate::rotation::error::ErrorKind;
+    use rotator_engine::rotation::error::ErrorKind;
     match &e.kind {
         ErrorKind::Directory(d) => d.is_transient(),
         ErrorKind::Store(s) => s.is_transient(),
@@ -149,8 +145,9 @@ fn rotation_retryable(e: &RotationError) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::rotation::error::ErrorKind;
-    use crate::rotation::Step;
+    use rotator_engine::ports::StoreError;
+    use rotator_engine::rotation::error::ErrorKind;
+    use rotator_engine::rotation::Step;
 
     #[test]
     fn bad_input_is_not_retryable_and_throttling_is() {

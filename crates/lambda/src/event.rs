@@ -4,8 +4,8 @@
 //! the wrong type would otherwise appear in serde's "invalid type" message).
 
 use super::LambdaError;
-use crate::document::RevokeOld;
-use crate::rotation::Step;
+use rotator_engine::document::RevokeOld;
+use rotator_engine::rotation::Step;
 use secrecy::SecretString;
 use serde_json::{Map, Value};
 

@@ -2,10 +2,10 @@
 //! event to what it asks.
 
 use super::{Event, LambdaError, Targets};
-use crate::config::RotationMode;
-use crate::metrics;
-use crate::rotation::Engine;
 use chrono::{DateTime, Utc};
+use rotator_engine::config::RotationMode;
+use rotator_engine::metrics;
+use rotator_engine::rotation::Engine;
 use serde_json::Value;
 use std::sync::Arc;
 
@@ -65,10 +65,10 @@ mod tests {
 /// timeout, few enough to stay far under Graph's per-app throttling and Secrets Manager's quotas.
 /// Jamf Pro's limit (at most five concurrent connections per server) does not depend on this
 /// number: every Jamf request waits for one of its server's five permits, shared process-wide
-/// ([`crate::jamf::client::server_permits`]), so a fleet whose targets all live on one server
-/// still has at most five requests in flight to it. Measured (docs/PERFORMANCE.md, 200 targets,
-/// 50 ms per call): 3.3 s when 5 rotate (5 at once: 9.4 s); more than 16 saves little, since a
-/// check that rotates lasts at least as long as one rotation.
+/// (`rotator_adapters::jamf::client::server_permits`), so a fleet whose targets all live on one
+/// server still has at most five requests in flight to it. Measured (docs/PERFORMANCE.md, 200
+/// targets, 50 ms per call): 3.3 s when 5 rotate (5 at once: 9.4 s); more than 16 saves little,
+/// since a check that rotates lasts at least as long as one rotation.
 pub const DEFAULT_PARALLELISM: usize = 16;
 
 /// How many targets a check reads at once (a target that rotates also takes one of the
@@ -105,7 +105,7 @@ pub struct Function {
     /// The rotator's own document (`ROTATOR_AUTH=client-secret`), checked with the targets; with
     /// it, the settings to re-read the rotator's secret at each invocation (a warm container must
     /// not keep signing in with a secret it has itself retired).
-    pub(super) own_secret: Option<(String, crate::config::Settings)>,
+    pub(super) own_secret: Option<(String, rotator_engine::config::Settings)>,
 }
 
 impl Function {
@@ -129,7 +129,7 @@ impl Function {
     pub fn with_own_secret(
         mut self,
         id: Option<String>,
-        settings: &crate::config::Settings,
+        settings: &rotator_engine::config::Settings,
     ) -> Self {
         self.own_secret = id.map(|id| (id, settings.clone()));
         self
@@ -142,11 +142,12 @@ impl Function {
         let Some((_, settings)) = &self.own_secret else {
             return Ok(None);
         };
-        let identity = crate::wiring::rotator_identity(settings, self.engine.store.as_ref())
-            .await
-            .map_err(|e| LambdaError::Config(e.to_string()))?;
+        let identity =
+            rotator_adapters::wiring::rotator_identity(settings, self.engine.store.as_ref())
+                .await
+                .map_err(|e| LambdaError::Config(e.to_string()))?;
         let mut f = self.clone();
-        f.engine.directory = Arc::new(crate::entra::GraphDirectory::new(
+        f.engine.directory = Arc::new(rotator_adapters::entra::GraphDirectory::new(
             settings,
             identity,
             self.engine.clock.clone(),

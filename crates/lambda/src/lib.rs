@@ -11,6 +11,7 @@
 //! first invocation ([`Deferred`]), then calls [`route`]; tests call it directly with the files in
 //! `events/`.
 
+mod admit;
 mod check;
 mod deferred;
 pub mod error;
@@ -18,7 +19,6 @@ pub mod event;
 mod function;
 mod rotate;
 mod step;
-mod targets;
 
 pub use check::HAND_OFFS_PER_SECOND;
 pub use deferred::Deferred;
@@ -28,13 +28,10 @@ pub use function::{
     Function, Invocation, MetricSink, DEFAULT_LOOK_PARALLELISM, DEFAULT_PARALLELISM,
     FULL_RESPONSE_TARGETS,
 };
-pub use targets::Targets;
+/// The deployment's targets, as [`Function::new`] takes them ([`rotator_engine::fleet`]).
+pub use rotator_engine::fleet::Targets;
 
 use serde_json::Value;
-
-// The engine's and the adapters' modules, at the paths the function names them by.
-use rotator_adapters::{entra, wiring};
-use rotator_engine::{clock, config, document, metrics, ports, rotation};
 
 /// Handles one invocation without a deadline: parses the event, runs what it asks, returns the
 /// response. An event that is not understood is refused before anything runs.

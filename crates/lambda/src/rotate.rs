@@ -1,10 +1,10 @@
 //! A rotation by hand (`{"action":"rotate", ...}`), of one of the deployment's targets.
 
 use super::{Function, Invocation, LambdaError, RotateEvent};
-use crate::metrics;
-use crate::ports::SecretInfo;
-use crate::rotation::driver::{Outcome, RotateOptions, RotationReport};
-use crate::rotation::RotateRequest;
+use rotator_engine::metrics;
+use rotator_engine::ports::SecretInfo;
+use rotator_engine::rotation::driver::{Outcome, RotateOptions, RotationReport};
+use rotator_engine::rotation::RotateRequest;
 use serde_json::{json, Value};
 
 impl Function {

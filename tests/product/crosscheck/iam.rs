@@ -92,7 +92,7 @@ fn store_subject(f: &File, method: &str) -> Option<Subject> {
         Subject::Cli
     } else if method == "list_tagged" {
         Subject::TagListing
-    } else if f.is_in("rotation") || f.is_in("lambda") {
+    } else if f.is_in("rotation") || f.is_in("fleet") || f.is_in("lambda") {
         Subject::Targets
     } else if f.is_in("jamf") {
         Subject::JamfCredentials
@@ -273,14 +273,18 @@ pub fn calls(files: &[File]) -> Result<Vec<Call>, Vec<String>> {
 }
 
 /// Whether the check adds the rotator's own document to its targets (self-rotation): the
-/// function `check_all` pushes `own` onto the ids it checks.
+/// function `check_all` resolves its ids with `resolve_with_own`, which pushes `own` onto them.
 pub fn self_rotation(files: &[File]) -> bool {
-    files.iter().any(|f| {
-        f.functions().iter().any(|(name, body)| {
-            let body: String = body.chars().filter(|c| !c.is_whitespace()).collect();
-            name == "check_all" && body.contains("ids.push(own")
+    let function = |wanted: &str, holding: &str| {
+        files.iter().any(|f| {
+            f.functions().iter().any(|(name, body)| {
+                let body: String = body.chars().filter(|c| !c.is_whitespace()).collect();
+                name == wanted && body.contains(holding)
+            })
         })
-    })
+    };
+    // The Lambda's check resolves its targets with the own secret; the engine appends it.
+    function("check_all", "resolve_with_own(") && function("resolve_with_own", "ids.push(own")
 }
 
 /// The grants the role needs in deployment `d` for `calls`, and what Lambda itself does with

@@ -10,7 +10,7 @@ use super::ledger::Ledger;
 use super::report::RotationReport;
 use super::{app_of, is_ours, Engine, RotationError, Step};
 use crate::config::RotationMode;
-use crate::document::TargetDocument;
+use crate::document::{TargetDocument, TargetKind};
 use crate::ports::{AlertKind, AppRef, Application, PasswordCredential, SecretInfo, AWSPENDING};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -171,6 +171,10 @@ pub struct CheckReport {
     /// The daily proof that Jamf Pro works with its secret (`jamf.daily_proof`), when it ran.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub proof: Option<super::proof::ProofResult>,
+    /// Which Jamf integration uses the secret.
+    pub kind: TargetKind,
+    /// When the rotation that made the current document started (none before the first).
+    pub last_rotation: Option<DateTime<Utc>>,
 }
 
 /// What a check read of one target.
@@ -394,6 +398,8 @@ impl Engine {
             hand_off: None,
             deferred: None,
             proof: None,
+            kind: look.doc.jamf.target,
+            last_rotation: look.doc.rotation.as_ref().map(|r| r.started_at),
         }
     }
 

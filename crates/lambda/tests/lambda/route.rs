@@ -203,6 +203,8 @@ async fn a_large_fleets_check_gives_each_quiet_target_a_short_entry() {
         serde_json::json!({
             "secret_id": w.secret_id,
             "ok": true,
+            "state": "ok",
+            "attention": false,
             "report": {
                 "action": "none",
                 "expires_at": whole["expires_at"],
