@@ -15,5 +15,6 @@ mod invoke;
 mod onboarding;
 mod progress;
 mod readme;
+mod release;
 mod rotate_safety;
 mod template;
