@@ -19,20 +19,25 @@ fn scratch(what: &str) -> PathBuf {
     dir
 }
 
+/// Writes an executable `name` into `dir` that runs `body` (bash).
+fn tool(dir: &Path, name: &str, body: &str) {
+    let path = dir.join(name);
+    std::fs::write(&path, format!("#!/usr/bin/env bash\n{body}\n")).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
 /// A directory with a `cargo` and an `aws` that only record that they ran (first on PATH: a
 /// release that builds, or asks AWS anything, leaves a trace).
 fn recording_tools() -> PathBuf {
     let dir = scratch("tools");
-    for tool in ["cargo", "aws"] {
-        let path = dir.join(tool);
-        let log = dir.join("calls");
-        let script = format!(
-            "#!/usr/bin/env bash\necho \"{tool} $*\" >> '{}'\nexit 1\n",
-            log.display()
+    let log = dir.join("calls");
+    for name in ["cargo", "aws"] {
+        tool(
+            &dir,
+            name,
+            &format!("echo \"{name} $*\" >> '{}'\nexit 1", log.display()),
         );
-        std::fs::write(&path, script).unwrap();
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
     }
     dir
 }
@@ -198,6 +203,56 @@ fn publish_without_aws_credentials_refuses_before_building() {
     assert!(said.contains("needs AWS credentials"), "{said}");
     assert_eq!(calls(&tools), "", "nothing was built");
     assert!(!out.exists(), "nothing was written");
+}
+
+#[test]
+fn missing_tools_are_each_named_with_how_to_install_them() {
+    // A checkout without the project's .venv, on a PATH with the system's tools, a `cargo` and
+    // an `aws` that has credentials: cargo-lambda, zig and sam are nowhere.
+    let checkout = scratch("bare");
+    std::fs::create_dir(checkout.join("scripts")).unwrap();
+    for file in [
+        "scripts/release",
+        "scripts/runbook.sh",
+        "Cargo.toml",
+        "template.yaml",
+        "README.md",
+        "LICENSE",
+    ] {
+        std::fs::copy(Path::new(REPO).join(file), checkout.join(file)).unwrap();
+    }
+    let tools = recording_tools();
+    tool(
+        &tools,
+        "aws",
+        "echo arn:aws:iam::111122223333:user/releaser",
+    );
+    tool(&tools, "rustup", "echo aarch64-unknown-linux-gnu");
+
+    let run = Command::new("bash")
+        .arg(checkout.join("scripts/release"))
+        .args(["--bucket", "jer-releases"])
+        .env("PATH", format!("{}:/usr/bin:/bin", tools.display()))
+        .output()
+        .unwrap();
+
+    let said = stderr(&run);
+    assert_eq!(run.status.code(), Some(2), "{said}");
+    for (missing, how) in [
+        ("cargo-lambda:", "requirements/ci.txt (cargo-lambda 1.9.2)"),
+        (
+            "zig, which cargo-lambda links arm64 with:",
+            "(ziglang 0.17.1)",
+        ),
+        ("sam:", "(aws-sam-cli 1.170.0)"),
+    ] {
+        let named = said
+            .lines()
+            .any(|l| l.contains(&format!("not found: {missing}")) && l.contains(how));
+        assert!(named, "{missing} is named with {how:?}:\n{said}");
+    }
+    assert_eq!(calls(&tools), "", "nothing was built");
+    let _ = std::fs::remove_dir_all(&checkout);
 }
 
 fn yaml(path: &Path) -> Value {
