@@ -16,6 +16,7 @@ mod layering;
 mod onboarding;
 mod progress;
 mod readme;
+mod release;
 mod report_schema;
 mod rotate_safety;
 mod template;

@@ -351,3 +351,96 @@ async fn the_default_deployment_names_its_targets_by_tag_and_deploys_the_tag_con
     );
     assert!(policy.contains("secretsmanager:ListSecrets"), "{policy}");
 }
+
+/// `scripts/release --template-only` into a new directory, and a stand-in `bootstrap.zip` beside
+/// the packaged template (the release's build is too slow for CI: what is checked here is the
+/// packaging). Returns the directory.
+fn packaged_release(python: &std::path::Path) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(moto::unique("release"));
+    let script = crate::common::moto::repo_root().join("scripts/release");
+    let out = Command::new("bash")
+        .arg(script)
+        .args(["--template-only", "--out"])
+        .arg(&dir)
+        .output()
+        .expect("bash runs scripts/release");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let zip =
+        "import sys, zipfile; zipfile.ZipFile(sys.argv[1], 'w').writestr('bootstrap', '#!/bin/sh')";
+    let made = Command::new(python)
+        .args(["-c", zip])
+        .arg(dir.join("bootstrap.zip"))
+        .status();
+    assert!(
+        made.is_ok_and(|s| s.success()),
+        "the stand-in zip is written"
+    );
+    dir
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_packaged_release_deploys_its_zip_with_the_environment_template_yaml_gives() {
+    let python = python();
+    let release = packaged_release(&python);
+    let packaged = release.join("template.packaged.yaml");
+    let secret = format!(
+        "arn:aws:secretsmanager:{}:{}:secret:t-AbCdEf",
+        moto::REGION,
+        moto::ACCOUNT
+    );
+    let (plain_stack, release_stack) = (moto::unique("plain"), moto::unique("release"));
+    let (f1, f2) = (moto::unique("rotator"), moto::unique("rotator"));
+    let params = |function| {
+        [
+            ("FunctionName", function),
+            ("TargetSecretArns", secret.as_str()),
+            ("JamfCredentialsSecretArns", secret.as_str()),
+            ("RotatorClientId", "11111111-1111-1111-1111-111111111111"),
+        ]
+    };
+
+    let plain = deploy(&python, &plain_stack, &params(&f1)).await;
+    let (ok, deployed) = rehearse(
+        &python,
+        &release_stack,
+        &params(&f2),
+        &["--template", packaged.to_str().unwrap()],
+    )
+    .await;
+
+    assert!(ok, "{deployed:#}");
+    assert_eq!(deployed["stack_status"], "CREATE_COMPLETE", "{deployed:#}");
+    // The function's code is the release's zip, uploaded as `sam deploy` uploads it.
+    assert_eq!(deployed["package"]["code_uri"], "bootstrap.zip");
+    let zip = std::fs::metadata(release.join("bootstrap.zip"))
+        .unwrap()
+        .len();
+    assert_eq!(deployed["code_size"], zip);
+    assert_eq!(deployed["code_sha256"], deployed["package"]["sha256"]);
+    // The same environment, but for each stack's own topic and lease table.
+    let mut environments = Vec::new();
+    for (stack, d) in [(&plain_stack, &plain), (&release_stack, &deployed)] {
+        let mut env = strings(&d["environment"]);
+        assert_eq!(
+            env.remove("ALERT_TOPIC_ARN").unwrap(),
+            d["outputs"]["AlertTopicArn"]
+        );
+        let table = env.remove("LEASE_TABLE_NAME").unwrap();
+        assert!(table.starts_with(&format!("{stack}-")), "{table}");
+        environments.push(env);
+    }
+    assert_eq!(environments[0], environments[1]);
+    for key in [
+        "platform_environment",
+        "schedule_input",
+        "memory_size",
+        "unsupported_by_moto",
+    ] {
+        assert_eq!(plain[key], deployed[key], "{key}");
+    }
+    let _ = std::fs::remove_dir_all(&release);
+}
