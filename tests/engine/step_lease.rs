@@ -17,7 +17,7 @@ use rotator_engine::rotation::{Engine, RotateRequest};
 use rotator_lambda::{route, Function, LambdaError, Targets};
 use rotator_testkit::jamf::JamfOp;
 use rotator_testkit::memory_store::MemoryStore;
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 use serde_json::{json, Value};
 use std::sync::{Arc, Mutex};
 
@@ -213,5 +213,39 @@ async fn a_step_event_that_meets_an_in_process_holder_settles_quietly_and_the_ro
     assert!(e.elsewhere(), "{e}");
     assert_eq!(failed_metrics(&metrics), 0, "no RotationFailed");
     assert!(w.alerts.sent().is_empty(), "{:?}", w.alerts.sent());
+    w.assert_invariant().await;
+}
+
+/// A duplicate testSecret that fails puts the old secret back into Jamf Pro and keeps the
+/// rotation for Secrets Manager's retry; the finishSecret Secrets Manager sends next (the first
+/// testSecret passed) must not make the new secret current and retire the old one while Jamf
+/// Pro holds the old one: it proves Jamf Pro works with the pending secret first.
+#[tokio::test]
+async fn a_finish_secret_after_a_failed_duplicate_test_secret_proves_the_pending_secret_first() {
+    let (w, _store, token) = sm_rotation().await;
+    let metrics = Lines::default();
+    let f = function(&w, w.engine.clone(), &metrics);
+    for step in ["createSecret", "setSecret", "testSecret"] {
+        (route(&f, event(&w, &token, step)).await).unwrap_or_else(|e| panic!("{step}: {e}"));
+    }
+    w.jamf.fail_next(JamfOp::SmtpTest, 1, 503);
+    let duplicate = route(&f, event(&w, &token, "testSecret")).await;
+    assert!(duplicate.is_err(), "{duplicate:?}");
+    assert_eq!(
+        w.jamf_secret().as_deref(),
+        Some(w.secrets[0].expose_secret()),
+        "the old secret is back in Jamf Pro"
+    );
+    w.assert_invariant().await;
+
+    route(&f, event(&w, &token, "finishSecret")).await.unwrap();
+
+    let info = w.store.describe(&w.secret_id).await.unwrap();
+    assert_eq!(info.version_with(AWSCURRENT), Some(token.as_str()));
+    assert!(
+        w.jamf_secret_works(),
+        "Jamf Pro is on a secret Entra accepts"
+    );
+    assert_eq!(w.entra.passwords(&w.app.object_id).len(), 1);
     w.assert_invariant().await;
 }

@@ -150,13 +150,28 @@ impl Engine {
     ) -> Result<RotationReport, RotationError> {
         // One holder for every go: a go that found the plan stale keeps the lease for the next.
         let holder = Holder::new();
+        let mut result = Err(RotationError::new(Step::Guard, ErrorKind::Stale));
         for _ in 0..3 {
-            match self.attempt(a, &info, seen.take(), holder.clone()).await? {
-                Attempted::Done(report) => return Ok(*report),
-                Attempted::Stale => info = self.stages(a.secret_id).await?,
-            }
+            result = match self.attempt(a, &info, seen.take(), holder.clone()).await {
+                Ok(Attempted::Done(report)) => return Ok(*report),
+                Ok(Attempted::Stale) => match self.stages(a.secret_id).await {
+                    Ok(now) => {
+                        info = now;
+                        continue;
+                    }
+                    Err(e) => Err(e),
+                },
+                Err(e) => Err(e),
+            };
+            break;
         }
-        Err(RotationError::new(Step::Guard, ErrorKind::Stale))
+        // Whatever stopped the goes, the lease a go took is let go of.
+        let ctx = StepContext {
+            holder,
+            ..StepContext::new(a.secret_id, "", a.request.clone(), Driver::InProcess)
+        };
+        self.release(&ctx, "").await;
+        result
     }
 
     /// The secret's stages, read now.

@@ -53,6 +53,14 @@ impl Engine {
             }
             return Err(e.touched());
         }
+        if standing == Standing::Pending && !ctx.holder.has_installed(&ctx.token, &new_key(&doc)) {
+            // Nothing says Jamf Pro holds this secret (another invocation's testSecret passed,
+            // but a rollback, a retried step or a late write may have changed Jamf Pro since):
+            // prove it before the old secret can go. A failure is the test's.
+            self.jamf_works_with(Step::TestSecret, ctx, &doc)
+                .await
+                .map_err(RotationError::touched)?;
+        }
         let current = info
             .version_with(AWSCURRENT)
             .unwrap_or_default()

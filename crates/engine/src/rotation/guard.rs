@@ -2,7 +2,7 @@
 //! of the secret; a version already `AWSCURRENT` means the work is done; a version that is not
 //! `AWSPENDING` means this rotation is no longer the one in progress.
 
-use super::{Engine, ErrorKind, RotationError, Step, StepContext};
+use super::{Driver, Engine, ErrorKind, RotationError, Step, StepContext};
 use crate::ports::{SecretInfo, AWSCURRENT, AWSPENDING};
 
 /// Where the token stands.
@@ -40,10 +40,10 @@ pub fn standing(
 }
 
 impl Engine {
-    /// Describes the secret and checks where the context's token stands. createSecret may make
-    /// the token's version itself when the token names none and no other version is pending:
-    /// the in-process driver starts a rotation that way (Secrets Manager makes an empty
-    /// `AWSPENDING` version before its first step event, so its tokens always name one).
+    /// Describes the secret and checks where the context's token stands. The in-process
+    /// driver's createSecret may make the token's version itself when the token names none and
+    /// no other version is pending: it starts a rotation that way (Secrets Manager makes an
+    /// empty `AWSPENDING` version before its first step event, so its tokens always name one).
     pub(crate) async fn guard(
         &self,
         step: Step,
@@ -54,7 +54,9 @@ impl Engine {
             .describe(&ctx.secret_id)
             .await
             .map_err(|e| RotationError::store(step, e))?;
-        if makes_its_version(step, &info, &ctx.token) {
+        // Secrets Manager makes the version before its first step event: only the in-process
+        // driver's createSecret makes its own.
+        if ctx.driver == Driver::InProcess && makes_its_version(step, &info, &ctx.token) {
             return Ok((info, Standing::Pending));
         }
         let standing = standing(&info, &ctx.token, step, false)?;

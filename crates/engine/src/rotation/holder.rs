@@ -15,8 +15,9 @@ use std::sync::{Arc, Mutex};
 pub struct Holder {
     id: String,
     lease: Arc<Mutex<Option<Lease>>>,
-    /// The token whose pending secret this holder put into Jamf Pro under its current lease.
-    installed: Arc<Mutex<Option<String>>>,
+    /// The token and key id of the pending secret this holder put into Jamf Pro under its
+    /// current lease.
+    installed: Arc<Mutex<Option<(String, String)>>>,
 }
 
 impl Default for Holder {
@@ -61,19 +62,21 @@ impl Holder {
         self.slot().take()
     }
 
-    fn installed_slot(&self) -> std::sync::MutexGuard<'_, Option<String>> {
+    fn installed_slot(&self) -> std::sync::MutexGuard<'_, Option<(String, String)>> {
         self.installed.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Records that this holder, under the lease it holds, put `token`'s pending secret into
-    /// Jamf Pro.
-    pub fn installed(&self, token: &str) {
-        *self.installed_slot() = Some(token.to_string());
+    /// Records that this holder, under the lease it holds, put the pending secret of `token`
+    /// (credential `key_id`) into Jamf Pro.
+    pub fn installed(&self, token: &str, key_id: &str) {
+        *self.installed_slot() = Some((token.to_string(), key_id.to_lowercase()));
     }
 
-    /// True when this holder put `token`'s pending secret into Jamf Pro under the lease it still
-    /// holds.
-    pub fn has_installed(&self, token: &str) -> bool {
-        self.lease().is_some() && self.installed_slot().as_deref() == Some(token)
+    /// True when this holder put the pending secret of `token` (credential `key_id`) into Jamf
+    /// Pro under the lease it still holds.
+    pub fn has_installed(&self, token: &str, key_id: &str) -> bool {
+        let installed = self.installed_slot().clone();
+        self.lease().is_some()
+            && installed.is_some_and(|(t, k)| t == token && k == key_id.to_lowercase())
     }
 }

@@ -424,12 +424,8 @@ impl Engine {
         // the secret AWSCURRENT holds now is sure to be valid.
         let (mut version, mut current) = self.current(step, &ctx.secret_id).await?;
         for _ in 0..3 {
-            // A target of its own, not the run's: the run's session may have used up its re-login.
-            let target = self
-                .targets
-                .open(&current)
-                .await
-                .map_err(|e| RotationError::target(step, e))?;
+            // Only a Jamf Pro still configured for the document's app is written.
+            let target = self.open_checked(step, &current).await?;
             let restored = target.install(&current.entra.client_secret).await;
             target.close().await;
             restored.map_err(|e| RotationError::target(step, e))?;

@@ -53,7 +53,10 @@ impl Engine {
                     .install(&pending.entra.client_secret)
                     .await
                     .map_err(|e| RotationError::target(step, e).touched())?;
-                ctx.holder.installed(&ctx.token);
+                ctx.holder.installed(
+                    &ctx.token,
+                    pending.entra.key_id.as_deref().unwrap_or_default(),
+                );
                 self.note(
                     step,
                     &format!("Jamf Pro {} now holds the new secret", pending.label()),

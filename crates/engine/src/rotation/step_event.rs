@@ -5,7 +5,7 @@
 
 use super::guard::{standing, Standing};
 use super::{Driver, Engine, RotateRequest, RotationError, Step, StepContext};
-use crate::ports::SecretInfo;
+use crate::ports::{SecretInfo, AWSPENDING};
 use secrecy::SecretString;
 
 /// A step event, as the engine needs it.
@@ -92,12 +92,18 @@ impl Engine {
             step,
             Step::SetSecret | Step::TestSecret | Step::FinishSecret
         );
-        if later_step && info.rotation_enabled != Some(false) {
+        // Another version pending is another rotation's: Jamf Pro and the lease parked between
+        // its steps are that rotation's now. With none pending, a parked lease can only be this
+        // undone rotation's own (or one that ran out).
+        let another_pending = info
+            .version_with(AWSPENDING)
+            .is_some_and(|v| v != ctx.token);
+        if later_step && info.rotation_enabled != Some(false) && !another_pending {
             if let Some(settled) = self.settle_refused(ctx).await {
                 self.alert_step_failed(ctx, &e, settled).await;
             }
+            self.release(ctx, "").await;
         }
-        self.release(ctx, "").await;
         e
     }
 

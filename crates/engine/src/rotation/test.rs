@@ -9,6 +9,7 @@
 //! ([`super::holder`]): then nobody else has written Jamf Pro meanwhile.
 
 use super::{app_of, Engine, ErrorKind, RotationError, Step, StepContext};
+use crate::document::TargetDocument;
 use crate::ports::SecretCheck;
 
 impl Engine {
@@ -27,32 +28,10 @@ impl Engine {
         let Some(pending) = self.pending_of(step, ctx).await? else {
             return Ok(());
         };
-        let target = self.open_checked(step, &pending).await?;
-        let verified = async {
-            self.lease(step, ctx).await?;
-            if !ctx.holder.has_installed(&ctx.token) {
-                target
-                    .install(&pending.entra.client_secret)
-                    .await
-                    .map_err(|e| RotationError::target(step, e))?;
-                self.note(step, "Jamf Pro holds the pending secret again");
-            }
-            target
-                .verify()
-                .await
-                .map_err(|e| RotationError::target(step, e))
-        }
-        .await;
-        target.close().await;
-        verified?;
-        self.note(step, "Jamf Pro works with the new secret");
+        let scope = self.jamf_works_with(step, ctx, &pending).await?;
         match self
             .directory
-            .check_secret(
-                &app_of(&pending),
-                &pending.entra.client_secret,
-                &target.scope(),
-            )
+            .check_secret(&app_of(&pending), &pending.entra.client_secret, &scope)
             .await
             .map_err(|e| RotationError::directory(step, e))?
         {
@@ -68,5 +47,40 @@ impl Engine {
             )),
             SecretCheck::NotAccepted => Err(RotationError::new(step, ErrorKind::NewSecretRefused)),
         }
+    }
+}
+
+impl Engine {
+    /// Proves, under the target's lease, that Jamf Pro works with `pending`'s secret: writes it
+    /// into Jamf Pro unless this invocation did so under the lease it still holds
+    /// ([`super::holder`]), then runs Jamf Pro's own test. Returns the integration's scope.
+    pub(crate) async fn jamf_works_with(
+        &self,
+        step: Step,
+        ctx: &StepContext,
+        pending: &TargetDocument,
+    ) -> Result<String, RotationError> {
+        let target = self.open_checked(step, pending).await?;
+        let key_id = pending.entra.key_id.as_deref().unwrap_or_default();
+        let verified = async {
+            self.lease(step, ctx).await?;
+            if !ctx.holder.has_installed(&ctx.token, key_id) {
+                target
+                    .install(&pending.entra.client_secret)
+                    .await
+                    .map_err(|e| RotationError::target(step, e).touched())?;
+                ctx.holder.installed(&ctx.token, key_id);
+                self.note(step, "Jamf Pro holds the pending secret again");
+            }
+            target
+                .verify()
+                .await
+                .map_err(|e| RotationError::target(step, e))
+        }
+        .await;
+        target.close().await;
+        verified?;
+        self.note(step, "Jamf Pro works with the new secret");
+        Ok(target.scope())
     }
 }
