@@ -7,7 +7,7 @@
 use clap::Parser;
 use rotator_engine::config::Settings;
 use rotator_engine::document::TargetKind;
-use rotator_engine::rotation::driver::Outcome;
+use rotator_engine::rotation::report::Outcome;
 use rotator_engine::rotation::{ProgressFn, Step};
 use rotator_testkit::demo::{run, DemoOptions};
 use std::process::ExitCode;

@@ -339,7 +339,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                 settings: Settings::from_env()?,
             })
             .await?;
-            let rotated = rotator_engine::rotation::driver::Outcome::Rotated;
+            let rotated = rotator_engine::rotation::report::Outcome::Rotated;
             let ok = report.rotation.outcome == rotated && report.jamf_secret_works;
             if json {
                 print_json(&report)?;

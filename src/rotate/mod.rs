@@ -13,7 +13,7 @@ use plan::{describe_plan, plan};
 use rotator_adapters::wiring;
 use rotator_engine::config::Settings;
 use rotator_engine::document::RevokeOld;
-use rotator_engine::rotation::driver::{Outcome, RotationReport};
+use rotator_engine::rotation::report::{Outcome, RotationReport};
 use rotator_engine::rotation::RotateRequest;
 use serde::Serialize;
 use std::io::{BufRead, IsTerminal, Write};

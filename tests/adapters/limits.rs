@@ -11,7 +11,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use common::{spawn_world_on_memory, TestWorld};
 use rotator_engine::ports::*;
-use rotator_engine::rotation::driver::Outcome;
+use rotator_engine::rotation::report::Outcome;
 use rotator_engine::rotation::{Engine, RotateRequest};
 use rotator_lambda::{route, Function, LambdaError, Targets};
 use rotator_testkit::entra::{Corruption, EntraOp};

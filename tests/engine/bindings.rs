@@ -12,7 +12,7 @@ use common::TestWorld;
 use rotator_engine::clock::Clock;
 use rotator_engine::document::{RotationRecord, TargetDocument};
 use rotator_engine::ports::{AlertKind, AWSCURRENT};
-use rotator_engine::rotation::driver::Outcome;
+use rotator_engine::rotation::report::Outcome;
 use rotator_engine::rotation::Engine;
 use rotator_testkit::jamf::{JamfSim, JamfSimConfig};
 use secrecy::{ExposeSecret, SecretString};

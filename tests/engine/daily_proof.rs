@@ -10,7 +10,7 @@ use common::{spawn_with, TestWorld};
 use rotator_engine::document::TargetKind;
 use rotator_engine::ports::{Alert, AlertKind, LeaseStore};
 use rotator_engine::rotation::check::{Action, CheckReport};
-use rotator_engine::rotation::driver::Outcome;
+use rotator_engine::rotation::report::Outcome;
 use rotator_engine::rotation::RotateRequest;
 use rotator_testkit::jamf::JamfOp;
 use secrecy::ExposeSecret;

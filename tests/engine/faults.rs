@@ -5,7 +5,7 @@ use crate::common;
 
 use common::{spawn_world_on_memory, spawn_world_on_moto};
 use rotator_engine::ports::AlertKind;
-use rotator_engine::rotation::driver::Outcome;
+use rotator_engine::rotation::report::Outcome;
 use rotator_engine::rotation::RotateRequest;
 use rotator_testkit::entra::EntraOp;
 use rotator_testkit::inspect::StoreOp;

@@ -12,7 +12,7 @@ use common::{spawn_world_on_memory, TestWorld};
 use rotator_engine::clock::Clock;
 use rotator_engine::document::TargetDocument;
 use rotator_engine::ports::{AWSCURRENT, AWSPENDING};
-use rotator_engine::rotation::driver::Outcome;
+use rotator_engine::rotation::report::Outcome;
 use rotator_engine::rotation::{
     credential_name, target_tag, Engine, RotateRequest, Step, StepContext,
 };

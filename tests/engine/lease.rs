@@ -10,7 +10,7 @@ use crate::common;
 use common::tripwire::{changes_target, wired, At, Hook, Tripwire, When};
 use common::{spawn_with, spawn_world_on_memory, TestWorld};
 use rotator_engine::ports::{AWSCURRENT, AWSPENDING};
-use rotator_engine::rotation::driver::Outcome;
+use rotator_engine::rotation::report::Outcome;
 use rotator_engine::rotation::{Engine, RotateRequest};
 use rotator_lambda::{route, Function, Targets};
 use std::sync::{Arc, Mutex};

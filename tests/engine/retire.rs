@@ -6,7 +6,7 @@ use crate::common;
 use common::{spawn_with, TestWorld};
 use rotator_engine::document::RevokeOld;
 use rotator_engine::ports::AlertKind;
-use rotator_engine::rotation::driver::Outcome;
+use rotator_engine::rotation::report::Outcome;
 use rotator_engine::rotation::RotateRequest;
 use rotator_testkit::world::TENANT_ID;
 use std::time::Duration;

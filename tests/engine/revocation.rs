@@ -9,7 +9,7 @@ use common::{spawn_with, TestWorld};
 use rotator_engine::clock::Clock;
 use rotator_engine::document::RevokeOld;
 use rotator_engine::ports::AlertKind;
-use rotator_engine::rotation::driver::{Outcome, RotateOptions};
+use rotator_engine::rotation::report::{Outcome, RotateOptions};
 use rotator_engine::rotation::RotateRequest;
 use rotator_lambda::{route, Function, Targets};
 use secrecy::ExposeSecret;

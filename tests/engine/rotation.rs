@@ -7,7 +7,7 @@ use common::tripwire::{wired, Tripwire, When};
 use common::{spawn_with, spawn_world_on_memory, spawn_world_on_moto, TestWorld};
 use rotator_engine::ports::{AlertKind, AWSCURRENT, AWSPENDING, AWSPREVIOUS};
 use rotator_engine::rotation::check::{Action, DriftKind};
-use rotator_engine::rotation::driver::Outcome;
+use rotator_engine::rotation::report::Outcome;
 use rotator_engine::rotation::RotateRequest;
 use rotator_testkit::clock::Clock;
 use rotator_testkit::entra::EntraOp;
@@ -433,7 +433,7 @@ async fn two_rotations_started_at_once_end_with_one_new_credential() {
 
     let (a, b, c) = (a.unwrap(), b.unwrap(), c.unwrap());
     // One rotates; the others find it done, or find its lease and change nothing.
-    let done = |r: &rotator_engine::rotation::driver::RotationReport| {
+    let done = |r: &rotator_engine::rotation::report::RotationReport| {
         matches!(
             r.outcome,
             Outcome::Rotated | Outcome::Resumed | Outcome::AlreadyRotated

@@ -4,8 +4,8 @@
 
 use crate::common::spawn_world_on_memory;
 use rotator_engine::ports::Progress;
-use rotator_engine::rotation::driver::Outcome;
 use rotator_engine::rotation::propagation::WAITING_FOR;
+use rotator_engine::rotation::report::Outcome;
 use rotator_engine::rotation::RotateRequest;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

@@ -5,7 +5,7 @@ use super::{Function, Invocation, LambdaError};
 use rotator_engine::fleet::{FleetCheck, FleetReport, TargetFailure, TargetReport};
 use rotator_engine::metrics;
 use rotator_engine::rotation::check::{Action, CheckReport};
-use rotator_engine::rotation::driver::Outcome;
+use rotator_engine::rotation::report::Outcome;
 use rotator_engine::rotation::Step;
 use serde_json::{json, Value};
 

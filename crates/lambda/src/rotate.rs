@@ -3,7 +3,7 @@
 use super::{Function, Invocation, LambdaError, RotateEvent};
 use rotator_engine::metrics;
 use rotator_engine::ports::SecretInfo;
-use rotator_engine::rotation::driver::{Outcome, RotateOptions, RotationReport};
+use rotator_engine::rotation::report::{Outcome, RotateOptions, RotationReport};
 use rotator_engine::rotation::RotateRequest;
 use serde_json::{json, Value};
 

@@ -6,7 +6,7 @@ use crate::clock::{SharedClock, SystemClock};
 use crate::config::Settings;
 use crate::document::TargetKind;
 use crate::memory_store::MemoryStore;
-use crate::rotation::driver::RotationReport;
+use crate::rotation::report::RotationReport;
 use crate::rotation::{ProgressFn, RotationError};
 use serde::Serialize;
 use std::sync::Arc;

@@ -6,7 +6,7 @@ use crate::common::{spawn_with, TestWorld};
 use rotator_adapters::jamf::conditional_access::{probe, ProbeReport};
 use rotator_engine::config::Cloud;
 use rotator_engine::document::{TargetDocument, TargetKind};
-use rotator_engine::rotation::driver::{Outcome, RotationReport};
+use rotator_engine::rotation::report::{Outcome, RotationReport};
 use rotator_engine::rotation::RotateRequest;
 use rotator_testkit::jamf_web::{CaSettings, Layout};
 use rotator_testkit::RecordedRequest;

@@ -8,7 +8,7 @@ use super::harness::{
     edit_page, json, layout, rolled_back_by_a_failing_save_test, rotate, INTUNE,
 };
 use rotator_engine::ports::{AlertKind, AWSCURRENT};
-use rotator_engine::rotation::driver::Outcome;
+use rotator_engine::rotation::report::Outcome;
 use rotator_testkit::clock::Clock;
 use rotator_testkit::jamf_web::Layout;
 use secrecy::ExposeSecret;

@@ -170,7 +170,7 @@ pub struct CheckReport {
     pub deferred: Option<String>,
     /// The daily proof that Jamf Pro works with its secret (`jamf.daily_proof`), when it ran.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub proof: Option<super::proof::ProofResult>,
+    pub proof: Option<super::report::ProofResult>,
     /// Which Jamf integration uses the secret.
     pub kind: TargetKind,
     /// When the rotation that made the current document started (none before the first).

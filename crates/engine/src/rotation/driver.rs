@@ -4,7 +4,7 @@
 //! found half done instead of starting another, and rolls back when one cannot complete.
 
 use super::holder::Holder;
-pub use super::report::{Outcome, RotateOptions, RotationReport};
+use super::report::{Outcome, RotateOptions, RotationReport};
 use super::{app_of, Driver, Engine, ErrorKind, RotateRequest, RotationError, Step, StepContext};
 use crate::document::TargetDocument;
 use crate::ports::{Alert, AlertKind, SecretInfo, AWSCURRENT, AWSPENDING};

@@ -15,27 +15,11 @@
 //! (`AWSPENDING`: Jamf Pro may rightly hold the pending secret).
 
 use super::check::{CheckReport, Look};
+use super::report::ProofResult;
 use super::{Driver, Engine, Step, StepContext};
 use crate::alert::ProofRepair;
 use crate::document::{TargetDocument, TargetKind};
 use crate::ports::{SecretCheck, SecretHolder, TargetError};
-use serde::Serialize;
-
-/// What the daily proof found, as the check reports it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct ProofResult {
-    /// False when the test could not run (Jamf Pro unreachable, the rotator's Jamf credentials
-    /// refused): nothing is known of Jamf Pro's secret, nothing was alerted or written, and the
-    /// next check tries again (see `error`).
-    pub ran: bool,
-    /// Jamf Pro's test passed with the secret it held.
-    pub passed: bool,
-    /// The test failed, `AWSCURRENT`'s secret was put back, and the test passes with it now.
-    pub repaired: bool,
-    /// Why the test failed or could not run (never a secret).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
-}
 
 impl ProofResult {
     fn pass() -> Self {

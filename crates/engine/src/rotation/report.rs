@@ -145,24 +145,18 @@ pub struct DeferredSibling {
     pub why: String,
 }
 
-/// What a rollback left, in a sentence for alerts.
-pub fn rollback_state(rb: &RolledBack) -> String {
-    if rb.completed_elsewhere {
-        return format!(
-            "Another attempt completed this rotation meanwhile: Jamf Pro holds the secret AWSCURRENT holds, and nothing was undone ({}).",
-            rb.problems.join("; ")
-        );
-    }
-    let jamf = match rb.jamf_restored {
-        None => "Jamf Pro was not changed and keeps the old secret, which still works.",
-        Some(true) => "The old secret was put back into Jamf Pro.",
-        Some(false) => {
-            "Jamf Pro may hold the NEW secret, which was kept on the app and in AWSPENDING."
-        }
-    };
-    if rb.problems.is_empty() {
-        format!("{jamf} The new credential was removed and AWSPENDING dropped.")
-    } else {
-        format!("{jamf} Not undone: {}.", rb.problems.join("; "))
-    }
+/// What the daily proof found, as the check reports it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ProofResult {
+    /// False when the test could not run (Jamf Pro unreachable, the rotator's Jamf credentials
+    /// refused): nothing is known of Jamf Pro's secret, nothing was alerted or written, and the
+    /// next check tries again (see `error`).
+    pub ran: bool,
+    /// Jamf Pro's test passed with the secret it held.
+    pub passed: bool,
+    /// The test failed, `AWSCURRENT`'s secret was put back, and the test passes with it now.
+    pub repaired: bool,
+    /// Why the test failed or could not run (never a secret).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }

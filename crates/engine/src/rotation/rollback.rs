@@ -94,7 +94,7 @@ impl Engine {
                     } else {
                         AlertKind::RotationFailed
                     },
-                    state: super::report::rollback_state(&rb),
+                    state: rollback_state(&rb),
                     rollback: Some(rb),
                 }
             }
@@ -478,4 +478,26 @@ fn may_hold_new(ctx: &StepContext, failure: &RotationError) -> bool {
     failure.jamf_touched
         || (ctx.driver == Driver::SecretsManager
             && matches!(failure.step, Step::SetSecret | Step::TestSecret))
+}
+
+/// What a rollback left, in a sentence for alerts.
+pub fn rollback_state(rb: &RolledBack) -> String {
+    if rb.completed_elsewhere {
+        return format!(
+            "Another attempt completed this rotation meanwhile: Jamf Pro holds the secret AWSCURRENT holds, and nothing was undone ({}).",
+            rb.problems.join("; ")
+        );
+    }
+    let jamf = match rb.jamf_restored {
+        None => "Jamf Pro was not changed and keeps the old secret, which still works.",
+        Some(true) => "The old secret was put back into Jamf Pro.",
+        Some(false) => {
+            "Jamf Pro may hold the NEW secret, which was kept on the app and in AWSPENDING."
+        }
+    };
+    if rb.problems.is_empty() {
+        format!("{jamf} The new credential was removed and AWSPENDING dropped.")
+    } else {
+        format!("{jamf} Not undone: {}.", rb.problems.join("; "))
+    }
 }
