@@ -13,7 +13,7 @@ use plan::{describe_plan, plan};
 use rotator_adapters::wiring;
 use rotator_engine::config::Settings;
 use rotator_engine::document::RevokeOld;
-use rotator_engine::rotation::report::{Outcome, RotationReport};
+use rotator_engine::rotation::report::RotationReport;
 use rotator_engine::rotation::RotateRequest;
 use serde::Serialize;
 use std::io::{BufRead, IsTerminal, Write};
@@ -112,10 +112,7 @@ pub async fn run(args: RotateArgs, json: bool, terminal: &Arc<Terminal>) -> Resu
     };
     let report = w.engine.rotate(&args.secret_id, request).await?;
     print(json, &report, describe_rotation)?;
-    let completed = matches!(
-        report.outcome,
-        Outcome::Rotated | Outcome::Resumed | Outcome::AlreadyRotated
-    );
+    let completed = report.outcome.succeeded();
     Ok(ExitCode::from(if completed { 0 } else { 1 }))
 }
 

@@ -126,7 +126,7 @@ impl Function {
     async fn metrics_of(&self, secret_id: &str, report: &CheckReport) -> Option<i64> {
         let mut days = report.days_until_expiry;
         match report.rotation.as_ref().map(|r| r.outcome) {
-            Some(outcome @ (Outcome::Rotated | Outcome::Resumed | Outcome::AlreadyRotated)) => {
+            Some(outcome) if outcome.succeeded() => {
                 // The secret in use now is the new one: its expiry is what the alarm watches.
                 let new_expiry = report.rotation.as_ref().and_then(|r| r.new_expires_at);
                 days = match new_expiry {
@@ -138,9 +138,7 @@ impl Function {
                     self.metric(metrics::rotation_succeeded(secret_id));
                 }
             }
-            Some(Outcome::Failed | Outcome::RolledBack) => {
-                self.metric(metrics::rotation_failed(secret_id))
-            }
+            Some(_) => self.metric(metrics::rotation_failed(secret_id)),
             None => self.start_metric(secret_id, report.action),
         }
         if let Some(d) = days {

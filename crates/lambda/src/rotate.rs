@@ -59,21 +59,18 @@ impl Function {
             .await
             .map_err(|source| LambdaError::rotation(&secret_id, source))?;
         self.outcome_metric(&report);
-        match report.outcome {
-            Outcome::Rotated | Outcome::Resumed | Outcome::AlreadyRotated => {}
-            Outcome::Failed | Outcome::RolledBack => {
-                let outcome = serde_json::to_value(report.outcome)
-                    .ok()
-                    .and_then(|v| v.as_str().map(str::to_string))
-                    .unwrap_or_default();
-                return Err(LambdaError::RotationFailed {
-                    secret_id,
-                    outcome,
-                    error: report.error.unwrap_or_default(),
-                    class: report.error_class.unwrap_or_default(),
-                    advice: report.advice.unwrap_or_default(),
-                });
-            }
+        if !report.outcome.succeeded() {
+            let outcome = serde_json::to_value(report.outcome)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string))
+                .unwrap_or_default();
+            return Err(LambdaError::RotationFailed {
+                secret_id,
+                outcome,
+                error: report.error.unwrap_or_default(),
+                class: report.error_class.unwrap_or_default(),
+                advice: report.advice.unwrap_or_default(),
+            });
         }
         // A lockdown's siblings: each one a rotation of its own, counted like one (the
         // RotationFailed alarm sees a sibling that failed; its own alert has gone out).

@@ -121,8 +121,7 @@ impl Engine {
         let Some(old) = pending_retirement(base) else {
             return Ok(());
         };
-        let emergency = ctx.request.revoke_old == crate::document::RevokeOld::Immediately
-            || ctx.request.lockdown;
+        let emergency = ctx.request.is_emergency();
         if let super::retire::Retirement::Overdue(why) | super::retire::Retirement::Wait(why) = self
             .retirement(step, &base.doc, &base.app, emergency)
             .await?

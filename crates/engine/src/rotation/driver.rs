@@ -65,12 +65,7 @@ impl Engine {
         // whose rotations a timed-out invocation can leave for the next check to resume.
         self.prove_revocation(&request, &mut report, options.deadline)
             .await;
-        if request.lockdown
-            && matches!(
-                report.outcome,
-                Outcome::Rotated | Outcome::Resumed | Outcome::AlreadyRotated
-            )
-        {
+        if request.lockdown && report.outcome.succeeded() {
             (report.siblings, report.deferred) = self
                 .rotate_siblings(secret_id, &request.siblings, options)
                 .await;

@@ -182,8 +182,7 @@ impl Engine {
         done: &mut Finished,
     ) -> bool {
         let step = Step::FinishSecret;
-        let emergency = ctx.request.revoke_old == crate::document::RevokeOld::Immediately
-            || ctx.request.lockdown;
+        let emergency = ctx.request.is_emergency();
         match self.retirement(step, doc, app, emergency).await {
             Ok(super::retire::Retirement::Now) => true,
             Ok(super::retire::Retirement::Wait(why) | super::retire::Retirement::Overdue(why)) => {

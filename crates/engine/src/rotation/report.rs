@@ -21,6 +21,16 @@ pub enum Outcome {
     Failed,
 }
 
+impl Outcome {
+    /// True when the rotation is done: rotated, resumed to its end, or found done by another.
+    pub fn succeeded(self) -> bool {
+        matches!(
+            self,
+            Outcome::Rotated | Outcome::Resumed | Outcome::AlreadyRotated
+        )
+    }
+}
+
 /// The result of one rotation, for the CLI's output, the Lambda's response and alerts.
 #[derive(Debug, Clone, Serialize)]
 pub struct RotationReport {

@@ -21,9 +21,9 @@
 //! keeps. Credentials a lockdown removes that were never the rotator's have secrets it never saw,
 //! so they cannot be tried.
 
-use super::report::{Outcome, RevocationProof, RotationReport};
+use super::report::{RevocationProof, RotationReport};
 use super::{app_of, Engine, RotateRequest, Step};
-use crate::document::{RevokeOld, TargetDocument};
+use crate::document::TargetDocument;
 use crate::ports::{AlertKind, AppRef, SecretCheck, AWSPREVIOUS};
 use chrono::{DateTime, Utc};
 use secrecy::{ExposeSecret, SecretString};
@@ -44,11 +44,8 @@ impl Engine {
         report: &mut RotationReport,
         deadline: Option<DateTime<Utc>>,
     ) {
-        let emergency = request.revoke_old == RevokeOld::Immediately || request.lockdown;
-        let completed = matches!(
-            report.outcome,
-            Outcome::Rotated | Outcome::Resumed | Outcome::AlreadyRotated
-        );
+        let emergency = request.is_emergency();
+        let completed = report.outcome.succeeded();
         let Some(key_id) = report.old_key_id.clone() else {
             return;
         };

@@ -32,7 +32,6 @@
 
 use super::check::{Action, CheckOptions, CheckReport, Expiry, HandOff, Look};
 use super::driver::Seen;
-use super::report::Outcome;
 use super::Policy;
 use super::{Engine, RotateRequest, RotationError, Step};
 use crate::alert;
@@ -292,10 +291,7 @@ impl Engine {
             ..Default::default()
         };
         let rotation = self.rotate_seen(secret_id, request, Some(seen)).await?;
-        let ok = matches!(
-            rotation.outcome,
-            Outcome::Rotated | Outcome::Resumed | Outcome::AlreadyRotated
-        );
+        let ok = rotation.outcome.succeeded();
         report.action = if ok {
             Action::Rotated
         } else {
