@@ -3,7 +3,8 @@
 //! [`finish`]), plus what a rotation needs around them: the propagation wait
 //! ([`propagation`]), the one checked way a credential leaves the app ([`remove`]), [`rollback`],
 //! the [`lease`] that keeps attempts at one target apart, [`lockdown`], the in-process driver
-//! ([`driver`]), the scheduled [`check`] and how it starts a due rotation within its
+//! ([`driver`]: its [`token`]s, and how an attempt ends, [`conclude`]), how alerts are sent
+//! ([`alerts`]), the scheduled [`check`] and how it starts a due rotation within its
 //! invocation's deadline ([`start`]: in process, handed to Secrets Manager, or deferred), and the
 //! proof that Entra refuses a secret an emergency revoked ([`revocation`]).
 //!
@@ -16,7 +17,9 @@
 //! The invariant: at every moment Jamf Pro holds a secret that Entra accepts, and Secrets Manager
 //! holds every secret that exists on the app and is ours.
 
+pub mod alerts;
 pub mod check;
+pub mod conclude;
 pub mod create;
 pub mod driver;
 pub mod error;
@@ -38,6 +41,7 @@ pub mod set;
 pub mod start;
 pub mod step_event;
 pub mod test;
+pub mod token;
 
 pub use error::{RotationError, Step};
 

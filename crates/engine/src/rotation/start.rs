@@ -323,7 +323,7 @@ impl Engine {
     ) {
         let requested = async {
             let token =
-                super::driver::next_token(self, secret_id, &look.info, &look.current_version)
+                super::token::next_token(self, secret_id, &look.info, &look.current_version)
                     .await?;
             let request = RotateSecretRequest {
                 token: Some(token.clone()),
