@@ -4,9 +4,9 @@
 //! ([`propagation`]), the one checked way a credential leaves the app ([`remove`]), [`rollback`],
 //! the [`lease`] that keeps attempts at one target apart, [`lockdown`], the in-process driver
 //! ([`driver`]: its [`token`]s, and how an attempt ends, [`conclude`]), how alerts are sent
-//! ([`alerts`]), the scheduled [`check`] and how it starts a due rotation within its
-//! invocation's deadline ([`start`]: in process, handed to Secrets Manager, or deferred), and the
-//! proof that Entra refuses a secret an emergency revoked ([`revocation`]).
+//! ([`alerts`]), the scheduled [`check`] and the [`drift`] it finds, how it starts a due
+//! rotation within its invocation's deadline ([`start`]: in process, handed to Secrets Manager,
+//! or deferred), and the proof that Entra refuses a secret an emergency revoked ([`revocation`]).
 //!
 //! Two drivers run the same steps: Secrets Manager (one Lambda invocation per step, keyed on the
 //! `ClientRequestToken`), and the in-process driver used by the scheduled check, the manual
@@ -21,6 +21,7 @@ pub mod alerts;
 pub mod check;
 pub mod conclude;
 pub mod create;
+pub mod drift;
 pub mod driver;
 pub mod error;
 pub mod finish;
