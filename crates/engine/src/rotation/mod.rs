@@ -6,7 +6,7 @@
 //! ([`driver`]: its [`token`]s, and how an attempt ends, [`conclude`]), how alerts are sent
 //! ([`alerts`]), the scheduled [`check`] and the [`drift`] it finds, how it starts a due
 //! rotation within its invocation's deadline ([`start`]: in process, handed to Secrets Manager,
-//! or deferred), and the proof that Entra refuses a secret an emergency revoked ([`revocation`]).
+//! or deferred, as the rotation's [`budget`] allows), and the proof that Entra refuses a secret an emergency revoked ([`revocation`]).
 //!
 //! Two drivers run the same steps: Secrets Manager (one Lambda invocation per step, keyed on the
 //! `ClientRequestToken`), and the in-process driver used by the scheduled check, the manual
@@ -18,6 +18,7 @@
 //! holds every secret that exists on the app and is ours.
 
 pub mod alerts;
+pub mod budget;
 pub mod check;
 pub mod conclude;
 pub mod create;
@@ -96,7 +97,7 @@ pub struct Policy {
     /// the check keeps for its reporting before an invocation's deadline.
     pub deadline_margin: Duration,
     /// One Entra or Graph call at the retry policy's worst ([`Settings::worst_call`]); the
-    /// rollback's calls take `http_timeout` each (see [`start::Budget`]).
+    /// rollback's calls take `http_timeout` each (see [`budget::Budget`]).
     pub worst_call: Duration,
     /// `HTTP_TIMEOUT_SECS`: one attempt of any outbound call.
     pub http_timeout: Duration,
