@@ -16,7 +16,7 @@
 use crate::document::TargetDocument;
 use crate::ports::{Alert, AlertError, AlertKind, Alerts};
 use crate::rotation::report::RotationReport;
-use crate::rotation::settle::Settled;
+use crate::rotation::rollback::Settled;
 use crate::rotation::{RotateRequest, RotationError};
 use async_trait::async_trait;
 

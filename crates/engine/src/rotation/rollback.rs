@@ -5,11 +5,8 @@
 
 use super::remove::NotRemoved;
 use super::{app_of, Driver, Engine, ErrorKind, RotationError, Step, StepContext};
-use crate::ports::{AppRef, SecretInfo, AWSCURRENT, AWSPENDING};
+use crate::ports::{AlertKind, AppRef, SecretInfo, AWSCURRENT, AWSPENDING};
 use serde::Serialize;
-
-// The name step events still use; what it names lives in settle.rs.
-pub use super::settle::Settled;
 
 /// What a rollback did.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -29,6 +26,17 @@ pub struct RolledBack {
     pub completed_elsewhere: bool,
     /// What could not be undone, for the alert.
     pub problems: Vec<String>,
+}
+
+/// What a failed step leaves behind: the alert's kind, the state in a sentence, the rollback.
+#[derive(Debug, Clone)]
+pub struct Settled {
+    /// `rolled-back` when everything was undone, `rotation-failed` otherwise.
+    pub alert: AlertKind,
+    /// What state was left, for the alert.
+    pub state: String,
+    /// The rollback, when one ran.
+    pub rollback: Option<RolledBack>,
 }
 
 impl Engine {

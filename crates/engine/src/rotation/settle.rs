@@ -1,21 +1,10 @@
 //! Settling a failed step: what it leaves behind, the same whichever driver runs the rotation
 //! (a rollback where one is needed, Jamf Pro put back for a retry, or nothing), and the state in
-//! a sentence for the alert.
+//! a sentence for the alert ([`Settled`], beside the rollback's report in [`super::rollback`]).
 
-use super::rollback::{is_pending_refused, may_hold_new, rollback_state, RolledBack};
+use super::rollback::{is_pending_refused, may_hold_new, rollback_state, Settled};
 use super::{Driver, Engine, ErrorKind, RotationError, Step, StepContext};
 use crate::ports::AlertKind;
-
-/// What a failed step leaves behind: the alert's kind, the state in a sentence, the rollback.
-#[derive(Debug, Clone)]
-pub struct Settled {
-    /// `rolled-back` when everything was undone, `rotation-failed` otherwise.
-    pub alert: AlertKind,
-    /// What state was left, for the alert.
-    pub state: String,
-    /// The rollback, when one ran.
-    pub rollback: Option<RolledBack>,
-}
 
 impl Engine {
     /// What a failed step leaves behind, the same whoever drives the rotation: a rollback where
