@@ -1,9 +1,10 @@
 //! Drift: what the app holds beside the credential the document names (expired, unmanaged,
 //! orphaned, another target's, the one a rotation replaced, a rotation half done), which of it
-//! a check alerts on, and the digest an operator acknowledges it by ([`DRIFT_ACK_TAG`]).
+//! is found, and the tag an operator acknowledges it by ([`DRIFT_ACK_TAG`]); which of it a check
+//! alerts on is the report's ([`super::check::CheckReport::alerted_drift`]).
 
-use super::check::{CheckReport, Expiry, Look};
 use super::ledger::Ledger;
+use super::look::{Expiry, Look};
 use super::{is_ours, Engine};
 use crate::ports::PasswordCredential;
 use chrono::{DateTime, Utc};
@@ -153,47 +154,6 @@ fn credential_drift(
 /// of the drift an operator acknowledged (`jamf-entra-rotator ack-drift`). A tag, not a field
 /// of the document: a new version would abandon a running Secrets Manager rotation.
 pub const DRIFT_ACK_TAG: &str = "jamf-entra-rotator:drift-ack";
-
-impl CheckReport {
-    /// The drift a check alerts on: the managed credential missing or expired, credentials
-    /// nobody manages; those the housekeeping `removed` aside.
-    pub fn alerted_drift(&self, removed: &[String]) -> Vec<&Drift> {
-        let managed = self.key_id.as_deref().map(str::to_lowercase);
-        self.drift
-            .iter()
-            .filter(|d| d.key_id.as_ref().is_none_or(|k| !removed.contains(k)))
-            .filter(|d| {
-                matches!(d.kind, DriftKind::ManagedMissing | DriftKind::Unmanaged)
-                    || (d.kind == DriftKind::Expired
-                        && d.key_id.as_deref().map(str::to_lowercase) == managed)
-            })
-            .collect()
-    }
-
-    /// A digest of the alerted drift (`removed` aside): its findings by kind and credential,
-    /// not their sentences, whose days change daily. `None` when there is none. The same
-    /// findings give the same digest; another finding, another digest.
-    pub fn drift_digest(&self, removed: &[String]) -> Option<String> {
-        let mut findings: Vec<String> = self
-            .alerted_drift(removed)
-            .iter()
-            .map(|d| {
-                format!(
-                    "{} {}",
-                    kebab(d.kind),
-                    d.key_id.as_deref().unwrap_or("-").to_lowercase()
-                )
-            })
-            .collect();
-        if findings.is_empty() {
-            return None;
-        }
-        findings.sort();
-        findings.dedup();
-        let name = findings.join("\n");
-        Some(uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_OID, name.as_bytes()).to_string())
-    }
-}
 
 /// A drift kind's name as reports and alerts write it (`orphan`, `retire-pending`).
 pub(super) fn kebab(kind: DriftKind) -> String {

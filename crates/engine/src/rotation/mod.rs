@@ -5,10 +5,10 @@
 //! and how a failed step is [`settle`]d, the [`lease`] that keeps attempts at one target apart
 //! (and an emergency's [`lease_wait`]), [`lockdown`], the in-process driver ([`driver`]: its
 //! [`token`]s, and how an attempt ends, [`conclude`]), how alerts are sent ([`alerts`]), the
-//! scheduled [`check`] and the [`drift`] it finds, how it starts a due rotation within its
-//! invocation's deadline ([`start`]: in process, handed to Secrets Manager, or deferred, as the
-//! rotation's [`budget`] allows), and the proof that Entra refuses a secret an emergency revoked
-//! ([`revocation`]).
+//! scheduled [`check`], its [`look`] and the [`drift`] it finds, how it starts a due rotation
+//! within its invocation's deadline ([`start`]: in process, handed to Secrets Manager, or
+//! deferred, as the rotation's [`budget`] allows), and the proof that Entra refuses a secret an
+//! emergency revoked ([`revocation`]).
 //!
 //! Two drivers run the same steps: Secrets Manager (one Lambda invocation per step, keyed on the
 //! `ClientRequestToken`), and the in-process driver used by the scheduled check, the manual
@@ -35,6 +35,7 @@ pub mod lease;
 pub mod lease_wait;
 pub mod ledger;
 pub mod lockdown;
+pub mod look;
 pub mod proof;
 pub mod propagation;
 pub mod remove;

@@ -13,8 +13,9 @@
 //! How long a rotation may take, and so how it starts, is the [`super::budget`].
 
 use super::budget::{how_to_start, Start};
-use super::check::{Action, CheckOptions, CheckReport, Expiry, HandOff, Look};
+use super::check::{Action, CheckOptions, CheckReport, HandOff};
 use super::driver::Seen;
+use super::look::{Expiry, Look};
 use super::{Engine, RotateRequest, RotationError, Step};
 use crate::alert;
 use crate::document::TargetDocument;
