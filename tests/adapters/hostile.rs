@@ -208,6 +208,7 @@ async fn bad_step(token: impl FnOnce(&TestWorld) -> String, step: Step, expect: 
         secret_id: w.secret_id.clone(),
         token: token(&w),
         rotation_token: None,
+        looked: Default::default(),
     };
     let info = store.describe(&w.secret_id).await.unwrap();
     let e = (w.engine.step_event(event, &info).await)
@@ -252,6 +253,7 @@ async fn step_with_a_token_that_is_not_pending() {
         request: RotateRequest::default(),
         driver: rotator_engine::rotation::Driver::SecretsManager,
         holder: rotator_engine::rotation::holder::Holder::new(),
+        looked: Default::default(),
     };
     let e = w
         .engine
@@ -279,6 +281,7 @@ async fn step_for_a_secret_that_does_not_exist() {
         request: RotateRequest::default(),
         driver: rotator_engine::rotation::Driver::SecretsManager,
         holder: rotator_engine::rotation::holder::Holder::new(),
+        looked: Default::default(),
     };
     let e = w
         .engine

@@ -122,6 +122,7 @@ fn other_acts(w: &TestWorld, store: &MemoryStore, other: Other) -> Hook {
                         request: RotateRequest::default(),
                         driver: rotator_engine::rotation::Driver::InProcess,
                         holder: rotator_engine::rotation::holder::Holder::new(),
+                        looked: Default::default(),
                     };
                     let failure = RotationError::new(
                         Step::TestSecret,

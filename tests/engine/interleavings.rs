@@ -39,6 +39,7 @@ fn step_ctx(w: &TestWorld, token: &str) -> StepContext {
         request: RotateRequest::default(),
         driver: rotator_engine::rotation::Driver::SecretsManager,
         holder: rotator_engine::rotation::holder::Holder::new(),
+        looked: Default::default(),
     }
 }
 

@@ -65,6 +65,7 @@ impl Racing {
                     request: RotateRequest::default(),
                     driver: rotator_engine::rotation::Driver::InProcess,
                     holder: rotator_engine::rotation::holder::Holder::new(),
+                    looked: Default::default(),
                 };
                 let failure = RotationError::new(
                     Step::TestSecret,

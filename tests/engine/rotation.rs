@@ -545,6 +545,7 @@ async fn secrets_manager_steps_racing_the_in_process_driver_end_with_one_new_cre
             request: RotateRequest::default(),
             driver: rotator_engine::rotation::Driver::SecretsManager,
             holder: rotator_engine::rotation::holder::Holder::new(),
+            looked: Default::default(),
         };
         let engine = w.world.second_engine();
         for step in [

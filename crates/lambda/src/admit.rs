@@ -7,6 +7,7 @@ use rotator_engine::document::TargetDocument;
 use rotator_engine::fleet::admission::alert_refused;
 use rotator_engine::fleet::{document_refusal, Admission, Member};
 use rotator_engine::ports::{SecretInfo, AWSCURRENT, AWSPENDING};
+use rotator_engine::rotation::looked::Looked;
 use rotator_engine::rotation::{RotationError, Step};
 use secrecy::ExposeSecret;
 
@@ -32,18 +33,21 @@ impl Function {
         &self,
         secret_id: &str,
         ids: &[String],
-    ) -> Result<SecretInfo, LambdaError> {
+    ) -> Result<(SecretInfo, Looked), LambdaError> {
         let (info, member) = self.membership(secret_id, ids).await?;
         let rotator_client_id = self
             .own_secret
             .as_ref()
             .and_then(|(_, settings)| settings.rotator_client_id.as_deref());
-        for doc in self.documents(secret_id, &info).await {
-            if let Some(why) = document_refusal(member, &doc, rotator_client_id) {
+        let docs = self.documents(secret_id, &info).await;
+        for doc in docs.iter().filter_map(|(_, doc)| doc.as_ref()) {
+            if let Some(why) = document_refusal(member, doc, rotator_client_id) {
                 return Err(self.refuse(secret_id, &why).await);
             }
         }
-        Ok(info)
+        // What was read here is what the step reads first (an admitted secret's documents).
+        let looked = Looked::new(info.clone(), docs);
+        Ok((info, looked))
     }
 
     /// What `secret_id` is to this deployment, from its description.
@@ -78,7 +82,11 @@ impl Function {
     /// The documents `secret_id` holds now, as `AWSCURRENT` and `AWSPENDING`. A version that
     /// cannot be read or parsed is left out: the step that needs it fails on it, with its own
     /// error.
-    async fn documents(&self, secret_id: &str, info: &SecretInfo) -> Vec<TargetDocument> {
+    async fn documents(
+        &self,
+        secret_id: &str,
+        info: &SecretInfo,
+    ) -> Vec<(String, Option<TargetDocument>)> {
         let mut versions: Vec<&str> = [AWSCURRENT, AWSPENDING]
             .iter()
             .filter_map(|stage| info.version_with(stage))
@@ -86,8 +94,15 @@ impl Function {
         versions.dedup();
         let mut docs = Vec::new();
         for version in versions {
-            if let Ok(Some(value)) = self.engine.store.value(secret_id, version).await {
-                docs.extend(TargetDocument::parse(value.expose_secret()).ok());
+            // Only what was read and understood is kept: anything else, the step reads again.
+            match self.engine.store.value(secret_id, version).await {
+                Ok(None) => docs.push((version.to_string(), None)),
+                Ok(Some(value)) => {
+                    if let Ok(doc) = TargetDocument::parse(value.expose_secret()) {
+                        docs.push((version.to_string(), Some(doc)));
+                    }
+                }
+                Err(_) => {}
             }
         }
         docs

@@ -30,7 +30,7 @@ impl Function {
                 }
             },
         };
-        let info = self.admit(&secret_id, &ids).await?;
+        let (info, _) = self.admit(&secret_id, &ids).await?;
         let given = secret_id;
         let secret_id = canonical_id(&given, &info);
         let request = RotateRequest {

@@ -16,13 +16,14 @@ impl Function {
         let (step, secret_id) = (s.step, s.secret_id.clone());
         tracing::info!(step = %step, "{step}: step event for {secret_id}, version {}", s.token);
         let ids = self.targets.resolve(self.engine.store.as_ref()).await?;
-        let info = self.admit(&secret_id, &ids).await?;
+        let (info, looked) = self.admit(&secret_id, &ids).await?;
         let event = step_event::StepEvent {
             step,
             // Not the event's spelling: a partial ARN would lease another key.
             secret_id: super::rotate::canonical_id(&secret_id, &info),
             token: s.token.clone(),
             rotation_token: s.rotation_token,
+            looked,
         };
         (self.engine.step_event(event, &info).await)
             .map_err(|e| LambdaError::rotation(&secret_id, e))?;

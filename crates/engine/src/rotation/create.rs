@@ -43,7 +43,7 @@ impl Engine {
         if standing == Standing::AlreadyCurrent || self.already_created(ctx, &info).await? {
             return Ok(());
         }
-        let base = self.preflight(step, &ctx.secret_id).await?;
+        let base = self.preflight(step, ctx).await?;
         // From here on this attempt changes things: no other may at the same time.
         self.lease_after(step, ctx, Some(&info)).await?;
         // Orphans: ours, held by no version. Their secrets exist nowhere, so nobody uses them.
@@ -72,10 +72,7 @@ impl Engine {
     ) -> Result<bool, RotationError> {
         let step = Step::CreateSecret;
         if !info.versions.contains_key(&ctx.token)
-            || self
-                .document(step, &ctx.secret_id, &ctx.token)
-                .await?
-                .is_none()
+            || self.document_of(step, ctx, &ctx.token).await?.is_none()
         {
             return Ok(false);
         }
@@ -92,8 +89,8 @@ impl Engine {
     /// Reads what the rotation starts from. A Jamf Pro that cannot be reached, refuses the
     /// rotator's Jamf credentials, or is configured for another app is refused here, before
     /// anything is created.
-    async fn preflight(&self, step: Step, secret_id: &str) -> Result<Base, RotationError> {
-        let (version, doc) = self.current(step, secret_id).await?;
+    async fn preflight(&self, step: Step, ctx: &StepContext) -> Result<Base, RotationError> {
+        let (version, doc) = self.current_of(step, ctx).await?;
         self.open_checked(step, &doc).await?.close().await;
         let application = self.listing(step, &doc).await?;
         let app = AppRef {

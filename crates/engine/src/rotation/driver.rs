@@ -5,6 +5,7 @@
 //! tokens are in [`super::token`]; how an attempt ends (report, failure) in [`super::conclude`].
 
 use super::holder::Holder;
+use super::looked::Looked;
 use super::report::{RotateOptions, RotationReport};
 use super::{Driver, Engine, ErrorKind, RotateRequest, RotationError, Step, StepContext};
 use crate::document::TargetDocument;
@@ -176,11 +177,17 @@ impl Engine {
         seen: Option<Seen>,
         holder: Holder,
     ) -> Result<Attempted, RotationError> {
-        let (current_version, current) = self.current_of(a.secret_id, info, seen).await?;
+        let (current_version, current) = self.starting_point(a.secret_id, info, seen).await?;
         let mut report = RotationReport::start(a.secret_id, &current, a.request);
         let (token, resumed) = self.token_for_attempt(info, &current_version);
+        // createSecret starts from what this go just read (or the check saw).
+        let looked = Looked::new(
+            info.clone(),
+            vec![(current_version.clone(), Some(current.clone()))],
+        );
         let mut ctx = StepContext {
             holder,
+            looked,
             ..StepContext::new(a.secret_id, &token, a.request.clone(), Driver::InProcess)
         };
         if a.base != Some(current_version.as_str()) {
@@ -224,7 +231,7 @@ impl Engine {
 
     /// `AWSCURRENT`'s version and document: what a check saw when it still stands (the same
     /// version), or read now.
-    async fn current_of(
+    async fn starting_point(
         &self,
         secret_id: &str,
         info: &SecretInfo,
@@ -248,7 +255,10 @@ impl Engine {
         ctx: &StepContext,
         report: &mut RotationReport,
     ) -> Result<(), RotationError> {
-        self.create_secret(ctx).await?;
+        let created = self.create_secret(ctx).await;
+        // What this go read before it was createSecret's to start from, no later step's.
+        ctx.looked.forget();
+        created?;
         self.set_secret(ctx).await?;
         self.test_secret(ctx).await?;
         report.jamf_accepts_new = true;

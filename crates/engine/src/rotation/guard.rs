@@ -49,11 +49,11 @@ impl Engine {
         step: Step,
         ctx: &StepContext,
     ) -> Result<(SecretInfo, Standing), RotationError> {
-        let info = self
-            .store
-            .describe(&ctx.secret_id)
-            .await
-            .map_err(|e| RotationError::store(step, e))?;
+        let info = match ctx.looked.take_info() {
+            Some(info) => info,
+            None => (self.store.describe(&ctx.secret_id).await)
+                .map_err(|e| RotationError::store(step, e))?,
+        };
         // Secrets Manager makes the version before its first step event: only the in-process
         // driver's createSecret makes its own.
         if ctx.driver == Driver::InProcess && makes_its_version(step, &info, &ctx.token) {

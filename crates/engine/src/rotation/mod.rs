@@ -36,6 +36,7 @@ pub mod lease_wait;
 pub mod ledger;
 pub mod lockdown;
 pub mod look;
+pub mod looked;
 pub mod proof;
 pub mod propagation;
 pub mod remove;
@@ -288,6 +289,33 @@ impl Engine {
             .map_err(|e| RotationError::new(step, ErrorKind::Document(e)))
     }
 
+    /// The document of `version` of the step's secret: what the caller read just before the
+    /// step ([`looked`]), the first time, or read now.
+    pub(crate) async fn document_of(
+        &self,
+        step: Step,
+        ctx: &StepContext,
+        version: &str,
+    ) -> Result<Option<TargetDocument>, RotationError> {
+        match ctx.looked.take_doc(version) {
+            Some(doc) => Ok(doc),
+            None => self.document(step, &ctx.secret_id, version).await,
+        }
+    }
+
+    /// The `AWSCURRENT` version and document of the step's secret: what the caller read just
+    /// before the step ([`looked`]), the first time, or read now.
+    pub(crate) async fn current_of(
+        &self,
+        step: Step,
+        ctx: &StepContext,
+    ) -> Result<(String, TargetDocument), RotationError> {
+        match ctx.looked.take_current() {
+            Some(current) => Ok(current),
+            None => self.current(step, &ctx.secret_id).await,
+        }
+    }
+
     /// The app the document names, as Graph lists it now.
     pub(crate) async fn listing(
         &self,
@@ -385,6 +413,8 @@ pub struct StepContext {
     pub driver: Driver,
     /// This invocation as the target's lease holder.
     pub holder: holder::Holder,
+    /// What the caller read of the secret just before the step (see [`looked`]).
+    pub looked: looked::Looked,
 }
 
 impl StepContext {
@@ -397,6 +427,7 @@ impl StepContext {
             request,
             driver,
             holder: holder::Holder::new(),
+            looked: looked::Looked::default(),
         }
     }
 }
@@ -413,6 +444,7 @@ impl std::fmt::Debug for StepContext {
             .field("request", &self.request)
             .field("driver", &self.driver)
             .field("holder", &self.holder)
+            .field("looked", &self.looked)
             .finish()
     }
 }

@@ -160,7 +160,7 @@ impl Engine {
         ctx: &StepContext,
     ) -> Result<TargetDocument, RotationError> {
         let doc = self
-            .document(step, &ctx.secret_id, &ctx.token)
+            .document_of(step, ctx, &ctx.token)
             .await?
             .ok_or_else(|| {
                 RotationError::new(
@@ -184,7 +184,7 @@ impl Engine {
         ctx: &StepContext,
         pending: TargetDocument,
     ) -> Result<TargetDocument, RotationError> {
-        let (_, current) = self.current(step, &ctx.secret_id).await?;
+        let (_, current) = self.current_of(step, ctx).await?;
         pending
             .check_pending(&ctx.token, &current)
             .map_err(|e| RotationError::new(step, ErrorKind::Document(e)))?;

@@ -19,6 +19,9 @@ pub struct StepEvent {
     pub token: String,
     /// Secrets Manager's `RotationToken`, passed through to `PutSecretValue`.
     pub rotation_token: Option<SecretString>,
+    /// What the caller's admission read of the secret (the stages, the documents of
+    /// `AWSCURRENT` and `AWSPENDING`), the step's first reads of them (see [`super::looked`]).
+    pub looked: super::looked::Looked,
 }
 
 impl Engine {
@@ -36,6 +39,7 @@ impl Engine {
         };
         let ctx = StepContext {
             rotation_token: ev.rotation_token,
+            looked: ev.looked,
             ..StepContext::new(&ev.secret_id, &ev.token, request, Driver::SecretsManager)
         };
         let step = ev.step;

@@ -247,7 +247,7 @@ async fn secrets_manager_rotates_through_four_step_invocations() {
 }
 
 #[tokio::test]
-#[ignore = "issue 20 goal: at most 16 Secrets Manager requests per rotation; the real bootstrap makes about 39 (stateless steps; 42 before) when Secrets Manager drives it"]
+#[ignore = "issue 20 goal: at most 16 Secrets Manager requests per rotation; the real bootstrap makes about 26 (42 before the one rotation path) when Secrets Manager drives it"]
 async fn a_rotation_secrets_manager_drives_makes_at_most_16_secrets_manager_requests() {
     let e = emulation(300, 1, None).await;
     let token = e.rotate_secret().await;
