@@ -6,7 +6,8 @@
 use crate::exit::BadInput;
 use anyhow::Result;
 use rotator_engine::ports::SecretStore;
-use rotator_engine::rotation::check::{CheckReport, DRIFT_ACK_TAG};
+use rotator_engine::rotation::check::CheckReport;
+use rotator_engine::rotation::drift::DRIFT_ACK_TAG;
 use serde::Serialize;
 
 /// What `ack-drift` recorded.

@@ -216,7 +216,7 @@ pub async fn init(settings: &Settings, req: InitRequest) -> Result<InitOutcome, 
 
 /// Refuses a target that could never rotate within Lambda's 900 s, with the arithmetic.
 pub(crate) fn check_budget(settings: &Settings, doc: &TargetDocument) -> Result<(), SetupError> {
-    match rotator_engine::rotation::start::Budget::of(settings, doc)
+    match rotator_engine::rotation::budget::Budget::of(settings, doc)
         .never_fits(settings.rotation_mode)
     {
         Some(why) => Err(SetupError::Mismatch(format!(

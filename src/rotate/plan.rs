@@ -3,7 +3,8 @@
 
 use anyhow::Result;
 use chrono::{DateTime, Utc};
-use rotator_engine::rotation::check::{CheckReport, CredentialView, DriftKind};
+use rotator_engine::rotation::check::{CheckReport, CredentialView};
+use rotator_engine::rotation::drift::DriftKind;
 use rotator_engine::rotation::{is_ours_for, target_tag, Engine, RotateRequest, Step};
 use serde::Serialize;
 

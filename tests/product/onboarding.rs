@@ -6,7 +6,7 @@
 use crate::cli::{cli, init_args, world_env, Run};
 use crate::common::{moto, spawn_world_on_moto, TestWorld};
 use rotator_engine::ports::{AlertKind, StoreError};
-use rotator_engine::rotation::check::DRIFT_ACK_TAG;
+use rotator_engine::rotation::drift::DRIFT_ACK_TAG;
 use rotator_testkit::jamf::JamfOp;
 use secrecy::ExposeSecret;
 

@@ -927,7 +927,7 @@ fn the_deployed_function_never_allows_plain_http_to_loopback() {
 #[test]
 fn the_largest_propagation_wait_and_its_margin_fit_the_functions_timeout() {
     use rotator_engine::config::{Settings, LAMBDA_TIMEOUT_SECS};
-    use rotator_engine::rotation::start::{settings_never_fit, Budget};
+    use rotator_engine::rotation::budget::{settings_never_fit, Budget};
     let doc = template();
     let timeout = get(props(&doc, "RotatorFunction"), "Timeout").as_u64();
     assert_eq!(timeout, Some(LAMBDA_TIMEOUT_SECS));

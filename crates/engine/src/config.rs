@@ -230,7 +230,7 @@ pub struct Settings {
 }
 
 /// Lambda's longest invocation (the template's `Timeout`, 15 minutes): every invocation's worst
-/// case must fit in it (`rotation::start::Budget`).
+/// case must fit in it (`rotation::budget::Budget`).
 pub const LAMBDA_TIMEOUT_SECS: u64 = 900;
 
 /// Attempts per Entra or Graph call: the adapters' retry policy (`entra::retry`) takes its

@@ -84,7 +84,7 @@ pub const DEFAULT_OBSERVATION_SECS: u64 = 60;
 /// The longest `jamf.observation_secs`: testSecret's invocation watches for that long, then
 /// needs the calls' worst-case margin (330 s with the default settings) within Lambda's 900 s.
 /// `init` and the function's start check the budget under the actual settings
-/// (`rotation::start::Budget`).
+/// (`rotation::budget::Budget`).
 pub const MAX_OBSERVATION_SECS: u64 = 570;
 
 /// Which Jamf integration uses the secret.

@@ -2,7 +2,8 @@
 //! JSON shape for the CLI's `check --json` and `status --json` and the Lambda's `check` and
 //! `status` responses, given as a JSON Schema in docs/target-report.schema.json.
 
-use crate::rotation::check::{Action, CheckReport, DriftKind};
+use crate::rotation::check::{Action, CheckReport};
+use crate::rotation::drift::DriftKind;
 use crate::rotation::RotationError;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -253,7 +254,7 @@ impl FleetReport {
 mod tests {
     use super::*;
     use crate::document::TargetKind;
-    use crate::rotation::check::Drift;
+    use crate::rotation::drift::Drift;
     use crate::rotation::error::ErrorKind;
     use crate::rotation::Step;
 

@@ -1,52 +1,23 @@
 //! The scheduled check: days until expiry, drift, and a rotation when one is due. With
 //! `dry_run` it is the read-only `status` report.
 //!
-//! A check reads ([`Engine::look`]), judges ([`Engine::expiry`], [`Engine::drift`]), keeps
-//! house (retirements, orphans, an interrupted lockdown: [`Engine::housekeeping`]), alerts on
-//! drift, and then starts the rotation that is due: in this process, handed to Secrets Manager,
-//! or deferred when the invocation has no time left for it ([`super::start`]).
+//! A check reads ([`Engine::look`], in [`super::look`]), judges ([`Engine::expiry`], and
+//! [`Engine::drift`] in [`super::drift`]), keeps house (retirements, orphans, an interrupted
+//! lockdown: [`Engine::housekeeping`]), alerts on drift, and then starts the rotation that is
+//! due: in this process, handed to Secrets Manager, or deferred when the invocation has no time
+//! left for it ([`super::start`]).
 
-use super::ledger::Ledger;
+use super::drift::{kebab, Drift, DriftKind};
+use super::look::{Expiry, Look};
 use super::report::RotationReport;
-use super::{app_of, is_ours, Engine, RotationError, Step};
+use super::{is_ours, Engine, RotationError, Step};
 use crate::config::RotationMode;
-use crate::document::{TargetDocument, TargetKind};
-use crate::ports::{AlertKind, AppRef, Application, PasswordCredential, SecretInfo, AWSPENDING};
+use crate::document::TargetKind;
+use crate::ports::AlertKind;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use std::sync::Arc;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
-
-/// One kind of drift between what the document says and what the app holds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum DriftKind {
-    /// The credential the document names is not on the app: Jamf Pro's secret no longer works.
-    ManagedMissing,
-    /// A credential on the app has expired.
-    Expired,
-    /// A credential nobody manages (not ours, not the document's).
-    Unmanaged,
-    /// A credential of ours that no secret version holds (left by an interrupted rotation).
-    Orphan,
-    /// The credential a completed rotation replaced is still on the app.
-    RetirePending,
-    /// A rotation is half done (`AWSPENDING` present).
-    StalePending,
-    /// A credential the rotator made for another target that shares this app registration.
-    OtherTarget,
-}
-
-/// One finding.
-#[derive(Debug, Clone, Serialize)]
-pub struct Drift {
-    /// What kind.
-    pub kind: DriftKind,
-    /// The credential concerned.
-    pub key_id: Option<String>,
-    /// A sentence for the report.
-    pub detail: String,
-}
 
 /// What the check did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -177,44 +148,6 @@ pub struct CheckReport {
     pub last_rotation: Option<DateTime<Utc>>,
 }
 
-/// What a check read of one target.
-pub(super) struct Look {
-    /// The secret's stages.
-    pub(super) info: SecretInfo,
-    /// The `AWSCURRENT` version.
-    pub(super) current_version: String,
-    /// Its document.
-    pub(super) doc: TargetDocument,
-    /// The app's credentials.
-    pub(super) application: Application,
-    /// The app, with its object id.
-    pub(super) app: AppRef,
-    /// Which credentials the secret's versions hold.
-    pub(super) ledger: Ledger,
-    /// When it was read.
-    pub(super) now: DateTime<Utc>,
-    /// Rotations this process had let through the target's lock before the read.
-    pub(super) generation: u64,
-    /// Until when another attempt holds the target's lease, as the lease table said.
-    pub(super) lease_until: Option<DateTime<Utc>>,
-}
-
-/// The managed credential's expiry, and whether a rotation is due.
-pub(super) struct Expiry {
-    /// The managed credential's key id, lower case.
-    pub(super) managed_key: Option<String>,
-    /// True when the app holds it.
-    pub(super) managed_found: bool,
-    /// When it expires.
-    pub(super) expires_at: Option<DateTime<Utc>>,
-    /// Whole days until then.
-    pub(super) days: Option<i64>,
-    /// The threshold applied.
-    pub(super) threshold: i64,
-    /// A half-done rotation's version.
-    pub(super) pending: Option<String>,
-}
-
 impl Engine {
     /// The scheduled check of one target: reads the app's credentials, reports days until expiry
     /// and drift, finishes retirements and sweeps orphans, and rotates when the secret expires
@@ -288,84 +221,6 @@ impl Engine {
         Ok(report)
     }
 
-    /// Reads the target: its stages, the `AWSCURRENT` document, the app's credentials, and which
-    /// of them the secret's versions hold.
-    pub(super) async fn look(&self, secret_id: &str) -> Result<Look, RotationError> {
-        let step = Step::Check;
-        // Taken before the read: a rotation of this target in this process after it makes what
-        // was read stale for the rotation below.
-        let generation = self.lock_for(secret_id).rotations();
-        let info = self
-            .store
-            .describe(secret_id)
-            .await
-            .map_err(|e| RotationError::store(step, e))?;
-        let (current_version, doc) = self.current(step, secret_id).await?;
-        let application = self
-            .directory
-            .application(&app_of(&doc))
-            .await
-            .map_err(|e| RotationError::directory(step, e))?;
-        let app = AppRef {
-            object_id: Some(application.object_id.clone()),
-            ..app_of(&doc)
-        };
-        let ledger = self
-            .ledger(
-                step,
-                secret_id,
-                &info,
-                &[(&current_version, &doc)],
-                &application,
-            )
-            .await
-            .unwrap_or_else(|_| Ledger {
-                tag: super::target_tag(&info.arn),
-                ..Default::default()
-            });
-        Ok(Look {
-            lease_until: self.held_until(secret_id).await,
-            info,
-            current_version,
-            doc,
-            application,
-            app,
-            ledger,
-            now: self.clock.now(),
-            generation,
-        })
-    }
-
-    /// The managed credential's expiry and the threshold that applies to it.
-    pub(super) fn expiry(&self, look: &Look) -> Expiry {
-        let managed_key = look.doc.entra.key_id.as_deref().map(str::to_lowercase);
-        let managed = look
-            .application
-            .passwords
-            .iter()
-            .find(|c| Some(c.key_id.to_lowercase()) == managed_key);
-        let expires_at = managed.and_then(|c| c.end).or(look.doc.entra.expires_at);
-        // A secret we made shorter-lived than the threshold allows (a strict tenant policy) would
-        // be due the day it was made: then rotate in its last third instead.
-        let lifetime_days = managed
-            .filter(|c| is_ours(c.display_name.as_deref()))
-            .and_then(|c| Some((c.end? - c.start?).num_days()));
-        Expiry {
-            managed_found: managed.is_some(),
-            days: expires_at.map(|e| (e - look.now).num_days()),
-            threshold: lifetime_days.map_or(self.policy.threshold_days, |l| {
-                self.policy.threshold_days.min(l / 3).max(1)
-            }),
-            expires_at,
-            pending: look
-                .info
-                .version_with(AWSPENDING)
-                .filter(|v| *v != look.current_version)
-                .map(str::to_string),
-            managed_key,
-        }
-    }
-
     /// The report before anything is done: expiry, drift, credentials, whether a rotation is due.
     pub(super) fn report_of(&self, secret_id: &str, look: &Look, expiry: &Expiry) -> CheckReport {
         let due = expiry.pending.is_some()
@@ -418,119 +273,7 @@ impl Engine {
             );
         }
     }
-
-    /// Every kind of drift the check finds.
-    fn drift(&self, look: &Look, expiry: &Expiry) -> Vec<Drift> {
-        let mut drift = Vec::new();
-        if let Some(p) = &expiry.pending {
-            drift.push(Drift {
-                kind: DriftKind::StalePending,
-                key_id: None,
-                detail: format!("a rotation is half done (AWSPENDING on version {p})"),
-            });
-        }
-        if !expiry.managed_found {
-            drift.push(Drift {
-                kind: DriftKind::ManagedMissing,
-                key_id: look.doc.entra.key_id.clone(),
-                detail: "the credential the document names is not on the app: Jamf Pro's secret no longer works".into(),
-            });
-        }
-        let retire = look
-            .doc
-            .rotation
-            .as_ref()
-            .and_then(|r| r.replaces_key_id.clone())
-            .map(|k| k.to_lowercase());
-        let orphans = ledger_orphans(
-            &look.ledger,
-            &look.application,
-            look.now,
-            self.policy.orphan_min_age,
-        );
-        for c in &look.application.passwords {
-            if c.end.is_some_and(|e| e <= look.now) {
-                drift.push(Drift {
-                    kind: DriftKind::Expired,
-                    key_id: Some(c.key_id.clone()),
-                    detail: format!("credential {} expired", c.key_id),
-                });
-            }
-            if Some(c.key_id.to_lowercase()) == expiry.managed_key {
-                continue;
-            }
-            let retiring = retire.as_deref() == Some(c.key_id.to_lowercase().as_str());
-            drift.extend(credential_drift(
-                c,
-                retiring,
-                orphans.contains(&c.key_id),
-                &look.ledger.tag,
-            ));
-        }
-        drift
-    }
 }
-
-fn ledger_orphans(
-    ledger: &Ledger,
-    app: &crate::ports::Application,
-    now: DateTime<Utc>,
-    min_age: chrono::Duration,
-) -> Vec<String> {
-    ledger
-        .orphans(app, None, now, min_age)
-        .into_iter()
-        .map(|c| c.key_id.clone())
-        .collect()
-}
-
-/// The drift a credential other than the managed one is: the one the last rotation replaced
-/// (`retiring`), an orphan of ours, another target's, or one nobody manages.
-fn credential_drift(
-    c: &PasswordCredential,
-    retiring: bool,
-    orphan: bool,
-    tag: &str,
-) -> Option<Drift> {
-    let (kind, detail) = if retiring {
-        (
-            DriftKind::RetirePending,
-            "the credential the last rotation replaced is still on the app".to_string(),
-        )
-    } else if orphan {
-        (
-            DriftKind::Orphan,
-            "a credential of ours that no secret version holds".to_string(),
-        )
-    } else if is_ours(c.display_name.as_deref())
-        && !super::is_ours_for(c.display_name.as_deref(), tag)
-    {
-        (
-            DriftKind::OtherTarget,
-            "a credential the rotator made for another target on the same app".to_string(),
-        )
-    } else if !is_ours(c.display_name.as_deref()) {
-        (
-            DriftKind::Unmanaged,
-            format!(
-                "credential {:?} is not managed by the rotator",
-                c.display_name.as_deref().unwrap_or("")
-            ),
-        )
-    } else {
-        return None;
-    };
-    Some(Drift {
-        kind,
-        key_id: Some(c.key_id.clone()),
-        detail,
-    })
-}
-
-/// The tag on a target's secret that acknowledges its drift: the [`CheckReport::drift_digest`]
-/// of the drift an operator acknowledged (`jamf-entra-rotator ack-drift`). A tag, not a field
-/// of the document: a new version would abandon a running Secrets Manager rotation.
-pub const DRIFT_ACK_TAG: &str = "jamf-entra-rotator:drift-ack";
 
 impl CheckReport {
     /// The drift a check alerts on: the managed credential missing or expired, credentials
@@ -571,12 +314,4 @@ impl CheckReport {
         let name = findings.join("\n");
         Some(uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_OID, name.as_bytes()).to_string())
     }
-}
-
-/// A drift kind's name as reports and alerts write it (`orphan`, `retire-pending`).
-pub(super) fn kebab(kind: DriftKind) -> String {
-    serde_json::to_value(kind)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_string))
-        .unwrap_or_default()
 }

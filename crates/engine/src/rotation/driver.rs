@@ -1,14 +1,15 @@
 //! The in-process driver: runs the same four steps Secrets Manager invokes, one after the other
 //! in one invocation (scheduled check, manual invoke, CLI). Each step reads what it needs; the
 //! driver carries nothing between them but the invocation's lease holder. It resumes a rotation
-//! found half done instead of starting another, and rolls back when one cannot complete.
+//! found half done instead of starting another, and rolls back when one cannot complete. Its
+//! tokens are in [`super::token`]; how an attempt ends (report, failure) in [`super::conclude`].
 
 use super::holder::Holder;
 use super::looked::Looked;
-use super::report::{Outcome, RotateOptions, RotationReport};
-use super::{app_of, Driver, Engine, ErrorKind, RotateRequest, RotationError, Step, StepContext};
+use super::report::{RotateOptions, RotationReport};
+use super::{Driver, Engine, ErrorKind, RotateRequest, RotationError, Step, StepContext};
 use crate::document::TargetDocument;
-use crate::ports::{Alert, AlertKind, SecretInfo, AWSCURRENT, AWSPENDING};
+use crate::ports::{SecretInfo, AWSCURRENT};
 
 /// What a check read just before deciding to rotate, handed to the rotation so that it does not
 /// read it again.
@@ -48,15 +49,7 @@ impl Engine {
         options: RotateOptions,
     ) -> Result<RotationReport, RotationError> {
         if request.lockdown {
-            let (_, current) = self.current(Step::Guard, secret_id).await?;
-            let application = self
-                .directory
-                .application(&app_of(&current))
-                .await
-                .map_err(|e| RotationError::directory(Step::Guard, e))?;
-            request.siblings = self
-                .lockdown_siblings(secret_id, &current, &request.siblings, &application)
-                .await?;
+            request.siblings = (self.siblings_of(secret_id, &request.siblings)).await?;
         }
         let mut report = self
             .rotate_seen_within(secret_id, request.clone(), None, options)
@@ -254,172 +247,10 @@ impl Engine {
         }
     }
 
-    /// The attempt's report when another rotation moved `AWSCURRENT` from `moved.0` to
-    /// `moved.1` while this one ran: its result is ours.
-    async fn completed_meanwhile(
-        &self,
-        a: &Attempt<'_>,
-        ctx: &StepContext,
-        moved: (&str, String),
-        current: &TargetDocument,
-        report: RotationReport,
-    ) -> Attempted {
-        let step = Step::Guard;
-        self.note(
-            step,
-            "another rotation of this target completed meanwhile; nothing more to do",
-        );
-        self.release(ctx, moved.0).await;
-        let (version, now_current) = match self.current(step, a.secret_id).await {
-            Ok(read) => read,
-            Err(_) => (moved.1, current.clone()),
-        };
-        self.already_done(a, (&version, &now_current), report).await
-    }
-
-    /// The attempt's report when the rotation is found done: `current` is `AWSCURRENT`'s
-    /// version and document.
-    async fn already_done(
-        &self,
-        a: &Attempt<'_>,
-        current: (&str, &TargetDocument),
-        mut report: RotationReport,
-    ) -> Attempted {
-        self.already_rotated(current.0, current.1, a.request, &mut report)
-            .await;
-        self.done(a, report)
-    }
-
-    /// The token of this attempt, and whether it resumes a rotation left half done.
-    fn token_for_attempt(&self, info: &SecretInfo, current_version: &str) -> (String, bool) {
-        match info
-            .version_with(AWSPENDING)
-            .filter(|v| *v != current_version)
-        {
-            Some(pending) => {
-                let resuming = format!("resuming the rotation left half done in version {pending}");
-                self.note(Step::Guard, &resuming);
-                (pending.to_string(), true)
-            }
-            // The first token is tried without asking whether an earlier attempt spent it:
-            // createSecret finds out if it did (Secrets Manager refuses the write), and then the
-            // next one is looked for.
-            None => (first_token(info, current_version), false),
-        }
-    }
-
-    /// When `result` says the token was spent by an attempt that was rolled back, runs the
-    /// rotation again with the next token. `Err(version)` when `AWSCURRENT` moved to `version`
-    /// meanwhile (another rotation completed).
-    async fn after_spent(
-        &self,
-        ctx: &mut StepContext,
-        current_version: &str,
-        result: Result<(), RotationError>,
-        report: &mut RotationReport,
-    ) -> Result<Result<(), RotationError>, String> {
-        let Err(RotationError {
-            kind: ErrorKind::TokenSpent(spent),
-            ..
-        }) = &result
-        else {
-            return Ok(result);
-        };
-        self.note(
-            Step::Guard,
-            &format!(
-                "version {spent} was spent by an attempt that was rolled back; using the next one"
-            ),
-        );
-        match self.next_attempt(&ctx.secret_id, current_version).await {
-            Ok(Next::Token(token)) => {
-                ctx.token = token;
-                report.token = Some(ctx.token.clone());
-                Ok(self.run_all(ctx, report).await)
-            }
-            Ok(Next::Moved(version)) => Err(version),
-            Err(e) => Ok(Err(e)),
-        }
-    }
-
-    /// The attempt's report, timed.
-    fn done(&self, a: &Attempt<'_>, mut report: RotationReport) -> Attempted {
-        report.elapsed_ms = (self.clock.now() - a.started).num_milliseconds();
-        Attempted::Done(Box::new(report))
-    }
-
-    /// Fills the report from the rotation's result: success (and its alert, when asked for), or
-    /// the failure settled and alerted.
-    async fn conclude(
-        &self,
-        ctx: &StepContext,
-        result: Result<(), RotationError>,
-        resumed: bool,
-        report: &mut RotationReport,
-    ) {
-        match result {
-            Ok(()) => {
-                report.outcome = if resumed {
-                    Outcome::Resumed
-                } else {
-                    Outcome::Rotated
-                };
-                if self.policy.alert_on_success {
-                    self.send(crate::alert::rotated(report)).await;
-                }
-            }
-            Err(mut e) => {
-                // A resumed rotation may have written Jamf Pro before it was interrupted, whatever
-                // step this run failed in (a createSecret read that fails on the resume too).
-                if resumed {
-                    e.jamf_touched = true;
-                }
-                self.fail(ctx, e, report).await
-            }
-        }
-    }
-
-    /// The report of a rotation that another attempt completed (`version`, holding `current`).
-    /// An emergency still retires at once what that rotation may have kept (grace period,
-    /// observed-use gate), and locks down.
-    async fn already_rotated(
-        &self,
-        version: &str,
-        current: &TargetDocument,
-        request: &RotateRequest,
-        report: &mut RotationReport,
-    ) {
-        report.outcome = Outcome::AlreadyRotated;
-        report.new_key_id = current.entra.key_id.clone();
-        report.new_expires_at = current.entra.expires_at;
-        report.old_key_id = current
-            .rotation
-            .as_ref()
-            .and_then(|r| r.replaces_key_id.clone());
-        report.jamf_accepts_new = true;
-        if !request.is_emergency() {
-            return;
-        }
-        let ctx = StepContext::new(
-            &report.secret_id,
-            version,
-            request.clone(),
-            Driver::InProcess,
-        );
-        match self.finish_secret(&ctx).await {
-            Ok(done) => {
-                report.old_removed = done.old_removed;
-                report.old_retire_pending = done.retire_pending;
-            }
-            Err(e) => self.fail(&ctx, e, report).await,
-        }
-        self.release(&ctx, version).await;
-    }
-
     /// The four steps, as Secrets Manager would invoke them: createSecret → setSecret →
     /// testSecret → finishSecret. Each reads what it needs; the report is filled from what
     /// finishSecret leaves.
-    async fn run_all(
+    pub(super) async fn run_all(
         &self,
         ctx: &StepContext,
         report: &mut RotationReport,
@@ -442,43 +273,10 @@ impl Engine {
         }
         Ok(())
     }
-
-    /// Records a failure: rolls back what can be rolled back, alerts, fills the report.
-    async fn fail(&self, ctx: &StepContext, e: RotationError, report: &mut RotationReport) {
-        tracing::error!(step = %e.step, class = e.class(), "rotation of {} failed: {e}", ctx.secret_id);
-        report.failed_step = Some(e.step);
-        report.error = Some(e.to_string());
-        report.error_class = Some(e.class().to_string());
-        report.advice = Some(e.advice());
-        report.outcome = Outcome::Failed;
-        let settled = self.settle(ctx, &e).await;
-        if settled.alert == AlertKind::RolledBack {
-            report.outcome = Outcome::RolledBack;
-        }
-        self.send(crate::alert::rotation_failed(report, &e, &settled))
-            .await;
-        report.rollback = settled.rollback;
-    }
-
-    /// Sends an alert; a failure to send is logged and never hides the original error.
-    pub async fn alert(&self, kind: AlertKind, target: &str, subject: String, message: String) {
-        let alert = Alert {
-            kind,
-            target: target.to_string(),
-            subject: crate::alert::sns_subject(&subject),
-            message,
-        };
-        self.send(alert).await;
-    }
-
-    /// Sends `alert` (built in [`crate::alert`]); a failure to send is logged.
-    pub(crate) async fn send(&self, alert: Alert) {
-        crate::alert::deliver(self.alerts.as_ref(), &alert).await;
-    }
 }
 
 /// What one go at the rotation came to.
-enum Attempted {
+pub(super) enum Attempted {
     /// Finished, one way or another (see the report).
     Done(Box<RotationReport>),
     /// Another attempt acted before this one got the lease; this one's holder holds it now.
@@ -487,88 +285,10 @@ enum Attempted {
 
 /// What every go at one rotation shares.
 #[derive(Clone, Copy)]
-struct Attempt<'a> {
-    secret_id: &'a str,
-    request: &'a RotateRequest,
+pub(super) struct Attempt<'a> {
+    pub secret_id: &'a str,
+    pub request: &'a RotateRequest,
     /// `AWSCURRENT` before this rotation waited for the process's lock.
-    base: Option<&'a str>,
-    started: chrono::DateTime<chrono::Utc>,
-}
-
-/// The token after a spent one, or where `AWSCURRENT` went meanwhile.
-enum Next {
-    Token(String),
-    Moved(String),
-}
-
-impl Engine {
-    /// The token to use after the first one turned out spent: from a fresh look at the stages,
-    /// unless `AWSCURRENT` is no longer `current_version`.
-    async fn next_attempt(
-        &self,
-        secret_id: &str,
-        current_version: &str,
-    ) -> Result<Next, RotationError> {
-        let info = self
-            .store
-            .describe(secret_id)
-            .await
-            .map_err(|e| RotationError::store(Step::Guard, e))?;
-        if let Some(moved) = info
-            .version_with(AWSCURRENT)
-            .filter(|v| *v != current_version)
-        {
-            return Ok(Next::Moved(moved.to_string()));
-        }
-        let token = next_token(self, secret_id, &info, current_version).await?;
-        Ok(Next::Token(token))
-    }
-}
-
-/// The version id of the in-process driver's next rotation: derived from the current version,
-/// so that two processes starting a rotation of the same version at once use the same token
-/// (and Secrets Manager's `ClientRequestToken` idempotency makes them converge). A version
-/// already spent by a rolled-back attempt (unlabelled, so `DescribeSecret` no longer lists it,
-/// but still readable by id) moves on to the next number.
-pub(super) async fn next_token(
-    engine: &Engine,
-    secret_id: &str,
-    info: &SecretInfo,
-    current_version: &str,
-) -> Result<String, RotationError> {
-    for n in 0u32..100 {
-        let t = token_for(info, current_version, n);
-        if info.versions.contains_key(&t) {
-            continue;
-        }
-        if !engine
-            .store
-            .version_exists(secret_id, &t)
-            .await
-            .map_err(|e| RotationError::store(Step::Guard, e))?
-        {
-            return Ok(t);
-        }
-    }
-    Err(RotationError::new(
-        Step::Guard,
-        ErrorKind::AttemptsExhausted { attempts: 100 },
-    ))
-}
-
-/// The first token not labelled on the secret: spent or not is not asked (see [`next_token`]).
-fn first_token(info: &SecretInfo, current_version: &str) -> String {
-    (0u32..100)
-        .map(|n| token_for(info, current_version, n))
-        .find(|t| !info.versions.contains_key(t))
-        .unwrap_or_else(|| token_for(info, current_version, 100))
-}
-
-/// The `n`-th token of a rotation of `current_version` (see [`next_token`]).
-fn token_for(info: &SecretInfo, current_version: &str, n: u32) -> String {
-    uuid::Uuid::new_v5(
-        &uuid::Uuid::NAMESPACE_OID,
-        format!("{}|{current_version}|{n}", info.arn).as_bytes(),
-    )
-    .to_string()
+    pub base: Option<&'a str>,
+    pub started: chrono::DateTime<chrono::Utc>,
 }

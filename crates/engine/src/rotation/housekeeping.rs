@@ -2,7 +2,9 @@
 //! sweep of orphans, the alert on a lockdown left incomplete, the drift alert, and the daily
 //! proof that Jamf Pro works ([`super::proof`]).
 
-use super::check::{kebab, CheckReport, DriftKind, Look, DRIFT_ACK_TAG};
+use super::check::CheckReport;
+use super::drift::{kebab, DriftKind, DRIFT_ACK_TAG};
+use super::look::Look;
 use super::retire::Retirement;
 use super::{Engine, Step};
 use crate::ports::AlertKind;

@@ -56,6 +56,23 @@ impl Siblings {
 }
 
 impl Engine {
+    /// The siblings of target `secret_id` among `candidates`, read before a lockdown changes
+    /// anything (see [`Self::lockdown_siblings`]).
+    pub(crate) async fn siblings_of(
+        &self,
+        secret_id: &str,
+        candidates: &[String],
+    ) -> Result<Vec<String>, RotationError> {
+        let (_, current) = self.current(Step::Guard, secret_id).await?;
+        let application = self
+            .directory
+            .application(&super::app_of(&current))
+            .await
+            .map_err(|e| RotationError::directory(Step::Guard, e))?;
+        self.lockdown_siblings(secret_id, &current, candidates, &application)
+            .await
+    }
+
     /// The siblings of target `secret_id` (whose document is `doc`) among `candidates`, found
     /// before a lockdown changes anything; refused when `application` holds a credential the
     /// rotator made for a target that is neither this one nor a sibling.

@@ -1,11 +1,14 @@
 //! The rotation engine. It reads like AWS's rotation template: one [`guard`], one dispatch
 //! ([`Engine::run_step`]), four same-shaped idempotent steps ([`create`], [`set`], [`test`],
 //! [`finish`]), plus what a rotation needs around them: the propagation wait
-//! ([`propagation`]), the one checked way a credential leaves the app ([`remove`]), [`rollback`],
-//! the [`lease`] that keeps attempts at one target apart, [`lockdown`], the in-process driver
-//! ([`driver`]), the scheduled [`check`] and how it starts a due rotation within its
-//! invocation's deadline ([`start`]: in process, handed to Secrets Manager, or deferred), and the
-//! proof that Entra refuses a secret an emergency revoked ([`revocation`]).
+//! ([`propagation`]), the one checked way a credential leaves the app ([`remove`]), [`rollback`]
+//! and how a failed step is [`settle`]d, the [`lease`] that keeps attempts at one target apart
+//! (and an emergency's [`lease_wait`]), [`lockdown`], the in-process driver ([`driver`]: its
+//! [`token`]s, and how an attempt ends, [`conclude`]), how alerts are sent ([`alerts`]), the
+//! scheduled [`check`], its [`look`] and the [`drift`] it finds, how it starts a due rotation
+//! within its invocation's deadline ([`start`]: in process, handed to Secrets Manager, or
+//! deferred, as the rotation's [`budget`] allows), and the proof that Entra refuses a secret an
+//! emergency revoked ([`revocation`]).
 //!
 //! Two drivers run the same steps: Secrets Manager (one Lambda invocation per step, keyed on the
 //! `ClientRequestToken`), and the in-process driver used by the scheduled check, the manual
@@ -16,8 +19,12 @@
 //! The invariant: at every moment Jamf Pro holds a secret that Entra accepts, and Secrets Manager
 //! holds every secret that exists on the app and is ours.
 
+pub mod alerts;
+pub mod budget;
 pub mod check;
+pub mod conclude;
 pub mod create;
+pub mod drift;
 pub mod driver;
 pub mod error;
 pub mod finish;
@@ -25,8 +32,10 @@ pub mod guard;
 pub mod holder;
 mod housekeeping;
 pub mod lease;
+pub mod lease_wait;
 pub mod ledger;
 pub mod lockdown;
+pub mod look;
 pub mod looked;
 pub mod proof;
 pub mod propagation;
@@ -36,9 +45,11 @@ pub mod retire;
 pub mod revocation;
 pub mod rollback;
 pub mod set;
+pub mod settle;
 pub mod start;
 pub mod step_event;
 pub mod test;
+pub mod token;
 
 pub use error::{RotationError, Step};
 
@@ -92,7 +103,7 @@ pub struct Policy {
     /// the check keeps for its reporting before an invocation's deadline.
     pub deadline_margin: Duration,
     /// One Entra or Graph call at the retry policy's worst ([`Settings::worst_call`]); the
-    /// rollback's calls take `http_timeout` each (see [`start::Budget`]).
+    /// rollback's calls take `http_timeout` each (see [`budget::Budget`]).
     pub worst_call: Duration,
     /// `HTTP_TIMEOUT_SECS`: one attempt of any outbound call.
     pub http_timeout: Duration,

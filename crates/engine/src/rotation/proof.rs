@@ -14,7 +14,8 @@
 //! when a rotation is due (the rotation proves Jamf Pro itself in testSecret) or half done
 //! (`AWSPENDING`: Jamf Pro may rightly hold the pending secret).
 
-use super::check::{CheckReport, Look};
+use super::check::CheckReport;
+use super::look::Look;
 use super::report::ProofResult;
 use super::{Driver, Engine, Step, StepContext};
 use crate::alert::ProofRepair;

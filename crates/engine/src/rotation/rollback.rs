@@ -1,7 +1,7 @@
 //! Rollback: when a rotation cannot complete, put the old secret back into Jamf Pro, remove the
 //! new credential, and drop `AWSPENDING`, in that order, so that the invariant holds after each
 //! call: Jamf Pro keeps a working secret, and every secret of ours on the app stays stored.
-//! And [`Engine::settle`]: what a failed step leaves behind, the same for both drivers.
+//! What a failed step leaves behind, a rollback among it, is settled in [`super::settle`].
 
 use super::remove::NotRemoved;
 use super::{app_of, Driver, Engine, ErrorKind, RotationError, Step, StepContext};
@@ -40,133 +40,6 @@ pub struct Settled {
 }
 
 impl Engine {
-    /// What a failed step leaves behind, the same whoever drives the rotation: a rollback where
-    /// one is needed, and the state in a sentence. A finishSecret refused by the stages or by a
-    /// vanished new credential means another attempt undid the rotation after Jamf Pro got the
-    /// new secret: the rollback looks where things stand and gives Jamf Pro `AWSCURRENT`'s
-    /// secret back. Any other finishSecret failure leaves a consistent state (Jamf Pro and
-    /// `AWSPENDING` on the new, verified secret, both valid) that the next attempt completes.
-    pub async fn settle(&self, ctx: &StepContext, e: &RotationError) -> Settled {
-        let undone = e.step == Step::FinishSecret && e.kind.undone_elsewhere();
-        let not_rolled_back = |state: String| Settled {
-            alert: AlertKind::RotationFailed,
-            state,
-            rollback: None,
-        };
-        let next = match ctx.driver {
-            Driver::InProcess => "The next run",
-            Driver::SecretsManager => "Secrets Manager's retry, or the next check,",
-        };
-        if is_pending_refused(&e.kind) {
-            // AWSPENDING was not written by a rotation: nothing of it is acted on, not even
-            // undone (its key id and app are as untrusted as the rest).
-            return not_rolled_back("Nothing was changed: the pending document was refused, and the rotation stays as it was (Jamf Pro on AWSCURRENT's secret unless an earlier step changed it).".into());
-        }
-        if let ErrorKind::Busy { until } = &e.kind {
-            return not_rolled_back(format!("Nothing more was changed by this attempt: another one holds the rotation's lease (until {}) and carries on with it.", until.format("%Y-%m-%d %H:%M:%S UTC")));
-        }
-        if matches!(e.kind, ErrorKind::Stale) {
-            return not_rolled_back(
-                "This attempt stopped: another attempt held the target meanwhile. What this one left (a pending rotation, an unstored credential) is resumed or swept by the next check."
-                    .into(),
-            );
-        }
-        match e.step {
-            Step::FinishSecret if !undone => not_rolled_back(format!("Jamf Pro holds the new secret (verified); the old credential is still valid. {next} completes the rotation.")),
-            Step::CreateSecret if matches!(e.kind, ErrorKind::TokenSpent(_)) => {
-                not_rolled_back("Secrets Manager and Jamf Pro were not changed.".into())
-            }
-            // A step event's createSecret may be Secrets Manager's retry of a rotation whose
-            // setSecret already ran: nothing is undone, the rotation is resumed later.
-            Step::CreateSecret if ctx.driver == Driver::SecretsManager => not_rolled_back(format!("Nothing was undone: AWSPENDING and the new credential (if one was stored) are kept, and Jamf Pro may already hold it. {next} resumes the rotation.")),
-            // Secrets Manager retries the whole rotation with the same token, from createSecret,
-            // and needs AWSPENDING where it was: only Jamf Pro is put back on AWSCURRENT's
-            // secret; the new credential stays, stored in AWSPENDING, for the retry.
-            Step::SetSecret | Step::TestSecret if ctx.driver == Driver::SecretsManager && !undone => {
-                self.keep_for_retry(ctx, e, next).await
-            }
-            Step::SetSecret | Step::TestSecret | Step::CreateSecret | Step::FinishSecret => {
-                // Undone elsewhere: Jamf Pro was written in setSecret.
-                let rb = self.undo(ctx, undone || may_hold_new(ctx, e)).await;
-                Settled {
-                    alert: if rb.complete {
-                        AlertKind::RolledBack
-                    } else {
-                        AlertKind::RotationFailed
-                    },
-                    state: rollback_state(&rb),
-                    rollback: Some(rb),
-                }
-            }
-            _ => not_rolled_back("Nothing was changed.".into()),
-        }
-    }
-
-    /// What a failed setSecret or testSecret of a rotation Secrets Manager drives leaves for its
-    /// retry: Jamf Pro back on `AWSCURRENT`'s secret (when it may hold the new one), `AWSPENDING`
-    /// and the new credential kept.
-    async fn keep_for_retry(&self, ctx: &StepContext, e: &RotationError, next: &str) -> Settled {
-        let jamf = if !may_hold_new(ctx, e) {
-            "Jamf Pro was not changed and keeps the old secret, which still works.".to_string()
-        } else {
-            match self.lease(Step::Rollback, ctx).await {
-                Err(held) => {
-                    format!("Jamf Pro is left to the attempt that holds the target now ({held}).")
-                }
-                Ok(()) => match self.restore_jamf(ctx).await {
-                    Ok(()) => "The old secret was put back into Jamf Pro.".to_string(),
-                    Err(re) => format!(
-                        "Jamf Pro may hold the new secret: putting the old one back failed ({re})."
-                    ),
-                },
-            }
-        };
-        Settled {
-            alert: AlertKind::RotationFailed,
-            state: format!("{jamf} AWSPENDING and the new credential are kept (both valid): {next} resumes the rotation."),
-            rollback: None,
-        }
-    }
-
-    /// What a step event refused by the guard leaves behind (its version is no longer pending:
-    /// another attempt undid or replaced the rotation). An earlier step of this rotation may have
-    /// put its secret into Jamf Pro, and whoever undid it may not have known: Jamf Pro is given
-    /// `AWSCURRENT`'s secret again, and nothing is removed (what the version holds is left to the
-    /// orphan sweep). `None` when the token names no version of ours (a stray event): nothing
-    /// changes.
-    pub async fn settle_refused(&self, ctx: &StepContext) -> Option<Settled> {
-        let step = Step::Rollback;
-        let ours = match self.store.value(&ctx.secret_id, &ctx.token).await {
-            Ok(Some(v)) => {
-                crate::document::TargetDocument::parse(secrecy::ExposeSecret::expose_secret(&v))
-                    .is_ok_and(|d| d.rotation.as_ref().is_some_and(|r| r.token == ctx.token))
-            }
-            _ => false,
-        };
-        if !ours {
-            return None;
-        }
-        if let Err(e) = self.lease(step, ctx).await {
-            return Some(Settled {
-                alert: AlertKind::RotationFailed,
-                state: format!("This rotation is no longer in progress, and another attempt holds the target now ({e}): Jamf Pro is left to it."),
-                rollback: None,
-            });
-        }
-        let state = match self.restore_jamf(ctx).await {
-            Ok(()) => {
-                self.note(step, "the rotation was undone elsewhere; Jamf Pro holds AWSCURRENT's secret again");
-                "This rotation was undone by another attempt; Jamf Pro was given the secret AWSCURRENT holds again. Nothing was removed.".to_string()
-            }
-            Err(e) => format!("This rotation was undone by another attempt, and Jamf Pro may hold its removed secret: putting AWSCURRENT's secret back failed ({e}). Run the check now."),
-        };
-        Some(Settled {
-            alert: AlertKind::RotationFailed,
-            state,
-            rollback: None,
-        })
-    }
-
     /// Undoes the rotation `ctx` names after `failure`. If Jamf Pro may hold the new secret and
     /// the old one cannot be put back, the new credential and `AWSPENDING` are KEPT (Jamf Pro may
     /// depend on them); the next run resumes or the operator decides. It looks at the stages
@@ -177,7 +50,7 @@ impl Engine {
     }
 
     /// [`Engine::rollback`], told whether Jamf Pro may hold the new secret.
-    async fn undo(&self, ctx: &StepContext, may_hold_new: bool) -> RolledBack {
+    pub(super) async fn undo(&self, ctx: &StepContext, may_hold_new: bool) -> RolledBack {
         let step = Step::Rollback;
         let mut out = RolledBack::default();
         let pending = match self.pending_document(step, ctx).await {
@@ -418,7 +291,7 @@ impl Engine {
     /// Gives Jamf Pro the secret `AWSCURRENT` holds, read afresh, and looks again once it is
     /// written: a rotation that completed meanwhile (the write into conditional-access takes
     /// tens of seconds) moved `AWSCURRENT`, and then its secret is written instead.
-    async fn restore_jamf(&self, ctx: &StepContext) -> Result<(), RotationError> {
+    pub(super) async fn restore_jamf(&self, ctx: &StepContext) -> Result<(), RotationError> {
         let step = Step::Rollback;
         // Read afresh, not from the run: another rotation may have completed meanwhile, and only
         // the secret AWSCURRENT holds now is sure to be valid.
@@ -464,7 +337,7 @@ impl Engine {
 }
 
 /// True when the error is a pending document refused for differing from `AWSCURRENT`.
-fn is_pending_refused(kind: &ErrorKind) -> bool {
+pub(super) fn is_pending_refused(kind: &ErrorKind) -> bool {
     matches!(
         kind,
         ErrorKind::Document(crate::document::DocumentError::PendingDiffers { .. })
@@ -474,7 +347,7 @@ fn is_pending_refused(kind: &ErrorKind) -> bool {
 /// True when Jamf Pro may hold the new secret after `failure`: this run wrote it, or an earlier
 /// run of this rotation may have (a resumed rotation, a step event Secrets Manager retries).
 /// Then the old secret is put back before anything is removed.
-fn may_hold_new(ctx: &StepContext, failure: &RotationError) -> bool {
+pub(super) fn may_hold_new(ctx: &StepContext, failure: &RotationError) -> bool {
     failure.jamf_touched
         || (ctx.driver == Driver::SecretsManager
             && matches!(failure.step, Step::SetSecret | Step::TestSecret))

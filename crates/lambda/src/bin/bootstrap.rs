@@ -47,7 +47,7 @@ struct Setup {
 fn init() -> anyhow::Result<Setup> {
     let settings = Settings::from_env().context("reading the function's settings")?;
     wiring::check_rotator_settings(&settings).context("reading the function's settings")?;
-    if let Some(why) = rotator_engine::rotation::start::settings_never_fit(&settings) {
+    if let Some(why) = rotator_engine::rotation::budget::settings_never_fit(&settings) {
         anyhow::bail!("reading the function's settings: {why}");
     }
     let targets = Targets::from_env()?;
